@@ -1,0 +1,128 @@
+// boot/boot.s: the first instructions the CPU runs.
+//
+// Owns: the arm64 Image header (so QEMU, U-Boot `booti` and the Raspberry Pi
+// firmware all load this file the same way and pass the device tree in x0),
+// parking every core but the boot core, dropping from EL3 or EL2 to EL1,
+// clearing the OS lock, enabling FP/SIMD for EL0, setting the boot stack,
+// zeroing BSS, and calling `kernel_main(dtb, entry_el)` in Rust.
+//
+// Everything here runs with the MMU and caches off. No Rust may run before the
+// stack is set and BSS is zeroed.
+
+// ---- Register values, one named definition each (Arm ARM, D19 "AArch64 System Register Descriptions")
+
+.equ CURRENTEL_EL_SHIFT,   2             // CurrentEL.EL is bits [3:2]
+.equ MPIDR_AFFINITY_MASK,  0x00ffffff    // Aff2:Aff1:Aff0: core 0 of cluster 0 is the boot core
+
+// EL3 -> EL2 (only a raspi4b ELF boot or a bare board enters at EL3)
+.equ SCR_EL3_NS,           (1 << 0)      // lower ELs are Non-secure
+.equ SCR_EL3_RES1,         (3 << 4)      // bits 5:4 are RES1
+.equ SCR_EL3_HCE,          (1 << 8)      // HVC enabled
+.equ SCR_EL3_RW,           (1 << 10)     // EL2 is AArch64
+.equ SPSR_EL2H_DAIF_MASKED, 0x3c9        // M = EL2h, D A I F masked
+
+// EL2 -> EL1
+.equ HCR_EL2_RW,           (1 << 31)     // EL1 is AArch64; TGE=0 and E2H=0 so nothing routes to EL2
+.equ CNTHCTL_EL1PCTEN_EL1PCEN, 0x3       // EL1/EL0 may read the physical counter and use the physical timer
+.equ CPTR_EL2_NO_TRAPS,    0x33ff        // RES1 bits only: TFP=0 (FP/SIMD not trapped), TTA=0, TCPAC=0
+.equ MDCR_EL2_KEEP_HPMN,   0x1f          // keep HPMN; clear TDE/TDA/TDOSA so debug (single-step!) stays at EL1
+.equ SCTLR_EL1_RES1_MMU_OFF, 0x30d00800  // RES1 bits, little-endian, MMU/caches off (Rust turns them on)
+.equ SPSR_EL1H_DAIF_MASKED, 0x3c5        // M = EL1h, D A I F masked
+
+// EL1
+.equ CPACR_EL1_FPEN_NO_TRAP, (3 << 20)   // FP/SIMD usable at EL0 and EL1 (EL0 programs use NEON)
+
+.section .text.boot, "ax"
+.global _start
+_start:
+    // ---- arm64 Image header (Linux Documentation/arch/arm64/booting.rst) ----
+    b       primary_entry           // code0: branch over the header
+    .long   0                       // code1
+    .quad   0x80000                 // text_offset: load us 512 KiB into a 2 MiB aligned RAM base
+    .quad   __kernel_image_size     // image_size: non-zero, or loaders ignore text_offset
+    .quad   0x2                     // flags: little-endian, 4 KiB pages, 2 MiB aligned base
+    .quad   0                       // res2
+    .quad   0                       // res3
+    .quad   0                       // res4
+    .ascii  "ARM\x64"               // magic
+    .long   0                       // res5 (no PE/COFF header)
+
+primary_entry:
+    mov     x19, x0                 // x0 = physical address of the device tree (booting.rst)
+
+    // Only the boot core continues; the others wait here forever. (On raspi4b the
+    // firmware already holds cores 1-3 on its spin table; on virt PSCI never starts them.)
+    mrs     x1, mpidr_el1
+    and     x1, x1, #MPIDR_AFFINITY_MASK
+    cbnz    x1, park
+
+    mrs     x20, CurrentEL
+    lsr     x20, x20, #CURRENTEL_EL_SHIFT   // x20 = the EL we were entered at, kept for the banner
+    cmp     x20, #3
+    b.eq    from_el3
+    cmp     x20, #2
+    b.eq    from_el2
+    b       at_el1
+
+from_el3:
+    msr     cptr_el3, xzr           // no FP/SIMD traps to EL3
+    msr     mdcr_el3, xzr           // debug exceptions and registers not trapped to EL3
+    ldr     x1, =(SCR_EL3_NS | SCR_EL3_RES1 | SCR_EL3_HCE | SCR_EL3_RW)
+    msr     scr_el3, x1
+    ldr     x1, =SPSR_EL2H_DAIF_MASKED
+    msr     spsr_el3, x1
+    adr     x1, from_el2
+    msr     elr_el3, x1
+    eret
+
+from_el2:
+    ldr     x1, =HCR_EL2_RW
+    msr     hcr_el2, x1
+    mrs     x1, cnthctl_el2
+    orr     x1, x1, #CNTHCTL_EL1PCTEN_EL1PCEN
+    msr     cnthctl_el2, x1
+    msr     cntvoff_el2, xzr        // virtual counter == physical counter
+    ldr     x1, =CPTR_EL2_NO_TRAPS
+    msr     cptr_el2, x1
+    mrs     x1, mdcr_el2
+    and     x1, x1, #MDCR_EL2_KEEP_HPMN
+    msr     mdcr_el2, x1            // software step must reach EL1, not EL2
+    ldr     x1, =SCTLR_EL1_RES1_MMU_OFF
+    msr     sctlr_el1, x1
+    ldr     x1, =SPSR_EL1H_DAIF_MASKED
+    msr     spsr_el2, x1
+    adr     x1, at_el1
+    msr     elr_el2, x1
+    eret
+
+at_el1:
+    ldr     x1, =SCTLR_EL1_RES1_MMU_OFF
+    msr     sctlr_el1, x1
+    isb
+    // The OS lock is set at reset; while it is set the architecture disables
+    // software step. QEMU does not model that, a Cortex-A72 does: clear it here.
+    msr     oslar_el1, xzr
+    ldr     x1, =CPACR_EL1_FPEN_NO_TRAP
+    msr     cpacr_el1, x1
+    isb
+
+    adrp    x1, __boot_stack_top
+    add     x1, x1, :lo12:__boot_stack_top
+    mov     sp, x1
+
+    // Zero BSS (both bounds are 16-byte aligned by the linker script).
+    adrp    x1, __bss_start
+    add     x1, x1, :lo12:__bss_start
+    adrp    x2, __bss_end
+    add     x2, x2, :lo12:__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:
+    mov     x0, x19                 // device tree
+    mov     x1, x20                 // entry EL
+    bl      kernel_main             // never returns
+park:
+    wfe
+    b       park

@@ -1,0 +1,196 @@
+//! AArch64 exceptions (serves `crate::exception`): the vector table, the saved
+//! register frame, ESR_EL1 decoding and the first-level dispatch by vector slot.
+
+use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1, VBAR_EL1};
+use core::fmt;
+use tock_registers::{
+    interfaces::{Readable, Writeable},
+    registers::InMemoryRegister,
+};
+
+core::arch::global_asm!(include_str!("vectors.s"));
+
+/// The registers saved on exception entry, in the order `vectors.s` stores them.
+#[repr(C)]
+pub struct ExceptionFrame {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// The interrupted EL0 stack pointer.
+    pub sp_el0: u64,
+    /// Where the exception was taken (or, for `svc`, the instruction after it).
+    pub elr: u64,
+    pub spsr: InMemoryRegister<u64, SPSR_EL1::Register>,
+    pub esr: InMemoryRegister<u64, ESR_EL1::Register>,
+    pub far: u64,
+}
+
+/// `vectors.s` hard-codes the frame size and field offsets; keep them in step.
+const _: () = {
+    assert!(core::mem::size_of::<ExceptionFrame>() == 288);
+    assert!(core::mem::offset_of!(ExceptionFrame, sp_el0) == 248);
+    assert!(core::mem::offset_of!(ExceptionFrame, elr) == 256);
+    assert!(core::mem::offset_of!(ExceptionFrame, esr) == 272);
+    assert!(core::mem::size_of::<ExceptionFrame>() % 16 == 0); // SP stays 16-byte aligned
+};
+
+/// The 16 vector slots, named after the Arm ARM's table (D1.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
+pub enum VectorSlot {
+    CurrentElSp0Synchronous,
+    CurrentElSp0Irq,
+    CurrentElSp0Fiq,
+    CurrentElSp0Serror,
+    CurrentElSpxSynchronous,
+    CurrentElSpxIrq,
+    CurrentElSpxFiq,
+    CurrentElSpxSerror,
+    LowerAarch64Synchronous,
+    LowerAarch64Irq,
+    LowerAarch64Fiq,
+    LowerAarch64Serror,
+    LowerAarch32Synchronous,
+    LowerAarch32Irq,
+    LowerAarch32Fiq,
+    LowerAarch32Serror,
+}
+
+impl VectorSlot {
+    const ALL: [VectorSlot; 16] = [
+        Self::CurrentElSp0Synchronous,
+        Self::CurrentElSp0Irq,
+        Self::CurrentElSp0Fiq,
+        Self::CurrentElSp0Serror,
+        Self::CurrentElSpxSynchronous,
+        Self::CurrentElSpxIrq,
+        Self::CurrentElSpxFiq,
+        Self::CurrentElSpxSerror,
+        Self::LowerAarch64Synchronous,
+        Self::LowerAarch64Irq,
+        Self::LowerAarch64Fiq,
+        Self::LowerAarch64Serror,
+        Self::LowerAarch32Synchronous,
+        Self::LowerAarch32Irq,
+        Self::LowerAarch32Fiq,
+        Self::LowerAarch32Serror,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CurrentElSp0Synchronous => "current_el_sp0_synchronous",
+            Self::CurrentElSp0Irq => "current_el_sp0_irq",
+            Self::CurrentElSp0Fiq => "current_el_sp0_fiq",
+            Self::CurrentElSp0Serror => "current_el_sp0_serror",
+            Self::CurrentElSpxSynchronous => "current_el_spx_synchronous",
+            Self::CurrentElSpxIrq => "current_el_spx_irq",
+            Self::CurrentElSpxFiq => "current_el_spx_fiq",
+            Self::CurrentElSpxSerror => "current_el_spx_serror",
+            Self::LowerAarch64Synchronous => "lower_aarch64_synchronous",
+            Self::LowerAarch64Irq => "lower_aarch64_irq",
+            Self::LowerAarch64Fiq => "lower_aarch64_fiq",
+            Self::LowerAarch64Serror => "lower_aarch64_serror",
+            Self::LowerAarch32Synchronous => "lower_aarch32_synchronous",
+            Self::LowerAarch32Irq => "lower_aarch32_irq",
+            Self::LowerAarch32Fiq => "lower_aarch32_fiq",
+            Self::LowerAarch32Serror => "lower_aarch32_serror",
+        }
+    }
+}
+
+/// The exception classes the kernel tells apart, decoded from ESR_EL1.EC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExceptionClass {
+    Unknown,
+    SvcAarch64,
+    InstructionAbortLowerEl,
+    InstructionAbortCurrentEl,
+    PcAlignment,
+    DataAbortLowerEl,
+    DataAbortCurrentEl,
+    SpAlignment,
+    SoftwareStepLowerEl,
+    SoftwareStepCurrentEl,
+    BrkAarch64,
+    /// Anything else, with its raw EC value.
+    Other(u8),
+}
+
+impl ExceptionClass {
+    pub fn of(esr: &InMemoryRegister<u64, ESR_EL1::Register>) -> Self {
+        use ESR_EL1::EC::Value as Ec;
+        match esr.read_as_enum(ESR_EL1::EC) {
+            Some(Ec::Unknown) => Self::Unknown,
+            Some(Ec::SVC64) => Self::SvcAarch64,
+            Some(Ec::InstrAbortLowerEL) => Self::InstructionAbortLowerEl,
+            Some(Ec::InstrAbortCurrentEL) => Self::InstructionAbortCurrentEl,
+            Some(Ec::PCAlignmentFault) => Self::PcAlignment,
+            Some(Ec::DataAbortLowerEL) => Self::DataAbortLowerEl,
+            Some(Ec::DataAbortCurrentEL) => Self::DataAbortCurrentEl,
+            Some(Ec::SPAlignmentFault) => Self::SpAlignment,
+            Some(Ec::SoftwareStepLowerEL) => Self::SoftwareStepLowerEl,
+            Some(Ec::SoftwareStepCurrentEL) => Self::SoftwareStepCurrentEl,
+            Some(Ec::Brk64) => Self::BrkAarch64,
+            _ => Self::Other(esr.read(ESR_EL1::EC) as u8),
+        }
+    }
+}
+
+impl fmt::Display for ExceptionClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown => write!(f, "undefined instruction (EC 0x00)"),
+            Self::SvcAarch64 => write!(f, "svc (EC 0x15)"),
+            Self::InstructionAbortLowerEl => write!(f, "instruction abort from EL0 (EC 0x20)"),
+            Self::InstructionAbortCurrentEl => write!(f, "instruction abort at EL1 (EC 0x21)"),
+            Self::PcAlignment => write!(f, "PC alignment fault (EC 0x22)"),
+            Self::DataAbortLowerEl => write!(f, "data abort from EL0 (EC 0x24)"),
+            Self::DataAbortCurrentEl => write!(f, "data abort at EL1 (EC 0x25)"),
+            Self::SpAlignment => write!(f, "SP alignment fault (EC 0x26)"),
+            Self::SoftwareStepLowerEl => write!(f, "software step from EL0 (EC 0x32)"),
+            Self::SoftwareStepCurrentEl => write!(f, "software step at EL1 (EC 0x33)"),
+            Self::BrkAarch64 => write!(f, "brk (EC 0x3C)"),
+            Self::Other(ec) => write!(f, "exception class {:#04x}", ec),
+        }
+    }
+}
+
+impl ExceptionFrame {
+    pub fn class(&self) -> ExceptionClass {
+        ExceptionClass::of(&self.esr)
+    }
+
+    /// The `brk` immediate (ISS[15:0]) of a brk exception.
+    pub fn brk_immediate(&self) -> u16 {
+        self.esr.read(ESR_EL1::ISS) as u16
+    }
+
+    /// Print every saved register, four to a line.
+    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        for (i, value) in self.x.iter().enumerate() {
+            write!(out, "  x{:<2}={:#018x}", i, value)?;
+            if i % 4 == 3 {
+                writeln!(out)?;
+            }
+        }
+        writeln!(out, "  sp_el0={:#018x}", self.sp_el0)?;
+        writeln!(out, "  ELR_EL1={:#018x} SPSR_EL1={:#018x}", self.elr, self.spsr.get())
+    }
+}
+
+/// Install the vector table.
+pub fn init() {
+    extern "C" {
+        static exception_vector_table: u8;
+    }
+    // Only the symbol's address is taken: the 2 KiB aligned table in vectors.s.
+    let table = core::ptr::addr_of!(exception_vector_table) as u64;
+    VBAR_EL1.set(table);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// Called from `vectors.s` with the saved frame; returns the frame to resume.
+#[no_mangle]
+extern "C" fn handle_exception(frame: &mut ExceptionFrame, slot: u64) -> *mut ExceptionFrame {
+    let slot = VectorSlot::ALL[slot as usize & 0xf];
+    crate::exception::dispatch(frame, slot)
+}

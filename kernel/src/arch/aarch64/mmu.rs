@@ -1,0 +1,398 @@
+//! AArch64 MMU (serves `crate::memory`): stage 1 translation tables for EL1&0,
+//! 4 KiB granule, 39-bit virtual addresses.
+//!
+//! With TCR_EL1.T0SZ = 25 the walk starts at level 1: VA[38:30] indexes the L1
+//! table (1 GiB per entry), VA[29:21] the L2 table (2 MiB), VA[20:12] the L3
+//! table (4 KiB). The kernel is identity mapped (VA = PA) through TTBR0_EL1, with
+//! per-section permissions; RAM and MMIO are mapped as found in the device tree.
+//! TTBR1_EL1 is not used (TCR_EL1.EPD1 = 1).
+
+use crate::{
+    devicetree::Platform,
+    memory::{frames, layout, PAGE_SIZE},
+};
+use aarch64_cpu::{
+    asm::barrier,
+    registers::{ID_AA64MMFR0_EL1, MAIR_EL1, PAR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1},
+};
+use spin::Once;
+use tock_registers::{
+    interfaces::{ReadWriteable, Readable, Writeable},
+    register_bitfields,
+    registers::InMemoryRegister,
+};
+
+register_bitfields! {
+    u64,
+    /// A stage 1 VMSAv8-64 descriptor, 4 KiB granule (Arm ARM D8.3): table, block
+    /// (L1/L2) and page (L3) descriptors share these fields.
+    pub DESCRIPTOR [
+        /// Unprivileged (EL0) execute-never.
+        UXN OFFSET(54) NUMBITS(1) [],
+        /// Privileged (EL1) execute-never.
+        PXN OFFSET(53) NUMBITS(1) [],
+        /// Output address bits [47:12] (next table, block or page).
+        OUTPUT_ADDR OFFSET(12) NUMBITS(36) [],
+        /// Not global: the TLB entry belongs to one ASID (user mappings).
+        NG OFFSET(11) NUMBITS(1) [],
+        /// Access flag. There is no hardware AF management here, so a mapping
+        /// without it faults on first use: always set.
+        AF OFFSET(10) NUMBITS(1) [],
+        SH OFFSET(8) NUMBITS(2) [
+            InnerShareable = 0b11
+        ],
+        /// Access permissions AP[2:1].
+        AP OFFSET(6) NUMBITS(2) [
+            El1ReadWrite = 0b00,
+            El1El0ReadWrite = 0b01,
+            El1ReadOnly = 0b10,
+            El1El0ReadOnly = 0b11
+        ],
+        /// Index into MAIR_EL1 (see `MAIR_DEVICE` / `MAIR_NORMAL`).
+        ATTR_INDEX OFFSET(2) NUMBITS(3) [],
+        /// At L1/L2: 0 = block, 1 = next-level table. At L3: must be 1 (page).
+        TYPE OFFSET(1) NUMBITS(1) [
+            Block = 0,
+            TableOrPage = 1
+        ],
+        VALID OFFSET(0) NUMBITS(1) []
+    ]
+}
+
+/// MAIR_EL1 slot 0: Device-nGnRE, for MMIO.
+const MAIR_DEVICE: u64 = 0;
+/// MAIR_EL1 slot 1: Normal memory, write-back read/write-allocate, for RAM.
+const MAIR_NORMAL: u64 = 1;
+
+/// TCR_EL1.T0SZ: the TTBR0 region is 2^(64 - 25) = 512 GiB, starting the walk at L1.
+const T0SZ: u64 = 25;
+const ENTRIES_PER_TABLE: usize = PAGE_SIZE / 8;
+const L1_SHIFT: u32 = 30;
+const L2_SHIFT: u32 = 21;
+const L3_SHIFT: u32 = 12;
+const BLOCK_2M: usize = 1 << L2_SHIFT;
+/// The highest VA + 1 that TTBR0 translates.
+pub const VA_LIMIT: usize = 1 << (64 - T0SZ);
+
+/// What a mapping may be used for; each maps to one combination of AP, UXN, PXN
+/// and memory type, so "writable and executable" cannot be asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Kernel code: EL1 read + execute.
+    KernelText,
+    /// Kernel constants: EL1 read.
+    KernelReadOnly,
+    /// Kernel data, stacks, heap, free RAM: EL1 read + write.
+    KernelReadWrite,
+    /// Device registers: EL1 read + write, device memory, never executable.
+    Device,
+}
+
+impl Access {
+    fn descriptor_fields(self) -> tock_registers::fields::FieldValue<u64, DESCRIPTOR::Register> {
+        use DESCRIPTOR::*;
+        let normal = ATTR_INDEX.val(MAIR_NORMAL) + SH::InnerShareable;
+        match self {
+            Access::KernelText => normal + AP::El1ReadOnly + UXN::SET,
+            Access::KernelReadOnly => normal + AP::El1ReadOnly + UXN::SET + PXN::SET,
+            Access::KernelReadWrite => normal + AP::El1ReadWrite + UXN::SET + PXN::SET,
+            Access::Device => ATTR_INDEX.val(MAIR_DEVICE) + AP::El1ReadWrite + UXN::SET + PXN::SET,
+        }
+    }
+}
+
+/// Why a mapping could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    OutOfFrames,
+    /// The range is already mapped (by a block, or by another page).
+    AlreadyMapped(usize),
+    /// The address is not page aligned or beyond `VA_LIMIT`.
+    BadAddress(usize),
+}
+
+/// A leaf mapping found by a walk: the block or page at `va`, raw descriptor `descriptor`.
+#[derive(Clone, Copy, Debug)]
+pub struct Leaf {
+    pub va: usize,
+    pub descriptor: u64,
+}
+
+impl Leaf {
+    fn field(&self) -> InMemoryRegister<u64, DESCRIPTOR::Register> {
+        InMemoryRegister::new(self.descriptor)
+    }
+    /// Writable at some exception level (AP[2] clear).
+    pub fn writable(&self) -> bool {
+        matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadWrite))
+    }
+    /// Executable at some exception level.
+    pub fn executable(&self) -> bool {
+        let field = self.field();
+        !field.is_set(DESCRIPTOR::PXN) || !field.is_set(DESCRIPTOR::UXN)
+    }
+    pub fn output_address(&self) -> usize {
+        (self.field().read(DESCRIPTOR::OUTPUT_ADDR) as usize) << L3_SHIFT
+    }
+}
+
+/// One translation table hierarchy, identified by the physical address of its
+/// L1 table. Tables live in identity-mapped RAM, so a table's physical address
+/// is also the kernel's pointer to it.
+#[derive(Clone, Copy, Debug)]
+pub struct TranslationTable {
+    l1: usize,
+}
+
+fn table_entries(table: usize) -> &'static mut [u64; ENTRIES_PER_TABLE] {
+    // SAFETY: `table` is a frame owned by a TranslationTable (allocated zeroed by
+    // `frames::alloc_zeroed` and never freed while mapped), identity mapped for EL1.
+    // Table edits happen with interrupts masked or before other users exist.
+    unsafe { &mut *(table as *mut [u64; ENTRIES_PER_TABLE]) }
+}
+
+fn index(va: usize, shift: u32) -> usize {
+    (va >> shift) & (ENTRIES_PER_TABLE - 1)
+}
+
+fn table_descriptor(next: usize) -> u64 {
+    use DESCRIPTOR::*;
+    (VALID::SET + TYPE::TableOrPage + OUTPUT_ADDR.val((next >> L3_SHIFT) as u64)).value
+}
+
+fn leaf_descriptor(pa: usize, access: Access, is_page: bool) -> u64 {
+    use DESCRIPTOR::*;
+    let kind = if is_page { TYPE::TableOrPage } else { TYPE::Block };
+    (VALID::SET + kind + AF::SET + OUTPUT_ADDR.val((pa >> L3_SHIFT) as u64) + access.descriptor_fields())
+        .value
+}
+
+fn is_valid(entry: u64) -> bool {
+    entry & 1 != 0
+}
+fn is_table(entry: u64) -> bool {
+    entry & 0b11 == 0b11
+}
+fn next_table(entry: u64) -> usize {
+    Leaf { va: 0, descriptor: entry }.output_address()
+}
+
+impl TranslationTable {
+    pub fn new() -> Result<Self, MapError> {
+        Ok(Self { l1: frames::alloc_zeroed().ok_or(MapError::OutOfFrames)? })
+    }
+
+    /// The value for TTBR0_EL1.BADDR.
+    pub fn root(&self) -> usize {
+        self.l1
+    }
+
+    /// The next-level table under `table[idx]`, created if the entry is empty.
+    fn descend(table: usize, idx: usize, va: usize) -> Result<usize, MapError> {
+        let entries = table_entries(table);
+        let entry = entries[idx];
+        if !is_valid(entry) {
+            let next = frames::alloc_zeroed().ok_or(MapError::OutOfFrames)?;
+            entries[idx] = table_descriptor(next);
+            Ok(next)
+        } else if is_table(entry) {
+            Ok(next_table(entry))
+        } else {
+            Err(MapError::AlreadyMapped(va))
+        }
+    }
+
+    /// Map `[va, va + len)` to `[pa, pa + len)`, using 2 MiB blocks where both
+    /// addresses are 2 MiB aligned and 4 KiB pages elsewhere.
+    pub fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
+        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 {
+            return Err(MapError::BadAddress(va));
+        }
+        let end = va.checked_add(len.next_multiple_of(PAGE_SIZE)).ok_or(MapError::BadAddress(va))?;
+        if end > VA_LIMIT {
+            return Err(MapError::BadAddress(va));
+        }
+        let (mut va, mut pa) = (va, pa);
+        while va < end {
+            let l2 = Self::descend(self.l1, index(va, L1_SHIFT), va)?;
+            let use_block = va % BLOCK_2M == 0 && pa % BLOCK_2M == 0 && end - va >= BLOCK_2M;
+            if use_block && !is_valid(table_entries(l2)[index(va, L2_SHIFT)]) {
+                table_entries(l2)[index(va, L2_SHIFT)] = leaf_descriptor(pa, access, false);
+                va += BLOCK_2M;
+                pa += BLOCK_2M;
+                continue;
+            }
+            let l3 = Self::descend(l2, index(va, L2_SHIFT), va)?;
+            let slot = &mut table_entries(l3)[index(va, L3_SHIFT)];
+            if is_valid(*slot) {
+                return Err(MapError::AlreadyMapped(va));
+            }
+            *slot = leaf_descriptor(pa, access, true);
+            va += PAGE_SIZE;
+            pa += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// The leaf mapping that covers `va`, if any (a software table walk).
+    pub fn lookup(&self, va: usize) -> Option<Leaf> {
+        if va >= VA_LIMIT {
+            return None;
+        }
+        let mut table = self.l1;
+        for shift in [L1_SHIFT, L2_SHIFT, L3_SHIFT] {
+            let entry = table_entries(table)[index(va, shift)];
+            if !is_valid(entry) {
+                return None;
+            }
+            if shift == L3_SHIFT || !is_table(entry) {
+                let size = 1usize << shift;
+                return Some(Leaf { va: va & !(size - 1), descriptor: entry });
+            }
+            table = next_table(entry);
+        }
+        None
+    }
+
+    /// Visit every valid leaf (block or page) in VA order.
+    pub fn for_each_leaf(&self, mut visit: impl FnMut(Leaf)) {
+        for (i1, &e1) in table_entries(self.l1).iter().enumerate() {
+            if !is_valid(e1) {
+                continue;
+            }
+            let va1 = i1 << L1_SHIFT;
+            if !is_table(e1) {
+                visit(Leaf { va: va1, descriptor: e1 });
+                continue;
+            }
+            for (i2, &e2) in table_entries(next_table(e1)).iter().enumerate() {
+                if !is_valid(e2) {
+                    continue;
+                }
+                let va2 = va1 | (i2 << L2_SHIFT);
+                if !is_table(e2) {
+                    visit(Leaf { va: va2, descriptor: e2 });
+                    continue;
+                }
+                for (i3, &e3) in table_entries(next_table(e2)).iter().enumerate() {
+                    if is_valid(e3) {
+                        visit(Leaf { va: va2 | (i3 << L3_SHIFT), descriptor: e3 });
+                    }
+                }
+            }
+        }
+    }
+}
+
+static KERNEL_TABLE: Once<TranslationTable> = Once::new();
+
+/// The kernel's translation table (identity map of kernel, RAM and devices).
+pub fn kernel_table() -> TranslationTable {
+    *KERNEL_TABLE.get().expect("MMU not set up yet")
+}
+
+/// Map one range of the kernel map, stopping boot with a clear message on failure.
+fn map_or_die(table: &mut TranslationTable, start: usize, end: usize, access: Access, what: &str) {
+    if end <= start {
+        return;
+    }
+    if let Err(error) = table.map(start, start, end - start, access) {
+        panic!("cannot map {} [{:#x}, {:#x}) as {:?}: {:?}", what, start, end, access, error);
+    }
+}
+
+/// Build the kernel's identity map and turn the MMU and caches on.
+pub fn enable(platform: &Platform) {
+    let mut table = TranslationTable::new().expect("no frame for the first translation table");
+
+    // The kernel image, section by section (bounds from linker/kernel-common.ld).
+    let (start, text_end, rodata_end) = (layout::kernel_start(), layout::text_end(), layout::rodata_end());
+    let (guard, stack_bottom, end) = (layout::stack_guard(), layout::stack_bottom(), layout::kernel_end());
+    map_or_die(&mut table, start, text_end, Access::KernelText, "kernel text");
+    map_or_die(&mut table, text_end, rodata_end, Access::KernelReadOnly, "kernel rodata");
+    map_or_die(&mut table, rodata_end, guard, Access::KernelReadWrite, "kernel data/bss");
+    // [guard, stack_bottom) stays unmapped: a boot stack overflow faults here.
+    map_or_die(&mut table, stack_bottom, end, Access::KernelReadWrite, "boot stack");
+
+    // All other RAM, read/write and never executable.
+    for ram in &platform.ram {
+        let (ram_start, ram_end) = (ram.base, ram.end());
+        map_or_die(&mut table, ram_start, ram_end.min(start).max(ram_start), Access::KernelReadWrite, "RAM");
+        map_or_die(&mut table, end.max(ram_start).min(ram_end), ram_end, Access::KernelReadWrite, "RAM");
+    }
+
+    // Devices: the console and the interrupt controller, a 64 KiB window each.
+    const DEVICE_WINDOW: usize = 64 * 1024;
+    for device in [platform.uart_base, platform.gic.distributor, platform.gic.cpu_interface] {
+        let base = device & !(PAGE_SIZE - 1);
+        for page in (base..base + DEVICE_WINDOW).step_by(PAGE_SIZE) {
+            if table.lookup(page).is_none() {
+                map_or_die(&mut table, page, page + PAGE_SIZE, Access::Device, "device");
+            }
+        }
+    }
+
+    KERNEL_TABLE.call_once(|| table);
+    switch_on(&table);
+}
+
+fn switch_on(table: &TranslationTable) {
+    MAIR_EL1.write(
+        MAIR_EL1::Attr0_Device::nonGathering_nonReordering_EarlyWriteAck
+            + MAIR_EL1::Attr1_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr1_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc,
+    );
+    // The physical address size the walker may output: as much as the CPU has.
+    let pa_range = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange).min(0b101);
+    TCR_EL1.write(
+        TCR_EL1::T0SZ.val(T0SZ)
+            + TCR_EL1::TG0::KiB_4
+            + TCR_EL1::SH0::Inner
+            + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::EPD0::EnableTTBR0Walks
+            + TCR_EL1::EPD1::DisableTTBR1Walks
+            + TCR_EL1::IPS.val(pa_range),
+    );
+    TTBR0_EL1.set_baddr(table.root() as u64);
+
+    // SAFETY: `tlbi vmalle1` only drops TLB entries of this EL1&0 regime; nothing
+    // is cached yet that we want to keep.
+    unsafe { core::arch::asm!("tlbi vmalle1", options(nostack)) };
+    // The table writes and the TLB invalidation must complete before the walker
+    // can run with the new settings...
+    barrier::dsb(barrier::ISH);
+    // ...and the register writes above must take effect before SCTLR_EL1.M does.
+    barrier::isb(barrier::SY);
+
+    // WXN: any writable page is also execute-never, whatever its descriptor says,
+    // a hardware backstop for the W^X rule the table builder already follows.
+    SCTLR_EL1.modify(
+        SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::WXN::Enable,
+    );
+    // Fetch the following instructions with the MMU on.
+    barrier::isb(barrier::SY);
+}
+
+/// An access to ask the MMU about with an AT instruction.
+#[derive(Clone, Copy, Debug)]
+pub enum AccessCheck {
+    El1Read,
+    El1Write,
+}
+
+/// Would this access at `va` succeed? Asks the hardware walker (`AT S1E1R/W`),
+/// which reads the live tables and permissions, and reports PAR_EL1.F.
+pub fn hardware_check(va: usize, access: AccessCheck) -> bool {
+    let par: u64;
+    // SAFETY: AT only performs a translation and writes PAR_EL1; it cannot fault.
+    // The ISB makes the PAR_EL1 result visible to the following read.
+    unsafe {
+        match access {
+            AccessCheck::El1Read => core::arch::asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)),
+            AccessCheck::El1Write => core::arch::asm!("at s1e1w, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)),
+        }
+    }
+    let par: InMemoryRegister<u64, PAR_EL1::Register> = InMemoryRegister::new(par);
+    !par.is_set(PAR_EL1::F) // F: the translation failed
+}

@@ -1,0 +1,3 @@
+//! QEMU `virt`: the default board.
+
+pub mod memory;

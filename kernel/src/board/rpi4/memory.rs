@@ -1,0 +1,14 @@
+//! BCM2711 address map in "low peripheral" mode, as the Pi firmware sets it up
+//! (BCM2711 ARM Peripherals, section 1.2): the fallback used only where the
+//! device tree says nothing.
+
+/// What the banner calls this board when the device tree has no `model`.
+pub const BOARD_NAME: &str = "Raspberry Pi 4";
+/// PL011 UART0 (GPIO 14/15).
+pub const UART_BASE: usize = 0xFE20_1000;
+/// GIC-400 distributor and CPU interface.
+pub const GIC_DISTRIBUTOR: usize = 0xFF84_1000;
+pub const GIC_CPU_INTERFACE: usize = 0xFF84_2000;
+/// The first RAM bank the firmware reports on every Pi 4 model.
+pub const RAM_BASE: usize = 0;
+pub const RAM_SIZE: usize = 0x3C00_0000;

@@ -1,0 +1,3 @@
+//! Raspberry Pi 4 (BCM2711).
+
+pub mod memory;

@@ -1,0 +1,224 @@
+//! Hardware discovery: what the device tree says about this machine.
+//!
+//! Parsed with the `fdt-parser` crate (the one parser that reads every tree we
+//! boot on correctly, including QEMU's modified Raspberry Pi tree). Each fact
+//! falls back to the board table (`board::memory`) when the tree is absent or
+//! silent, and remembers where it came from so the banner can say so.
+
+use crate::board::memory as board;
+use alloc::{string::String, vec::Vec};
+use fdt_parser::base::Fdt;
+
+/// Where a fact about the machine came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    DeviceTree,
+    BoardTable,
+}
+
+impl Source {
+    /// "device tree ..." or "board table", for the banner.
+    pub fn describe(self, what_in_tree: &'static str) -> &'static str {
+        match self {
+            Source::DeviceTree => what_in_tree,
+            Source::BoardTable => "board table: no device tree entry",
+        }
+    }
+}
+
+/// A physical memory range.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryRegion {
+    pub base: usize,
+    pub size: usize,
+}
+
+impl MemoryRegion {
+    pub fn end(&self) -> usize {
+        self.base + self.size
+    }
+}
+
+/// The GICv2 register blocks.
+#[derive(Clone, Copy, Debug)]
+pub struct GicAddresses {
+    pub distributor: usize,
+    pub cpu_interface: usize,
+}
+
+/// Everything the kernel needs to know about the machine it runs on.
+pub struct Platform {
+    pub board_name: String,
+    pub board_source: Source,
+    pub ram: Vec<MemoryRegion>,
+    pub ram_source: Source,
+    pub uart_base: usize,
+    pub uart_source: Source,
+    pub gic: GicAddresses,
+    pub gic_source: Source,
+    /// INTID of the EL1 virtual timer (a PPI).
+    pub timer_irq: u32,
+    pub timer_source: Source,
+    /// `/chosen/bootargs`: QEMU's `-append`.
+    pub bootargs: String,
+    /// How to reach PSCI firmware (`/psci` `method`), if there is any.
+    pub psci: Option<crate::arch::psci::Conduit>,
+    /// The device tree blob itself and `/memreserve/` ranges: RAM the frame
+    /// allocator must not hand out.
+    pub reserved: Vec<MemoryRegion>,
+}
+
+/// Device tree header magic (Devicetree Specification v0.4, 5.2), big-endian.
+const FDT_MAGIC: u32 = 0xd00d_feed;
+/// Architected timer PPIs are numbered from 16 in the GIC's INTID space.
+const PPI_INTID_BASE: u32 = 16;
+/// First cell of a GIC interrupt specifier: 0 = SPI, 1 = PPI.
+const GIC_SPECIFIER_PPI: u32 = 1;
+/// Index of the EL1 virtual timer in `arm,armv8-timer`'s `interrupts` (binding
+/// order: secure phys, non-secure phys, virtual, hypervisor).
+const VIRTUAL_TIMER_INTERRUPT_INDEX: usize = 2;
+/// The EL1 virtual timer's PPI on every GIC-based board (SBSA: PPI 11 → INTID 27).
+const DEFAULT_VIRTUAL_TIMER_INTID: u32 = 27;
+
+/// Read the machine description from the device tree at `dtb_addr` (0 or garbage
+/// means none), filling gaps from the board table.
+pub fn discover(dtb_addr: usize) -> Platform {
+    let mut platform = Platform {
+        board_name: String::from(board::BOARD_NAME),
+        board_source: Source::BoardTable,
+        ram: alloc::vec![MemoryRegion { base: board::RAM_BASE, size: board::RAM_SIZE }],
+        ram_source: Source::BoardTable,
+        uart_base: board::UART_BASE,
+        uart_source: Source::BoardTable,
+        gic: GicAddresses {
+            distributor: board::GIC_DISTRIBUTOR,
+            cpu_interface: board::GIC_CPU_INTERFACE,
+        },
+        gic_source: Source::BoardTable,
+        timer_irq: DEFAULT_VIRTUAL_TIMER_INTID,
+        timer_source: Source::BoardTable,
+        bootargs: String::new(),
+        psci: None,
+        reserved: Vec::new(),
+    };
+    if let Some(fdt) = open(dtb_addr) {
+        read_tree(&fdt, &mut platform);
+        platform.reserved.push(MemoryRegion { base: dtb_addr, size: fdt.total_size() });
+    }
+    platform
+}
+
+/// A device tree at `dtb_addr`, if the header there is one.
+fn open(dtb_addr: usize) -> Option<Fdt<'static>> {
+    if dtb_addr == 0 || dtb_addr % 8 != 0 {
+        return None;
+    }
+    // SAFETY: boot code passes the loader's x0; with the MMU off (or RAM identity
+    // mapped) any 8-byte aligned RAM address is readable. A loader that passed no tree
+    // leaves 0 or an ATAGS pointer (raspi4b: 0x100), both in RAM; the magic check
+    // rejects them before we trust anything else.
+    let magic = u32::from_be(unsafe { core::ptr::read_volatile(dtb_addr as *const u32) });
+    if magic != FDT_MAGIC {
+        return None;
+    }
+    // SAFETY: the magic matched, so this is a device tree blob the loader placed in
+    // RAM for us; it stays there (it is reserved from the frame allocator).
+    unsafe { Fdt::from_ptr(dtb_addr as *mut u8) }.ok()
+}
+
+fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
+    if let Some(Ok(root)) = fdt.all_nodes().next() {
+        if let Ok(model) = root.find_property("model").and_then(|p| p.str()) {
+            platform.board_name = String::from(model);
+            platform.board_source = Source::DeviceTree;
+        } else if let Ok(mut compatible) = root.compatibles() {
+            if let Some(first) = compatible.next() {
+                platform.board_name = String::from(first);
+                platform.board_source = Source::DeviceTree;
+            }
+        }
+    }
+
+    let ram: Vec<MemoryRegion> = fdt
+        .memory()
+        .filter_map(Result::ok)
+        .flat_map(|memory| memory.regions().filter_map(Result::ok).collect::<Vec<_>>())
+        .filter(|region| region.size > 0)
+        .map(|region| MemoryRegion { base: region.address as usize, size: region.size })
+        .collect();
+    if !ram.is_empty() {
+        platform.ram = ram;
+        platform.ram_source = Source::DeviceTree;
+    }
+    for block in fdt.memory_reservation_blocks() {
+        platform.reserved.push(MemoryRegion { base: block.address as usize, size: block.size });
+    }
+
+    if let Some(base) = first_reg(fdt, &["arm,pl011"], 0) {
+        platform.uart_base = base;
+        platform.uart_source = Source::DeviceTree;
+    }
+
+    const GICV2: &[&str] = &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
+    if let (Some(distributor), Some(cpu_interface)) =
+        (first_reg(fdt, GICV2, 0), first_reg(fdt, GICV2, 1))
+    {
+        platform.gic = GicAddresses { distributor, cpu_interface };
+        platform.gic_source = Source::DeviceTree;
+    }
+
+    if let Some(intid) = virtual_timer_intid(fdt) {
+        platform.timer_irq = intid;
+        platform.timer_source = Source::DeviceTree;
+    }
+
+    platform.psci = fdt
+        .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+        .filter_map(Result::ok)
+        .next()
+        .and_then(|node| node.find_property("method").ok()?.str().ok())
+        .and_then(|method| match method {
+            "hvc" => Some(crate::arch::psci::Conduit::Hvc),
+            "smc" => Some(crate::arch::psci::Conduit::Smc),
+            _ => None,
+        });
+
+    if let Ok(bootargs) = fdt.chosen().and_then(|chosen| chosen.bootargs()) {
+        platform.bootargs = String::from(bootargs);
+    }
+}
+
+/// The `index`th `reg` address of the first enabled node compatible with any of
+/// `compatible`, translated to a CPU physical address through the parents' `ranges`.
+fn first_reg(fdt: &Fdt<'static>, compatible: &[&str], index: usize) -> Option<usize> {
+    fdt.find_compatible(compatible)
+        .filter_map(Result::ok)
+        .find(|node| !matches!(node.status(), Ok(fdt_parser::Status::Disabled)))
+        .and_then(|node| node.reg().ok()?.nth(index))
+        .map(|reg| reg.address as usize)
+}
+
+fn virtual_timer_intid(fdt: &Fdt<'static>) -> Option<u32> {
+    let timer = fdt
+        .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
+        .filter_map(Result::ok)
+        .next()?;
+    // `interrupts` is a list of specifiers, each `#interrupt-cells` (3 for the GIC:
+    // kind, number, flags) long; the kind is 1 for a PPI.
+    let cells_per_interrupt = timer
+        .interrupt_parent()
+        .ok()
+        .and_then(|gic| gic.find_property("#interrupt-cells").ok()?.u32().ok())
+        .unwrap_or(3) as usize;
+    let specifier: Vec<u32> = timer
+        .find_property("interrupts")
+        .ok()?
+        .u32_list()
+        .skip(VIRTUAL_TIMER_INTERRUPT_INDEX * cells_per_interrupt)
+        .take(cells_per_interrupt)
+        .collect();
+    match specifier.as_slice() {
+        [GIC_SPECIFIER_PPI, number, ..] => Some(number + PPI_INTID_BASE),
+        _ => None,
+    }
+}

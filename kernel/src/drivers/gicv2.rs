@@ -1,0 +1,107 @@
+//! Arm Generic Interrupt Controller v2 (GIC-400 on the Pi 4, QEMU's `virt` GIC).
+//!
+//! Datasheet: Arm GIC Architecture Specification v2, chapter 4 "Programmers'
+//! Model": 4.3 distributor registers, 4.4 CPU interface registers. One core,
+//! group 0 only; interrupts are enabled one by one with [`enable`].
+
+use spin::Once;
+use tock_registers::{
+    interfaces::{Readable, Writeable},
+    register_bitfields, register_structs,
+    registers::{ReadOnly, ReadWrite, WriteOnly},
+};
+
+register_bitfields! {
+    u32,
+    /// GICD_CTLR / GICC_CTLR: the enable bit of group 0.
+    CTLR [
+        ENABLE OFFSET(0) NUMBITS(1) []
+    ],
+    /// GICC_PMR: interrupts with a priority value below this are signalled.
+    PMR [
+        PRIORITY OFFSET(0) NUMBITS(8) []
+    ],
+    /// GICC_IAR / GICC_EOIR.
+    IAR [
+        INTERRUPT_ID OFFSET(0) NUMBITS(10) []
+    ]
+}
+
+register_structs! {
+    #[allow(non_snake_case)]
+    DistributorRegisters {
+        (0x000 => CTLR: ReadWrite<u32, CTLR::Register>),
+        (0x004 => _reserved0),
+        (0x100 => ISENABLER: [ReadWrite<u32>; 32]),
+        (0x180 => _reserved1),
+        (0x400 => IPRIORITYR: [ReadWrite<u8>; 1024]),
+        (0x800 => @END),
+    }
+}
+
+register_structs! {
+    #[allow(non_snake_case)]
+    CpuInterfaceRegisters {
+        (0x00 => CTLR: ReadWrite<u32, CTLR::Register>),
+        (0x04 => PMR: ReadWrite<u32, PMR::Register>),
+        (0x08 => _reserved0),
+        (0x0c => IAR: ReadOnly<u32, IAR::Register>),
+        (0x10 => EOIR: WriteOnly<u32, IAR::Register>),
+        (0x14 => @END),
+    }
+}
+
+struct Gic {
+    distributor: &'static DistributorRegisters,
+    cpu: &'static CpuInterfaceRegisters,
+}
+
+// SAFETY: `Gic` holds only the addresses of MMIO register blocks. The distributor
+// and CPU interface registers used here are single-copy-atomic 32-bit accesses;
+// the kernel touches them with interrupts masked (init, the IRQ handler).
+unsafe impl Sync for Gic {}
+// SAFETY: as above; the addresses are valid from any context.
+unsafe impl Send for Gic {}
+
+static GIC: Once<Gic> = Once::new();
+
+/// INTIDs 1020-1023 are special; 1023 means "nothing pending" (spurious).
+pub const SPURIOUS: u32 = 1023;
+/// Every interrupt gets this priority (lower = more urgent); the mask lets all through.
+const DEFAULT_PRIORITY: u8 = 0x80;
+const PRIORITY_MASK_ALL: u32 = 0xff;
+
+pub fn init(distributor: usize, cpu_interface: usize) {
+    let gic = GIC.call_once(|| Gic {
+        // SAFETY: both addresses come from the device tree (or the board table), are
+        // GICv2 register blocks and are mapped as device memory for the kernel's life.
+        distributor: unsafe { &*(distributor as *const DistributorRegisters) },
+        // SAFETY: as above.
+        cpu: unsafe { &*(cpu_interface as *const CpuInterfaceRegisters) },
+    });
+    gic.distributor.CTLR.write(CTLR::ENABLE::SET);
+    gic.cpu.PMR.write(PMR::PRIORITY.val(PRIORITY_MASK_ALL));
+    gic.cpu.CTLR.write(CTLR::ENABLE::SET);
+}
+
+fn gic() -> &'static Gic {
+    GIC.get().expect("GIC used before init")
+}
+
+/// Let interrupt `intid` through to this core. (PPIs such as the timer need no
+/// target; SPIs would also need ITARGETSR.)
+pub fn enable(intid: u32) {
+    let gic = gic();
+    gic.distributor.IPRIORITYR[intid as usize].set(DEFAULT_PRIORITY);
+    gic.distributor.ISENABLER[(intid / 32) as usize].set(1 << (intid % 32));
+}
+
+/// Take the highest-priority pending interrupt (GICC_IAR); `SPURIOUS` if none.
+pub fn acknowledge() -> u32 {
+    gic().cpu.IAR.read(IAR::INTERRUPT_ID)
+}
+
+/// Signal that handling `intid` is complete (GICC_EOIR).
+pub fn end_of_interrupt(intid: u32) {
+    gic().cpu.EOIR.write(IAR::INTERRUPT_ID.val(intid));
+}

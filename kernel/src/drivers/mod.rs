@@ -1,0 +1,12 @@
+//! Device drivers. Each takes its base address from the device tree (through
+//! [`crate::devicetree::Platform`]); none contains an address of its own.
+
+pub mod gicv2;
+pub mod pl011;
+
+use crate::devicetree::Platform;
+
+/// Bring up the interrupt controller described by the platform.
+pub fn interrupt_controller_init(platform: &Platform) {
+    gicv2::init(platform.gic.distributor, platform.gic.cpu_interface);
+}

@@ -1,0 +1,76 @@
+//! Exception dispatch: what the kernel does with each trap and interrupt.
+//!
+//! The architecture code saves the registers and names the vector slot; this
+//! module decides. Today: IRQs go to the interrupt controller and the tick,
+//! kernel self-test `brk`s are stepped over, and anything unexpected at EL1 is
+//! reported in full and ends the run with a failure status.
+
+use tock_registers::interfaces::Readable;
+use crate::{
+    arch::{
+        self,
+        exception::{ExceptionClass, ExceptionFrame, VectorSlot},
+    },
+    drivers::gicv2,
+    power::{self, ExitStatus},
+    selftest, time,
+};
+
+pub fn init() {
+    arch::exception::init();
+}
+
+/// Handle one exception; returns the frame to resume.
+pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
+    match slot {
+        VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => handle_irq(),
+        VectorSlot::CurrentElSpxSynchronous => handle_el1_synchronous(frame, slot),
+        _ => fatal(frame, slot),
+    }
+    frame
+}
+
+fn handle_irq() {
+    loop {
+        let intid = gicv2::acknowledge();
+        if intid >= gicv2::SPURIOUS {
+            break;
+        }
+        if time::is_tick(intid) {
+            time::on_tick();
+        } else {
+            crate::println!("irq: unexpected interrupt {} ignored (no handler)", intid);
+        }
+        gicv2::end_of_interrupt(intid);
+    }
+}
+
+fn handle_el1_synchronous(frame: &mut ExceptionFrame, slot: VectorSlot) {
+    match frame.class() {
+        ExceptionClass::BrkAarch64 if frame.brk_immediate() == selftest::EL1_BRK_IMMEDIATE => {
+            selftest::record_el1_brk(frame);
+            frame.elr += 4; // ELR points at the brk itself: step over it.
+        }
+        ExceptionClass::Unknown if arch::semihosting::is_semihosting_trap(frame.elr) => {
+            frame.elr += 4; // No semihosting host: skip the hlt, power::exit goes on.
+        }
+        _ => fatal(frame, slot),
+    }
+}
+
+/// An exception the kernel cannot continue after: report everything, power off.
+fn fatal(frame: &ExceptionFrame, slot: VectorSlot) -> ! {
+    arch::cpu::disable_interrupts();
+    crate::console::print_on_the_way_down(format_args!(
+        "unexpected exception: {} {} ESR_EL1={:#010x} FAR_EL1={:#018x} ELR_EL1={:#018x}\n",
+        slot.name(),
+        frame.class(),
+        frame.esr.get(),
+        frame.far,
+        frame.elr,
+    ));
+    let mut dump = alloc::string::String::new();
+    let _ = frame.dump(&mut dump);
+    crate::console::print_on_the_way_down(format_args!("{}", dump));
+    power::exit(ExitStatus::UnexpectedException)
+}

@@ -1,0 +1,108 @@
+//! The brk-path kernel: a tiny EL1 kernel that shows how an operating system
+//! handles user-space software breakpoints.
+//!
+//! This file owns the boot order: `boot/boot.s` drops to EL1, sets a stack and
+//! zeroes BSS, then calls [`kernel_main`], which brings the machine up piece by
+//! piece (console, device tree, memory, MMU, exceptions, interrupts, timer),
+//! prints the banner read from the hardware, runs the kernel self-tests and
+//! powers off with a status the host can see.
+//!
+//! Layout: generic subsystems live at `src/<subsystem>.rs`, architecture code at
+//! `src/arch/aarch64/<subsystem>.rs`, board code at `src/board/<name>/`.
+
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+extern crate alloc;
+
+mod arch;
+mod board;
+mod bootargs;
+mod console;
+mod devicetree;
+mod drivers;
+mod exception;
+mod memory;
+mod panic;
+mod power;
+mod selftest;
+mod time;
+
+use crate::power::ExitStatus;
+
+/// Rust entry point, called once by `boot/boot.s` on the boot core at EL1 with
+/// the MMU off, a valid stack and zeroed BSS.
+#[no_mangle]
+pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
+    console::init_early(board::memory::UART_BASE);
+    memory::heap::init();
+    exception::init();
+
+    let platform = devicetree::discover(dtb_addr);
+    console::init(platform.uart_base);
+    power::init(platform.psci);
+
+    memory::init(&platform);
+    arch::mmu::enable(&platform);
+
+    drivers::interrupt_controller_init(&platform);
+    time::init(&platform);
+    arch::cpu::enable_interrupts();
+
+    print_banner(&platform, entry_el);
+
+    let args = bootargs::parse(&platform.bootargs);
+    let failed = selftest::run_all(&platform);
+    bootargs::run_injection(&args);
+
+    power::exit(if failed == 0 {
+        ExitStatus::Success
+    } else {
+        ExitStatus::SelfTestFailed
+    })
+}
+
+/// The boot banner: every figure is read from the hardware or the device tree.
+fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
+    let cpu = arch::cpu::identify();
+    let caches = arch::cache::CacheGeometry::read();
+    println!("brk-path kernel {}", env!("CARGO_PKG_VERSION"));
+    println!("board:   {} ({})", platform.board_name, platform.board_source.describe("device tree model"));
+    println!("cpu:     {}", cpu);
+    println!("entered: EL{}", entry_el);
+    for region in platform.ram.iter() {
+        println!(
+            "ram:     {} MiB at {:#010x} ({})",
+            region.size / (1024 * 1024),
+            region.base,
+            platform.ram_source.describe("device tree /memory"),
+        );
+    }
+    println!(
+        "caches:  D-line {} B, I-line {} B, CTR_EL0.IDC={} DIC={}",
+        caches.dcache_line,
+        caches.icache_line,
+        caches.idc as u8,
+        caches.dic as u8
+    );
+    println!(
+        "timer:   {} Hz (CNTFRQ_EL0), tick every {} ms on INTID {} ({})",
+        time::frequency(),
+        time::TICK_MS,
+        platform.timer_irq,
+        platform.timer_source.describe("device tree")
+    );
+    println!(
+        "console: PL011 at {:#010x} ({})",
+        platform.uart_base,
+        platform.uart_source.describe("device tree")
+    );
+    println!(
+        "gic:     GICv2 distributor {:#010x}, cpu interface {:#010x} ({})",
+        platform.gic.distributor,
+        platform.gic.cpu_interface,
+        platform.gic_source.describe("device tree")
+    );
+}

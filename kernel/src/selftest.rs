@@ -1,0 +1,166 @@
+//! Kernel self-tests: each checks one piece of the bring-up on the real
+//! (or emulated) hardware and prints exactly one line, `selftest NAME: ok` or
+//! `selftest NAME: FAILED (why)`.
+
+use crate::{
+    arch::{self, exception::ExceptionFrame},
+    devicetree::Platform,
+    memory::{self, frames, heap, PAGE_SIZE},
+    println, time,
+};
+use alloc::{format, string::String, vec::Vec};
+use core::sync::atomic::{AtomicU64, Ordering};
+use tock_registers::interfaces::Readable;
+
+type Outcome = Result<(), String>;
+
+struct SelfTest {
+    name: &'static str,
+    run: fn(&Platform) -> Outcome,
+}
+
+const SELF_TESTS: &[SelfTest] = &[
+    SelfTest { name: "heap", run: heap_allocates_and_frees },
+    SelfTest { name: "frames", run: frames_are_distinct_zeroed_ram },
+    SelfTest { name: "brk-el1", run: brk_at_el1_is_trapped_and_decoded },
+    SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
+    SelfTest { name: "timer-tick", run: timer_ticks_arrive },
+    SelfTest { name: "cache-geometry", run: cache_lines_are_sane },
+];
+
+/// Run every self-test; returns how many failed.
+pub fn run_all(platform: &Platform) -> usize {
+    let mut failed = 0;
+    for test in SELF_TESTS {
+        match (test.run)(platform) {
+            Ok(()) => println!("selftest {}: ok", test.name),
+            Err(why) => {
+                failed += 1;
+                println!("selftest {}: FAILED ({})", test.name, why);
+            }
+        }
+    }
+    println!("selftests: {} ok, {} failed", SELF_TESTS.len() - failed, failed);
+    failed
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+
+fn heap_allocates_and_frees(_: &Platform) -> Outcome {
+    let (used_before, _) = heap::usage();
+    {
+        let numbers: Vec<u64> = (0..10_000).collect();
+        ensure!(numbers.iter().sum::<u64>() == 49_995_000, "vector contents corrupted");
+        let (used_during, _) = heap::usage();
+        ensure!(used_during >= used_before + 80_000, "allocation not accounted ({} -> {})", used_before, used_during);
+    }
+    let (used_after, _) = heap::usage();
+    ensure!(used_after == used_before, "leak: {} bytes in use before, {} after", used_before, used_after);
+    Ok(())
+}
+
+fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
+    let taken: Vec<usize> = (0..16).map_while(|_| frames::alloc_zeroed()).collect();
+    let result = (|| {
+        ensure!(taken.len() == 16, "only {} of 16 frames available", taken.len());
+        let kernel = memory::layout::kernel_start()..memory::layout::kernel_end();
+        for (i, &frame) in taken.iter().enumerate() {
+            ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
+            ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
+            ensure!(platform.ram.iter().any(|r| r.base <= frame && frame + PAGE_SIZE <= r.end()), "frame {:#x} outside RAM", frame);
+            ensure!(!platform.reserved.iter().any(|r| frame < r.end() && r.base < frame + PAGE_SIZE), "frame {:#x} in a reserved range", frame);
+            ensure!(!taken[..i].contains(&frame), "frame {:#x} handed out twice", frame);
+            // SAFETY: we own this frame until `free` below; it is identity mapped.
+            let contents = unsafe { core::slice::from_raw_parts(frame as *const u64, PAGE_SIZE / 8) };
+            ensure!(contents.iter().all(|&word| word == 0), "frame {:#x} not zeroed", frame);
+        }
+        Ok(())
+    })();
+    taken.into_iter().for_each(frames::free);
+    result
+}
+
+/// The `brk` immediate the self-test uses at EL1 (probes use others).
+pub const EL1_BRK_IMMEDIATE: u16 = 0x7e1;
+static BRK_ESR: AtomicU64 = AtomicU64::new(0);
+static BRK_ELR: AtomicU64 = AtomicU64::new(0);
+
+/// Called by the exception dispatcher for a self-test `brk`.
+pub fn record_el1_brk(frame: &ExceptionFrame) {
+    BRK_ESR.store(frame.esr.get(), Ordering::SeqCst);
+    BRK_ELR.store(frame.elr, Ordering::SeqCst);
+}
+
+fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {
+    let brk_address: u64;
+    // SAFETY: the brk traps to our own EL1 handler, which records the frame and
+    // resumes after it; no register other than the output is changed.
+    unsafe {
+        core::arch::asm!(
+            "adr {pc}, 1f",
+            "1: brk #{imm}",
+            pc = out(reg) brk_address,
+            imm = const EL1_BRK_IMMEDIATE,
+        );
+    }
+    let esr = BRK_ESR.load(Ordering::SeqCst);
+    let elr = BRK_ELR.load(Ordering::SeqCst);
+    const EC_BRK64: u64 = 0x3c;
+    ensure!(esr >> 26 == EC_BRK64, "ESR_EL1 {:#x}: class is not brk (0x3c)", esr);
+    ensure!(esr & 0xffff == EL1_BRK_IMMEDIATE as u64, "ESR_EL1 {:#x}: wrong immediate", esr);
+    ensure!(elr == brk_address, "ELR_EL1 {:#x}, brk at {:#x}", elr, brk_address);
+    Ok(())
+}
+
+fn no_mapping_is_writable_and_executable(_: &Platform) -> Outcome {
+    use arch::mmu::{self, AccessCheck};
+    let table = mmu::kernel_table();
+    let mut leaves = 0;
+    let mut offender = None;
+    table.for_each_leaf(|leaf| {
+        leaves += 1;
+        if leaf.writable() && leaf.executable() && offender.is_none() {
+            offender = Some(leaf.va);
+        }
+    });
+    ensure!(offender.is_none(), "mapping at {:#x} is writable and executable", offender.unwrap_or(0));
+    ensure!(leaves > 0, "the kernel table has no mappings");
+
+    // Ask the MMU itself (AT instructions), not just our own tables.
+    let text = no_mapping_is_writable_and_executable as *const () as usize;
+    let data = &BRK_ESR as *const AtomicU64 as usize;
+    let guard = memory::layout::stack_guard();
+    ensure!(mmu::hardware_check(text, AccessCheck::El1Read), "kernel text not readable");
+    ensure!(!mmu::hardware_check(text, AccessCheck::El1Write), "kernel text is writable");
+    ensure!(mmu::hardware_check(data, AccessCheck::El1Write), "kernel data not writable");
+    ensure!(!table.lookup(data).is_some_and(|leaf| leaf.executable()), "kernel data is executable");
+    ensure!(!mmu::hardware_check(guard, AccessCheck::El1Read), "stack guard page {:#x} is mapped", guard);
+    Ok(())
+}
+
+fn timer_ticks_arrive(_: &Platform) -> Outcome {
+    const WANTED: u64 = 3;
+    let start = time::ticks();
+    // Poll the counter rather than `wfi`, so a broken interrupt path fails the
+    // test instead of hanging the machine. Deadline: 100 tick periods.
+    let deadline = time::counter() + time::frequency() * time::TICK_MS * 100 / 1000;
+    while time::ticks() < start + WANTED {
+        ensure!(time::counter() < deadline, "{} of {} ticks in {} ms", time::ticks() - start, WANTED, time::TICK_MS * 100);
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+fn cache_lines_are_sane(_: &Platform) -> Outcome {
+    let caches = arch::cache::CacheGeometry::read();
+    for (which, line) in [("D", caches.dcache_line), ("I", caches.icache_line)] {
+        ensure!(line.is_power_of_two() && (16..=2048).contains(&line), "{}-cache line of {} bytes", which, line);
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Time: the periodic tick and the counter.
+//!
+//! The tick drives preemption (later) and proves that interrupts work: the GIC
+//! delivers the timer's PPI, the handler counts it and re-arms the timer.
+
+use crate::{arch::timer, devicetree::Platform, drivers::gicv2};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Tick period in milliseconds.
+pub const TICK_MS: u64 = 10;
+
+static TICKS: AtomicU64 = AtomicU64::new(0);
+static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// Counter frequency in Hz.
+pub fn frequency() -> u64 {
+    timer::frequency()
+}
+
+/// Counter ticks per timer tick.
+fn tick_interval() -> u64 {
+    frequency() * TICK_MS / 1000
+}
+
+pub fn init(platform: &Platform) {
+    TIMER_INTID.store(platform.timer_irq, Ordering::Relaxed);
+    gicv2::enable(platform.timer_irq);
+    timer::arm(tick_interval());
+}
+
+/// Is `intid` the tick? Called by the interrupt dispatcher.
+pub fn is_tick(intid: u32) -> bool {
+    intid == TIMER_INTID.load(Ordering::Relaxed)
+}
+
+/// Count a tick and schedule the next one.
+pub fn on_tick() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+    timer::arm(tick_interval());
+}
+
+/// Ticks since boot.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// The raw counter (CNTVCT).
+pub fn counter() -> u64 {
+    timer::counter()
+}
