@@ -1,0 +1,173 @@
+//! The contract between the kernel and EL0 programs: system call numbers and
+//! arguments, error codes, and the fixed parts of a process's address space.
+//!
+//! # Calling convention
+//!
+//! `svc #0` with the call number in `x8` and up to six arguments in `x0`-`x5`.
+//! The result comes back in `x0`: a non-negative value on success, a negative
+//! [`Error`] code on failure. `clock` also returns a second value in `x1`.
+//! Every other register is preserved.
+//!
+//! | nr | name | arguments | returns |
+//! |---:|---|---|---|
+//! | 0 | `write` | `x0` fd (1 = console), `x1` buffer, `x2` length | bytes written |
+//! | 1 | `exit` | `x0` status | does not return; ends the whole process |
+//! | 2 | `yield` | | 0 |
+//! | 3 | `sleep` | `x0` nanoseconds | 0 |
+//! | 4 | `getpid` | | process id |
+//! | 5 | `gettid` | | thread id |
+//! | 6 | `spawn_thread` | `x0` entry, `x1`, `x2` first two arguments of entry | thread id |
+//! | 7 | `join` | `x0` thread id | the thread's exit value |
+//! | 8 | `clock` | | `x0` counter (CNTVCT), `x1` counter frequency in Hz |
+//! | 9 | `thread_exit` | `x0` exit value | does not return; ends the calling thread |
+//!
+//! A new thread starts at `entry` with `x0`, `x1` as given, its own stack (with
+//! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
+//! the process, with the status of its `exit` or, if none called `exit`, 0.
+//!
+//! Every pointer and length is checked against the caller's mappings before the
+//! kernel touches it; a bad one returns [`Error::BadAddress`].
+
+#![no_std]
+
+/// System call numbers (`x8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Syscall {
+    Write = 0,
+    Exit = 1,
+    Yield = 2,
+    Sleep = 3,
+    GetPid = 4,
+    GetTid = 5,
+    SpawnThread = 6,
+    Join = 7,
+    Clock = 8,
+    ThreadExit = 9,
+}
+
+impl Syscall {
+    pub const ALL: [Syscall; 10] = [
+        Syscall::Write,
+        Syscall::Exit,
+        Syscall::Yield,
+        Syscall::Sleep,
+        Syscall::GetPid,
+        Syscall::GetTid,
+        Syscall::SpawnThread,
+        Syscall::Join,
+        Syscall::Clock,
+        Syscall::ThreadExit,
+    ];
+
+    pub fn from_number(number: u64) -> Option<Syscall> {
+        Self::ALL.into_iter().find(|call| *call as u64 == number)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Syscall::Write => "write",
+            Syscall::Exit => "exit",
+            Syscall::Yield => "yield",
+            Syscall::Sleep => "sleep",
+            Syscall::GetPid => "getpid",
+            Syscall::GetTid => "gettid",
+            Syscall::SpawnThread => "spawn_thread",
+            Syscall::Join => "join",
+            Syscall::Clock => "clock",
+            Syscall::ThreadExit => "thread_exit",
+        }
+    }
+}
+
+/// Error codes, returned negated in `x0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Error {
+    /// A pointer or length is not inside the caller's mappings with the needed access.
+    BadAddress = 1,
+    /// An argument is out of range (unknown fd, bad entry point, ...).
+    InvalidArgument = 2,
+    /// No such system call.
+    NoSuchCall = 3,
+    /// No such thread (or not in the caller's process).
+    NoSuchThread = 4,
+    /// The kernel is out of memory for this request.
+    OutOfMemory = 5,
+    /// The request would wait forever (joining yourself).
+    Deadlock = 6,
+}
+
+impl Error {
+    pub const ALL: [Error; 6] = [
+        Error::BadAddress,
+        Error::InvalidArgument,
+        Error::NoSuchCall,
+        Error::NoSuchThread,
+        Error::OutOfMemory,
+        Error::Deadlock,
+    ];
+
+    /// The value the kernel puts in `x0`.
+    pub fn to_return_value(self) -> u64 {
+        (-(self as i64)) as u64
+    }
+
+    /// Decode a system call result: `Ok(value)` or the error it carries.
+    pub fn decode(x0: u64) -> Result<u64, Error> {
+        let signed = x0 as i64;
+        if signed >= 0 {
+            return Ok(x0);
+        }
+        Err(Self::ALL.into_iter().find(|e| *e as i64 == -signed).unwrap_or(Error::InvalidArgument))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Error::BadAddress => "bad address",
+            Error::InvalidArgument => "invalid argument",
+            Error::NoSuchCall => "no such system call",
+            Error::NoSuchThread => "no such thread",
+            Error::OutOfMemory => "out of memory",
+            Error::Deadlock => "deadlock",
+        }
+    }
+}
+
+/// The fixed parts of every process's address space (all within TTBR0's 512 GiB;
+/// the kernel identity-maps physical memory below 256 GiB, EL1-only).
+pub mod layout {
+    /// Programs are linked here (`linker/user.ld`).
+    pub const USER_BASE: u64 = 0x40_0000_0000;
+    /// One past the highest user address.
+    pub const USER_END: u64 = 0x80_0000_0000;
+    /// Thread stacks grow down from here, one slot per thread.
+    pub const STACKS_TOP: u64 = 0x7f_0000_0000;
+    /// Each thread's stack size; an unmapped guard page lies below each stack.
+    pub const STACK_SIZE: u64 = 64 * 1024;
+    pub const GUARD_SIZE: u64 = 4096;
+    /// The longest argument string a process gets. `_start` receives its address
+    /// in `x0` and its length in `x1` (UTF-8, not NUL-terminated).
+    pub const ARGS_MAX: usize = 256;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for call in Syscall::ALL {
+            assert_eq!(Syscall::from_number(call as u64), Some(call));
+        }
+        assert_eq!(Syscall::from_number(10_000), None);
+    }
+
+    #[test]
+    fn errors_round_trip_through_x0() {
+        for error in Error::ALL {
+            assert_eq!(Error::decode(error.to_return_value()), Err(error));
+        }
+        assert_eq!(Error::decode(42), Ok(42));
+    }
+}

@@ -1,0 +1,540 @@
+//! Booting the real kernel image in QEMU from a host test, and asserting on what it
+//! printed and how it exited (docs/kernel-contract.md).
+//!
+//! The image comes from `BRK_KERNEL_IMAGE_VIRT` and QEMU from `QEMU` (default
+//! `qemu-system-aarch64`); `cargo xtask test` sets both. Every run has a hard
+//! timeout, and a timeout, a signal or a missing exit status is a failure, never a
+//! pass: the assertions here refuse to look at the output of such a run as a success.
+
+use std::{
+    io::Read,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    thread::{self, JoinHandle},
+    time::{Duration, Instant},
+};
+
+use wait_timeout::ChildExt;
+
+/// Where `cargo xtask test` puts the path of the QEMU virt kernel image.
+pub const IMAGE_ENV_VIRT: &str = "BRK_KERNEL_IMAGE_VIRT";
+
+/// Long enough for a loaded 2-core machine (a boot takes well under a second).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many transcript lines a failure message shows.
+const TAIL_LINES: usize = 30;
+
+/// The machine and command line of one boot.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    pub cpu: String,
+    pub memory: String,
+    /// Boot on `virt,virtualization=on`, where the kernel is entered at EL2.
+    pub el2: bool,
+    /// `-append`: the device tree's `/chosen/bootargs`.
+    pub append: Option<String>,
+    pub timeout: Duration,
+}
+
+impl Default for Boot {
+    fn default() -> Self {
+        Boot {
+            cpu: "cortex-a72".into(),
+            memory: "1G".into(),
+            el2: false,
+            append: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl Boot {
+    pub fn cpu(mut self, cpu: &str) -> Self {
+        self.cpu = cpu.into();
+        self
+    }
+
+    pub fn memory(mut self, memory: &str) -> Self {
+        self.memory = memory.into();
+        self
+    }
+
+    pub fn el2(mut self) -> Self {
+        self.el2 = true;
+        self
+    }
+
+    pub fn append(mut self, bootargs: &str) -> Self {
+        self.append = Some(bootargs.into());
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`, without
+    /// which `virt` needs a network option ROM that minimal QEMU installs lack).
+    pub fn qemu_args(&self, image: &str) -> Vec<String> {
+        let machine = if self.el2 {
+            "virt,virtualization=on"
+        } else {
+            "virt"
+        };
+        let options = [
+            ("-M", machine),
+            ("-cpu", self.cpu.as_str()),
+            ("-m", self.memory.as_str()),
+            ("-nic", "none"),
+            ("-display", "none"),
+            ("-monitor", "none"),
+            ("-serial", "stdio"),
+        ];
+        let mut args: Vec<String> = options
+            .iter()
+            .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
+            .collect();
+        args.push("-semihosting".into());
+        args.extend(["-kernel".to_string(), image.to_string()]);
+        if let Some(append) = &self.append {
+            args.extend(["-append".to_string(), append.clone()]);
+        }
+        args
+    }
+
+    /// Boots the virt kernel image and waits for QEMU to exit or the timeout.
+    pub fn run(&self) -> Run {
+        let image = std::env::var(IMAGE_ENV_VIRT).unwrap_or_else(|_| {
+            panic!(
+                "{IMAGE_ENV_VIRT} is not set: run through `cargo xtask test`, which builds the kernel image"
+            )
+        });
+        assert!(
+            PathBuf::from(&image).is_file(),
+            "{IMAGE_ENV_VIRT}={image} is not a file: run through `cargo xtask test`, which builds the kernel image"
+        );
+        let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
+        let qemu = qemu.as_deref().unwrap_or("qemu-system-aarch64");
+        let args = self.qemu_args(&image);
+        let command_line = format!("{qemu} {}", args.join(" "));
+
+        let mut child = Command::new(qemu)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start `{command_line}`: {e}"));
+        let stdout = drain(&mut child, |c| {
+            c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)
+        });
+        let stderr = drain(&mut child, |c| {
+            c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)
+        });
+
+        let started = Instant::now();
+        let waited = child.wait_timeout(self.timeout).expect("waiting for QEMU");
+        let (status, timed_out) = match waited {
+            Some(status) => (status, false),
+            None => {
+                // Kill it: its output so far is still worth showing.
+                let _ = child.kill();
+                (child.wait().expect("reaping QEMU"), true)
+            }
+        };
+        Run {
+            status: if timed_out { None } else { status.code() },
+            exit: status.to_string(),
+            transcript: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+            timed_out,
+            timeout: self.timeout,
+            elapsed: started.elapsed(),
+            command_line,
+        }
+    }
+}
+
+/// Reads a child's pipe to the end on its own thread, so a chatty guest cannot fill
+/// the pipe and stall while we wait for the exit.
+fn drain(
+    child: &mut Child,
+    take: impl FnOnce(&mut Child) -> Option<Box<dyn Read + Send>>,
+) -> JoinHandle<String> {
+    let mut pipe = take(child).expect("the pipe was requested");
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Boots the virt kernel with `boot`'s settings.
+pub fn boot(boot: &Boot) -> Run {
+    boot.run()
+}
+
+/// One finished (or killed) QEMU run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// QEMU's exit code; `None` if it was killed (timeout, signal).
+    pub status: Option<i32>,
+    /// Everything the guest wrote to the serial console (QEMU's stdout).
+    pub transcript: String,
+    /// QEMU's own messages.
+    pub stderr: String,
+    pub timed_out: bool,
+    pub timeout: Duration,
+    pub elapsed: Duration,
+    /// How the exit was reported (`exit status: 3`, `signal: 9 (SIGKILL)`).
+    exit: String,
+    command_line: String,
+}
+
+impl Run {
+    /// The transcript's lines, without the `\r` of a `\r\n` console.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.transcript.lines().map(|l| l.trim_end_matches('\r'))
+    }
+
+    /// The last line that is not blank.
+    pub fn last_line(&self) -> Option<&str> {
+        self.lines().filter(|l| !l.trim().is_empty()).last()
+    }
+
+    /// The first line starting with `prefix`.
+    pub fn line_starting(&self, prefix: &str) -> Option<&str> {
+        self.lines().find(|l| l.starts_with(prefix))
+    }
+
+    /// Fails the test with `reason`, the command line, QEMU's messages and the
+    /// transcript's last lines.
+    #[track_caller]
+    pub fn fail(&self, reason: &str) -> ! {
+        let lines: Vec<&str> = self.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(TAIL_LINES)..];
+        let mut message = format!(
+            "{reason}\n  qemu: {}\n  ended: {} after {:.2} s\n",
+            self.command_line,
+            if self.timed_out {
+                "killed at the timeout"
+            } else {
+                &self.exit
+            },
+            self.elapsed.as_secs_f64()
+        );
+        if !self.stderr.trim().is_empty() {
+            message.push_str(&format!(
+                "--- QEMU stderr ---\n{}\n",
+                self.stderr.trim_end()
+            ));
+        }
+        message.push_str(&format!(
+            "--- last {} of {} transcript lines ---\n{}\n--- end of transcript ---",
+            tail.len(),
+            lines.len(),
+            tail.join("\n")
+        ));
+        panic!("{message}");
+    }
+
+    /// Asserts that QEMU exited by itself (no timeout, no signal) with `code`.
+    #[track_caller]
+    pub fn expect_exit(&self, code: i32) -> &Self {
+        if self.timed_out {
+            self.fail(&format!(
+                "QEMU timed out after {} s",
+                self.timeout.as_secs()
+            ));
+        }
+        match self.status {
+            None => self.fail(&format!(
+                "QEMU ended without an exit status ({}), expected exit {code}",
+                self.exit
+            )),
+            Some(c) if c != code => self.fail(&format!("QEMU exited with {c}, expected {code}")),
+            Some(_) => self,
+        }
+    }
+
+    /// Asserts that some line starts with `prefix` and returns the first such line.
+    #[track_caller]
+    pub fn expect_line_starting(&self, prefix: &str) -> &str {
+        self.line_starting(prefix)
+            .unwrap_or_else(|| self.fail(&format!("no line starts with {prefix:?}")))
+    }
+
+    /// Asserts that the lines starting with `prefixes` appear, each after the previous.
+    #[track_caller]
+    pub fn expect_lines_in_order(&self, prefixes: &[&str]) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut lines = self.lines();
+        for prefix in prefixes {
+            match lines.by_ref().find(|l| l.starts_with(prefix)) {
+                Some(line) => found.push(line),
+                None => self.fail(&format!(
+                    "no line starting with {prefix:?} after {:?} (expected, in order: {prefixes:?})",
+                    found.last().copied().unwrap_or("the start")
+                )),
+            }
+        }
+        found
+    }
+
+    /// Asserts that a line starts with `prefixes[0]` and the lines right after it start
+    /// with the rest, one each (a block such as the banner); returns the block.
+    #[track_caller]
+    pub fn expect_consecutive_lines(&self, prefixes: &[&str]) -> Vec<&str> {
+        let lines: Vec<&str> = self.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.starts_with(prefixes[0]))
+            .unwrap_or_else(|| self.fail(&format!("no line starts with {:?}", prefixes[0])));
+        for (i, prefix) in prefixes.iter().enumerate().skip(1) {
+            match lines.get(start + i) {
+                Some(line) if line.starts_with(prefix) => {}
+                other => self.fail(&format!(
+                    "line {} of the block starting {:?} is {other:?}, expected it to start with {prefix:?}",
+                    i + 1,
+                    prefixes[0]
+                )),
+            }
+        }
+        lines[start..start + prefixes.len()].to_vec()
+    }
+
+    /// Asserts that the last non-blank line is `expected`.
+    #[track_caller]
+    pub fn expect_last_line(&self, expected: &str) -> &Self {
+        match self.last_line() {
+            Some(line) if line == expected => self,
+            other => self.fail(&format!(
+                "the last line is {other:?}, expected {expected:?}"
+            )),
+        }
+    }
+
+    /// Asserts that no line contains `needle`.
+    #[track_caller]
+    pub fn expect_no_line_containing(&self, needle: &str) -> &Self {
+        if let Some(line) = self.lines().find(|l| l.contains(needle)) {
+            self.fail(&format!("unexpected line containing {needle:?}: {line:?}"));
+        }
+        self
+    }
+}
+
+/// One kernel self-test result line (docs/kernel-contract.md, "Self-tests").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selftest<'a> {
+    Ok { name: &'a str },
+    Failed { name: &'a str, reason: &'a str },
+}
+
+/// Parses `selftest <name>: ok` or `selftest <name>: FAILED (<reason>)`. A name is
+/// one word (letters, digits, `_`, `-`, `.`, `/`); anything else is an error that
+/// says what is wrong with the line.
+pub fn parse_selftest_line(line: &str) -> Result<Selftest<'_>, String> {
+    let rest = line
+        .strip_prefix("selftest ")
+        .ok_or("does not start with \"selftest \"")?;
+    let (name, verdict) = rest
+        .split_once(": ")
+        .ok_or("has no \": \" after the name")?;
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
+    if !name_ok {
+        return Err(format!("the name {name:?} is not one word"));
+    }
+    if verdict == "ok" {
+        return Ok(Selftest::Ok { name });
+    }
+    match verdict
+        .strip_prefix("FAILED (")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        Some(reason) if !reason.trim().is_empty() => Ok(Selftest::Failed { name, reason }),
+        _ => Err(format!(
+            "the verdict {verdict:?} is neither \"ok\" nor \"FAILED (<reason>)\""
+        )),
+    }
+}
+
+/// Parses the summary `selftests: <N> ok, <M> failed` into `(N, M)`.
+pub fn parse_selftest_summary(line: &str) -> Option<(u32, u32)> {
+    let rest = line.strip_prefix("selftests: ")?;
+    let (ok, failed) = rest.split_once(", ")?;
+    let ok = ok.strip_suffix(" ok")?.parse().ok()?;
+    let failed = failed.strip_suffix(" failed")?.parse().ok()?;
+    Some((ok, failed))
+}
+
+/// The value of a `NAME=0x...` field in a line, e.g. `ESR_EL1` in an exception report.
+pub fn hex_field(line: &str, name: &str) -> Option<u64> {
+    let start = line.find(&format!("{name}=0x"))? + name.len() + 3;
+    let digits: String = line[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    u64::from_str_radix(&digits, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(transcript: &str, status: Option<i32>, timed_out: bool) -> Run {
+        Run {
+            status,
+            transcript: transcript.into(),
+            stderr: String::new(),
+            timed_out,
+            timeout: Duration::from_secs(30),
+            elapsed: Duration::from_millis(150),
+            exit: status
+                .map(|c| format!("exit status: {c}"))
+                .unwrap_or_else(|| "signal: 9 (SIGKILL)".into()),
+            command_line: "qemu-system-aarch64 ...".into(),
+        }
+    }
+
+    fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let err = std::panic::catch_unwind(f).expect_err("expected a failure");
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn args_follow_the_contract() {
+        let args = Boot::default()
+            .append("inject=panic")
+            .qemu_args("k.img")
+            .join(" ");
+        assert_eq!(
+            args,
+            "-M virt -cpu cortex-a72 -m 1G -nic none -display none -monitor none -serial stdio -semihosting \
+             -kernel k.img -append inject=panic"
+        );
+        let el2 = Boot::default()
+            .el2()
+            .cpu("cortex-a53")
+            .memory("2G")
+            .qemu_args("k.img");
+        assert_eq!(
+            el2[..6],
+            [
+                "-M",
+                "virt,virtualization=on",
+                "-cpu",
+                "cortex-a53",
+                "-m",
+                "2G"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_timeout_is_a_failure_even_with_good_output() {
+        let r = run("power off: status 0 (success)\n", None, true);
+        let msg = panic_message(move || {
+            r.expect_exit(0);
+        });
+        assert!(msg.starts_with("QEMU timed out after 30 s"), "{msg}");
+        assert!(msg.contains("power off: status 0 (success)"), "{msg}");
+    }
+
+    #[test]
+    fn a_signal_is_a_failure() {
+        let r = run("", None, false);
+        let msg = panic_message(move || {
+            r.expect_exit(0);
+        });
+        assert!(msg.contains("without an exit status"), "{msg}");
+    }
+
+    #[test]
+    fn the_failure_shows_only_the_last_30_lines() {
+        let transcript: String = (1..=40).map(|i| format!("line {i}\r\n")).collect();
+        let r = run(&transcript, Some(1), false);
+        let msg = panic_message(move || {
+            r.expect_exit(0);
+        });
+        assert!(msg.contains("QEMU exited with 1, expected 0"), "{msg}");
+        assert!(msg.contains("last 30 of 40 transcript lines"), "{msg}");
+        assert!(
+            msg.contains("line 11\nline 12") && !msg.contains("line 10\n"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\r'), "{msg}");
+    }
+
+    #[test]
+    fn lines_in_order() {
+        let r = run("a: 1\nb: 2\nc: 3\n\n", Some(0), false);
+        assert_eq!(r.expect_lines_in_order(&["a:", "c:"]), ["a: 1", "c: 3"]);
+        assert_eq!(r.expect_exit(0).last_line(), Some("c: 3"));
+        let msg = panic_message(move || {
+            r.expect_lines_in_order(&["c:", "a:"]);
+        });
+        assert!(
+            msg.contains("no line starting with \"a:\" after \"c: 3\""),
+            "{msg}"
+        );
+    }
+    #[test]
+    fn selftest_lines() {
+        assert_eq!(
+            parse_selftest_line("selftest heap: ok"),
+            Ok(Selftest::Ok { name: "heap" })
+        );
+        assert_eq!(
+            parse_selftest_line("selftest esr_decode: FAILED (EC 0x3c read as 0x3d)"),
+            Ok(Selftest::Failed {
+                name: "esr_decode",
+                reason: "EC 0x3c read as 0x3d"
+            })
+        );
+        for bad in [
+            "selftest : ok",
+            "selftest two words: ok",
+            "selftest heap: okay",
+            "selftest heap: FAILED",
+            "selftest heap: FAILED ()",
+            "selftest heap ok",
+            "selftests: 1 ok, 0 failed",
+        ] {
+            assert!(parse_selftest_line(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn selftest_summary() {
+        assert_eq!(
+            parse_selftest_summary("selftests: 7 ok, 0 failed"),
+            Some((7, 0))
+        );
+        assert_eq!(
+            parse_selftest_summary("selftests: 6 ok, 1 failed"),
+            Some((6, 1))
+        );
+        assert_eq!(
+            parse_selftest_summary("selftests: seven ok, 0 failed"),
+            None
+        );
+        assert_eq!(parse_selftest_summary("selftest heap: ok"), None);
+    }
+
+    #[test]
+    fn hex_fields() {
+        let line =
+            "unexpected exception: current_el_spx_synchronous data abort ESR_EL1=0x96000045 \
+                    FAR_EL1=0xdead0000 ELR_EL1=0x40081234";
+        assert_eq!(hex_field(line, "ESR_EL1"), Some(0x9600_0045));
+        assert_eq!(hex_field(line, "FAR_EL1"), Some(0xdead_0000));
+        assert_eq!(hex_field(line, "ELR_EL1"), Some(0x4008_1234));
+        assert_eq!(hex_field(line, "SPSR_EL1"), None);
+    }
+}

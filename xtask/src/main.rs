@@ -1,0 +1,216 @@
+//! `cargo xtask`: the project's only build driver. It builds the kernel image, boots it
+//! in QEMU, runs every test and attaches gdb, printing each external command it runs
+//! (`+ ...`) so that nothing it does is hidden.
+
+mod build;
+mod cmd;
+mod gdb;
+mod image;
+mod qemu;
+mod summary;
+mod test;
+
+use std::{path::Path, process::ExitCode, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::build::Board;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, boot and test the brk-path kernel"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the kernel and flatten it into target/images/<board>/kernel.img (ELF beside it)
+    Build(BuildArgs),
+    /// Build the kernel and boot it in QEMU; exits with QEMU's (the kernel's) exit status
+    Qemu(QemuArgs),
+    /// Run every test: host unit tests, then the kernel booted in QEMU; ends with `N passed, N failed`
+    Test,
+    /// Attach gdb-multiarch to a QEMU started with `cargo xtask qemu --gdb`
+    Gdb(GdbArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// The machine to build for
+    #[arg(long, value_enum, default_value_t = Board::Virt)]
+    board: Board,
+    /// Build with cargo's dev profile instead of --release
+    #[arg(long)]
+    debug: bool,
+}
+
+#[derive(Args)]
+struct QemuArgs {
+    #[command(flatten)]
+    build: BuildArgs,
+    /// QEMU CPU model, e.g. cortex-a53, cortex-a57, cortex-a72, max [virt default: cortex-a72]
+    #[arg(long)]
+    cpu: Option<String>,
+    /// Guest RAM, e.g. 512M, 2G [virt default: 1G]
+    #[arg(long)]
+    memory: Option<String>,
+    /// Enter the kernel at EL2 (virt with virtualization=on)
+    #[arg(long)]
+    el2: bool,
+    /// Start halted with a gdb server on tcp port 1234, and print how to attach
+    #[arg(long)]
+    gdb: bool,
+    /// Kernel command line (the device tree's /chosen/bootargs), e.g. "inject=panic"
+    #[arg(long, value_name = "BOOTARGS")]
+    append: Option<String>,
+    /// Kill QEMU after this many seconds (default: no limit)
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+}
+
+#[derive(Args)]
+struct GdbArgs {
+    /// The board whose kernel ELF to load symbols from
+    #[arg(long, value_enum, default_value_t = Board::Virt)]
+    board: Board,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    // Every path xtask prints or passes on is relative to the workspace root.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives inside the workspace")?;
+    std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
+
+    match cli.command {
+        Command::Build(args) => {
+            build::build(args.board, args.debug)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Qemu(args) => run_qemu(args),
+        Command::Test => test::run(),
+        Command::Gdb(args) => gdb::run(args.board),
+    }
+}
+
+fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
+    let board = args.build.board;
+    let qemu = qemu::ensure()?;
+    if !qemu.supports(board) {
+        bail!(
+            "{} cannot boot {board}: its machine needs QEMU {}.0 or newer",
+            qemu.program,
+            board.min_qemu_major()
+        );
+    }
+    let images = build::build(board, args.build.debug)?;
+    let options = qemu::BootOptions {
+        cpu: args.cpu,
+        memory: args.memory,
+        el2: args.el2,
+        gdb: args.gdb,
+        append: args.append,
+    };
+    let argv = qemu::boot_args(board, &options, &images.image)?;
+    if args.gdb {
+        println!("QEMU will wait for gdb on tcp port 1234. Attach from another terminal with");
+        println!("    {}", gdb::command(&images.elf).display());
+        println!("or: cargo xtask gdb --board {board}");
+    }
+
+    match qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))? {
+        qemu::Outcome::Exited(status) => Ok(exit_code_of(status)),
+        qemu::Outcome::TimedOut(after) => {
+            eprintln!("QEMU timed out after {} s", after.as_secs());
+            // The exit status `timeout(1)` uses for the same event.
+            Ok(ExitCode::from(124))
+        }
+    }
+}
+
+/// QEMU's exit status (the code the kernel passed to semihosting SYS_EXIT) as ours.
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    if let Some(code) = status.code() {
+        return ExitCode::from(code as u8);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            eprintln!("QEMU was killed by signal {signal}");
+            return ExitCode::from(128u8.wrapping_add(signal as u8));
+        }
+    }
+    eprintln!("QEMU ended without an exit status ({status})");
+    ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn qemu_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "qemu",
+            "--board",
+            "virt",
+            "--cpu",
+            "cortex-a53",
+            "--memory",
+            "2G",
+            "--el2",
+            "--gdb",
+            "--append",
+            "inject=panic",
+            "--timeout",
+            "5",
+        ])
+        .unwrap();
+        let Command::Qemu(args) = cli.command else {
+            panic!("not qemu")
+        };
+        assert_eq!(args.build.board, Board::Virt);
+        assert_eq!(args.cpu.as_deref(), Some("cortex-a53"));
+        assert_eq!(args.memory.as_deref(), Some("2G"));
+        assert!(args.el2 && args.gdb);
+        assert_eq!(args.append.as_deref(), Some("inject=panic"));
+        assert_eq!(args.timeout, Some(5));
+    }
+
+    #[test]
+    fn boards_are_virt_and_rpi4() {
+        let cli = Cli::try_parse_from(["xtask", "build", "--board", "rpi4", "--debug"]).unwrap();
+        let Command::Build(args) = cli.command else {
+            panic!("not build")
+        };
+        assert_eq!(args.board, Board::Rpi4);
+        assert!(args.debug);
+        assert!(Cli::try_parse_from(["xtask", "build", "--board", "raspi3"]).is_err());
+    }
+}

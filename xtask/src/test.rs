@@ -1,0 +1,164 @@
+//! `cargo xtask test`: the test plan (host unit tests, then the kernel booted in QEMU),
+//! run step by step and added up into one closing line.
+//!
+//! To add a crate of host tests, extend the host run's arguments (or add a run); to
+//! test on another board, add a run that names it in `boards`: its image is built
+//! once and handed to the tests as `BRK_KERNEL_IMAGE_<BOARD>`, and the run is skipped,
+//! with a reason, when the installed QEMU lacks the board's machine.
+
+use std::{collections::HashMap, path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    build::{self, Board},
+    cmd::Cmd,
+    qemu,
+    summary::{self, Summary},
+};
+
+/// One `cargo test` invocation of the plan.
+pub struct TestRun {
+    /// How the run is named in `SKIP`/`FAIL` lines.
+    pub label: &'static str,
+    /// Arguments after `cargo test --no-fail-fast`.
+    pub cargo_args: Vec<&'static str>,
+    /// The kernel images the run boots.
+    pub boards: &'static [Board],
+}
+
+/// Crates that build only for the bare-metal target and so have no host tests.
+/// (User programs join this list when they arrive.)
+const TARGET_ONLY_CRATES: &[&str] = &["kernel"];
+
+/// The plan, in order. Host tests come first: they are fast and need no QEMU.
+pub fn plan() -> Vec<TestRun> {
+    vec![
+        TestRun {
+            label: "host",
+            cargo_args: host_test_args(),
+            boards: &[],
+        },
+        TestRun {
+            label: "qemu virt",
+            cargo_args: vec!["-p", "qemu-tests"],
+            boards: &[Board::Virt],
+        },
+    ]
+}
+
+/// `--workspace` minus the bare-metal crates and the QEMU tests (run on their own).
+fn host_test_args() -> Vec<&'static str> {
+    let mut args = vec!["--workspace"];
+    for krate in TARGET_ONLY_CRATES.iter().chain(&["qemu-tests"]) {
+        args.extend(["--exclude", krate]);
+    }
+    args
+}
+
+pub fn run() -> Result<ExitCode> {
+    let plan = plan();
+    let qemu = if plan.iter().any(|r| !r.boards.is_empty()) {
+        Some(qemu::ensure()?)
+    } else {
+        None
+    };
+
+    let mut summary = Summary::default();
+    let mut images: HashMap<Board, Option<PathBuf>> = HashMap::new();
+    for step in &plan {
+        run_step(step, qemu.as_ref(), &mut images, &mut summary)?;
+    }
+
+    println!();
+    print!("{}", summary.render());
+    if summary.passed + summary.failed == 0 {
+        eprintln!("error: no test ran");
+    }
+    Ok(if summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_step(
+    step: &TestRun,
+    qemu: Option<&qemu::Qemu>,
+    images: &mut HashMap<Board, Option<PathBuf>>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut cmd = Cmd::new("cargo")
+        .args(["test", "--no-fail-fast"])
+        .args(step.cargo_args.iter().copied());
+    if let Some(qemu) = qemu.filter(|_| !step.boards.is_empty()) {
+        for &board in step.boards {
+            if !qemu.supports(board) {
+                let version = qemu.version.map(|v| v.to_string()).unwrap_or_default();
+                summary.skip(
+                    step.label.to_string(),
+                    format!(
+                        "QEMU {version} is too old for {board} (needs {}.0 or newer)",
+                        board.min_qemu_major()
+                    ),
+                );
+                return Ok(());
+            }
+            let image = images
+                .entry(board)
+                .or_insert_with(|| match build::build(board, false) {
+                    Ok(built) => Some(built.image),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        None
+                    }
+                });
+            let Some(image) = image else {
+                summary.fail(format!(
+                    "{}: the {board} kernel image did not build",
+                    step.label
+                ));
+                return Ok(());
+            };
+            let absolute = std::path::absolute(&*image).context("resolving the image path")?;
+            cmd = cmd.env(board.image_env_var(), absolute.display().to_string());
+        }
+        cmd = cmd.env("QEMU", qemu.program.as_str());
+    }
+
+    let (status, stdout) = cmd.tee_stdout()?;
+    let report = summary::parse_libtest_output(&stdout);
+    summary.add_run(step.label, &report, status.success(), &status.to_string());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_run_leaves_out_the_bare_metal_crates_and_the_qemu_tests() {
+        let plan = plan();
+        let host = plan.iter().find(|r| r.boards.is_empty()).unwrap();
+        assert_eq!(
+            host.cargo_args,
+            [
+                "--workspace",
+                "--exclude",
+                "kernel",
+                "--exclude",
+                "qemu-tests"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_board_run_has_a_distinct_label() {
+        let plan = plan();
+        let mut labels: Vec<_> = plan.iter().map(|r| r.label).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), plan.len());
+        assert!(plan.iter().any(|r| r.boards == [Board::Virt]));
+    }
+}
