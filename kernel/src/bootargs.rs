@@ -1,5 +1,15 @@
 //! Boot arguments (`/chosen/bootargs`, QEMU's `-append`): words of the form
 //! `key=value`. Unknown words are reported, never silently ignored.
+//!
+//! | word | effect |
+//! | --- | --- |
+//! | `run=NAME[:ARGS]` | start program NAME (ARGS: words separated by `,`) |
+//! | `test=NAME[:ARGS]` | the same, and the run fails unless it exits with status 0 |
+//! | `expect-fault=NAME[:ARGS]` | the same, and the run fails unless a fault kills it |
+//! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
+
+use crate::task::process::Expectation;
+use alloc::{string::String, vec::Vec};
 
 /// Faults a test can ask the kernel to commit, to prove they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,10 +20,25 @@ pub enum Injection {
     Panic,
 }
 
+/// A program to start (`run=`, `test=`, `expect-fault=`).
+#[derive(Debug)]
+pub struct ProgramRequest {
+    pub name: String,
+    /// The argument string; in the boot argument `NAME:A,B` it is `A B`.
+    pub args: String,
+    pub expectation: Expectation,
+}
+
 /// Parsed boot arguments.
 #[derive(Debug, Default)]
 pub struct BootArgs {
     pub inject: Option<Injection>,
+    pub programs: Vec<ProgramRequest>,
+}
+
+fn program_request(spec: &str, expectation: Expectation) -> ProgramRequest {
+    let (name, args) = spec.split_once(':').unwrap_or((spec, ""));
+    ProgramRequest { name: String::from(name), args: args.replace(',', " "), expectation }
 }
 
 /// Parse `line`, printing one line per word it does not understand.
@@ -23,6 +48,9 @@ pub fn parse(line: &str) -> BootArgs {
         match word.split_once('=') {
             Some(("inject", "el1-data-abort")) => args.inject = Some(Injection::El1DataAbort),
             Some(("inject", "panic")) => args.inject = Some(Injection::Panic),
+            Some(("run", spec)) => args.programs.push(program_request(spec, Expectation::Nothing)),
+            Some(("test", spec)) => args.programs.push(program_request(spec, Expectation::ExitZero)),
+            Some(("expect-fault", spec)) => args.programs.push(program_request(spec, Expectation::Fault)),
             Some(("inject", other)) => {
                 crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic)", other)
             }

@@ -13,21 +13,27 @@ use crate::{
     },
     drivers::gicv2,
     power::{self, ExitStatus},
-    selftest, time,
+    selftest, syscall, task, time,
 };
 
 pub fn init() {
     arch::exception::init();
 }
 
-/// Handle one exception; returns the frame to resume.
+/// Handle one exception; returns the frame to resume (maybe another thread's).
 pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
     match slot {
         VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => handle_irq(),
         VectorSlot::CurrentElSpxSynchronous => handle_el1_synchronous(frame, slot),
+        VectorSlot::LowerAarch64Synchronous => match frame.class() {
+            ExceptionClass::SvcAarch64 => syscall::handle(frame),
+            _ => task::fault(frame),
+        },
+        // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.
+        VectorSlot::LowerAarch64Serror | VectorSlot::LowerAarch64Fiq => task::fault(frame),
         _ => fatal(frame, slot),
     }
-    frame
+    task::scheduler::resume(frame)
 }
 
 fn handle_irq() {

@@ -27,7 +27,10 @@ mod exception;
 mod memory;
 mod panic;
 mod power;
+mod programs;
 mod selftest;
+mod syscall;
+mod task;
 mod time;
 
 use crate::power::ExitStatus;
@@ -56,12 +59,18 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     let args = bootargs::parse(&platform.bootargs);
     let failed = selftest::run_all(&platform);
     bootargs::run_injection(&args);
+    if failed > 0 {
+        power::exit(ExitStatus::SelfTestFailed);
+    }
 
-    power::exit(if failed == 0 {
-        ExitStatus::Success
-    } else {
-        ExitStatus::SelfTestFailed
-    })
+    let (started, failed_to_start) = task::launch_requested(&args);
+    if failed_to_start > 0 {
+        power::exit(ExitStatus::TaskFailed);
+    }
+    if started > 0 {
+        task::run();
+    }
+    power::exit(ExitStatus::Success)
 }
 
 /// The boot banner: every figure is read from the hardware or the device tree.

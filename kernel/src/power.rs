@@ -15,6 +15,8 @@ pub enum ExitStatus {
     SelfTestFailed = 1,
     Panic = 2,
     UnexpectedException = 3,
+    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should.
+    TaskFailed = 4,
 }
 
 impl ExitStatus {
@@ -24,6 +26,7 @@ impl ExitStatus {
             ExitStatus::SelfTestFailed => "self-test failed",
             ExitStatus::Panic => "panic",
             ExitStatus::UnexpectedException => "unexpected exception",
+            ExitStatus::TaskFailed => "task test failed",
         }
     }
 }

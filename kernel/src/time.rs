@@ -37,6 +37,7 @@ pub fn is_tick(intid: u32) -> bool {
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
     timer::arm(tick_interval());
+    crate::task::scheduler::on_tick();
 }
 
 /// Ticks since boot.

@@ -90,10 +90,15 @@ impl Images {
     }
 }
 
-/// Builds the kernel for `board` and writes its image and ELF under `target/images/<board>/`.
-pub fn build(board: Board, debug: bool) -> Result<Images> {
+/// Builds the user programs (plus `outside_programs`, ELFs built elsewhere) and the
+/// kernel for `board` with them packed in, and writes its image and ELF under
+/// `target/images/<board>/`.
+pub fn build(board: Board, debug: bool, outside_programs: &[PathBuf]) -> Result<Images> {
+    let programs = crate::user::build_programs(outside_programs)?;
     let profile = if debug { "debug" } else { "release" };
-    let mut cargo = Cmd::new("cargo").args(["build", "-p", "kernel", "--target", KERNEL_TARGET]);
+    let mut cargo = Cmd::new("cargo")
+        .args(["build", "-p", "kernel", "--target", KERNEL_TARGET])
+        .env("BRK_USER_PROGRAMS", programs.display().to_string());
     if !debug {
         cargo = cargo.arg("--release");
     }

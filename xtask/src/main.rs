@@ -9,6 +9,7 @@ mod image;
 mod qemu;
 mod summary;
 mod test;
+mod user;
 
 use std::{path::Path, process::ExitCode, time::Duration};
 
@@ -69,6 +70,11 @@ struct QemuArgs {
     /// Kernel command line (the device tree's /chosen/bootargs), e.g. "inject=panic"
     #[arg(long, value_name = "BOOTARGS")]
     append: Option<String>,
+    /// Run a program: a name under user/ (`demo`, `threads:8` passes args "8") or the
+    /// path of an ELF built elsewhere (`path/to/prog.elf[:ARGS]`). Repeatable.
+    /// Default: `demo`, unless --append is given.
+    #[arg(long, value_name = "PROGRAM")]
+    run: Vec<String>,
     /// Kill QEMU after this many seconds (default: no limit)
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
@@ -101,7 +107,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
     match cli.command {
         Command::Build(args) => {
-            build::build(args.board, args.debug)?;
+            build::build(args.board, args.debug, &[])?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Qemu(args) => run_qemu(args),
@@ -120,13 +126,33 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
             board.min_qemu_major()
         );
     }
-    let images = build::build(board, args.build.debug)?;
+    let runs = if args.run.is_empty() && args.append.is_none() {
+        vec!["demo".to_string()]
+    } else {
+        args.run
+    };
+    let mut outside = Vec::new();
+    let mut bootargs: Vec<String> = args.append.into_iter().collect();
+    for run in &runs {
+        let (program, program_args) = run.split_once(':').unwrap_or((run.as_str(), ""));
+        let name = if program.ends_with(".elf") || program.contains('/') {
+            let path = std::path::PathBuf::from(program);
+            let name = user::name_of_outside_program(&path)?;
+            outside.push(std::fs::canonicalize(&path).with_context(|| format!("--run {program}"))?);
+            name
+        } else {
+            program.to_string()
+        };
+        let program_args = if program_args.is_empty() { String::new() } else { format!(":{program_args}") };
+        bootargs.push(format!("run={name}{program_args}"));
+    }
+    let images = build::build(board, args.build.debug, &outside)?;
     let options = qemu::BootOptions {
         cpu: args.cpu,
         memory: args.memory,
         el2: args.el2,
         gdb: args.gdb,
-        append: args.append,
+        append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
     };
     let argv = qemu::boot_args(board, &options, &images.image)?;
     if args.gdb {

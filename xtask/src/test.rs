@@ -27,10 +27,6 @@ pub struct TestRun {
     pub boards: &'static [Board],
 }
 
-/// Crates that build only for the bare-metal target and so have no host tests.
-/// (User programs join this list when they arrive.)
-const TARGET_ONLY_CRATES: &[&str] = &["kernel"];
-
 /// The plan, in order. Host tests come first: they are fast and need no QEMU.
 pub fn plan() -> Vec<TestRun> {
     vec![
@@ -47,13 +43,11 @@ pub fn plan() -> Vec<TestRun> {
     ]
 }
 
-/// `--workspace` minus the bare-metal crates and the QEMU tests (run on their own).
+/// The workspace's `default-members`: every crate that builds and tests on the host.
+/// The kernel and the user programs build only for the bare-metal targets; the QEMU
+/// tests run on their own, after the images are built.
 fn host_test_args() -> Vec<&'static str> {
-    let mut args = vec!["--workspace"];
-    for krate in TARGET_ONLY_CRATES.iter().chain(&["qemu-tests"]) {
-        args.extend(["--exclude", krate]);
-    }
-    args
+    Vec::new()
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -106,7 +100,7 @@ fn run_step(
             }
             let image = images
                 .entry(board)
-                .or_insert_with(|| match build::build(board, false) {
+                .or_insert_with(|| match build::build(board, false, &[]) {
                     Ok(built) => Some(built.image),
                     Err(e) => {
                         eprintln!("error: {e:#}");
@@ -137,19 +131,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_run_leaves_out_the_bare_metal_crates_and_the_qemu_tests() {
+    fn host_run_is_the_default_members_only() {
         let plan = plan();
         let host = plan.iter().find(|r| r.boards.is_empty()).unwrap();
-        assert_eq!(
-            host.cargo_args,
-            [
-                "--workspace",
-                "--exclude",
-                "kernel",
-                "--exclude",
-                "qemu-tests"
-            ]
-        );
+        assert!(host.cargo_args.is_empty(), "plain `cargo test` runs the default members");
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+        let defaults = manifest.split("default-members").nth(1).unwrap().lines().next().unwrap();
+        for bare_metal in ["\"kernel\"", "\"tests\"", "user/"] {
+            assert!(!defaults.contains(bare_metal), "{bare_metal} must not be a default member");
+        }
     }
 
     #[test]

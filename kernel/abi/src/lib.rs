@@ -20,6 +20,7 @@
 //! | 7 | `join` | `x0` thread id | the thread's exit value |
 //! | 8 | `clock` | | `x0` counter (CNTVCT), `x1` counter frequency in Hz |
 //! | 9 | `thread_exit` | `x0` exit value | does not return; ends the calling thread |
+//! | 10 | `task_info` | `x0` buffer, `x1` its length (>= 40) | bytes written: a [`TaskInfo`] |
 //!
 //! A new thread starts at `entry` with `x0`, `x1` as given, its own stack (with
 //! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
@@ -44,10 +45,11 @@ pub enum Syscall {
     Join = 7,
     Clock = 8,
     ThreadExit = 9,
+    TaskInfo = 10,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 10] = [
+    pub const ALL: [Syscall; 11] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::Yield,
@@ -58,6 +60,7 @@ impl Syscall {
         Syscall::Join,
         Syscall::Clock,
         Syscall::ThreadExit,
+        Syscall::TaskInfo,
     ];
 
     pub fn from_number(number: u64) -> Option<Syscall> {
@@ -76,7 +79,35 @@ impl Syscall {
             Syscall::Join => "join",
             Syscall::Clock => "clock",
             Syscall::ThreadExit => "thread_exit",
+            Syscall::TaskInfo => "task_info",
         }
+    }
+}
+
+/// What `task_info` writes into the caller's buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TaskInfo {
+    pub pid: u64,
+    pub tid: u64,
+    /// Threads of the process that have not ended.
+    pub live_threads: u64,
+    /// Counter ticks the process has run so far (all threads).
+    pub run_time: u64,
+    /// Counter ticks per second.
+    pub counter_frequency: u64,
+}
+
+impl TaskInfo {
+    pub const SIZE: usize = core::mem::size_of::<TaskInfo>();
+
+    /// The little-endian bytes the kernel copies out.
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut bytes = [0; Self::SIZE];
+        for (i, field) in [self.pid, self.tid, self.live_threads, self.run_time, self.counter_frequency].iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&field.to_le_bytes());
+        }
+        bytes
     }
 }
 
@@ -161,6 +192,14 @@ mod tests {
             assert_eq!(Syscall::from_number(call as u64), Some(call));
         }
         assert_eq!(Syscall::from_number(10_000), None);
+    }
+
+    #[test]
+    fn task_info_is_five_little_endian_words() {
+        let info = TaskInfo { pid: 1, tid: 2, live_threads: 3, run_time: 4, counter_frequency: 5 };
+        let bytes = info.to_bytes();
+        assert_eq!(bytes.len(), 40);
+        assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 5);
     }
 
     #[test]

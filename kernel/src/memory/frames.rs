@@ -42,15 +42,25 @@ pub fn init(platform: &Platform) {
 
 /// A zeroed physical frame, or `None` when memory is exhausted.
 pub fn alloc_zeroed() -> Option<usize> {
-    let frame = FRAMES.lock().alloc(1)?;
+    alloc_zeroed_contiguous(1)
+}
+
+/// `count` physically contiguous zeroed frames (aligned to `count`, a power of two).
+pub fn alloc_zeroed_contiguous(count: usize) -> Option<usize> {
+    let frame = FRAMES.lock().alloc(count)?;
     let addr = frame_to_addr(frame);
-    // SAFETY: the allocator just gave us exclusive ownership of this frame, which
-    // lies in RAM that is identity mapped read/write for EL1.
-    unsafe { core::ptr::write_bytes(addr as *mut u8, 0, PAGE_SIZE) };
+    // SAFETY: the allocator just gave us exclusive ownership of these frames,
+    // which lie in RAM that is identity mapped read/write for EL1.
+    unsafe { core::ptr::write_bytes(addr as *mut u8, 0, count * PAGE_SIZE) };
     Some(addr)
 }
 
 /// Return a frame from `alloc_zeroed`.
 pub fn free(addr: usize) {
-    FRAMES.lock().dealloc(addr / PAGE_SIZE, 1);
+    free_contiguous(addr, 1);
+}
+
+/// Return frames from `alloc_zeroed_contiguous(count)`.
+pub fn free_contiguous(addr: usize, count: usize) {
+    FRAMES.lock().dealloc(addr / PAGE_SIZE, count);
 }

@@ -56,3 +56,62 @@ impl CacheGeometry {
         }
     }
 }
+
+/// How many lines one [`sync_instructions`] call cleaned and invalidated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaintenanceCount {
+    pub dc_cvau_lines: usize,
+    pub ic_ivau_lines: usize,
+}
+
+/// Make instructions the kernel just wrote at `[addr, addr + len)` (a kernel
+/// address: the writable alias) visible to instruction fetch on every core.
+///
+/// The Arm ARM (B2.4.4, "Concurrent modification and execution of
+/// instructions") requires, for a data write that will be executed:
+///
+/// 1. `DC CVAU` on every data cache line written: push the new bytes from the
+///    data cache out to the point of unification, where the instruction side
+///    reads from. Skipped when CTR_EL0.IDC says the hardware does it.
+/// 2. `DSB ISH`: the cleans must complete before the invalidation below, or
+///    the instruction cache could refill from the old bytes.
+/// 3. `IC IVAU` on every instruction cache line: drop stale copies of the old
+///    instructions. Skipped when CTR_EL0.DIC says instruction fetch is coherent.
+/// 4. `DSB ISH`: the invalidations must complete (on all cores of the inner
+///    shareable domain)...
+/// 5. `ISB`: ...and this core must discard instructions it already fetched.
+///    The core that executes the code after an `eret` gets this for free:
+///    exception return is context synchronizing.
+///
+/// QEMU's TCG does not model caches, so leaving out any step passes every test
+/// under emulation; `probe-core`'s cache model test is what catches it.
+pub fn sync_instructions(addr: usize, len: usize) -> MaintenanceCount {
+    let geometry = CacheGeometry::read();
+    let mut count = MaintenanceCount::default();
+    if len == 0 {
+        return count;
+    }
+    let end = addr + len;
+    if !geometry.idc {
+        let mut line = addr & !(geometry.dcache_line - 1);
+        while line < end {
+            // SAFETY: DC CVAU on a mapped kernel address only cleans a cache line.
+            unsafe { core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack, preserves_flags)) };
+            count.dc_cvau_lines += 1;
+            line += geometry.dcache_line;
+        }
+    }
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+    if !geometry.dic {
+        let mut line = addr & !(geometry.icache_line - 1);
+        while line < end {
+            // SAFETY: IC IVAU on a mapped kernel address only invalidates a cache line.
+            unsafe { core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack, preserves_flags)) };
+            count.ic_ivau_lines += 1;
+            line += geometry.icache_line;
+        }
+    }
+    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    count
+}

@@ -76,6 +76,11 @@ pub fn disable_interrupts() {
     DAIF.write(DAIF::I::Masked + DAIF::F::Masked);
 }
 
+/// Sleep until an interrupt arrives.
+pub fn wait_for_interrupt() {
+    aarch64_cpu::asm::wfi();
+}
+
 /// Stop this core for good (events wake it, and it sleeps again).
 pub fn halt() -> ! {
     loop {

@@ -155,6 +155,84 @@ impl fmt::Display for ExceptionClass {
 }
 
 impl ExceptionFrame {
+    /// The frame that, restored by `vectors.s` and `eret`ed to, starts EL0 at
+    /// `entry` with stack `stack_top` and `x0`, `x1` = `args`.
+    pub fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
+        let frame = Self {
+            x: [0; 31],
+            sp_el0: stack_top,
+            elr: entry,
+            spsr: InMemoryRegister::new(0),
+            esr: InMemoryRegister::new(0),
+            far: 0,
+        };
+        // EL0 with interrupts (IRQ, FIQ, SError) taken; debug exceptions masked
+        // only matter for same-EL debug, so they stay masked as at EL1.
+        frame.spsr.write(
+            SPSR_EL1::M::EL0t
+                + SPSR_EL1::D::Masked
+                + SPSR_EL1::A::Unmasked
+                + SPSR_EL1::I::Unmasked
+                + SPSR_EL1::F::Unmasked,
+        );
+        let mut frame = frame;
+        frame.x[0] = args[0];
+        frame.x[1] = args[1];
+        frame
+    }
+
+    /// Did this exception come from EL0?
+    pub fn from_el0(&self) -> bool {
+        self.spsr.matches_all(SPSR_EL1::M::EL0t)
+    }
+
+    /// `svc` arguments and number (`brk_abi`'s convention).
+    pub fn syscall_number(&self) -> u64 {
+        self.x[8]
+    }
+    pub fn syscall_arg(&self, index: usize) -> u64 {
+        self.x[index]
+    }
+    pub fn set_syscall_result(&mut self, value: u64) {
+        self.x[0] = value;
+    }
+    pub fn set_syscall_second_result(&mut self, value: u64) {
+        self.x[1] = value;
+    }
+
+    /// For an abort: the fault status decoded (ESR_EL1.ISS, Arm ARM D19.2.40).
+    pub fn abort_detail(&self) -> Option<AbortDetail> {
+        let class = self.class();
+        let is_data = matches!(class, ExceptionClass::DataAbortLowerEl | ExceptionClass::DataAbortCurrentEl);
+        let is_instruction = matches!(class, ExceptionClass::InstructionAbortLowerEl | ExceptionClass::InstructionAbortCurrentEl);
+        if !is_data && !is_instruction {
+            return None;
+        }
+        let iss = self.esr.read(ESR_EL1::ISS);
+        /// ISS.DFSC/IFSC, bits [5:0]: fault status code.
+        const FSC_MASK: u64 = 0x3f;
+        /// ISS.WnR, bit 6 (data aborts): the access was a write.
+        const WNR: u64 = 1 << 6;
+        let status = iss & FSC_MASK;
+        Some(AbortDetail {
+            kind: match status >> 2 {
+                0b0001 => "translation fault",
+                0b0010 => "access flag fault",
+                0b0011 => "permission fault",
+                _ if status == 0b10_0001 => "alignment fault",
+                _ => "fault",
+            },
+            level: ((status >> 2) <= 0b0011).then_some((status & 0b11) as u8),
+            access: if is_instruction {
+                "execute"
+            } else if iss & WNR != 0 {
+                "write"
+            } else {
+                "read"
+            },
+        })
+    }
+
     pub fn class(&self) -> ExceptionClass {
         ExceptionClass::of(&self.esr)
     }
@@ -174,6 +252,24 @@ impl ExceptionFrame {
         }
         writeln!(out, "  sp_el0={:#018x}", self.sp_el0)?;
         writeln!(out, "  ELR_EL1={:#018x} SPSR_EL1={:#018x}", self.elr, self.spsr.get())
+    }
+}
+
+/// A decoded instruction or data abort.
+pub struct AbortDetail {
+    pub kind: &'static str,
+    /// The translation table level the fault was found at, when there is one.
+    pub level: Option<u8>,
+    pub access: &'static str,
+}
+
+impl fmt::Display for AbortDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(level) = self.level {
+            write!(f, " (level {})", level)?;
+        }
+        write!(f, " on {}", self.access)
     }
 }
 

@@ -73,6 +73,38 @@ const L3_SHIFT: u32 = 12;
 const BLOCK_2M: usize = 1 << L2_SHIFT;
 /// The highest VA + 1 that TTBR0 translates.
 pub const VA_LIMIT: usize = 1 << (64 - T0SZ);
+/// The first L1 entry of the user half (`brk_abi::layout::USER_BASE` = 256 GiB);
+/// entries below it are the kernel's identity map, shared by every address space.
+const USER_L1_FIRST: usize = brk_abi::layout::USER_BASE as usize >> L1_SHIFT;
+const _: () = assert!(brk_abi::layout::USER_END as usize == VA_LIMIT);
+
+/// Make `table` with `asid` the live EL0 translation (a process switch). Kernel
+/// mappings are global and identical in every table, so the kernel keeps running.
+pub fn activate(table: &TranslationTable, asid: u16) {
+    TTBR0_EL1.write(TTBR0_EL1::ASID.val(asid as u64) + TTBR0_EL1::BADDR.val((table.root() >> 1) as u64));
+    barrier::isb(barrier::SY);
+}
+
+/// Go back to the kernel's own table (before a process's table is freed).
+pub fn activate_kernel() {
+    activate(&kernel_table(), 0);
+}
+
+/// Make new table entries visible to the walker before EL0 uses them.
+pub fn publish_new_mappings() {
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+}
+
+/// Drop every TLB entry tagged with `asid` (its mappings are going away).
+pub fn flush_asid(asid: u16) {
+    let operand = (asid as u64) << 48;
+    barrier::dsb(barrier::ISHST);
+    // SAFETY: TLBI ASIDE1IS only invalidates cached translations of that ASID.
+    unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) operand, options(nostack)) };
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+}
 
 /// What a mapping may be used for; each maps to one combination of AP, UXN, PXN
 /// and memory type, so "writable and executable" cannot be asked for.
@@ -86,6 +118,12 @@ pub enum Access {
     KernelReadWrite,
     /// Device registers: EL1 read + write, device memory, never executable.
     Device,
+    /// User code: EL0 and EL1 read, EL0 execute (never EL1: PXN).
+    UserText,
+    /// User constants: EL0 and EL1 read.
+    UserReadOnly,
+    /// User data, bss and stacks: EL0 and EL1 read + write, never executable.
+    UserReadWrite,
 }
 
 impl Access {
@@ -97,6 +135,10 @@ impl Access {
             Access::KernelReadOnly => normal + AP::El1ReadOnly + UXN::SET + PXN::SET,
             Access::KernelReadWrite => normal + AP::El1ReadWrite + UXN::SET + PXN::SET,
             Access::Device => ATTR_INDEX.val(MAIR_DEVICE) + AP::El1ReadWrite + UXN::SET + PXN::SET,
+            // User mappings are not global (NG): their TLB entries carry the ASID.
+            Access::UserText => normal + NG::SET + AP::El1El0ReadOnly + PXN::SET,
+            Access::UserReadOnly => normal + NG::SET + AP::El1El0ReadOnly + UXN::SET + PXN::SET,
+            Access::UserReadWrite => normal + NG::SET + AP::El1El0ReadWrite + UXN::SET + PXN::SET,
         }
     }
 }
@@ -130,6 +172,22 @@ impl Leaf {
     pub fn executable(&self) -> bool {
         let field = self.field();
         !field.is_set(DESCRIPTOR::PXN) || !field.is_set(DESCRIPTOR::UXN)
+    }
+    /// Readable from EL0 (AP[1] set).
+    pub fn user_readable(&self) -> bool {
+        matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1El0ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadOnly))
+    }
+    /// Writable from EL0.
+    pub fn user_writable(&self) -> bool {
+        matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1El0ReadWrite))
+    }
+    /// Executable at EL0.
+    pub fn user_executable(&self) -> bool {
+        !self.field().is_set(DESCRIPTOR::UXN)
+    }
+    /// The physical address this leaf maps `va` (inside the leaf) to.
+    pub fn translate(&self, va: usize) -> usize {
+        self.output_address() + (va - self.va)
     }
     pub fn output_address(&self) -> usize {
         (self.field().read(DESCRIPTOR::OUTPUT_ADDR) as usize) << L3_SHIFT
@@ -180,6 +238,32 @@ fn next_table(entry: u64) -> usize {
 impl TranslationTable {
     pub fn new() -> Result<Self, MapError> {
         Ok(Self { l1: frames::alloc_zeroed().ok_or(MapError::OutOfFrames)? })
+    }
+
+    /// A table for a user address space: the kernel's L1 entries (the identity map
+    /// of RAM and devices, EL1-only, global) are shared, the user half is empty.
+    pub fn new_user() -> Result<Self, MapError> {
+        let table = Self::new()?;
+        let kernel = table_entries(kernel_table().l1);
+        table_entries(table.l1)[..USER_L1_FIRST].copy_from_slice(&kernel[..USER_L1_FIRST]);
+        Ok(table)
+    }
+
+    /// Free the user half's intermediate tables and the L1 table itself. The
+    /// mapped frames belong to the caller, who frees them. The table must not be
+    /// live in TTBR0 any more.
+    pub fn free_user(self) {
+        for &e1 in &table_entries(self.l1)[USER_L1_FIRST..] {
+            if is_valid(e1) && is_table(e1) {
+                for &e2 in table_entries(next_table(e1)).iter() {
+                    if is_valid(e2) && is_table(e2) {
+                        frames::free(next_table(e2));
+                    }
+                }
+                frames::free(next_table(e1));
+            }
+        }
+        frames::free(self.l1);
     }
 
     /// The value for TTBR0_EL1.BADDR.
@@ -367,8 +451,14 @@ fn switch_on(table: &TranslationTable) {
 
     // WXN: any writable page is also execute-never, whatever its descriptor says,
     // a hardware backstop for the W^X rule the table builder already follows.
+    // SA0: an EL0 load or store through a misaligned SP faults (as on Linux), so
+    // a corrupted user stack pointer is reported instead of silently used.
     SCTLR_EL1.modify(
-        SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::WXN::Enable,
+        SCTLR_EL1::M::Enable
+            + SCTLR_EL1::C::Cacheable
+            + SCTLR_EL1::I::Cacheable
+            + SCTLR_EL1::WXN::Enable
+            + SCTLR_EL1::SA0::Enable,
     );
     // Fetch the following instructions with the MMU on.
     barrier::isb(barrier::SY);

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cpu;
 pub mod exception;
+pub mod fpsimd;
 pub mod mmu;
 pub mod psci;
 pub mod semihosting;

@@ -1,0 +1,108 @@
+//! System calls: `svc #0` from EL0, decoded per the table in `brk_abi` (the
+//! one documented list of calls, arguments and errors).
+//!
+//! Every pointer argument is checked against the caller's address space before
+//! the kernel reads it ([`crate::task::address_space::AddressSpace::check`]); a
+//! bad one returns `BadAddress` and the caller goes on.
+
+use crate::{
+    arch::exception::ExceptionFrame,
+    task::{address_space::UserAccess, scheduler},
+    time,
+};
+use alloc::vec::Vec;
+use brk_abi::{Error, Syscall, TaskInfo};
+
+/// At most this many bytes per `write`; the return value says how many were taken.
+const WRITE_MAX: u64 = 64 * 1024;
+const STDOUT: u64 = 1;
+const STDERR: u64 = 2;
+
+/// What a call does to the caller.
+enum Outcome {
+    /// Return this in x0.
+    Return(Result<u64, Error>),
+    /// The caller waits; its x0 is filled in when it is woken (join), or it
+    /// never returns (exit).
+    NoReturnYet,
+}
+
+pub fn handle(frame: &mut ExceptionFrame) {
+    let args: [u64; 3] = [frame.syscall_arg(0), frame.syscall_arg(1), frame.syscall_arg(2)];
+    let arg = |i: usize| args[i];
+    let outcome = match Syscall::from_number(frame.syscall_number()) {
+        None => Outcome::Return(Err(Error::NoSuchCall)),
+        Some(Syscall::Write) => Outcome::Return(write(arg(0), arg(1), arg(2))),
+        Some(Syscall::Exit) => {
+            scheduler::with(|s| s.exit_process(arg(0) as i64));
+            Outcome::NoReturnYet
+        }
+        Some(Syscall::ThreadExit) => {
+            scheduler::with(|s| s.exit_thread(arg(0)));
+            Outcome::NoReturnYet
+        }
+        Some(Syscall::Yield) => {
+            scheduler::with(|s| s.yield_now());
+            Outcome::Return(Ok(0))
+        }
+        Some(Syscall::Sleep) => {
+            frame.set_syscall_result(0);
+            scheduler::with(|s| s.sleep(arg(0)));
+            Outcome::NoReturnYet
+        }
+        Some(Syscall::GetPid) => Outcome::Return(Ok(scheduler::with(|s| s.current().1.pid) as u64)),
+        Some(Syscall::GetTid) => Outcome::Return(Ok(scheduler::with(|s| s.current().0.tid) as u64)),
+        Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
+        Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
+            Ok(Some(value)) => Outcome::Return(Ok(value)),
+            Ok(None) => Outcome::NoReturnYet,
+            Err(error) => Outcome::Return(Err(error)),
+        },
+        Some(Syscall::TaskInfo) => Outcome::Return(task_info(arg(0), arg(1))),
+        Some(Syscall::Clock) => {
+            frame.set_syscall_second_result(time::frequency());
+            Outcome::Return(Ok(time::counter()))
+        }
+    };
+    if let Outcome::Return(result) = outcome {
+        frame.set_syscall_result(match result {
+            Ok(value) => value,
+            Err(error) => error.to_return_value(),
+        });
+    }
+}
+
+fn write(fd: u64, buffer: u64, len: u64) -> Result<u64, Error> {
+    if fd != STDOUT && fd != STDERR {
+        return Err(Error::InvalidArgument);
+    }
+    let len = len.min(WRITE_MAX);
+    let mut bytes = Vec::new();
+    scheduler::with(|s| -> Result<(), Error> {
+        let space = &s.current().1.space;
+        let range = space.check(buffer, len, UserAccess::Read)?;
+        space.read(range, &mut bytes);
+        Ok(())
+    })?;
+    crate::print!("{}", alloc::string::String::from_utf8_lossy(&bytes));
+    Ok(len)
+}
+
+fn task_info(buffer: u64, len: u64) -> Result<u64, Error> {
+    if len < TaskInfo::SIZE as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    scheduler::with(|s| {
+        let (thread, process) = s.current();
+        let info = TaskInfo {
+            pid: process.pid as u64,
+            tid: thread.tid as u64,
+            live_threads: process.live_threads as u64,
+            run_time: process.run_time,
+            counter_frequency: time::frequency(),
+        };
+        let range = process.space.check(buffer, TaskInfo::SIZE as u64, UserAccess::Write)?;
+        process.space.write(range, &info.to_bytes());
+        Ok(TaskInfo::SIZE as u64)
+    })
+}

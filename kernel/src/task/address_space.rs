@@ -1,0 +1,192 @@
+//! A process's address space: its translation table, its ASID, the frames it
+//! owns, and checked access to its memory from the kernel.
+//!
+//! User memory is untrusted. The kernel reaches it only through [`UserRange`],
+//! which exists only after every page of the range was found mapped in *this*
+//! address space with the access EL0 itself would need. The bytes are then
+//! copied through the kernel's identity map of the frames, so a check and the
+//! access it guards can never disagree about which memory is meant.
+
+use crate::{
+    arch::mmu::{self, Access, MapError, TranslationTable},
+    memory::{frames, PAGE_SIZE},
+};
+use alloc::vec::Vec;
+use brk_abi::{layout, Error};
+use spin::Mutex;
+
+/// ASIDs in use (8-bit ASIDs: TCR_EL1.AS = 0; ASID 0 is the kernel's own table).
+static ASIDS: Mutex<[bool; 256]> = Mutex::new([false; 256]);
+
+fn allocate_asid() -> Option<u16> {
+    let mut used = ASIDS.lock();
+    let free = (1..used.len()).find(|&asid| !used[asid])?;
+    used[free] = true;
+    Some(free as u16)
+}
+
+pub struct AddressSpace {
+    table: TranslationTable,
+    asid: u16,
+    /// Every frame mapped for EL0; freed with the address space.
+    frames: Vec<usize>,
+}
+
+/// What the kernel wants to do with a user range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAccess {
+    Read,
+    Write,
+    Execute,
+}
+
+/// A user address range that was checked against the owning address space.
+#[derive(Clone, Copy, Debug)]
+pub struct UserRange {
+    start: usize,
+    len: usize,
+}
+
+impl AddressSpace {
+    pub fn new() -> Result<Self, Error> {
+        let asid = allocate_asid().ok_or(Error::OutOfMemory)?;
+        match TranslationTable::new_user() {
+            Ok(table) => Ok(Self { table, asid, frames: Vec::new() }),
+            Err(_) => {
+                ASIDS.lock()[asid as usize] = false;
+                Err(Error::OutOfMemory)
+            }
+        }
+    }
+
+    pub fn asid(&self) -> u16 {
+        self.asid
+    }
+
+    pub fn table(&self) -> &TranslationTable {
+        &self.table
+    }
+
+    /// Map fresh zeroed frames at `[va, va + len)` (page aligned) with `access`;
+    /// returns the frames in address order.
+    pub fn map_zeroed(&mut self, va: usize, len: usize, access: Access) -> Result<Vec<usize>, Error> {
+        let in_user_range = va >= layout::USER_BASE as usize
+            && va % PAGE_SIZE == 0
+            && va.checked_add(len).is_some_and(|end| end <= layout::USER_END as usize);
+        if !in_user_range {
+            return Err(Error::InvalidArgument);
+        }
+        let mut mapped = Vec::new();
+        for page in (va..va + len).step_by(PAGE_SIZE) {
+            let frame = frames::alloc_zeroed().ok_or(Error::OutOfMemory)?;
+            self.frames.push(frame);
+            self.table.map(page, frame, PAGE_SIZE, access).map_err(|error| match error {
+                MapError::OutOfFrames => Error::OutOfMemory,
+                MapError::AlreadyMapped(_) | MapError::BadAddress(_) => Error::InvalidArgument,
+            })?;
+            mapped.push(frame);
+        }
+        mmu::publish_new_mappings();
+        Ok(mapped)
+    }
+
+    /// Check that EL0 could perform `access` on every byte of `[addr, addr + len)`.
+    pub fn check(&self, addr: u64, len: u64, access: UserAccess) -> Result<UserRange, Error> {
+        let end = addr.checked_add(len).ok_or(Error::BadAddress)?;
+        if addr < layout::USER_BASE || end > layout::USER_END {
+            return Err(Error::BadAddress);
+        }
+        let (start, end) = (addr as usize, end as usize);
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            let leaf = self.table.lookup(page).ok_or(Error::BadAddress)?;
+            let allowed = match access {
+                UserAccess::Read => leaf.user_readable(),
+                UserAccess::Write => leaf.user_writable(),
+                UserAccess::Execute => leaf.user_executable(),
+            };
+            if !allowed {
+                return Err(Error::BadAddress);
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(UserRange { start, len: end - start })
+    }
+
+    /// Call `chunk` with each physically contiguous piece of a checked range, as
+    /// (kernel pointer, length).
+    fn for_each_chunk(&self, range: UserRange, mut chunk: impl FnMut(*mut u8, usize)) {
+        let mut va = range.start;
+        let end = range.start + range.len;
+        while va < end {
+            let leaf = self.table.lookup(va).expect("checked range lost a mapping");
+            let page_end = (va & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+            let len = page_end.min(end) - va;
+            chunk(leaf.translate(va) as *mut u8, len);
+            va += len;
+        }
+    }
+
+    /// Copy a checked range out of user memory.
+    pub fn read(&self, range: UserRange, out: &mut Vec<u8>) {
+        self.for_each_chunk(range, |source, len| {
+            // SAFETY: `source` is the identity-mapped kernel view of a frame this
+            // address space owns, and `len` stays within that page.
+            out.extend_from_slice(unsafe { core::slice::from_raw_parts(source, len) });
+        });
+    }
+
+    /// Copy `bytes` into a checked range (`bytes.len()` == the range's length).
+    pub fn write(&self, range: UserRange, bytes: &[u8]) {
+        assert_eq!(range.len, bytes.len());
+        let mut done = 0;
+        self.for_each_chunk(range, |target, len| {
+            // SAFETY: as in `read`; the kernel alias is writable even where EL0's
+            // mapping is read-only, which is how text and the XOL page get written.
+            unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target, len) };
+            done += len;
+        });
+    }
+
+    /// Copy into user memory at `addr` through the kernel's alias, regardless of
+    /// EL0's permissions there (loading text and rodata). The pages must be mapped.
+    /// With `is_code`, the written lines are also made visible to instruction fetch
+    /// (the frames may have held another program's code a moment ago).
+    pub fn write_as_kernel(&self, addr: u64, bytes: &[u8], is_code: bool) -> Result<(), Error> {
+        let range = self.check(addr, bytes.len() as u64, UserAccess::Read)?;
+        self.write(range, bytes);
+        if is_code {
+            self.for_each_chunk(range, |target, len| {
+                crate::arch::cache::sync_instructions(target as usize, len);
+            });
+        }
+        Ok(())
+    }
+
+    /// Walk the whole table (the shared kernel half too): how many user pages,
+    /// and how many mappings of any kind are writable and executable at once.
+    pub fn audit(&self) -> (usize, usize) {
+        let (mut user_pages, mut writable_and_executable) = (0, 0);
+        self.table.for_each_leaf(|leaf| {
+            if leaf.va >= layout::USER_BASE as usize {
+                user_pages += 1;
+            }
+            if leaf.writable() && leaf.executable() {
+                writable_and_executable += 1;
+            }
+        });
+        (user_pages, writable_and_executable)
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        mmu::flush_asid(self.asid);
+        for &frame in &self.frames {
+            frames::free(frame);
+        }
+        let table = core::mem::replace(&mut self.table, mmu::kernel_table());
+        table.free_user();
+        ASIDS.lock()[self.asid as usize] = false;
+    }
+}

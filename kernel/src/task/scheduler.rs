@@ -1,0 +1,459 @@
+//! The scheduler: round-robin over ready threads, switched on the timer tick,
+//! on `yield`, and whenever the running thread blocks or ends.
+//!
+//! Every exception ends in [`resume`], which returns the register frame that
+//! `vectors.s` restores: the interrupted thread's own, or another's (a context
+//! switch: a different kernel stack, address space and FP/SIMD state), or the
+//! idle loop's. The kernel is not preemptible: handlers run with interrupts
+//! masked, so one lock around the scheduler's state is never contended.
+
+use super::{
+    address_space::{AddressSpace, UserAccess},
+    process::*,
+    symbols::Symbols,
+};
+use crate::{
+    arch::{exception::ExceptionFrame, fpsimd::FpState, mmu},
+    memory::frames,
+    power::{self, ExitStatus},
+    println, time,
+};
+use alloc::{collections::{BTreeMap, VecDeque}, format, string::String, vec::Vec};
+use brk_abi::{layout, Error};
+use spin::Mutex;
+
+/// A process that has ended, for the final report.
+struct Finished {
+    pid: Pid,
+    title: String,
+    end: ProcessEnd,
+    expectation: Expectation,
+    threads: u64,
+    run_time: u64,
+}
+
+pub struct Scheduler {
+    processes: BTreeMap<Pid, Process>,
+    threads: BTreeMap<Tid, Thread>,
+    ready: VecDeque<Tid>,
+    /// The thread on the CPU; `None` while idling.
+    current: Option<Tid>,
+    /// Where the idle loop's registers were saved when a thread was switched in.
+    idle_frame: *mut ExceptionFrame,
+    /// Whose FP/SIMD state is in the registers.
+    fp_owner: Option<Tid>,
+    /// Whose table is in TTBR0.
+    active_pid: Option<Pid>,
+    /// Set by the tick and `yield`: pick another thread at the next `resume`.
+    reschedule: bool,
+    /// When the current thread was switched in (counter value).
+    switched_in_at: u64,
+    /// Kernel stacks of ended threads, freed once nothing runs on them.
+    dead_stacks: Vec<usize>,
+    finished: Vec<Finished>,
+    audited_spaces: usize,
+    audited_user_pages: usize,
+    audited_writable_executable: usize,
+    next_pid: Pid,
+    next_tid: Tid,
+}
+
+// SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
+// the kernel; the scheduler is only touched under its lock on one core.
+unsafe impl Send for Scheduler {}
+
+static SCHEDULER: Mutex<Option<Scheduler>> = Mutex::new(None);
+
+/// Run `f` on the scheduler, which must exist.
+pub fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    f(SCHEDULER.lock().as_mut().expect("scheduler used before init"))
+}
+
+pub fn init() {
+    *SCHEDULER.lock() = Some(Scheduler {
+        processes: BTreeMap::new(),
+        threads: BTreeMap::new(),
+        ready: VecDeque::new(),
+        current: None,
+        idle_frame: core::ptr::null_mut(),
+        fp_owner: None,
+        active_pid: None,
+        reschedule: false,
+        switched_in_at: 0,
+        dead_stacks: Vec::new(),
+        finished: Vec::new(),
+        audited_spaces: 0,
+        audited_user_pages: 0,
+        audited_writable_executable: 0,
+        next_pid: 1,
+        next_tid: 1,
+    });
+}
+
+/// The frame to return to after an exception that interrupted `interrupted`.
+pub fn resume(interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
+    match SCHEDULER.lock().as_mut() {
+        Some(scheduler) => scheduler.resume(interrupted),
+        None => interrupted, // before tasks exist (self-tests): just return
+    }
+}
+
+/// The timer tick: wake sleepers, and let the next thread run.
+pub fn on_tick() {
+    if let Some(scheduler) = SCHEDULER.lock().as_mut() {
+        let now = time::counter();
+        for thread in scheduler.threads.values_mut() {
+            if let ThreadState::Sleeping(until) = thread.state {
+                if now >= until {
+                    thread.state = ThreadState::Ready;
+                    scheduler.ready.push_back(thread.tid);
+                }
+            }
+        }
+        scheduler.reschedule = true;
+    }
+}
+
+/// Arguments for a new process's first thread.
+pub struct Launch<'a> {
+    pub name: &'a str,
+    pub image: &'a [u8],
+    pub args: &'a str,
+    pub expectation: Expectation,
+}
+
+impl Scheduler {
+    /// Load a program and make its main thread ready.
+    pub fn spawn_process(&mut self, launch: Launch) -> Result<Pid, String> {
+        let loaded = super::loader::load(launch.name, launch.image)?;
+        let args = &launch.args.as_bytes()[..launch.args.len().min(layout::ARGS_MAX)];
+        let pid = self.next_pid;
+        let mut process = Process {
+            pid,
+            name: String::from(launch.name),
+            args: String::from(core::str::from_utf8(args).unwrap_or("")),
+            space: loaded.space,
+            symbols: loaded.symbols,
+            expectation: launch.expectation,
+            live_threads: 0,
+            threads_created: 0,
+            run_time: 0,
+            exit_status: None,
+        };
+        let stack_top = map_thread_stack(&mut process).map_err(|e| format!("{}: stack: {}", launch.name, e.name()))?;
+        // The argument string sits at the top of the main stack; SP starts below it.
+        let args_at = (stack_top - args.len() as u64) & !15;
+        process
+            .space
+            .check(args_at, args.len() as u64, UserAccess::Write)
+            .map(|range| process.space.write(range, args))
+            .map_err(|e| format!("{}: arguments: {}", launch.name, e.name()))?;
+        let frame = ExceptionFrame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
+        self.next_pid += 1;
+        self.processes.insert(pid, process);
+        self.add_thread(pid, frame).map_err(|e| {
+            self.processes.remove(&pid);
+            format!("{}: thread: {}", launch.name, e.name())
+        })?;
+        Ok(pid)
+    }
+
+    fn add_thread(&mut self, pid: Pid, frame: ExceptionFrame) -> Result<Tid, Error> {
+        let kernel_stack = frames::alloc_zeroed_contiguous(KERNEL_STACK_PAGES).ok_or(Error::OutOfMemory)?;
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        let thread = Thread { tid, pid, state: ThreadState::Ready, kernel_stack, fp: FpState::new(), joined_by: None };
+        // SAFETY: the frame slot lies inside the stack we just allocated and own.
+        unsafe { thread.frame().write(frame) };
+        self.threads.insert(tid, thread);
+        self.ready.push_back(tid);
+        let process = self.processes.get_mut(&pid).expect("thread for a live process");
+        process.live_threads += 1;
+        Ok(tid)
+    }
+
+    /// The running thread and its process (during a syscall or fault).
+    pub fn current(&mut self) -> (&mut Thread, &mut Process) {
+        let tid = self.current.expect("no current thread");
+        let thread = self.threads.get_mut(&tid).expect("current thread exists");
+        let process = self.processes.get_mut(&thread.pid).expect("current process exists");
+        (thread, process)
+    }
+
+    pub fn current_process(&self) -> &Process {
+        let thread = &self.threads[&self.current.expect("no current thread")];
+        &self.processes[&thread.pid]
+    }
+
+    // ---- system calls (the running thread asks) ----
+
+    pub fn spawn_thread(&mut self, entry: u64, args: [u64; 2]) -> Result<u64, Error> {
+        let (thread, process) = self.current();
+        let pid = thread.pid;
+        process.space.check(entry, 4, UserAccess::Execute).map_err(|_| Error::InvalidArgument)?;
+        let stack_top = map_thread_stack(process)?;
+        let tid = self.add_thread(pid, ExceptionFrame::new_user(entry, stack_top, args))?;
+        Ok(tid as u64)
+    }
+
+    pub fn yield_now(&mut self) {
+        self.reschedule = true;
+    }
+
+    pub fn sleep(&mut self, nanoseconds: u64) {
+        let ticks = (nanoseconds as u128 * time::frequency() as u128 / 1_000_000_000) as u64;
+        let until = time::counter().saturating_add(ticks);
+        let (thread, _) = self.current();
+        thread.state = ThreadState::Sleeping(until);
+    }
+
+    /// `join`: `Ok(Some(value))` at once, `Ok(None)` when the caller now waits
+    /// (the value is delivered into its frame when the target ends).
+    pub fn join(&mut self, target: u64) -> Result<Option<u64>, Error> {
+        let (me, _) = self.current();
+        let (my_tid, my_pid) = (me.tid, me.pid);
+        let target = Tid::try_from(target).map_err(|_| Error::NoSuchThread)?;
+        if target == my_tid {
+            return Err(Error::Deadlock);
+        }
+        let other = self.threads.get_mut(&target).filter(|t| t.pid == my_pid).ok_or(Error::NoSuchThread)?;
+        if other.joined_by.is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        if let ThreadState::Exited(value) = other.state {
+            self.reap(target);
+            return Ok(Some(value));
+        }
+        other.joined_by = Some(my_tid);
+        self.threads.get_mut(&my_tid).expect("current").state = ThreadState::Joining(target);
+        Ok(None)
+    }
+
+    /// `thread_exit`: end the calling thread.
+    pub fn exit_thread(&mut self, value: u64) {
+        let tid = self.current.expect("no current thread");
+        self.end_thread(tid, value);
+    }
+
+    /// `exit`: end the whole process with `status`.
+    pub fn exit_process(&mut self, status: i64) {
+        let pid = self.current().1.pid;
+        self.end_process(pid, ProcessEnd::Exited(status));
+    }
+
+    /// Kill the current thread's process (a fault), with a one-line reason.
+    pub fn kill_current_process(&mut self, reason: String) {
+        let pid = self.current().1.pid;
+        self.end_process(pid, ProcessEnd::Killed(reason));
+    }
+
+    // ---- endings ----
+
+    fn end_thread(&mut self, tid: Tid, value: u64) {
+        let thread = self.threads.get_mut(&tid).expect("ending a live thread");
+        let pid = thread.pid;
+        thread.state = ThreadState::Exited(value);
+        if self.fp_owner == Some(tid) {
+            self.fp_owner = None;
+        }
+        if let Some(joiner) = thread.joined_by {
+            let waiting = self.threads.get_mut(&joiner).expect("joiner exists");
+            waiting.frame_mut().set_syscall_result(value);
+            waiting.state = ThreadState::Ready;
+            self.ready.push_back(joiner);
+            self.reap(tid);
+        }
+        let process = self.processes.get_mut(&pid).expect("thread's process");
+        process.live_threads -= 1;
+        if process.live_threads == 0 {
+            let status = process.exit_status.unwrap_or(0);
+            self.end_process(pid, ProcessEnd::Exited(status));
+        }
+    }
+
+    /// Forget an ended thread; its kernel stack is freed once nothing runs on it.
+    fn reap(&mut self, tid: Tid) {
+        if let Some(thread) = self.threads.remove(&tid) {
+            self.dead_stacks.push(thread.kernel_stack);
+        }
+    }
+
+    fn end_process(&mut self, pid: Pid, end: ProcessEnd) {
+        let tids: Vec<Tid> = self.threads.values().filter(|t| t.pid == pid).map(|t| t.tid).collect();
+        for tid in tids {
+            if self.fp_owner == Some(tid) {
+                self.fp_owner = None;
+            }
+            self.reap(tid);
+        }
+        self.ready.retain(|tid| self.threads.contains_key(tid));
+        let Some(process) = self.processes.remove(&pid) else { return };
+        if self.active_pid == Some(pid) {
+            // Leave the process's table before it is freed.
+            mmu::activate_kernel();
+            self.active_pid = None;
+        }
+        let (user_pages, writable_executable) = process.space.audit();
+        self.audited_spaces += 1;
+        self.audited_user_pages += user_pages;
+        self.audited_writable_executable += writable_executable;
+        let mut run_time = process.run_time;
+        if self.current.is_some_and(|tid| !self.threads.contains_key(&tid)) {
+            run_time += time::counter() - self.switched_in_at;
+            self.current = None;
+        }
+        self.finished.push(Finished {
+            pid,
+            title: process.title(),
+            end,
+            expectation: process.expectation,
+            threads: process.threads_created,
+            run_time,
+        });
+        // Dropping the process frees its address space, frames and ASID.
+    }
+
+    // ---- switching ----
+
+    fn resume(&mut self, interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
+        // SAFETY: `interrupted` is the frame `vectors.s` just saved on the current stack.
+        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.from_el0();
+        if from_idle {
+            // The idle loop always runs at the same stack depth, so its frame is
+            // always saved at the same place.
+            self.idle_frame = interrupted;
+        }
+        self.free_dead_stacks(interrupted as usize);
+
+        if let Some(tid) = self.current {
+            let still_running = self.threads.get(&tid).is_some_and(|t| t.state == ThreadState::Running);
+            if still_running && !self.reschedule {
+                return self.threads[&tid].frame();
+            }
+            self.switch_out(tid);
+        }
+        self.reschedule = false;
+        while let Some(next) = self.ready.pop_front() {
+            if self.threads.get(&next).is_some_and(|t| t.state == ThreadState::Ready) {
+                return self.switch_in(next);
+            }
+        }
+        if self.processes.is_empty() {
+            self.finish();
+        }
+        // Nothing ready: idle until an interrupt (a tick wakes sleepers).
+        self.current = None;
+        self.idle_frame
+    }
+
+    fn switch_out(&mut self, tid: Tid) {
+        let now = time::counter();
+        if let Some(thread) = self.threads.get_mut(&tid) {
+            if let Some(process) = self.processes.get_mut(&thread.pid) {
+                process.run_time += now - self.switched_in_at;
+            }
+            if thread.state == ThreadState::Running {
+                thread.state = ThreadState::Ready;
+                self.ready.push_back(tid);
+            }
+        }
+        self.current = None;
+    }
+
+    fn switch_in(&mut self, tid: Tid) -> *mut ExceptionFrame {
+        if self.fp_owner != Some(tid) {
+            if let Some(owner) = self.fp_owner.and_then(|owner| self.threads.get_mut(&owner)) {
+                owner.fp.save();
+            }
+            self.threads[&tid].fp.restore();
+            self.fp_owner = Some(tid);
+        }
+        let thread = self.threads.get_mut(&tid).expect("switching to a live thread");
+        thread.state = ThreadState::Running;
+        let pid = thread.pid;
+        if self.active_pid != Some(pid) {
+            let space: &AddressSpace = &self.processes[&pid].space;
+            mmu::activate(space.table(), space.asid());
+            self.active_pid = Some(pid);
+        }
+        self.current = Some(tid);
+        self.switched_in_at = time::counter();
+        self.threads[&tid].frame()
+    }
+
+    fn free_dead_stacks(&mut self, running_on: usize) {
+        let pages = KERNEL_STACK_PAGES * crate::memory::PAGE_SIZE;
+        self.dead_stacks.retain(|&stack| {
+            let in_use = (stack..stack + pages).contains(&running_on);
+            if !in_use {
+                frames::free_contiguous(stack, KERNEL_STACK_PAGES);
+            }
+            in_use
+        });
+    }
+
+    /// Every process has ended: report and power off.
+    fn finish(&mut self) -> ! {
+        let frequency = time::frequency().max(1);
+        println!("tasks: all {} processes ended", self.finished.len());
+        let mut failed_tests = 0;
+        for done in &self.finished {
+            let outcome = match &done.end {
+                ProcessEnd::Exited(status) => format!("exited with status {}", status),
+                ProcessEnd::Killed(reason) => format!("killed ({})", reason),
+            };
+            let verdict = match (done.expectation, &done.end) {
+                (Expectation::Nothing, _) => "",
+                (Expectation::ExitZero, ProcessEnd::Exited(0)) | (Expectation::Fault, ProcessEnd::Killed(_)) => ", test ok",
+                (Expectation::ExitZero, _) => ", test FAILED: expected exit status 0",
+                (Expectation::Fault, _) => ", test FAILED: expected a fault",
+            };
+            if verdict.contains("FAILED") {
+                failed_tests += 1;
+            }
+            println!(
+                "  pid {} {}: {}, {} thread(s), ran {} ms{}",
+                done.pid,
+                done.title,
+                outcome,
+                done.threads,
+                done.run_time * 1000 / frequency,
+                verdict
+            );
+        }
+        println!(
+            "wx-audit: {} address spaces, {} user pages, {} writable+executable mappings",
+            self.audited_spaces, self.audited_user_pages, self.audited_writable_executable
+        );
+        if self.audited_writable_executable > 0 {
+            failed_tests += 1;
+        }
+        println!("tasks: {} test failure(s)", failed_tests);
+        power::exit(if failed_tests == 0 { ExitStatus::Success } else { ExitStatus::TaskFailed })
+    }
+}
+
+/// Map the next thread stack slot of `process`; returns its top. Each slot is
+/// `STACK_SIZE` of zeroed read/write memory with an unmapped guard page below.
+fn map_thread_stack(process: &mut Process) -> Result<u64, Error> {
+    /// Thread stack slots per process, so stacks never reach the program image.
+    const MAX_THREADS: u64 = 64;
+    if process.threads_created >= MAX_THREADS {
+        return Err(Error::OutOfMemory);
+    }
+    let slot = process.threads_created;
+    let top = layout::STACKS_TOP - slot * (layout::STACK_SIZE + layout::GUARD_SIZE);
+    let bottom = top - layout::STACK_SIZE;
+    process.space.map_zeroed(bottom as usize, layout::STACK_SIZE as usize, mmu::Access::UserReadWrite)?;
+    process.threads_created += 1;
+    Ok(top)
+}
+
+/// Where the symbols of the current process say `address` is (for reports).
+pub fn describe_current(address: u64) -> String {
+    with(|scheduler| {
+        let process = scheduler.current_process();
+        let symbols: &Symbols = &process.symbols;
+        format!("{}", symbols.locate(&process.name, address))
+    })
+}

@@ -1,0 +1,153 @@
+//! EL0 tasks: processes and threads under preemption, faults that kill only
+//! their own process, system calls that refuse bad pointers, and the W^X audit
+//! of every address space (docs/kernel-contract.md, "Tasks").
+
+use qemu_tests::{boot, Boot, Run};
+
+/// The summary line of process `title` (`  pid N <title>: ...`).
+fn summary_line<'a>(run: &'a Run, title: &str) -> &'a str {
+    run.lines()
+        .find(|line| line.starts_with("  pid ") && line.split_once(": ").is_some_and(|(head, _)| head.ends_with(&format!(" {title}"))))
+        .unwrap_or_else(|| run.fail(&format!("no summary line for process '{title}'")))
+}
+
+fn expect_test_ok(run: &Run, title: &str) {
+    let line = summary_line(run, title);
+    if !line.ends_with(", test ok") {
+        run.fail(&format!("process '{title}' did not pass: {line:?}"));
+    }
+}
+
+#[test]
+fn processes_and_threads_interleave_under_preemption() {
+    let run = boot(&Boot::default().append("test=spin:a,200 test=spin:b,200 test=threads:4 test=demo"));
+    run.expect_exit(0);
+    // Neither spinner ever yields: only the timer tick can switch between them.
+    let spinners: Vec<char> = run
+        .lines()
+        .filter_map(|line| line.strip_prefix("spin "))
+        .filter(|rest| rest.contains(" ms"))
+        .filter_map(|rest| rest.chars().next())
+        .collect();
+    let switches = spinners.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    if spinners.iter().filter(|&&c| c == 'a').count() < 10 || spinners.iter().filter(|&&c| c == 'b').count() < 10 {
+        run.fail("each spinner should report at least 10 times in 200 ms");
+    }
+    if switches < 6 {
+        run.fail(&format!("the spinners' reports switched only {switches} times: no preemption?"));
+    }
+    run.expect_line_starting("spin a: done");
+    run.expect_line_starting("spin b: done");
+    run.expect_line_starting("threads: counter = 40000");
+    run.expect_line_starting("threads: ok");
+    run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: fib(15) = 610", "demo: done"]);
+    for title in ["spin a 200", "spin b 200", "threads 4", "demo"] {
+        expect_test_ok(&run, title);
+    }
+    let threads = summary_line(&run, "threads 4");
+    if !threads.contains("5 thread(s)") {
+        run.fail(&format!("threads should have run 5 threads: {threads:?}"));
+    }
+    run.expect_line_starting("tasks: 0 test failure(s)");
+}
+
+/// (fault kind, what its one-line report must say)
+const FAULTS: &[(&str, &str)] = &[
+    ("data-abort", "data abort from EL0 (EC 0x24): translation fault (level 1) on read"),
+    ("instruction-abort", "instruction abort from EL0 (EC 0x20): translation fault (level 1) on execute"),
+    ("undefined", "undefined instruction (EC 0x00)"),
+    ("alignment", "data abort from EL0 (EC 0x24): alignment fault on read"),
+    ("brk", "brk (EC 0x3C): brk #0x1, which no probe owns"),
+    ("write-text", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
+    ("kernel-read", "data abort from EL0 (EC 0x24): permission fault"),
+    ("xol-write", "data abort from EL0 (EC 0x24): translation fault (level 1) on write"),
+];
+
+#[test]
+fn each_fault_kind_kills_only_its_process_with_class_and_symbol() {
+    let mut bootargs: Vec<String> = FAULTS.iter().map(|(kind, _)| format!("expect-fault=faults:{kind}")).collect();
+    bootargs.push("test=demo".into());
+    bootargs.push("test=threads".into());
+    let run = boot(&Boot::default().append(&bootargs.join(" ")));
+    run.expect_exit(0);
+    for (kind, class) in FAULTS {
+        let title = format!("faults {kind}");
+        let report = run
+            .lines()
+            .find(|line| line.starts_with("fault: ") && line.contains(&format!(" {title}, tid ")))
+            .unwrap_or_else(|| run.fail(&format!("no fault line for {title}")));
+        if !report.starts_with(&format!("fault: {class}")) {
+            run.fail(&format!("{title}: expected the class {class:?} in {report:?}"));
+        }
+        let elr = qemu_tests::hex_field(report, "ELR").unwrap_or_else(|| run.fail(&format!("no ELR in {report:?}")));
+        let symbol = report.rsplit(" at ").next().unwrap_or_default();
+        let named = if *kind == "instruction-abort" {
+            // The fault is at the branch target, which no function covers.
+            symbol.starts_with(&format!("faults:{elr:#x}"))
+        } else {
+            symbol.starts_with("faults:faults::")
+        };
+        if !named {
+            run.fail(&format!("{title}: the report should name where it happened: {report:?}"));
+        }
+        if report.contains("FAR=") != class.contains("abort") {
+            run.fail(&format!("{title}: FAR belongs in abort reports only: {report:?}"));
+        }
+        expect_test_ok(&run, &title);
+    }
+    // Everybody else went on.
+    run.expect_line_starting("demo: done");
+    run.expect_line_starting("threads: ok");
+    expect_test_ok(&run, "demo");
+    expect_test_ok(&run, "threads");
+}
+
+#[test]
+fn bad_system_call_arguments_return_errors_and_the_caller_goes_on() {
+    let run = boot(&Boot::default().append("test=syscalls test=hello"));
+    run.expect_exit(0);
+    let checks: Vec<&str> = run.lines().filter(|line| line.starts_with("syscalls: ") && line.ends_with(" ok")).collect();
+    if checks.len() < 13 {
+        run.fail(&format!("expected 13 passing checks, saw {}", checks.len()));
+    }
+    run.expect_no_line_containing("WRONG");
+    run.expect_line_starting("syscalls: 0 checks wrong");
+    run.expect_line_starting("hello from EL0");
+    expect_test_ok(&run, "syscalls");
+}
+
+#[test]
+fn no_address_space_has_a_writable_and_executable_page() {
+    let run = boot(&Boot::default().append("test=hello test=threads:8 test=demo"));
+    run.expect_exit(0);
+    let audit = run.expect_line_starting("wx-audit: ");
+    let numbers: Vec<u64> = audit.split_whitespace().filter_map(|word| word.parse().ok()).collect();
+    match numbers.as_slice() {
+        [spaces, pages, 0] if *spaces == 3 && *pages > 3 * 5 => {}
+        _ => run.fail(&format!("expected 3 address spaces, their pages, and 0 writable+executable: {audit:?}")),
+    }
+    // The kernel's own table is checked by the mmu-wx self-test.
+    run.expect_line_starting("selftest mmu-wx: ok");
+}
+
+#[test]
+fn a_test_task_that_fails_fails_the_run() {
+    let run = boot(&Boot::default().append("test=faults:data-abort test=hello"));
+    run.expect_exit(4);
+    let line = summary_line(&run, "faults data-abort");
+    if !line.ends_with("test FAILED: expected exit status 0") {
+        run.fail(&format!("the failed expectation should be named: {line:?}"));
+    }
+    run.expect_line_starting("tasks: 1 test failure(s)");
+    expect_test_ok(&run, "hello");
+}
+
+#[test]
+fn an_unknown_program_is_reported_and_fails_the_run() {
+    let run = boot(&Boot::default().append("test=no-such-program"));
+    run.expect_exit(4);
+    let line = run.expect_line_starting("task: cannot start 'no-such-program': no such program");
+    if !line.contains("demo") {
+        run.fail(&format!("the error should list the packed programs: {line:?}"));
+    }
+}

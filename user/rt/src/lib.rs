@@ -1,0 +1,64 @@
+//! The EL0 runtime: what a user program needs between the kernel's `eret` and its
+//! own `main`, and the system calls it makes afterwards.
+//!
+//! A program is a `no_std`, `no_main` binary for `aarch64-unknown-none`:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//!
+//! use user_rt::println;
+//!
+//! user_rt::entry!(main);
+//!
+//! fn main(args: &str) -> i32 {
+//!     println!("args were '{args}'");
+//!     0
+//! }
+//! ```
+//!
+//! - [`entry!`] names the program's `main`; `_start` calls it with the argument
+//!   string and passes its return value to [`sys::exit`].
+//! - [`sys`] has one wrapper per system call of [`brk_abi`] (plus the raw
+//!   [`sys::syscall6`]).
+//! - [`print!`]/[`println!`] write to the console, one `write` per call.
+//! - A panic prints `panic: <message> at <file>:<line>` and ends the process with
+//!   status [`PANIC_EXIT_STATUS`].
+//! - [`thread`] spawns, joins and yields threads of the same process.
+//!
+//! Each program also needs `build = "../build.rs"` in its Cargo.toml, which links
+//! it with `linker/user.ld` (see `user/template/README.md`).
+
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod args;
+mod panic;
+pub mod print;
+mod start;
+pub mod sys;
+pub mod thread;
+
+pub use brk_abi::{layout, Error, TaskInfo};
+pub use panic::PANIC_EXIT_STATUS;
+
+/// Names the program's entry function, `fn main(args: &str) -> i32`.
+///
+/// `_start` calls it with the argument string the kernel passed and ends the
+/// process with the returned status. Use it exactly once per program, at the
+/// crate's top level; a program without it fails to link with an undefined
+/// `__user_rt_main`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        /// The runtime's call into the program (see `user_rt::entry!`).
+        #[unsafe(export_name = "__user_rt_main")]
+        fn __user_rt_main(args: &str) -> i32 {
+            // The type annotation makes a `main` with the wrong signature a
+            // compile error here instead of a mismatch at link time.
+            let main: fn(&str) -> i32 = $main;
+            main(args)
+        }
+    };
+}
