@@ -30,8 +30,9 @@ const KERNEL_ADDRESS: u64 = 0x4008_0000;
 const XOL_PAGE: u64 = 0x7f_ffff_0000;
 
 /// Every kind, in the order the usage message lists them.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "data-abort",
+    "stack-overflow",
     "instruction-abort",
     "undefined",
     "alignment",
@@ -181,6 +182,23 @@ fn commit(kind: &str) {
                 asm!("str xzr, [{address}]", address = in(reg) XOL_PAGE, options(nostack));
             }
         }
+        // Recursion without end: each frame holds 1 KiB, so within 64 frames
+        // the stack runs into the unmapped guard page below it (data abort on
+        // write, translation fault).
+        "stack-overflow" => {
+            let depth = recurse(0);
+            println!("faults: recursion returned at depth {depth}");
+        }
         _ => unreachable!("commit called with unknown kind {kind}"),
     }
+}
+
+/// Calls itself forever, one kilobyte of stack per call.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth as u8; 1024];
+    // black_box: the optimiser may neither drop the array nor turn the
+    // recursion into a loop.
+    core::hint::black_box(&mut frame);
+    recurse(depth + 1) + frame[depth as usize % 1024] as u64
 }

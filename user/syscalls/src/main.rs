@@ -55,6 +55,16 @@ fn main(_: &str) -> i32 {
     if !good {
         failed += 1;
     }
+    // sleep really waits: at least the time asked, measured on the counter.
+    let (before, frequency) = sys::clock();
+    let slept = sys::sleep(30_000_000);
+    let (after, _) = sys::clock();
+    let waited_ms = (after - before) * 1000 / frequency;
+    let good = slept == Ok(0) && waited_ms >= 30;
+    println!("syscalls: sleep 30 ms waited {waited_ms} ms: {}", if good { "ok" } else { "WRONG" });
+    if !good {
+        failed += 1;
+    }
     println!("syscalls: {} checks wrong", failed);
     if failed == 0 { 0 } else { 1 }
 }
