@@ -71,6 +71,15 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// Where the images (and the packed programs) go: `BRK_IMAGES_DIR` if set, else
+/// `target/images`. A test that packs an extra program uses its own folder, so the
+/// images other tests boot stay as they are.
+pub fn images_dir() -> PathBuf {
+    std::env::var_os("BRK_IMAGES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("images"))
+}
+
 /// The files `build` produces for a board.
 #[derive(Debug, Clone)]
 pub struct Images {
@@ -82,7 +91,7 @@ pub struct Images {
 
 impl Images {
     pub fn for_board(board: Board) -> Self {
-        let dir = target_dir().join("images").join(board.name());
+        let dir = images_dir().join(board.name());
         Images {
             image: dir.join("kernel.img"),
             elf: dir.join("kernel.elf"),

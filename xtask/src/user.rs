@@ -62,7 +62,7 @@ pub fn build_programs(outside: &[PathBuf]) -> Result<PathBuf> {
     }
     cargo.run()?;
 
-    let dir = target_dir().join("images").join("programs");
+    let dir = crate::build::images_dir().join("programs");
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
