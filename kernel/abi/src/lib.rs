@@ -21,6 +21,10 @@
 //! | 8 | `clock` | | `x0` counter (CNTVCT), `x1` counter frequency in Hz |
 //! | 9 | `thread_exit` | `x0` exit value | does not return; ends the calling thread |
 //! | 10 | `task_info` | `x0` buffer, `x1` its length (>= 40) | bytes written: a [`TaskInfo`] |
+//! | 11 | `probe_register` | `x0` [`ProbeKind`], `x1` address in the caller's text | probe id |
+//! | 12 | `probe_unregister` | `x0` probe id | 0, once the original instruction is back and no thread is still stepping it |
+//! | 13 | `probe_stats` | `x0` probe id, `x1` buffer, `x2` its length (>= 16) | bytes written: a [`ProbeStats`] |
+//! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 72) | bytes written: a [`ProbeCounters`] |
 //!
 //! A new thread starts at `entry` with `x0`, `x1` as given, its own stack (with
 //! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
@@ -46,10 +50,14 @@ pub enum Syscall {
     Clock = 8,
     ThreadExit = 9,
     TaskInfo = 10,
+    ProbeRegister = 11,
+    ProbeUnregister = 12,
+    ProbeStats = 13,
+    ProbeCounters = 14,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 11] = [
+    pub const ALL: [Syscall; 15] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::Yield,
@@ -61,6 +69,10 @@ impl Syscall {
         Syscall::Clock,
         Syscall::ThreadExit,
         Syscall::TaskInfo,
+        Syscall::ProbeRegister,
+        Syscall::ProbeUnregister,
+        Syscall::ProbeStats,
+        Syscall::ProbeCounters,
     ];
 
     pub fn from_number(number: u64) -> Option<Syscall> {
@@ -80,6 +92,10 @@ impl Syscall {
             Syscall::Clock => "clock",
             Syscall::ThreadExit => "thread_exit",
             Syscall::TaskInfo => "task_info",
+            Syscall::ProbeRegister => "probe_register",
+            Syscall::ProbeUnregister => "probe_unregister",
+            Syscall::ProbeStats => "probe_stats",
+            Syscall::ProbeCounters => "probe_counters",
         }
     }
 }
@@ -103,11 +119,100 @@ impl TaskInfo {
 
     /// The little-endian bytes the kernel copies out.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        let mut bytes = [0; Self::SIZE];
-        for (i, field) in [self.pid, self.tid, self.live_threads, self.run_time, self.counter_frequency].iter().enumerate() {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&field.to_le_bytes());
-        }
-        bytes
+        words_to_bytes([self.pid, self.tid, self.live_threads, self.run_time, self.counter_frequency])
+    }
+}
+
+/// `probe_register`'s kind argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ProbeKind {
+    /// Count every execution of the instruction.
+    Uprobe = 0,
+    /// Also count every return of the function whose first instruction it is.
+    Uretprobe = 1,
+}
+
+impl ProbeKind {
+    pub fn from_number(number: u64) -> Option<ProbeKind> {
+        [ProbeKind::Uprobe, ProbeKind::Uretprobe].into_iter().find(|k| *k as u64 == number)
+    }
+}
+
+/// Little-endian `u64` fields, in order, as the kernel copies them out.
+fn words_to_bytes<const N: usize, const B: usize>(words: [u64; N]) -> [u8; B] {
+    let mut bytes = [0; B];
+    for (i, word) in words.iter().enumerate() {
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
+fn bytes_to_words<const N: usize>(bytes: &[u8]) -> [u64; N] {
+    let mut words = [0; N];
+    for (i, word) in words.iter_mut().enumerate() {
+        *word = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    }
+    words
+}
+
+/// What `probe_stats` writes: one probe's counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ProbeStats {
+    pub hits: u64,
+    pub return_hits: u64,
+}
+
+impl ProbeStats {
+    pub const SIZE: usize = core::mem::size_of::<ProbeStats>();
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        words_to_bytes([self.hits, self.return_hits])
+    }
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let [hits, return_hits] = bytes_to_words(bytes);
+        Self { hits, return_hits }
+    }
+}
+
+/// What `probe_counters` writes: the kernel-wide counters of the brk path (the
+/// names are those of `--report`'s JSON).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ProbeCounters {
+    pub hits: u64,
+    pub simulated: u64,
+    pub stepped: u64,
+    pub slot_reused: u64,
+    pub slot_written: u64,
+    pub dc_cvau_lines: u64,
+    pub ic_ivau_lines: u64,
+    pub slot_waits: u64,
+    pub return_probes_skipped: u64,
+}
+
+impl ProbeCounters {
+    pub const SIZE: usize = core::mem::size_of::<ProbeCounters>();
+    fn words(&self) -> [u64; 9] {
+        [
+            self.hits,
+            self.simulated,
+            self.stepped,
+            self.slot_reused,
+            self.slot_written,
+            self.dc_cvau_lines,
+            self.ic_ivau_lines,
+            self.slot_waits,
+            self.return_probes_skipped,
+        ]
+    }
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        words_to_bytes(self.words())
+    }
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped] =
+            bytes_to_words(bytes);
+        Self { hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped }
     }
 }
 
@@ -127,16 +232,22 @@ pub enum Error {
     OutOfMemory = 5,
     /// The request would wait forever (joining yourself).
     Deadlock = 6,
+    /// The kernel refuses to probe that instruction (exclusive, system, ...).
+    Refused = 7,
+    /// There is a probe at that address already.
+    AlreadyExists = 8,
 }
 
 impl Error {
-    pub const ALL: [Error; 6] = [
+    pub const ALL: [Error; 8] = [
         Error::BadAddress,
         Error::InvalidArgument,
         Error::NoSuchCall,
         Error::NoSuchThread,
         Error::OutOfMemory,
         Error::Deadlock,
+        Error::Refused,
+        Error::AlreadyExists,
     ];
 
     /// The value the kernel puts in `x0`.
@@ -161,6 +272,8 @@ impl Error {
             Error::NoSuchThread => "no such thread",
             Error::OutOfMemory => "out of memory",
             Error::Deadlock => "deadlock",
+            Error::Refused => "instruction refused for probing",
+            Error::AlreadyExists => "already exists",
         }
     }
 }
@@ -180,6 +293,9 @@ pub mod layout {
     /// The longest argument string a process gets. `_start` receives its address
     /// in `x0` and its length in `x1` (UTF-8, not NUL-terminated).
     pub const ARGS_MAX: usize = 256;
+    /// The execute-out-of-line page: EL0 read + execute, written only by the
+    /// kernel through its own alias. Slot 0 holds the return-probe trampoline.
+    pub const XOL_PAGE: u64 = 0x7f_ffff_0000;
 }
 
 #[cfg(test)]
@@ -200,6 +316,15 @@ mod tests {
         let bytes = info.to_bytes();
         assert_eq!(bytes.len(), 40);
         assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 5);
+    }
+
+    #[test]
+    fn probe_structs_round_trip_through_bytes() {
+        let counters = ProbeCounters { hits: 1, simulated: 2, stepped: 3, slot_reused: 4, slot_written: 5, dc_cvau_lines: 6, ic_ivau_lines: 7, slot_waits: 8, return_probes_skipped: 9 };
+        assert_eq!(ProbeCounters::SIZE, 72);
+        assert_eq!(ProbeCounters::from_bytes(&counters.to_bytes()), counters);
+        let stats = ProbeStats { hits: 10, return_hits: 11 };
+        assert_eq!(ProbeStats::from_bytes(&stats.to_bytes()), stats);
     }
 
     #[test]
