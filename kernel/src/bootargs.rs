@@ -6,10 +6,15 @@
 //! | `run=NAME[:ARGS]` | start program NAME (ARGS: words separated by `,`) |
 //! | `test=NAME[:ARGS]` | the same, and the run fails unless it exits with status 0 |
 //! | `expect-fault=NAME[:ARGS]` | the same, and the run fails unless a fault kills it |
+//! | `probe=PROGRAM:SYMBOL[+OFFSET]`, `probe=PROGRAM:0xADDRESS` | a uprobe there, in every process of PROGRAM |
+//! | `retprobe=PROGRAM:SYMBOL` | a return probe on that function |
+//! | `xol-policy=fresh\|reuse`, `simulate=all\|branches`, `xol-slots=N` | how hits execute the original instruction |
+//! | `trace` | print every step of every hit |
+//! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 
 use crate::task::process::Expectation;
-use alloc::{string::String, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 
 /// Faults a test can ask the kernel to commit, to prove they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,11 +34,75 @@ pub struct ProgramRequest {
     pub expectation: Expectation,
 }
 
+/// Where in a program a probe goes (`--probe` / `--retprobe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeLocation {
+    /// `SYMBOL[+OFFSET]`, resolved through the program's symbol table.
+    Symbol { name: String, offset: u64 },
+    /// A raw address (`0x...`).
+    Address(u64),
+}
+
+/// One probe asked for on the command line: `probe=PROGRAM:LOCATION`.
+#[derive(Clone, Debug)]
+pub struct ProbeRequest {
+    /// As the user wrote it, for messages.
+    pub spec: String,
+    pub program: String,
+    pub location: ProbeLocation,
+    pub return_probe: bool,
+}
+
+/// How the brk path runs (`xol-policy=`, `simulate=`, `xol-slots=`, `trace`, `report`).
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeOptions {
+    /// `xol-policy=fresh`: a new slot, written and maintained, on every hit.
+    pub fresh_slots: bool,
+    /// `simulate=branches`: simulate only what cannot run out of line.
+    pub simulate_branches_only: bool,
+    /// `xol-slots=N`: use only N step slots of the XOL page (to test waiting).
+    pub xol_slots: Option<usize>,
+    pub trace: bool,
+    pub report: bool,
+}
+
 /// Parsed boot arguments.
 #[derive(Debug, Default)]
 pub struct BootArgs {
     pub inject: Option<Injection>,
     pub programs: Vec<ProgramRequest>,
+    pub probes: Vec<ProbeRequest>,
+    pub probe_options: ProbeOptions,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self { fresh_slots: false, simulate_branches_only: false, xol_slots: None, trace: false, report: false }
+    }
+}
+
+/// `PROGRAM:SYMBOL[+OFFSET]` or `PROGRAM:0xADDRESS`.
+pub fn parse_probe_spec(spec: &str, return_probe: bool) -> Result<ProbeRequest, String> {
+    let (program, location) = spec
+        .split_once(':')
+        .filter(|(program, location)| !program.is_empty() && !location.is_empty())
+        .ok_or_else(|| format!("probe '{}': expected PROGRAM:SYMBOL[+OFFSET] or PROGRAM:0xADDRESS", spec))?;
+    let number = |text: &str| -> Result<u64, String> {
+        let parsed = match text.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => text.parse(),
+        };
+        parsed.map_err(|_| format!("probe '{}': '{}' is not a number", spec, text))
+    };
+    let location = if location.starts_with("0x") {
+        ProbeLocation::Address(number(location)?)
+    } else {
+        match location.split_once('+') {
+            Some((name, offset)) => ProbeLocation::Symbol { name: String::from(name), offset: number(offset)? },
+            None => ProbeLocation::Symbol { name: String::from(location), offset: 0 },
+        }
+    };
+    Ok(ProbeRequest { spec: String::from(spec), program: String::from(program), location, return_probe })
 }
 
 fn program_request(spec: &str, expectation: Expectation) -> ProgramRequest {
@@ -51,6 +120,22 @@ pub fn parse(line: &str) -> BootArgs {
             Some(("run", spec)) => args.programs.push(program_request(spec, Expectation::Nothing)),
             Some(("test", spec)) => args.programs.push(program_request(spec, Expectation::ExitZero)),
             Some(("expect-fault", spec)) => args.programs.push(program_request(spec, Expectation::Fault)),
+            Some(("probe", spec)) | Some(("retprobe", spec)) => {
+                match parse_probe_spec(spec, word.starts_with("retprobe=")) {
+                    Ok(request) => args.probes.push(request),
+                    Err(why) => crate::println!("bootargs: {}", why),
+                }
+            }
+            Some(("xol-policy", "fresh")) => args.probe_options.fresh_slots = true,
+            Some(("xol-policy", "reuse")) => args.probe_options.fresh_slots = false,
+            Some(("simulate", "branches")) => args.probe_options.simulate_branches_only = true,
+            Some(("simulate", "all")) => args.probe_options.simulate_branches_only = false,
+            Some(("xol-slots", count)) => match count.parse() {
+                Ok(count) if count >= 1 => args.probe_options.xol_slots = Some(count),
+                _ => crate::println!("bootargs: xol-slots={} is not a count of at least 1", count),
+            },
+            None if word == "trace" => args.probe_options.trace = true,
+            None if word == "report" => args.probe_options.report = true,
             Some(("inject", other)) => {
                 crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic)", other)
             }

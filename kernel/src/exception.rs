@@ -13,7 +13,7 @@ use crate::{
     },
     drivers::gicv2,
     power::{self, ExitStatus},
-    selftest, syscall, task, time,
+    probe, selftest, syscall, task, time,
 };
 
 pub fn init() {
@@ -27,6 +27,8 @@ pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionF
         VectorSlot::CurrentElSpxSynchronous => handle_el1_synchronous(frame, slot),
         VectorSlot::LowerAarch64Synchronous => match frame.class() {
             ExceptionClass::SvcAarch64 => syscall::handle(frame),
+            ExceptionClass::BrkAarch64 if probe::on_brk(frame) => {}
+            ExceptionClass::SoftwareStepLowerEl if probe::on_step(frame) => {}
             _ => task::fault(frame),
         },
         // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.

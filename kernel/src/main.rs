@@ -27,6 +27,7 @@ mod exception;
 mod memory;
 mod panic;
 mod power;
+mod probe;
 mod programs;
 mod selftest;
 mod syscall;
@@ -63,6 +64,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
         power::exit(ExitStatus::SelfTestFailed);
     }
 
+    probe::init(&args);
     let (started, failed_to_start) = task::launch_requested(&args);
     if failed_to_start > 0 {
         power::exit(ExitStatus::TaskFailed);
@@ -76,7 +78,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
 /// The boot banner: every figure is read from the hardware or the device tree.
 fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
     let cpu = arch::cpu::identify();
-    let caches = arch::cache::CacheGeometry::read();
+    let caches = arch::cache::geometry();
     println!("brk-path kernel {}", env!("CARGO_PKG_VERSION"));
     println!("board:   {} ({})", platform.board_name, platform.board_source.describe("device tree model"));
     println!("cpu:     {}", cpu);

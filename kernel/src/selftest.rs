@@ -158,7 +158,7 @@ fn timer_ticks_arrive(_: &Platform) -> Outcome {
 }
 
 fn cache_lines_are_sane(_: &Platform) -> Outcome {
-    let caches = arch::cache::CacheGeometry::read();
+    let caches = arch::cache::geometry();
     for (which, line) in [("D", caches.dcache_line), ("I", caches.icache_line)] {
         ensure!(line.is_power_of_two() && (16..=2048).contains(&line), "{}-cache line of {} bytes", which, line);
     }

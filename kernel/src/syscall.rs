@@ -7,6 +7,7 @@
 
 use crate::{
     arch::exception::ExceptionFrame,
+    probe,
     task::{address_space::UserAccess, scheduler},
     time,
 };
@@ -59,6 +60,17 @@ pub fn handle(frame: &mut ExceptionFrame) {
             Err(error) => Outcome::Return(Err(error)),
         },
         Some(Syscall::TaskInfo) => Outcome::Return(task_info(arg(0), arg(1))),
+        Some(Syscall::ProbeRegister) => Outcome::Return(probe::sys_register(arg(0), arg(1))),
+        Some(Syscall::ProbeUnregister) => match probe::sys_unregister(frame, arg(0)) {
+            Some(result) => Outcome::Return(result),
+            None => Outcome::NoReturnYet,
+        },
+        Some(Syscall::ProbeStats) => Outcome::Return(copy_out(arg(1), arg(2), |_| {
+            probe::sys_stats(arg(0)).map(|stats| stats.to_bytes().to_vec())
+        })),
+        Some(Syscall::ProbeCounters) => {
+            Outcome::Return(copy_out(arg(0), arg(1), |_| Ok(probe::counters().to_bytes().to_vec())))
+        }
         Some(Syscall::Clock) => {
             frame.set_syscall_second_result(time::frequency());
             Outcome::Return(Ok(time::counter()))
@@ -89,20 +101,30 @@ fn write(fd: u64, buffer: u64, len: u64) -> Result<u64, Error> {
 }
 
 fn task_info(buffer: u64, len: u64) -> Result<u64, Error> {
-    if len < TaskInfo::SIZE as u64 {
+    copy_out(buffer, len, |process| {
+        let (thread_tid, info_pid, live, run) = process;
+        Ok(TaskInfo { pid: info_pid, tid: thread_tid, live_threads: live, run_time: run, counter_frequency: time::frequency() }
+            .to_bytes()
+            .to_vec())
+    })
+}
+
+/// Copy what `make` returns into the caller's buffer `[buffer, buffer + len)`,
+/// which must be at least that long and writable by the caller. `make` gets the
+/// caller's (tid, pid, live threads, run time).
+fn copy_out(buffer: u64, len: u64, make: impl FnOnce((u64, u64, u64, u64)) -> Result<Vec<u8>, Error>) -> Result<u64, Error> {
+    let who = scheduler::with(|s| {
+        let (thread, process) = s.current();
+        (thread.tid as u64, process.pid as u64, process.live_threads as u64, process.run_time)
+    });
+    let bytes = make(who)?;
+    if len < bytes.len() as u64 {
         return Err(Error::InvalidArgument);
     }
     scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let info = TaskInfo {
-            pid: process.pid as u64,
-            tid: thread.tid as u64,
-            live_threads: process.live_threads as u64,
-            run_time: process.run_time,
-            counter_frequency: time::frequency(),
-        };
-        let range = process.space.check(buffer, TaskInfo::SIZE as u64, UserAccess::Write)?;
-        process.space.write(range, &info.to_bytes());
-        Ok(TaskInfo::SIZE as u64)
+        let space = &s.current().1.space;
+        let range = space.check(buffer, bytes.len() as u64, UserAccess::Write)?;
+        space.write(range, &bytes);
+        Ok(bytes.len() as u64)
     })
 }

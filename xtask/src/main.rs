@@ -7,11 +7,16 @@ mod cmd;
 mod gdb;
 mod image;
 mod qemu;
+mod report;
 mod summary;
 mod test;
 mod user;
 
-use std::{path::Path, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -75,9 +80,43 @@ struct QemuArgs {
     /// Default: `demo`, unless --append is given.
     #[arg(long, value_name = "PROGRAM")]
     run: Vec<String>,
+    /// Put a probe on PROGRAM:SYMBOL[+OFFSET] or PROGRAM:ADDRESS (e.g. demo:compute+0x8,
+    /// demo:0x4000000120). Repeatable
+    #[arg(long, value_name = "SPEC")]
+    probe: Vec<String>,
+    /// Put a return probe on PROGRAM:SYMBOL (counts the function's calls and returns). Repeatable
+    #[arg(long, value_name = "SPEC")]
+    retprobe: Vec<String>,
+    /// Write the probes' counters as JSON to PATH when the run ends
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Print every step of every probe hit (trap, lookup, slot, cache lines, step)
+    #[arg(long)]
+    trace: bool,
+    /// XOL slot policy: `fresh` (new slot, copy and maintain on every hit, as Linux
+    /// before the slot-reuse patch) or `reuse` (the patch)
+    #[arg(long, value_enum, default_value_t = XolPolicy::Reuse)]
+    xol_policy: XolPolicy,
+    /// What to simulate instead of stepping out of line: `all` (branches, adr/adrp,
+    /// ldr literal, nop, the frame push) or `branches` (only what cannot run out of
+    /// line, as Linux at the time of the patch)
+    #[arg(long, value_enum, default_value_t = Simulate::All)]
+    simulate: Simulate,
     /// Kill QEMU after this many seconds (default: no limit)
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum XolPolicy {
+    Fresh,
+    Reuse,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Simulate {
+    All,
+    Branches,
 }
 
 #[derive(Args)]
@@ -146,6 +185,20 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         let program_args = if program_args.is_empty() { String::new() } else { format!(":{program_args}") };
         bootargs.push(format!("run={name}{program_args}"));
     }
+    bootargs.extend(args.probe.iter().map(|spec| format!("probe={spec}")));
+    bootargs.extend(args.retprobe.iter().map(|spec| format!("retprobe={spec}")));
+    if args.trace {
+        bootargs.push("trace".into());
+    }
+    if args.report.is_some() {
+        bootargs.push("report".into());
+    }
+    if args.xol_policy == XolPolicy::Fresh {
+        bootargs.push("xol-policy=fresh".into());
+    }
+    if args.simulate == Simulate::Branches {
+        bootargs.push("simulate=branches".into());
+    }
     let images = build::build(board, args.build.debug, &outside)?;
     let options = qemu::BootOptions {
         cpu: args.cpu,
@@ -161,7 +214,17 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         println!("or: cargo xtask gdb --board {board}");
     }
 
-    match qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))? {
+    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
+    if let Some(path) = &args.report {
+        match report::extract(&transcript) {
+            Some(json) => {
+                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+                println!("report: {}", path.display());
+            }
+            None => eprintln!("error: the kernel printed no complete report, so {} was not written", path.display()),
+        }
+    }
+    match outcome {
         qemu::Outcome::Exited(status) => Ok(exit_code_of(status)),
         qemu::Outcome::TimedOut(after) => {
             eprintln!("QEMU timed out after {} s", after.as_secs());

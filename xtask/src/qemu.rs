@@ -240,29 +240,47 @@ pub enum Outcome {
 }
 
 /// Runs QEMU with inherited stdio, killing it after `timeout` if one is given.
-pub fn run(qemu: &Qemu, args: &[String], timeout: Option<Duration>) -> Result<Outcome> {
+pub fn run(qemu: &Qemu, args: &[String], timeout: Option<Duration>) -> Result<(Outcome, String)> {
     let cmd = Cmd::new(qemu.program.as_str()).args(args.iter().cloned());
-    let Some(timeout) = timeout else {
-        return Ok(Outcome::Exited(cmd.status()?));
-    };
     println!("+ {}", cmd.display());
     let mut child = Command::new(&qemu.program)
         .args(args)
         .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start {}", qemu.program))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Outcome::Exited(status));
+    // Show the console as it comes and keep a copy (for `--report`).
+    let mut console = child.stdout.take().expect("stdout was piped");
+    let copier = thread::spawn(move || {
+        let mut transcript = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut out = std::io::stdout();
+        while let Ok(n) = std::io::Read::read(&mut console, &mut chunk) {
+            if n == 0 {
+                break;
+            }
+            let _ = std::io::Write::write_all(&mut out, &chunk[..n]);
+            let _ = std::io::Write::flush(&mut out);
+            transcript.extend_from_slice(&chunk[..n]);
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(Outcome::TimedOut(timeout));
+        String::from_utf8_lossy(&transcript).into_owned()
+    });
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let outcome = loop {
+        if let Some(status) = child.try_wait()? {
+            break Outcome::Exited(status);
+        }
+        if let (Some(deadline), Some(timeout)) = (deadline, timeout) {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Outcome::TimedOut(timeout);
+            }
         }
         thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let transcript = copier.join().unwrap_or_default();
+    Ok((outcome, transcript))
 }
 
 #[cfg(test)]

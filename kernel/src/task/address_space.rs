@@ -15,6 +15,9 @@ use alloc::vec::Vec;
 use brk_abi::{layout, Error};
 use spin::Mutex;
 
+/// Bytes per XOL slot: one A64 instruction.
+pub const XOL_SLOT_BYTES: usize = 4;
+
 /// ASIDs in use (8-bit ASIDs: TCR_EL1.AS = 0; ASID 0 is the kernel's own table).
 static ASIDS: Mutex<[bool; 256]> = Mutex::new([false; 256]);
 
@@ -30,6 +33,9 @@ pub struct AddressSpace {
     asid: u16,
     /// Every frame mapped for EL0; freed with the address space.
     frames: Vec<usize>,
+    /// The frame behind the XOL page: EL0 sees it read + execute at
+    /// `layout::XOL_PAGE`; the kernel writes it here, through its own alias.
+    xol_frame: usize,
 }
 
 /// What the kernel wants to do with a user range.
@@ -48,15 +54,47 @@ pub struct UserRange {
 }
 
 impl AddressSpace {
+    /// An empty address space with its XOL page mapped (zeroed, the return
+    /// trampoline in slot 0).
     pub fn new() -> Result<Self, Error> {
         let asid = allocate_asid().ok_or(Error::OutOfMemory)?;
-        match TranslationTable::new_user() {
-            Ok(table) => Ok(Self { table, asid, frames: Vec::new() }),
+        let table = match TranslationTable::new_user() {
+            Ok(table) => table,
             Err(_) => {
                 ASIDS.lock()[asid as usize] = false;
-                Err(Error::OutOfMemory)
+                return Err(Error::OutOfMemory);
             }
-        }
+        };
+        let mut space = Self { table, asid, frames: Vec::new(), xol_frame: 0 };
+        // From here on, dropping `space` on an error frees what was taken.
+        let xol = space.map_zeroed(layout::XOL_PAGE as usize, PAGE_SIZE, Access::UserText)?;
+        space.xol_frame = xol[0];
+        let trampoline = crate::arch::debug::brk_instruction(crate::arch::debug::TRAMPOLINE_BRK_IMMEDIATE);
+        space.write_xol_slot(0, trampoline);
+        Ok(space)
+    }
+
+    /// The kernel's address of XOL slot `slot` (4-byte slots).
+    pub fn xol_slot_kernel_address(&self, slot: usize) -> usize {
+        self.xol_frame + slot * XOL_SLOT_BYTES
+    }
+
+    /// What XOL slot `slot` holds now (read through the kernel alias).
+    pub fn read_xol_slot(&self, slot: usize) -> u32 {
+        // SAFETY: the XOL frame is owned by this address space and identity mapped;
+        // slots are 4-byte aligned and inside the page.
+        unsafe { core::ptr::read_volatile(self.xol_slot_kernel_address(slot) as *const u32) }
+    }
+
+    /// Write an instruction into XOL slot `slot` through the kernel alias and make
+    /// it visible to instruction fetch; returns the cache lines maintained.
+    pub fn write_xol_slot(&self, slot: usize, instruction: u32) -> crate::arch::cache::MaintenanceCount {
+        let address = self.xol_slot_kernel_address(slot);
+        // SAFETY: as in `read_xol_slot`; EL0's mapping of the page is read-only, so
+        // only the kernel writes here, and no thread executes this slot right now
+        // (the caller holds it).
+        unsafe { core::ptr::write_volatile(address as *mut u32, instruction) };
+        crate::arch::cache::sync_instructions(address, 4)
     }
 
     pub fn asid(&self) -> u16 {

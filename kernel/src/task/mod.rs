@@ -79,7 +79,19 @@ pub fn fault(frame: &ExceptionFrame) {
     if class == ExceptionClass::BrkAarch64 {
         what = format!("{}: brk #{:#x}, which no probe owns", what, frame.brk_immediate());
     }
-    let location = scheduler::describe_current(frame.elr);
+    // A fault in an instruction stepped out of line is the probed
+    // instruction's: report it at the probed address, not in the XOL page.
+    let elr = scheduler::with(|s| {
+        let (thread, process) = s.current();
+        match crate::probe::abandon_step(thread, process, frame.elr) {
+            Some(breakpoint) => {
+                what = format!("{} (stepping a probed instruction out of line)", what);
+                breakpoint
+            }
+            None => frame.elr,
+        }
+    });
+    let location = scheduler::describe_current(elr);
     scheduler::with(|s| {
         let (thread, process) = s.current();
         let line = format!(
@@ -89,7 +101,7 @@ pub fn fault(frame: &ExceptionFrame) {
             process.title(),
             thread.tid,
             far,
-            frame.elr,
+            elr,
             location
         );
         println!("fault: {}; process killed", line);

@@ -42,6 +42,8 @@ pub struct Process {
     pub run_time: u64,
     /// Status given to `exit`, if it was called.
     pub exit_status: Option<i64>,
+    /// The slots of the XOL page, shared by the process's threads.
+    pub xol: probe_core::XolSlots,
 }
 
 impl Process {
@@ -80,6 +82,8 @@ pub struct Thread {
     pub kernel_stack: usize,
     pub fp: FpState,
     pub joined_by: Option<Tid>,
+    /// Breakpoint tree, return stack and step in progress.
+    pub probes: crate::probe::ThreadProbes,
 }
 
 impl Thread {

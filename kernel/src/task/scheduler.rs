@@ -139,6 +139,7 @@ impl Scheduler {
             threads_created: 0,
             run_time: 0,
             exit_status: None,
+            xol: crate::probe::new_xol_slots(),
         };
         let stack_top = map_thread_stack(&mut process).map_err(|e| format!("{}: stack: {}", launch.name, e.name()))?;
         // The argument string sits at the top of the main stack; SP starts below it.
@@ -150,6 +151,7 @@ impl Scheduler {
             .map_err(|e| format!("{}: arguments: {}", launch.name, e.name()))?;
         let frame = ExceptionFrame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
         self.next_pid += 1;
+        crate::probe::install_requested(&mut process);
         self.processes.insert(pid, process);
         self.add_thread(pid, frame).map_err(|e| {
             self.processes.remove(&pid);
@@ -162,7 +164,15 @@ impl Scheduler {
         let kernel_stack = frames::alloc_zeroed_contiguous(KERNEL_STACK_PAGES).ok_or(Error::OutOfMemory)?;
         let tid = self.next_tid;
         self.next_tid += 1;
-        let thread = Thread { tid, pid, state: ThreadState::Ready, kernel_stack, fp: FpState::new(), joined_by: None };
+        let thread = Thread {
+            tid,
+            pid,
+            state: ThreadState::Ready,
+            kernel_stack,
+            fp: FpState::new(),
+            joined_by: None,
+            probes: crate::probe::ThreadProbes::new(pid),
+        };
         // SAFETY: the frame slot lies inside the stack we just allocated and own.
         unsafe { thread.frame().write(frame) };
         self.threads.insert(tid, thread);
@@ -253,6 +263,9 @@ impl Scheduler {
         let thread = self.threads.get_mut(&tid).expect("ending a live thread");
         let pid = thread.pid;
         thread.state = ThreadState::Exited(value);
+        if let Some(process) = self.processes.get_mut(&pid) {
+            crate::probe::on_thread_end(thread, process);
+        }
         if self.fp_owner == Some(tid) {
             self.fp_owner = None;
         }
@@ -288,6 +301,7 @@ impl Scheduler {
         }
         self.ready.retain(|tid| self.threads.contains_key(tid));
         let Some(process) = self.processes.remove(&pid) else { return };
+        crate::probe::on_process_end(pid);
         if self.active_pid == Some(pid) {
             // Leave the process's table before it is freed.
             mmu::activate_kernel();
@@ -370,6 +384,8 @@ impl Scheduler {
         }
         let thread = self.threads.get_mut(&tid).expect("switching to a live thread");
         thread.state = ThreadState::Running;
+        // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
+        crate::arch::debug::set_core_single_step(thread.probes.is_stepping());
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
             let space: &AddressSpace = &self.processes[&pid].space;
@@ -428,6 +444,7 @@ impl Scheduler {
         if self.audited_writable_executable > 0 {
             failed_tests += 1;
         }
+        crate::probe::print_report();
         println!("tasks: {} test failure(s)", failed_tests);
         power::exit(if failed_tests == 0 { ExitStatus::Success } else { ExitStatus::TaskFailed })
     }

@@ -55,6 +55,11 @@ impl Symbols {
         (offset < symbol.size.max(4)).then_some((symbol.name.as_str(), offset))
     }
 
+    /// The address of function `name` (demangled, as reports print it).
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        self.functions.iter().find(|symbol| symbol.name == name).map(|symbol| symbol.start)
+    }
+
     pub fn locate<'a>(&'a self, program: &'a str, address: u64) -> Located<'a> {
         Located { program, symbol: self.find(address), address }
     }

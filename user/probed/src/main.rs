@@ -75,6 +75,27 @@ core::arch::global_asm!(
     function!("step_store", "adrp x2, probed_buffer", "add x2, x2, :lo12:probed_buffer", "str x0, [x2, #16]", "ldr x1, [x2, #16]", "add x0, x1, #1", "ret"),
     function!("step_pair", "adrp x2, probed_buffer", "add x2, x2, :lo12:probed_buffer", "ldp x3, x4, [x2]", "add x0, x0, x3", "add x0, x0, x4", "ret"),
     function!("step_simd", "dup v0.2d, x0", "add v0.2d, v0.2d, v0.2d", "umov x0, v0.d[1]", "ret"),
+    // Recursive Fibonacci, every call a real `bl` (the compiler would turn one of
+    // the two recursive calls of a Rust version into a loop): fib_rec(n) makes
+    // exactly 2 * fib(n + 1) - 1 calls, each ending in the `ret` at 2.
+    function!(
+        "fib_rec",
+        "cmp x0, #2",
+        "b.lo 2f",
+        "stp x29, x30, [sp, #-32]!",
+        "mov x29, sp",
+        "stp x19, x20, [sp, #16]",
+        "mov x19, x0",
+        "sub x0, x19, #1",
+        "bl fib_rec",
+        "mov x20, x0",
+        "sub x0, x19, #2",
+        "bl fib_rec",
+        "add x0, x0, x20",
+        "ldp x19, x20, [sp, #16]",
+        "ldp x29, x30, [sp], #32",
+        "2: ret",
+    ),
     ".popsection",
     ".pushsection .data.probed, \"aw\", %progbits",
     ".p2align 3",
@@ -111,6 +132,16 @@ unsafe extern "C" {
     safe fn step_store(x: u64) -> u64;
     safe fn step_pair(x: u64) -> u64;
     safe fn step_simd(x: u64) -> u64;
+    safe fn fib_rec(n: u64) -> u64;
+}
+
+/// fib(n), iteratively: the check on `fib_rec`.
+fn fib_iterative(n: u64) -> u64 {
+    let (mut a, mut b) = (0u64, 1u64);
+    for _ in 0..n {
+        (a, b) = (b, a + b);
+    }
+    a
 }
 
 const FUNCTIONS: [(&str, extern "C" fn(u64) -> u64); 22] = [
@@ -150,6 +181,9 @@ fn main(arguments: &str) -> i32 {
         }
         println!("probed: {name} x{calls} = {checksum:#018x}");
     }
+    let n = 15;
+    let calls = 2 * fib_iterative(n + 1) - 1;
+    println!("probed: fib_rec({n}) = {} in {calls} calls (fib = {})", fib_rec(n), fib_iterative(n));
     println!("probed: done");
     0
 }

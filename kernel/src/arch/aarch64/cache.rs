@@ -1,10 +1,13 @@
-//! AArch64 caches (serves the probe code's instruction writes): the cache
-//! geometry read from CTR_EL0.
-//!
-//! The maintenance sequence that makes freshly written instructions visible to
-//! the instruction fetcher (`DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB`)
-//! also lives in this file, so that every barrier is explained in one place.
+//! AArch64 caches (serves the loader's and the probe code's instruction
+//! writes): the cache geometry read from CTR_EL0, and the five instructions of
+//! the maintenance sequence (`DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB`)
+//! that `probe_core::cache::sync_instructions` puts in order. The order and the
+//! reason for every barrier are explained there, where a host test checks them
+//! against a model of a non-coherent instruction cache.
 
+use aarch64_cpu::asm::barrier;
+pub use probe_core::cache::{CacheGeometry, MaintenanceCount};
+use probe_core::cache::CacheMaintenance;
 use tock_registers::{interfaces::Readable, register_bitfields, registers::InMemoryRegister};
 
 register_bitfields! {
@@ -24,94 +27,51 @@ register_bitfields! {
     ]
 }
 
-/// The smallest D- and I-cache lines of every cache the maintenance must reach,
-/// and whether the core needs the maintenance at all.
-#[derive(Clone, Copy, Debug)]
-pub struct CacheGeometry {
-    pub dcache_line: usize,
-    pub icache_line: usize,
-    /// CTR_EL0.IDC: the D-side clean to the point of unification is not needed.
-    pub idc: bool,
-    /// CTR_EL0.DIC: the I-side invalidation to the point of unification is not needed.
-    pub dic: bool,
-}
-
-impl CacheGeometry {
-    pub fn read() -> Self {
-        let raw: u64;
-        // SAFETY: reading CTR_EL0 has no side effects and is allowed at EL1.
-        unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) raw, options(nomem, nostack)) };
-        Self::decode(raw)
-    }
-
-    /// Line sizes are stored as log2(words): bytes = 4 << field. Example: a
-    /// Cortex-A72 has DminLine = IminLine = 4, so 4 << 4 = 64-byte lines.
-    pub fn decode(raw: u64) -> Self {
-        let ctr: InMemoryRegister<u64, CTR_EL0::Register> = InMemoryRegister::new(raw);
-        Self {
-            dcache_line: 4 << ctr.read(CTR_EL0::DminLine),
-            icache_line: 4 << ctr.read(CTR_EL0::IminLine),
-            idc: ctr.is_set(CTR_EL0::IDC),
-            dic: ctr.is_set(CTR_EL0::DIC),
-        }
+/// This CPU's cache geometry, read from CTR_EL0. Line sizes are stored as
+/// log2(words): bytes = 4 << field, so a Cortex-A72's DminLine = IminLine = 4
+/// means 64-byte lines.
+pub fn geometry() -> CacheGeometry {
+    let raw: u64;
+    // SAFETY: reading CTR_EL0 has no side effects and is allowed at EL1.
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) raw, options(nomem, nostack)) };
+    let ctr: InMemoryRegister<u64, CTR_EL0::Register> = InMemoryRegister::new(raw);
+    CacheGeometry {
+        dcache_line: 4 << ctr.read(CTR_EL0::DminLine),
+        icache_line: 4 << ctr.read(CTR_EL0::IminLine),
+        idc: ctr.is_set(CTR_EL0::IDC),
+        dic: ctr.is_set(CTR_EL0::DIC),
     }
 }
 
-/// How many lines one [`sync_instructions`] call cleaned and invalidated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MaintenanceCount {
-    pub dc_cvau_lines: usize,
-    pub ic_ivau_lines: usize,
+/// The hardware's cache-maintenance instructions, for `probe_core::cache`'s
+/// sequence (which explains why each step and barrier is there).
+struct Aarch64CacheMaintenance;
+
+impl CacheMaintenance for Aarch64CacheMaintenance {
+    fn clean_dcache_line_to_pou(&mut self, addr: usize) {
+        // SAFETY: DC CVAU on a mapped kernel address only cleans a cache line.
+        unsafe { core::arch::asm!("dc cvau, {}", in(reg) addr, options(nostack, preserves_flags)) };
+    }
+    fn data_synchronization_barrier(&mut self) {
+        barrier::dsb(barrier::ISH);
+    }
+    fn invalidate_icache_line_to_pou(&mut self, addr: usize) {
+        // SAFETY: IC IVAU on a mapped kernel address only invalidates a cache line.
+        unsafe { core::arch::asm!("ic ivau, {}", in(reg) addr, options(nostack, preserves_flags)) };
+    }
+    fn instruction_synchronization_barrier(&mut self) {
+        barrier::isb(barrier::SY);
+    }
 }
 
 /// Make instructions the kernel just wrote at `[addr, addr + len)` (a kernel
-/// address: the writable alias) visible to instruction fetch on every core.
-///
-/// The Arm ARM (B2.4.4, "Concurrent modification and execution of
-/// instructions") requires, for a data write that will be executed:
-///
-/// 1. `DC CVAU` on every data cache line written: push the new bytes from the
-///    data cache out to the point of unification, where the instruction side
-///    reads from. Skipped when CTR_EL0.IDC says the hardware does it.
-/// 2. `DSB ISH`: the cleans must complete before the invalidation below, or
-///    the instruction cache could refill from the old bytes.
-/// 3. `IC IVAU` on every instruction cache line: drop stale copies of the old
-///    instructions. Skipped when CTR_EL0.DIC says instruction fetch is coherent.
-/// 4. `DSB ISH`: the invalidations must complete (on all cores of the inner
-///    shareable domain)...
-/// 5. `ISB`: ...and this core must discard instructions it already fetched.
-///    The core that executes the code after an `eret` gets this for free:
-///    exception return is context synchronizing.
+/// address: the writable alias) visible to instruction fetch on every core:
+/// `DC CVAU` per D-line, `DSB ISH`, `IC IVAU` per I-line, `DSB ISH`, `ISB`, with
+/// the line sizes and the IDC/DIC shortcuts of this CPU's CTR_EL0.
 ///
 /// QEMU's TCG does not model caches, so leaving out any step passes every test
-/// under emulation; `probe-core`'s cache model test is what catches it.
+/// under emulation; `probe_core::cache`'s model of a non-coherent machine is the
+/// test that catches it.
 pub fn sync_instructions(addr: usize, len: usize) -> MaintenanceCount {
-    let geometry = CacheGeometry::read();
-    let mut count = MaintenanceCount::default();
-    if len == 0 {
-        return count;
-    }
-    let end = addr + len;
-    if !geometry.idc {
-        let mut line = addr & !(geometry.dcache_line - 1);
-        while line < end {
-            // SAFETY: DC CVAU on a mapped kernel address only cleans a cache line.
-            unsafe { core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack, preserves_flags)) };
-            count.dc_cvau_lines += 1;
-            line += geometry.dcache_line;
-        }
-    }
-    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
-    if !geometry.dic {
-        let mut line = addr & !(geometry.icache_line - 1);
-        while line < end {
-            // SAFETY: IC IVAU on a mapped kernel address only invalidates a cache line.
-            unsafe { core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack, preserves_flags)) };
-            count.ic_ivau_lines += 1;
-            line += geometry.icache_line;
-        }
-    }
-    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-    count
+    probe_core::cache::sync_instructions(&mut Aarch64CacheMaintenance, geometry(), addr, len)
 }

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cpu;
+pub mod debug;
 pub mod exception;
 pub mod fpsimd;
 pub mod mmu;

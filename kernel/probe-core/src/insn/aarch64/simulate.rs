@@ -1,0 +1,114 @@
+//! The A64 simulator: carries out a simulated instruction on the saved user
+//! registers, as the Arm ARM's pseudocode for it does, touching user memory
+//! only through the checked [`UserMemory`] path. Every path either completes
+//! (registers and PC updated) or returns a fault with the registers untouched,
+//! so the kernel can report the fault at the probed address exactly as the
+//! hardware would have.
+
+use super::{LiteralLoad, RegisterBranch, Registers, Simulation};
+use crate::insn::{SimulationFault, UserMemory};
+
+/// X[n] where 31 names the zero register.
+fn read_or_zero<R: Registers + ?Sized>(regs: &R, n: u8) -> u64 {
+    if n == 31 {
+        0
+    } else {
+        regs.x(n)
+    }
+}
+
+/// X[n] = value where 31 names the zero register (the write is discarded).
+fn write_or_discard<R: Registers + ?Sized>(regs: &mut R, n: u8, value: u64) {
+    if n != 31 {
+        regs.set_x(n, value);
+    }
+}
+
+/// Simulate `simulation`, the instruction at `pc`: update `regs` (always
+/// including the PC) or, on a fault, leave them as they were.
+pub fn simulate<R, M>(simulation: &Simulation, pc: u64, regs: &mut R, mem: &mut M) -> Result<(), SimulationFault>
+where
+    R: Registers + ?Sized,
+    M: UserMemory + ?Sized,
+{
+    let next = pc.wrapping_add(4);
+    let relative = |offset: i64| pc.wrapping_add(offset as u64);
+    let new_pc = match *simulation {
+        Simulation::Branch { offset } => relative(offset),
+        Simulation::BranchLink { offset } => {
+            regs.set_x(30, next);
+            relative(offset)
+        }
+        Simulation::BranchConditional { condition, offset } => {
+            if condition.holds(regs.nzcv()) {
+                relative(offset)
+            } else {
+                next
+            }
+        }
+        Simulation::CompareBranch { rt, is_64, nonzero, offset } => {
+            let value = read_or_zero(regs, rt);
+            let value = if is_64 { value } else { value & 0xffff_ffff };
+            if (value != 0) == nonzero {
+                relative(offset)
+            } else {
+                next
+            }
+        }
+        Simulation::TestBranch { rt, bit, nonzero, offset } => {
+            let set = read_or_zero(regs, rt) >> bit & 1 == 1;
+            if set == nonzero {
+                relative(offset)
+            } else {
+                next
+            }
+        }
+        Simulation::BranchRegister { rn, kind } => {
+            // Read the target before writing the link: `blr x30` jumps to
+            // the old x30.
+            let target = read_or_zero(regs, rn);
+            if kind == RegisterBranch::Blr {
+                regs.set_x(30, next);
+            }
+            target
+        }
+        Simulation::Adr { rd, offset } => {
+            write_or_discard(regs, rd, relative(offset));
+            next
+        }
+        Simulation::Adrp { rd, offset } => {
+            write_or_discard(regs, rd, (pc & !0xfff).wrapping_add(offset as u64));
+            next
+        }
+        Simulation::LoadLiteral { rt, offset, width } => {
+            // The load happens (and may fault) even when Rt is the zero
+            // register; only the write back is discarded.
+            let address = relative(offset);
+            let value = match width {
+                LiteralLoad::Word => u64::from(mem.read_u32(address)?),
+                LiteralLoad::Doubleword => mem.read_u64(address)?,
+                LiteralLoad::SignedWord => mem.read_u32(address)? as i32 as i64 as u64,
+            };
+            write_or_discard(regs, rt, value);
+            next
+        }
+        Simulation::PrefetchLiteral | Simulation::Nop => next,
+        Simulation::FramePush => {
+            // Base register 31 is SP here. With SCTLR_EL1.SA0 set, an access
+            // based on a misaligned SP takes an SP alignment fault before any
+            // memory is touched.
+            let sp = regs.sp();
+            if sp % 16 != 0 {
+                return Err(SimulationFault::SpAlignment { sp });
+            }
+            let new_sp = sp.wrapping_sub(16);
+            mem.write_u64(new_sp, regs.x(29))?;
+            mem.write_u64(new_sp.wrapping_add(8), regs.x(30))?;
+            // Only now, with both stores done, does the register state move.
+            regs.set_sp(new_sp);
+            next
+        }
+    };
+    regs.set_pc(new_pc);
+    Ok(())
+}

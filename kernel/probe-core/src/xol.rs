@@ -1,0 +1,345 @@
+//! The execute-out-of-line (XOL) slots of one address space: which slots of
+//! its XOL page are busy (an atomic bitmap every thread of the address space
+//! shares), what instruction each slot holds (so a hit can skip the write and
+//! the cache maintenance), and the policy that picks a slot for a hit.
+//!
+//! The XOL page is one 4 KiB page, mapped read + execute at EL0 and written
+//! only by the kernel through its own alias. A stepped probe copies its
+//! original instruction into a slot, single-steps it there and comes back, so
+//! an A64 slot is one 4-byte instruction: 1024 slots. Slot 0 is not handed
+//! out: it holds the uretprobe trampoline (a `brk` with its own immediate).
+//!
+//! Slots never run out for good: when all are busy [`XolSlots::try_take`]
+//! returns `None`, the kernel puts the thread to sleep until a slot is
+//! released, and tries again (Linux's `xol_take_insn_slot` does the same with
+//! a wait queue). Each such wait is counted in `slot_waits`.
+
+use crate::{counters::Counters, sync};
+use alloc::boxed::Box;
+use core::{fmt, sync::atomic::Ordering};
+
+/// Bytes in the XOL page.
+pub const XOL_PAGE_BYTES: usize = 4096;
+/// Bytes in one slot: one A64 instruction. (An x86 port needs room for up to
+/// 15 bytes of instruction: its slots would be bigger, as Linux's
+/// `UPROBE_XOL_SLOT_BYTES` is.)
+pub const SLOT_BYTES: usize = 4;
+/// Slots in the XOL page, the trampoline's included.
+pub const SLOTS_PER_PAGE: usize = XOL_PAGE_BYTES / SLOT_BYTES;
+
+const BITS_PER_WORD: usize = 64;
+const BITMAP_WORDS: usize = SLOTS_PER_PAGE / BITS_PER_WORD;
+
+/// The number of one slot of the XOL page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotIndex(u16);
+
+impl SlotIndex {
+    /// Slot 0: the uretprobe trampoline, never handed out for a step.
+    pub const TRAMPOLINE: SlotIndex = SlotIndex(0);
+
+    /// `None` past the end of the page.
+    pub const fn new(index: usize) -> Option<Self> {
+        if index < SLOTS_PER_PAGE {
+            Some(Self(index as u16))
+        } else {
+            None
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Where the slot starts in the page: add the page's user (or kernel
+    /// alias) address.
+    pub const fn byte_offset(self) -> usize {
+        self.index() * SLOT_BYTES
+    }
+}
+
+impl fmt::Display for SlotIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "slot {}", self.0)
+    }
+}
+
+/// One 64-bit atomic word, as the slot bitmap and the content record use it.
+///
+/// The kernel uses `core`'s `AtomicU64` (the default). The trait exists so the
+/// same code can be instantiated with loom's `AtomicU64`, which makes the
+/// model checker see every access: in every `cargo test` (a small model), and
+/// crate-wide under `--cfg loom` (larger models).
+pub trait BitmapWord: Send + Sync {
+    fn new(value: u64) -> Self;
+    fn load(&self, order: Ordering) -> u64;
+    fn store(&self, value: u64, order: Ordering);
+    fn fetch_or(&self, bits: u64, order: Ordering) -> u64;
+    fn fetch_and(&self, bits: u64, order: Ordering) -> u64;
+}
+
+impl BitmapWord for core::sync::atomic::AtomicU64 {
+    fn new(value: u64) -> Self {
+        Self::new(value)
+    }
+    fn load(&self, order: Ordering) -> u64 {
+        self.load(order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        self.store(value, order)
+    }
+    fn fetch_or(&self, bits: u64, order: Ordering) -> u64 {
+        self.fetch_or(bits, order)
+    }
+    fn fetch_and(&self, bits: u64, order: Ordering) -> u64 {
+        self.fetch_and(bits, order)
+    }
+}
+
+#[cfg(any(loom, test))]
+impl BitmapWord for loom::sync::atomic::AtomicU64 {
+    fn new(value: u64) -> Self {
+        Self::new(value)
+    }
+    fn load(&self, order: Ordering) -> u64 {
+        self.load(order)
+    }
+    fn store(&self, value: u64, order: Ordering) {
+        self.store(value, order)
+    }
+    fn fetch_or(&self, bits: u64, order: Ordering) -> u64 {
+        self.fetch_or(bits, order)
+    }
+    fn fetch_and(&self, bits: u64, order: Ordering) -> u64 {
+        self.fetch_and(bits, order)
+    }
+}
+
+/// `core`'s `AtomicU64`; loom's under `--cfg loom`.
+pub type DefaultWord = sync::AtomicU64;
+
+/// A slot was released that nobody held: a bug in the caller, reported
+/// rather than ignored (the seed patch's lesson).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotNotHeld(pub SlotIndex);
+
+impl fmt::Display for SlotNotHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} released but not held", self.0)
+    }
+}
+
+/// The slots of one address space's XOL page.
+///
+/// Ownership rule: the thread that took a slot (and only it) may write the
+/// slot and its content record, until it releases the slot. The bitmap's
+/// `Acquire` on take and `Release` on release carry the content from one
+/// holder to the next.
+pub struct XolSlots<W: BitmapWord = DefaultWord> {
+    /// Slots in use, the trampoline's included (`<= SLOTS_PER_PAGE`).
+    slot_count: usize,
+    /// Bit `n % 64` of word `n / 64` is set while slot `n` is held. Slot 0 and
+    /// the bits past `slot_count` are set for good, so a free bit is always a
+    /// slot that may be handed out.
+    busy: [W; BITMAP_WORDS],
+    /// What each slot holds: the instruction last written to it. The page is
+    /// zeroed when created, and 0 is `udf #0`, which no probe ever holds.
+    contents: Box<[W]>,
+}
+
+impl XolSlots<DefaultWord> {
+    /// The slots of a fresh, zeroed XOL page using its first `slot_count`
+    /// slots (at least 2: the trampoline and one slot to step in; at most
+    /// [`SLOTS_PER_PAGE`]). Fewer slots than the page holds lets a test make
+    /// threads wait for slots with only a few threads.
+    pub fn new(slot_count: usize) -> Self {
+        Self::with_atomic_words(slot_count)
+    }
+
+    /// The slots of a whole page.
+    pub fn full_page() -> Self {
+        Self::new(SLOTS_PER_PAGE)
+    }
+}
+
+impl<W: BitmapWord> XolSlots<W> {
+    /// [`XolSlots::new`] with another atomic word type (loom's, in the
+    /// model tests).
+    pub fn with_atomic_words(slot_count: usize) -> Self {
+        let slot_count = slot_count.clamp(2, SLOTS_PER_PAGE);
+        let busy = core::array::from_fn(|word| {
+            let first_slot = word * BITS_PER_WORD;
+            let mut bits = 0u64;
+            for bit in 0..BITS_PER_WORD {
+                let slot = first_slot + bit;
+                if slot == SlotIndex::TRAMPOLINE.index() || slot >= slot_count {
+                    bits |= 1 << bit;
+                }
+            }
+            W::new(bits)
+        });
+        let contents = (0..slot_count).map(|_| W::new(0)).collect();
+        Self { slot_count, busy, contents }
+    }
+
+    /// Slots in use, the trampoline's included.
+    pub fn slot_count(&self) -> usize {
+        self.slot_count
+    }
+
+    /// Take a slot: `preferred` if it is free, else the lowest free slot;
+    /// `None` if every slot is busy (the caller waits and tries again).
+    pub fn try_take(&self, preferred: Option<SlotIndex>) -> Option<SlotIndex> {
+        if let Some(slot) = preferred {
+            if slot != SlotIndex::TRAMPOLINE && slot.index() < self.slot_count && self.test_and_set(slot) {
+                return Some(slot);
+            }
+        }
+        for word in 0..BITMAP_WORDS {
+            loop {
+                let free = !self.busy[word].load(Ordering::Relaxed);
+                if free == 0 {
+                    break;
+                }
+                let slot = SlotIndex((word * BITS_PER_WORD + free.trailing_zeros() as usize) as u16);
+                if self.test_and_set(slot) {
+                    return Some(slot);
+                }
+                // Another thread took that bit between the load and the
+                // fetch_or: look at the word again.
+            }
+        }
+        None
+    }
+
+    /// Set the slot's busy bit; true if it was clear (the slot is now ours).
+    /// `Acquire`: the previous holder's writes to the slot and its content
+    /// record happen before anything the new holder does.
+    fn test_and_set(&self, slot: SlotIndex) -> bool {
+        let (word, bit) = Self::position(slot);
+        self.busy[word].fetch_or(bit, Ordering::Acquire) & bit == 0
+    }
+
+    fn position(slot: SlotIndex) -> (usize, u64) {
+        (slot.index() / BITS_PER_WORD, 1 << (slot.index() % BITS_PER_WORD))
+    }
+
+    /// Give a slot back. Its content stays, for the next holder to reuse.
+    /// `Release`: publishes this holder's writes to the next one.
+    pub fn release(&self, slot: SlotIndex) -> Result<(), SlotNotHeld> {
+        if slot == SlotIndex::TRAMPOLINE || slot.index() >= self.slot_count {
+            return Err(SlotNotHeld(slot));
+        }
+        let (word, bit) = Self::position(slot);
+        if self.busy[word].fetch_and(!bit, Ordering::Release) & bit == 0 {
+            return Err(SlotNotHeld(slot));
+        }
+        Ok(())
+    }
+
+    /// Whether some slot is free now (the wake-up condition of a waiting
+    /// thread; it may be gone again by the time the thread runs).
+    pub fn has_free_slot(&self) -> bool {
+        self.busy.iter().any(|word| word.load(Ordering::Relaxed) != u64::MAX)
+    }
+
+    /// Whether `slot` is held now (for assertions and traces).
+    pub fn is_held(&self, slot: SlotIndex) -> bool {
+        let (word, bit) = Self::position(slot);
+        self.busy[word].load(Ordering::Relaxed) & bit != 0
+    }
+
+    /// The instruction the slot holds, as last recorded by
+    /// [`note_written`](Self::note_written) (0 for a slot never written).
+    /// Only meaningful to the slot's holder.
+    pub fn contents(&self, slot: SlotIndex) -> u32 {
+        self.contents[slot.index()].load(Ordering::Relaxed) as u32
+    }
+
+    /// Record that the holder of `slot` wrote `insn` into it and made it
+    /// visible (the cache maintenance is done). Call it after the write, not
+    /// before: a record that ran ahead of the page would let the next holder
+    /// skip a write that never happened. The trampoline's slot is recorded
+    /// once, when the page is created.
+    pub fn note_written(&self, slot: SlotIndex, insn: u32) {
+        debug_assert!(self.is_held(slot), "{slot} written by a thread that does not hold it");
+        self.contents[slot.index()].store(u64::from(insn), Ordering::Relaxed);
+    }
+}
+
+/// How a hit gets its slot (`--xol-policy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XolPolicy {
+    /// A new slot on every hit, always written and maintained: Linux before
+    /// the slot-reuse patch.
+    Fresh,
+    /// The slot this breakpoint used last time if it is free, written (and
+    /// maintained) only when it does not already hold the instruction: the
+    /// patch.
+    #[default]
+    Reuse,
+}
+
+/// Why [`choose_slot`] picked the slot it did, for `--trace`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotReason {
+    /// `Fresh` policy: the lowest free slot, whatever was used before.
+    FreshPolicy,
+    /// The slot this breakpoint used last time, and it was free.
+    Remembered,
+    /// The remembered slot was busy (another thread is stepping in it).
+    RememberedBusy,
+    /// This breakpoint has no slot yet (first hit in this task).
+    NoneRemembered,
+}
+
+/// The slot a hit will step in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotChoice {
+    /// Held by the caller until it calls [`XolSlots::release`].
+    pub slot: SlotIndex,
+    /// Write the instruction, do the cache maintenance, then
+    /// [`XolSlots::note_written`]. False: the slot already holds it.
+    pub must_write: bool,
+    pub reason: SlotReason,
+}
+
+/// Pick and take a slot for stepping `insn`, under `policy`, for a breakpoint
+/// that last used `remembered`. Counts `slot_written` or `slot_reused`, or,
+/// when every slot is busy, `slot_waits` and returns `None`: the caller waits
+/// for a release and calls again.
+pub fn choose_slot<W: BitmapWord>(
+    slots: &XolSlots<W>,
+    policy: XolPolicy,
+    remembered: Option<SlotIndex>,
+    insn: u32,
+    counters: &Counters,
+) -> Option<SlotChoice> {
+    let preferred = match policy {
+        XolPolicy::Fresh => None,
+        XolPolicy::Reuse => remembered,
+    };
+    let Some(slot) = slots.try_take(preferred) else {
+        counters.bump(&counters.slot_waits);
+        return None;
+    };
+    let reason = match (policy, remembered) {
+        (XolPolicy::Fresh, _) => SlotReason::FreshPolicy,
+        (XolPolicy::Reuse, None) => SlotReason::NoneRemembered,
+        (XolPolicy::Reuse, Some(remembered)) if remembered == slot => SlotReason::Remembered,
+        (XolPolicy::Reuse, Some(_)) => SlotReason::RememberedBusy,
+    };
+    let must_write = match policy {
+        XolPolicy::Fresh => true,
+        XolPolicy::Reuse => slots.contents(slot) != insn,
+    };
+    if must_write {
+        counters.bump(&counters.slot_written);
+    } else {
+        counters.bump(&counters.slot_reused);
+    }
+    Some(SlotChoice { slot, must_write, reason })
+}
+
+#[cfg(test)]
+mod tests;

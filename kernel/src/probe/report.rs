@@ -1,0 +1,102 @@
+//! The end-of-run probe report: a readable table, and with `report` (xtask's
+//! `--report PATH`) the same figures as JSON between two marker lines, which
+//! xtask cuts out of the console and writes to PATH.
+//!
+//! JSON fields: per probe `id`, `program`, `symbol`, `address`, `kind`
+//! (`uprobe` or `uretprobe`), `hits`, `return_hits`, `retired`; the global
+//! `counters` (`hits`, `simulated`, `stepped`, `slot_reused`, `slot_written`,
+//! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`);
+//! and the `options` the run used.
+
+use super::{counters, every_probe, options};
+use crate::println;
+
+/// Print the report (nothing if no probe was ever registered and nothing counted).
+pub fn print_report() {
+    let probes = every_probe();
+    let counters = counters();
+    let options = options();
+    if probes.is_empty() && counters == brk_abi::ProbeCounters::default() && !options.report {
+        return;
+    }
+    println!("probes: {} registered", probes.len());
+    for probe in &probes {
+        println!(
+            "  {} {}:{} ({:#x}) {}: {} hits, {} returns{}",
+            probe.id,
+            probe.program,
+            probe.symbol,
+            probe.vaddr,
+            probe.kind.as_str(),
+            probe.hits(),
+            probe.return_hits(),
+            if probe.is_retired() { ", retired" } else { "" }
+        );
+    }
+    let fields = counter_fields(&counters);
+    let line: alloc::vec::Vec<alloc::string::String> =
+        fields.iter().map(|(name, value)| alloc::format!("{}={}", name, value)).collect();
+    println!("counters: {}", line.join(" "));
+
+    if !options.report {
+        return;
+    }
+    println!("report-json-begin");
+    println!("{{");
+    println!("  \"probes\": [");
+    for (i, probe) in probes.iter().enumerate() {
+        println!(
+            "    {{\"id\": {}, \"program\": \"{}\", \"symbol\": \"{}\", \"address\": {}, \"kind\": \"{}\", \"hits\": {}, \"return_hits\": {}, \"retired\": {}}}{}",
+            probe.id.0,
+            escape(&probe.program),
+            escape(&probe.symbol),
+            probe.vaddr,
+            probe.kind.as_str(),
+            probe.hits(),
+            probe.return_hits(),
+            probe.is_retired(),
+            if i + 1 < probes.len() { "," } else { "" }
+        );
+    }
+    println!("  ],");
+    println!("  \"counters\": {{");
+    for (i, (name, value)) in fields.iter().enumerate() {
+        println!("    \"{}\": {}{}", name, value, if i + 1 < fields.len() { "," } else { "" });
+    }
+    println!("  }},");
+    println!(
+        "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\"}}",
+        if options.fresh_slots { "fresh" } else { "reuse" },
+        if options.simulate_branches_only { "branches" } else { "all" }
+    );
+    println!("}}");
+    println!("report-json-end");
+}
+
+fn counter_fields(c: &brk_abi::ProbeCounters) -> [(&'static str, u64); 9] {
+    [
+        ("hits", c.hits),
+        ("simulated", c.simulated),
+        ("stepped", c.stepped),
+        ("slot_reused", c.slot_reused),
+        ("slot_written", c.slot_written),
+        ("dc_cvau_lines", c.dc_cvau_lines),
+        ("ic_ivau_lines", c.ic_ivau_lines),
+        ("slot_waits", c.slot_waits),
+        ("return_probes_skipped", c.return_probes_skipped),
+    ]
+}
+
+/// JSON string escaping for names (quotes, backslashes, control characters).
+fn escape(text: &str) -> alloc::string::String {
+    let mut out = alloc::string::String::new();
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&alloc::format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
