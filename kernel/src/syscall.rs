@@ -55,7 +55,10 @@ pub fn handle(frame: &mut ExceptionFrame) {
         Some(Syscall::GetTid) => Outcome::Return(Ok(scheduler::with(|s| s.current().0.tid) as u64)),
         Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
         Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
-            Ok(Some(value)) => Outcome::Return(Ok(value)),
+            Ok(Some(value)) => {
+                frame.set_syscall_second_result(value);
+                Outcome::Return(Ok(0))
+            }
             Ok(None) => Outcome::NoReturnYet,
             Err(error) => Outcome::Return(Err(error)),
         },

@@ -60,7 +60,8 @@ const FAULTS: &[(&str, &str)] = &[
     ("brk", "brk (EC 0x3C): brk #0x1, which no probe owns"),
     ("write-text", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
     ("kernel-read", "data abort from EL0 (EC 0x24): permission fault"),
-    ("xol-write", "data abort from EL0 (EC 0x24): translation fault (level 1) on write"),
+    // The XOL page is mapped read + execute for EL0: writing it is a permission fault.
+    ("xol-write", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
     // The guard page below the thread's stack.
     ("stack-overflow", "data abort from EL0 (EC 0x24): translation fault (level 3) on write"),
     // Not here: `sp-alignment`. QEMU's TCG does not model SCTLR_EL1.SA0 stack

@@ -17,7 +17,7 @@
 //! | 4 | `getpid` | | process id |
 //! | 5 | `gettid` | | thread id |
 //! | 6 | `spawn_thread` | `x0` entry, `x1`, `x2` first two arguments of entry | thread id |
-//! | 7 | `join` | `x0` thread id | the thread's exit value |
+//! | 7 | `join` | `x0` thread id | 0, and the thread's exit value in `x1` (any 64-bit value, so not in `x0`) |
 //! | 8 | `clock` | | `x0` counter (CNTVCT), `x1` counter frequency in Hz |
 //! | 9 | `thread_exit` | `x0` exit value | does not return; ends the calling thread |
 //! | 10 | `task_info` | `x0` buffer, `x1` its length (>= 40) | bytes written: a [`TaskInfo`] |

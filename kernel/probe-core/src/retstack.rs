@@ -24,15 +24,23 @@
 //!   the stack is one, no probed function is returning here (the program
 //!   jumped to the trampoline by itself), which is an error.
 //!
-//! The same reasoning at function entry (current SP = the new function's
-//! entry SP) discards abandoned instances before a push, so a program that
-//! `longjmp`s over probed functions in a loop does not fill the stack.
+//! The same reasoning at a function's entry discards abandoned instances
+//! before the push, so a program that `longjmp`s out of probed functions in a
+//! loop does not fill the stack. There the test is "at or below": a function
+//! entered by a call at SP `S` cannot have a live probed caller that was
+//! itself entered at `S` (a caller that makes a call has pushed at least its
+//! return address, so its entry SP is higher). An instance entered at `S` is
+//! therefore a dead one: typically the previous iteration of the same loop,
+//! `longjmp`ed out of. (Linux's arm64 `arch_uretprobe_is_alive` draws the
+//! same lines.)
 //!
-//! A tail call from one return-probed function into another: the callee is
-//! entered with x30 already pointing at the trampoline and the same SP. Its
-//! instance saves the trampoline as its return address; at the return the
-//! kernel pops it, sees the trampoline, and pops again (both have the same
-//! entry SP): [`ReturnStack::pop_chain`] does both pops.
+//! The one exception is a tail call from one return-probed function into
+//! another: the callee is entered by a plain `b`, with the same SP and with
+//! x30 already pointing at the trampoline. Its instance is *chained*: it saves
+//! the trampoline as its return address and keeps the caller's instance at
+//! the same SP (which is why the stack wants to know the trampoline's
+//! address: [`ReturnStack::with_trampoline`]). At the return, [`ReturnStack::pop_chain`] pops it, sees the
+//! trampoline, and pops the caller's too.
 
 use crate::{
     counters::Counters,
@@ -101,6 +109,9 @@ impl fmt::Display for ReturnError {
 #[derive(Debug)]
 pub struct ReturnStack<A: Arch = Aarch64> {
     instances: Vec<ReturnInstance<A>>,
+    /// The user address of the trampoline (slot 0 of the task's XOL page),
+    /// if known: it tells a tail-call chain from a fresh call at push time.
+    trampoline: Option<u64>,
 }
 
 impl<A: Arch> Default for ReturnStack<A> {
@@ -110,8 +121,26 @@ impl<A: Arch> Default for ReturnStack<A> {
 }
 
 impl<A: Arch> ReturnStack<A> {
+    /// An empty stack for a task whose return probes return to `trampoline`.
+    /// Prefer this to [`new`](Self::new).
+    pub const fn with_trampoline(trampoline: u64) -> Self {
+        Self {
+            instances: Vec::new(),
+            trampoline: Some(trampoline),
+        }
+    }
+
+    /// An empty stack that does not know the trampoline's address. It cannot
+    /// tell a tail-call chain from a fresh call at push time, so it keeps
+    /// instances entered at the same SP as the new one (a chain needs them);
+    /// dead ones of that kind are then only dropped when an enclosing
+    /// function returns, and a loop that `longjmp`s out of a probed function
+    /// can fill the stack up to its limit.
     pub const fn new() -> Self {
-        Self { instances: Vec::new() }
+        Self {
+            instances: Vec::new(),
+            trampoline: None,
+        }
     }
 
     pub fn depth(&self) -> usize {
@@ -122,38 +151,68 @@ impl<A: Arch> ReturnStack<A> {
         self.instances.is_empty()
     }
 
-    /// Drop the instances whose frames lie below `sp` (already popped).
-    fn discard_abandoned(&mut self, sp: u64) -> usize {
-        let live = self.instances.iter().rposition(|instance| instance.entry_sp >= sp).map_or(0, |top| top + 1);
+    /// Drop the instances on top that are dead: entered below `sp`, or at
+    /// `sp` too when `equal_is_dead`. The stack is ordered by entry SP
+    /// (deeper calls on top), so the dead ones are all on top.
+    fn discard_abandoned(&mut self, sp: u64, equal_is_dead: bool) -> usize {
+        let alive = |instance: &ReturnInstance<A>| {
+            instance.entry_sp > sp || (instance.entry_sp == sp && !equal_is_dead)
+        };
+        let live = self
+            .instances
+            .iter()
+            .rposition(alive)
+            .map_or(0, |top| top + 1);
         let abandoned = self.instances.len() - live;
         self.instances.truncate(live);
         abandoned
     }
 
     /// At a return probe's entry hit: remember `return_address` (the current
-    /// x30) and `entry_sp` (the current SP). On `SkippedDepthLimit` the
+    /// x30; the trampoline itself for a tail call from another return-probed
+    /// function) and `entry_sp` (the current SP). On `SkippedDepthLimit` the
     /// caller does not hijack x30, and `return_probes_skipped` is counted.
-    pub fn push(&mut self, probe: Arc<Probe<A>>, return_address: u64, entry_sp: u64, counters: &Counters) -> PushOutcome {
-        let abandoned = self.discard_abandoned(entry_sp);
+    pub fn push(
+        &mut self,
+        probe: Arc<Probe<A>>,
+        return_address: u64,
+        entry_sp: u64,
+        counters: &Counters,
+    ) -> PushOutcome {
+        // Without the trampoline's address, any call may be a chain.
+        let fresh_call = self
+            .trampoline
+            .is_some_and(|trampoline| return_address != trampoline);
+        let abandoned = self.discard_abandoned(entry_sp, fresh_call);
         if self.instances.len() >= RETURN_STACK_DEPTH {
             counters.bump(&counters.return_probes_skipped);
             return PushOutcome::SkippedDepthLimit { abandoned };
         }
-        self.instances.push(ReturnInstance { probe, return_address, entry_sp });
+        self.instances.push(ReturnInstance {
+            probe,
+            return_address,
+            entry_sp,
+        });
         PushOutcome::Armed { abandoned }
     }
 
     /// At a trampoline hit with SP = `current_sp`: discard abandoned
     /// instances, then pop the one that returned and count its return.
     pub fn pop(&mut self, current_sp: u64) -> Result<Popped<A>, ReturnError> {
-        let abandoned = self.discard_abandoned(current_sp);
+        let abandoned = self.discard_abandoned(current_sp, false);
         let top = self.instances.last().ok_or(ReturnError::Empty)?;
         if top.entry_sp != current_sp {
-            return Err(ReturnError::NoInstanceAt { sp: current_sp, top_entry_sp: top.entry_sp });
+            return Err(ReturnError::NoInstanceAt {
+                sp: current_sp,
+                top_entry_sp: top.entry_sp,
+            });
         }
         let instance = self.instances.pop().ok_or(ReturnError::Empty)?;
         instance.probe.count_return();
-        Ok(Popped { instance, abandoned })
+        Ok(Popped {
+            instance,
+            abandoned,
+        })
     }
 
     /// A whole trampoline hit: pop, and keep popping while the popped
@@ -167,7 +226,10 @@ impl<A: Arch> ReturnStack<A> {
         mut on_return: impl FnMut(&ReturnInstance<A>, usize),
     ) -> Result<u64, ReturnError> {
         loop {
-            let Popped { instance, abandoned } = self.pop(current_sp)?;
+            let Popped {
+                instance,
+                abandoned,
+            } = self.pop(current_sp)?;
             on_return(&instance, abandoned);
             if instance.return_address != trampoline {
                 return Ok(instance.return_address);

@@ -179,7 +179,11 @@ impl<W: BitmapWord> XolSlots<W> {
             W::new(bits)
         });
         let contents = (0..slot_count).map(|_| W::new(0)).collect();
-        Self { slot_count, busy, contents }
+        Self {
+            slot_count,
+            busy,
+            contents,
+        }
     }
 
     /// Slots in use, the trampoline's included.
@@ -191,7 +195,10 @@ impl<W: BitmapWord> XolSlots<W> {
     /// `None` if every slot is busy (the caller waits and tries again).
     pub fn try_take(&self, preferred: Option<SlotIndex>) -> Option<SlotIndex> {
         if let Some(slot) = preferred {
-            if slot != SlotIndex::TRAMPOLINE && slot.index() < self.slot_count && self.test_and_set(slot) {
+            if slot != SlotIndex::TRAMPOLINE
+                && slot.index() < self.slot_count
+                && self.test_and_set(slot)
+            {
                 return Some(slot);
             }
         }
@@ -201,7 +208,8 @@ impl<W: BitmapWord> XolSlots<W> {
                 if free == 0 {
                     break;
                 }
-                let slot = SlotIndex((word * BITS_PER_WORD + free.trailing_zeros() as usize) as u16);
+                let slot =
+                    SlotIndex((word * BITS_PER_WORD + free.trailing_zeros() as usize) as u16);
                 if self.test_and_set(slot) {
                     return Some(slot);
                 }
@@ -221,7 +229,10 @@ impl<W: BitmapWord> XolSlots<W> {
     }
 
     fn position(slot: SlotIndex) -> (usize, u64) {
-        (slot.index() / BITS_PER_WORD, 1 << (slot.index() % BITS_PER_WORD))
+        (
+            slot.index() / BITS_PER_WORD,
+            1 << (slot.index() % BITS_PER_WORD),
+        )
     }
 
     /// Give a slot back. Its content stays, for the next holder to reuse.
@@ -240,7 +251,9 @@ impl<W: BitmapWord> XolSlots<W> {
     /// Whether some slot is free now (the wake-up condition of a waiting
     /// thread; it may be gone again by the time the thread runs).
     pub fn has_free_slot(&self) -> bool {
-        self.busy.iter().any(|word| word.load(Ordering::Relaxed) != u64::MAX)
+        self.busy
+            .iter()
+            .any(|word| word.load(Ordering::Relaxed) != u64::MAX)
     }
 
     /// Whether `slot` is held now (for assertions and traces).
@@ -262,7 +275,10 @@ impl<W: BitmapWord> XolSlots<W> {
     /// skip a write that never happened. The trampoline's slot is recorded
     /// once, when the page is created.
     pub fn note_written(&self, slot: SlotIndex, insn: u32) {
-        debug_assert!(self.is_held(slot), "{slot} written by a thread that does not hold it");
+        debug_assert!(
+            self.is_held(slot),
+            "{slot} written by a thread that does not hold it"
+        );
         self.contents[slot.index()].store(u64::from(insn), Ordering::Relaxed);
     }
 }
@@ -338,7 +354,11 @@ pub fn choose_slot<W: BitmapWord>(
     } else {
         counters.bump(&counters.slot_reused);
     }
-    Some(SlotChoice { slot, must_write, reason })
+    Some(SlotChoice {
+        slot,
+        must_write,
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -100,7 +100,14 @@ struct Stepping {
 
 impl ThreadProbes {
     pub fn new(pid: u32) -> Self {
-        Self { tree: BreakpointTree::new(space_of(pid)), returns: ReturnStack::new(), stepping: None, unregistering: None }
+        Self {
+            tree: BreakpointTree::new(space_of(pid)),
+            // With the trampoline's address, the stack can tell a frame abandoned by
+            // a non-local exit from a live one (see `probe_core::retstack`).
+            returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
+            stepping: None,
+            unregistering: None,
+        }
     }
 
     /// Is this thread between a `brk` and its step exception? (The scheduler sets
@@ -265,9 +272,12 @@ pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64,
                     Some(probe) if probe.space == space_of(process.pid) => {}
                     _ => return Some(Err(Error::InvalidArgument)),
                 }
+                // Put the original instruction back first, then retire the probe: a
+                // thread that trapped in between finds the probe still live.
+                let (vaddr, original) = registry.get(id).map(|p| (p.vaddr, p.original))?;
+                write_text(&process.space, vaddr, original);
                 let probe = registry.unregister(id).ok()?;
                 drop(registry);
-                write_text(&process.space, probe.vaddr, probe.original);
                 trace!("probe_unregister: probe {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
                 probe
             }

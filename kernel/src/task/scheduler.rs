@@ -271,7 +271,8 @@ impl Scheduler {
         }
         if let Some(joiner) = thread.joined_by {
             let waiting = self.threads.get_mut(&joiner).expect("joiner exists");
-            waiting.frame_mut().set_syscall_result(value);
+            waiting.frame_mut().set_syscall_result(0);
+            waiting.frame_mut().set_syscall_second_result(value);
             waiting.state = ThreadState::Ready;
             self.ready.push_back(joiner);
             self.reap(tid);

@@ -195,6 +195,7 @@ fn commit(kind: &str) {
 
 /// Calls itself forever, one kilobyte of stack per call.
 #[inline(never)]
+#[allow(unconditional_recursion)] // the point: it ends in the guard page
 fn recurse(depth: u64) -> u64 {
     let mut frame = [depth as u8; 1024];
     // black_box: the optimiser may neither drop the array nor turn the

@@ -62,7 +62,8 @@ core::arch::global_asm!(
     function!("cls_blr", "stp x29, x30, [sp, #-16]!", "mov x29, sp", "adr x16, cls_helper", "blr x16", "ldp x29, x30, [sp], #16", "ret"),
     function!("cls_ret", "add x0, x0, #9", "ret"),
     function!("cls_adr", "adr x1, 1f", "ldr x1, [x1]", "add x0, x0, x1", "ret", ".p2align 3", "1: .quad 1000"),
-    function!("cls_adrp", "adrp x1, probed_data", "add x1, x1, :lo12:probed_data", "ldr x1, [x1]", "add x0, x0, x1", "ret"),
+    // adrp + ldr, not adrp + add: the linker would relax adrp + add into nop + adr.
+    function!("cls_adrp", "adrp x1, probed_data", "ldr x1, [x1, :lo12:probed_data]", "add x0, x0, x1", "ret"),
     function!("cls_ldr_literal", "ldr x1, 1f", "add x0, x0, x1", "ret", ".p2align 3", "1: .quad 0x123456789"),
     function!("cls_ldrsw_literal", "ldrsw x1, 1f", "add x0, x0, x1", "ret", ".p2align 2", "1: .word -5"),
     function!("cls_nop", "nop", "add x0, x0, #1", "ret"),
@@ -96,6 +97,10 @@ core::arch::global_asm!(
         "ldp x29, x30, [sp], #32",
         "2: ret",
     ),
+    // Never called: instructions the kernel must refuse to probe.
+    function!("refuse_ldaxr", "ldaxr x1, [x0]", "ret"),
+    function!("refuse_svc", "svc #0", "ret"),
+    function!("refuse_msr", "msr tpidr_el0, x0", "ret"),
     ".popsection",
     ".pushsection .data.probed, \"aw\", %progbits",
     ".p2align 3",

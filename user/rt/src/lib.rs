@@ -40,7 +40,7 @@ mod start;
 pub mod sys;
 pub mod thread;
 
-pub use brk_abi::{layout, Error, TaskInfo};
+pub use brk_abi::{layout, Error, ProbeCounters, ProbeKind, ProbeStats, TaskInfo};
 pub use panic::PANIC_EXIT_STATUS;
 
 /// Names the program's entry function, `fn main(args: &str) -> i32`.

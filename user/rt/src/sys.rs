@@ -13,7 +13,7 @@
 
 use core::arch::asm;
 
-use brk_abi::{Error, Syscall, TaskInfo};
+use brk_abi::{Error, ProbeCounters, ProbeKind, ProbeStats, Syscall, TaskInfo};
 
 /// The raw system call: `x8` = `number`, `x0`-`x5` = `args`; returns `x0` as the
 /// kernel left it (not decoded: see [`Error::decode`]).
@@ -159,7 +159,20 @@ pub fn spawn_thread(entry: ThreadEntry, a0: u64, a1: u64) -> Result<u64, Error> 
 /// An exit value with bit 63 set cannot be told apart from an error code and comes
 /// back as an `Err` (see [`crate::thread::join`]).
 pub fn join(tid: u64) -> Result<u64, Error> {
-    call1(Syscall::Join, tid)
+    let (x0, value): (u64, u64);
+    // SAFETY: `svc #0` per the ABI: x0 and x1 come back, nothing else changes.
+    unsafe {
+        asm!(
+            "svc #0",
+            in("x8") Syscall::Join as u64,
+            inlateout("x0") tid => x0,
+            lateout("x1") value,
+            options(nostack),
+        );
+    }
+    // The exit value is in x1: x0 only says whether the call worked, so a value
+    // with the top bit set is not mistaken for an error.
+    Error::decode(x0).map(|_| value)
 }
 
 /// `clock` (8): `(counter, frequency)`: the virtual counter (CNTVCT_EL0) and its
@@ -232,4 +245,37 @@ pub fn task_info() -> Result<TaskInfo, Error> {
         run_time: word(3),
         counter_frequency: word(4),
     })
+}
+
+/// `probe_register` (11): put a probe of `kind` on the instruction at `address`
+/// in this program's text; returns the probe id.
+pub fn probe_register(kind: ProbeKind, address: u64) -> Result<u64, Error> {
+    // SAFETY: plain integer arguments; the kernel checks the address.
+    Error::decode(unsafe { syscall6(Syscall::ProbeRegister as u64, [kind as u64, address, 0, 0, 0, 0]) })
+}
+
+/// `probe_unregister` (12): remove probe `id`; returns once the original
+/// instruction is back and no thread is still stepping it.
+pub fn probe_unregister(id: u64) -> Result<u64, Error> {
+    // SAFETY: a plain integer argument.
+    Error::decode(unsafe { syscall6(Syscall::ProbeUnregister as u64, [id, 0, 0, 0, 0, 0]) })
+}
+
+/// `probe_stats` (13): probe `id`'s hit counts.
+pub fn probe_stats(id: u64) -> Result<ProbeStats, Error> {
+    let mut buffer = [0u8; ProbeStats::SIZE];
+    // SAFETY: the kernel writes at most `buffer.len()` bytes into the array,
+    // which is writable and lives across the call.
+    let x0 = unsafe { syscall6(Syscall::ProbeStats as u64, [id, buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0]) };
+    Error::decode(x0)?;
+    Ok(ProbeStats::from_bytes(&buffer))
+}
+
+/// `probe_counters` (14): the kernel-wide counters of the brk path.
+pub fn probe_counters() -> Result<ProbeCounters, Error> {
+    let mut buffer = [0u8; ProbeCounters::SIZE];
+    // SAFETY: as in `probe_stats`.
+    let x0 = unsafe { syscall6(Syscall::ProbeCounters as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) };
+    Error::decode(x0)?;
+    Ok(ProbeCounters::from_bytes(&buffer))
 }

@@ -67,7 +67,11 @@ impl NonCoherentMachine {
         for word in (0..MEMORY_BYTES).step_by(4) {
             machine.pou[word..word + 4].copy_from_slice(&OLD.to_le_bytes());
         }
-        assert_eq!(machine.fetch(addr), OLD, "the program ran the old instruction");
+        assert_eq!(
+            machine.fetch(addr),
+            OLD,
+            "the program ran the old instruction"
+        );
         machine.store(addr, NEW);
         machine
     }
@@ -88,7 +92,10 @@ impl NonCoherentMachine {
         let line = self.dline(addr);
         let size = self.geometry.dcache_line;
         let pou = &self.pou;
-        let bytes = self.dcache.entry(line).or_insert_with(|| pou[line..line + size].to_vec());
+        let bytes = self
+            .dcache
+            .entry(line)
+            .or_insert_with(|| pou[line..line + size].to_vec());
         bytes[addr - line..addr - line + 4].copy_from_slice(&word.to_le_bytes());
     }
 
@@ -123,7 +130,8 @@ impl NonCoherentMachine {
 
     fn refill_icache(&mut self, line: usize) {
         let size = self.geometry.icache_line;
-        self.icache.insert(line, self.pou[line..line + size].to_vec());
+        self.icache
+            .insert(line, self.pou[line..line + size].to_vec());
     }
 }
 
@@ -186,7 +194,11 @@ impl CacheMaintenance for Omitting<'_> {
 
     fn data_synchronization_barrier(&mut self) {
         self.dsbs_seen += 1;
-        let this = if self.dsbs_seen == 1 { Step::FirstDsb } else { Step::SecondDsb };
+        let this = if self.dsbs_seen == 1 {
+            Step::FirstDsb
+        } else {
+            Step::SecondDsb
+        };
         if self.omit != this {
             self.machine.data_synchronization_barrier();
         }
@@ -205,7 +217,12 @@ impl CacheMaintenance for Omitting<'_> {
     }
 }
 
-const A72: CacheGeometry = CacheGeometry { dcache_line: 64, icache_line: 64, idc: false, dic: false };
+const A72: CacheGeometry = CacheGeometry {
+    dcache_line: 64,
+    icache_line: 64,
+    idc: false,
+    dic: false,
+};
 const ADDR: usize = 0x1044;
 
 /// Rewrite the instruction at `ADDR`, run the sequence leaving out `omit`
@@ -217,7 +234,11 @@ fn fetch_after(geometry: CacheGeometry, omit: Option<Step>) -> u32 {
             sync_instructions(&mut machine, geometry, ADDR, 4);
         }
         Some(omit) => {
-            let mut ops = Omitting { machine: &mut machine, omit, dsbs_seen: 0 };
+            let mut ops = Omitting {
+                machine: &mut machine,
+                omit,
+                dsbs_seen: 0,
+            };
             sync_instructions(&mut ops, geometry, ADDR, 4);
         }
     }
@@ -233,7 +254,16 @@ fn full_sequence_makes_the_new_instruction_visible() {
 fn full_sequence_issues_the_operations_in_the_architected_order() {
     let mut machine = NonCoherentMachine::with_instruction_rewritten(A72, ADDR);
     sync_instructions(&mut machine, A72, ADDR, 4);
-    assert_eq!(machine.log, [Op::Clean(0x1040), Op::Dsb, Op::Invalidate(0x1040), Op::Dsb, Op::Isb]);
+    assert_eq!(
+        machine.log,
+        [
+            Op::Clean(0x1040),
+            Op::Dsb,
+            Op::Invalidate(0x1040),
+            Op::Dsb,
+            Op::Isb
+        ]
+    );
 }
 
 #[test]
@@ -273,14 +303,24 @@ fn a_write_straddling_two_lines_needs_both_lines_maintained() {
         let count = match omit {
             None => sync_instructions(&mut machine, geometry, 0x103c, 8),
             Some(omit) => {
-                let mut ops = Omitting { machine: &mut machine, omit, dsbs_seen: 0 };
+                let mut ops = Omitting {
+                    machine: &mut machine,
+                    omit,
+                    dsbs_seen: 0,
+                };
                 sync_instructions(&mut ops, geometry, 0x103c, 8)
             }
         };
         (count, machine.fetch(0x103c), machine.fetch(0x1040))
     };
     let (count, first, second) = run(None);
-    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 2, ic_ivau_lines: 2 });
+    assert_eq!(
+        count,
+        MaintenanceCount {
+            dc_cvau_lines: 2,
+            ic_ivau_lines: 2
+        }
+    );
     assert_eq!((first, second), (NEW, NEW));
     assert_eq!(run(Some(Step::CleanLine(0x1040))).1, NEW);
     assert_eq!(run(Some(Step::CleanLine(0x1040))).2, OLD);
@@ -293,7 +333,13 @@ fn idc_skips_the_clean_and_still_works_on_a_machine_that_has_it() {
     let geometry = CacheGeometry { idc: true, ..A72 };
     let mut machine = NonCoherentMachine::with_instruction_rewritten(geometry, ADDR);
     let count = sync_instructions(&mut machine, geometry, ADDR, 4);
-    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 0, ic_ivau_lines: 1 });
+    assert_eq!(
+        count,
+        MaintenanceCount {
+            dc_cvau_lines: 0,
+            ic_ivau_lines: 1
+        }
+    );
     assert_eq!(machine.fetch(ADDR), NEW);
     assert!(!machine.log.iter().any(|op| matches!(op, Op::Clean(_))));
 }
@@ -303,7 +349,13 @@ fn dic_skips_the_invalidate_and_still_works_on_a_machine_that_has_it() {
     let geometry = CacheGeometry { dic: true, ..A72 };
     let mut machine = NonCoherentMachine::with_instruction_rewritten(geometry, ADDR);
     let count = sync_instructions(&mut machine, geometry, ADDR, 4);
-    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 0 });
+    assert_eq!(
+        count,
+        MaintenanceCount {
+            dc_cvau_lines: 1,
+            ic_ivau_lines: 0
+        }
+    );
     assert_eq!(machine.fetch(ADDR), NEW);
     // Even a fully coherent fetcher needs the ISB for what it already fetched.
     assert_eq!(machine.log, [Op::Clean(0x1040), Op::Dsb, Op::Dsb, Op::Isb]);
@@ -313,7 +365,10 @@ fn dic_skips_the_invalidate_and_still_works_on_a_machine_that_has_it() {
 fn believing_idc_or_dic_on_a_machine_without_them_fails() {
     // The skips are only correct because the hardware said so.
     let machine_geometry = A72;
-    for lie in [CacheGeometry { idc: true, ..A72 }, CacheGeometry { dic: true, ..A72 }] {
+    for lie in [
+        CacheGeometry { idc: true, ..A72 },
+        CacheGeometry { dic: true, ..A72 },
+    ] {
         let mut machine = NonCoherentMachine::with_instruction_rewritten(machine_geometry, ADDR);
         sync_instructions(&mut machine, lie, ADDR, 4);
         assert_eq!(machine.fetch(ADDR), OLD, "{lie:?}");
@@ -348,18 +403,50 @@ fn count(geometry: CacheGeometry, addr: usize, len: usize) -> (MaintenanceCount,
 #[test]
 fn one_instruction_inside_a_line_is_one_line_each_side() {
     let (lines, ops) = count(A72, 0x1000, 4);
-    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1 });
-    assert_eq!(ops, [Op::Clean(0x1000), Op::Dsb, Op::Invalidate(0x1000), Op::Dsb, Op::Isb]);
+    assert_eq!(
+        lines,
+        MaintenanceCount {
+            dc_cvau_lines: 1,
+            ic_ivau_lines: 1
+        }
+    );
+    assert_eq!(
+        ops,
+        [
+            Op::Clean(0x1000),
+            Op::Dsb,
+            Op::Invalidate(0x1000),
+            Op::Dsb,
+            Op::Isb
+        ]
+    );
     // The last word of a line is still one line.
-    assert_eq!(count(A72, 0x103c, 4).0, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1 });
+    assert_eq!(
+        count(A72, 0x103c, 4).0,
+        MaintenanceCount {
+            dc_cvau_lines: 1,
+            ic_ivau_lines: 1
+        }
+    );
 }
 
 #[test]
 fn ranges_straddling_lines_count_every_line_touched() {
-    let small_icache = CacheGeometry { dcache_line: 64, icache_line: 32, idc: false, dic: false };
+    let small_icache = CacheGeometry {
+        dcache_line: 64,
+        icache_line: 32,
+        idc: false,
+        dic: false,
+    };
     // 0x1038..0x1048: D-lines 0x1000, 0x1040; I-lines 0x1020, 0x1040.
     let (lines, ops) = count(small_icache, 0x1038, 16);
-    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 2, ic_ivau_lines: 2 });
+    assert_eq!(
+        lines,
+        MaintenanceCount {
+            dc_cvau_lines: 2,
+            ic_ivau_lines: 2
+        }
+    );
     assert_eq!(
         ops,
         [
@@ -373,9 +460,21 @@ fn ranges_straddling_lines_count_every_line_touched() {
         ]
     );
     // A whole 4 KiB page: 64 lines of 64 bytes, 128 of 32.
-    assert_eq!(count(small_icache, 0x2000, 4096).0, MaintenanceCount { dc_cvau_lines: 64, ic_ivau_lines: 128 });
+    assert_eq!(
+        count(small_icache, 0x2000, 4096).0,
+        MaintenanceCount {
+            dc_cvau_lines: 64,
+            ic_ivau_lines: 128
+        }
+    );
     // One byte past a page boundary adds a line.
-    assert_eq!(count(A72, 0x2000, 4097).0, MaintenanceCount { dc_cvau_lines: 65, ic_ivau_lines: 65 });
+    assert_eq!(
+        count(A72, 0x2000, 4097).0,
+        MaintenanceCount {
+            dc_cvau_lines: 65,
+            ic_ivau_lines: 65
+        }
+    );
 }
 
 #[test]
@@ -388,12 +487,22 @@ fn an_empty_range_does_nothing() {
 #[test]
 fn a_range_at_the_top_of_the_address_space_does_not_overflow() {
     let (lines, _) = count(A72, usize::MAX - 3, 4);
-    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1 });
+    assert_eq!(
+        lines,
+        MaintenanceCount {
+            dc_cvau_lines: 1,
+            ic_ivau_lines: 1
+        }
+    );
 }
 
 #[test]
 fn idc_and_dic_skip_the_lines_but_keep_the_barriers() {
-    let both = CacheGeometry { idc: true, dic: true, ..A72 };
+    let both = CacheGeometry {
+        idc: true,
+        dic: true,
+        ..A72
+    };
     let (lines, ops) = count(both, 0x1000, 64);
     assert_eq!(lines, MaintenanceCount::default());
     assert_eq!(ops, [Op::Dsb, Op::Dsb, Op::Isb]);

@@ -128,23 +128,38 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exclusive { mnemonic } => {
-                write!(f, "exclusive load/store ({mnemonic}) cannot be stepped out of line")
+                write!(
+                    f,
+                    "exclusive load/store ({mnemonic}) cannot be stepped out of line"
+                )
             }
-            Self::ReadsPc { mnemonic } => write!(f, "{mnemonic} reads the PC implicitly and is not simulated"),
+            Self::ReadsPc { mnemonic } => {
+                write!(f, "{mnemonic} reads the PC implicitly and is not simulated")
+            }
             Self::UnsimulatedBranch { mnemonic } => {
                 write!(f, "{mnemonic} is a branch the simulator does not handle, and a branch cannot be stepped")
             }
-            Self::ExceptionGenerating { mnemonic } => write!(f, "{mnemonic} is a brk/hlt/svc/hvc/smc/eret"),
-            Self::SystemRegisterWrite { mnemonic } => write!(f, "{mnemonic} writes a system register"),
+            Self::ExceptionGenerating { mnemonic } => {
+                write!(f, "{mnemonic} is a brk/hlt/svc/hvc/smc/eret")
+            }
+            Self::SystemRegisterWrite { mnemonic } => {
+                write!(f, "{mnemonic} writes a system register")
+            }
             Self::SystemInstruction { mnemonic } => {
-                write!(f, "{mnemonic} is a system instruction (cache, TLB or address translation)")
+                write!(
+                    f,
+                    "{mnemonic} is a system instruction (cache, TLB or address translation)"
+                )
             }
             Self::ConstrainedUnpredictable { what } => {
                 write!(f, "{what}: its behaviour is CONSTRAINED UNPREDICTABLE")
             }
             Self::Unallocated => write!(f, "unallocated encoding"),
             Self::Unsupported { extension } => {
-                write!(f, "{extension} instructions are not in the classifier's decode tables")
+                write!(
+                    f,
+                    "{extension} instructions are not in the classifier's decode tables"
+                )
             }
         }
     }

@@ -1,0 +1,222 @@
+//! The brk path seen from outside: probes on every class of instruction leave a
+//! program's results unchanged, counts are exact, slots are reused, return
+//! probes count recursive calls, unregistration is clean, threads wait for
+//! slots, bad probe requests are refused with a reason (docs/brk-path.md).
+
+use qemu_tests::{boot, Boot, Run};
+
+/// (symbol+offset, class) of every probe point of `user/probed` (its PROBE_POINTS).
+const PROBE_POINTS: &[(&str, &str)] = &[
+    ("cls_b+0x0", "simulate"),
+    ("cls_bl+0x8", "simulate"),
+    ("cls_bcond+0x4", "simulate"),
+    ("cls_cbz+0x0", "simulate"),
+    ("cls_tbnz+0x0", "simulate"),
+    ("cls_br+0x4", "simulate"),
+    ("cls_blr+0xc", "simulate"),
+    ("cls_ret+0x4", "simulate"),
+    ("cls_adr+0x0", "simulate"),
+    ("cls_adrp+0x0", "simulate"),
+    // PC-relative loads cannot run out of line either: simulated under both
+    // policies, as Linux did at the time of the slot-reuse patch.
+    ("cls_ldr_literal+0x0", "simulate"),
+    ("cls_ldrsw_literal+0x0", "simulate"),
+    ("cls_nop+0x0", "all-only"),
+    ("cls_push+0x0", "all-only"),
+    ("step_alu+0x0", "step"),
+    ("step_madd+0x4", "step"),
+    ("step_csel+0x4", "step"),
+    ("step_mrs_nzcv+0x4", "step"),
+    ("step_load+0x8", "step"),
+    ("step_store+0x8", "step"),
+    ("step_pair+0x8", "step"),
+    ("step_simd+0x4", "step"),
+];
+
+/// The program's result lines (`probed: ...`).
+fn results(run: &Run) -> Vec<String> {
+    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
+}
+
+/// `hits` and `returns` of the probe report line for `program:symbol`.
+fn probe_counts(run: &Run, symbol: &str) -> (u64, u64) {
+    let line = run
+        .lines()
+        .find(|l| l.starts_with("  probe ") && l.contains(&format!(" {symbol} (")))
+        .unwrap_or_else(|| run.fail(&format!("no report line for probe {symbol}")));
+    let number_before = |word: &str| -> u64 {
+        let before = line.split(&format!(" {word}")).next().unwrap_or_default();
+        before.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| run.fail(&format!("no '{word}' count in {line:?}")))
+    };
+    (number_before("hits"), number_before("returns"))
+}
+
+/// The `counters:` line as (name, value) pairs.
+fn counter(run: &Run, name: &str) -> u64 {
+    let line = run.expect_line_starting("counters: ");
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| run.fail(&format!("no counter {name} in {line:?}")))
+}
+
+fn probe_args(points: &[(&str, &str)]) -> String {
+    points.iter().map(|(at, _)| format!("probe=probed:{at}")).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn probes_on_every_class_leave_results_identical_under_every_policy() {
+    let plain = boot(&Boot::default().append("test=probed"));
+    plain.expect_exit(0);
+    let expected = results(&plain);
+    assert!(expected.len() >= 23, "the unprobed run printed too little");
+
+    for (policy, simulate) in [("reuse", "all"), ("reuse", "branches"), ("fresh", "all"), ("fresh", "branches")] {
+        let args = format!(
+            "test=probed {} retprobe=probed:fib_rec xol-policy={policy} simulate={simulate}",
+            probe_args(PROBE_POINTS)
+        );
+        let run = boot(&Boot::default().append(&args));
+        run.expect_exit(0);
+        if results(&run) != expected {
+            run.fail(&format!("{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}\nvs\n{:?}", results(&run), expected));
+        }
+        let mut simulated = 0;
+        let mut stepped = 1973; // fib_rec's first instruction, `cmp`, is stepped
+        for (at, class) in PROBE_POINTS {
+            let symbol = format!("probed:{}", at.trim_end_matches("+0x0"));
+            let (hits, _) = probe_counts(&run, &symbol);
+            if hits != 50 {
+                run.fail(&format!("{policy}/{simulate}: probe {symbol} counted {hits} hits, expected 50"));
+            }
+            let is_simulated = *class == "simulate" || (*class == "all-only" && simulate == "all");
+            if is_simulated {
+                simulated += 50;
+            } else {
+                stepped += 50;
+            }
+        }
+        let (calls, returns) = probe_counts(&run, "probed:fib_rec");
+        if (calls, returns) != (1973, 1973) {
+            run.fail(&format!("fib_rec(15) makes 1973 calls; the return probe counted {calls} entries and {returns} returns"));
+        }
+        assert_eq!(counter(&run, "simulated"), simulated, "{policy}/{simulate}: simulated");
+        assert_eq!(counter(&run, "stepped"), stepped, "{policy}/{simulate}: stepped");
+        assert_eq!(counter(&run, "hits"), simulated + stepped, "{policy}/{simulate}: hits");
+    }
+}
+
+#[test]
+fn reuse_writes_the_slot_once_and_fresh_on_every_one_of_100000_hits() {
+    for (policy, writes) in [("reuse", 1), ("fresh", 100_000)] {
+        let run = boot(
+            &Boot::default()
+                .append(&format!("test=probed:100000 probe=probed:step_alu xol-policy={policy}"))
+                .timeout(std::time::Duration::from_secs(120)),
+        );
+        run.expect_exit(0);
+        assert_eq!(probe_counts(&run, "probed:step_alu").0, 100_000, "{policy}: hits");
+        assert_eq!(counter(&run, "stepped"), 100_000, "{policy}: stepped");
+        assert_eq!(counter(&run, "slot_written"), writes, "{policy}: slot writes");
+        assert_eq!(counter(&run, "slot_reused"), 100_000 - writes, "{policy}: slot reuses");
+        // One 4-byte slot is one D-line and one I-line (on cores without IDC/DIC).
+        assert_eq!(counter(&run, "dc_cvau_lines"), writes, "{policy}: DC CVAU lines");
+        assert_eq!(counter(&run, "ic_ivau_lines"), writes, "{policy}: IC IVAU lines");
+    }
+}
+
+#[test]
+fn unregister_while_two_threads_hit_the_probe() {
+    let run = boot(&Boot::default().append("test=probes:unregister,20"));
+    run.expect_exit(0);
+    run.expect_line_starting("probes: unregister: hits after probe_unregister returned: 0");
+    run.expect_line_starting("probes: unregister: text restored after 20 of 20 unregistrations");
+    run.expect_line_starting("probes: ok");
+}
+
+#[test]
+fn more_threads_than_xol_slots_all_finish_with_exact_counts() {
+    // One step slot (plus the trampoline's) for eight threads.
+    let run = boot(&Boot::default().append("xol-slots=1 test=probes:threads,8,500"));
+    run.expect_exit(0);
+    run.expect_line_starting("probes: threads: 8 threads x 500 calls, probe hits 4000, expected 4000");
+    run.expect_line_starting("probes: ok");
+}
+
+#[test]
+fn bad_probe_requests_are_refused_with_a_reason_and_nothing_else_is_affected() {
+    let requests = [
+        ("probed:no_such_function", "probed has no function named 'no_such_function'"),
+        ("probed:step_alu+0x2", "is not 4-byte aligned"),
+        ("probed:0x10", "is not in probed's text"),
+        ("probed:0x7fffff0000", "is in the XOL page"),
+        ("probed:refuse_ldaxr", "exclusive load/store"),
+        ("probed:refuse_svc", "brk/hlt/svc/hvc/smc/eret"),
+        ("probed:refuse_msr", "writes a system register"),
+    ];
+    let mut args: Vec<String> = requests.iter().map(|(spec, _)| format!("probe={spec}")).collect();
+    args.push("probe=probed:cls_nop".into());
+    args.push("probe=probed:cls_nop".into()); // twice on the same address
+    args.push("test=probed".into());
+    let run = boot(&Boot::default().append(&args.join(" ")));
+    run.expect_exit(0);
+    for (spec, why) in requests {
+        let line = run.expect_line_starting(&format!("probe {spec}: refused: "));
+        if !line.contains(why) {
+            run.fail(&format!("the refusal of {spec} should say {why:?}: {line:?}"));
+        }
+    }
+    let duplicate = run.expect_line_starting("probe probed:cls_nop: refused: ");
+    if !duplicate.contains("already probed") {
+        run.fail(&format!("a second probe on one address should be refused as such: {duplicate:?}"));
+    }
+    assert_eq!(probe_counts(&run, "probed:cls_nop").0, 50);
+    run.expect_line_starting("probed: done");
+}
+
+#[test]
+fn trace_follows_one_breakpoint_through_the_kernel() {
+    let run = boot(&Boot::default().append("test=probed:2 probe=probed:step_alu trace"));
+    run.expect_exit(0);
+    // First hit: tree miss, registry, slot written with cache maintenance, step.
+    run.expect_lines_in_order(&[
+        "trace: brk #0x5 at ",
+        "trace: tree miss; registry: probe ",
+        "trace: slot 1 (NoneRemembered): written ",
+        "trace: eret to slot ",
+        "trace: step exception ",
+        // Second hit: the task's own tree, the slot already holds it.
+        "trace: brk #0x5 at ",
+        "trace: tree hit: probe ",
+        "trace: slot 1 (Remembered): already holds ",
+        "trace: eret to slot ",
+        "trace: step exception ",
+    ]);
+}
+
+#[test]
+fn the_report_is_json_with_the_documented_fields() {
+    let run = boot(&Boot::default().append("test=demo probe=demo:compute retprobe=demo:fib report"));
+    run.expect_exit(0);
+    let lines: Vec<&str> = run.lines().collect();
+    let begin = lines.iter().position(|l| *l == "report-json-begin").unwrap_or_else(|| run.fail("no report-json-begin"));
+    let end = lines.iter().position(|l| *l == "report-json-end").unwrap_or_else(|| run.fail("no report-json-end"));
+    let json: serde_json::Value = serde_json::from_str(&lines[begin + 1..end].join("\n")).unwrap_or_else(|e| run.fail(&format!("the report is not JSON: {e}")));
+    let probes = json["probes"].as_array().unwrap_or_else(|| run.fail("no probes array"));
+    assert_eq!(probes.len(), 2);
+    for probe in probes {
+        for field in ["program", "symbol", "address", "kind", "hits", "return_hits"] {
+            assert!(!probe[field].is_null(), "probe entry without {field}: {probe}");
+        }
+    }
+    let compute = probes.iter().find(|p| p["symbol"] == "compute").expect("compute probe");
+    assert_eq!(compute["program"], "demo");
+    assert_eq!(compute["kind"], "uprobe");
+    assert!(compute["hits"].as_u64().unwrap() >= 1000);
+    let fib = probes.iter().find(|p| p["symbol"] == "fib").expect("fib probe");
+    assert_eq!(fib["kind"], "uretprobe");
+    assert_eq!(fib["hits"], fib["return_hits"]);
+    for field in ["hits", "simulated", "stepped", "slot_reused", "slot_written", "dc_cvau_lines", "ic_ivau_lines", "slot_waits", "return_probes_skipped"] {
+        assert!(json["counters"][field].is_u64(), "counters without {field}");
+    }
+}
