@@ -10,6 +10,7 @@
 //! | `retprobe=PROGRAM:SYMBOL` | a return probe on that function |
 //! | `xol-policy=fresh\|reuse`, `simulate=all\|branches`, `xol-slots=N` | how hits execute the original instruction |
 //! | `trace` | print every step of every hit |
+//! | `tick-us=N` | tick every N microseconds while tasks run (default 10 ms) |
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 
@@ -73,6 +74,8 @@ pub struct BootArgs {
     pub programs: Vec<ProgramRequest>,
     pub probes: Vec<ProbeRequest>,
     pub probe_options: ProbeOptions,
+    /// `tick-us=N`: the timer tick period for the tasks, in microseconds.
+    pub tick_us: Option<u64>,
 }
 
 impl Default for ProbeOptions {
@@ -133,6 +136,10 @@ pub fn parse(line: &str) -> BootArgs {
             Some(("xol-slots", count)) => match count.parse() {
                 Ok(count) if count >= 1 => args.probe_options.xol_slots = Some(count),
                 _ => crate::println!("bootargs: xol-slots={} is not a count of at least 1", count),
+            },
+            Some(("tick-us", period)) => match period.parse() {
+                Ok(period) if period >= 20 => args.tick_us = Some(period),
+                _ => crate::println!("bootargs: tick-us={} is not a period of at least 20 microseconds", period),
             },
             None if word == "trace" => args.probe_options.trace = true,
             None if word == "report" => args.probe_options.report = true,

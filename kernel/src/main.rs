@@ -65,6 +65,10 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     }
 
     probe::init(&args);
+    if let Some(period) = args.tick_us {
+        println!("timer:   tick every {} us from now on (tick-us)", period);
+        time::set_tick_period_us(period);
+    }
     let (started, failed_to_start) = task::launch_requested(&args);
     if failed_to_start > 0 {
         power::exit(ExitStatus::TaskFailed);

@@ -17,9 +17,18 @@ pub fn frequency() -> u64 {
     timer::frequency()
 }
 
-/// Counter ticks per timer tick.
+/// The tick period actually in use, in microseconds (`tick-us=` changes it).
+static TICK_US: AtomicU64 = AtomicU64::new(TICK_MS * 1000);
+
+/// Tick every `microseconds` from the next tick on (tests force very short
+/// ticks so that interrupts land inside probe steps).
+pub fn set_tick_period_us(microseconds: u64) {
+    TICK_US.store(microseconds.max(1), Ordering::Relaxed);
+}
+
+/// Counter ticks per timer tick (at least one).
 fn tick_interval() -> u64 {
-    frequency() * TICK_MS / 1000
+    (frequency() * TICK_US.load(Ordering::Relaxed) / 1_000_000).max(1)
 }
 
 pub fn init(platform: &Platform) {

@@ -220,3 +220,29 @@ fn the_report_is_json_with_the_documented_fields() {
         assert!(json["counters"][field].is_u64(), "counters without {field}");
     }
 }
+
+#[test]
+fn a_fault_in_a_stepped_instruction_is_reported_at_the_probed_address() {
+    let run = boot(&Boot::default().append("expect-fault=probed:fault probe=probed:fault_load test=hello"));
+    run.expect_exit(0);
+    let report = run.expect_line_starting("fault: data abort from EL0 (EC 0x24): translation fault");
+    if !report.contains("(stepping a probed instruction out of line)") || !report.contains(" at probed:fault_load;") {
+        run.fail(&format!("the fault should be reported at the probed instruction, not in the XOL page: {report:?}"));
+    }
+    if report.contains("ELR=0x7fffff") {
+        run.fail(&format!("the report shows the XOL slot address: {report:?}"));
+    }
+    run.expect_line_starting("hello from EL0");
+}
+
+#[test]
+fn interrupts_landing_inside_steps_resume_them_exactly() {
+    // A 50 us tick preempts threads all the time, often between the eret to an
+    // XOL slot and the step exception; every count must stay exact.
+    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=probes:threads,6,400 test=probed probe=probed:step_load+0x8 probe=probed:step_simd+0x4"));
+    run.expect_exit(0);
+    run.expect_line_starting("probes: threads: 6 threads x 400 calls, probe hits 2400, expected 2400");
+    assert_eq!(probe_counts(&run, "probed:step_load+0x8").0, 50);
+    assert_eq!(probe_counts(&run, "probed:step_simd+0x4").0, 50);
+    run.expect_line_starting("probed: done");
+}

@@ -97,6 +97,9 @@ core::arch::global_asm!(
         "ldp x29, x30, [sp], #32",
         "2: ret",
     ),
+    // Called only by `probed fault`, with an unmapped address: a probed load
+    // that faults while it is stepped out of line.
+    function!("fault_load", "ldr x1, [x0]", "mov x0, x1", "ret"),
     // Never called: instructions the kernel must refuse to probe.
     function!("refuse_ldaxr", "ldaxr x1, [x0]", "ret"),
     function!("refuse_svc", "svc #0", "ret"),
@@ -138,6 +141,7 @@ unsafe extern "C" {
     safe fn step_pair(x: u64) -> u64;
     safe fn step_simd(x: u64) -> u64;
     safe fn fib_rec(n: u64) -> u64;
+    safe fn fault_load(address: u64) -> u64;
 }
 
 /// fib(n), iteratively: the check on `fib_rec`.
@@ -175,6 +179,14 @@ const FUNCTIONS: [(&str, extern "C" fn(u64) -> u64); 22] = [
 ];
 
 fn main(arguments: &str) -> i32 {
+    if args::operands(arguments, "probed").next() == Some("fault") {
+        // An address in the user range that nothing maps.
+        let unmapped = user_rt::layout::USER_BASE + 0x20_0000_0000;
+        println!("probed: loading from {unmapped:#x}");
+        let value = fault_load(unmapped);
+        println!("probed: the load did not fault ({value:#x})");
+        return 1;
+    }
     let calls: u64 = args::operands(arguments, "probed").next().and_then(|n| n.parse().ok()).unwrap_or(50);
     assert_eq!(FUNCTIONS.len(), PROBE_POINTS.len());
     for (name, function) in FUNCTIONS {
