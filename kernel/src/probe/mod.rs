@@ -246,7 +246,7 @@ pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
         let symbol = format!("{}", process.symbols.locate(&process.name, vaddr));
         match register(process, vaddr, kind, symbol) {
             Ok(probe) => {
-                trace!("probe_register: probe {} at {:#x} ({})", probe.id, vaddr, treatment_name(&probe));
+                trace!("probe_register: {} at {:#x} ({})", probe.id, vaddr, treatment_name(&probe));
                 Ok(probe.id.0 as u64)
             }
             Err((code, why)) => {
@@ -278,7 +278,7 @@ pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64,
                 write_text(&process.space, vaddr, original);
                 let probe = registry.unregister(id).ok()?;
                 drop(registry);
-                trace!("probe_unregister: probe {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
+                trace!("probe_unregister: {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
                 probe
             }
         };
@@ -286,7 +286,7 @@ pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64,
             return Some(Ok(0));
         }
         // A thread is between this probe's brk and its step: let it finish first.
-        trace!("probe_unregister: probe {} has a step in flight, waiting", probe.id);
+        trace!("probe_unregister: {} has a step in flight, waiting", probe.id);
         thread.probes.unregistering = Some(probe);
         frame.elr -= 4; // run the `svc` again when we are scheduled next
         s.yield_now();
@@ -365,7 +365,11 @@ pub fn on_brk(frame: &mut ExceptionFrame) -> bool {
         // 1. This thread's own tree: no lock.
         let (hit, remembered) = match thread.probes.tree.lookup(breakpoint) {
             TreeLookup::Hit { hit, remembered_slot } => {
-                trace!("tree hit: probe {}, slot last time {:?}", hit.probe().id, remembered_slot);
+                trace!(
+                    "tree hit: {}, slot last time: {}",
+                    hit.probe().id,
+                    remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
+                );
                 (hit, remembered_slot)
             }
             lookup => {
@@ -376,7 +380,7 @@ pub fn on_brk(frame: &mut ExceptionFrame) -> bool {
                 let found = REGISTRY.lock().find(space_of(process.pid), breakpoint);
                 match found.map(|probe| thread.probes.tree.insert(probe)) {
                     Some(Ok(Some(hit))) => {
-                        trace!("tree miss; registry: probe {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), thread.tid);
+                        trace!("tree miss; registry: {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), thread.tid);
                         (hit, None)
                     }
                     _ => {
@@ -528,7 +532,7 @@ fn on_trampoline(frame: &mut ExceptionFrame) -> bool {
         let trampoline = slot_address(SlotIndex::TRAMPOLINE);
         let mut resumed = None;
         let result = thread.probes.returns.pop_chain(frame.sp_el0, trampoline, |instance, abandoned| {
-            trace!("trampoline: return from probe {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
+            trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
         });
         if let Ok(address) = result {
             resumed = Some(address);
