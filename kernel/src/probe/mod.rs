@@ -414,14 +414,17 @@ fn handle_hit(
     // A step needs a slot first: without one, the thread waits and the brk is
     // executed again later (the hit is not counted twice: see below).
     let choice = match probe.treatment {
-        Treatment::Step => match xol::choose_slot(&process.xol, xol_policy(), remembered, probe.original, &COUNTERS) {
-            Some(choice) => Some(choice),
-            None => {
-                trace!("every XOL slot is busy: tid {} waits and executes the brk again later", thread.tid);
-                hit.retract();
-                return After::Yield;
+        Treatment::Step => {
+            trace!("{:#010x} runs the same anywhere: step it out of line in an XOL slot", probe.original);
+            match xol::choose_slot(&process.xol, xol_policy(), remembered, probe.original, &COUNTERS) {
+                Some(choice) => Some(choice),
+                None => {
+                    trace!("every XOL slot is busy: tid {} waits and executes the brk again later", thread.tid);
+                    hit.retract();
+                    return After::Yield;
+                }
             }
-        },
+        }
         Treatment::Simulate(_) => None,
     };
     COUNTERS.bump(&COUNTERS.hits);
@@ -473,13 +476,18 @@ fn handle_hit(
                 let lines = process.space.write_xol_slot(slot.index(), probe.original);
                 process.xol.note_written(slot, probe.original);
                 COUNTERS.add_maintenance(lines);
+                let alias = process.space.xol_slot_kernel_address(slot.index());
+                let geometry = crate::arch::cache::geometry();
                 trace!(
-                    "slot {} ({:?}): written {:#010x}; DC CVAU {} line(s), DSB ISH, IC IVAU {} line(s), DSB ISH, ISB",
+                    "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB",
                     slot.index(),
                     choice.reason,
                     probe.original,
+                    alias,
                     lines.dc_cvau_lines,
-                    lines.ic_ivau_lines
+                    alias & !(geometry.dcache_line - 1),
+                    lines.ic_ivau_lines,
+                    alias & !(geometry.icache_line - 1)
                 );
             } else {
                 trace!("slot {} ({:?}): already holds {:#010x}: no write, no cache maintenance", slot.index(), choice.reason, probe.original);
