@@ -27,6 +27,9 @@ pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionF
         VectorSlot::CurrentElSpxSynchronous => handle_el1_synchronous(frame, slot),
         VectorSlot::LowerAarch64Synchronous => match frame.class() {
             ExceptionClass::SvcAarch64 => syscall::handle(frame),
+            ExceptionClass::BrkAarch64 if frame.brk_immediate() == crate::arch::debug::NULL_BRK_IMMEDIATE => {
+                frame.elr += 4; // the null breakpoint: the floor of a brk round trip
+            }
             ExceptionClass::BrkAarch64 if probe::on_brk(frame) => {}
             ExceptionClass::SoftwareStepLowerEl if probe::on_step(frame) => {}
             _ => task::fault(frame),

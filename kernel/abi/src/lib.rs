@@ -293,6 +293,9 @@ pub mod layout {
     /// The longest argument string a process gets. `_start` receives its address
     /// in `x0` and its length in `x1` (UTF-8, not NUL-terminated).
     pub const ARGS_MAX: usize = 256;
+    /// `brk #0x7` from EL0 is the *null breakpoint*: the kernel only steps over
+    /// it. Benchmarks use it to measure the bare cost of a `brk` round trip.
+    pub const NULL_BRK_IMMEDIATE: u16 = 0x007;
     /// The execute-out-of-line page: EL0 read + execute, written only by the
     /// kernel through its own alias. Slot 0 holds the return-probe trampoline.
     pub const XOL_PAGE: u64 = 0x7f_ffff_0000;

@@ -2,8 +2,9 @@
 
 use linked_list_allocator::LockedHeap;
 
-/// 4 MiB: room for the device tree's strings, task structures and probe tables.
-pub const HEAP_SIZE: usize = 4 * 1024 * 1024;
+/// 16 MiB: room for the device tree's strings, task structures and the probe
+/// tables of the registry's limit (`probe::PROBE_LIMIT` probes).
+pub const HEAP_SIZE: usize = 16 * 1024 * 1024;
 
 #[repr(C, align(4096))]
 struct HeapArea([u8; HEAP_SIZE]);

@@ -38,7 +38,11 @@ use spin::{Mutex, Once};
 
 pub use report::print_report;
 
-static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::new());
+/// At most this many probes at once: well above the 10,000 the benchmarks
+/// register, and well within the kernel heap, so a flood of registrations is
+/// refused (`OutOfMemory`) long before an allocation could fail.
+pub const PROBE_LIMIT: usize = 16_384;
+static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit(PROBE_LIMIT));
 /// Every probe ever registered, for the report (the registry forgets retired ones).
 static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
 pub static COUNTERS: Counters = Counters::new();

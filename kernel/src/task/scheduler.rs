@@ -56,6 +56,8 @@ pub struct Scheduler {
     audited_writable_executable: usize,
     next_pid: Pid,
     next_tid: Tid,
+    /// Whether any thread has run yet (for the boot-time line).
+    entered_el0: bool,
 }
 
 // SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
@@ -87,6 +89,7 @@ pub fn init() {
         audited_writable_executable: 0,
         next_pid: 1,
         next_tid: 1,
+        entered_el0: false,
     });
 }
 
@@ -395,6 +398,12 @@ impl Scheduler {
         }
         self.current = Some(tid);
         self.switched_in_at = time::counter();
+        if !self.entered_el0 {
+            self.entered_el0 = true;
+            // Under QEMU -icount shift=0 the counter advances one tick per guest
+            // instruction (at 1 GHz), so this is "instructions from reset".
+            println!("boot: first EL0 instruction at CNTVCT={} ({} Hz)", self.switched_in_at, time::frequency());
+        }
         self.threads[&tid].frame()
     }
 

@@ -18,6 +18,8 @@ use tock_registers::interfaces::ReadWriteable;
 pub const PROBE_BRK_IMMEDIATE: u16 = 0x005;
 /// The immediate of the return trampoline's `brk` in XOL slot 0.
 pub const TRAMPOLINE_BRK_IMMEDIATE: u16 = 0x006;
+/// The null breakpoint (`brk_abi::layout::NULL_BRK_IMMEDIATE`): only stepped over.
+pub const NULL_BRK_IMMEDIATE: u16 = brk_abi::layout::NULL_BRK_IMMEDIATE;
 
 /// The encoding of `brk #imm` (Arm ARM C6.2.38: 0xd4200000 | imm16 << 5).
 pub const fn brk_instruction(immediate: u16) -> u32 {
