@@ -8,15 +8,15 @@
 //! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`);
 //! and the `options` the run used.
 
-use super::{counters, every_probe, options};
+use super::{every_probe, options};
 use crate::println;
 
 /// Print the report (nothing if no probe was ever registered and nothing counted).
 pub fn print_report() {
     let probes = every_probe();
-    let counters = counters();
+    let fields = super::COUNTERS.snapshot().fields();
     let options = options();
-    if probes.is_empty() && counters == brk_abi::ProbeCounters::default() && !options.report {
+    if probes.is_empty() && fields.iter().all(|(_, value)| *value == 0) && !options.report {
         return;
     }
     println!("probes: {} registered", probes.len());
@@ -33,7 +33,6 @@ pub fn print_report() {
             if probe.is_retired() { ", retired" } else { "" }
         );
     }
-    let fields = counter_fields(&counters);
     let line: alloc::vec::Vec<alloc::string::String> =
         fields.iter().map(|(name, value)| alloc::format!("{}={}", name, value)).collect();
     println!("counters: {}", line.join(" "));
@@ -71,20 +70,6 @@ pub fn print_report() {
     );
     println!("}}");
     println!("report-json-end");
-}
-
-fn counter_fields(c: &brk_abi::ProbeCounters) -> [(&'static str, u64); 9] {
-    [
-        ("hits", c.hits),
-        ("simulated", c.simulated),
-        ("stepped", c.stepped),
-        ("slot_reused", c.slot_reused),
-        ("slot_written", c.slot_written),
-        ("dc_cvau_lines", c.dc_cvau_lines),
-        ("ic_ivau_lines", c.ic_ivau_lines),
-        ("slot_waits", c.slot_waits),
-        ("return_probes_skipped", c.return_probes_skipped),
-    ]
 }
 
 /// JSON string escaping for names (quotes, backslashes, control characters).
