@@ -77,7 +77,11 @@ pub fn fault(frame: &ExceptionFrame) {
         far = format!(" FAR={:#x}", frame.far);
     }
     if class == ExceptionClass::BrkAarch64 {
-        what = format!("{}: brk #{:#x}, which no probe owns", what, frame.brk_immediate());
+        what = if frame.brk_immediate() == crate::arch::debug::TRAMPOLINE_BRK_IMMEDIATE && frame.elr == brk_abi::layout::XOL_PAGE {
+            format!("{}: the return-probe trampoline, reached with no return probe armed", what)
+        } else {
+            format!("{}: brk #{:#x}, which no probe owns", what, frame.brk_immediate())
+        };
     }
     // A fault in an instruction stepped out of line is the probed
     // instruction's: report it at the probed address, not in the XOL page.
