@@ -55,7 +55,7 @@ pub struct ProbeRequest {
 }
 
 /// How the brk path runs (`xol-policy=`, `simulate=`, `xol-slots=`, `trace`, `report`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ProbeOptions {
     /// `xol-policy=fresh`: a new slot, written and maintained, on every hit.
     pub fresh_slots: bool,
@@ -78,11 +78,6 @@ pub struct BootArgs {
     pub tick_us: Option<u64>,
 }
 
-impl Default for ProbeOptions {
-    fn default() -> Self {
-        Self { fresh_slots: false, simulate_branches_only: false, xol_slots: None, trace: false, report: false }
-    }
-}
 
 /// `PROGRAM:SYMBOL[+OFFSET]` or `PROGRAM:0xADDRESS`.
 pub fn parse_probe_spec(spec: &str, return_probe: bool) -> Result<ProbeRequest, String> {

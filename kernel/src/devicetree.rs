@@ -110,7 +110,7 @@ pub fn discover(dtb_addr: usize) -> Platform {
 
 /// A device tree at `dtb_addr`, if the header there is one.
 fn open(dtb_addr: usize) -> Option<Fdt<'static>> {
-    if dtb_addr == 0 || dtb_addr % 8 != 0 {
+    if dtb_addr == 0 || !dtb_addr.is_multiple_of(8) {
         return None;
     }
     // SAFETY: boot code passes the loader's x0; with the MMU off (or RAM identity

@@ -197,7 +197,7 @@ fn treatment_name(probe: &Probe) -> String {
 
 /// Register a probe at `vaddr` in `process` and plant its `brk`.
 fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> Result<Arc<Probe>, (Error, String)> {
-    if vaddr % Aarch64::INSN_ALIGN != 0 {
+    if !vaddr.is_multiple_of(Aarch64::INSN_ALIGN) {
         return Err((Error::InvalidArgument, format!("address {:#x} is not 4-byte aligned", vaddr)));
     }
     if (layout::XOL_PAGE..layout::XOL_PAGE + 4096).contains(&vaddr) {

@@ -109,7 +109,7 @@ impl AddressSpace {
     /// returns the frames in address order.
     pub fn map_zeroed(&mut self, va: usize, len: usize, access: Access) -> Result<Vec<usize>, Error> {
         let in_user_range = va >= layout::USER_BASE as usize
-            && va % PAGE_SIZE == 0
+            && va.is_multiple_of(PAGE_SIZE)
             && va.checked_add(len).is_some_and(|end| end <= layout::USER_END as usize);
         if !in_user_range {
             return Err(Error::InvalidArgument);

@@ -335,7 +335,7 @@ impl Scheduler {
 
     fn resume(&mut self, interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
         // SAFETY: `interrupted` is the frame `vectors.s` just saved on the current stack.
-        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.from_el0();
+        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.came_from_el0();
         if from_idle {
             // The idle loop always runs at the same stack depth, so its frame is
             // always saved at the same place.

@@ -30,7 +30,7 @@ const _: () = {
     assert!(core::mem::offset_of!(ExceptionFrame, sp_el0) == 248);
     assert!(core::mem::offset_of!(ExceptionFrame, elr) == 256);
     assert!(core::mem::offset_of!(ExceptionFrame, esr) == 272);
-    assert!(core::mem::size_of::<ExceptionFrame>() % 16 == 0); // SP stays 16-byte aligned
+    assert!(core::mem::size_of::<ExceptionFrame>().is_multiple_of(16)); // SP stays 16-byte aligned
 };
 
 /// The 16 vector slots, named after the Arm ARM's table (D1.3.1).
@@ -182,7 +182,7 @@ impl ExceptionFrame {
     }
 
     /// Did this exception come from EL0?
-    pub fn from_el0(&self) -> bool {
+    pub fn came_from_el0(&self) -> bool {
         self.spsr.matches_all(SPSR_EL1::M::EL0t)
     }
 

@@ -289,7 +289,7 @@ impl TranslationTable {
     /// Map `[va, va + len)` to `[pa, pa + len)`, using 2 MiB blocks where both
     /// addresses are 2 MiB aligned and 4 KiB pages elsewhere.
     pub fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadAddress(va));
         }
         let end = va.checked_add(len.next_multiple_of(PAGE_SIZE)).ok_or(MapError::BadAddress(va))?;
