@@ -182,7 +182,7 @@ fn trace_follows_one_breakpoint_through_the_kernel() {
     run.expect_lines_in_order(&[
         "trace: brk #0x5 at ",
         "trace: tree miss; registry: probe ",
-        "trace: slot 1 (NoneRemembered): written ",
+        "trace: slot 1 (NeverWritten): written ",
         "trace: eret to slot ",
         "trace: step exception ",
         // Second hit: the task's own tree, the slot already holds it.

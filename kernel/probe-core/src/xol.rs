@@ -194,27 +194,32 @@ impl<W: BitmapWord> XolSlots<W> {
     /// Take a slot: `preferred` if it is free, else the lowest free slot;
     /// `None` if every slot is busy (the caller waits and tries again).
     pub fn try_take(&self, preferred: Option<SlotIndex>) -> Option<SlotIndex> {
-        if let Some(slot) = preferred {
-            if slot != SlotIndex::TRAMPOLINE
-                && slot.index() < self.slot_count
-                && self.test_and_set(slot)
-            {
-                return Some(slot);
-            }
+        if let Some(slot) = preferred.filter(|slot| self.try_take_exactly(*slot)) {
+            return Some(slot);
         }
+        self.try_take_where(|_| true)
+    }
+
+    /// Take `slot` itself if it is free (never another one).
+    pub fn try_take_exactly(&self, slot: SlotIndex) -> bool {
+        slot != SlotIndex::TRAMPOLINE && slot.index() < self.slot_count && self.test_and_set(slot)
+    }
+
+    /// Take the lowest free slot for which `wanted` holds, if there is one.
+    /// (`wanted` looks at a slot before it is taken; what the slot holds is
+    /// read again by the caller once it holds it.)
+    pub fn try_take_where(&self, wanted: impl Fn(SlotIndex) -> bool) -> Option<SlotIndex> {
         for word in 0..BITMAP_WORDS {
-            loop {
-                let free = !self.busy[word].load(Ordering::Relaxed);
-                if free == 0 {
-                    break;
-                }
-                let slot =
-                    SlotIndex((word * BITS_PER_WORD + free.trailing_zeros() as usize) as u16);
-                if self.test_and_set(slot) {
+            let mut free = !self.busy[word].load(Ordering::Relaxed);
+            while free != 0 {
+                let bit = free.trailing_zeros() as usize;
+                free &= free - 1;
+                let slot = SlotIndex((word * BITS_PER_WORD + bit) as u16);
+                // A lost race (another thread took the bit since the load) just
+                // moves on to the next free slot.
+                if wanted(slot) && self.test_and_set(slot) {
                     return Some(slot);
                 }
-                // Another thread took that bit between the load and the
-                // fetch_or: look at the word again.
             }
         }
         None
@@ -283,6 +288,10 @@ impl<W: BitmapWord> XolSlots<W> {
     }
 }
 
+/// What a slot of a fresh (zeroed) XOL page holds: `udf #0`, which no probe
+/// ever holds, so it means "never written".
+pub const NEVER_WRITTEN: u32 = 0;
+
 /// How a hit gets its slot (`--xol-policy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum XolPolicy {
@@ -303,9 +312,15 @@ pub enum SlotReason {
     FreshPolicy,
     /// The slot this breakpoint used last time, and it was free.
     Remembered,
-    /// The remembered slot was busy (another thread is stepping in it).
+    /// Not remembered, but it already holds the instruction.
+    HoldsInstruction,
+    /// Not remembered, never written: no other breakpoint loses its slot.
+    NeverWritten,
+    /// The remembered slot was busy (another thread is stepping in it), and
+    /// no free slot holds the instruction or is unused: any free slot.
     RememberedBusy,
-    /// This breakpoint has no slot yet (first hit in this task).
+    /// This breakpoint has no slot yet (first hit in this task), and no free
+    /// slot holds the instruction or is unused: any free slot.
     NoneRemembered,
 }
 
@@ -331,19 +346,26 @@ pub fn choose_slot<W: BitmapWord>(
     insn: u32,
     counters: &Counters,
 ) -> Option<SlotChoice> {
-    let preferred = match policy {
-        XolPolicy::Fresh => None,
-        XolPolicy::Reuse => remembered,
+    let taken = match policy {
+        XolPolicy::Fresh => slots.try_take(None).map(|slot| (slot, SlotReason::FreshPolicy)),
+        // Reuse: the slot this breakpoint had last time; else a slot that happens
+        // to hold the instruction already (another task stepped the same
+        // breakpoint); else a slot never written; only then any free slot. Taking
+        // simply the lowest free slot would give every breakpoint slot 1 on one
+        // core, and two probes hit in turn would rewrite it on every hit.
+        XolPolicy::Reuse => remembered
+            .filter(|slot| slots.try_take_exactly(*slot))
+            .map(|slot| (slot, SlotReason::Remembered))
+            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == insn).map(|slot| (slot, SlotReason::HoldsInstruction)))
+            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == NEVER_WRITTEN).map(|slot| (slot, SlotReason::NeverWritten)))
+            .or_else(|| {
+                let reason = if remembered.is_some() { SlotReason::RememberedBusy } else { SlotReason::NoneRemembered };
+                slots.try_take(None).map(|slot| (slot, reason))
+            }),
     };
-    let Some(slot) = slots.try_take(preferred) else {
+    let Some((slot, reason)) = taken else {
         counters.bump(&counters.slot_waits);
         return None;
-    };
-    let reason = match (policy, remembered) {
-        (XolPolicy::Fresh, _) => SlotReason::FreshPolicy,
-        (XolPolicy::Reuse, None) => SlotReason::NoneRemembered,
-        (XolPolicy::Reuse, Some(remembered)) if remembered == slot => SlotReason::Remembered,
-        (XolPolicy::Reuse, Some(_)) => SlotReason::RememberedBusy,
     };
     let must_write = match policy {
         XolPolicy::Fresh => true,

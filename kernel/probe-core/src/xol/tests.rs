@@ -104,6 +104,51 @@ mod sequential {
         );
     }
 
+    /// Two probes hit in turn by one task (a loop calling two probed
+    /// functions): each keeps a slot of its own, so after the first two hits
+    /// nothing is written again. (Handing out the lowest free slot every time
+    /// would make them share slot 1 and rewrite it on every hit.)
+    #[test]
+    fn two_probes_hit_in_turn_keep_their_own_slots() {
+        let slots = XolSlots::full_page();
+        let counters = Counters::new();
+        let mut remembered = [None, None];
+        for round in 0..100 {
+            for (probe, insn) in [ADD, NOP].into_iter().enumerate() {
+                let choice = choose_slot(&slots, XolPolicy::Reuse, remembered[probe], insn, &counters).unwrap();
+                if choice.must_write {
+                    slots.note_written(choice.slot, insn);
+                }
+                slots.release(choice.slot).unwrap();
+                remembered[probe] = Some(choice.slot);
+                if round > 0 {
+                    assert_eq!(choice.reason, SlotReason::Remembered);
+                }
+            }
+        }
+        assert_eq!(counters.snapshot().slot_written, 2);
+        assert_eq!(counters.snapshot().slot_reused, 198);
+    }
+
+    /// A breakpoint new to this task finds the slot another task of the same
+    /// address space already filled with its instruction.
+    #[test]
+    fn a_slot_holding_the_instruction_is_found_without_remembering_it() {
+        let slots = XolSlots::full_page();
+        let counters = Counters::new();
+        let first = choose_slot(&slots, XolPolicy::Reuse, None, NOP, &counters).unwrap();
+        slots.note_written(first.slot, NOP);
+        slots.release(first.slot).unwrap();
+        let other = choose_slot(&slots, XolPolicy::Reuse, None, ADD, &counters).unwrap();
+        slots.note_written(other.slot, ADD);
+        slots.release(other.slot).unwrap();
+        let second_task = choose_slot(&slots, XolPolicy::Reuse, None, NOP, &counters).unwrap();
+        assert_eq!(
+            (second_task.slot, second_task.must_write, second_task.reason),
+            (first.slot, false, SlotReason::HoldsInstruction)
+        );
+    }
+
     #[test]
     fn fresh_writes_the_slot_on_every_hit() {
         let counts = hit_repeatedly(XolPolicy::Fresh, 1000);
@@ -112,18 +157,22 @@ mod sequential {
 
     #[test]
     fn reuse_rewrites_a_remembered_slot_that_another_probe_overwrote() {
-        let slots = XolSlots::new(3);
+        // One usable slot, so the second probe has to take the first one's.
+        let slots = XolSlots::new(2);
         let counters = Counters::new();
         let first = choose_slot(&slots, XolPolicy::Reuse, None, ADD, &counters).unwrap();
         assert_eq!(
             (first.slot, first.must_write, first.reason),
-            (slot(1), true, SlotReason::NoneRemembered)
+            (slot(1), true, SlotReason::NeverWritten)
         );
         slots.note_written(first.slot, ADD);
         slots.release(first.slot).unwrap();
         // Another probe (NOP) steps in slot 1 and leaves its instruction there.
         let other = choose_slot(&slots, XolPolicy::Reuse, None, NOP, &counters).unwrap();
-        assert_eq!((other.slot, other.must_write), (slot(1), true));
+        assert_eq!(
+            (other.slot, other.must_write, other.reason),
+            (slot(1), true, SlotReason::NoneRemembered)
+        );
         slots.note_written(other.slot, NOP);
         slots.release(other.slot).unwrap();
         let again = choose_slot(&slots, XolPolicy::Reuse, Some(slot(1)), ADD, &counters).unwrap();
@@ -141,7 +190,7 @@ mod sequential {
         let choice = choose_slot(&slots, XolPolicy::Reuse, Some(held), ADD, &counters).unwrap();
         assert_eq!(
             (choice.slot, choice.reason),
-            (slot(2), SlotReason::RememberedBusy)
+            (slot(2), SlotReason::NeverWritten)
         );
         assert_eq!(
             choose_slot(&slots, XolPolicy::Reuse, Some(held), ADD, &counters),
