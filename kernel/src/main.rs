@@ -43,6 +43,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     console::init_early(board::memory::UART_BASE);
     memory::heap::init();
     exception::init();
+    board::init_console_hardware(dtb_addr);
 
     let platform = devicetree::discover(dtb_addr);
     console::init(platform.uart_base);

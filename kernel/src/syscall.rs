@@ -71,6 +71,10 @@ pub fn handle(frame: &mut ExceptionFrame) {
         Some(Syscall::ProbeStats) => Outcome::Return(copy_out(arg(1), arg(2), |_| {
             probe::sys_stats(arg(0)).map(|stats| stats.to_bytes().to_vec())
         })),
+        Some(Syscall::MemoryInfo) => Outcome::Return(copy_out(arg(0), arg(1), |_| {
+            let (heap_used, heap_free) = crate::memory::heap::usage();
+            Ok(brk_abi::MemoryInfo { heap_used: heap_used as u64, heap_free: heap_free as u64 }.to_bytes().to_vec())
+        })),
         Some(Syscall::ProbeCounters) => {
             Outcome::Return(copy_out(arg(0), arg(1), |_| Ok(probe::counters().to_bytes().to_vec())))
         }

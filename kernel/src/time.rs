@@ -49,6 +49,16 @@ pub fn on_tick() {
     crate::task::scheduler::on_tick();
 }
 
+/// Make the timer interrupt come by counter value `deadline` at the latest (a
+/// sleeping thread's wake-up), if that is sooner than the next tick.
+pub fn fire_no_later_than(deadline: u64) {
+    let now = counter();
+    let until_deadline = deadline.saturating_sub(now).max(1);
+    if until_deadline < tick_interval() {
+        timer::arm(until_deadline);
+    }
+}
+
 /// Ticks since boot.
 pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)

@@ -326,6 +326,99 @@ impl Run {
     }
 }
 
+/// Where `cargo xtask test` puts the path of the Raspberry Pi 4 image (`kernel8.img`).
+pub const IMAGE_ENV_RPI4: &str = "BRK_KERNEL_IMAGE_RPI4";
+/// Where `cargo xtask test` puts the Pi 4 device tree (`bcm2711-rpi-4-b.dtb`) when it has one.
+pub const DTB_ENV_RPI4: &str = "BRK_RPI4_DTB";
+/// Where `cargo xtask test` puts the chain-loader's `kernel8.img`.
+pub const IMAGE_ENV_CHAINLOADER: &str = "BRK_CHAINLOADER_IMAGE";
+
+/// The file a `cargo xtask test` variable names, or a panic that says how to get it.
+#[track_caller]
+pub fn file_from_env(variable: &str) -> PathBuf {
+    let path = std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run through `cargo xtask test`, which builds or fetches it")
+    });
+    assert!(PathBuf::from(&path).is_file(), "{variable}={path} is not a file: run through `cargo xtask test`");
+    PathBuf::from(path)
+}
+
+/// QEMU's `raspi4b` arguments for `image` (its CPU and RAM are fixed by the machine):
+/// the same image a Pi 4 loads as `kernel8.img`, with the Pi 4 device tree if
+/// `dtb` is given (raspi4b then fills in `/chosen/bootargs` from `append`).
+pub fn raspi4b_args(image: &std::path::Path, dtb: Option<&std::path::Path>, append: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio", "-semihosting"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    args.extend(["-kernel".to_string(), image.display().to_string()]);
+    if let Some(dtb) = dtb {
+        args.extend(["-dtb".to_string(), dtb.display().to_string()]);
+    }
+    if let Some(append) = append {
+        args.extend(["-append".to_string(), append.to_string()]);
+    }
+    args
+}
+
+/// Boots the Raspberry Pi 4 image (`BRK_KERNEL_IMAGE_RPI4`) on `raspi4b`.
+pub fn boot_raspi4b(dtb: Option<&std::path::Path>, append: Option<&str>) -> Run {
+    let image = file_from_env(IMAGE_ENV_RPI4);
+    run_qemu(&raspi4b_args(&image, dtb, append), DEFAULT_TIMEOUT)
+}
+
+/// Runs QEMU (`QEMU`, default `qemu-system-aarch64`) with `args` until it exits or
+/// `timeout` passes, like [`Boot::run`] for any machine.
+pub fn run_qemu(args: &[String], timeout: Duration) -> Run {
+    let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
+    let qemu = qemu.as_deref().unwrap_or("qemu-system-aarch64");
+    let command_line = format!("{qemu} {}", args.join(" "));
+    let mut child = Command::new(qemu)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start `{command_line}`: {e}"));
+    let stdout = drain(&mut child, |c| c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let stderr = drain(&mut child, |c| c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let started = Instant::now();
+    let (status, timed_out) = match child.wait_timeout(timeout).expect("waiting for QEMU") {
+        Some(status) => (status, false),
+        None => {
+            let _ = child.kill();
+            (child.wait().expect("reaping QEMU"), true)
+        }
+    };
+    Run {
+        status: if timed_out { None } else { status.code() },
+        exit: status.to_string(),
+        transcript: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        timed_out,
+        timeout,
+        elapsed: started.elapsed(),
+        command_line,
+    }
+}
+
+/// A [`Run`] assembled from parts, for runs that are not one QEMU process (the
+/// chain-loader test reads the console through the sender).
+#[allow(clippy::too_many_arguments)]
+pub fn run_from_parts(
+    status: Option<i32>,
+    exit: String,
+    transcript: String,
+    stderr: String,
+    timed_out: bool,
+    timeout: Duration,
+    elapsed: Duration,
+    command_line: String,
+) -> Run {
+    Run { status, exit, transcript, stderr, timed_out, timeout, elapsed, command_line }
+}
+
 /// One kernel self-test result line (docs/kernel-contract.md, "Self-tests").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selftest<'a> {

@@ -2,12 +2,15 @@
 //! in QEMU, runs every test and attaches gdb, printing each external command it runs
 //! (`+ ...`) so that nothing it does is hidden.
 
+mod bench;
 mod build;
+mod chainboot;
 mod cmd;
 mod gdb;
 mod image;
 mod qemu;
 mod report;
+mod rpi4;
 mod summary;
 mod test;
 mod user;
@@ -44,6 +47,25 @@ enum Command {
     Test,
     /// Attach gdb-multiarch to a QEMU started with `cargo xtask qemu --gdb`
     Gdb(GdbArgs),
+    /// Benchmark the brk path in EL0 under QEMU (see docs/benchmarks.md); not part of `test`
+    Bench(BenchArgs),
+    /// Write the Raspberry Pi 4 SD card folder (kernel8.img, config.txt); --sd copies it to a boot partition
+    Rpi4(rpi4::Rpi4Args),
+    /// Send the kernel over a serial line to the UART chain-loader on a board, then show its console
+    Chainboot(chainboot::ChainbootArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Fewer calls per case (under a minute in all)
+    #[arg(long)]
+    quick: bool,
+    /// Write every figure as JSON records to PATH
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Draw the policies per case and the scaling curves as an SVG chart at PATH
+    #[arg(long, value_name = "PATH.svg")]
+    chart: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -105,6 +127,9 @@ struct QemuArgs {
     /// Kill QEMU after this many seconds (default: no limit)
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
+    /// Pass this device tree with -dtb (e.g. the Pi 4's, from `cargo xtask rpi4 --fetch-dtb`)
+    #[arg(long, value_name = "PATH")]
+    dtb: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -152,6 +177,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Qemu(args) => run_qemu(args),
         Command::Test => test::run(),
         Command::Gdb(args) => gdb::run(args.board),
+        Command::Rpi4(args) => rpi4::run(args),
+        Command::Chainboot(args) => chainboot::run(args),
+        Command::Bench(args) => {
+            bench::run(bench::Options { quick: args.quick, json: args.json, chart: args.chart })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -206,6 +237,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
         el2: args.el2,
         gdb: args.gdb,
         append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
+        dtb: args.dtb,
     };
     let argv = qemu::boot_args(board, &options, &images.image)?;
     if args.gdb {

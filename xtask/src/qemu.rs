@@ -170,6 +170,9 @@ pub struct BootOptions {
     pub el2: bool,
     pub gdb: bool,
     pub append: Option<String>,
+    /// `-dtb`: a device tree for a machine that has none of its own (raspi4b boots
+    /// without one unless given the Pi 4's).
+    pub dtb: Option<std::path::PathBuf>,
 }
 
 pub const VIRT_DEFAULT_CPU: &str = "cortex-a72";
@@ -222,6 +225,9 @@ pub fn boot_args(board: Board, options: &BootOptions, image: &Path) -> Result<Ve
         "-kernel",
         image.to_str().context("the image path is not UTF-8")?,
     ]);
+    if let Some(dtb) = &options.dtb {
+        push(&["-dtb", dtb.to_str().context("the device tree path is not UTF-8")?]);
+    }
     if let Some(append) = &options.append {
         push(&["-append", append]);
     }
@@ -378,6 +384,7 @@ mod tests {
             el2: true,
             gdb: true,
             append: Some("inject=panic extra".into()),
+            dtb: None,
         };
         let args = boot_args(Board::Virt, &options, Path::new("k.img")).unwrap();
         assert_eq!(
@@ -419,5 +426,16 @@ mod tests {
             ..Default::default()
         };
         assert!(boot_args(Board::Rpi4, &el2, Path::new("k.img")).is_err());
+    }
+
+    #[test]
+    fn raspi4b_takes_a_device_tree_before_the_command_line() {
+        let options = BootOptions {
+            dtb: Some("bcm2711-rpi-4-b.dtb".into()),
+            append: Some("test=demo".into()),
+            ..Default::default()
+        };
+        let args = boot_args(Board::Rpi4, &options, Path::new("kernel8.img")).unwrap().join(" ");
+        assert!(args.ends_with("-kernel kernel8.img -dtb bcm2711-rpi-4-b.dtb -append test=demo"), "{args}");
     }
 }

@@ -25,7 +25,23 @@ pub struct TestRun {
     pub cargo_args: Vec<&'static str>,
     /// The kernel images the run boots.
     pub boards: &'static [Board],
+    /// What else the run needs, made ready before it starts; a run whose need cannot
+    /// be met is skipped with the reason.
+    pub needs: &'static [Need],
 }
+
+/// Something a run needs besides the kernel images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The Pi 4 device tree, fetched once from Debian's arm64 kernel package into
+    /// target/rpi4-dtb/ (see `cargo xtask rpi4 --fetch-dtb`), as `BRK_RPI4_DTB`.
+    Rpi4DeviceTree,
+    /// The chain-loader's kernel8.img, as `BRK_CHAINLOADER_IMAGE`.
+    Chainloader,
+}
+
+/// The raspi4b tests' names start with this; the virt run leaves them out.
+const RASPI4B_TESTS: &str = "raspi4b_";
 
 /// The plan, in order. Host tests come first: they are fast and need no QEMU.
 pub fn plan() -> Vec<TestRun> {
@@ -34,11 +50,30 @@ pub fn plan() -> Vec<TestRun> {
             label: "host",
             cargo_args: host_test_args(),
             boards: &[],
+            needs: &[],
         },
         TestRun {
             label: "qemu virt",
-            cargo_args: vec!["-p", "qemu-tests"],
+            cargo_args: vec!["-p", "qemu-tests", "--", "--skip", RASPI4B_TESTS],
             boards: &[Board::Virt],
+            needs: &[],
+        },
+        // The Pi 4 image as the firmware starts it, without a device tree (every
+        // address from the board table), and the chain-loader feeding it over a pty.
+        TestRun {
+            label: "qemu raspi4b",
+            cargo_args: vec![
+                "-p", "qemu-tests", "--test", "rpi4", "--test", "chainboot", "--", RASPI4B_TESTS, "--skip", "raspi4b_with_dtb",
+            ],
+            boards: &[Board::Rpi4],
+            needs: &[Need::Chainloader],
+        },
+        // The same image with the Pi 4's own device tree.
+        TestRun {
+            label: "qemu raspi4b with device tree",
+            cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--", "raspi4b_with_dtb"],
+            boards: &[Board::Rpi4],
+            needs: &[Need::Rpi4DeviceTree],
         },
     ]
 }
@@ -118,6 +153,30 @@ fn run_step(
             cmd = cmd.env(board.image_env_var(), absolute.display().to_string());
         }
         cmd = cmd.env("QEMU", qemu.program.as_str());
+    }
+    for need in step.needs {
+        match need {
+            Need::Rpi4DeviceTree => match crate::rpi4::fetch_dtb() {
+                Ok(dtb) => {
+                    let absolute = std::path::absolute(&dtb).context("resolving the device tree path")?;
+                    cmd = cmd.env("BRK_RPI4_DTB", absolute.display().to_string());
+                }
+                Err(reason) => {
+                    summary.skip(step.label.to_string(), format!("no Pi 4 device tree: {reason}"));
+                    return Ok(());
+                }
+            },
+            Need::Chainloader => match crate::chainboot::build_loader(false) {
+                Ok(image) => {
+                    let absolute = std::path::absolute(&image).context("resolving the chain-loader path")?;
+                    cmd = cmd.env("BRK_CHAINLOADER_IMAGE", absolute.display().to_string());
+                }
+                Err(e) => {
+                    summary.fail(format!("{}: the chain-loader did not build: {e:#}", step.label));
+                    return Ok(());
+                }
+            },
+        }
     }
 
     let (status, stdout) = cmd.tee_stdout()?;

@@ -25,6 +25,7 @@
 //! | 12 | `probe_unregister` | `x0` probe id | 0, once the original instruction is back and no thread is still stepping it |
 //! | 13 | `probe_stats` | `x0` probe id, `x1` buffer, `x2` its length (>= 16) | bytes written: a [`ProbeStats`] |
 //! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 72) | bytes written: a [`ProbeCounters`] |
+//! | 15 | `memory_info` | `x0` buffer, `x1` its length (>= 16) | bytes written: a [`MemoryInfo`] |
 //!
 //! A new thread starts at `entry` with `x0`, `x1` as given, its own stack (with
 //! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
@@ -54,10 +55,11 @@ pub enum Syscall {
     ProbeUnregister = 12,
     ProbeStats = 13,
     ProbeCounters = 14,
+    MemoryInfo = 15,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 15] = [
+    pub const ALL: [Syscall; 16] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::Yield,
@@ -73,6 +75,7 @@ impl Syscall {
         Syscall::ProbeUnregister,
         Syscall::ProbeStats,
         Syscall::ProbeCounters,
+        Syscall::MemoryInfo,
     ];
 
     pub fn from_number(number: u64) -> Option<Syscall> {
@@ -96,6 +99,7 @@ impl Syscall {
             Syscall::ProbeUnregister => "probe_unregister",
             Syscall::ProbeStats => "probe_stats",
             Syscall::ProbeCounters => "probe_counters",
+            Syscall::MemoryInfo => "memory_info",
         }
     }
 }
@@ -120,6 +124,26 @@ impl TaskInfo {
     /// The little-endian bytes the kernel copies out.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         words_to_bytes([self.pid, self.tid, self.live_threads, self.run_time, self.counter_frequency])
+    }
+}
+
+/// What `memory_info` writes: the kernel heap's use, so a program can measure
+/// what a probe registration or a breakpoint-tree entry costs the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct MemoryInfo {
+    pub heap_used: u64,
+    pub heap_free: u64,
+}
+
+impl MemoryInfo {
+    pub const SIZE: usize = core::mem::size_of::<MemoryInfo>();
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        words_to_bytes([self.heap_used, self.heap_free])
+    }
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let [heap_used, heap_free] = bytes_to_words(bytes);
+        Self { heap_used, heap_free }
     }
 }
 

@@ -1,25 +1,68 @@
 //! Arm PL011 UART: the console.
 //!
 //! Datasheet: Arm PrimeCell UART (PL011) Technical Reference Manual, r1p5,
-//! section 3.3 "Register descriptions". Only transmit is used. QEMU needs no
-//! initialisation; a real board's UART is set up by `init_hardware` (pin mux and
-//! baud divisor belong to the board, see `board/rpi4`).
+//! section 3.3 "Register descriptions". The kernel only transmits; the
+//! chain-loader (`boot/chainloader`, which includes this file) also receives. QEMU
+//! needs no initialisation; a real board's UART is set up by [`Pl011::init_hardware`]
+//! (the pin mux and the UART clock belong to the board, see `board/rpi4`).
 
 use tock_registers::{
-    interfaces::{Readable, Writeable},
+    interfaces::{ReadWriteable, Readable, Writeable},
     register_bitfields, register_structs,
-    registers::{ReadOnly, ReadWrite},
+    registers::{ReadOnly, ReadWrite, WriteOnly},
 };
 
 register_bitfields! {
     u32,
     /// Flag register (TRM 3.3.3).
     FR [
+        /// Receive FIFO empty: nothing to read.
+        RXFE OFFSET(4) NUMBITS(1) [],
         /// Transmit FIFO full: wait before writing DR.
         TXFF OFFSET(5) NUMBITS(1) [],
         /// UART busy transmitting: wait for it before powering off.
         BUSY OFFSET(3) NUMBITS(1) []
+    ],
+    /// Line control register (TRM 3.3.7).
+    LCR_H [
+        /// Word length: 0b11 = 8 bits.
+        WLEN OFFSET(5) NUMBITS(2) [EightBits = 0b11],
+        /// FIFOs enabled; clearing it flushes the transmit FIFO.
+        FEN OFFSET(4) NUMBITS(1) []
+    ],
+    /// Control register (TRM 3.3.8).
+    CR [
+        RXE OFFSET(9) NUMBITS(1) [],
+        TXE OFFSET(8) NUMBITS(1) [],
+        UARTEN OFFSET(0) NUMBITS(1) []
     ]
+}
+
+#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // only a real board's loader leaves the UART off
+/// Every interrupt bit of IMSC/ICR (TRM 3.3.10, 3.3.13).
+const ALL_INTERRUPTS: u32 = 0x7ff;
+
+/// IBRD/FBRD for `baud` from a `clock_hz` UART clock, as (integer, fraction).
+///
+/// TRM 3.3.6: the baud rate divisor is `clock / (16 * baud)`, a 16.6 fixed-point
+/// number: IBRD holds the integer part and FBRD the fraction in 64ths. In integers,
+/// `64 * clock / (16 * baud) = 4 * clock / baud`; adding `baud / 2` first rounds it
+/// to the nearest 64th. For the Pi 4's 48 MHz UART clock at 115200 baud:
+/// `(4 * 48_000_000 + 57_600) / 115_200 = 1667`, so IBRD = 1667 / 64 = 26 and
+/// FBRD = 1667 % 64 = 3: a divisor of 26.047 for an exact 26.042, 0.02 % fast, far
+/// inside the few percent a UART tolerates. Returns `None` when the result does not
+/// fit the registers (IBRD is 16 bits and may not be 0).
+#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]
+pub const fn baud_divisor(clock_hz: u32, baud: u32) -> Option<(u32, u32)> {
+    if baud == 0 {
+        return None;
+    }
+    let sixty_fourths = (4 * clock_hz as u64 + baud as u64 / 2) / baud as u64;
+    let integer = sixty_fourths >> 6;
+    if integer == 0 || integer > 0xffff {
+        return None;
+    }
+    Some((integer as u32, (sixty_fourths & 0x3f) as u32))
 }
 
 register_structs! {
@@ -28,7 +71,16 @@ register_structs! {
         (0x00 => DR: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => FR: ReadOnly<u32, FR::Register>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x24 => IBRD: ReadWrite<u32>),
+        (0x28 => FBRD: ReadWrite<u32>),
+        (0x2c => LCR_H: ReadWrite<u32, LCR_H::Register>),
+        (0x30 => CR: ReadWrite<u32, CR::Register>),
+        (0x34 => _reserved2),
+        (0x38 => IMSC: ReadWrite<u32>),
+        (0x3c => _reserved3),
+        (0x44 => ICR: WriteOnly<u32>),
+        (0x48 => @END),
     }
 }
 
@@ -49,6 +101,38 @@ impl Pl011 {
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: the caller guarantees `base` is a live, exclusive PL011 register block.
         Self { registers: unsafe { &*(base as *const Pl011Registers) } }
+    }
+
+    /// Program the UART for 8N1 at `baud` from its `clock_hz` input clock, with
+    /// FIFOs on and interrupts masked, in the order TRM 3.3.8 asks: disable, let the
+    /// last byte go, flush the FIFO, write the divisor, then LCR_H (a write to LCR_H
+    /// is what latches IBRD/FBRD), then enable. Returns `false`, leaving the UART as
+    /// it was, when the divisor does not fit (see [`baud_divisor`]).
+    #[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]
+    pub fn init_hardware(&mut self, clock_hz: u32, baud: u32) -> bool {
+        let Some((integer, fraction)) = baud_divisor(clock_hz, baud) else {
+            return false;
+        };
+        self.registers.CR.set(0);
+        self.flush();
+        self.registers.LCR_H.modify(LCR_H::FEN::CLEAR);
+        self.registers.ICR.set(ALL_INTERRUPTS);
+        self.registers.IMSC.set(0);
+        self.registers.IBRD.set(integer);
+        self.registers.FBRD.set(fraction);
+        self.registers.LCR_H.write(LCR_H::WLEN::EightBits + LCR_H::FEN::SET);
+        self.registers.CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        true
+    }
+
+    /// The next received byte, if one is waiting.
+    #[allow(dead_code)] // the kernel only transmits; the chain-loader receives
+    pub fn try_read_byte(&mut self) -> Option<u8> {
+        if self.registers.FR.is_set(FR::RXFE) {
+            None
+        } else {
+            Some(self.registers.DR.get() as u8)
+        }
     }
 
     /// Send one byte, waiting while the transmit FIFO is full.

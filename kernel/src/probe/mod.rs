@@ -261,6 +261,22 @@ pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
     })
 }
 
+/// Put the original instruction of the caller's probe `id` back, then retire
+/// it. The order matters: a thread that trapped in between finds the probe
+/// still live (retiring first would make it look like the program's own `brk`).
+fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
+    let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument)?);
+    let mut registry = REGISTRY.lock();
+    let (vaddr, original) = match registry.get(id) {
+        Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
+        _ => return Err(Error::InvalidArgument),
+    };
+    write_text(&process.space, vaddr, original);
+    let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
+    trace!("probe_unregister: {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
+    Ok(probe)
+}
+
 /// `probe_unregister`: put the original instruction back and retire the probe;
 /// returns `None` while a thread is still stepping it (the caller's `svc` is
 /// re-executed until then), `Some` when done.
@@ -269,22 +285,10 @@ pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64,
         let (thread, process) = s.current();
         let probe = match thread.probes.unregistering.take() {
             Some(waiting) if waiting.id.0 as u64 == id => waiting,
-            _ => {
-                let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument).ok()?);
-                let mut registry = REGISTRY.lock();
-                match registry.get(id) {
-                    Some(probe) if probe.space == space_of(process.pid) => {}
-                    _ => return Some(Err(Error::InvalidArgument)),
-                }
-                // Put the original instruction back first, then retire the probe: a
-                // thread that trapped in between finds the probe still live.
-                let (vaddr, original) = registry.get(id).map(|p| (p.vaddr, p.original))?;
-                write_text(&process.space, vaddr, original);
-                let probe = registry.unregister(id).ok()?;
-                drop(registry);
-                trace!("probe_unregister: {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
-                probe
-            }
+            _ => match retire_and_restore(process, id) {
+                Ok(probe) => probe,
+                Err(error) => return Some(Err(error)),
+            },
         };
         if probe.is_quiescent() {
             return Some(Ok(0));

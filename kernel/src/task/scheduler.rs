@@ -58,6 +58,8 @@ pub struct Scheduler {
     next_tid: Tid,
     /// Whether any thread has run yet (for the boot-time line).
     entered_el0: bool,
+    /// The earliest counter value a sleeping thread waits for.
+    earliest_wake: Option<u64>,
 }
 
 // SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
@@ -90,6 +92,7 @@ pub fn init() {
         next_pid: 1,
         next_tid: 1,
         entered_el0: false,
+        earliest_wake: None,
     });
 }
 
@@ -104,15 +107,7 @@ pub fn resume(interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
 /// The timer tick: wake sleepers, and let the next thread run.
 pub fn on_tick() {
     if let Some(scheduler) = SCHEDULER.lock().as_mut() {
-        let now = time::counter();
-        for thread in scheduler.threads.values_mut() {
-            if let ThreadState::Sleeping(until) = thread.state {
-                if now >= until {
-                    thread.state = ThreadState::Ready;
-                    scheduler.ready.push_back(thread.tid);
-                }
-            }
-        }
+        scheduler.wake_sleepers(time::counter());
         scheduler.reschedule = true;
     }
 }
@@ -173,6 +168,7 @@ impl Scheduler {
             state: ThreadState::Ready,
             kernel_stack,
             fp: FpState::new(),
+            tpidr_el0: 0,
             joined_by: None,
             probes: crate::probe::ThreadProbes::new(pid),
         };
@@ -218,6 +214,26 @@ impl Scheduler {
         let until = time::counter().saturating_add(ticks);
         let (thread, _) = self.current();
         thread.state = ThreadState::Sleeping(until);
+        self.earliest_wake = Some(self.earliest_wake.map_or(until, |earliest| earliest.min(until)));
+    }
+
+    /// Make every thread whose sleep is over ready, and note the next deadline.
+    fn wake_sleepers(&mut self, now: u64) {
+        if self.earliest_wake.is_none_or(|earliest| earliest > now) {
+            return;
+        }
+        let mut earliest = None;
+        for thread in self.threads.values_mut() {
+            if let ThreadState::Sleeping(until) = thread.state {
+                if now >= until {
+                    thread.state = ThreadState::Ready;
+                    self.ready.push_back(thread.tid);
+                } else {
+                    earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
+                }
+            }
+        }
+        self.earliest_wake = earliest;
     }
 
     /// `join`: `Ok(Some(value))` at once, `Ok(None)` when the caller now waits
@@ -342,6 +358,8 @@ impl Scheduler {
             self.idle_frame = interrupted;
         }
         self.free_dead_stacks(interrupted as usize);
+        // Sleeps end on time, not only at the next tick.
+        self.wake_sleepers(time::counter());
 
         if let Some(tid) = self.current {
             let still_running = self.threads.get(&tid).is_some_and(|t| t.state == ThreadState::Running);
@@ -359,7 +377,11 @@ impl Scheduler {
         if self.processes.is_empty() {
             self.finish();
         }
-        // Nothing ready: idle until an interrupt (a tick wakes sleepers).
+        // Nothing ready: idle until an interrupt. If a sleep ends before the
+        // next tick, have the timer fire then instead.
+        if let Some(earliest) = self.earliest_wake {
+            time::fire_no_later_than(earliest);
+        }
         self.current = None;
         self.idle_frame
     }
@@ -367,6 +389,7 @@ impl Scheduler {
     fn switch_out(&mut self, tid: Tid) {
         let now = time::counter();
         if let Some(thread) = self.threads.get_mut(&tid) {
+            thread.tpidr_el0 = crate::arch::cpu::thread_pointer();
             if let Some(process) = self.processes.get_mut(&thread.pid) {
                 process.run_time += now - self.switched_in_at;
             }
@@ -390,6 +413,7 @@ impl Scheduler {
         thread.state = ThreadState::Running;
         // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
         crate::arch::debug::set_core_single_step(thread.probes.is_stepping());
+        crate::arch::cpu::set_thread_pointer(thread.tpidr_el0);
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
             let space: &AddressSpace = &self.processes[&pid].space;
@@ -400,8 +424,9 @@ impl Scheduler {
         self.switched_in_at = time::counter();
         if !self.entered_el0 {
             self.entered_el0 = true;
-            // Under QEMU -icount shift=0 the counter advances one tick per guest
-            // instruction (at 1 GHz), so this is "instructions from reset".
+            // Under QEMU -icount shift=0 every guest instruction takes 1 ns of
+            // virtual time, so CNTVCT * 10^9 / frequency is the number of
+            // instructions executed since reset.
             println!("boot: first EL0 instruction at CNTVCT={} ({} Hz)", self.switched_in_at, time::frequency());
         }
         self.threads[&tid].frame()

@@ -279,3 +279,12 @@ pub fn probe_counters() -> Result<ProbeCounters, Error> {
     Error::decode(x0)?;
     Ok(ProbeCounters::from_bytes(&buffer))
 }
+
+/// `memory_info` (15): the kernel heap's use (bytes used, bytes free).
+pub fn memory_info() -> Result<brk_abi::MemoryInfo, Error> {
+    let mut buffer = [0u8; brk_abi::MemoryInfo::SIZE];
+    // SAFETY: as in `probe_stats`.
+    let x0 = unsafe { syscall6(Syscall::MemoryInfo as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) };
+    Error::decode(x0)?;
+    Ok(brk_abi::MemoryInfo::from_bytes(&buffer))
+}

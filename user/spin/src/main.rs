@@ -3,9 +3,10 @@
 //! started together can only both make progress if the kernel preempts them on
 //! the timer tick: their progress lines interleave in the transcript.
 //!
-//! With `fp`, the work is done with all 32 SIMD registers holding a pattern of
-//! this process's own, checked after every block: a kernel that let another
-//! thread's FP/SIMD state leak in at a preemption would be caught.
+//! With `fp`, the work is done with all 32 SIMD registers and TPIDR_EL0
+//! holding a pattern of this process's own, checked after every block: a
+//! kernel that let another thread's state leak in at a preemption would be
+//! caught.
 
 #![no_std]
 #![no_main]
@@ -58,8 +59,9 @@ fn main(arguments: &str) -> i32 {
     0
 }
 
-/// Fill v0-v31 with `pattern + i`, spin for a while (the timer may preempt us
-/// here), then count the registers that no longer hold their value.
+/// Fill v0-v31 with `pattern + i` and TPIDR_EL0 with `pattern`, spin for a
+/// while (the timer may preempt us here), then count the registers that no
+/// longer hold their value.
 fn simd_registers_survive(pattern: u64) -> u64 {
     let mismatches: u64;
     // SAFETY: only the listed registers are written, and all of them are declared
@@ -71,6 +73,7 @@ fn simd_registers_survive(pattern: u64) -> u64 {
             "dup v\\n\\().2d, {t}",
             "add {t}, {t}, #1",
             ".endr",
+            "msr tpidr_el0, {p}",
             "mov {c}, #20000",
             "2: subs {c}, {c}, #1",
             "b.ne 2b",
@@ -82,6 +85,9 @@ fn simd_registers_survive(pattern: u64) -> u64 {
             "cinc {bad}, {bad}, ne",
             "add {t}, {t}, #1",
             ".endr",
+            "mrs {u}, tpidr_el0",
+            "cmp {u}, {p}",
+            "cinc {bad}, {bad}, ne",
             p = in(reg) pattern,
             t = out(reg) _,
             c = out(reg) _,

@@ -1,6 +1,6 @@
 //! AArch64 CPU identity and interrupt masking (serves the banner and `time`).
 
-use aarch64_cpu::registers::{DAIF, MIDR_EL1};
+use aarch64_cpu::registers::{DAIF, MIDR_EL1, TPIDR_EL0};
 use core::fmt;
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -86,4 +86,14 @@ pub fn halt() -> ! {
     loop {
         aarch64_cpu::asm::wfe();
     }
+}
+
+/// TPIDR_EL0: EL0's thread pointer, which EL0 may write at will, so it is part
+/// of a thread's state and is switched with it.
+pub fn thread_pointer() -> u64 {
+    TPIDR_EL0.get()
+}
+
+pub fn set_thread_pointer(value: u64) {
+    TPIDR_EL0.set(value);
 }

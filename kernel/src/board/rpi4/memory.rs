@@ -6,6 +6,12 @@
 pub const BOARD_NAME: &str = "Raspberry Pi 4";
 /// PL011 UART0 (GPIO 14/15).
 pub const UART_BASE: usize = 0xFE20_1000;
+/// The UART's reference clock. The firmware sets it to 48 MHz unless `config.txt`
+/// says otherwise (`init_uart_clock`); the tree describes it only as a firmware
+/// clock without a rate, so this is what the baud divisor is computed from.
+pub const UART_CLOCK_HZ: u32 = 48_000_000;
+/// GPIO block (BCM2711 ARM Peripherals, 5.2), which muxes UART0 onto GPIO 14/15.
+pub const GPIO_BASE: usize = 0xFE20_0000;
 /// GIC-400 distributor and CPU interface.
 pub const GIC_DISTRIBUTOR: usize = 0xFF84_1000;
 pub const GIC_CPU_INTERFACE: usize = 0xFF84_2000;

@@ -1,3 +1,5 @@
 //! Raspberry Pi 4 (BCM2711).
 
+pub mod gpio;
 pub mod memory;
+pub mod uart;

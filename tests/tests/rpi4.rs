@@ -1,0 +1,92 @@
+//! The Raspberry Pi 4 image (`kernel8.img`) on QEMU's `raspi4b`, as the firmware
+//! starts it: at EL2, at 0x80000, with the Pi 4 device tree in x0 or (without
+//! `-dtb`) none at all, when every address must come from the board table.
+//!
+//! Every test here is named `raspi4b_...`: `cargo xtask test` runs them in their own
+//! steps (skipped, with the reason, on a QEMU older than 9, and the `with_dtb` ones
+//! when the device tree could not be fetched), and leaves them out of the virt step.
+
+use qemu_tests::{boot_raspi4b, file_from_env, Run, DTB_ENV_RPI4};
+
+/// The probe points of `user/probed` (as in probes.rs), one class of instruction each.
+const PROBE_POINTS: &[&str] = &[
+    "cls_b+0x0", "cls_bl+0x8", "cls_bcond+0x4", "cls_cbz+0x0", "cls_tbnz+0x0", "cls_br+0x4", "cls_blr+0xc",
+    "cls_ret+0x4", "cls_adr+0x0", "cls_adrp+0x0", "cls_ldr_literal+0x0", "cls_ldrsw_literal+0x0", "cls_nop+0x0",
+    "cls_push+0x0", "step_alu+0x0", "step_madd+0x4", "step_csel+0x4", "step_mrs_nzcv+0x4", "step_load+0x8",
+    "step_store+0x8", "step_pair+0x8", "step_simd+0x4",
+];
+
+fn results(run: &Run) -> Vec<String> {
+    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
+}
+
+fn expect_selftests_pass(run: &Run) {
+    let line = run.expect_line_starting("selftests: ");
+    if !line.ends_with(", 0 failed") {
+        run.fail(&format!("self-tests failed on raspi4b: {line:?}"));
+    }
+}
+
+#[test]
+fn raspi4b_without_dtb_boots_at_el2_from_the_board_table() {
+    let run = boot_raspi4b(None, None);
+    run.expect_exit(0);
+    run.expect_lines_in_order(&[
+        "uart:    PL011 at 0xfe201000, 115200 baud 8N1 from a 48000000 Hz clock (board table: no device tree entry), GPIO 14/15 ALT0 (GPIO block 0xfe200000)",
+        "brk-path kernel ",
+        "board:   Raspberry Pi 4 (board table: no device tree entry)",
+        "cpu:     Arm Cortex-A72",
+        "entered: EL2",
+        "ram:     960 MiB at 0x00000000 (board table: no device tree entry)",
+        "caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=",
+        "timer:   62500000 Hz (CNTFRQ_EL0)",
+        "console: PL011 at 0xfe201000 (board table: no device tree entry)",
+        "gic:     GICv2 distributor 0xff841000, cpu interface 0xff842000 (board table: no device tree entry)",
+    ]);
+    expect_selftests_pass(&run);
+}
+
+#[test]
+fn raspi4b_with_dtb_reads_the_machine_from_the_device_tree_and_runs_the_demo() {
+    let dtb = file_from_env(DTB_ENV_RPI4);
+    let run = boot_raspi4b(Some(&dtb), Some("test=demo"));
+    run.expect_exit(0);
+    run.expect_lines_in_order(&[
+        // The Pi 4 tree names the UART clock only as a firmware clock without a rate.
+        "uart:    PL011 at 0xfe201000, 115200 baud 8N1 from a 48000000 Hz clock (board table: no device tree entry), GPIO 14/15 ALT0 (GPIO block 0xfe200000)",
+        "board:   Raspberry Pi 4 Model B (device tree model)",
+        "entered: EL2",
+        "ram:     960 MiB at 0x00000000 (device tree /memory)",
+        "timer:   62500000 Hz (CNTFRQ_EL0), tick every 10 ms on INTID 27 (device tree)",
+        "console: PL011 at 0xfe201000 (device tree)",
+        "gic:     GICv2 distributor 0xff841000, cpu interface 0xff842000 (device tree)",
+    ]);
+    expect_selftests_pass(&run);
+    run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: fib(15) = 610", "demo: done"]);
+}
+
+#[test]
+fn raspi4b_with_dtb_probes_on_every_class_leave_the_results_unchanged() {
+    let dtb = file_from_env(DTB_ENV_RPI4);
+    let plain = boot_raspi4b(Some(&dtb), Some("test=probed"));
+    plain.expect_exit(0);
+    let expected = results(&plain);
+    assert!(expected.len() >= PROBE_POINTS.len(), "the unprobed run printed too little");
+    let probes: Vec<String> = PROBE_POINTS.iter().map(|at| format!("probe=probed:{at}")).collect();
+    let run = boot_raspi4b(Some(&dtb), Some(&format!("test=probed {} retprobe=probed:fib_rec", probes.join(" "))));
+    run.expect_exit(0);
+    if results(&run) != expected {
+        run.fail("the probed results differ from the unprobed run on raspi4b");
+    }
+    // Every probe point is passed 50 times; fib_rec(15) makes 1973 calls.
+    for at in PROBE_POINTS {
+        let symbol = format!(" probed:{} (", at.trim_end_matches("+0x0"));
+        let line = run
+            .lines()
+            .find(|l| l.starts_with("  probe ") && l.contains(&symbol))
+            .unwrap_or_else(|| run.fail(&format!("no report line for{symbol}")));
+        if !line.contains(" 50 hits") {
+            run.fail(&format!("expected 50 hits: {line:?}"));
+        }
+    }
+}

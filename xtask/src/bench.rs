@@ -1,0 +1,762 @@
+//! `cargo xtask bench`: boots the kernel once per configuration (XOL policy x
+//! simulate setting) with the EL0 program `bench-uprobes`, collects its
+//! `bench: case=...` lines, and prints the patch-shaped table, per-case figures,
+//! and guest instructions per hit from a second pass under `-icount shift=0`.
+//! See docs/benchmarks.md.
+
+use std::{
+    collections::BTreeMap,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::{build::Board, qemu};
+
+/// What `cargo xtask bench` was asked for.
+pub struct Options {
+    pub quick: bool,
+    pub json: Option<PathBuf>,
+    pub chart: Option<PathBuf>,
+}
+
+/// One configuration of the kernel's hit path (two boot arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Config {
+    pub policy: &'static str,
+    pub simulate: &'static str,
+}
+
+pub const CONFIGS: [Config; 4] = [
+    Config { policy: "fresh", simulate: "branches" },
+    Config { policy: "reuse", simulate: "branches" },
+    Config { policy: "fresh", simulate: "all" },
+    Config { policy: "reuse", simulate: "all" },
+];
+
+impl Config {
+    fn bootargs(&self) -> String {
+        format!("xol-policy={} simulate={}", self.policy, self.simulate)
+    }
+    fn label(&self) -> String {
+        format!("{}/{}", self.policy, self.simulate)
+    }
+}
+
+/// One `bench: case=...` line: one repetition of one case.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sample {
+    pub case: String,
+    pub threads: u64,
+    pub probes: u64,
+    pub rep: u64,
+    pub iters: u64,
+    pub ticks: u64,
+    pub freq: u64,
+    pub hits: u64,
+    pub slot_written: u64,
+    pub dc_cvau: u64,
+    pub ic_ivau: u64,
+}
+
+impl Sample {
+    /// Units of work (calls, requests) per second.
+    pub fn rate(&self) -> f64 {
+        if self.ticks == 0 || self.freq == 0 {
+            return 0.0;
+        }
+        self.iters as f64 * self.freq as f64 / self.ticks as f64
+    }
+    /// Guest instructions per unit of work, under `-icount shift=0` (1 ns per instruction).
+    pub fn insns_per_iter(&self) -> f64 {
+        if self.iters == 0 || self.freq == 0 {
+            return 0.0;
+        }
+        self.ticks as f64 * 1e9 / self.freq as f64 / self.iters as f64
+    }
+}
+
+/// Parses one console line; `None` for anything that is not a `bench: case=` line.
+pub fn parse_line(line: &str) -> Option<Sample> {
+    let rest = line.trim().strip_prefix("bench: ")?;
+    if !rest.starts_with("case=") {
+        return None;
+    }
+    let mut s = Sample::default();
+    for field in rest.split_whitespace() {
+        let (key, value) = field.split_once('=')?;
+        let number = || value.parse::<u64>().ok();
+        match key {
+            "case" => s.case = value.to_string(),
+            "threads" => s.threads = number()?,
+            "probes" => s.probes = number()?,
+            "rep" => s.rep = number()?,
+            "iters" => s.iters = number()?,
+            "ticks" => s.ticks = number()?,
+            "freq" => s.freq = number()?,
+            "hits" => s.hits = number()?,
+            "slot_written" => s.slot_written = number()?,
+            "dc_cvau" => s.dc_cvau = number()?,
+            "ic_ivau" => s.ic_ivau = number()?,
+            _ => {}
+        }
+    }
+    (!s.case.is_empty()).then_some(s)
+}
+
+/// `bench: memory probes=<n> heap_per_probe=<b> heap_per_tree_entry=<b>` as the two byte counts.
+pub fn parse_memory_line(transcript: &str) -> Option<(f64, f64)> {
+    let line = transcript.lines().find_map(|l| l.trim().strip_prefix("bench: memory "))?;
+    let field = |name: &str| -> Option<f64> {
+        line.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+    };
+    Some((field("heap_per_probe")?, field("heap_per_tree_entry")?))
+}
+
+/// `boot: first EL0 instruction at CNTVCT=<n> (<f> Hz)` as (n, f).
+pub fn parse_boot_line(transcript: &str) -> Option<(u64, u64)> {
+    transcript.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("boot: first EL0 instruction at CNTVCT=")?;
+        let (count, rest) = rest.split_once(' ')?;
+        let freq = rest.trim().strip_prefix('(')?.strip_suffix(" Hz)")?;
+        Some((count.parse().ok()?, freq.parse().ok()?))
+    })
+}
+
+/// Median, minimum, maximum and standard deviation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub stddev: f64,
+}
+
+pub fn stats(values: &[f64]) -> Stats {
+    if values.is_empty() {
+        return Stats::default();
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
+    Stats { median, min: v[0], max: v[n - 1], stddev: var.sqrt() }
+}
+
+/// One record of `--json` (the field names are the issue's).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Record {
+    pub case: String,
+    pub policy: String,
+    pub simulate: String,
+    pub threads: u64,
+    pub probes: u64,
+    pub hits_per_sec_median: f64,
+    pub hits_per_sec_min: f64,
+    pub hits_per_sec_max: f64,
+    pub ns_per_hit: f64,
+    pub x_null_svc: Option<f64>,
+    pub slot_writes_per_hit: Option<f64>,
+    pub dc_cvau_per_hit: Option<f64>,
+    pub ic_ivau_per_hit: Option<f64>,
+    pub guest_insns_per_hit: Option<f64>,
+    /// Not one of the issue's fields: the spread the table prints after `±`.
+    pub hits_per_sec_stddev: f64,
+    pub repetitions: usize,
+}
+
+type Key = (String, u64, u64);
+
+fn group(samples: &[Sample]) -> BTreeMap<Key, Vec<Sample>> {
+    let mut groups: BTreeMap<Key, Vec<Sample>> = BTreeMap::new();
+    for s in samples {
+        groups.entry((s.case.clone(), s.threads, s.probes)).or_default().push(s.clone());
+    }
+    groups
+}
+
+/// The unprobed case a probed case's guest instructions are measured against.
+pub fn base_of(case: &str) -> Option<String> {
+    if let Some(target) = case.strip_prefix("trig-uprobe-").or_else(|| case.strip_prefix("trig-uretprobe-")) {
+        return Some(format!("trig-base-{target}"));
+    }
+    match case {
+        "scale-uprobe" | "threads-uprobe" => Some("scale-base".into()),
+        "kv-uprobe" | "kv-uretprobe" => Some("kv-base".into()),
+        _ => None,
+    }
+}
+
+/// Guest instructions per hit from an icount pass: for a probed case, its
+/// instructions per call minus those of its unprobed base, per probe hit; for
+/// the floor (null svc/brk), instructions per loop iteration.
+pub fn guest_insns(icount: &[Sample]) -> BTreeMap<Key, f64> {
+    let groups = group(icount);
+    let per_iter = |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::insns_per_iter).collect::<Vec<_>>()).median;
+    let mut out = BTreeMap::new();
+    for (key, samples) in &groups {
+        let case = key.0.as_str();
+        let value = if case == "null-svc" || case == "null-brk" {
+            Some(per_iter(samples))
+        } else if let Some(base) = base_of(case) {
+            let base = groups.iter().find(|((c, _, _), _)| *c == base).map(|(_, s)| per_iter(s));
+            let hits: u64 = samples.iter().map(|s| s.hits).sum();
+            let iters: u64 = samples.iter().map(|s| s.iters).sum();
+            match base {
+                Some(base) if hits > 0 => Some((per_iter(samples) - base) * iters as f64 / hits as f64),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(v) = value {
+            out.insert(key.clone(), v);
+        }
+    }
+    out
+}
+
+/// The records of one configuration's timed run (and its icount pass, if any).
+pub fn records(config: Config, timed: &[Sample], icount: &[Sample]) -> Vec<Record> {
+    let groups = group(timed);
+    let insns = guest_insns(icount);
+    let rate_stats = |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::rate).collect::<Vec<_>>());
+    let null_svc_ns = groups
+        .iter()
+        .find(|((c, _, _), _)| c == "null-svc")
+        .map(|(_, s)| 1e9 / rate_stats(s).median);
+    let mut out = Vec::new();
+    for (key, samples) in &groups {
+        let st = rate_stats(samples);
+        let ns = if st.median > 0.0 { 1e9 / st.median } else { 0.0 };
+        let hits: u64 = samples.iter().map(|s| s.hits).sum();
+        let per_hit = |f: fn(&Sample) -> u64| {
+            (hits > 0).then(|| samples.iter().map(f).sum::<u64>() as f64 / hits as f64)
+        };
+        out.push(Record {
+            case: key.0.clone(),
+            policy: config.policy.into(),
+            simulate: config.simulate.into(),
+            threads: key.1,
+            probes: key.2,
+            hits_per_sec_median: st.median,
+            hits_per_sec_min: st.min,
+            hits_per_sec_max: st.max,
+            ns_per_hit: ns,
+            x_null_svc: null_svc_ns.map(|svc| ns / svc),
+            slot_writes_per_hit: per_hit(|s| s.slot_written),
+            dc_cvau_per_hit: per_hit(|s| s.dc_cvau),
+            ic_ivau_per_hit: per_hit(|s| s.ic_ivau),
+            guest_insns_per_hit: insns.get(key).copied(),
+            hits_per_sec_stddev: st.stddev,
+            repetitions: samples.len(),
+        });
+    }
+    out
+}
+
+/// `trig-uprobe-nop: 0.916 ± 0.001M/s`, as the patch prints it.
+pub fn table_line(r: &Record) -> String {
+    let mut name = r.case.clone();
+    if r.case.starts_with("scale") || r.case.starts_with("threads") {
+        name = format!("{}[threads={},probes={}]", r.case, r.threads, r.probes);
+    }
+    format!("{name}: {:.3} ± {:.3}M/s", r.hits_per_sec_median / 1e6, r.hits_per_sec_stddev / 1e6)
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+pub fn detail_line(r: &Record) -> String {
+    format!(
+        "  {:<16} {:<15} thr={:<2} probes={:<5} {:>7.3} M/s (min {:.3}, max {:.3}) {:>8.0} ns {:>6}x svc  writes {:>5} dc {:>5} ic {:>5} /hit  insns {:>6}",
+        r.case,
+        format!("{}/{}", r.policy, r.simulate),
+        r.threads,
+        r.probes,
+        r.hits_per_sec_median / 1e6,
+        r.hits_per_sec_min / 1e6,
+        r.hits_per_sec_max / 1e6,
+        r.ns_per_hit,
+        opt(r.x_null_svc, 2),
+        opt(r.slot_writes_per_hit, 3),
+        opt(r.dc_cvau_per_hit, 3),
+        opt(r.ic_ivau_per_hit, 3),
+        opt(r.guest_insns_per_hit, 0),
+    )
+}
+
+/// The whole `--json` document.
+#[derive(Serialize)]
+struct Document<'a> {
+    records: &'a [Record],
+    floor: Vec<Floor>,
+    footprint: Footprint,
+    iterations: u64,
+    repetitions: u64,
+}
+
+#[derive(Serialize)]
+struct Floor {
+    policy: String,
+    simulate: String,
+    null_svc_ns: Option<f64>,
+    null_brk_ns: Option<f64>,
+    null_svc_guest_insns: Option<f64>,
+    null_brk_guest_insns: Option<f64>,
+}
+
+#[derive(Serialize, Default)]
+struct Footprint {
+    kernel_image_bytes: u64,
+    kernel_text_bytes: Option<u64>,
+    boot_guest_insns_to_first_el0: Option<f64>,
+    /// Kernel heap bytes, from the `memory_info` system call around 10,000 registrations.
+    bytes_per_registered_probe: Option<f64>,
+    bytes_per_tree_entry: Option<f64>,
+}
+
+/// Runs QEMU quietly (console captured, not echoed), with a timeout.
+fn run_quiet(program: &str, args: &[String], timeout: Duration) -> Result<(Option<i32>, String)> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("could not start {program}"))?;
+    let mut out = child.stdout.take().expect("stdout was piped");
+    let reader = thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Ok((status, reader.join().unwrap_or_default()))
+}
+
+fn boot(qemu: &qemu::Qemu, image: &Path, append: String, icount: bool) -> Result<String> {
+    let options = qemu::BootOptions { append: Some(append), ..Default::default() };
+    let mut args = qemu::boot_args(Board::Virt, &options, image)?;
+    if icount {
+        args.splice(0..0, ["-icount".to_string(), "shift=0".to_string()]);
+    }
+    let shown: Vec<String> = args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+    println!("+ {} {}", qemu.program, shown.join(" "));
+    let (status, transcript) = run_quiet(&qemu.program, &args, Duration::from_secs(300))?;
+    if status != Some(0) || !transcript.contains("bench: done") {
+        let tail: Vec<&str> = transcript.lines().filter(|l| !l.starts_with("  probe ")).collect();
+        let tail = tail[tail.len().saturating_sub(15)..].join("\n");
+        bail!("the bench run did not finish (QEMU status {status:?}); last lines:\n{tail}");
+    }
+    for line in transcript.lines().filter(|l| l.starts_with("bench: error")) {
+        println!("  {line}");
+    }
+    Ok(transcript)
+}
+
+fn samples_of(transcript: &str) -> Vec<Sample> {
+    transcript.lines().filter_map(parse_line).collect()
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let started = Instant::now();
+    let (iters, reps, icount_iters) = if options.quick { (2_000u64, 5u64, 500u64) } else { (20_000, 7, 2_000) };
+    let qemu = qemu::ensure()?;
+    let images = crate::build::build(Board::Virt, false, &[])?;
+    let steps = CONFIGS.len() * 2;
+    let mut step = 0;
+    let mut progress = |what: &str| {
+        step += 1;
+        println!("bench: [{step}/{steps}] {what} ({:.0} s so far)", started.elapsed().as_secs_f64());
+    };
+
+    let mut timed = BTreeMap::new();
+    let mut memory = None;
+    for config in CONFIGS {
+        progress(&format!("timing {} ({iters} calls x {reps} repetitions per case)", config.label()));
+        let append = format!("run=bench-uprobes:all,{iters},{reps} {}", config.bootargs());
+        let transcript = boot(&qemu, &images.image, append, false)?;
+        memory = memory.or_else(|| parse_memory_line(&transcript));
+        timed.insert(config, samples_of(&transcript));
+    }
+    let mut icount = BTreeMap::new();
+    let mut boot_insns = None;
+    for config in CONFIGS {
+        progress(&format!("counting guest instructions under -icount shift=0, {}", config.label()));
+        let append = format!("run=bench-uprobes:all,{icount_iters},1 {}", config.bootargs());
+        let transcript = boot(&qemu, &images.image, append, true)?;
+        if let Some((count, freq)) = parse_boot_line(&transcript) {
+            boot_insns = Some(count as f64 * 1e9 / freq as f64);
+        }
+        icount.insert(config, samples_of(&transcript));
+    }
+
+    let mut all = Vec::new();
+    for config in CONFIGS {
+        all.extend(records(config, &timed[&config], &icount[&config]));
+    }
+
+    println!();
+    println!("== table (median ± standard deviation of {reps} repetitions, M calls/s) ==");
+    for config in CONFIGS {
+        println!("{} (xol-policy={} simulate={})", config.label(), config.policy, config.simulate);
+        for r in all.iter().filter(|r| r.policy == config.policy && r.simulate == config.simulate) {
+            println!("{}", table_line(r));
+        }
+    }
+    println!();
+    println!("== per case: M/s median (min, max), ns per hit, x null svc, slot writes / DC CVAU / IC IVAU lines per hit, guest instructions per hit (icount) ==");
+    for r in &all {
+        println!("{}", detail_line(r));
+    }
+
+    let floor: Vec<Floor> = CONFIGS
+        .iter()
+        .map(|c| {
+            let find = |case: &str| all.iter().find(|r| r.case == case && r.policy == c.policy && r.simulate == c.simulate);
+            Floor {
+                policy: c.policy.into(),
+                simulate: c.simulate.into(),
+                null_svc_ns: find("null-svc").map(|r| r.ns_per_hit),
+                null_brk_ns: find("null-brk").map(|r| r.ns_per_hit),
+                null_svc_guest_insns: find("null-svc").and_then(|r| r.guest_insns_per_hit),
+                null_brk_guest_insns: find("null-brk").and_then(|r| r.guest_insns_per_hit),
+            }
+        })
+        .collect();
+    let footprint = Footprint {
+        kernel_image_bytes: std::fs::metadata(&images.image).map(|m| m.len()).unwrap_or(0),
+        kernel_text_bytes: text_size(&images.elf),
+        boot_guest_insns_to_first_el0: boot_insns,
+        bytes_per_registered_probe: memory.map(|(probe, _)| probe),
+        bytes_per_tree_entry: memory.map(|(_, entry)| entry),
+    };
+    println!();
+    println!("== footprint ==");
+    println!("  kernel image: {} bytes (user programs packed in it included)", footprint.kernel_image_bytes);
+    if let Some(text) = footprint.kernel_text_bytes {
+        println!("  kernel .text: {text} bytes");
+    }
+    println!(
+        "  boot, reset to first EL0 instruction: {} guest instructions (icount)",
+        opt(boot_insns, 0)
+    );
+    println!(
+        "  kernel heap per registered probe: {} bytes; per breakpoint-tree entry: {} bytes (memory_info, 10,000 probes)",
+        opt(footprint.bytes_per_registered_probe, 0),
+        opt(footprint.bytes_per_tree_entry, 0)
+    );
+
+    println!();
+    println!("== targets ==");
+    for line in targets(&all) {
+        println!("  {line}");
+    }
+
+    if let Some(path) = &options.json {
+        let doc = Document { records: &all, floor, footprint, iterations: iters, repetitions: reps };
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))?;
+        println!("json: {}", path.display());
+    }
+    if let Some(path) = &options.chart {
+        chart(path, &all)?;
+        println!("chart: {}", path.display());
+    }
+    println!("bench: finished in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn text_size(elf: &Path) -> Option<u64> {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(elf).ok()?;
+    let file = object::File::parse(&*bytes).ok()?;
+    Some(file.sections().filter(|s| s.kind() == object::SectionKind::Text).map(|s| s.size()).sum())
+}
+
+fn find<'a>(all: &'a [Record], case: &str, policy: &str, simulate: &str, threads: u64, probes: u64) -> Option<&'a Record> {
+    all.iter().find(|r| {
+        r.case == case && r.policy == policy && r.simulate == simulate && r.threads == threads && r.probes == probes
+    })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
+/// One line per target of the issue, with the figures.
+pub fn targets(all: &[Record]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for target in ["nop", "push"] {
+        let case = format!("trig-uprobe-{target}");
+        if let (Some(f), Some(r)) = (find(all, &case, "fresh", "branches", 1, 1), find(all, &case, "reuse", "branches", 1, 1)) {
+            let ratio = r.hits_per_sec_median / f.hits_per_sec_median;
+            lines.push(format!(
+                "{}: reuse/fresh on {case}, simulate=branches: {ratio:.2}x (target >= 3x; {:.3} vs {:.3} M/s)",
+                verdict(ratio >= 3.0),
+                r.hits_per_sec_median / 1e6,
+                f.hits_per_sec_median / 1e6
+            ));
+        }
+    }
+    for threads in [1, 8] {
+        for simulate in ["branches", "all"] {
+            if let Some(r) = find(all, "threads-uprobe", "reuse", simulate, threads, threads) {
+                let w = r.slot_writes_per_hit.unwrap_or(0.0);
+                let c = r.dc_cvau_per_hit.unwrap_or(0.0) + r.ic_ivau_per_hit.unwrap_or(0.0);
+                lines.push(format!(
+                    "{}: reuse steady state, {threads} thread(s), simulate={simulate}: {w:.4} slot writes, {c:.4} cache lines per hit (target 0)",
+                    verdict(w == 0.0 && c == 0.0)
+                ));
+            }
+        }
+    }
+    // Simulated: nop under simulate=all; stepped: the scaling target (an ALU instruction).
+    for (label, case, simulate, probes, limit) in [
+        ("simulated hit (trig-uprobe-nop, reuse/all)", "trig-uprobe-nop", "all", 1, 1.3),
+        ("stepped hit (trig-uprobe-nop, reuse/branches)", "trig-uprobe-nop", "branches", 1, 2.2),
+        ("stepped hit (scale-uprobe, 1 probe, reuse/all)", "scale-uprobe", "all", 1, 2.2),
+    ] {
+        if let Some(r) = find(all, case, "reuse", simulate, 1, probes) {
+            let x = r.x_null_svc.unwrap_or(f64::NAN);
+            lines.push(format!("{}: {label}: {x:.2}x null svc (target <= {limit}x; {:.0} ns)", verdict(x <= limit), r.ns_per_hit));
+        }
+        if let Some(r) = find(all, case, "reuse", simulate, 1, probes) {
+            let limit = if limit < 2.0 { 150.0 } else { 300.0 };
+            if let Some(insns) = r.guest_insns_per_hit {
+                lines.push(format!("{}: {label}: {insns:.0} guest instructions per hit (target <= {limit:.0})", verdict(insns <= limit)));
+            }
+        }
+    }
+    for simulate in ["branches", "all"] {
+        for policy in ["reuse", "fresh"] {
+            if let (Some(one), Some(many)) = (
+                find(all, "scale-uprobe", policy, simulate, 1, 1),
+                find(all, "scale-uprobe", policy, simulate, 1, 10_000),
+            ) {
+                let x = one.hits_per_sec_median / many.hits_per_sec_median;
+                lines.push(format!(
+                    "{}: 10,000 probes vs 1, {policy}/{simulate}: {x:.2}x the cost (target <= 1.2x; {:.0} vs {:.0} ns)",
+                    verdict(x <= 1.2),
+                    many.ns_per_hit,
+                    one.ns_per_hit
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// Policies side by side per case (bars), and the two scaling curves.
+fn chart(path: &Path, all: &[Record]) -> Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1200, 1100)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (top, bottom) = root.split_vertically(600);
+    let (left, right) = bottom.split_horizontally(600);
+    let err = |e: DrawingAreaErrorKind<_>| anyhow::anyhow!("drawing the chart: {e:?}");
+    let colors = [RGBColor(0xd6, 0x27, 0x28), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x2c, 0xa0, 0x2c)];
+
+    let cases: Vec<&str> = [
+        "null-svc", "null-brk", "trig-uprobe-nop", "trig-uprobe-push", "trig-uprobe-ret", "trig-uretprobe-nop",
+        "trig-uretprobe-push", "trig-uretprobe-ret",
+    ]
+    .into_iter()
+    .filter(|c| all.iter().any(|r| r.case == *c))
+    .collect();
+    let ymax = all
+        .iter()
+        .filter(|r| cases.contains(&r.case.as_str()))
+        .map(|r| r.hits_per_sec_median / 1e6)
+        .fold(0.0, f64::max)
+        * 1.15;
+    let n = cases.len().max(1) as f64;
+    let mut bars = ChartBuilder::on(&top)
+        .caption("M hits/s per case (median), one bar per xol-policy/simulate", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..n, 0.0..ymax.max(0.01))
+        .map_err(err)?;
+    let labels = cases.clone();
+    bars.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(cases.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
+                labels[i].replace("trig-", "")
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("M hits/s")
+        .draw()
+        .map_err(err)?;
+    for (k, config) in CONFIGS.iter().enumerate() {
+        let color = colors[k];
+        let rects: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, case)| {
+                let r = all.iter().find(|r| r.case == *case && r.policy == config.policy && r.simulate == config.simulate)?;
+                let x0 = i as f64 + 0.1 + 0.2 * k as f64;
+                Some(Rectangle::new([(x0, 0.0), (x0 + 0.18, r.hits_per_sec_median / 1e6)], color.filled()))
+            })
+            .collect();
+        bars.draw_series(rects)
+            .map_err(err)?
+            .label(config.label())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    bars.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+
+    for (area, case, xs, title, xdesc) in [
+        (&left, "scale-uprobe", vec![1u64, 100, 10_000], "ns per hit vs probes registered", "probes registered (log)"),
+        (&right, "threads-uprobe", vec![1u64, 2, 4, 8], "aggregate M hits/s vs threads", "threads (log)"),
+    ] {
+        let value = |r: &Record| if case == "scale-uprobe" { r.ns_per_hit } else { r.hits_per_sec_median / 1e6 };
+        let points = |c: &Config| -> Vec<(f64, f64)> {
+            xs.iter()
+                .filter_map(|&x| {
+                    let r = all.iter().find(|r| {
+                        r.case == case
+                            && r.policy == c.policy
+                            && r.simulate == c.simulate
+                            && if case == "scale-uprobe" { r.probes == x } else { r.threads == x }
+                    })?;
+                    Some((x as f64, value(r)))
+                })
+                .collect()
+        };
+        let ymax = CONFIGS.iter().flat_map(|c| points(c)).map(|p| p.1).fold(0.0, f64::max) * 1.2;
+        let xmax = *xs.last().unwrap() as f64 * 1.5;
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d((0.7..xmax).log_scale(), 0.0..ymax.max(0.01))
+            .map_err(err)?;
+        chart.configure_mesh().x_desc(xdesc).draw().map_err(err)?;
+        for (k, config) in CONFIGS.iter().enumerate() {
+            let color = colors[k];
+            chart
+                .draw_series(LineSeries::new(points(config), color.stroke_width(2)))
+                .map_err(err)?
+                .label(config.label())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
+            chart.draw_series(points(config).into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
+    }
+    root.present().map_err(|e| anyhow::anyhow!("writing {}: {e:?}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "bench: case=trig-uprobe-nop threads=1 probes=1 rep=2 iters=2000 ticks=125000 freq=62500000 hits=2000 simulated=2000 stepped=0 slot_written=4 slot_reused=0 dc_cvau=4 ic_ivau=4 slot_waits=0";
+
+    #[test]
+    fn parses_a_case_line() {
+        let s = parse_line(LINE).unwrap();
+        assert_eq!(s.case, "trig-uprobe-nop");
+        assert_eq!((s.threads, s.probes, s.rep, s.iters, s.ticks, s.freq, s.hits), (1, 1, 2, 2000, 125000, 62_500_000, 2000));
+        assert_eq!((s.slot_written, s.dc_cvau, s.ic_ivau), (4, 4, 4));
+        // 2000 calls in 2 ms.
+        assert!((s.rate() - 1e6).abs() < 1e-6);
+        assert!((s.insns_per_iter() - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(parse_line("bench: start sections=all iters=2 reps=1 freq=1"), None);
+        assert_eq!(parse_line("bench: done"), None);
+        assert_eq!(parse_line("probe 1 bench-uprobes:kv_get (0x40) uprobe: 3 hits"), None);
+        assert_eq!(parse_line("bench: case=x ticks=notanumber"), None);
+    }
+
+    #[test]
+    fn parses_the_memory_line() {
+        let t = "bench: case=x\nbench: memory probes=10000 heap_per_probe=212 heap_per_tree_entry=48\n";
+        assert_eq!(parse_memory_line(t), Some((212.0, 48.0)));
+        assert_eq!(parse_memory_line("nothing"), None);
+    }
+
+    #[test]
+    fn parses_the_boot_line() {
+        let t = "timer: ...\nboot: first EL0 instruction at CNTVCT=2920557 (62500000 Hz)\n";
+        assert_eq!(parse_boot_line(t), Some((2_920_557, 62_500_000)));
+        assert_eq!(parse_boot_line("nothing"), None);
+    }
+
+    #[test]
+    fn statistics() {
+        let s = stats(&[3.0, 1.0, 2.0, 5.0, 4.0]);
+        assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 5.0));
+        assert!((s.stddev - 2.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(stats(&[1.0, 3.0]).median, 2.0);
+        assert_eq!(stats(&[]), Stats::default());
+    }
+
+    fn sample(case: &str, ticks: u64, hits: u64, written: u64) -> Sample {
+        Sample { case: case.into(), threads: 1, probes: 1, iters: 1000, ticks, freq: 1_000_000_000, hits, slot_written: written, dc_cvau: written, ic_ivau: written, ..Default::default() }
+    }
+
+    #[test]
+    fn records_relate_to_the_null_svc_and_the_base() {
+        let config = Config { policy: "reuse", simulate: "all" };
+        let timed = [sample("null-svc", 1_000_000, 0, 0), sample("trig-uprobe-nop", 2_000_000, 1000, 10)];
+        let icount = [sample("trig-base-nop", 5_000, 0, 0), sample("trig-uprobe-nop", 105_000, 1000, 0)];
+        let records = records(config, &timed, &icount);
+        let r = records.iter().find(|r| r.case == "trig-uprobe-nop").unwrap();
+        assert!((r.ns_per_hit - 2000.0).abs() < 1e-6);
+        assert!((r.x_null_svc.unwrap() - 2.0).abs() < 1e-9);
+        assert_eq!(r.slot_writes_per_hit, Some(0.01));
+        assert!((r.guest_insns_per_hit.unwrap() - 100.0).abs() < 1e-9);
+        let svc = records.iter().find(|r| r.case == "null-svc").unwrap();
+        assert_eq!(svc.slot_writes_per_hit, None);
+        let json = serde_json::to_value(r).unwrap();
+        for field in [
+            "case", "policy", "simulate", "threads", "probes", "hits_per_sec_median", "hits_per_sec_min",
+            "hits_per_sec_max", "ns_per_hit", "x_null_svc", "slot_writes_per_hit", "dc_cvau_per_hit",
+            "ic_ivau_per_hit", "guest_insns_per_hit",
+        ] {
+            assert!(json.get(field).is_some(), "{field} missing");
+        }
+        assert_eq!(table_line(r), "trig-uprobe-nop: 0.500 ± 0.000M/s");
+    }
+
+    #[test]
+    fn bases() {
+        assert_eq!(base_of("trig-uretprobe-push").as_deref(), Some("trig-base-push"));
+        assert_eq!(base_of("threads-uprobe").as_deref(), Some("scale-base"));
+        assert_eq!(base_of("null-svc"), None);
+    }
+}
