@@ -10,6 +10,7 @@ mod gdb;
 mod image;
 mod qemu;
 mod report;
+mod soak;
 mod rpi4;
 mod summary;
 mod test;
@@ -49,6 +50,8 @@ enum Command {
     Gdb(GdbArgs),
     /// Benchmark the brk path in EL0 under QEMU (see docs/benchmarks.md); not part of `test`
     Bench(BenchArgs),
+    /// Run the randomized checks (generated programs, scenarios, fuzzing, oracle) with fresh seeds until the time is up or one fails
+    Soak(SoakArgs),
     /// Write the Raspberry Pi 4 SD card folder (kernel8.img, config.txt); --sd copies it to a boot partition
     Rpi4(rpi4::Rpi4Args),
     /// Send the kernel over a serial line to the UART chain-loader on a board, then show its console
@@ -145,6 +148,13 @@ enum Simulate {
 }
 
 #[derive(Args)]
+struct SoakArgs {
+    /// How long to keep going
+    #[arg(long, default_value_t = 10)]
+    minutes: u64,
+}
+
+#[derive(Args)]
 struct GdbArgs {
     /// The board whose kernel ELF to load symbols from
     #[arg(long, value_enum, default_value_t = Board::Virt)]
@@ -179,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gdb(args) => gdb::run(args.board),
         Command::Rpi4(args) => rpi4::run(args),
         Command::Chainboot(args) => chainboot::run(args),
+        Command::Soak(args) => soak::run(args.minutes),
         Command::Bench(args) => {
             bench::run(bench::Options { quick: args.quick, json: args.json, chart: args.chart })?;
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,126 @@
+//! `cargo xtask soak --minutes N`: the randomized checks of `cargo xtask test`,
+//! in a loop, each round with fresh seeds, until the time is up or a check
+//! fails. A failure prints the seeds and the commands that reproduce it.
+//!
+//! One round:
+//! 1. rebuild the images with a new `GEN_SEED` (the transparency generator's
+//!    instruction sequences are chosen at build time), into their own images
+//!    folder so the images `cargo xtask test` boots are left alone;
+//! 2. the transparency tests (every `--xol-policy` x `--simulate`, plus a 50 us
+//!    tick), the fault and race scenarios and the syscall fuzzer, with fresh
+//!    `GEN_RUN_SEED` and `FUZZ_SEED`;
+//! 3. the classifier oracle on a fresh `ORACLE_SEED`.
+
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    build::{self, Board},
+    cmd::Cmd,
+};
+
+/// A seed from the clock, mixed (splitmix64) so consecutive rounds differ well.
+fn fresh_seed(round: u64) -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut z = nanos ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % 1_000_000_007
+}
+
+/// The seeds of one round.
+#[derive(Clone, Copy, Debug)]
+struct Seeds {
+    gen: u64,
+    gen_run: u64,
+    fuzz: u64,
+    oracle: u64,
+}
+
+impl Seeds {
+    fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("GEN_SEED", self.gen.to_string()),
+            ("GEN_RUN_SEED", self.gen_run.to_string()),
+            ("FUZZ_SEED", self.fuzz.to_string()),
+            ("ORACLE_SEED", self.oracle.to_string()),
+        ]
+    }
+
+    /// The shell line that repeats the failed round.
+    fn reproduce(&self) -> String {
+        let env: Vec<String> = self.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "{} BRK_IMAGES_DIR=target/images-soak cargo xtask build && {} BRK_KERNEL_IMAGE_VIRT=target/images-soak/virt/kernel.img cargo test -p qemu-tests --test transparency --test scenarios && {} cargo test -p probe-core --test oracle",
+            env[0], env.join(" "), env[3]
+        )
+    }
+}
+
+pub fn run(minutes: u64) -> Result<ExitCode> {
+    let started = Instant::now();
+    let budget = Duration::from_secs(minutes * 60);
+    let images_dir = build::target_dir().join("images-soak");
+    // The images of this loop go to their own folder (see build::images_dir).
+    std::env::set_var("BRK_IMAGES_DIR", &images_dir);
+    let qemu = crate::qemu::ensure()?;
+    let mut round = 0u64;
+    let mut checks = 0u64;
+    while started.elapsed() < budget {
+        round += 1;
+        let seeds = Seeds { gen: fresh_seed(4 * round), gen_run: fresh_seed(4 * round + 1), fuzz: fresh_seed(4 * round + 2), oracle: fresh_seed(4 * round + 3) };
+        println!(
+            "soak: round {round} at {:.0} s of {} s: GEN_SEED={} GEN_RUN_SEED={} FUZZ_SEED={} ORACLE_SEED={}",
+            started.elapsed().as_secs_f64(),
+            budget.as_secs(),
+            seeds.gen,
+            seeds.gen_run,
+            seeds.fuzz,
+            seeds.oracle
+        );
+        std::env::set_var("GEN_SEED", seeds.gen.to_string());
+        let images = build::build(Board::Virt, false, &[]).context("building the soak images")?;
+        let image = std::fs::canonicalize(&images.image)?;
+        let qemu_tests = Cmd::new("cargo")
+            .args(["test", "-q", "-p", "qemu-tests", "--test", "transparency", "--test", "scenarios"])
+            .env("BRK_KERNEL_IMAGE_VIRT", image.display().to_string())
+            .env("QEMU", qemu.program.as_str());
+        let oracle = Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle"]);
+        for cmd in [qemu_tests, oracle] {
+            let cmd = seeds.env().into_iter().fold(cmd, |cmd, (key, value)| cmd.env(key, value));
+            let (status, output) = cmd.tee_stdout()?;
+            checks += output.lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum::<u64>();
+            if !status.success() {
+                println!("soak: FAILED in round {round} after {:.0} s", started.elapsed().as_secs_f64());
+                println!("soak: reproduce with: {}", seeds.reproduce());
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    println!(
+        "soak: {round} rounds, {checks} passing test runs in {:.0} s, no failure",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_between_rounds_and_the_reproduction_line_names_them() {
+        let a = fresh_seed(1);
+        let b = fresh_seed(2);
+        assert_ne!(a, b);
+        let seeds = Seeds { gen: 11, gen_run: 22, fuzz: 33, oracle: 44 };
+        let line = seeds.reproduce();
+        for needle in ["GEN_SEED=11", "GEN_RUN_SEED=22", "FUZZ_SEED=33", "ORACLE_SEED=44", "--test transparency"] {
+            assert!(line.contains(needle), "{line}");
+        }
+    }
+}
