@@ -145,6 +145,11 @@ pub struct XolSlots<W: BitmapWord = DefaultWord> {
     /// What each slot holds: the instruction last written to it. The page is
     /// zeroed when created, and 0 is `udf #0`, which no probe ever holds.
     contents: Box<[W]>,
+    /// Where the search for "any free slot" starts (round robin): once every
+    /// slot has been written, breakpoints that lost theirs spread over the
+    /// page instead of all landing on the lowest free slot and evicting each
+    /// other on every hit. Only a hint: a lost update costs nothing.
+    next_victim: W,
 }
 
 impl XolSlots<DefaultWord> {
@@ -183,6 +188,7 @@ impl<W: BitmapWord> XolSlots<W> {
             slot_count,
             busy,
             contents,
+            next_victim: W::new(1),
         }
     }
 
@@ -220,6 +226,22 @@ impl<W: BitmapWord> XolSlots<W> {
                 if wanted(slot) && self.test_and_set(slot) {
                     return Some(slot);
                 }
+            }
+        }
+        None
+    }
+
+    /// Take any free slot, searching round robin from where the last such
+    /// search stopped.
+    pub fn try_take_round_robin(&self) -> Option<SlotIndex> {
+        let usable = self.slot_count - 1; // slots 1..slot_count
+        let start = self.next_victim.load(Ordering::Relaxed) as usize;
+        for step in 0..usable {
+            let index = 1 + (start + step - 1) % usable;
+            let slot = SlotIndex(index as u16);
+            if self.try_take_exactly(slot) {
+                self.next_victim.store((index % usable + 1) as u64, Ordering::Relaxed);
+                return Some(slot);
             }
         }
         None
@@ -317,10 +339,12 @@ pub enum SlotReason {
     /// Not remembered, never written: no other breakpoint loses its slot.
     NeverWritten,
     /// The remembered slot was busy (another thread is stepping in it), and
-    /// no free slot holds the instruction or is unused: any free slot.
+    /// no free slot holds the instruction or is unused: the next free slot,
+    /// round robin.
     RememberedBusy,
     /// This breakpoint has no slot yet (first hit in this task), and no free
-    /// slot holds the instruction or is unused: any free slot.
+    /// slot holds the instruction or is unused: the next free slot, round
+    /// robin.
     NoneRemembered,
 }
 
@@ -360,7 +384,7 @@ pub fn choose_slot<W: BitmapWord>(
             .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == NEVER_WRITTEN).map(|slot| (slot, SlotReason::NeverWritten)))
             .or_else(|| {
                 let reason = if remembered.is_some() { SlotReason::RememberedBusy } else { SlotReason::NoneRemembered };
-                slots.try_take(None).map(|slot| (slot, reason))
+                slots.try_take_round_robin().map(|slot| (slot, reason))
             }),
     };
     let Some((slot, reason)) = taken else {

@@ -130,6 +130,37 @@ mod sequential {
         assert_eq!(counters.snapshot().slot_reused, 198);
     }
 
+    /// Every slot already written (a long run with many probes): two new
+    /// probes hit in turn still end up with a slot each, because the fallback
+    /// goes round robin instead of always to the lowest free slot.
+    #[test]
+    fn on_a_full_page_two_new_probes_stop_evicting_each_other() {
+        let slots = XolSlots::new(5);
+        let counters = Counters::new();
+        for (i, insn) in [0x1000_0001u32, 0x1000_0002, 0x1000_0003, 0x1000_0004].into_iter().enumerate() {
+            let choice = choose_slot(&slots, XolPolicy::Reuse, None, insn, &counters).unwrap();
+            assert_eq!(choice.slot.index(), i + 1);
+            slots.note_written(choice.slot, insn);
+            slots.release(choice.slot).unwrap();
+        }
+        let mut remembered = [None, None];
+        let mut writes_per_round = [0u64; 20];
+        for writes in writes_per_round.iter_mut() {
+            let before = counters.snapshot().slot_written;
+            for (probe, insn) in [ADD, NOP].into_iter().enumerate() {
+                let choice = choose_slot(&slots, XolPolicy::Reuse, remembered[probe], insn, &counters).unwrap();
+                if choice.must_write {
+                    slots.note_written(choice.slot, insn);
+                }
+                slots.release(choice.slot).unwrap();
+                remembered[probe] = Some(choice.slot);
+            }
+            *writes = counters.snapshot().slot_written - before;
+        }
+        assert_eq!(writes_per_round[0], 2, "the first round writes both");
+        assert!(writes_per_round[1..].iter().all(|&w| w == 0), "then nothing: {writes_per_round:?}");
+    }
+
     /// A breakpoint new to this task finds the slot another task of the same
     /// address space already filled with its instruction.
     #[test]
