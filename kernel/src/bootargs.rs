@@ -11,6 +11,7 @@
 //! | `xol-policy=fresh\|reuse`, `simulate=all\|branches`, `xol-slots=N` | how hits execute the original instruction |
 //! | `trace` | print every step of every hit |
 //! | `tick-us=N` | tick every N microseconds while tasks run (default 10 ms) |
+//! | `preempt-steps` | switch to another thread after every `eret` into an XOL slot is prepared |
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 
@@ -65,6 +66,9 @@ pub struct ProbeOptions {
     pub xol_slots: Option<usize>,
     pub trace: bool,
     pub report: bool,
+    /// `preempt-steps`: switch threads right after every step is armed, as if a
+    /// timer interrupt landed in every step (a torture test).
+    pub preempt_steps: bool,
 }
 
 /// Parsed boot arguments.
@@ -137,6 +141,7 @@ pub fn parse(line: &str) -> BootArgs {
                 _ => crate::println!("bootargs: tick-us={} is not a period of at least 20 microseconds", period),
             },
             None if word == "trace" => args.probe_options.trace = true,
+            None if word == "preempt-steps" => args.probe_options.preempt_steps = true,
             None if word == "report" => args.probe_options.report = true,
             Some(("inject", other)) => {
                 crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic)", other)

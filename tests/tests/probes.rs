@@ -246,3 +246,23 @@ fn interrupts_landing_inside_steps_resume_them_exactly() {
     assert_eq!(probe_counts(&run, "probed:step_simd+0x4").0, 50);
     run.expect_line_starting("probed: done");
 }
+
+#[test]
+fn a_process_killed_with_a_slot_in_flight_leaves_the_others_running() {
+    // preempt-steps: every armed step is interrupted, so the worker is always
+    // mid-step when its sibling commits the fault that kills the process.
+    let run = boot(&Boot::default().append(
+        "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x8 probe=probed:step_alu test=probes:threads,4,300",
+    ));
+    run.expect_exit(0);
+    run.expect_line_starting("fault: undefined instruction (EC 0x00) (pid 1 probes die-stepping");
+    let line = run.expect_line_starting("task: pid 1 ends with ");
+    if !line.contains("probe step(s) in flight") {
+        run.fail(&format!("the kill should find a step in flight: {line:?}"));
+    }
+    // Everyone else, probed and stepping all the time too, is exact.
+    assert_eq!(probe_counts(&run, "probed:step_load+0x8").0, 50);
+    assert_eq!(probe_counts(&run, "probed:step_alu").0, 50);
+    run.expect_line_starting("probes: threads: 4 threads x 300 calls, probe hits 1200, expected 1200");
+    run.expect_line_starting("probed: done");
+}

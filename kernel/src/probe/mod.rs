@@ -506,6 +506,11 @@ fn handle_hit(
             debug::arm_single_step(frame);
             thread.probes.stepping = Some(Stepping { hit, slot, breakpoint });
             trace!("eret to slot {:#x} with MDSCR_EL1.SS=1 and SPSR_EL1.SS=1: one instruction, then a step exception", address);
+            if options().preempt_steps {
+                // As if an interrupt arrived now: the step stays armed in this
+                // thread's saved SPSR and resumes when it runs again.
+                return After::Yield;
+            }
             After::Resume
         }
         (Treatment::Step, None) => unreachable!("a step always has a slot here"),
@@ -572,6 +577,11 @@ pub fn abandon_step(thread: &mut Thread, process: &mut Process, fault_elr: u64) 
     let _ = process.xol.release(stepping.slot);
     let in_slot = fault_elr == slot_address(stepping.slot);
     in_slot.then_some(stepping.breakpoint)
+}
+
+/// How many threads of `threads` are between a probe's `brk` and its step.
+pub fn steps_in_flight<'a>(threads: impl Iterator<Item = &'a Thread>) -> usize {
+    threads.filter(|thread| thread.probes.is_stepping()).count()
 }
 
 /// A thread ends: give back the slot it may hold.

@@ -312,6 +312,13 @@ impl Scheduler {
     }
 
     fn end_process(&mut self, pid: Pid, end: ProcessEnd) {
+        let in_flight = crate::probe::steps_in_flight(self.threads.values().filter(|t| t.pid == pid));
+        if in_flight > 0 {
+            println!(
+                "task: pid {} ends with {} probe step(s) in flight; their XOL slots go with its address space",
+                pid, in_flight
+            );
+        }
         let tids: Vec<Tid> = self.threads.values().filter(|t| t.pid == pid).map(|t| t.tid).collect();
         for tid in tids {
             if self.fp_owner == Some(tid) {

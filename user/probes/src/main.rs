@@ -9,6 +9,11 @@
 //!   with a probe on it (boot with `xol-slots=1` to have fewer step slots than
 //!   threads); the probe must count exactly N x CALLS hits.
 //!
+//! - `probes die-stepping`: a worker thread hits a stepped probe non-stop
+//!   while the main thread commits an undefined instruction. Booted with
+//!   `preempt-steps`, the worker is always between a `brk` and its step when
+//!   the main thread runs, so the process is killed with a slot in flight.
+//!
 //! Prints one line per check and `probes: ok` when all held (exit 0), else 1.
 
 #![no_std]
@@ -130,12 +135,24 @@ fn main(arguments: &str) -> i32 {
     let mut number = |default: u64| operands.next().and_then(|n| n.parse().ok()).unwrap_or(default);
     let ok = match mode {
         "unregister" => unregister_rounds(number(20)),
+        "die-stepping" => {
+            sys::probe_register(ProbeKind::Uprobe, target_address()).expect("probe_register");
+            thread::spawn(hammer, 0).expect("spawn");
+            while CALLS.load(Ordering::Relaxed) < 100 {
+                thread::yield_now();
+            }
+            println!("probes: die-stepping: committing an undefined instruction");
+            // SAFETY: `udf` raises an undefined-instruction exception; the kernel
+            // kills the process there, so nothing after it runs.
+            unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+            false
+        }
         "threads" => {
             let threads = number(8);
             many_threads(threads, number(500))
         }
         _ => {
-            println!("probes: usage: probes unregister [ROUNDS] | probes threads [N] [CALLS]");
+            println!("probes: usage: probes unregister [ROUNDS] | probes threads [N] [CALLS] | probes die-stepping");
             return 2;
         }
     };

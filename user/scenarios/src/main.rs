@@ -23,9 +23,12 @@ use user_rt::{args, layout, println, sys, thread, Error, ProbeKind};
 
 user_rt::entry!(main);
 
+/// The `add`s of `flood_sled` (its `.rept` count below).
+const SLED_INSTRUCTIONS: usize = 17_000;
+
 core::arch::global_asm!(
     ".pushsection .text.scenarios, \"ax\", %progbits",
-    // 17,000 probe-able instructions for the registration flood.
+    // 17,000 (SLED_INSTRUCTIONS) probe-able instructions for the registration flood.
     ".globl flood_sled",
     ".type flood_sled, %function",
     ".p2align 4",
@@ -118,7 +121,11 @@ impl Rng {
 
 // ---------------------------------------------------------------- fuzz
 
-static mut FUZZ_BUF: [u8; 4096] = [0; 4096];
+/// Where the fuzzer points the kernel's writes. Pointers go up to 4 KiB into it,
+/// and the largest structure the kernel writes is 72 bytes, so the second half
+/// is padding: the kernel's writes must never land on the fuzzer's own
+/// statics (FUZZ_THREADS is next in .bss).
+static mut FUZZ_BUF: [u8; 8192] = [0; 8192];
 static FUZZ_THREADS: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn fuzz_thread(a: u64, _b: u64) -> ! {
@@ -134,7 +141,7 @@ fn fuzz_value(rng: &mut Rng) -> u64 {
         1 => 1,
         2 => u64::MAX,
         3 => r >> 60,
-        4 => buf + (r >> 52),                                   // our buffer, maybe running past it
+        4 => buf + (r >> 52),                                   // anywhere in the first 4 KiB of our buffer
         5 => layout::USER_BASE + ((r >> 40) & 0xfffc),          // our text (read-only)
         6 => layout::XOL_PAGE + ((r >> 40) & 0xfff),            // the XOL page
         7 => layout::STACKS_TOP - layout::STACK_SIZE - 8,       // a guard page
@@ -179,6 +186,14 @@ fn fuzz(calls: u64, seed: u64) -> bool {
                 } else if a[0] >= layout::USER_BASE && a[0] < layout::USER_END {
                     a[0] = 0x1000;
                 }
+            }
+            11 if a[1] >= layout::USER_BASE && a[1] < layout::USER_END => {
+                // probe_register on our own text: only on the sled. A probe on the
+                // instruction between the ldxr and stxr of an atomic in this loop
+                // would make the stxr fail forever (the brk clears the exclusive
+                // monitor): a livelock of the program's own making, which no
+                // kernel can prevent.
+                a[1] = flood_sled as *const () as u64 + (a[1] % (4 * SLED_INSTRUCTIONS as u64) & !3);
             }
             7 => {
                 // join: only threads that end by themselves, or nonsense ids.
