@@ -306,6 +306,46 @@ fn running_as_root() -> bool {
     }
 }
 
+/// The URI of the configured Debian source whose suites include `codename`:
+/// first the deb822 files (`/etc/apt/sources.list.d/*.sources`), then the
+/// one-line `/etc/apt/sources.list`.
+fn debian_archive_uri(codename: &str) -> Option<String> {
+    let mut deb822: Vec<_> = fs::read_dir("/etc/apt/sources.list.d")
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    deb822.retain(|path| path.extension().is_some_and(|ext| ext == "sources"));
+    deb822.sort();
+    for path in deb822 {
+        if let Some(uri) = fs::read_to_string(&path).ok().and_then(|text| uri_from_deb822(&text, codename)) {
+            return Some(uri);
+        }
+    }
+    fs::read_to_string("/etc/apt/sources.list").ok().and_then(|text| uri_from_one_line(&text, codename))
+}
+
+/// In deb822 text, the `URIs:` of the first stanza whose `Suites:` has `codename`.
+fn uri_from_deb822(text: &str, codename: &str) -> Option<String> {
+    text.split("\n\n").find_map(|stanza| {
+        let field = |name: &str| stanza.lines().find_map(|l| l.strip_prefix(name).map(str::trim));
+        let suites = field("Suites:")?;
+        let uri = field("URIs:")?.split_whitespace().next()?;
+        suites.split_whitespace().any(|s| s == codename).then(|| uri.to_string())
+    })
+}
+
+/// In one-line format (`deb [options] URI SUITE COMPONENTS`), the URI of the
+/// first `deb` line for suite `codename`.
+fn uri_from_one_line(text: &str, codename: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() != Some(&"deb") {
+            return None;
+        }
+        let uri_at = words.iter().position(|w| w.contains("://"))?;
+        (words.get(uri_at + 1) == Some(&codename)).then(|| words[uri_at].to_string())
+    })
+}
+
 fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
     let cache_dir = dtb.parent().expect("the cache is a folder");
     let apt = std::path::absolute(cache_dir.join("apt"))?;
@@ -319,11 +359,12 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
         })
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "bookworm".into());
+    // The archive this machine already uses (a mirror or a snapshot stays in use),
+    // read from its apt configuration rather than named here.
+    let uri = debian_archive_uri(&codename)
+        .with_context(|| format!("no Debian apt source for '{codename}' in /etc/apt to take the archive address from"))?;
     let sources = apt.join("etc/sources.list");
-    fs::write(
-        &sources,
-        format!("deb [arch=arm64 signed-by={}] http://deb.debian.org/debian {codename} main\n", keyring.display()),
-    )?;
+    fs::write(&sources, format!("deb [arch=arm64 signed-by={}] {uri} {codename} main\n", keyring.display()))?;
     let options: Vec<String> = [
         ("Dir::Etc::SourceList", sources.display().to_string()),
         ("Dir::Etc::SourceParts", apt.join("etc/sources.list.d").display().to_string()),
@@ -388,6 +429,16 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_archive_uri_comes_from_the_configured_source() {
+        let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n";
+        assert_eq!(uri_from_deb822(deb822, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(uri_from_deb822(deb822, "trixie"), None);
+        let one_line = "# comment\ndeb [signed-by=/k.gpg] http://mirror.example/debian bookworm main\n";
+        assert_eq!(uri_from_one_line(one_line, "bookworm").as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(uri_from_one_line(one_line, "trixie"), None);
+    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("xtask-rpi4-{}-{name}", std::process::id()));
