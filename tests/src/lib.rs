@@ -419,6 +419,47 @@ pub fn run_from_parts(
     Run { status, exit, transcript, stderr, timed_out, timeout, elapsed, command_line }
 }
 
+/// The probe points of `user/probed` (its `PROBE_POINTS`): `(symbol+offset,
+/// class)`, one class of instruction each. The class is `simulate` (under both
+/// `--simulate` settings), `all-only` (simulated only under `--simulate all`) or
+/// `step`.
+pub const PROBED_POINTS: &[(&str, &str)] = &[
+    ("cls_b+0x0", "simulate"),
+    ("cls_bl+0x8", "simulate"),
+    ("cls_bcond+0x4", "simulate"),
+    ("cls_cbz+0x0", "simulate"),
+    ("cls_tbnz+0x0", "simulate"),
+    ("cls_br+0x4", "simulate"),
+    ("cls_blr+0xc", "simulate"),
+    ("cls_ret+0x4", "simulate"),
+    ("cls_adr+0x0", "simulate"),
+    ("cls_adrp+0x0", "simulate"),
+    // PC-relative loads cannot run out of line either: simulated under both
+    // policies, as Linux did at the time of the slot-reuse patch.
+    ("cls_ldr_literal+0x0", "simulate"),
+    ("cls_ldrsw_literal+0x0", "simulate"),
+    ("cls_nop+0x0", "all-only"),
+    ("cls_push+0x0", "all-only"),
+    ("step_alu+0x0", "step"),
+    ("step_madd+0x4", "step"),
+    ("step_csel+0x4", "step"),
+    ("step_mrs_nzcv+0x4", "step"),
+    ("step_load+0x8", "step"),
+    ("step_store+0x8", "step"),
+    ("step_pair+0x8", "step"),
+    ("step_simd+0x4", "step"),
+];
+
+/// `probe=probed:...` for every probe point of `user/probed`.
+pub fn probed_probe_args() -> Vec<String> {
+    PROBED_POINTS.iter().map(|(at, _)| format!("probe=probed:{at}")).collect()
+}
+
+/// `user/probed`'s result lines (`probed: ...`).
+pub fn probed_results(run: &Run) -> Vec<String> {
+    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
+}
+
 /// One kernel self-test result line (docs/kernel-contract.md, "Self-tests").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selftest<'a> {

@@ -3,19 +3,9 @@
 //! the probe tests pass on each: probes on every class of instruction in
 //! `user/probed` leave its results exactly as an unprobed run computes them.
 
-use qemu_tests::{boot, Boot, Run};
+use qemu_tests::{boot, probed_probe_args, probed_results, Boot, PROBED_POINTS};
 
-/// The probe points of `user/probed` (as in probes.rs), one class of instruction each.
-const PROBE_POINTS: &[&str] = &[
-    "cls_b+0x0", "cls_bl+0x8", "cls_bcond+0x4", "cls_cbz+0x0", "cls_tbnz+0x0", "cls_br+0x4", "cls_blr+0xc",
-    "cls_ret+0x4", "cls_adr+0x0", "cls_adrp+0x0", "cls_ldr_literal+0x0", "cls_ldrsw_literal+0x0", "cls_nop+0x0",
-    "cls_push+0x0", "step_alu+0x0", "step_madd+0x4", "step_csel+0x4", "step_mrs_nzcv+0x4", "step_load+0x8",
-    "step_store+0x8", "step_pair+0x8", "step_simd+0x4",
-];
 
-fn results(run: &Run) -> Vec<String> {
-    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
-}
 
 fn probes_pass_on(cpu: &str) {
     let plain = boot(&Boot::default().cpu(cpu).append("test=probed"));
@@ -24,15 +14,15 @@ fn probes_pass_on(cpu: &str) {
     for field in ["I-line ", "CTR_EL0.IDC=", " DIC="] {
         assert!(caches.contains(field), "{cpu}: the caches line lacks {field:?}: {caches:?}");
     }
-    let expected = results(&plain);
-    assert!(expected.len() >= PROBE_POINTS.len(), "{cpu}: the unprobed run printed too little");
+    let expected = probed_results(&plain);
+    assert!(expected.len() >= PROBED_POINTS.len(), "{cpu}: the unprobed run printed too little");
 
-    let probes: Vec<String> = PROBE_POINTS.iter().map(|at| format!("probe=probed:{at}")).collect();
+    let probes: Vec<String> = probed_probe_args();
     for policy in ["reuse", "fresh"] {
         let args = format!("test=probed {} retprobe=probed:fib_rec xol-policy={policy}", probes.join(" "));
         let run = boot(&Boot::default().cpu(cpu).append(&args));
         run.expect_exit(0);
-        if results(&run) != expected {
+        if probed_results(&run) != expected {
             run.fail(&format!("{cpu}/{policy}: the probed results differ from the unprobed run"));
         }
         let hits = run
@@ -42,7 +32,7 @@ fn probes_pass_on(cpu: &str) {
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or_else(|| run.fail("no hits counter"));
         // 50 passes over every point, plus fib_rec's 1973 entries.
-        assert_eq!(hits, 50 * PROBE_POINTS.len() as u64 + 1973, "{cpu}/{policy}: hits");
+        assert_eq!(hits, 50 * PROBED_POINTS.len() as u64 + 1973, "{cpu}/{policy}: hits");
     }
 }
 

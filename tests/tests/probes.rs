@@ -3,40 +3,9 @@
 //! probes count recursive calls, unregistration is clean, threads wait for
 //! slots, bad probe requests are refused with a reason (docs/brk-path.md).
 
-use qemu_tests::{boot, Boot, Run};
+use qemu_tests::{boot, probed_probe_args, probed_results, Boot, Run, PROBED_POINTS};
 
-/// (symbol+offset, class) of every probe point of `user/probed` (its PROBE_POINTS).
-const PROBE_POINTS: &[(&str, &str)] = &[
-    ("cls_b+0x0", "simulate"),
-    ("cls_bl+0x8", "simulate"),
-    ("cls_bcond+0x4", "simulate"),
-    ("cls_cbz+0x0", "simulate"),
-    ("cls_tbnz+0x0", "simulate"),
-    ("cls_br+0x4", "simulate"),
-    ("cls_blr+0xc", "simulate"),
-    ("cls_ret+0x4", "simulate"),
-    ("cls_adr+0x0", "simulate"),
-    ("cls_adrp+0x0", "simulate"),
-    // PC-relative loads cannot run out of line either: simulated under both
-    // policies, as Linux did at the time of the slot-reuse patch.
-    ("cls_ldr_literal+0x0", "simulate"),
-    ("cls_ldrsw_literal+0x0", "simulate"),
-    ("cls_nop+0x0", "all-only"),
-    ("cls_push+0x0", "all-only"),
-    ("step_alu+0x0", "step"),
-    ("step_madd+0x4", "step"),
-    ("step_csel+0x4", "step"),
-    ("step_mrs_nzcv+0x4", "step"),
-    ("step_load+0x8", "step"),
-    ("step_store+0x8", "step"),
-    ("step_pair+0x8", "step"),
-    ("step_simd+0x4", "step"),
-];
 
-/// The program's result lines (`probed: ...`).
-fn results(run: &Run) -> Vec<String> {
-    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
-}
 
 /// `hits` and `returns` of the probe report line for `program:symbol`.
 fn probe_counts(run: &Run, symbol: &str) -> (u64, u64) {
@@ -60,30 +29,27 @@ fn counter(run: &Run, name: &str) -> u64 {
         .unwrap_or_else(|| run.fail(&format!("no counter {name} in {line:?}")))
 }
 
-fn probe_args(points: &[(&str, &str)]) -> String {
-    points.iter().map(|(at, _)| format!("probe=probed:{at}")).collect::<Vec<_>>().join(" ")
-}
 
 #[test]
 fn probes_on_every_class_leave_results_identical_under_every_policy() {
     let plain = boot(&Boot::default().append("test=probed"));
     plain.expect_exit(0);
-    let expected = results(&plain);
+    let expected = probed_results(&plain);
     assert!(expected.len() >= 23, "the unprobed run printed too little");
 
     for (policy, simulate) in [("reuse", "all"), ("reuse", "branches"), ("fresh", "all"), ("fresh", "branches")] {
         let args = format!(
             "test=probed {} retprobe=probed:fib_rec xol-policy={policy} simulate={simulate}",
-            probe_args(PROBE_POINTS)
+            probed_probe_args().join(" ")
         );
         let run = boot(&Boot::default().append(&args));
         run.expect_exit(0);
-        if results(&run) != expected {
-            run.fail(&format!("{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}\nvs\n{:?}", results(&run), expected));
+        if probed_results(&run) != expected {
+            run.fail(&format!("{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}\nvs\n{:?}", probed_results(&run), expected));
         }
         let mut simulated = 0;
         let mut stepped = 1973; // fib_rec's first instruction, `cmp`, is stepped
-        for (at, class) in PROBE_POINTS {
+        for (at, class) in PROBED_POINTS {
             let symbol = format!("probed:{}", at.trim_end_matches("+0x0"));
             let (hits, _) = probe_counts(&run, &symbol);
             if hits != 50 {

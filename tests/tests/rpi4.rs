@@ -6,19 +6,9 @@
 //! steps (skipped, with the reason, on a QEMU older than 9, and the `with_dtb` ones
 //! when the device tree could not be fetched), and leaves them out of the virt step.
 
-use qemu_tests::{boot_raspi4b, file_from_env, Run, DTB_ENV_RPI4};
+use qemu_tests::{boot_raspi4b, file_from_env, probed_probe_args, probed_results, Run, DTB_ENV_RPI4, PROBED_POINTS};
 
-/// The probe points of `user/probed` (as in probes.rs), one class of instruction each.
-const PROBE_POINTS: &[&str] = &[
-    "cls_b+0x0", "cls_bl+0x8", "cls_bcond+0x4", "cls_cbz+0x0", "cls_tbnz+0x0", "cls_br+0x4", "cls_blr+0xc",
-    "cls_ret+0x4", "cls_adr+0x0", "cls_adrp+0x0", "cls_ldr_literal+0x0", "cls_ldrsw_literal+0x0", "cls_nop+0x0",
-    "cls_push+0x0", "step_alu+0x0", "step_madd+0x4", "step_csel+0x4", "step_mrs_nzcv+0x4", "step_load+0x8",
-    "step_store+0x8", "step_pair+0x8", "step_simd+0x4",
-];
 
-fn results(run: &Run) -> Vec<String> {
-    run.lines().filter(|l| l.starts_with("probed: ")).map(String::from).collect()
-}
 
 fn expect_selftests_pass(run: &Run) {
     let line = run.expect_line_starting("selftests: ");
@@ -70,16 +60,16 @@ fn raspi4b_with_dtb_probes_on_every_class_leave_the_results_unchanged() {
     let dtb = file_from_env(DTB_ENV_RPI4);
     let plain = boot_raspi4b(Some(&dtb), Some("test=probed"));
     plain.expect_exit(0);
-    let expected = results(&plain);
-    assert!(expected.len() >= PROBE_POINTS.len(), "the unprobed run printed too little");
-    let probes: Vec<String> = PROBE_POINTS.iter().map(|at| format!("probe=probed:{at}")).collect();
+    let expected = probed_results(&plain);
+    assert!(expected.len() >= PROBED_POINTS.len(), "the unprobed run printed too little");
+    let probes: Vec<String> = probed_probe_args();
     let run = boot_raspi4b(Some(&dtb), Some(&format!("test=probed {} retprobe=probed:fib_rec", probes.join(" "))));
     run.expect_exit(0);
-    if results(&run) != expected {
+    if probed_results(&run) != expected {
         run.fail("the probed results differ from the unprobed run on raspi4b");
     }
     // Every probe point is passed 50 times; fib_rec(15) makes 1973 calls.
-    for at in PROBE_POINTS {
+    for (at, _) in PROBED_POINTS {
         let symbol = format!(" probed:{} (", at.trim_end_matches("+0x0"));
         let line = run
             .lines()

@@ -24,22 +24,13 @@ user_rt::entry!(main);
 /// How many tiny functions `bench_fns` holds (the scaling case's probes).
 const MANY: usize = 10_000;
 
-macro_rules! function {
-    ($name:literal, $($line:literal),* $(,)?) => {
-        concat!(
-            ".globl ", $name, "\n.type ", $name, ", %function\n.p2align 3\n", $name, ":\n",
-            $($line, "\n",)*
-            ".size ", $name, ", . - ", $name, "\n"
-        )
-    };
-}
 
 core::arch::global_asm!(
     ".pushsection .text.bench, \"ax\", %progbits",
     // The three targets of the Linux selftests bench: first instruction nop, push, ret.
-    function!("trig_nop", "nop", "ret"),
-    function!("trig_push", "stp x29, x30, [sp, #-16]!", "ldp x29, x30, [sp], #16", "ret"),
-    function!("trig_ret", "ret"),
+    user_rt::asm_function!("trig_nop", "nop", "ret"),
+    user_rt::asm_function!("trig_push", "stp x29, x30, [sp, #-16]!", "ldp x29, x30, [sp], #16", "ret"),
+    user_rt::asm_function!("trig_ret", "ret"),
     // 10,000 functions of two instructions each, 8 bytes apart: function i is at
     // bench_fns + 8 * i. The first instruction is an ALU one, which the kernel
     // always steps out of line (so every hit needs an XOL slot), and it differs

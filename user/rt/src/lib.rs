@@ -62,3 +62,18 @@ macro_rules! entry {
         }
     };
 }
+
+/// The assembly text of one global function for `global_asm!`: its symbol,
+/// `%function` type, 8-byte alignment, the given lines, and its size, so the
+/// kernel's symbol table names it and a probe can be put on it by name
+/// (`asm_function!("step_alu", "add x0, x0, x0, lsl #3", "ret")`).
+#[macro_export]
+macro_rules! asm_function {
+    ($name:literal, $($line:literal),* $(,)?) => {
+        concat!(
+            ".globl ", $name, "\n.type ", $name, ", %function\n.p2align 3\n", $name, ":\n",
+            $($line, "\n",)*
+            ".size ", $name, ", . - ", $name, "\n"
+        )
+    };
+}
