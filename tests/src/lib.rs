@@ -115,45 +115,7 @@ impl Boot {
             PathBuf::from(&image).is_file(),
             "{IMAGE_ENV_VIRT}={image} is not a file: run through `cargo xtask test`, which builds the kernel image"
         );
-        let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
-        let qemu = qemu.as_deref().unwrap_or("qemu-system-aarch64");
-        let args = self.qemu_args(&image);
-        let command_line = format!("{qemu} {}", args.join(" "));
-
-        let mut child = Command::new(qemu)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start `{command_line}`: {e}"));
-        let stdout = drain(&mut child, |c| {
-            c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)
-        });
-        let stderr = drain(&mut child, |c| {
-            c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)
-        });
-
-        let started = Instant::now();
-        let waited = child.wait_timeout(self.timeout).expect("waiting for QEMU");
-        let (status, timed_out) = match waited {
-            Some(status) => (status, false),
-            None => {
-                // Kill it: its output so far is still worth showing.
-                let _ = child.kill();
-                (child.wait().expect("reaping QEMU"), true)
-            }
-        };
-        Run {
-            status: if timed_out { None } else { status.code() },
-            exit: status.to_string(),
-            transcript: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-            timed_out,
-            timeout: self.timeout,
-            elapsed: started.elapsed(),
-            command_line,
-        }
+        run_qemu(&self.qemu_args(&image), self.timeout)
     }
 }
 
