@@ -78,42 +78,33 @@ pub trait BitmapWord: Send + Sync {
     fn fetch_and(&self, bits: u64, order: Ordering) -> u64;
 }
 
-impl BitmapWord for core::sync::atomic::AtomicU64 {
-    fn new(value: u64) -> Self {
-        Self::new(value)
-    }
-    fn load(&self, order: Ordering) -> u64 {
-        self.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.store(value, order)
-    }
-    fn fetch_or(&self, bits: u64, order: Ordering) -> u64 {
-        self.fetch_or(bits, order)
-    }
-    fn fetch_and(&self, bits: u64, order: Ordering) -> u64 {
-        self.fetch_and(bits, order)
-    }
+/// Both atomic types (core's for the kernel, loom's for the models) have the
+/// same inherent methods; one definition forwards to them.
+macro_rules! forward_bitmap_word {
+    ($atomic:ty) => {
+        impl BitmapWord for $atomic {
+            fn new(value: u64) -> Self {
+                Self::new(value)
+            }
+            fn load(&self, order: Ordering) -> u64 {
+                self.load(order)
+            }
+            fn store(&self, value: u64, order: Ordering) {
+                self.store(value, order)
+            }
+            fn fetch_or(&self, bits: u64, order: Ordering) -> u64 {
+                self.fetch_or(bits, order)
+            }
+            fn fetch_and(&self, bits: u64, order: Ordering) -> u64 {
+                self.fetch_and(bits, order)
+            }
+        }
+    };
 }
 
+forward_bitmap_word!(core::sync::atomic::AtomicU64);
 #[cfg(any(loom, test))]
-impl BitmapWord for loom::sync::atomic::AtomicU64 {
-    fn new(value: u64) -> Self {
-        Self::new(value)
-    }
-    fn load(&self, order: Ordering) -> u64 {
-        self.load(order)
-    }
-    fn store(&self, value: u64, order: Ordering) {
-        self.store(value, order)
-    }
-    fn fetch_or(&self, bits: u64, order: Ordering) -> u64 {
-        self.fetch_or(bits, order)
-    }
-    fn fetch_and(&self, bits: u64, order: Ordering) -> u64 {
-        self.fetch_and(bits, order)
-    }
-}
+forward_bitmap_word!(loom::sync::atomic::AtomicU64);
 
 /// `core`'s `AtomicU64`; loom's under `--cfg loom`.
 pub type DefaultWord = sync::AtomicU64;
