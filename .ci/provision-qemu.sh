@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Provision QEMU >= 9 (qemu-system-aarch64 with the raspi4b machine) on Debian.
+# Provision QEMU >= 9 (qemu-system-aarch64 with the raspi4b machine), and for the
+# x86_64 UEFI port qemu-system-x86_64 and the OVMF firmware, on Debian.
 #
 # Debian 12 ships QEMU 7.2, which has no `raspi4b` machine. The backports suite has
 # QEMU 10. We add `<codename>-backports` to the Debian apt source that is already
@@ -13,11 +14,19 @@ qemu_major() {
     qemu-system-aarch64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'
 }
 
+# The OVMF build `cargo xtask qemu --arch x86_64` boots with -bios.
+ovmf=/usr/share/OVMF/OVMF_CODE.fd
+
 have=$(qemu_major || true)
-if [ -n "$have" ] && [ "$have" -ge "$need_major" ]; then
-    echo "provision: qemu-system-aarch64 $have.x already present"
+missing=""
+if [ -z "$have" ] || [ "$have" -lt "$need_major" ]; then missing="$missing qemu-system-arm"; fi
+if ! command -v qemu-system-x86_64 >/dev/null; then missing="$missing qemu-system-x86"; fi
+if [ ! -f "$ovmf" ]; then missing="$missing ovmf"; fi
+if [ -z "$missing" ]; then
+    echo "provision: qemu-system-aarch64 $have.x, qemu-system-x86_64 and $ovmf already present"
     exit 0
 fi
+echo "provision: missing:$missing"
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "provision: need root and apt-get to install QEMU >= $need_major" >&2
@@ -62,6 +71,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "+ apt-get update"
 apt-get update -q
-echo "+ apt-get install -t ${codename}-backports qemu-system-arm"
-apt-get install -y -q --no-install-recommends -t "${codename}-backports" qemu-system-arm
+# Both QEMU system packages come from backports: they share qemu-system-common, so
+# they must be the same version. OVMF comes from the main suite.
+echo "+ apt-get install -t ${codename}-backports qemu-system-arm qemu-system-x86 ovmf"
+apt-get install -y -q --no-install-recommends -t "${codename}-backports" qemu-system-arm qemu-system-x86 ovmf
 qemu-system-aarch64 --version | head -n1
+qemu-system-x86_64 --version | head -n1
+ls -l "$ovmf"

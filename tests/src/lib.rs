@@ -221,6 +221,34 @@ impl Run {
         }
     }
 
+    /// `hits` and `returns` of the probe report line for `program:symbol`.
+    #[track_caller]
+    pub fn probe_counts(&self, symbol: &str) -> (u64, u64) {
+        let line = self
+            .lines()
+            .find(|l| l.starts_with("  probe ") && l.contains(&format!(" {symbol} (")))
+            .unwrap_or_else(|| self.fail(&format!("no report line for probe {symbol}")));
+        let number_before = |word: &str| -> u64 {
+            let before = line.split(&format!(" {word}")).next().unwrap_or_default();
+            before
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| self.fail(&format!("no '{word}' count in {line:?}")))
+        };
+        (number_before("hits"), number_before("returns"))
+    }
+
+    /// The value of counter `name` on the `counters:` line.
+    #[track_caller]
+    pub fn counter(&self, name: &str) -> u64 {
+        let line = self.expect_line_starting("counters: ");
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| self.fail(&format!("no counter {name} in {line:?}")))
+    }
+
     /// Asserts that some line starts with `prefix` and returns the first such line.
     #[track_caller]
     pub fn expect_line_starting(&self, prefix: &str) -> &str {
@@ -334,7 +362,11 @@ pub fn boot_raspi4b(dtb: Option<&std::path::Path>, append: Option<&str>) -> Run 
 /// `timeout` passes, like [`Boot::run`] for any machine.
 pub fn run_qemu(args: &[String], timeout: Duration) -> Run {
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
-    let qemu = qemu.as_deref().unwrap_or("qemu-system-aarch64");
+    run_program(qemu.as_deref().unwrap_or("qemu-system-aarch64"), args, timeout)
+}
+
+/// Runs the QEMU binary `qemu` with `args` until it exits or `timeout` passes.
+fn run_program(qemu: &str, args: &[String], timeout: Duration) -> Run {
     let command_line = format!("{qemu} {}", args.join(" "));
     let mut child = Command::new(qemu)
         .args(args)
@@ -381,6 +413,69 @@ pub fn run_from_parts(
     Run { status, exit, transcript, stderr, timed_out, timeout, elapsed, command_line }
 }
 
+/// Where `cargo xtask test` puts the x86_64 UEFI kernel (with its programs packed in).
+pub const EFI_ENV: &str = "BRK_KERNEL_EFI";
+/// Where `cargo xtask test` puts the path of the OVMF firmware.
+pub const OVMF_ENV: &str = "BRK_OVMF";
+/// A UEFI boot takes about 5 s under QEMU before the kernel runs at all; the
+/// batched scenarios of one boot add their own time. Generous for a loaded 2-core machine.
+pub const UEFI_TIMEOUT: Duration = Duration::from_secs(120);
+/// What the kernel adds to its status before writing QEMU's `isa-debug-exit` port,
+/// which then exits with `(value << 1) | 1` (xtask/src/uefi.rs).
+const UEFI_EXIT_BIAS: i32 = 0x10;
+
+/// Boots the x86_64 UEFI kernel (`BRK_KERNEL_EFI`) under OVMF with `bootargs`, from
+/// an ESP folder of its own, and waits for it to exit or [`UEFI_TIMEOUT`].
+///
+/// The run's `status` is the kernel's own (QEMU's `33 + 2 * status` decoded); a QEMU
+/// exit without the kernel writing its exit port counts as no status at all.
+pub fn boot_uefi(bootargs: &str) -> Run {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static BOOTS: AtomicUsize = AtomicUsize::new(0);
+    let efi = file_from_env(EFI_ENV);
+    let ovmf = file_from_env(OVMF_ENV);
+    let esp = std::env::temp_dir().join(format!(
+        "brk-esp-{}-{}",
+        std::process::id(),
+        BOOTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let boot_dir = esp.join("EFI").join("BOOT");
+    std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
+    std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
+    std::fs::write(esp.join("bootargs.txt"), format!("{bootargs}\n")).expect("writing bootargs.txt");
+    let args: Vec<String> = [
+        "-nographic".to_string(),
+        "-monitor".into(),
+        "none".into(),
+        "-serial".into(),
+        "stdio".into(),
+        "-net".into(),
+        "none".into(),
+        "-m".into(),
+        "512M".into(),
+        "-bios".into(),
+        ovmf.display().to_string(),
+        "-drive".into(),
+        format!("format=raw,file=fat:rw:{}", esp.display()),
+        "-device".into(),
+        "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
+    ]
+    .into();
+    let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
+    let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
+    let _ = std::fs::remove_dir_all(&esp);
+    if let Some(code) = run.status {
+        let written = (code - 1) / 2;
+        if code % 2 == 1 && written >= UEFI_EXIT_BIAS {
+            run.status = Some(written - UEFI_EXIT_BIAS);
+        } else {
+            run.exit = format!("QEMU exit status {code}, without the kernel writing its exit port");
+            run.status = None;
+        }
+    }
+    run
+}
+
 /// The probe points of `user/probed` (its `PROBE_POINTS`): `(symbol+offset,
 /// class)`, one class of instruction each. The class is `simulate` (under both
 /// `--simulate` settings), `all-only` (simulated only under `--simulate all`) or
@@ -410,6 +505,38 @@ pub const PROBED_POINTS: &[(&str, &str)] = &[
     ("step_store+0x8", "step"),
     ("step_pair+0x8", "step"),
     ("step_simd+0x4", "step"),
+];
+
+/// The probe points of `user/probed`'s x86_64 build (its x86 `PROBE_POINTS`), in
+/// the same shape as [`PROBED_POINTS`]: `(symbol+offset, class)`.
+pub const PROBED_POINTS_X86_64: &[(&str, &str)] = &[
+    ("cls_nop+0x0", "all-only"),
+    ("cls_nop2+0x0", "all-only"),
+    ("cls_nop3+0x0", "all-only"),
+    ("cls_nop5+0x0", "all-only"),
+    ("cls_nop9+0x0", "all-only"),
+    ("cls_push+0x0", "all-only"),
+    ("cls_push_rex+0x0", "all-only"),
+    ("cls_ret+0x4", "simulate"),
+    ("cls_call+0x4", "simulate"),
+    ("cls_jmp8+0x0", "simulate"),
+    ("cls_jmp32+0x0", "simulate"),
+    ("cls_jcc8+0x7", "simulate"),
+    ("cls_jcc32+0x7", "simulate"),
+    ("step_alu+0x0", "step"),
+    ("step_add+0x7", "step"),
+    ("step_load+0x7", "step"),
+    ("step_store+0x7", "step"),
+    // RIP-relative operands, stepped with a scratch register for RIP.
+    ("step_rip_load+0x0", "step"),
+    ("step_rip_lea+0x0", "step"),
+    ("step_rip_store+0x0", "step"),
+    ("step_cmpxchg+0x13", "step"),
+    ("step_pushfq+0x7", "step"),
+    ("step_rep_movsb+0x37", "step"),
+    ("step_movabs+0x0", "step"),
+    ("step_long+0x7", "step"),
+    ("step_max_length+0x0", "step"),
 ];
 
 /// `probe=probed:...` for every probe point of `user/probed`.

@@ -3,31 +3,8 @@
 //! probes count recursive calls, unregistration is clean, threads wait for
 //! slots, bad probe requests are refused with a reason (docs/brk-path.md).
 
-use qemu_tests::{boot, probed_probe_args, probed_results, Boot, Run, PROBED_POINTS};
+use qemu_tests::{boot, probed_probe_args, probed_results, Boot, PROBED_POINTS};
 
-
-
-/// `hits` and `returns` of the probe report line for `program:symbol`.
-fn probe_counts(run: &Run, symbol: &str) -> (u64, u64) {
-    let line = run
-        .lines()
-        .find(|l| l.starts_with("  probe ") && l.contains(&format!(" {symbol} (")))
-        .unwrap_or_else(|| run.fail(&format!("no report line for probe {symbol}")));
-    let number_before = |word: &str| -> u64 {
-        let before = line.split(&format!(" {word}")).next().unwrap_or_default();
-        before.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| run.fail(&format!("no '{word}' count in {line:?}")))
-    };
-    (number_before("hits"), number_before("returns"))
-}
-
-/// The `counters:` line as (name, value) pairs.
-fn counter(run: &Run, name: &str) -> u64 {
-    let line = run.expect_line_starting("counters: ");
-    line.split_whitespace()
-        .find_map(|field| field.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| run.fail(&format!("no counter {name} in {line:?}")))
-}
 
 
 #[test]
@@ -51,7 +28,7 @@ fn probes_on_every_class_leave_results_identical_under_every_policy() {
         let mut stepped = 1973; // fib_rec's first instruction, `cmp`, is stepped
         for (at, class) in PROBED_POINTS {
             let symbol = format!("probed:{}", at.trim_end_matches("+0x0"));
-            let (hits, _) = probe_counts(&run, &symbol);
+            let (hits, _) = run.probe_counts(&symbol);
             if hits != 50 {
                 run.fail(&format!("{policy}/{simulate}: probe {symbol} counted {hits} hits, expected 50"));
             }
@@ -62,13 +39,13 @@ fn probes_on_every_class_leave_results_identical_under_every_policy() {
                 stepped += 50;
             }
         }
-        let (calls, returns) = probe_counts(&run, "probed:fib_rec");
+        let (calls, returns) = run.probe_counts("probed:fib_rec");
         if (calls, returns) != (1973, 1973) {
             run.fail(&format!("fib_rec(15) makes 1973 calls; the return probe counted {calls} entries and {returns} returns"));
         }
-        assert_eq!(counter(&run, "simulated"), simulated, "{policy}/{simulate}: simulated");
-        assert_eq!(counter(&run, "stepped"), stepped, "{policy}/{simulate}: stepped");
-        assert_eq!(counter(&run, "hits"), simulated + stepped, "{policy}/{simulate}: hits");
+        assert_eq!(run.counter("simulated"), simulated, "{policy}/{simulate}: simulated");
+        assert_eq!(run.counter("stepped"), stepped, "{policy}/{simulate}: stepped");
+        assert_eq!(run.counter("hits"), simulated + stepped, "{policy}/{simulate}: hits");
     }
 }
 
@@ -81,13 +58,13 @@ fn reuse_writes_the_slot_once_and_fresh_on_every_one_of_100000_hits() {
                 .timeout(std::time::Duration::from_secs(120)),
         );
         run.expect_exit(0);
-        assert_eq!(probe_counts(&run, "probed:step_alu").0, 100_000, "{policy}: hits");
-        assert_eq!(counter(&run, "stepped"), 100_000, "{policy}: stepped");
-        assert_eq!(counter(&run, "slot_written"), writes, "{policy}: slot writes");
-        assert_eq!(counter(&run, "slot_reused"), 100_000 - writes, "{policy}: slot reuses");
+        assert_eq!(run.probe_counts("probed:step_alu").0, 100_000, "{policy}: hits");
+        assert_eq!(run.counter("stepped"), 100_000, "{policy}: stepped");
+        assert_eq!(run.counter("slot_written"), writes, "{policy}: slot writes");
+        assert_eq!(run.counter("slot_reused"), 100_000 - writes, "{policy}: slot reuses");
         // One 4-byte slot is one D-line and one I-line (on cores without IDC/DIC).
-        assert_eq!(counter(&run, "dc_cvau_lines"), writes, "{policy}: DC CVAU lines");
-        assert_eq!(counter(&run, "ic_ivau_lines"), writes, "{policy}: IC IVAU lines");
+        assert_eq!(run.counter("dc_cvau_lines"), writes, "{policy}: DC CVAU lines");
+        assert_eq!(run.counter("ic_ivau_lines"), writes, "{policy}: IC IVAU lines");
     }
 }
 
@@ -136,7 +113,7 @@ fn bad_probe_requests_are_refused_with_a_reason_and_nothing_else_is_affected() {
     if !duplicate.contains("already probed") {
         run.fail(&format!("a second probe on one address should be refused as such: {duplicate:?}"));
     }
-    assert_eq!(probe_counts(&run, "probed:cls_nop").0, 50);
+    assert_eq!(run.probe_counts("probed:cls_nop").0, 50);
     run.expect_line_starting("probed: done");
 }
 
@@ -208,8 +185,8 @@ fn interrupts_landing_inside_steps_resume_them_exactly() {
     let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=probes:threads,6,400 test=probed probe=probed:step_load+0x8 probe=probed:step_simd+0x4"));
     run.expect_exit(0);
     run.expect_line_starting("probes: threads: 6 threads x 400 calls, probe hits 2400, expected 2400");
-    assert_eq!(probe_counts(&run, "probed:step_load+0x8").0, 50);
-    assert_eq!(probe_counts(&run, "probed:step_simd+0x4").0, 50);
+    assert_eq!(run.probe_counts("probed:step_load+0x8").0, 50);
+    assert_eq!(run.probe_counts("probed:step_simd+0x4").0, 50);
     run.expect_line_starting("probed: done");
 }
 
@@ -227,8 +204,8 @@ fn a_process_killed_with_a_slot_in_flight_leaves_the_others_running() {
         run.fail(&format!("the kill should find a step in flight: {line:?}"));
     }
     // Everyone else, probed and stepping all the time too, is exact.
-    assert_eq!(probe_counts(&run, "probed:step_load+0x8").0, 50);
-    assert_eq!(probe_counts(&run, "probed:step_alu").0, 50);
+    assert_eq!(run.probe_counts("probed:step_load+0x8").0, 50);
+    assert_eq!(run.probe_counts("probed:step_alu").0, 50);
     run.expect_line_starting("probes: threads: 4 threads x 300 calls, probe hits 1200, expected 1200");
     run.expect_line_starting("probed: done");
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: boots the kernel once per configuration (XOL policy x
-//! simulate setting) with the EL0 program `bench-uprobes`, collects its
+//! simulate setting) with the user program `bench-uprobes`, collects its
 //! `bench: case=...` lines, and prints the patch-shaped table, per-case figures,
 //! and guest instructions per hit from a second pass under `-icount shift=0`.
+//! `--arch x86_64` does the same with the x86_64 UEFI kernel under OVMF.
 //! See docs/benchmarks.md.
 
 use std::{
@@ -16,10 +17,11 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::{build::Board, qemu};
+use crate::{build::Board, qemu, uefi, Arch};
 
 /// What `cargo xtask bench` was asked for.
 pub struct Options {
+    pub arch: Arch,
     pub quick: bool,
     pub json: Option<PathBuf>,
     pub chart: Option<PathBuf>,
@@ -118,10 +120,14 @@ pub fn parse_memory_line(transcript: &str) -> Option<(f64, f64)> {
     Some((field("heap_per_probe")?, field("heap_per_tree_entry")?))
 }
 
-/// `boot: first EL0 instruction at CNTVCT=<n> (<f> Hz)` as (n, f).
+/// `boot: first EL0 instruction at CNTVCT=<n> (<f> Hz)` (aarch64) or
+/// `boot: first ring-3 instruction at TSC=<n> (<f> Hz)` (x86_64) as (n, f).
 pub fn parse_boot_line(transcript: &str) -> Option<(u64, u64)> {
     transcript.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("boot: first EL0 instruction at CNTVCT=")?;
+        let line = line.trim();
+        let rest = line
+            .strip_prefix("boot: first EL0 instruction at CNTVCT=")
+            .or_else(|| line.strip_prefix("boot: first ring-3 instruction at TSC="))?;
         let (count, rest) = rest.split_once(' ')?;
         let freq = rest.trim().strip_prefix('(')?.strip_suffix(" Hz)")?;
         Some((count.parse().ok()?, freq.parse().ok()?))
@@ -297,6 +303,8 @@ pub fn detail_line(r: &Record) -> String {
 /// The whole `--json` document.
 #[derive(Serialize)]
 struct Document<'a> {
+    /// `aarch64` or `x86_64`.
+    arch: &'a str,
     records: &'a [Record],
     floor: Vec<Floor>,
     footprint: Footprint,
@@ -354,24 +362,79 @@ fn run_quiet(program: &str, args: &[String], timeout: Duration) -> Result<(Optio
     Ok((status, reader.join().unwrap_or_default()))
 }
 
-fn boot(qemu: &qemu::Qemu, image: &Path, append: String, icount: bool) -> Result<String> {
-    let options = qemu::BootOptions { append: Some(append), ..Default::default() };
-    let mut args = qemu::boot_args(Board::Virt, &options, image)?;
-    if icount {
-        args.splice(0..0, ["-icount".to_string(), "shift=0".to_string()]);
+/// The kernel the benchmark boots, and how.
+enum Machine {
+    /// The aarch64 image on QEMU's `virt`.
+    Virt { qemu: qemu::Qemu, image: PathBuf, elf: PathBuf },
+    /// The x86_64 UEFI kernel under OVMF, from an ESP folder of its own.
+    Uefi { qemu: qemu::Qemu, ovmf: PathBuf, efi: PathBuf },
+}
+
+impl Machine {
+    fn build(arch: Arch) -> Result<Self> {
+        Ok(match arch {
+            Arch::Aarch64 => {
+                let qemu = qemu::ensure()?;
+                let images = crate::build::build(Board::Virt, false, &[])?;
+                Machine::Virt { qemu, image: images.image, elf: images.elf }
+            }
+            Arch::X86_64 => {
+                let (qemu, ovmf) = uefi::ensure()?;
+                Machine::Uefi { qemu, ovmf, efi: uefi::build(false)? }
+            }
+        })
     }
-    let shown: Vec<String> = args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
-    println!("+ {} {}", qemu.program, shown.join(" "));
-    let (status, transcript) = run_quiet(&qemu.program, &args, Duration::from_secs(300))?;
-    if status != Some(0) || !transcript.contains("bench: done") {
-        let tail: Vec<&str> = transcript.lines().filter(|l| !l.starts_with("  probe ")).collect();
-        let tail = tail[tail.len().saturating_sub(15)..].join("\n");
-        bail!("the bench run did not finish (QEMU status {status:?}); last lines:\n{tail}");
+
+    /// What the machine loads (its size is the footprint's image size).
+    fn image(&self) -> &Path {
+        match self {
+            Machine::Virt { image, .. } => image,
+            Machine::Uefi { efi, .. } => efi,
+        }
     }
-    for line in transcript.lines().filter(|l| l.starts_with("bench: error")) {
-        println!("  {line}");
+
+    /// The file whose text sections are the kernel's `.text`.
+    fn symbols(&self) -> &Path {
+        match self {
+            Machine::Virt { elf, .. } => elf,
+            Machine::Uefi { efi, .. } => efi,
+        }
     }
-    Ok(transcript)
+
+    /// One boot with `append` as the boot arguments; the console transcript of a
+    /// run that finished with status 0 and `bench: done`.
+    fn boot(&self, append: String, icount: bool) -> Result<String> {
+        let (qemu, mut args) = match self {
+            Machine::Virt { qemu, image, .. } => {
+                let options = qemu::BootOptions { append: Some(append), ..Default::default() };
+                (qemu, qemu::boot_args(Board::Virt, &options, image)?)
+            }
+            Machine::Uefi { qemu, ovmf, efi } => {
+                let esp = uefi::scratch_esp("bench-esp")?;
+                uefi::write_esp(&esp, efi, &append)?;
+                (qemu, uefi::qemu_args(ovmf, &esp, false)?)
+            }
+        };
+        if icount {
+            args.splice(0..0, ["-icount".to_string(), "shift=0".to_string()]);
+        }
+        let shown: Vec<String> = args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        println!("+ {} {}", qemu.program, shown.join(" "));
+        let (status, transcript) = run_quiet(&qemu.program, &args, Duration::from_secs(300))?;
+        let status = match self {
+            Machine::Virt { .. } => status,
+            Machine::Uefi { .. } => status.and_then(uefi::kernel_status),
+        };
+        if status != Some(0) || !transcript.contains("bench: done") {
+            let tail: Vec<&str> = transcript.lines().filter(|l| !l.starts_with("  probe ")).collect();
+            let tail = tail[tail.len().saturating_sub(15)..].join("\n");
+            bail!("the bench run did not finish (kernel status {status:?}); last lines:\n{tail}");
+        }
+        for line in transcript.lines().filter(|l| l.starts_with("bench: error")) {
+            println!("  {line}");
+        }
+        Ok(transcript)
+    }
 }
 
 fn samples_of(transcript: &str) -> Vec<Sample> {
@@ -381,8 +444,7 @@ fn samples_of(transcript: &str) -> Vec<Sample> {
 pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let (iters, reps, icount_iters) = if options.quick { (2_000u64, 5u64, 500u64) } else { (20_000, 7, 2_000) };
-    let qemu = qemu::ensure()?;
-    let images = crate::build::build(Board::Virt, false, &[])?;
+    let machine = Machine::build(options.arch)?;
     let steps = CONFIGS.len() * 2;
     let mut step = 0;
     let mut progress = |what: &str| {
@@ -395,7 +457,7 @@ pub fn run(options: Options) -> Result<()> {
     for config in CONFIGS {
         progress(&format!("timing {} ({iters} calls x {reps} repetitions per case)", config.label()));
         let append = format!("run=bench-uprobes:all,{iters},{reps} {}", config.bootargs());
-        let transcript = boot(&qemu, &images.image, append, false)?;
+        let transcript = machine.boot(append, false)?;
         memory = memory.or_else(|| parse_memory_line(&transcript));
         timed.insert(config, samples_of(&transcript));
     }
@@ -404,7 +466,7 @@ pub fn run(options: Options) -> Result<()> {
     for config in CONFIGS {
         progress(&format!("counting guest instructions under -icount shift=0, {}", config.label()));
         let append = format!("run=bench-uprobes:all,{icount_iters},1 {}", config.bootargs());
-        let transcript = boot(&qemu, &images.image, append, true)?;
+        let transcript = machine.boot(append, true)?;
         if let Some((count, freq)) = parse_boot_line(&transcript) {
             boot_insns = Some(count as f64 * 1e9 / freq as f64);
         }
@@ -445,8 +507,8 @@ pub fn run(options: Options) -> Result<()> {
         })
         .collect();
     let footprint = Footprint {
-        kernel_image_bytes: std::fs::metadata(&images.image).map(|m| m.len()).unwrap_or(0),
-        kernel_text_bytes: text_size(&images.elf),
+        kernel_image_bytes: std::fs::metadata(machine.image()).map(|m| m.len()).unwrap_or(0),
+        kernel_text_bytes: text_size(machine.symbols()),
         boot_guest_insns_to_first_el0: boot_insns,
         bytes_per_registered_probe: memory.map(|(probe, _)| probe),
         bytes_per_tree_entry: memory.map(|(_, entry)| entry),
@@ -458,7 +520,7 @@ pub fn run(options: Options) -> Result<()> {
         println!("  kernel .text: {text} bytes");
     }
     println!(
-        "  boot, reset to first EL0 instruction: {} guest instructions (icount)",
+        "  boot, reset to the first user-mode instruction: {} guest instructions (icount)",
         opt(boot_insns, 0)
     );
     println!(
@@ -474,7 +536,11 @@ pub fn run(options: Options) -> Result<()> {
     }
 
     if let Some(path) = &options.json {
-        let doc = Document { records: &all, floor, footprint, iterations: iters, repetitions: reps };
+        let arch = match options.arch {
+            Arch::Aarch64 => "aarch64",
+            Arch::X86_64 => "x86_64",
+        };
+        let doc = Document { arch, records: &all, floor, footprint, iterations: iters, repetitions: reps };
         std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))?;
         println!("json: {}", path.display());
     }
@@ -712,6 +778,7 @@ mod tests {
     #[test]
     fn parses_the_boot_line() {
         let t = "timer: ...\nboot: first EL0 instruction at CNTVCT=2920557 (62500000 Hz)\n";
+        assert_eq!(parse_boot_line("boot: first ring-3 instruction at TSC=9150396463 (2599936757 Hz)"), Some((9150396463, 2599936757)));
         assert_eq!(parse_boot_line(t), Some((2_920_557, 62_500_000)));
         assert_eq!(parse_boot_line("nothing"), None);
     }

@@ -14,6 +14,7 @@ mod soak;
 mod rpi4;
 mod summary;
 mod test;
+mod uefi;
 mod user;
 
 use std::{
@@ -56,10 +57,36 @@ enum Command {
     Rpi4(rpi4::Rpi4Args),
     /// Send the kernel over a serial line to the UART chain-loader on a board, then show its console
     Chainboot(chainboot::ChainbootArgs),
+    /// Write the x86_64 UEFI boot folder (EFI/BOOT/BOOTX64.EFI, bootargs.txt) to copy onto a FAT32 USB stick
+    UefiImage(UefiImageArgs),
+}
+
+/// The architectures the kernel is built for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// The aarch64 kernel (QEMU virt, Raspberry Pi 4)
+    #[default]
+    Aarch64,
+    /// The x86_64 UEFI kernel (QEMU with OVMF, a PC booting from USB)
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+#[derive(Args)]
+struct UefiImageArgs {
+    /// The folder to write (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "target/images/x86_64/usb")]
+    out: PathBuf,
+    /// Boot arguments written to bootargs.txt, e.g. "run=demo" (default: run=hello)
+    #[arg(long, value_name = "BOOTARGS", default_value = "run=hello")]
+    append: String,
 }
 
 #[derive(Args)]
 struct BenchArgs {
+    /// The kernel to measure: aarch64 (QEMU virt) or x86_64 (UEFI under OVMF)
+    #[arg(long, value_enum, default_value_t = Arch::Aarch64)]
+    arch: Arch,
     /// Fewer calls per case (under a minute in all)
     #[arg(long)]
     quick: bool,
@@ -83,6 +110,9 @@ struct BuildArgs {
 
 #[derive(Args)]
 struct QemuArgs {
+    /// The architecture to boot: aarch64 (QEMU virt or raspi4b) or x86_64 (UEFI under OVMF)
+    #[arg(long, value_enum, default_value_t = Arch::Aarch64)]
+    arch: Arch,
     #[command(flatten)]
     build: BuildArgs,
     /// QEMU CPU model, e.g. cortex-a53, cortex-a57, cortex-a72, max [virt default: cortex-a72]
@@ -190,14 +220,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rpi4(args) => rpi4::run(args),
         Command::Chainboot(args) => chainboot::run(args),
         Command::Soak(args) => soak::run(args.minutes),
+        Command::UefiImage(args) => {
+            let efi = uefi::build(false)?;
+            uefi::write_esp(&args.out, &efi, &args.append)?;
+            println!("wrote {} and {} in {}", uefi::BOOT_PATH, uefi::BOOTARGS_FILE, args.out.display());
+            println!("copy the folder's contents to a FAT32-formatted USB stick and boot a PC from it (docs/x86_64.md)");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
-            bench::run(bench::Options { quick: args.quick, json: args.json, chart: args.chart })?;
+            bench::run(bench::Options { arch: args.arch, quick: args.quick, json: args.json, chart: args.chart })?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
+    if args.arch == Arch::X86_64 {
+        return run_qemu_x86_64(args);
+    }
     let board = args.build.board;
     let qemu = qemu::ensure()?;
     if !qemu.supports(board) {
@@ -207,13 +247,44 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
             board.min_qemu_major()
         );
     }
+    let (bootargs, outside) = bootargs_of(&args)?;
+    let images = build::build(board, args.build.debug, &outside)?;
+    let options = qemu::BootOptions {
+        cpu: args.cpu,
+        memory: args.memory,
+        el2: args.el2,
+        gdb: args.gdb,
+        append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
+        dtb: args.dtb.clone(),
+    };
+    let argv = qemu::boot_args(board, &options, &images.image)?;
+    if args.gdb {
+        println!("QEMU will wait for gdb on tcp port 1234. Attach from another terminal with");
+        println!("    {}", gdb::command(&images.elf).display());
+        println!("or: cargo xtask gdb --board {board}");
+    }
+
+    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
+    write_report(args.report.as_deref(), &transcript)?;
+    match outcome {
+        qemu::Outcome::Exited(status) => Ok(exit_code_of(status)),
+        qemu::Outcome::TimedOut(after) => {
+            eprintln!("QEMU timed out after {} s", after.as_secs());
+            // The exit status `timeout(1)` uses for the same event.
+            Ok(ExitCode::from(124))
+        }
+    }
+}
+
+/// The boot arguments the `qemu` flags stand for, and the outside ELFs `--run` names.
+fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     let runs = if args.run.is_empty() && args.append.is_none() {
         vec!["demo".to_string()]
     } else {
-        args.run
+        args.run.clone()
     };
     let mut outside = Vec::new();
-    let mut bootargs: Vec<String> = args.append.into_iter().collect();
+    let mut bootargs: Vec<String> = args.append.clone().into_iter().collect();
     for run in &runs {
         let (program, program_args) = run.split_once(':').unwrap_or((run.as_str(), ""));
         let name = if program.ends_with(".elf") || program.contains('/') {
@@ -241,37 +312,45 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
     if args.simulate == Simulate::Branches {
         bootargs.push("simulate=branches".into());
     }
-    let images = build::build(board, args.build.debug, &outside)?;
-    let options = qemu::BootOptions {
-        cpu: args.cpu,
-        memory: args.memory,
-        el2: args.el2,
-        gdb: args.gdb,
-        append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
-        dtb: args.dtb,
-    };
-    let argv = qemu::boot_args(board, &options, &images.image)?;
-    if args.gdb {
-        println!("QEMU will wait for gdb on tcp port 1234. Attach from another terminal with");
-        println!("    {}", gdb::command(&images.elf).display());
-        println!("or: cargo xtask gdb --board {board}");
-    }
+    Ok((bootargs, outside))
+}
 
-    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
-    if let Some(path) = &args.report {
-        match report::extract(&transcript) {
-            Some(json) => {
-                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-                println!("report: {}", path.display());
-            }
-            None => eprintln!("error: the kernel printed no complete report, so {} was not written", path.display()),
+/// `--report PATH`: the JSON report the kernel printed, written to PATH.
+fn write_report(path: Option<&Path>, transcript: &str) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    match report::extract(transcript) {
+        Some(json) => {
+            std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+            println!("report: {}", path.display());
         }
+        None => eprintln!("error: the kernel printed no complete report, so {} was not written", path.display()),
     }
+    Ok(())
+}
+
+/// `cargo xtask qemu --arch x86_64`: the UEFI kernel from an ESP folder under OVMF.
+fn run_qemu_x86_64(args: QemuArgs) -> Result<ExitCode> {
+    if args.el2 || args.dtb.is_some() || args.cpu.is_some() || args.memory.is_some() || args.build.board != Board::Virt {
+        bail!("--board, --cpu, --memory, --el2 and --dtb are for aarch64; --arch x86_64 boots a PC under OVMF");
+    }
+    let (bootargs, outside) = bootargs_of(&args)?;
+    if !outside.is_empty() {
+        bail!("--arch x86_64 runs only the programs under user/ that support x86_64 (see user/README.md)");
+    }
+    let (qemu, ovmf) = uefi::ensure()?;
+    let efi = uefi::build(args.build.debug)?;
+    let esp = uefi::scratch_esp("esp")?;
+    uefi::write_esp(&esp, &efi, &bootargs.join(" "))?;
+    let argv = uefi::qemu_args(&ovmf, &esp, args.gdb)?;
+    if args.gdb {
+        println!("QEMU will wait for gdb on tcp port 1234: gdb {} -ex 'target remote :1234'", efi.display());
+    }
+    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
+    write_report(args.report.as_deref(), &transcript)?;
     match outcome {
-        qemu::Outcome::Exited(status) => Ok(exit_code_of(status)),
+        qemu::Outcome::Exited(status) => Ok(uefi::exit_code_of(status)),
         qemu::Outcome::TimedOut(after) => {
             eprintln!("QEMU timed out after {} s", after.as_secs());
-            // The exit status `timeout(1)` uses for the same event.
             Ok(ExitCode::from(124))
         }
     }

@@ -122,7 +122,7 @@ pub fn ensure() -> Result<Qemu> {
     Ok(Qemu { program, version })
 }
 
-fn can_provision() -> bool {
+pub fn can_provision() -> bool {
     running_as_root()
         && cmd::find_program("apt-get").is_some()
         && Path::new(".ci/provision-qemu.sh").is_file()

@@ -38,10 +38,15 @@ pub enum Need {
     Rpi4DeviceTree,
     /// The chain-loader's kernel8.img, as `BRK_CHAINLOADER_IMAGE`.
     Chainloader,
+    /// The x86_64 UEFI kernel with its programs, as `BRK_KERNEL_EFI`, with the OVMF
+    /// firmware as `BRK_OVMF` and `qemu-system-x86_64` as `QEMU_X86_64`.
+    UefiKernel,
 }
 
 /// The raspi4b tests' names start with this; the virt run leaves them out.
 const RASPI4B_TESTS: &str = "raspi4b_";
+/// The x86_64 UEFI tests' names start with this; the virt run leaves them out.
+const X86_64_TESTS: &str = "x86_64_";
 
 /// The plan, in order. Host tests come first: they are fast and need no QEMU.
 pub fn plan() -> Vec<TestRun> {
@@ -54,7 +59,7 @@ pub fn plan() -> Vec<TestRun> {
         },
         TestRun {
             label: "qemu virt",
-            cargo_args: vec!["-p", "qemu-tests", "--", "--skip", RASPI4B_TESTS],
+            cargo_args: vec!["-p", "qemu-tests", "--", "--skip", RASPI4B_TESTS, "--skip", X86_64_TESTS],
             boards: &[Board::Virt],
             needs: &[],
         },
@@ -74,6 +79,14 @@ pub fn plan() -> Vec<TestRun> {
             cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--", "raspi4b_with_dtb"],
             boards: &[Board::Rpi4],
             needs: &[Need::Rpi4DeviceTree],
+        },
+        // The x86_64 UEFI kernel under OVMF. A UEFI boot takes about 5 s, so each
+        // test batches several scenarios into one boot.
+        TestRun {
+            label: "qemu x86_64 uefi",
+            cargo_args: vec!["-p", "qemu-tests", "--test", "x86_64", "--", X86_64_TESTS],
+            boards: &[],
+            needs: &[Need::UefiKernel],
         },
     ]
 }
@@ -176,6 +189,22 @@ fn run_step(
                     return Ok(());
                 }
             },
+            Need::UefiKernel => {
+                let (qemu_x86, ovmf) = crate::uefi::ensure()?;
+                match crate::uefi::build(false) {
+                    Ok(efi) => {
+                        let absolute = std::path::absolute(&efi).context("resolving the UEFI kernel path")?;
+                        cmd = cmd
+                            .env("BRK_KERNEL_EFI", absolute.display().to_string())
+                            .env("BRK_OVMF", ovmf.display().to_string())
+                            .env("QEMU_X86_64", qemu_x86.program.as_str());
+                    }
+                    Err(e) => {
+                        summary.fail(format!("{}: the x86_64 UEFI kernel did not build: {e:#}", step.label));
+                        return Ok(());
+                    }
+                }
+            }
         }
     }
 

@@ -31,6 +31,35 @@
 //! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
 //! the process, with the status of its `exit` or, if none called `exit`, 0.
 //!
+//! ## x86_64
+//!
+//! The same calls, numbers, arguments, results and errors, in other registers:
+//!
+//! | aarch64 | x86_64 | role |
+//! |---|---|---|
+//! | `svc #0` | `int 0x80` (from ring 3) | enter the kernel |
+//! | `x8` | `rax` | call number |
+//! | `x0`-`x5` | `rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9` | arguments, in order |
+//! | `x0` | `rax` | result (negative = [`Error`] code) |
+//! | `x1` | `rdx` | second result: `clock`'s frequency, `join`'s exit value |
+//!
+//! Every other register, and RFLAGS, is preserved. The `int 0x80` gate switches
+//! to the kernel's stack, so the user stack is not touched.
+//!
+//! A process starts at the ELF entry `_start` with `rdi` = address and `rsi` =
+//! length of the argument string, `rsp` = the top of the main thread's stack,
+//! 16-byte aligned, `rbp` and the other general registers 0, and RFLAGS = 0x202
+//! (IF set). A new thread starts at `entry` with `rdi`, `rsi` = the two
+//! arguments, `rsp` = the top of its own stack, 16-byte aligned, the rest as at
+//! `_start`. In both cases `rsp` is aligned as *before* a `call`, not after one
+//! as the System V ABI expects at a function's first instruction, and there is
+//! no return address to return to: the entry is a naked function that `call`s
+//! into compiled code (`user-rt`'s `_start` and thread trampoline do).
+//!
+//! x86_64 programs are built for `x86_64-unknown-none` (soft float): the kernel
+//! does not save SSE or x87 state and leaves SSE disabled, so an SSE instruction
+//! in a program is an invalid-opcode fault.
+//!
 //! Every pointer and length is checked against the caller's mappings before the
 //! kernel touches it; a bad one returns [`Error::BadAddress`].
 

@@ -35,6 +35,7 @@ pub mod xol;
 mod sync;
 
 pub use counters::{Counters, Snapshot};
+pub use insn::x86_64::X86_64;
 pub use insn::{
     aarch64::Aarch64, Arch, Classification, RejectReason, SimulatePolicy, SimulationFault,
     UserMemory,

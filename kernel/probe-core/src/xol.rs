@@ -3,29 +3,34 @@
 //! shares), what instruction each slot holds (so a hit can skip the write and
 //! the cache maintenance), and the policy that picks a slot for a hit.
 //!
-//! The XOL page is one 4 KiB page, mapped read + execute at EL0 and written
-//! only by the kernel through its own alias. A stepped probe copies its
-//! original instruction into a slot, single-steps it there and comes back, so
-//! an A64 slot is one 4-byte instruction: 1024 slots. Slot 0 is not handed
-//! out: it holds the uretprobe trampoline (a `brk` with its own immediate).
+//! The XOL page is one 4 KiB page, mapped read + execute for the user and
+//! written only by the kernel through its own alias. A stepped probe copies
+//! its original instruction into a slot, single-steps it there and comes back,
+//! so a slot is as big as the longest instruction it must hold
+//! ([`Arch::XOL_SLOT_BYTES`]): 4 bytes on A64 (1024 slots), 16 on x86_64
+//! (256 slots; its instructions are 1 to 15 bytes). Slot 0 is not handed out:
+//! it holds the uretprobe trampoline (a breakpoint of its own).
 //!
 //! Slots never run out for good: when all are busy [`XolSlots::try_take`]
 //! returns `None`, the kernel puts the thread to sleep until a slot is
 //! released, and tries again (Linux's `xol_take_insn_slot` does the same with
 //! a wait queue). Each such wait is counted in `slot_waits`.
 
-use crate::{counters::Counters, sync};
+use crate::{counters::Counters, insn::aarch64::Aarch64, sync, Arch};
 use alloc::boxed::Box;
 use core::{fmt, sync::atomic::Ordering};
 
 /// Bytes in the XOL page.
 pub const XOL_PAGE_BYTES: usize = 4096;
-/// Bytes in one slot: one A64 instruction. (An x86 port needs room for up to
-/// 15 bytes of instruction: its slots would be bigger, as Linux's
-/// `UPROBE_XOL_SLOT_BYTES` is.)
-pub const SLOT_BYTES: usize = 4;
-/// Slots in the XOL page, the trampoline's included.
-pub const SLOTS_PER_PAGE: usize = XOL_PAGE_BYTES / SLOT_BYTES;
+/// The most slots any architecture's XOL page has (A64's, whose slots are the
+/// smallest). The slot bitmap is this big; an architecture with bigger slots
+/// uses its first [`slots_per_page`] bits.
+pub const SLOTS_PER_PAGE: usize = XOL_PAGE_BYTES / Aarch64::XOL_SLOT_BYTES;
+
+/// Slots in one XOL page of architecture `A`, the trampoline's included.
+pub const fn slots_per_page<A: Arch>() -> usize {
+    XOL_PAGE_BYTES / A::XOL_SLOT_BYTES
+}
 
 const BITS_PER_WORD: usize = 64;
 const BITMAP_WORDS: usize = SLOTS_PER_PAGE / BITS_PER_WORD;
@@ -51,10 +56,10 @@ impl SlotIndex {
         self.0 as usize
     }
 
-    /// Where the slot starts in the page: add the page's user (or kernel
-    /// alias) address.
-    pub const fn byte_offset(self) -> usize {
-        self.index() * SLOT_BYTES
+    /// Where the slot starts in an XOL page of architecture `A`: add the
+    /// page's user (or kernel alias) address.
+    pub const fn byte_offset<A: Arch>(self) -> usize {
+        self.index() * A::XOL_SLOT_BYTES
     }
 }
 
@@ -133,8 +138,9 @@ pub struct XolSlots<W: BitmapWord = DefaultWord> {
     /// the bits past `slot_count` are set for good, so a free bit is always a
     /// slot that may be handed out.
     busy: [W; BITMAP_WORDS],
-    /// What each slot holds: the instruction last written to it. The page is
-    /// zeroed when created, and 0 is `udf #0`, which no probe ever holds.
+    /// What each slot holds: the [`SlotContent`] last written to it, two
+    /// words per slot (words `2n` and `2n + 1` for slot `n`). A fresh page is
+    /// all zeroes, [`SlotContent::NEVER_WRITTEN`], which no probe ever holds.
     contents: Box<[W]>,
     /// Where the search for "any free slot" starts (round robin): once every
     /// slot has been written, breakpoints that lost theirs spread over the
@@ -174,7 +180,7 @@ impl<W: BitmapWord> XolSlots<W> {
             }
             W::new(bits)
         });
-        let contents = (0..slot_count).map(|_| W::new(0)).collect();
+        let contents = (0..slot_count * SlotContent::WORDS).map(|_| W::new(0)).collect();
         Self {
             slot_count,
             busy,
@@ -280,30 +286,72 @@ impl<W: BitmapWord> XolSlots<W> {
         self.busy[word].load(Ordering::Relaxed) & bit != 0
     }
 
-    /// The instruction the slot holds, as last recorded by
-    /// [`note_written`](Self::note_written) (0 for a slot never written).
-    /// Only meaningful to the slot's holder.
-    pub fn contents(&self, slot: SlotIndex) -> u32 {
-        self.contents[slot.index()].load(Ordering::Relaxed) as u32
+    /// What the slot holds, as last recorded by
+    /// [`note_written`](Self::note_written) ([`SlotContent::NEVER_WRITTEN`]
+    /// for a slot never written). Only meaningful to the slot's holder, and
+    /// to a search that takes the slot before it trusts the answer.
+    pub fn contents(&self, slot: SlotIndex) -> SlotContent {
+        let first = slot.index() * SlotContent::WORDS;
+        SlotContent(core::array::from_fn(|word| self.contents[first + word].load(Ordering::Relaxed)))
     }
 
-    /// Record that the holder of `slot` wrote `insn` into it and made it
+    /// Record that the holder of `slot` wrote `content` into it and made it
     /// visible (the cache maintenance is done). Call it after the write, not
     /// before: a record that ran ahead of the page would let the next holder
     /// skip a write that never happened. The trampoline's slot is recorded
     /// once, when the page is created.
-    pub fn note_written(&self, slot: SlotIndex, insn: u32) {
+    pub fn note_written(&self, slot: SlotIndex, content: impl Into<SlotContent>) {
         debug_assert!(
             self.is_held(slot),
             "{slot} written by a thread that does not hold it"
         );
-        self.contents[slot.index()].store(u64::from(insn), Ordering::Relaxed);
+        let first = slot.index() * SlotContent::WORDS;
+        for (word, value) in content.into().0.into_iter().enumerate() {
+            self.contents[first + word].store(value, Ordering::Relaxed);
+        }
     }
 }
 
-/// What a slot of a fresh (zeroed) XOL page holds: `udf #0`, which no probe
-/// ever holds, so it means "never written".
-pub const NEVER_WRITTEN: u32 = 0;
+/// What one slot holds, as the slot's record keeps it: the exact bytes
+/// written, so "this slot already holds the instruction" is an equality test.
+///
+/// - A64: the 4-byte instruction word in the low half of word 0
+///   ([`From<u32>`]); 0 is `udf #0`, which no probe ever holds.
+/// - x86_64: up to 15 instruction bytes, and the length in byte 15
+///   ([`SlotContent::from_bytes`]); the length is never 0, so no content of a
+///   real instruction equals the zeroed record of a fresh page, even for
+///   `00 00` (`add [rax], al`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotContent([u64; SlotContent::WORDS]);
+
+impl SlotContent {
+    /// Words of record per slot: 16 bytes, room for 15 bytes and a length.
+    pub const WORDS: usize = 2;
+    /// The most bytes [`from_bytes`](Self::from_bytes) records.
+    pub const MAX_BYTES: usize = Self::WORDS * 8 - 1;
+    /// What the record of a fresh (zeroed) XOL page says: never written.
+    pub const NEVER_WRITTEN: SlotContent = SlotContent([0; Self::WORDS]);
+
+    /// The content of a slot holding `bytes` (1 to [`MAX_BYTES`](Self::MAX_BYTES)
+    /// of them; more are cut off, which callers prevent by construction: x86
+    /// instructions are at most 15 bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let len = bytes.len().min(Self::MAX_BYTES);
+        let mut record = [0u8; Self::WORDS * 8];
+        record[..len].copy_from_slice(&bytes[..len]);
+        record[Self::MAX_BYTES] = len as u8;
+        Self(core::array::from_fn(|word| {
+            u64::from_le_bytes(record[word * 8..word * 8 + 8].try_into().expect("8 bytes"))
+        }))
+    }
+}
+
+impl From<u32> for SlotContent {
+    /// An A64 instruction word.
+    fn from(insn: u32) -> Self {
+        Self([u64::from(insn), 0])
+    }
+}
 
 /// How a hit gets its slot (`--xol-policy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -350,17 +398,18 @@ pub struct SlotChoice {
     pub reason: SlotReason,
 }
 
-/// Pick and take a slot for stepping `insn`, under `policy`, for a breakpoint
-/// that last used `remembered`. Counts `slot_written` or `slot_reused`, or,
+/// Pick and take a slot for stepping an instruction whose slot holds
+/// `content`, under `policy`, for a breakpoint that last used `remembered`. Counts `slot_written` or `slot_reused`, or,
 /// when every slot is busy, `slot_waits` and returns `None`: the caller waits
 /// for a release and calls again.
 pub fn choose_slot<W: BitmapWord>(
     slots: &XolSlots<W>,
     policy: XolPolicy,
     remembered: Option<SlotIndex>,
-    insn: u32,
+    content: impl Into<SlotContent>,
     counters: &Counters,
 ) -> Option<SlotChoice> {
+    let content = content.into();
     let taken = match policy {
         XolPolicy::Fresh => slots.try_take(None).map(|slot| (slot, SlotReason::FreshPolicy)),
         // Reuse: the slot this breakpoint had last time; else a slot that happens
@@ -371,8 +420,8 @@ pub fn choose_slot<W: BitmapWord>(
         XolPolicy::Reuse => remembered
             .filter(|slot| slots.try_take_exactly(*slot))
             .map(|slot| (slot, SlotReason::Remembered))
-            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == insn).map(|slot| (slot, SlotReason::HoldsInstruction)))
-            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == NEVER_WRITTEN).map(|slot| (slot, SlotReason::NeverWritten)))
+            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == content).map(|slot| (slot, SlotReason::HoldsInstruction)))
+            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == SlotContent::NEVER_WRITTEN).map(|slot| (slot, SlotReason::NeverWritten)))
             .or_else(|| {
                 let reason = if remembered.is_some() { SlotReason::RememberedBusy } else { SlotReason::NoneRemembered };
                 slots.try_take_round_robin().map(|slot| (slot, reason))
@@ -384,7 +433,7 @@ pub fn choose_slot<W: BitmapWord>(
     };
     let must_write = match policy {
         XolPolicy::Fresh => true,
-        XolPolicy::Reuse => slots.contents(slot) != insn,
+        XolPolicy::Reuse => slots.contents(slot) != content,
     };
     if must_write {
         counters.bump(&counters.slot_written);

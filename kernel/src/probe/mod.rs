@@ -13,6 +13,7 @@
 
 mod glue;
 mod report;
+mod user_memory;
 
 use crate::{
     arch::{
@@ -29,7 +30,7 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use glue::CheckedUserMemory;
+use user_memory::CheckedUserMemory;
 use probe_core::{
     registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, Counters, Probe, ProbeId, ProbeKind,
     ProbeRegistry, ProbeSpec, ReturnStack, SimulatePolicy, SlotIndex, SpaceId, TreeLookup, XolPolicy, XolSlots,

@@ -434,7 +434,13 @@ impl Scheduler {
             // Under QEMU -icount shift=0 every guest instruction takes 1 ns of
             // virtual time, so CNTVCT * 10^9 / frequency is the number of
             // instructions executed since reset.
-            println!("boot: first EL0 instruction at CNTVCT={} ({} Hz)", self.switched_in_at, time::frequency());
+            println!(
+                "boot: first {} instruction at {}={} ({} Hz)",
+                crate::arch::USER_MODE,
+                crate::arch::COUNTER_NAME,
+                self.switched_in_at,
+                time::frequency()
+            );
         }
         self.threads[&tid].frame()
     }

@@ -12,6 +12,12 @@
 //! `hits` and the counters after it are deltas of the kernel-wide counters over
 //! the repetition (this is the only process running). `bench: done` ends a
 //! successful run; `bench: error ...` reports a case that could not be set up.
+//!
+//! The probed targets and the bare trap instructions are per architecture
+//! (`arch/aarch64.rs`, `arch/x86_64.rs`); x86_64 has one `trig` target more,
+//! `add` (first instruction always stepped), so its `trig-*-add` cases. The
+//! cache counters (`dc_cvau`, `ic_ivau`) stay in the line on x86_64, where
+//! instruction fetch is coherent and the kernel counts 0 lines.
 
 #![no_std]
 #![no_main]
@@ -25,45 +31,25 @@ user_rt::entry!(main);
 const MANY: usize = 10_000;
 
 
-core::arch::global_asm!(
-    ".pushsection .text.bench, \"ax\", %progbits",
-    // The three targets of the Linux selftests bench: first instruction nop, push, ret.
-    user_rt::asm_function!("trig_nop", "nop", "ret"),
-    user_rt::asm_function!("trig_push", "stp x29, x30, [sp, #-16]!", "ldp x29, x30, [sp], #16", "ret"),
-    user_rt::asm_function!("trig_ret", "ret"),
-    // 10,000 functions of two instructions each, 8 bytes apart: function i is at
-    // bench_fns + 8 * i. The first instruction is an ALU one, which the kernel
-    // always steps out of line (so every hit needs an XOL slot), and it differs
-    // between neighbours (`add x0, x0, #(i % 4096)`), so that two probes never
-    // share a slot's contents by accident.
-    ".globl bench_fns",
-    ".p2align 3",
-    "bench_fns:",
-    ".set bench_i, 0",
-    ".rept 10000",
-    "add x0, x0, #(bench_i % 4096)",
-    "ret",
-    ".set bench_i, bench_i + 1",
-    ".endr",
-    ".popsection",
-);
+#[cfg(target_arch = "aarch64")]
+#[path = "arch/aarch64.rs"]
+mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "arch/x86_64.rs"]
+mod arch;
 
-unsafe extern "C" {
-    // `safe`: each takes x0, returns x0, touches only its own stack slot.
-    safe fn trig_nop(x: u64) -> u64;
-    safe fn trig_push(x: u64) -> u64;
-    safe fn trig_ret(x: u64) -> u64;
-    static bench_fns: [u32; 2 * MANY];
-}
+use arch::{bench_fns, MANY_FN_STRIDE};
 
 type Target = extern "C" fn(u64) -> u64;
 
 fn many_fn(i: usize) -> Target {
-    // SAFETY: bench_fns + 8 * i (i < MANY) is the start of a two-instruction function
-    // `add x0, x0, #(i % 4096); ret`, which has the Target signature.
+    // SAFETY: bench_fns + MANY_FN_STRIDE * i (i < MANY) is the start of a
+    // two-instruction function (`add x0, x0, #(i % 4096); ret` on aarch64,
+    // `lea rax, [rdi + 4096 + i % 4096]; ret` on x86_64), which has the Target
+    // signature.
     unsafe {
         let base = core::ptr::addr_of!(bench_fns) as usize;
-        core::mem::transmute::<usize, Target>(base + 8 * i)
+        core::mem::transmute::<usize, Target>(base + MANY_FN_STRIDE * i)
     }
 }
 
@@ -118,19 +104,12 @@ fn call_loop(f: Target, n: u64) {
 fn floor(config: &Config) {
     measure(config, "null-svc", 1, 0, &mut |n| {
         for _ in 0..n {
-            // SAFETY: getpid (4) takes nothing and only writes x0.
-            unsafe {
-                core::arch::asm!("svc #0", in("x8") 4u64, lateout("x0") _, options(nostack));
-            }
+            arch::null_system_call();
         }
     });
     measure(config, "null-brk", 1, 0, &mut |n| {
         for _ in 0..n {
-            // SAFETY: `brk #0x7` is the null breakpoint: the kernel only steps over it
-            // (layout::NULL_BRK_IMMEDIATE) and changes no register.
-            unsafe {
-                core::arch::asm!("brk #0x7", options(nostack));
-            }
+            arch::null_breakpoint();
         }
     });
 }
@@ -148,8 +127,7 @@ fn with_probe(kind: ProbeKind, at: u64, what: &str, run: impl FnOnce()) {
 }
 
 fn trig(config: &Config) {
-    let targets: [(&str, Target); 3] = [("nop", trig_nop), ("push", trig_push), ("ret", trig_ret)];
-    for (name, f) in targets {
+    for &(name, f) in arch::TRIG_TARGETS {
         let case = |kind: &str| {
             let mut s = Label::new();
             s.push("trig-").push(kind).push("-").push(name);

@@ -1,4 +1,5 @@
-//! `hello`: the smallest EL0 program: says who it is and what it was given.
+//! `hello`: the smallest user program: says who it is, where it runs (EL0 on
+//! aarch64, ring 3 on x86_64) and what it was given.
 
 #![no_std]
 #![no_main]
@@ -7,9 +8,15 @@ use user_rt::{println, sys};
 
 user_rt::entry!(main);
 
+/// What the architecture calls user mode.
+#[cfg(target_arch = "aarch64")]
+const USER_MODE: &str = "EL0";
+#[cfg(target_arch = "x86_64")]
+const USER_MODE: &str = "ring 3";
+
 fn main(args: &str) -> i32 {
     let pid = sys::getpid().expect("getpid");
     let tid = sys::gettid().expect("gettid");
-    println!("hello from EL0: pid {pid}, tid {tid}, args '{args}'");
+    println!("hello from {USER_MODE}: pid {pid}, tid {tid}, args '{args}'");
     0
 }

@@ -15,6 +15,9 @@
 //!   the main thread runs, so the process is killed with a slot in flight.
 //!
 //! Prints one line per check and `probes: ok` when all held (exit 0), else 1.
+//!
+//! `probe_target` and the undefined instruction are per architecture
+//! (`arch/aarch64.rs`, `arch/x86_64.rs`); the rest is the same on both.
 
 #![no_std]
 #![no_main]
@@ -24,13 +27,14 @@ use user_rt::{args, println, sys, thread, ProbeKind};
 
 user_rt::entry!(main);
 
-/// The probed function. Its first instruction is an ALU instruction, which the
-/// kernel steps out of line.
-#[inline(never)]
-#[unsafe(no_mangle)]
-pub extern "C" fn probe_target(x: u64) -> u64 {
-    x.wrapping_mul(0x9e37_79b9).rotate_left(13) ^ 0x5555
-}
+#[cfg(target_arch = "aarch64")]
+#[path = "arch/aarch64.rs"]
+mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "arch/x86_64.rs"]
+mod arch;
+
+use arch::probe_target;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -39,8 +43,10 @@ fn target_address() -> u64 {
     probe_target as *const () as u64
 }
 
-/// The instruction at the start of `probe_target`, as EL0 reads it (text is
-/// readable): a `brk` while a probe is there, the original otherwise.
+/// The first four bytes of `probe_target`, as EL0 reads them (text is
+/// readable): the original instruction, or while a probe is there the
+/// breakpoint over it (a `brk` on aarch64; on x86_64 an `int3`, 0xcc, over the
+/// first of these bytes).
 fn first_instruction() -> u32 {
     // SAFETY: our own text, mapped readable for EL0; read_volatile so the read
     // really happens each time.
@@ -142,9 +148,7 @@ fn main(arguments: &str) -> i32 {
                 thread::yield_now();
             }
             println!("probes: die-stepping: committing an undefined instruction");
-            // SAFETY: `udf` raises an undefined-instruction exception; the kernel
-            // kills the process there, so nothing after it runs.
-            unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+            arch::commit_undefined_instruction();
             false
         }
         "threads" => {

@@ -1,7 +1,8 @@
 //! The EL0 runtime: what a user program needs between the kernel's `eret` and its
 //! own `main`, and the system calls it makes afterwards.
 //!
-//! A program is a `no_std`, `no_main` binary for `aarch64-unknown-none`:
+//! A program is a `no_std`, `no_main` binary for `aarch64-unknown-none` or
+//! `x86_64-unknown-none`:
 //!
 //! ```ignore
 //! #![no_std]
@@ -27,12 +28,18 @@
 //! - [`thread`] spawns, joins and yields threads of the same process.
 //!
 //! Each program also needs `build = "../build.rs"` in its Cargo.toml, which links
-//! it with `linker/user.ld` (see `user/template/README.md`).
+//! it with `linker/user.ld` or `linker/user-x86_64.ld` (see
+//! `user/template/README.md`).
+//!
+//! The instruction-set specific parts (`_start`, the system call instruction,
+//! thread entry) are in one private `arch` module per architecture; everything
+//! else here is the same on both.
 
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod arch;
 pub mod args;
 mod panic;
 pub mod print;
@@ -67,6 +74,12 @@ macro_rules! entry {
 /// `%function` type, 8-byte alignment, the given lines, and its size, so the
 /// kernel's symbol table names it and a probe can be put on it by name
 /// (`asm_function!("step_alu", "add x0, x0, x0, lsl #3", "ret")`).
+///
+/// The directives are valid on both architectures and in both x86 syntaxes;
+/// the lines are in whatever syntax the `global_asm!` call uses. On x86_64 that
+/// is Rust's default, Intel without `%` prefixes
+/// (`asm_function!("step_lea", "lea rax, [rdi + 8*rdi]", "ret")`); add
+/// `options(att_syntax)` to the `global_asm!` call to write AT&T instead.
 #[macro_export]
 macro_rules! asm_function {
     ($name:literal, $($line:literal),* $(,)?) => {

@@ -1,9 +1,12 @@
-//! The entry point: `_start`, where the kernel's first `eret` into a process lands.
+//! The start of a process in Rust: what `_start` (in [`crate::arch`], where the
+//! kernel's first return to user mode lands) calls.
 //!
-//! The kernel enters with `x0` = address and `x1` = length of the argument string
-//! (UTF-8, not NUL-terminated, at most `ARGS_MAX` bytes), SP = the top of the main
-//! thread's stack (16-byte aligned), and `.bss` already zeroed. Nothing else needs
-//! setting up: FP/SIMD is enabled for EL0 by the kernel, and there is no TLS.
+//! The kernel passes the address and length of the argument string (UTF-8, not
+//! NUL-terminated, at most `ARGS_MAX` bytes) in the first two argument registers
+//! (`x0`/`x1`, `rdi`/`rsi`), the stack pointer at the top of the main thread's
+//! stack, and `.bss` already zeroed. Nothing else needs setting up: there is no
+//! TLS; the aarch64 kernel enables FP/SIMD for EL0, and the x86_64 target is
+//! soft-float, so its code never needs the SSE the kernel leaves off.
 
 use crate::sys;
 
@@ -12,28 +15,8 @@ unsafe extern "Rust" {
     safe fn __user_rt_main(args: &str) -> i32;
 }
 
-/// The ELF entry point (`ENTRY(_start)` in `linker/user.ld`).
-///
-/// Written as a naked function so the frame chain starts clean: `x29` = 0 and
-/// `x30` = 0 mark the outermost frame for a debugger or a kernel unwinding the
-/// user stack. `x0`/`x1` pass straight through to [`start_rust`].
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-#[unsafe(link_section = ".text._start")]
-pub extern "C" fn _start() -> ! {
-    core::arch::naked_asm!(
-        "mov x29, xzr",
-        "mov x30, xzr",
-        "bl {start_rust}",
-        // start_rust never returns; should it, fault here rather than run on
-        // into whatever follows.
-        "udf #0",
-        start_rust = sym start_rust,
-    )
-}
-
 /// Builds the `&str` of arguments, runs the program's `main`, exits with its status.
-extern "C" fn start_rust(args_address: usize, args_length: usize) -> ! {
+pub(crate) extern "C" fn start_rust(args_address: usize, args_length: usize) -> ! {
     let args = if args_length == 0 {
         // The address may be anything (even 0) when there are no arguments.
         ""

@@ -25,14 +25,17 @@ impl fmt::Display for Tid {
 ///
 /// The result reaches [`join`] intact only if it is below 2^63 (see [`join`]).
 pub fn spawn(f: fn(usize) -> usize, arg: usize) -> Result<Tid, Error> {
-    sys::spawn_thread(thread_start, f as usize as u64, arg as u64).map(Tid)
+    sys::spawn_thread(crate::arch::thread_entry(), f as usize as u64, arg as u64).map(Tid)
 }
 
-/// Where every spawned thread begins: `x0` = the function, `x1` = its argument
-/// (as [`spawn`] passed them to `spawn_thread`).
-extern "C" fn thread_start(f: u64, arg: u64) -> ! {
-    // SAFETY: the only caller is the kernel starting a thread made by `spawn`, which
-    // passed a `fn(usize) -> usize` cast to an integer as `x0`; a function pointer
+/// Where every spawned thread enters Rust: first argument = the function, second
+/// = its argument (as [`spawn`] passed them to `spawn_thread`). The kernel starts
+/// the thread at `crate::arch::thread_entry()`, which is this function itself on
+/// aarch64 and a trampoline that calls it on x86_64.
+pub(crate) extern "C" fn thread_start(f: u64, arg: u64) -> ! {
+    // SAFETY: the only caller is the kernel starting a thread made by `spawn`
+    // (directly or through the arch trampoline), which passed a
+    // `fn(usize) -> usize` cast to an integer as the first argument; a function pointer
     // survives the round trip through an integer of the same width unchanged.
     let f = unsafe { core::mem::transmute::<usize, fn(usize) -> usize>(f as usize) };
     let result = f(arg as usize);
@@ -41,8 +44,9 @@ extern "C" fn thread_start(f: u64, arg: u64) -> ! {
 
 /// Waits for thread `tid` to end and returns its result.
 ///
-/// The kernel returns the exit value in `x0`, where a negative value means an
-/// error, so a result of 2^63 or more comes back as an `Err`.
+/// The exit value travels through a 64-bit register where, as in every result,
+/// a negative value means an error, so a result of 2^63 or more comes back as an
+/// `Err`.
 pub fn join(tid: Tid) -> Result<usize, Error> {
     sys::join(tid.0).map(|value| value as usize)
 }

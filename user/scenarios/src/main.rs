@@ -14,6 +14,11 @@
 //! - `race ROUNDS`: 4 threads call a probed function while it is unregistered
 //!   and registered again ROUNDS times.
 //! - `xol-write`, `xol-jump SLOT`, `own-brk`: things the kernel must kill.
+//!
+//! The assembly functions and the few addresses and instructions that differ
+//! between architectures are in `arch/aarch64.rs` and `arch/x86_64.rs`; the
+//! scenarios and the lines they print are the same on both (`register-bad`
+//! skips its unaligned registration on x86_64, which has no alignment).
 
 #![no_std]
 #![no_main]
@@ -23,85 +28,17 @@ use user_rt::{args, layout, println, sys, thread, Error, ProbeKind};
 
 user_rt::entry!(main);
 
-/// The `add`s of `flood_sled` (its `.rept` count below).
+/// The instructions of `flood_sled` (its `.rept` count in the `arch` module).
 const SLED_INSTRUCTIONS: usize = 17_000;
 
-core::arch::global_asm!(
-    ".pushsection .text.scenarios, \"ax\", %progbits",
-    // 17,000 (SLED_INSTRUCTIONS) probe-able instructions for the registration flood.
-    ".globl flood_sled",
-    ".type flood_sled, %function",
-    ".p2align 4",
-    "flood_sled:",
-    ".rept 17000",
-    "add x0, x0, #1",
-    ".endr",
-    "ret",
-    ".size flood_sled, . - flood_sled",
-    // depth(n): recurses n deep with real `bl`s; returns n.
-    ".globl depth",
-    ".type depth, %function",
-    ".p2align 3",
-    "depth:",
-    "cbz x0, 1f",
-    "stp x29, x30, [sp, #-16]!",
-    "mov x29, sp",
-    "sub x0, x0, #1",
-    "bl depth",
-    "add x0, x0, #1",
-    "ldp x29, x30, [sp], #16",
-    "1: ret",
-    ".size depth, . - depth",
-    // jump_depth(n, env): recurses n deep, then jumps back to the frame saved
-    // in env ([sp, resume pc]), skipping every return on the way.
-    ".globl jump_depth",
-    ".type jump_depth, %function",
-    ".p2align 3",
-    "jump_depth:",
-    "cbz x0, 2f",
-    "stp x29, x30, [sp, #-16]!",
-    "mov x29, sp",
-    "sub x0, x0, #1",
-    "bl jump_depth",
-    "ldp x29, x30, [sp], #16",
-    "ret",
-    "2: ldp x2, x3, [x1]",
-    "mov sp, x2",
-    "mov x0, #77",
-    "br x3",
-    ".size jump_depth, . - jump_depth",
-    // setjmp_and_jump(n, env): saves SP and a resume point in env, calls
-    // jump_depth(n, env), and returns what the resume point finds in x0.
-    ".globl setjmp_and_jump",
-    ".type setjmp_and_jump, %function",
-    ".p2align 3",
-    "setjmp_and_jump:",
-    "stp x29, x30, [sp, #-16]!",
-    "mov x29, sp",
-    "mov x2, sp",
-    "adr x3, 3f",
-    "stp x2, x3, [x1]",
-    "bl jump_depth",
-    "3: ldp x29, x30, [sp], #16",
-    "ret",
-    ".size setjmp_and_jump, . - setjmp_and_jump",
-    // The probe brk immediate, executed by the program itself.
-    ".globl own_brk",
-    ".type own_brk, %function",
-    "own_brk:",
-    "brk #0x5",
-    "ret",
-    ".size own_brk, . - own_brk",
-    ".popsection",
-);
+#[cfg(target_arch = "aarch64")]
+#[path = "arch/aarch64.rs"]
+mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "arch/x86_64.rs"]
+mod arch;
 
-unsafe extern "C" {
-    fn flood_sled(x: u64) -> u64;
-    fn depth(n: u64) -> u64;
-    fn jump_depth(n: u64, env: *mut [u64; 2]) -> u64;
-    fn setjmp_and_jump(n: u64, env: *mut [u64; 2]) -> u64;
-    fn own_brk();
-}
+use arch::{depth, flood_sled, jump_depth, own_brk, setjmp_and_jump, INSN_SIZE};
 
 fn addr(f: unsafe extern "C" fn(u64) -> u64) -> u64 {
     f as usize as u64
@@ -145,8 +82,8 @@ fn fuzz_value(rng: &mut Rng) -> u64 {
         5 => layout::USER_BASE + ((r >> 40) & 0xfffc),          // our text (read-only)
         6 => layout::XOL_PAGE + ((r >> 40) & 0xfff),            // the XOL page
         7 => layout::STACKS_TOP - layout::STACK_SIZE - 8,       // a guard page
-        8 => 0xffff_0000_4000_0000 + (r >> 40),                 // kernel addresses
-        9 => 0x4008_0000,                                       // the kernel's physical load address
+        8 => arch::fuzz_kernel_address(r),                      // kernel addresses
+        9 => arch::KERNEL_PHYSICAL,                             // the kernel's physical memory
         10 => layout::USER_END - 8,
         11 => (r >> 32) as u32 as u64,
         _ => rng.next(),
@@ -181,19 +118,20 @@ fn fuzz(calls: u64, seed: u64) -> bool {
                 // (refused unless it is text, and then it must be ours).
                 if rng.next() % 2 == 0 && FUZZ_THREADS.load(Ordering::Relaxed) < 8 {
                     FUZZ_THREADS.fetch_add(1, Ordering::Relaxed);
-                    a[0] = fuzz_thread as *const () as u64;
+                    a[0] = arch::fuzz_thread_entry();
                     spawned += 1;
                 } else if a[0] >= layout::USER_BASE && a[0] < layout::USER_END {
                     a[0] = 0x1000;
                 }
             }
             11 if a[1] >= layout::USER_BASE && a[1] < layout::USER_END => {
-                // probe_register on our own text: only on the sled. A probe on the
-                // instruction between the ldxr and stxr of an atomic in this loop
-                // would make the stxr fail forever (the brk clears the exclusive
-                // monitor): a livelock of the program's own making, which no
-                // kernel can prevent.
-                a[1] = flood_sled as *const () as u64 + (a[1] % (4 * SLED_INSTRUCTIONS as u64) & !3);
+                // probe_register on our own text: only on the sled, at an
+                // instruction start. A probe on the instruction between the ldxr
+                // and stxr of an atomic in this loop would make the stxr fail
+                // forever (the brk clears the exclusive monitor); one inside an
+                // x86 instruction would corrupt it: damage of the program's own
+                // making, which no kernel can prevent.
+                a[1] = flood_sled as *const () as u64 + ((a[1] % (INSN_SIZE * SLED_INSTRUCTIONS as u64)) & !(INSN_SIZE - 1));
             }
             7 => {
                 // join: only threads that end by themselves, or nonsense ids.
@@ -204,10 +142,10 @@ fn fuzz(calls: u64, seed: u64) -> bool {
             _ => {}
         }
         // SAFETY: exit/thread_exit are never called; spawn_thread gets only
-        // fuzz_thread or an address outside user text; pointers go only to
+        // fuzz_thread's entry or an address outside user text; pointers go only to
         // FUZZ_BUF, read-only or unmapped memory, or the kernel.
         let x0 = unsafe { sys::syscall6(number, a) };
-        if number == 6 && a[0] == fuzz_thread as *const () as u64 && (x0 as i64) < 0 {
+        if number == 6 && a[0] == arch::fuzz_thread_entry() && (x0 as i64) < 0 {
             FUZZ_THREADS.fetch_sub(1, Ordering::Relaxed);
         }
         let signed = x0 as i64;
@@ -307,13 +245,21 @@ fn show(what: &str, result: Result<u64, Error>) -> Result<u64, Error> {
     result
 }
 
-static DATA_WORD: AtomicU64 = AtomicU64::new(0xd503_201f); // a `nop`, in data
+static DATA_WORD: AtomicU64 = AtomicU64::new(arch::NOP_WORD); // a `nop`, in data
 
 fn register_bad() -> bool {
     let text = addr(flood_sled);
     show("below the program", sys::probe_register(ProbeKind::Uprobe, 0x1000)).ok();
-    show("in kernel space", sys::probe_register(ProbeKind::Uprobe, 0xffff_0000_4008_0000)).ok();
-    show("unaligned", sys::probe_register(ProbeKind::Uprobe, text + 2)).ok();
+    show("in kernel space", sys::probe_register(ProbeKind::Uprobe, arch::KERNEL_ADDRESS)).ok();
+    if INSN_SIZE > 1 {
+        show("unaligned", sys::probe_register(ProbeKind::Uprobe, text + 2)).ok();
+    } else {
+        // x86_64: every byte may start an instruction, so there is no unaligned
+        // address; and a probe in the middle of an instruction cannot be told
+        // from one at its start without decoding from a known start, which the
+        // kernel does not have (the sled's bytes are all starts anyway).
+        println!("scenarios: register unaligned: skipped (x86_64 instructions have no alignment; a probe inside an instruction is not detectable)");
+    }
     show("in data", sys::probe_register(ProbeKind::Uprobe, &DATA_WORD as *const AtomicU64 as u64)).ok();
     show("on the trampoline", sys::probe_register(ProbeKind::Uprobe, layout::XOL_PAGE)).ok();
     show("in the XOL page", sys::probe_register(ProbeKind::Uprobe, layout::XOL_PAGE + 64)).ok();
@@ -341,7 +287,7 @@ fn flood() -> bool {
     let mut registered = 0u64;
     let mut refusal = None;
     for i in 0..17_000u64 {
-        match sys::probe_register(ProbeKind::Uprobe, base + 4 * i) {
+        match sys::probe_register(ProbeKind::Uprobe, base + INSN_SIZE * i) {
             Ok(_) => registered += 1,
             Err(error) => {
                 refusal = Some((i, error));
@@ -478,19 +424,19 @@ fn xol_write() -> ! {
 
 fn xol_jump(slot: u64) -> ! {
     println!("scenarios: jumping into XOL slot {slot}");
-    let target = layout::XOL_PAGE + 4 * slot;
-    // SAFETY: deliberately not: a zeroed slot is `udf #0`; slot 0 is the
-    // trampoline, which the kernel must refuse without an armed return.
-    unsafe { core::arch::asm!("blr {0}", in(reg) target, clobber_abi("C")) };
+    let target = layout::XOL_PAGE + arch::XOL_SLOT_SIZE * slot;
+    // SAFETY: deliberately not: the kernel must kill us in the slot
+    // (arch::call_address says what a slot holds).
+    unsafe { arch::call_address(target) };
     println!("scenarios: came back from XOL slot {slot}");
     sys::exit(0)
 }
 
 fn run_own_brk() -> ! {
-    println!("scenarios: executing brk #0x5");
-    // SAFETY: deliberately not: the kernel must kill us for our own brk.
+    println!("scenarios: executing {}", arch::OWN_BREAKPOINT);
+    // SAFETY: deliberately not: the kernel must kill us for our own breakpoint.
     unsafe { own_brk() };
-    println!("scenarios: came back from brk #0x5");
+    println!("scenarios: came back from {}", arch::OWN_BREAKPOINT);
     sys::exit(0)
 }
 

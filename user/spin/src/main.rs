@@ -3,10 +3,12 @@
 //! started together can only both make progress if the kernel preempts them on
 //! the timer tick: their progress lines interleave in the transcript.
 //!
-//! With `fp`, the work is done with all 32 SIMD registers and TPIDR_EL0
-//! holding a pattern of this process's own, checked after every block: a
-//! kernel that let another thread's state leak in at a preemption would be
-//! caught.
+//! With `fp`, the work is done with registers holding a pattern of this
+//! process's own, checked after every block: a kernel that let another thread's
+//! state leak in at a preemption would be caught. On aarch64 these are all 32
+//! SIMD registers and TPIDR_EL0; on x86_64, whose user programs have no SIMD
+//! (soft float, SSE off), all 15 general registers besides `rsp`. The word `fp`
+//! is the same on both; the result line names what was checked.
 
 #![no_std]
 #![no_main]
@@ -32,7 +34,7 @@ fn main(arguments: &str) -> i32 {
     loop {
         // Pure computation between clock reads: no system call that could yield.
         if check_fp {
-            fp_mismatches += simd_registers_survive(pattern);
+            fp_mismatches += registers_survive(pattern);
             fp_blocks += 1;
         } else {
             for i in 0..1000u64 {
@@ -50,7 +52,7 @@ fn main(arguments: &str) -> i32 {
         }
     }
     if check_fp {
-        println!("spin {name}: fp registers checked in {fp_blocks} blocks, {fp_mismatches} mismatches");
+        println!("spin {name}: {CHECKED_REGISTERS} checked in {fp_blocks} blocks, {fp_mismatches} mismatches");
         if fp_mismatches > 0 {
             return 1;
         }
@@ -62,7 +64,8 @@ fn main(arguments: &str) -> i32 {
 /// Fill v0-v31 with `pattern + i` and TPIDR_EL0 with `pattern`, spin for a
 /// while (the timer may preempt us here), then count the registers that no
 /// longer hold their value.
-fn simd_registers_survive(pattern: u64) -> u64 {
+#[cfg(target_arch = "aarch64")]
+fn registers_survive(pattern: u64) -> u64 {
     let mismatches: u64;
     // SAFETY: only the listed registers are written, and all of them are declared
     // clobbered; no memory is touched.
@@ -102,3 +105,129 @@ fn simd_registers_survive(pattern: u64) -> u64 {
     }
     mismatches
 }
+
+/// How many rounds `registers_survive` spins with every general register in
+/// use (the counter lives on the stack): long enough for timer ticks to land
+/// inside.
+#[cfg(target_arch = "x86_64")]
+const SPIN_ROUNDS: u64 = 20_000;
+
+/// What `fp` checks, for the result line.
+#[cfg(target_arch = "aarch64")]
+const CHECKED_REGISTERS: &str = "fp registers";
+#[cfg(target_arch = "x86_64")]
+const CHECKED_REGISTERS: &str = "general registers";
+
+/// Fill the 15 general registers other than `rsp` with `pattern + i`, spin for
+/// a while (the timer may preempt us here), then count the registers that no
+/// longer hold their value.
+#[cfg(target_arch = "x86_64")]
+fn registers_survive(pattern: u64) -> u64 {
+    gprs_survive(pattern, SPIN_ROUNDS)
+}
+
+// SAFETY (of `safe fn`): `gprs_survive` below is a complete System V function:
+// it saves and restores the callee-saved registers it uses, leaves `rsp` as it
+// found it, and touches only its own stack frame, so any call is sound.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" {
+    /// `gprs_survive(pattern, rounds) -> mismatches`, in the `global_asm!` below.
+    safe fn gprs_survive(pattern: u64, rounds: u64) -> u64;
+}
+
+// A whole function rather than `asm!`, because `rbx` and `rbp` cannot be asm
+// operands and every register must hold the pattern at once. The loop counter
+// and the tally of mismatches therefore live on the stack. Register i (in the
+// order rax, rbx, rcx, rdx, rsi, rdi, rbp, r8-r15) holds `pattern + i`.
+// Intel syntax, Rust's default.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(user_rt::asm_function!(
+    "gprs_survive",
+    "push rbx",
+    "push rbp",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    // [rsp + 16] = pattern, [rsp + 8] = mismatches, [rsp] = rounds left.
+    "push rdi",
+    "push 0",
+    "push rsi",
+    "lea rax, [rdi + 0]",
+    "lea rbx, [rdi + 1]",
+    "lea rcx, [rdi + 2]",
+    "lea rdx, [rdi + 3]",
+    "lea rsi, [rdi + 4]",
+    "lea rbp, [rdi + 6]",
+    "lea r8, [rdi + 7]",
+    "lea r9, [rdi + 8]",
+    "lea r10, [rdi + 9]",
+    "lea r11, [rdi + 10]",
+    "lea r12, [rdi + 11]",
+    "lea r13, [rdi + 12]",
+    "lea r14, [rdi + 13]",
+    "lea r15, [rdi + 14]",
+    "add rdi, 5",
+    "2: dec qword ptr [rsp]",
+    "jnz 2b",
+    // Take the pattern back off: register i must now hold i. Every mismatch
+    // adds one to the tally.
+    ".irp reg,rax,rbx,rcx,rdx,rsi,rdi,rbp,r8,r9,r10,r11,r12,r13,r14,r15",
+    "sub \\reg, qword ptr [rsp + 16]",
+    ".endr",
+    "cmp rax, 0",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rbx, 1",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rcx, 2",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rdx, 3",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rsi, 4",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rdi, 5",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp rbp, 6",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r8, 7",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r9, 8",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r10, 9",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r11, 10",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r12, 11",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r13, 12",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r14, 13",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: cmp r15, 14",
+    "jz 3f",
+    "inc qword ptr [rsp + 8]",
+    "3: pop rsi",
+    "pop rax",
+    "pop rdi",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
+    "ret",
+));

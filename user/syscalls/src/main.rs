@@ -1,6 +1,9 @@
 //! `syscalls`: hand the kernel bad pointers and lengths and check that every
 //! call fails with the documented error while this program goes on. Prints one
 //! line per check and exits 0 only if all of them held.
+//!
+//! Every call goes through the raw `sys::syscall6`, so the same checks run on
+//! both architectures; only the kernel's own address differs.
 
 #![no_std]
 #![no_main]
@@ -16,17 +19,30 @@ fn call(number: Syscall, args: [u64; 6]) -> Result<u64, Error> {
     Error::decode(unsafe { sys::syscall6(number as u64, args) })
 }
 
+/// One check: what it does, what the kernel returned, what it should have.
+type Check = (&'static str, Result<u64, Error>, Result<u64, Error>);
+
 static READ_ONLY: [u8; 64] = [0x5a; 64];
 
+/// An address the kernel owns and the process must not name: the kernel image
+/// on QEMU virt.
+#[cfg(target_arch = "aarch64")]
+const KERNEL_ADDRESS: u64 = 0x4008_0000;
+/// An address the kernel owns and the process must not name: 1 MiB, in the low
+/// physical memory that the x86_64 kernel, a UEFI application, keeps identity
+/// mapped for itself (below USER_BASE, never a user page).
+#[cfg(target_arch = "x86_64")]
+const KERNEL_ADDRESS: u64 = 0x10_0000;
+
 fn main(_: &str) -> i32 {
-    let kernel_address = 0x4008_0000u64; // the kernel image on QEMU virt
+    let kernel_address = KERNEL_ADDRESS;
     let unmapped = layout::USER_BASE + 0x20_0000_0000;
     let read_only = READ_ONLY.as_ptr() as u64;
     let text = main as *const () as u64;
     let mut stack_buffer = [0u8; 64];
     let buffer = stack_buffer.as_mut_ptr() as u64;
 
-    let checks: [(&str, Result<u64, Error>, Result<u64, Error>); 12] = [
+    let checks: [Check; 12] = [
         ("write from a kernel address", call(Syscall::Write, [1, kernel_address, 16, 0, 0, 0]), Err(Error::BadAddress)),
         ("write from an unmapped address", call(Syscall::Write, [1, unmapped, 16, 0, 0, 0]), Err(Error::BadAddress)),
         ("write with a length that overflows", call(Syscall::Write, [1, buffer, u64::MAX - 8, 0, 0, 0]), Err(Error::BadAddress)),

@@ -1,7 +1,7 @@
 //! `template`: the starting point for your own EL0 program (see README.md here).
 //!
-//! It greets, then times a loop with `clock`, which returns the virtual counter
-//! (CNTVCT_EL0) and its frequency in Hz: ticks / frequency = seconds.
+//! It greets, then times a loop with `clock`, which returns the kernel's counter
+//! (CNTVCT_EL0 on aarch64) and its frequency in Hz: ticks / frequency = seconds.
 
 #![no_std]
 #![no_main]

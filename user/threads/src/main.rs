@@ -3,9 +3,9 @@
 //! Every worker adds 1 to one shared atomic counter [`ADDS_PER_WORKER`] times,
 //! yielding now and then so the workers interleave, and sums its own series of
 //! numbers on its stack. `main` joins them all and checks both: the counter
-//! shows that no increment was lost (the `ldxr`/`stxr` loops of `fetch_add`
-//! survive preemption), the sums that each thread's registers and stack
-//! survived every switch.
+//! shows that no increment was lost (the `fetch_add` survives preemption: an
+//! `ldxr`/`stxr` loop on aarch64, one `lock` instruction on x86_64), the sums
+//! that each thread's registers and stack survived every switch.
 //!
 //! Arguments: the number of workers (default 4, at most [`MAX_WORKERS`]), e.g.
 //! `threads 8`.

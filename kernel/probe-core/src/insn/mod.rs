@@ -18,6 +18,7 @@
 //! - **reject**: refuse the probe at registration, with a reason the user reads.
 
 pub mod aarch64;
+pub mod x86_64;
 
 use core::fmt;
 
@@ -32,6 +33,9 @@ pub trait Arch: 'static {
     const NAME: &'static str;
     /// Required alignment of an instruction address, in bytes (4 on A64).
     const INSN_ALIGN: u64;
+    /// Bytes in one XOL slot: room for the longest instruction a slot is
+    /// given (4 on A64; 16 on x86_64, whose instructions are 1 to 15 bytes).
+    const XOL_SLOT_BYTES: usize;
     /// One instruction as the text holds it (`u32` on A64).
     type Insn: Copy + Eq + fmt::Debug + Send + Sync + 'static;
     /// What the simulator needs to know about a simulated instruction.
@@ -122,6 +126,27 @@ pub enum RejectReason {
     /// decode (SVE, SME, half-precision arithmetic, ...): refused rather than
     /// guessed at.
     Unsupported { extension: &'static str },
+    /// x86: enters the kernel or the hypervisor, or returns from an
+    /// interrupt (`int3`, `int n`, `syscall`, `sysenter`, `iretq` ...).
+    EntersKernel { mnemonic: &'static str },
+    /// x86: a privileged (CPL 0 or IOPL-checked) instruction (`hlt`, `cli`,
+    /// `out`, `mov cr3` ...). In user mode it faults wherever it runs, so a
+    /// probe on it would only move the fault.
+    Privileged { mnemonic: &'static str },
+    /// x86: `xbegin`/`xabort`/`xend` (TSX). The debug exception that ends a
+    /// step aborts the transaction, so a stepped transaction never commits.
+    Transactional { mnemonic: &'static str },
+    /// x86: a direct branch or `ret` with a 0x66 or 0x67 prefix. Intel
+    /// processors ignore the operand-size prefix on a near branch in 64-bit
+    /// mode, AMD processors truncate the target to 16 bits (and read a
+    /// 16-bit displacement): no one simulation is right on both.
+    BranchSizePrefix { mnemonic: &'static str },
+    /// x86: `mov ss`: it blocks the single-step trap of the instruction after
+    /// it, so the task would run past the end of the XOL slot.
+    DelaysSingleStep { mnemonic: &'static str },
+    /// x86: a RIP-relative operand the XOL rewrite cannot move to a scratch
+    /// register (`what` says why).
+    RipRelative { what: &'static str },
 }
 
 impl fmt::Display for RejectReason {
@@ -159,6 +184,39 @@ impl fmt::Display for RejectReason {
                 write!(
                     f,
                     "{extension} instructions are not in the classifier's decode tables"
+                )
+            }
+            Self::EntersKernel { mnemonic } => {
+                write!(
+                    f,
+                    "{mnemonic} enters the kernel or returns from an interrupt"
+                )
+            }
+            Self::Privileged { mnemonic } => {
+                write!(f, "{mnemonic} is privileged: in user mode it faults")
+            }
+            Self::Transactional { mnemonic } => {
+                write!(
+                    f,
+                    "{mnemonic} is a TSX instruction: the debug exception of a step aborts the transaction"
+                )
+            }
+            Self::BranchSizePrefix { mnemonic } => {
+                write!(
+                    f,
+                    "{mnemonic} has a 0x66/0x67 size prefix, whose effect on a branch differs between Intel and AMD"
+                )
+            }
+            Self::DelaysSingleStep { mnemonic } => {
+                write!(
+                    f,
+                    "{mnemonic} delays the single-step trap past the next instruction"
+                )
+            }
+            Self::RipRelative { what } => {
+                write!(
+                    f,
+                    "its RIP-relative operand cannot be moved to an XOL slot: {what}"
                 )
             }
         }

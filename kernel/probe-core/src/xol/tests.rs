@@ -19,6 +19,25 @@ mod sequential {
     const ADD: u32 = 0x9100_0420; // add x0, x1, #1
 
     #[test]
+    fn slot_content_records_the_bytes_and_their_length() {
+        // x86's `add [rax], al` is `00 00`: with the length in the record it
+        // still differs from a fresh page's all-zero record.
+        assert_ne!(SlotContent::from_bytes(&[0, 0]), SlotContent::NEVER_WRITTEN);
+        assert_ne!(SlotContent::from_bytes(&[0x90]), SlotContent::from_bytes(&[0x90, 0x00]));
+        let longest = [0x66u8; 15];
+        assert_eq!(SlotContent::from_bytes(&longest), SlotContent::from_bytes(&longest));
+        assert_ne!(SlotContent::from_bytes(&longest), SlotContent::from_bytes(&longest[..14]));
+        assert_eq!(SlotContent::from(0u32), SlotContent::NEVER_WRITTEN);
+        assert_ne!(SlotContent::from(ADD), SlotContent::from(NOP));
+    }
+
+    #[test]
+    fn slots_per_page_follows_the_slot_size() {
+        assert_eq!(slots_per_page::<Aarch64>(), 1024);
+        assert_eq!(slots_per_page::<Aarch64>(), SLOTS_PER_PAGE);
+    }
+
+    #[test]
     fn slot_zero_is_never_handed_out() {
         let slots = XolSlots::new(4);
         assert_eq!(slots.try_take(Some(SlotIndex::TRAMPOLINE)), Some(slot(1)));
@@ -69,9 +88,9 @@ mod sequential {
 
     #[test]
     fn slot_addresses_are_four_bytes_apart() {
-        assert_eq!(slot(0).byte_offset(), 0);
-        assert_eq!(slot(5).byte_offset(), 20);
-        assert_eq!(slot(1023).byte_offset(), 4092);
+        assert_eq!(slot(0).byte_offset::<Aarch64>(), 0);
+        assert_eq!(slot(5).byte_offset::<Aarch64>(), 20);
+        assert_eq!(slot(1023).byte_offset::<Aarch64>(), 4092);
         assert_eq!(SlotIndex::new(1024), None);
     }
 
@@ -86,7 +105,7 @@ mod sequential {
             if choice.must_write {
                 slots.note_written(choice.slot, ADD);
             }
-            assert_eq!(slots.contents(choice.slot), ADD);
+            assert_eq!(slots.contents(choice.slot), SlotContent::from(ADD));
             slots.release(choice.slot).unwrap();
             remembered = Some(choice.slot);
         }
@@ -346,7 +365,7 @@ mod models {
             // The content record the decision was made on matches the page.
             assert_eq!(
                 self.slots.contents(choice.slot),
-                self.page[index].load(Ordering::Relaxed)
+                SlotContent::from(self.page[index].load(Ordering::Relaxed))
             );
             if choice.must_write {
                 self.page[index].store(insn, Ordering::Relaxed);

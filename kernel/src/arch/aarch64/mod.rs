@@ -10,5 +10,10 @@ pub mod psci;
 pub mod semihosting;
 pub mod timer;
 
+/// What this architecture calls user mode and its counter, for the lines the
+/// shared code prints (`boot: first EL0 instruction at CNTVCT=...`).
+pub const USER_MODE: &str = "EL0";
+pub const COUNTER_NAME: &str = "CNTVCT";
+
 // The first instructions: Image header, EL drop, stack, BSS (see boot/boot.s).
 core::arch::global_asm!(include_str!("../../../../boot/boot.s"));

@@ -29,6 +29,7 @@ pub struct Aarch64;
 impl Arch for Aarch64 {
     const NAME: &'static str = "aarch64";
     const INSN_ALIGN: u64 = 4;
+    const XOL_SLOT_BYTES: usize = 4;
     type Insn = u32;
     type Simulation = Simulation;
     type Registers = dyn Registers;

@@ -43,6 +43,7 @@ fn why(reason: RejectReason) -> Option<Why> {
         RejectReason::ConstrainedUnpredictable { .. } => ConstrainedUnpredictable,
         RejectReason::Unallocated => Unallocated,
         RejectReason::Unsupported { .. } => return None,
+        other => panic!("the A64 classifier gave a reason only x86_64 has: {other:?}"),
     })
 }
 

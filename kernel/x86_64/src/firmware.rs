@@ -1,0 +1,211 @@
+//! The UEFI phase: everything the kernel asks the firmware before it takes the
+//! machine over with ExitBootServices. This is the x86_64 port's counterpart
+//! of the aarch64 kernel's device tree: a `Platform` with the boot arguments,
+//! the RAM, the kernel image's place and sections, and what the banner says.
+//!
+//! Boot arguments come from the image's load options when they hold text
+//! (`bcfg boot add ... -opt`, or the UEFI shell's command line, whose first
+//! word, the program's own name, is dropped), else from the file
+//! `\bootargs.txt` at the root of the volume the kernel was loaded from (the
+//! ESP), else there are none.
+
+use crate::memory::PAGE_SIZE;
+use alloc::{
+    format,
+    string::{String, ToString},
+    vec::Vec,
+};
+use uefi::{
+    boot::{self, MemoryType},
+    fs::FileSystem,
+    mem::memory_map::MemoryMap,
+    proto::loaded_image::LoadedImage,
+    system,
+};
+
+/// A range of physical memory.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryRegion {
+    pub base: usize,
+    pub size: usize,
+}
+
+impl MemoryRegion {
+    pub fn end(&self) -> usize {
+        self.base + self.size
+    }
+}
+
+/// What the kernel's image looks like in memory: one entry per PE section.
+#[derive(Clone, Debug)]
+pub struct ImageSection {
+    pub name: String,
+    pub start: usize,
+    pub end: usize,
+    pub executable: bool,
+    pub writable: bool,
+}
+
+/// Everything the kernel learnt from the firmware.
+pub struct Platform {
+    pub bootargs: String,
+    /// Where `bootargs` came from, for the banner.
+    pub bootargs_source: &'static str,
+    pub firmware_vendor: String,
+    pub firmware_revision: u32,
+    pub uefi_revision: String,
+    /// RAM the kernel may hand out after ExitBootServices (conventional and
+    /// boot-services memory), filled in by `exit_boot_services`.
+    pub ram: Vec<MemoryRegion>,
+    /// RAM the frame allocator must not hand out (the first MiB: real-mode
+    /// leftovers that some firmware still reads).
+    pub reserved: Vec<MemoryRegion>,
+    /// The end of the highest range in the memory map that is not MMIO.
+    pub highest_address: usize,
+    pub image: MemoryRegion,
+    pub sections: Vec<ImageSection>,
+}
+
+/// Memory types that are free for the kernel once boot services are gone.
+fn is_usable(ty: MemoryType) -> bool {
+    matches!(ty, MemoryType::CONVENTIONAL | MemoryType::BOOT_SERVICES_CODE | MemoryType::BOOT_SERVICES_DATA)
+}
+
+/// The first MiB stays out of the frame allocator.
+const LOW_MEMORY_END: usize = 0x10_0000;
+
+/// Ask the firmware everything; boot services are still up.
+pub fn discover() -> Platform {
+    let (bootargs, bootargs_source) = read_bootargs();
+    let (image_base, image_size) = {
+        let image = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()).expect("LoadedImage protocol");
+        let (base, size) = image.info();
+        (base as usize, size as usize)
+    };
+    let image = MemoryRegion { base: image_base, size: image_size.next_multiple_of(PAGE_SIZE) };
+    Platform {
+        bootargs,
+        bootargs_source,
+        firmware_vendor: system::firmware_vendor().to_string(),
+        firmware_revision: system::firmware_revision(),
+        uefi_revision: format!("{}", system::uefi_revision()),
+        ram: Vec::new(),
+        reserved: alloc::vec![MemoryRegion { base: 0, size: LOW_MEMORY_END }],
+        highest_address: 0,
+        sections: image_sections(image),
+        image,
+    }
+}
+
+/// Usable RAM in MiB according to the memory map right now (for the banner).
+pub fn usable_ram_mib() -> usize {
+    let map = boot::memory_map(MemoryType::LOADER_DATA).expect("memory map");
+    let pages: u64 = map.entries().filter(|d| is_usable(d.ty) || is_loaded(d.ty)).map(|d| d.page_count).sum();
+    (pages as usize * PAGE_SIZE) >> 20
+}
+
+/// Memory holding the loaded kernel and its data (usable RAM, but in use).
+fn is_loaded(ty: MemoryType) -> bool {
+    matches!(ty, MemoryType::LOADER_CODE | MemoryType::LOADER_DATA)
+}
+
+/// Leave the firmware for good; record the final memory map in `platform`.
+pub fn exit_boot_services(platform: &mut Platform) {
+    // SAFETY: nothing of the firmware is used afterwards: no protocol is open
+    // (the scopes above have ended), the heap is the kernel's own (BSS), the
+    // console is COM1 driven directly, and the memory map is copied out below.
+    let map = unsafe { boot::exit_boot_services(Some(MemoryType::LOADER_DATA)) };
+    for descriptor in map.entries() {
+        let region = MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
+        if descriptor.ty != MemoryType::MMIO && descriptor.ty != MemoryType::MMIO_PORT_SPACE {
+            platform.highest_address = platform.highest_address.max(region.end());
+        }
+        if is_usable(descriptor.ty) {
+            platform.ram.push(region);
+        }
+    }
+    // The map's own buffer (LOADER_DATA) is not usable RAM, so it may stay.
+    core::mem::forget(map);
+}
+
+fn read_bootargs() -> (String, &'static str) {
+    if let Some(text) = load_options() {
+        return (text, "image load options");
+    }
+    let mut fs = match boot::get_image_file_system(boot::image_handle()) {
+        Ok(protocol) => FileSystem::new(protocol),
+        Err(_) => return (String::new(), "none: no boot volume"),
+    };
+    match fs.read_to_string(uefi::cstr16!("\\bootargs.txt")) {
+        Ok(text) => (text.split_whitespace().collect::<Vec<_>>().join(" "), "\\bootargs.txt on the boot volume"),
+        Err(_) => (String::new(), "none"),
+    }
+}
+
+/// The load options, if they are printable text. Boot entries that the
+/// firmware made up by itself carry binary data there (EDK II puts a GUID), so
+/// anything that is not a NUL-terminated UCS-2 string of printable ASCII is
+/// ignored.
+fn load_options() -> Option<String> {
+    let image = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle()).ok()?;
+    let text = image.load_options_as_cstr16().ok()?.to_string();
+    if !text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return None;
+    }
+    // The UEFI shell passes the whole command line, program name first.
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    if words.first().is_some_and(|first| first.to_ascii_lowercase().ends_with(".efi")) {
+        words.remove(0);
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// PE/COFF layout (Microsoft PE format specification): the DOS header's
+/// `e_lfanew` at 0x3c points to "PE\0\0", followed by the 20-byte COFF header
+/// (NumberOfSections at +2, SizeOfOptionalHeader at +16), the optional header,
+/// then 40-byte section headers (Name +0, VirtualSize +8, VirtualAddress +12,
+/// Characteristics +36).
+mod pe {
+    pub const E_LFANEW: usize = 0x3c;
+    pub const SIGNATURE: &[u8; 4] = b"PE\0\0";
+    pub const COFF_HEADER_SIZE: usize = 20;
+    pub const NUMBER_OF_SECTIONS: usize = 2;
+    pub const SIZE_OF_OPTIONAL_HEADER: usize = 16;
+    pub const SECTION_HEADER_SIZE: usize = 40;
+    pub const SECTION_VIRTUAL_SIZE: usize = 8;
+    pub const SECTION_VIRTUAL_ADDRESS: usize = 12;
+    pub const SECTION_CHARACTERISTICS: usize = 36;
+    pub const SCN_MEM_EXECUTE: u32 = 0x2000_0000;
+    pub const SCN_MEM_WRITE: u32 = 0x8000_0000;
+}
+
+/// Read the section table of the loaded image (it stays in memory, headers
+/// included, where the firmware put it).
+fn image_sections(image: MemoryRegion) -> Vec<ImageSection> {
+    // SAFETY: the firmware loaded the whole image, headers included, at
+    // `image.base` and keeps it there; the reads below stay inside its size.
+    let bytes = unsafe { core::slice::from_raw_parts(image.base as *const u8, image.size) };
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let pe_header = u32_at(pe::E_LFANEW) as usize;
+    assert!(&bytes[pe_header..pe_header + 4] == pe::SIGNATURE, "kernel image: no PE signature");
+    let coff = pe_header + 4;
+    let count = u16_at(coff + pe::NUMBER_OF_SECTIONS);
+    let first = coff + pe::COFF_HEADER_SIZE + u16_at(coff + pe::SIZE_OF_OPTIONAL_HEADER);
+    (0..count)
+        .map(|i| {
+            let header = first + i * pe::SECTION_HEADER_SIZE;
+            let name = String::from_utf8_lossy(&bytes[header..header + 8]).trim_end_matches('\0').to_string();
+            let start = image.base + u32_at(header + pe::SECTION_VIRTUAL_ADDRESS) as usize;
+            let size = u32_at(header + pe::SECTION_VIRTUAL_SIZE) as usize;
+            let characteristics = u32_at(header + pe::SECTION_CHARACTERISTICS);
+            ImageSection {
+                name,
+                start,
+                end: start + size,
+                executable: characteristics & pe::SCN_MEM_EXECUTE != 0,
+                writable: characteristics & pe::SCN_MEM_WRITE != 0,
+            }
+        })
+        .collect()
+}

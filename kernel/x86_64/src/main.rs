@@ -1,0 +1,142 @@
+//! The brk-path kernel on x86_64: a UEFI application that asks the firmware
+//! what it needs, leaves it with ExitBootServices, and then owns the machine
+//! the way the aarch64 kernel does: its own descriptor tables, page tables,
+//! timer, ring-3 tasks, system calls and fault reports.
+//!
+//! This file owns the boot order. [`efi_main`] runs under the firmware: heap,
+//! COM1, boot arguments, the banner, the TSC calibration, ExitBootServices.
+//! Then [`kernel_main`] runs on the kernel's own stack: GDT/TSS, IDT, frames,
+//! paging, SSE off, PIC and PIT, self-tests, tasks, power off.
+//!
+//! Layout as in `kernel/src`: generic subsystems at `src/<subsystem>.rs`,
+//! architecture code at `src/arch/x86_64/<subsystem>.rs`. Files that are the
+//! same on both architectures are the aarch64 kernel's own, included with
+//! `#[path]` (boot arguments, the program table, system calls, the panic
+//! handler, heap and frame allocators, processes, scheduler, symbols).
+
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+extern crate alloc;
+
+mod arch;
+#[path = "../../src/bootargs.rs"]
+mod bootargs;
+mod console;
+mod exception;
+mod firmware;
+mod memory;
+#[path = "../../src/panic.rs"]
+mod panic;
+mod power;
+mod probe;
+#[path = "../../src/programs.rs"]
+mod programs;
+mod selftest;
+#[path = "../../src/syscall.rs"]
+mod syscall;
+mod task;
+mod time;
+
+/// The shared files call the platform description `devicetree` (on aarch64
+/// it comes from the device tree); here the firmware provides it.
+use firmware as devicetree;
+
+use crate::{firmware::Platform, power::ExitStatus};
+use alloc::boxed::Box;
+use uefi::prelude::*;
+
+/// The UEFI entry point: the firmware's boot services are still running.
+#[entry]
+fn efi_main() -> Status {
+    memory::heap::init();
+    {
+        // OVMF polls COM1 for input from its timer events while boot services
+        // run; one landing in the UART's loopback self-test (console::init)
+        // reads the test byte first and the self-test waits for it forever.
+        // TPL_HIGH_LEVEL holds every firmware event off until the guard drops.
+        // SAFETY: nothing here waits on a firmware event or calls a boot
+        // service that TPL_HIGH_LEVEL forbids; the guard restores the old TPL.
+        let _firmware_events_held = unsafe { uefi::boot::raise_tpl(uefi::boot::Tpl::HIGH_LEVEL) };
+        console::init();
+    }
+    let mut platform = firmware::discover();
+    memory::layout::set_kernel_image(platform.image.base, platform.image.end());
+    time::calibrate();
+    print_banner(&platform);
+    firmware::exit_boot_services(&mut platform);
+    // The machine is ours. Nothing of the firmware's stays in use: leave its
+    // stack for the kernel's own (whose guard page becomes real with paging).
+    arch::cpu::disable_interrupts();
+    let platform = Box::into_raw(Box::new(platform));
+    // SAFETY: the boot stack is a static of the image, unused until now, and
+    // 16-byte aligned at its top; `platform` lives on the heap, not on the
+    // firmware stack we leave behind.
+    unsafe { arch::exception::switch_stack(memory::layout::boot_stack_top() as u64, kernel_main, platform as u64) }
+}
+
+/// The kernel proper, on its own stack, after ExitBootServices.
+extern "sysv64" fn kernel_main(platform: u64) -> ! {
+    // SAFETY: `efi_main` passes a leaked `Box<Platform>`, never freed.
+    let platform: &'static Platform = unsafe { &*(platform as *const Platform) };
+    arch::gdt::init(memory::layout::double_fault_stack_top() as u64);
+    exception::init();
+    memory::init(platform);
+    let cpu = arch::cpu::identify();
+    let (smep, smap) = arch::cpu::enable_protection(&cpu);
+    memory::paging_init(platform);
+    arch::cpu::disable_sse();
+    println!(
+        "cpu:     NX, WP, global pages on; SMEP {}, SMAP {}; SSE and x87 off",
+        if smep { "on" } else { "not offered" },
+        if smap { "on" } else { "not offered" }
+    );
+    time::init();
+    arch::cpu::enable_interrupts();
+
+    let args = bootargs::parse(&platform.bootargs);
+    let failed = selftest::run_all(platform);
+    bootargs::run_injection(&args);
+    if failed > 0 {
+        power::exit(ExitStatus::SelfTestFailed);
+    }
+
+    probe::init(&args);
+    if let Some(period) = args.tick_us {
+        println!("timer:   tick every {} us from now on (tick-us)", period);
+        time::set_tick_period_us(period);
+    }
+    let (started, failed_to_start) = task::launch_requested(&args);
+    if failed_to_start > 0 {
+        power::exit(ExitStatus::TaskFailed);
+    }
+    if started > 0 {
+        task::run();
+    }
+    power::exit(ExitStatus::Success)
+}
+
+/// The boot banner, printed while the firmware still runs: every figure is
+/// read from the firmware or the processor.
+fn print_banner(platform: &Platform) {
+    let cpu = arch::cpu::identify();
+    println!("brk-path kernel {}", env!("CARGO_PKG_VERSION"));
+    println!("board:   UEFI PC (firmware {} {:#x})", platform.firmware_vendor, platform.firmware_revision);
+    println!("cpu:     {}", cpu);
+    println!("entered: ring 0, long mode, UEFI {}", platform.uefi_revision);
+    println!("ram:     {} MiB usable (UEFI memory map)", firmware::usable_ram_mib());
+    println!("caches:  coherent instruction fetch, no cache maintenance for written code (CPUID line size {} B)", cpu.line_size);
+    println!(
+        "timer:   8254 PIT channel 0, tick every {} ms on IRQ {} (8259 PIC, vector {:#x}); TSC {} Hz (calibrated against PIT channel 2)",
+        time::TICK_MS,
+        time::TIMER_IRQ,
+        arch::exception::IRQ_BASE,
+        time::frequency()
+    );
+    println!("console: 16550 UART at {:#x} (COM1)", console::COM1_PORT);
+    if !platform.bootargs.is_empty() {
+        println!("args:    {} ({})", platform.bootargs, platform.bootargs_source);
+    }
+}

@@ -1,0 +1,155 @@
+//! Physical memory and the kernel's own map: the heap, the page-frame
+//! allocator, the kernel stacks, and the identity map built at boot.
+//!
+//! - The heap (`linked_list_allocator`, the aarch64 kernel's `heap.rs`) lives
+//!   in a fixed region of the image's BSS, so it works from the first line of
+//!   the UEFI entry point, before and after ExitBootServices alike.
+//! - Page frames (`buddy_system_allocator`, the aarch64 kernel's `frames.rs`)
+//!   come from the RAM the final UEFI memory map calls conventional or
+//!   boot-services memory, minus the first MiB.
+//! - The kernel map identity-maps physical memory for ring 0 with the image's
+//!   sections mapped by their PE flags (`paging_init`). Thread kernel stacks
+//!   are frames of that map (the shared scheduler allocates them); the boot
+//!   stack and the double-fault stack have unmapped guard pages.
+
+#[path = "../../../src/memory/frames.rs"]
+pub mod frames;
+#[path = "../../../src/memory/heap.rs"]
+pub mod heap;
+
+use crate::{
+    arch::mmu::{self, Access, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
+    devicetree::Platform,
+    println,
+};
+
+/// The page size of the 4 KiB translation granule used everywhere.
+pub const PAGE_SIZE: usize = 4096;
+
+/// Where the kernel image lies, and the guard pages of its static stacks.
+pub mod layout {
+    use super::PAGE_SIZE;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    static KERNEL_START: AtomicUsize = AtomicUsize::new(0);
+    static KERNEL_END: AtomicUsize = AtomicUsize::new(0);
+
+    /// Remember where the firmware loaded the image (LoadedImage protocol).
+    pub fn set_kernel_image(start: usize, end: usize) {
+        KERNEL_START.store(start, Ordering::Relaxed);
+        KERNEL_END.store(end, Ordering::Relaxed);
+    }
+    pub fn kernel_start() -> usize {
+        KERNEL_START.load(Ordering::Relaxed)
+    }
+    pub fn kernel_end() -> usize {
+        KERNEL_END.load(Ordering::Relaxed)
+    }
+
+    /// A stack in the image's BSS whose first page stays unmapped: running
+    /// off its bottom faults instead of overwriting whatever lies below.
+    #[repr(C, align(4096))]
+    pub struct GuardedStack<const BYTES: usize> {
+        guard: [u8; PAGE_SIZE],
+        stack: [u8; BYTES],
+    }
+
+    impl<const BYTES: usize> GuardedStack<BYTES> {
+        pub const fn new() -> Self {
+            Self { guard: [0; PAGE_SIZE], stack: [0; BYTES] }
+        }
+    }
+
+    /// The boot stack (later the idle loop's) and the double-fault stack (IST1).
+    pub const BOOT_STACK_BYTES: usize = 64 * 1024;
+    pub const DOUBLE_FAULT_STACK_BYTES: usize = 16 * 1024;
+    static mut BOOT_STACK: GuardedStack<BOOT_STACK_BYTES> = GuardedStack::new();
+    static mut DOUBLE_FAULT_STACK: GuardedStack<DOUBLE_FAULT_STACK_BYTES> = GuardedStack::new();
+
+    fn guard_of<const BYTES: usize>(stack: *const GuardedStack<BYTES>) -> usize {
+        stack as usize
+    }
+
+    /// The unmapped page below the boot stack.
+    pub fn stack_guard() -> usize {
+        guard_of(core::ptr::addr_of!(BOOT_STACK))
+    }
+    pub fn boot_stack_top() -> usize {
+        stack_guard() + PAGE_SIZE + BOOT_STACK_BYTES
+    }
+    pub fn double_fault_stack_guard() -> usize {
+        guard_of(core::ptr::addr_of!(DOUBLE_FAULT_STACK))
+    }
+    pub fn double_fault_stack_top() -> usize {
+        double_fault_stack_guard() + PAGE_SIZE + DOUBLE_FAULT_STACK_BYTES
+    }
+}
+
+/// Hand the platform's free RAM to the frame allocator.
+pub fn init(platform: &Platform) {
+    frames::init(platform);
+}
+
+/// How the kernel map treats one 4 KiB page that shares a 2 MiB region with
+/// the image, a guard page or page 0: `None` leaves it unmapped.
+fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
+    let guards = [0, layout::stack_guard(), layout::double_fault_stack_guard()];
+    if guards.contains(&page) {
+        return None;
+    }
+    if !(platform.image.base..platform.image.end()).contains(&page) {
+        return Some(Access::KernelReadWrite);
+    }
+    // Pages of the image outside every section are its headers: read-only.
+    let section = platform.sections.iter().find(|s| s.start <= page && page < s.end.next_multiple_of(PAGE_SIZE));
+    Some(match section {
+        Some(s) if s.executable => Access::KernelText,
+        Some(s) if s.writable => Access::KernelReadWrite,
+        _ => Access::KernelReadOnly,
+    })
+}
+
+/// Build the kernel's table and switch to it: physical memory from 0 to the
+/// end of RAM (at least 4 GiB, which holds the PC's MMIO: local APIC, I/O APIC,
+/// the firmware flash) identity mapped for ring 0, read/write and never
+/// executable, except the kernel image, whose sections get their own
+/// permissions, and the guard pages, which stay unmapped.
+pub fn paging_init(platform: &Platform) {
+    for section in &platform.sections {
+        assert!(section.start.is_multiple_of(PAGE_SIZE), "kernel image section {} is not page aligned", section.name);
+        assert!(
+            !(section.executable && section.writable),
+            "kernel image section {} is writable and executable (refused: W^X)",
+            section.name
+        );
+    }
+    const FOUR_GIB: usize = 4 << 30;
+    let top = platform.highest_address.max(FOUR_GIB).next_multiple_of(LARGE_PAGE);
+    assert!(top <= IDENTITY_LIMIT, "physical memory ends at {:#x}, beyond the identity map's {:#x}", top, IDENTITY_LIMIT);
+    let mut table = TranslationTable::new().expect("a frame for the kernel's PML4");
+    let special = |region: usize| {
+        let region_end = region + LARGE_PAGE;
+        let overlaps = |start: usize, end: usize| start < region_end && region < end;
+        overlaps(platform.image.base, platform.image.end())
+            || [0, layout::stack_guard(), layout::double_fault_stack_guard()].iter().any(|&g| overlaps(g, g + PAGE_SIZE))
+    };
+    for region in (0..top).step_by(LARGE_PAGE) {
+        let result = if special(region) {
+            (region..region + LARGE_PAGE).step_by(PAGE_SIZE).try_for_each(|page| match small_page_access(page, platform) {
+                Some(access) => table.map(page, page, PAGE_SIZE, access),
+                None => Ok(()),
+            })
+        } else {
+            table.map(region, region, LARGE_PAGE, Access::KernelReadWrite)
+        };
+        result.unwrap_or_else(|e| panic!("kernel map at {:#x}: {:?}", region, e));
+    }
+    mmu::install_kernel_table(table);
+    println!(
+        "paging:  identity map 0..{:#x} (ring 0, never executable outside the image), image {:#x}..{:#x} mapped by its {} PE sections",
+        top,
+        platform.image.base,
+        platform.image.end(),
+        platform.sections.len()
+    );
+}

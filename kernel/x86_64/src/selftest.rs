@@ -1,0 +1,203 @@
+//! Kernel self-tests: each checks one piece of the bring-up on the real (or
+//! emulated) machine and prints exactly one line, `selftest NAME: ok` or
+//! `selftest NAME: FAILED (why)`.
+
+use crate::{
+    arch::{self, exception::ExceptionFrame, gdt, mmu},
+    devicetree::Platform,
+    memory::{self, PAGE_SIZE},
+    println,
+    task::address_space::{AddressSpace, UserAccess, INT3},
+    time,
+};
+use alloc::{format, string::String};
+use brk_abi::{layout, Error};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+type Outcome = Result<(), String>;
+
+struct SelfTest {
+    name: &'static str,
+    run: fn(&Platform) -> Outcome,
+}
+
+const SELF_TESTS: &[SelfTest] = &[
+    SelfTest { name: "idt-tss", run: descriptor_tables_are_in_place },
+    SelfTest { name: "int3-ring0", run: int3_in_ring_0_is_trapped },
+    SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
+    SelfTest { name: "sse-off", run: sse_and_x87_are_off },
+    SelfTest { name: "timer-tick", run: timer_ticks_at_the_calibrated_rate },
+    SelfTest { name: "user-access", run: user_access_checker_demands_ring_3_rights },
+];
+
+/// Run every self-test; returns how many failed.
+pub fn run_all(platform: &Platform) -> usize {
+    let mut failed = 0;
+    for test in SELF_TESTS {
+        match (test.run)(platform) {
+            Ok(()) => println!("selftest {}: ok", test.name),
+            Err(why) => {
+                failed += 1;
+                println!("selftest {}: FAILED ({})", test.name, why);
+            }
+        }
+    }
+    println!("selftests: {} ok, {} failed", SELF_TESTS.len() - failed, failed);
+    failed
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(format!($($why)*));
+        }
+    };
+}
+
+fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
+    let (loaded_idt, our_idt) = arch::exception::idt_addresses();
+    ensure!(loaded_idt == our_idt && our_idt != 0, "IDTR base {:#x}, the kernel's IDT is at {:#x}", loaded_idt, our_idt);
+    let (_, ist1, task_register) = gdt::loaded_state();
+    let selectors = gdt::selectors();
+    ensure!(task_register == selectors.tss.0, "task register {:#x}, the TSS selector is {:#x}", task_register, selectors.tss.0);
+    ensure!(
+        ist1 == memory::layout::double_fault_stack_top() as u64,
+        "IST1 {:#x}, the double-fault stack's top is {:#x}",
+        ist1,
+        memory::layout::double_fault_stack_top()
+    );
+    Ok(())
+}
+
+/// Where the self-test's `int3` resumes (the byte after it), and where the
+/// dispatcher found it did.
+static INT3_EXPECTED_RIP: AtomicU64 = AtomicU64::new(0);
+static INT3_TRAPPED_RIP: AtomicU64 = AtomicU64::new(0);
+static INT3_VECTOR: AtomicU64 = AtomicU64::new(0);
+
+/// Is this ring 0 #BP the self-test's own?
+pub fn is_kernel_int3(rip: u64) -> bool {
+    rip != 0 && rip == INT3_EXPECTED_RIP.load(Ordering::SeqCst)
+}
+
+/// Called by the dispatcher for the self-test's `int3`: record, and resume.
+pub fn record_kernel_int3(frame: &ExceptionFrame) {
+    INT3_TRAPPED_RIP.store(frame.rip, Ordering::SeqCst);
+    INT3_VECTOR.store(frame.vector, Ordering::SeqCst);
+}
+
+fn int3_in_ring_0_is_trapped(_: &Platform) -> Outcome {
+    // SAFETY: the `int3` traps to our own handler, which records the frame and
+    // resumes after it (#BP is a trap: RIP already points past it). Only rax
+    // (declared clobbered) and the two atomics change.
+    unsafe {
+        core::arch::asm!(
+            "lea rax, [rip + 2f]",
+            "mov [{expected}], rax",
+            "int3",
+            "2:",
+            expected = in(reg) INT3_EXPECTED_RIP.as_ptr(),
+            out("rax") _,
+        );
+    }
+    let (expected, trapped) = (INT3_EXPECTED_RIP.load(Ordering::SeqCst), INT3_TRAPPED_RIP.load(Ordering::SeqCst));
+    INT3_EXPECTED_RIP.store(0, Ordering::SeqCst);
+    ensure!(INT3_VECTOR.load(Ordering::SeqCst) == 3, "vector {} instead of 3 (#BP)", INT3_VECTOR.load(Ordering::SeqCst));
+    ensure!(trapped == expected, "RIP {:#x} in the frame, the byte after the int3 is {:#x}", trapped, expected);
+    Ok(())
+}
+
+fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
+    let table = mmu::kernel_table();
+    let mut leaves = 0;
+    let mut offender = None;
+    table.for_each_leaf(|leaf| {
+        leaves += 1;
+        if leaf.writable() && leaf.executable() && offender.is_none() {
+            offender = Some(leaf.va);
+        }
+    });
+    ensure!(offender.is_none(), "mapping at {:#x} is writable and executable", offender.unwrap_or(0));
+    ensure!(leaves > 0, "the kernel table has no mappings");
+    let text = no_mapping_is_writable_and_executable as *const () as usize;
+    let data = &INT3_TRAPPED_RIP as *const AtomicU64 as usize;
+    let text_leaf = table.lookup(text).ok_or("kernel text not mapped")?;
+    ensure!(text_leaf.executable() && !text_leaf.writable(), "kernel text at {:#x} is not read+execute", text);
+    let data_leaf = table.lookup(data).ok_or("kernel data not mapped")?;
+    ensure!(data_leaf.writable() && !data_leaf.executable(), "kernel data at {:#x} is not read+write, no execute", data);
+    for guard in [memory::layout::stack_guard(), memory::layout::double_fault_stack_guard(), 0] {
+        ensure!(table.lookup(guard).is_none(), "guard page {:#x} is mapped", guard);
+    }
+    ensure!(table.lookup(platform.image.base).is_some_and(|leaf| !leaf.writable()), "the PE headers are writable");
+    Ok(())
+}
+
+fn sse_and_x87_are_off(_: &Platform) -> Outcome {
+    ensure!(arch::cpu::sse_is_off(), "CR4.OSFXSR set or CR0.EM clear");
+    Ok(())
+}
+
+/// The PIT ticks, and at the period the TSC calibration predicts: five ticks
+/// take 50 ms of TSC time, within what an emulator's timing allows.
+fn timer_ticks_at_the_calibrated_rate(_: &Platform) -> Outcome {
+    const TICKS: u64 = 5;
+    let expected_ms = TICKS * time::TICK_MS;
+    // Wait for a tick edge first, so that the measurement spans whole periods.
+    // Polling (not `hlt`) makes a dead interrupt path a failure, not a hang.
+    let give_up = time::counter() + time::frequency(); // one second
+    let wait_for = |tick: u64| -> Result<u64, String> {
+        while time::ticks() < tick {
+            ensure!(time::counter() < give_up, "tick {} never came ({} ticks so far)", tick, time::ticks());
+            core::hint::spin_loop();
+        }
+        Ok(time::counter())
+    };
+    let first = time::ticks() + 1;
+    let start = wait_for(first)?;
+    let end = wait_for(first + TICKS)?;
+    let elapsed_ms = (end - start) * 1000 / time::frequency().max(1);
+    ensure!(
+        (expected_ms / 2..=expected_ms * 4).contains(&elapsed_ms),
+        "{} ticks took {} ms of TSC time, expected about {} ms",
+        TICKS,
+        elapsed_ms,
+        expected_ms
+    );
+    Ok(())
+}
+
+/// The checker behind every system call pointer: a fresh address space with
+/// one read-only and one read/write page, probed with what ring 3 may and may
+/// not do.
+fn user_access_checker_demands_ring_3_rights(_: &Platform) -> Outcome {
+    let mut space = AddressSpace::new().map_err(|e| format!("address space: {}", e.name()))?;
+    let read_only = layout::USER_BASE;
+    let read_write = layout::USER_BASE + PAGE_SIZE as u64;
+    let map = |space: &mut AddressSpace, va: u64, access| space.map_zeroed(va as usize, PAGE_SIZE, access).map_err(|e| format!("map: {}", e.name()));
+    map(&mut space, read_only, mmu::Access::UserReadOnly)?;
+    map(&mut space, read_write, mmu::Access::UserReadWrite)?;
+    let allowed = |addr: u64, len: u64, access| space.check(addr, len, access).is_ok();
+    ensure!(allowed(read_only, 16, UserAccess::Read), "cannot read a read-only page");
+    ensure!(!allowed(read_only, 16, UserAccess::Write), "may write a read-only page");
+    ensure!(!allowed(read_only, 16, UserAccess::Execute), "may execute a read-only (NX) page");
+    ensure!(allowed(read_only, 2 * PAGE_SIZE as u64, UserAccess::Read), "cannot read across two mapped pages");
+    ensure!(!allowed(read_only, 2 * PAGE_SIZE as u64, UserAccess::Write), "may write a range that starts read-only");
+    ensure!(allowed(read_write + 8, 8, UserAccess::Write), "cannot write a read/write page");
+    ensure!(!allowed(read_write, PAGE_SIZE as u64 + 1, UserAccess::Read), "may read past the last mapped page");
+    let kernel_data = &INT3_VECTOR as *const AtomicU64 as u64;
+    ensure!(matches!(space.check(kernel_data, 8, UserAccess::Read), Err(Error::BadAddress)), "may read kernel data");
+    ensure!(!allowed(u64::MAX - 4, 8, UserAccess::Read), "a wrapping range passes");
+    ensure!(allowed(layout::XOL_PAGE, 16, UserAccess::Execute), "the XOL page is not executable");
+    ensure!(!allowed(layout::XOL_PAGE, 16, UserAccess::Write), "the XOL page is writable from ring 3");
+    let (pa, flags) = space.translate(layout::XOL_PAGE).ok_or("the XOL page does not translate")?;
+    ensure!(flags.executable && !flags.writable, "XOL flags {:?}", flags);
+    ensure!(pa == space.xol_kernel_alias() as usize, "XOL translates to {:#x}, its alias is {:p}", pa, space.xol_kernel_alias());
+    // SAFETY: the alias is the identity-mapped XOL frame this space owns.
+    let trampoline = unsafe { *space.xol_kernel_alias() };
+    ensure!(trampoline == INT3, "XOL slot 0 holds {:#04x}, not int3", trampoline);
+    ensure!(space.kernel_alias(read_only + 5) == space.translate(read_only + 5).map(|(pa, _)| pa as *mut u8), "alias and translation disagree");
+    let (user_pages, writable_executable) = space.audit();
+    ensure!(user_pages == 3 && writable_executable == 0, "audit: {} user pages, {} W+X", user_pages, writable_executable);
+    Ok(())
+}
+

@@ -1,0 +1,251 @@
+//! The x86_64 UEFI kernel under OVMF: the same claims as the aarch64 suite where
+//! they apply (tasks, faults, bad input, probe counts, transparency on generated
+//! programs), with the x86 mechanism (`int3`, RFLAGS.TF, RIP-relative fixups) and
+//! no cache maintenance at all.
+//!
+//! A UEFI boot costs about 5 s before the kernel runs, so each test batches many
+//! scenarios into one boot, and a test that needs several boots runs them at once.
+//! Every test's name starts with `x86_64_` (`cargo xtask test` runs them apart).
+
+use qemu_tests::{boot_uefi, probed_results, Run, PROBED_POINTS_X86_64};
+use std::thread;
+
+/// Boots every command line at once (two cores: QEMU runs mostly single-threaded).
+fn boot_all(bootargs: &[String]) -> Vec<Run> {
+    let handles: Vec<_> = bootargs.iter().cloned().map(|args| thread::spawn(move || boot_uefi(&args))).collect();
+    handles.into_iter().map(|h| h.join().expect("a boot thread panicked")).collect()
+}
+
+/// The end-of-run line of the process titled `title` must say `test ok`.
+#[track_caller]
+fn expect_test_ok(run: &Run, title: &str) {
+    match run.lines().find(|l| l.starts_with("  pid ") && l.contains(&format!(" {title}:"))) {
+        Some(l) if l.ends_with("test ok") => {}
+        Some(l) => run.fail(&format!("{title} did not pass: {l:?}")),
+        None => run.fail(&format!("no end-of-run line for {title}")),
+    }
+}
+
+/// Each fault kind of `user/faults` on x86_64, and the start of the line it must give.
+const FAULTS: &[(&str, &str)] = &[
+    ("unmapped-read", "fault: page fault: not present on read"),
+    ("null-read", "fault: page fault: not present on read"),
+    ("write-rodata", "fault: page fault: protection violation on write"),
+    ("write-text", "fault: page fault: protection violation on write"),
+    ("nx-exec", "fault: page fault: protection violation on execute"),
+    ("xol-write", "fault: page fault: protection violation on write"),
+    ("stack-overflow", "fault: page fault: not present on write"),
+    ("undefined", "fault: invalid opcode (#UD)"),
+    ("privileged", "fault: general protection (#GP)"),
+    ("divide-error", "fault: divide error (#DE)"),
+    ("sse", "fault: invalid opcode (#UD)"),
+    ("int3", "fault: breakpoint (int3) not placed by a probe"),
+];
+
+#[test]
+fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
+    let mut bootargs = String::from(
+        "test=hello test=threads:4 test=syscalls test=spin:a,100,fp bogus-word \
+         probe=hello:nosuchsym probe=hello:0x10",
+    );
+    for (kind, _) in FAULTS {
+        bootargs.push_str(&format!(" expect-fault=faults:{kind}"));
+    }
+    let run = boot_uefi(&bootargs);
+    run.expect_exit(0);
+    run.expect_lines_in_order(&[
+        "brk-path kernel ",
+        "board:   UEFI PC (firmware ",
+        "cpu:     ",
+        "entered: ring 0, long mode, UEFI ",
+        "ram:     ",
+        "caches:  coherent instruction fetch, no cache maintenance for written code",
+        "timer:   8254 PIT channel 0, tick every 10 ms",
+        "console: 16550 UART at 0x3f8",
+    ]);
+    run.expect_line_starting("selftests: 6 ok, 0 failed");
+    run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
+    run.expect_line_starting("probe hello:nosuchsym: refused: hello has no function named 'nosuchsym'");
+    run.expect_line_starting("probe hello:0x10: refused: address 0x10 is not in hello's text");
+    run.expect_line_starting("boot: first ring-3 instruction at TSC=");
+    run.expect_line_starting("hello from ring 3: pid ");
+    run.expect_line_starting("threads: counter = 40000");
+    run.expect_line_starting("syscalls: 0 checks wrong");
+    run.expect_no_line_containing("WRONG");
+    run.expect_line_starting("spin a: general registers checked in ");
+    run.expect_line_starting("spin a: done");
+    for (kind, start) in FAULTS {
+        let line = run
+            .lines()
+            .find(|l| l.starts_with(start) && l.contains(&format!(" faults {kind}, tid ")))
+            .unwrap_or_else(|| run.fail(&format!("no {start:?} line for faults {kind}")));
+        if !line.contains(" RIP=0x") || !line.ends_with("; process killed") {
+            run.fail(&format!("faults {kind}: {line:?}"));
+        }
+        expect_test_ok(&run, &format!("faults {kind}"));
+    }
+    for title in ["hello", "threads 4", "syscalls", "spin a 100 fp"] {
+        expect_test_ok(&run, title);
+    }
+    let audit = run.expect_line_starting("wx-audit: ");
+    if !audit.ends_with(", 0 writable+executable mappings") {
+        run.fail(&format!("an address space has a W+X page: {audit}"));
+    }
+    run.expect_line_starting("tasks: 0 test failure(s)");
+    run.expect_last_line("power off: status 0 (success)");
+}
+
+#[test]
+fn x86_64_a_failing_task_or_a_kernel_fault_fails_the_run_with_its_status() {
+    let runs = boot_all(&["test=faults:undefined test=hello".to_string(), "inject=el1-data-abort".to_string()]);
+    let failing = &runs[0];
+    failing.expect_exit(4);
+    failing.expect_line_starting("tasks: 1 test failure(s)");
+    expect_test_ok(failing, "hello");
+    failing.expect_last_line("power off: status 4 (task test failed)");
+    let kernel_fault = &runs[1];
+    kernel_fault.expect_exit(3);
+    kernel_fault.expect_line_starting("unexpected exception: ");
+    kernel_fault.expect_last_line("power off: status 3 (unexpected exception)");
+}
+
+/// Every probe point of `user/probed` under `policy`/`simulate`, with a return probe
+/// on the recursive `fib_rec`.
+fn probed_bootargs(policy: &str, simulate: &str) -> String {
+    let mut args = format!("test=probed xol-policy={policy} simulate={simulate} report retprobe=probed:fib_rec");
+    for (at, _) in PROBED_POINTS_X86_64 {
+        args.push_str(&format!(" probe=probed:{at}"));
+    }
+    args
+}
+
+#[test]
+fn x86_64_probes_on_every_class_leave_results_identical_under_every_policy() {
+    let settings = [("reuse", "all"), ("fresh", "branches")];
+    let mut bootargs = vec!["test=probed".to_string()];
+    bootargs.extend(settings.iter().map(|(policy, simulate)| probed_bootargs(policy, simulate)));
+    let runs = boot_all(&bootargs);
+    let plain = &runs[0];
+    plain.expect_exit(0);
+    let expected = probed_results(plain);
+    assert!(expected.len() > PROBED_POINTS_X86_64.len(), "the unprobed run printed too little");
+
+    for ((policy, simulate), run) in settings.iter().zip(&runs[1..]) {
+        run.expect_exit(0);
+        if probed_results(run) != expected {
+            run.fail(&format!("{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}", expected));
+        }
+        let (mut simulated, mut stepped) = (0, 0);
+        for (at, class) in PROBED_POINTS_X86_64 {
+            let symbol = format!("probed:{}", at.strip_suffix("+0x0").unwrap_or(at));
+            let registered = run.expect_line_starting(&format!("probe probed:{at}: uprobe at "));
+            let simulates = *class == "simulate" || (*class == "all-only" && *simulate == "all");
+            let treatment_ok = if simulates { registered.contains("(simulate ") } else { registered.contains("(step out of line;") };
+            if !treatment_ok {
+                run.fail(&format!("{policy}/{simulate}: {at} ({class}) registered as {registered:?}"));
+            }
+            let (hits, _) = run.probe_counts(&symbol);
+            assert_eq!(hits, 50, "{policy}/{simulate}: hits of {symbol}");
+            if simulates {
+                simulated += hits;
+            } else {
+                stepped += hits;
+            }
+        }
+        // fib_rec(15): 1973 calls, each entry stepped (`cmp rdi, 2`) and each return counted.
+        let (calls, returns) = run.probe_counts("probed:fib_rec");
+        assert_eq!((calls, returns), (1973, 1973), "{policy}/{simulate}: fib_rec calls and returns");
+        stepped += calls;
+        assert_eq!(run.counter("simulated"), simulated, "{policy}/{simulate}: simulated");
+        assert_eq!(run.counter("stepped"), stepped, "{policy}/{simulate}: stepped");
+        assert_eq!(run.counter("hits"), simulated + stepped, "{policy}/{simulate}: hits");
+        assert_eq!(run.counter("slot_written") + run.counter("slot_reused"), stepped, "{policy}/{simulate}: slots");
+        if *policy == "fresh" {
+            assert_eq!(run.counter("slot_written"), stepped, "fresh writes a slot on every step");
+        } else {
+            assert!(run.counter("slot_written") <= 16, "reuse writes each stepped probe's slot about once");
+        }
+        // x86 keeps instruction fetch coherent: no cache line is ever maintained.
+        assert_eq!(run.counter("dc_cvau_lines"), 0, "{policy}/{simulate}: DC CVAU lines");
+        assert_eq!(run.counter("ic_ivau_lines"), 0, "{policy}/{simulate}: IC IVAU lines");
+        run.expect_line_starting("report-json-begin");
+        run.expect_line_starting("    \"dc_cvau_lines\": 0,");
+        run.expect_line_starting("report-json-end");
+    }
+}
+
+#[test]
+fn x86_64_probe_system_calls_threads_and_hostile_programs() {
+    let bootargs = "xol-slots=1 test=probes:threads,4,300 test=probes:unregister,20 test=scenarios:register-bad \
+                    test=scenarios:retdepth,100 test=scenarios:longjmp test=scenarios:race,100 \
+                    expect-fault=scenarios:xol-write expect-fault=scenarios:xol-jump,37 \
+                    expect-fault=scenarios:xol-jump,0 expect-fault=scenarios:own-brk test=hello";
+    let run = boot_uefi(bootargs);
+    run.expect_exit(0);
+    for line in [
+        "probes: threads: 4 threads x 300 calls, probe hits 1200, expected 1200",
+        "probes: unregister: hits after probe_unregister returned: 0",
+        "probes: unregister: text restored after 20 of 20 unregistrations",
+        "scenarios: register in kernel space: invalid argument",
+        "scenarios: register unaligned: skipped (x86_64 instructions have no alignment",
+        "scenarios: register on the trampoline: invalid argument",
+        "scenarios: register in the XOL page: invalid argument",
+        "scenarios: register on a stack: invalid argument",
+        "scenarios: register on flood_sled again: already exists",
+        "scenarios: flood_sled(0) = 17000, probe hits 1",
+        "scenarios: retdepth: depth(100) = 100, 101 entries, 64 returns, 37 skipped",
+        "scenarios: longjmp: jumped out of 11 probed calls -> 77: 11 entries, 0 returns; again out of 4 -> 77: 15 entries, 0 returns",
+        "scenarios: race: 4 threads, 100 rounds, hits after unregister 0, text restored 100 of 100",
+        "fault: page fault: protection violation on write (pid 7 scenarios xol-write, tid ",
+        "fault: breakpoint (int3) not placed by a probe (pid 10 scenarios own-brk, tid ",
+    ] {
+        run.expect_line_starting(line);
+    }
+    // The slot the thread jumped into was never written: zero bytes, `add [rax], al`
+    // with rax = 0. Slot 0 is the trampoline, reached with no return probe armed.
+    run.expect_line_starting("fault: page fault: not present on read (pid 8 scenarios xol-jump 37, tid ");
+    run.expect_line_starting("fault: breakpoint (int3) not placed by a probe (pid 9 scenarios xol-jump 0, tid ");
+    // One step slot for four threads: some had to wait, and every hit still counted.
+    assert!(run.counter("slot_waits") > 0, "with xol-slots=1 some thread must wait for the slot");
+    expect_test_ok(&run, "hello");
+    run.expect_line_starting("tasks: 0 test failure(s)");
+}
+
+#[test]
+fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction() {
+    let settings = [("reuse", "all"), ("reuse", "branches"), ("fresh", "all"), ("fresh", "branches")];
+    let bootargs: Vec<String> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, (policy, simulate))| format!("test=gen-transparency:{} xol-policy={policy} simulate={simulate}", i + 1))
+        .collect();
+    let mut probed = 0;
+    for ((policy, simulate), run) in settings.iter().zip(boot_all(&bootargs)) {
+        let line = run.line_starting("gen: build seed ").map(String::from).unwrap_or_default();
+        if run.line_starting("gen: ok").is_none() || run.status != Some(0) {
+            let details: Vec<&str> = run.lines().filter(|l| l.starts_with("gen: ")).take(40).collect();
+            run.fail(&format!("{policy}/{simulate}: the probed runs differ\n{}", details.join("\n")));
+        }
+        if !line.ends_with(" 0 refused, 0 mismatches") {
+            run.fail(&format!("{policy}/{simulate}: {line}"));
+        }
+        probed += line
+            .split(", ")
+            .find_map(|part| part.strip_suffix(" instructions probed"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| run.fail(&format!("no probed-instruction count in {line:?}")));
+        assert_eq!(run.counter("hits"), run.counter("simulated") + run.counter("stepped"), "{policy}/{simulate}");
+        assert_eq!(run.counter("dc_cvau_lines") + run.counter("ic_ivau_lines"), 0, "{policy}/{simulate}");
+    }
+    assert!(probed >= 10_000, "only {probed} probed instructions");
+}
+
+#[test]
+fn x86_64_syscall_fuzzing_and_a_fast_tick_inside_steps() {
+    let run = boot_uefi("tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,1 test=gen-transparency:99 test=hello");
+    run.expect_exit(0);
+    run.expect_no_line_containing("not a value or an ABI error");
+    run.expect_line_starting("scenarios: fuzz: 0 undefined results");
+    run.expect_line_starting("gen: ok");
+    expect_test_ok(&run, "hello");
+}
