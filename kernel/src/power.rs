@@ -7,29 +7,9 @@ use crate::{arch, console};
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
 
-/// Why the kernel stops. The number is the host's exit status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ExitStatus {
-    Success = 0,
-    SelfTestFailed = 1,
-    Panic = 2,
-    UnexpectedException = 3,
-    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should.
-    TaskFailed = 4,
-}
+mod exit_status;
 
-impl ExitStatus {
-    fn describe(self) -> &'static str {
-        match self {
-            ExitStatus::Success => "success",
-            ExitStatus::SelfTestFailed => "self-test failed",
-            ExitStatus::Panic => "panic",
-            ExitStatus::UnexpectedException => "unexpected exception",
-            ExitStatus::TaskFailed => "task test failed",
-        }
-    }
-}
+pub use exit_status::ExitStatus;
 
 static PSCI: Once<Option<arch::psci::Conduit>> = Once::new();
 static EXITING: AtomicBool = AtomicBool::new(false);

@@ -132,7 +132,7 @@ struct QemuArgs {
     append: Option<String>,
     /// Run a program: a name under user/ (`demo`, `threads:8` passes args "8") or the
     /// path of an ELF built elsewhere (`path/to/prog.elf[:ARGS]`). Repeatable.
-    /// Default: `demo`, unless --append is given.
+    /// Default: `demo` (`hello` with --arch x86_64), unless --append is given.
     #[arg(long, value_name = "PROGRAM")]
     run: Vec<String>,
     /// Put a probe on PROGRAM:SYMBOL[+OFFSET] or PROGRAM:ADDRESS (e.g. demo:compute+0x8,
@@ -279,7 +279,9 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
 /// The boot arguments the `qemu` flags stand for, and the outside ELFs `--run` names.
 fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     let runs = if args.run.is_empty() && args.append.is_none() {
-        vec!["demo".to_string()]
+        // `demo` is aarch64's (its SIMD part has no x86_64 build).
+        let default = if args.arch == Arch::X86_64 { "hello" } else { "demo" };
+        vec![default.to_string()]
     } else {
         args.run.clone()
     };
@@ -412,6 +414,33 @@ mod tests {
         assert!(args.el2 && args.gdb);
         assert_eq!(args.append.as_deref(), Some("inject=panic"));
         assert_eq!(args.timeout, Some(5));
+    }
+
+    #[test]
+    fn the_arch_flag_takes_aarch64_and_x86_64() {
+        let cli = Cli::try_parse_from(["xtask", "qemu", "--arch", "x86_64", "--run", "probed", "--probe", "probed:cls_nop"]).unwrap();
+        let Command::Qemu(args) = cli.command else {
+            panic!("not qemu")
+        };
+        assert_eq!(args.arch, Arch::X86_64);
+        let (bootargs, outside) = bootargs_of(&args).unwrap();
+        assert_eq!(bootargs, ["run=probed", "probe=probed:cls_nop"]);
+        assert!(outside.is_empty());
+        let cli = Cli::try_parse_from(["xtask", "bench", "--arch", "x86_64", "--quick"]).unwrap();
+        assert!(matches!(cli.command, Command::Bench(BenchArgs { arch: Arch::X86_64, quick: true, .. })));
+        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu"]).unwrap().command else {
+            panic!("not qemu")
+        };
+        assert_eq!(args.arch, Arch::Aarch64);
+        assert!(Cli::try_parse_from(["xtask", "qemu", "--arch", "x86-64"]).is_err());
+    }
+
+    #[test]
+    fn an_x86_64_run_without_programs_runs_hello() {
+        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu", "--arch", "x86_64"]).unwrap().command else {
+            panic!("not qemu")
+        };
+        assert_eq!(bootargs_of(&args).unwrap().0, ["run=hello"]);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! process's XOL slots; the global registry's lock is taken on a tree miss, at
 //! registration and at unregistration.
 
+#[macro_use]
+mod common;
 mod glue;
 mod report;
 mod user_memory;
@@ -20,7 +22,6 @@ use crate::{
         debug::{self, PROBE_BRK_IMMEDIATE, TRAMPOLINE_BRK_IMMEDIATE},
         exception::ExceptionFrame,
     },
-    bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
     println,
     task::{
         address_space::{AddressSpace, UserAccess, XOL_SLOT_BYTES},
@@ -30,60 +31,18 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use user_memory::CheckedUserMemory;
+use common::{apply, options, space_of, xol_policy, After, Probe, COUNTERS, REGISTRY};
 use probe_core::{
-    registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, Counters, Probe, ProbeId, ProbeKind,
-    ProbeRegistry, ProbeSpec, ReturnStack, SimulatePolicy, SlotIndex, SpaceId, TreeLookup, XolPolicy, XolSlots,
+    registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, ProbeKind, ReturnStack, SlotIndex, TreeLookup,
+    XolPolicy, XolSlots,
 };
-use spin::{Mutex, Once};
+use user_memory::CheckedUserMemory;
 
+pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
 
-/// At most this many probes at once: well above the 10,000 the benchmarks
-/// register, and well within the kernel heap, so a flood of registrations is
-/// refused (`OutOfMemory`) long before an allocation could fail.
-pub const PROBE_LIMIT: usize = 16_384;
-static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit(PROBE_LIMIT));
-/// Every probe ever registered, for the report (the registry forgets retired ones).
-static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
-pub static COUNTERS: Counters = Counters::new();
-static OPTIONS: Once<ProbeOptions> = Once::new();
-static REQUESTS: Once<Vec<ProbeRequest>> = Once::new();
-
-fn options() -> ProbeOptions {
-    OPTIONS.get().copied().unwrap_or_default()
-}
-
-fn xol_policy() -> XolPolicy {
-    if options().fresh_slots {
-        XolPolicy::Fresh
-    } else {
-        XolPolicy::Reuse
-    }
-}
-
-fn simulate_policy() -> SimulatePolicy {
-    if options().simulate_branches_only {
-        SimulatePolicy::Branches
-    } else {
-        SimulatePolicy::All
-    }
-}
-
-/// `--trace`: one line per step of a hit.
-macro_rules! trace {
-    ($($arg:tt)*) => {
-        if options().trace {
-            println!("trace: {}", format_args!($($arg)*));
-        }
-    };
-}
-
-/// Take the probe options and the command-line probes from the boot arguments.
-pub fn init(args: &BootArgs) {
-    OPTIONS.call_once(|| args.probe_options);
-    REQUESTS.call_once(|| args.probes.clone());
-}
+/// This kernel's instruction set, as the probe core knows it.
+pub type Isa = Aarch64;
 
 /// The probe state of one thread.
 pub struct ThreadProbes {
@@ -130,10 +89,6 @@ pub fn new_xol_slots() -> XolSlots {
     }
 }
 
-fn space_of(pid: u32) -> SpaceId {
-    SpaceId(pid as u64)
-}
-
 /// The XOL page address of `slot`.
 fn slot_address(slot: SlotIndex) -> u64 {
     layout::XOL_PAGE + (slot.index() * XOL_SLOT_BYTES) as u64
@@ -147,88 +102,37 @@ fn read_instruction(space: &AddressSpace, vaddr: u64) -> Option<u32> {
     Some(u32::from_le_bytes(bytes[..4].try_into().ok()?))
 }
 
-// ---- registration ----
+// ---- the machine's side of registration (the rest is `common.rs`) ----
 
-/// Plant the command-line probes that name `process`'s program. Each failure
-/// prints one line; the process runs anyway.
-pub fn install_requested(process: &mut Process) {
-    let Some(requests) = REQUESTS.get() else { return };
-    for request in requests.iter().filter(|r| r.program == process.name) {
-        let resolved = resolve(process, request);
-        let result = resolved.and_then(|(vaddr, symbol)| {
-            let kind = if request.return_probe { ProbeKind::Uretprobe } else { ProbeKind::Uprobe };
-            register(process, vaddr, kind, symbol).map_err(|(_, why)| why)
-        });
-        match result {
-            Ok(probe) => println!(
-                "probe {}: {} at {:#x} in pid {} ({}; {})",
-                request.spec,
-                probe.kind.as_str(),
-                probe.vaddr,
-                process.pid,
-                treatment_name(&probe),
-                probe.id
-            ),
-            Err(why) => println!("probe {}: refused: {}", request.spec, why),
-        }
-    }
-}
-
-/// The address and report name of a command-line probe location.
-fn resolve(process: &Process, request: &ProbeRequest) -> Result<(u64, String), String> {
-    match &request.location {
-        ProbeLocation::Address(vaddr) => Ok((*vaddr, format!("{}", process.symbols.locate(&process.name, *vaddr)))),
-        ProbeLocation::Symbol { name, offset } => {
-            let start = process
-                .symbols
-                .address_of(name)
-                .ok_or_else(|| format!("{} has no function named '{}'", process.name, name))?;
-            let vaddr = start.checked_add(*offset).ok_or_else(|| String::from("offset overflows"))?;
-            Ok((vaddr, format!("{}:{}", process.name, if *offset == 0 { name.clone() } else { format!("{}+{:#x}", name, offset) })))
-        }
-    }
-}
-
-fn treatment_name(probe: &Probe) -> String {
-    match &probe.treatment {
-        Treatment::Simulate(simulation) => format!("simulate {}", simulation.mnemonic()),
-        Treatment::Step => String::from("step out of line"),
-    }
-}
-
-/// Register a probe at `vaddr` in `process` and plant its `brk`.
-fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> Result<Arc<Probe>, (Error, String)> {
+/// Check that a probe may go at `vaddr` in `process` and read the instruction there.
+fn read_original(process: &Process, vaddr: u64, _symbol: &str) -> Result<u32, (Error, String)> {
     if !vaddr.is_multiple_of(Aarch64::INSN_ALIGN) {
         return Err((Error::InvalidArgument, format!("address {:#x} is not 4-byte aligned", vaddr)));
-    }
-    if (layout::XOL_PAGE..layout::XOL_PAGE + 4096).contains(&vaddr) {
-        return Err((Error::InvalidArgument, format!("address {:#x} is in the XOL page, not in {}'s text", vaddr, process.name)));
     }
     if process.space.check(vaddr, 4, UserAccess::Execute).is_err() {
         return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
     }
-    let original = read_instruction(&process.space, vaddr)
-        .ok_or_else(|| (Error::InvalidArgument, format!("address {:#x} is not readable", vaddr)))?;
-    let spec = ProbeSpec {
-        space: space_of(process.pid),
-        vaddr,
-        kind,
-        original,
-        program: process.name.clone(),
-        symbol: symbol.split_once(':').map_or(symbol.clone(), |(_, s)| String::from(s)),
-    };
-    let probe = REGISTRY.lock().register(spec, simulate_policy()).map_err(|error| {
-        let code = match error {
-            probe_core::RegisterError::Rejected(_) => Error::Refused,
-            probe_core::RegisterError::Duplicate { .. } => Error::AlreadyExists,
-            probe_core::RegisterError::Full { .. } => Error::OutOfMemory,
-            probe_core::RegisterError::Unaligned { .. } => Error::InvalidArgument,
-        };
-        (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
-    })?;
-    write_text(&process.space, vaddr, Aarch64::breakpoint(PROBE_BRK_IMMEDIATE));
-    EVERY_PROBE.lock().push(Arc::clone(&probe));
-    Ok(probe)
+    read_instruction(&process.space, vaddr).ok_or_else(|| (Error::InvalidArgument, format!("address {:#x} is not readable", vaddr)))
+}
+
+/// Plant the probe's `brk` over the instruction at `vaddr`.
+fn plant(space: &AddressSpace, vaddr: u64) {
+    write_text(space, vaddr, Aarch64::breakpoint(PROBE_BRK_IMMEDIATE));
+}
+
+/// Put the original instruction back at `vaddr`.
+fn restore(space: &AddressSpace, vaddr: u64, original: &u32) {
+    write_text(space, vaddr, *original);
+}
+
+/// Make the thread execute its `svc` again (it is 4 bytes before ELR).
+fn rewind_syscall(frame: &mut ExceptionFrame) {
+    frame.elr -= 4;
+}
+
+/// An instruction word as traces show it.
+fn insn_text(insn: &u32) -> String {
+    format!("{:#010x}", insn)
 }
 
 /// Write one instruction into the process's text through the kernel alias (EL0
@@ -239,116 +143,7 @@ fn write_text(space: &AddressSpace, vaddr: u64, instruction: u32) {
         .expect("probe address was checked to be mapped text");
 }
 
-// ---- the probe system calls ----
-
-pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
-    let kind = match brk_abi::ProbeKind::from_number(kind).ok_or(Error::InvalidArgument)? {
-        brk_abi::ProbeKind::Uprobe => ProbeKind::Uprobe,
-        brk_abi::ProbeKind::Uretprobe => ProbeKind::Uretprobe,
-    };
-    scheduler::with(|s| {
-        let process = s.current_process();
-        let symbol = format!("{}", process.symbols.locate(&process.name, vaddr));
-        match register(process, vaddr, kind, symbol) {
-            Ok(probe) => {
-                trace!("probe_register: {} at {:#x} ({})", probe.id, vaddr, treatment_name(&probe));
-                Ok(probe.id.0 as u64)
-            }
-            Err((code, why)) => {
-                trace!("probe_register refused: {}", why);
-                Err(code)
-            }
-        }
-    })
-}
-
-/// Put the original instruction of the caller's probe `id` back, then retire
-/// it. The order matters: a thread that trapped in between finds the probe
-/// still live (retiring first would make it look like the program's own `brk`).
-fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
-    let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument)?);
-    let mut registry = REGISTRY.lock();
-    let (vaddr, original) = match registry.get(id) {
-        Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
-        _ => return Err(Error::InvalidArgument),
-    };
-    write_text(&process.space, vaddr, original);
-    let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
-    trace!("probe_unregister: {} retired, {:#010x} restored at {:#x}", probe.id, probe.original, probe.vaddr);
-    Ok(probe)
-}
-
-/// `probe_unregister`: put the original instruction back and retire the probe;
-/// returns `None` while a thread is still stepping it (the caller's `svc` is
-/// re-executed until then), `Some` when done.
-pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64, Error>> {
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let probe = match thread.probes.unregistering.take() {
-            Some(waiting) if waiting.id.0 as u64 == id => waiting,
-            _ => match retire_and_restore(process, id) {
-                Ok(probe) => probe,
-                Err(error) => return Some(Err(error)),
-            },
-        };
-        if probe.is_quiescent() {
-            return Some(Ok(0));
-        }
-        // A thread is between this probe's brk and its step: let it finish first.
-        trace!("probe_unregister: {} has a step in flight, waiting", probe.id);
-        thread.probes.unregistering = Some(probe);
-        frame.elr -= 4; // run the `svc` again when we are scheduled next
-        s.yield_now();
-        None
-    })
-}
-
-pub fn sys_stats(id: u64) -> Result<brk_abi::ProbeStats, Error> {
-    let pid = scheduler::with(|s| s.current_process().pid);
-    let id = u32::try_from(id).map_err(|_| Error::InvalidArgument)?;
-    EVERY_PROBE
-        .lock()
-        .iter()
-        .find(|probe| probe.id.0 == id && probe.space == space_of(pid))
-        .map(|probe| brk_abi::ProbeStats { hits: probe.hits(), return_hits: probe.return_hits() })
-        .ok_or(Error::InvalidArgument)
-}
-
-pub fn counters() -> brk_abi::ProbeCounters {
-    let s = COUNTERS.snapshot();
-    brk_abi::ProbeCounters {
-        hits: s.hits,
-        simulated: s.simulated,
-        stepped: s.stepped,
-        slot_reused: s.slot_reused,
-        slot_written: s.slot_written,
-        dc_cvau_lines: s.dc_cvau_lines,
-        ic_ivau_lines: s.ic_ivau_lines,
-        slot_waits: s.slot_waits,
-        return_probes_skipped: s.return_probes_skipped,
-    }
-}
-
 // ---- the hit path ----
-
-/// What the scheduler must do after a probe exception was handled.
-enum After {
-    /// Return to the thread (its frame says where).
-    Resume,
-    /// Let other threads run first (this one waits for an XOL slot).
-    Yield,
-    /// Kill the process, with this reason.
-    Kill(String),
-}
-
-/// Apply `after` to the current thread.
-fn apply(s: &mut scheduler::Scheduler, after: After) {
-    match after {
-        After::Resume => {}
-        After::Yield => s.yield_now(),
-        After::Kill(reason) => s.kill_current_process(reason),
-    }
-}
 
 /// A `brk` from EL0. Returns false if it is not a probe's (the caller reports
 /// the program's own `brk` and kills the process).
@@ -580,11 +375,6 @@ pub fn abandon_step(thread: &mut Thread, process: &mut Process, fault_elr: u64) 
     in_slot.then_some(stepping.breakpoint)
 }
 
-/// How many threads of `threads` are between a probe's `brk` and its step.
-pub fn steps_in_flight<'a>(threads: impl Iterator<Item = &'a Thread>) -> usize {
-    threads.filter(|thread| thread.probes.is_stepping()).count()
-}
-
 /// A thread ends: give back the slot it may hold.
 pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
     if let Some(stepping) = thread.probes.stepping.take() {
@@ -592,13 +382,4 @@ pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
     }
     thread.probes.tree.clear();
     thread.probes.returns.clear();
-}
-
-/// A process ends: its probes go with its address space.
-pub fn on_process_end(pid: u32) {
-    REGISTRY.lock().retire_space(space_of(pid));
-}
-
-fn every_probe() -> Vec<Arc<Probe>> {
-    EVERY_PROBE.lock().clone()
 }

@@ -8,13 +8,13 @@
 //! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`);
 //! and the `options` the run used.
 
-use super::{every_probe, options};
+use super::common::{every_probe, options, COUNTERS};
 use crate::println;
 
 /// Print the report (nothing if no probe was ever registered and nothing counted).
 pub fn print_report() {
     let probes = every_probe();
-    let fields = super::COUNTERS.snapshot().fields();
+    let fields = COUNTERS.snapshot().fields();
     let options = options();
     if probes.is_empty() && fields.iter().all(|(_, value)| *value == 0) && !options.report {
         return;

@@ -9,29 +9,10 @@
 use crate::{arch, console, time};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Why the kernel stops. The number is the status behind QEMU's exit code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum ExitStatus {
-    Success = 0,
-    SelfTestFailed = 1,
-    Panic = 2,
-    UnexpectedException = 3,
-    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should.
-    TaskFailed = 4,
-}
+#[path = "../../src/power/exit_status.rs"]
+mod exit_status;
 
-impl ExitStatus {
-    fn describe(self) -> &'static str {
-        match self {
-            ExitStatus::Success => "success",
-            ExitStatus::SelfTestFailed => "self-test failed",
-            ExitStatus::Panic => "panic",
-            ExitStatus::UnexpectedException => "unexpected exception",
-            ExitStatus::TaskFailed => "task test failed",
-        }
-    }
-}
+pub use exit_status::ExitStatus;
 
 static EXITING: AtomicBool = AtomicBool::new(false);
 

@@ -20,6 +20,9 @@
 //! current thread's tree and its process's XOL slots; the global registry's
 //! lock is taken on a tree miss, at registration and at unregistration.
 
+#[macro_use]
+#[path = "../../../src/probe/common.rs"]
+mod common;
 mod glue;
 #[path = "../../../src/probe/report.rs"]
 mod report;
@@ -28,7 +31,6 @@ mod user_memory;
 
 use crate::{
     arch::exception::{ExceptionFrame, RFLAGS_TF},
-    bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
     println,
     task::{
         address_space::{AddressSpace, UserAccess, XOL_SLOT_BYTES},
@@ -36,74 +38,32 @@ use crate::{
         scheduler,
     },
 };
-use alloc::{format, string::String, sync::Arc, vec::Vec};
+use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
+use common::{apply, options, space_of, xol_policy, After, Probe, COUNTERS, REGISTRY};
 use probe_core::{
     insn::x86_64::{self, Insn, Registers, StepFixup, XolImage, INT3, MAX_INSN_LEN},
     registry::Treatment,
     xol::{self, SlotContent},
-    ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, ReturnStack, SimulatePolicy,
-    SlotIndex, SpaceId, TreeLookup, XolPolicy, XolSlots, X86_64,
+    ActiveHit, Arch, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, TreeLookup, XolPolicy, XolSlots,
+    X86_64,
 };
-use spin::{Mutex, Once};
 use user_memory::CheckedUserMemory;
 
+pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
 
-type Probe = probe_core::Probe<X86_64>;
-type ProbeRegistry = probe_core::ProbeRegistry<X86_64>;
-
-/// At most this many probes at once (as on aarch64: above the 10,000 the
-/// benchmarks register, well within the kernel heap).
-pub const PROBE_LIMIT: usize = 16_384;
-static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit(PROBE_LIMIT));
-/// Every probe ever registered, for the report (the registry forgets retired ones).
-static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
-pub static COUNTERS: Counters = Counters::new();
-static OPTIONS: Once<ProbeOptions> = Once::new();
-static REQUESTS: Once<Vec<ProbeRequest>> = Once::new();
+/// This kernel's instruction set, as the probe core knows it.
+pub type Isa = X86_64;
 
 /// `int 3` in its two-byte form (`CD 03`): the benchmarks' *null breakpoint*,
 /// a #BP the kernel returns from at once, to measure the bare trap round trip
 /// (aarch64's `brk #0x7`). A probe's `int3` is the one-byte `CC`.
 const NULL_BREAKPOINT: [u8; 2] = [0xcd, 0x03];
+/// Bytes in a page, for "do these bytes share a page".
+const PAGE_BYTES: u64 = 4096;
 /// The length of `int 0x80`, to run a system call again.
 const SYSCALL_INSN_LEN: u64 = 2;
-
-fn options() -> ProbeOptions {
-    OPTIONS.get().copied().unwrap_or_default()
-}
-
-fn xol_policy() -> XolPolicy {
-    if options().fresh_slots {
-        XolPolicy::Fresh
-    } else {
-        XolPolicy::Reuse
-    }
-}
-
-fn simulate_policy() -> SimulatePolicy {
-    if options().simulate_branches_only {
-        SimulatePolicy::Branches
-    } else {
-        SimulatePolicy::All
-    }
-}
-
-/// `--trace`: one line per step of a hit.
-macro_rules! trace {
-    ($($arg:tt)*) => {
-        if options().trace {
-            println!("trace: {}", format_args!($($arg)*));
-        }
-    };
-}
-
-/// Take the probe options and the command-line probes from the boot arguments.
-pub fn init(args: &BootArgs) {
-    OPTIONS.call_once(|| args.probe_options);
-    REQUESTS.call_once(|| args.probes.clone());
-}
 
 /// The probe state of one thread.
 pub struct ThreadProbes {
@@ -115,6 +75,11 @@ pub struct ThreadProbes {
     stepping: Option<Stepping>,
     /// An unregistration this thread started and waits to see finish.
     unregistering: Option<Arc<Probe>>,
+    /// The slot image of every stepped probe this thread has hit: decoding the
+    /// instruction again for its register use on every hit would cost more
+    /// than the rest of the hit. A probe's image never changes (nor does its
+    /// id get reused), so an entry is never stale.
+    images: BTreeMap<ProbeId, XolImage>,
 }
 
 /// A step in flight: what the #DB needs to finish it.
@@ -136,6 +101,7 @@ impl ThreadProbes {
             returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
             stepping: None,
             unregistering: None,
+            images: BTreeMap::new(),
         }
     }
 
@@ -152,10 +118,6 @@ pub fn new_xol_slots() -> XolSlots {
         Some(step_slots) => XolSlots::new((step_slots + 1).min(page)),
         None => XolSlots::new(page),
     }
-}
-
-fn space_of(pid: u32) -> SpaceId {
-    SpaceId(pid as u64)
 }
 
 /// The XOL page address of `slot`.
@@ -184,92 +146,42 @@ fn read_byte(space: &AddressSpace, vaddr: u64) -> Option<u8> {
     bytes.first().copied()
 }
 
-// ---- registration ----
+// ---- the machine's side of registration (the rest is `common.rs`) ----
 
-/// Plant the command-line probes that name `process`'s program. Each failure
-/// prints one line; the process runs anyway.
-pub fn install_requested(process: &mut Process) {
-    let Some(requests) = REQUESTS.get() else { return };
-    for request in requests.iter().filter(|r| r.program == process.name) {
-        let resolved = resolve(process, request);
-        let result = resolved.and_then(|(vaddr, symbol)| {
-            let kind = if request.return_probe { ProbeKind::Uretprobe } else { ProbeKind::Uprobe };
-            register(process, vaddr, kind, symbol).map_err(|(_, why)| why)
-        });
-        match result {
-            Ok(probe) => println!(
-                "probe {}: {} at {:#x} in pid {} ({}; {})",
-                request.spec,
-                probe.kind.as_str(),
-                probe.vaddr,
-                process.pid,
-                treatment_name(&probe),
-                probe.id
-            ),
-            Err(why) => println!("probe {}: refused: {}", request.spec, why),
-        }
-    }
-}
-
-/// The address and report name of a command-line probe location.
-fn resolve(process: &Process, request: &ProbeRequest) -> Result<(u64, String), String> {
-    match &request.location {
-        ProbeLocation::Address(vaddr) => Ok((*vaddr, format!("{}", process.symbols.locate(&process.name, *vaddr)))),
-        ProbeLocation::Symbol { name, offset } => {
-            let start = process
-                .symbols
-                .address_of(name)
-                .ok_or_else(|| format!("{} has no function named '{}'", process.name, name))?;
-            let vaddr = start.checked_add(*offset).ok_or_else(|| String::from("offset overflows"))?;
-            Ok((vaddr, format!("{}:{}", process.name, if *offset == 0 { name.clone() } else { format!("{}+{:#x}", name, offset) })))
-        }
-    }
-}
-
-fn treatment_name(probe: &Probe) -> String {
-    match &probe.treatment {
-        Treatment::Simulate(simulation) => format!("simulate {}", simulation.mnemonic()),
-        Treatment::Step => String::from("step out of line"),
-    }
-}
-
-/// Register a probe at `vaddr` in `process` and plant its `int3`.
+/// Check that a probe may go at `vaddr` in `process` and decode the
+/// instruction there.
 ///
 /// x86 instructions have no alignment, so nothing here can tell the start of
 /// an instruction from a byte in its middle: a probe in the middle of an
 /// instruction decodes as whatever those bytes happen to be, and corrupts the
 /// instruction it sits in (Linux has the same limit). Probes by symbol name
 /// start at a function's first instruction.
-fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> Result<Arc<Probe>, (Error, String)> {
-    if (layout::XOL_PAGE..layout::XOL_PAGE + 4096).contains(&vaddr) {
-        return Err((Error::InvalidArgument, format!("address {:#x} is in the XOL page, not in {}'s text", vaddr, process.name)));
-    }
+fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<Insn, (Error, String)> {
     let text = read_text(&process.space, vaddr);
     if text.is_empty() {
         return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
     }
-    let original = Insn::decode(&text)
-        .map_err(|why| (Error::Refused, format!("{} at {:#x}: cannot decode an instruction: {}", symbol, vaddr, why)))?;
-    let spec = ProbeSpec {
-        space: space_of(process.pid),
-        vaddr,
-        kind,
-        original,
-        program: process.name.clone(),
-        symbol: symbol.split_once(':').map_or(symbol.clone(), |(_, s)| String::from(s)),
-    };
-    let probe = REGISTRY.lock().register(spec, simulate_policy()).map_err(|error| {
-        let code = match error {
-            probe_core::RegisterError::Rejected(_) => Error::Refused,
-            probe_core::RegisterError::Duplicate { .. } => Error::AlreadyExists,
-            probe_core::RegisterError::Full { .. } => Error::OutOfMemory,
-            probe_core::RegisterError::Unaligned { .. } => Error::InvalidArgument,
-        };
-        (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
-    })?;
-    write_text(&process.space, vaddr, INT3);
-    EVERY_PROBE.lock().push(Arc::clone(&probe));
-    Ok(probe)
+    Insn::decode(&text).map_err(|why| (Error::Refused, format!("{} at {:#x}: cannot decode an instruction: {}", symbol, vaddr, why)))
+}
+
+/// Plant the probe's `int3` over the first byte of the instruction at `vaddr`.
+fn plant(space: &AddressSpace, vaddr: u64) {
+    write_text(space, vaddr, INT3);
+}
+
+/// Put the instruction's original first byte back at `vaddr`.
+fn restore(space: &AddressSpace, vaddr: u64, original: &Insn) {
+    write_text(space, vaddr, original.bytes()[0]);
+}
+
+/// Make the thread execute its `int 0x80` again (RIP is past it).
+fn rewind_syscall(frame: &mut ExceptionFrame) {
+    frame.rip -= SYSCALL_INSN_LEN;
+}
+
+/// An instruction as traces show it: its bytes.
+fn insn_text(insn: &Insn) -> String {
+    hex_bytes(insn.bytes())
 }
 
 /// Write one byte of the process's text through the kernel alias (ring 3 sees
@@ -281,116 +193,7 @@ fn write_text(space: &AddressSpace, vaddr: u64, byte: u8) {
         .expect("probe address was checked to be mapped text");
 }
 
-// ---- the probe system calls ----
-
-pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
-    let kind = match brk_abi::ProbeKind::from_number(kind).ok_or(Error::InvalidArgument)? {
-        brk_abi::ProbeKind::Uprobe => ProbeKind::Uprobe,
-        brk_abi::ProbeKind::Uretprobe => ProbeKind::Uretprobe,
-    };
-    scheduler::with(|s| {
-        let process = s.current_process();
-        let symbol = format!("{}", process.symbols.locate(&process.name, vaddr));
-        match register(process, vaddr, kind, symbol) {
-            Ok(probe) => {
-                trace!("probe_register: {} at {:#x} ({})", probe.id, vaddr, treatment_name(&probe));
-                Ok(probe.id.0 as u64)
-            }
-            Err((code, why)) => {
-                trace!("probe_register refused: {}", why);
-                Err(code)
-            }
-        }
-    })
-}
-
-/// Put the original first byte of the caller's probe `id` back, then retire
-/// it. The order matters: a thread that trapped in between finds the probe
-/// still live (retiring first would make it look like the program's own `int3`).
-fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
-    let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument)?);
-    let mut registry = REGISTRY.lock();
-    let (vaddr, original) = match registry.get(id) {
-        Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
-        _ => return Err(Error::InvalidArgument),
-    };
-    write_text(&process.space, vaddr, original.bytes()[0]);
-    let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
-    trace!("probe_unregister: {} retired, {:#04x} restored at {:#x}", probe.id, original.bytes()[0], probe.vaddr);
-    Ok(probe)
-}
-
-/// `probe_unregister`: put the original byte back and retire the probe;
-/// returns `None` while a thread is still stepping it (the caller's `int 0x80`
-/// is executed again until then), `Some` when done.
-pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64, Error>> {
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let probe = match thread.probes.unregistering.take() {
-            Some(waiting) if waiting.id.0 as u64 == id => waiting,
-            _ => match retire_and_restore(process, id) {
-                Ok(probe) => probe,
-                Err(error) => return Some(Err(error)),
-            },
-        };
-        if probe.is_quiescent() {
-            return Some(Ok(0));
-        }
-        // A thread is between this probe's int3 and its #DB: let it finish first.
-        trace!("probe_unregister: {} has a step in flight, waiting", probe.id);
-        thread.probes.unregistering = Some(probe);
-        frame.rip -= SYSCALL_INSN_LEN; // run the `int 0x80` again when we are scheduled next
-        s.yield_now();
-        None
-    })
-}
-
-pub fn sys_stats(id: u64) -> Result<brk_abi::ProbeStats, Error> {
-    let pid = scheduler::with(|s| s.current_process().pid);
-    let id = u32::try_from(id).map_err(|_| Error::InvalidArgument)?;
-    EVERY_PROBE
-        .lock()
-        .iter()
-        .find(|probe| probe.id.0 == id && probe.space == space_of(pid))
-        .map(|probe| brk_abi::ProbeStats { hits: probe.hits(), return_hits: probe.return_hits() })
-        .ok_or(Error::InvalidArgument)
-}
-
-pub fn counters() -> brk_abi::ProbeCounters {
-    let s = COUNTERS.snapshot();
-    brk_abi::ProbeCounters {
-        hits: s.hits,
-        simulated: s.simulated,
-        stepped: s.stepped,
-        slot_reused: s.slot_reused,
-        slot_written: s.slot_written,
-        dc_cvau_lines: s.dc_cvau_lines,
-        ic_ivau_lines: s.ic_ivau_lines,
-        slot_waits: s.slot_waits,
-        return_probes_skipped: s.return_probes_skipped,
-    }
-}
-
 // ---- the hit path ----
-
-/// What the scheduler must do after a probe exception was handled.
-enum After {
-    /// Return to the thread (its frame says where).
-    Resume,
-    /// Let other threads run first (this one waits for an XOL slot).
-    Yield,
-    /// Kill the process, with this reason.
-    Kill(String),
-}
-
-/// Apply `after` to the current thread.
-fn apply(s: &mut scheduler::Scheduler, after: After) {
-    match after {
-        After::Resume => {}
-        After::Yield => s.yield_now(),
-        After::Kill(reason) => s.kill_current_process(reason),
-    }
-}
 
 /// #BP from ring 3: RIP is the byte after the `int3`. Returns false if it is
 /// not a probe's (the caller reports the program's own `int3` and kills the
@@ -402,6 +205,11 @@ pub fn on_breakpoint(frame: &mut ExceptionFrame) -> bool {
     }
     scheduler::with(|s| {
         let (thread, process) = s.current();
+        // The null breakpoint first: its `03` byte cannot be a probe's `int3`
+        // (that would be a `CC`), so nothing else needs looking at.
+        if is_null_breakpoint(&process.space, frame.rip) {
+            return true;
+        }
         trace!(
             "#BP (vector 3) with RIP {:#x}: int3 at {:#x} ({}), tid {}",
             frame.rip,
@@ -440,15 +248,28 @@ pub fn on_breakpoint(frame: &mut ExceptionFrame) -> bool {
     })
 }
 
-/// A #BP no probe owns. The two-byte `int 3` is the null breakpoint: return.
-/// A one-byte `int3` still there is the program's own: not ours. Otherwise the
-/// probe was unregistered between the trap and now: run the original
-/// instruction, which is back in place.
+/// Did the #BP with this RIP come from the two-byte `int 3` (`CD 03`), the
+/// null breakpoint?
+///
+/// `int3` has no immediate to tell the kinds of breakpoint apart, so this
+/// reads the task's text; it is on every #BP's path, so it reads through the
+/// kernel alias of the page (one table walk, no copy) rather than the general
+/// checked copy. Both bytes lie in the page of `rip - 1`, or the answer is no.
+fn is_null_breakpoint(space: &AddressSpace, rip: u64) -> bool {
+    let start = rip.wrapping_sub(NULL_BREAKPOINT.len() as u64);
+    let same_page = start / PAGE_BYTES == rip.wrapping_sub(1) / PAGE_BYTES;
+    let Some(alias) = space.kernel_alias(start).filter(|_| same_page) else { return false };
+    // SAFETY: `kernel_alias` gives the kernel's identity-mapped view of a user
+    // page the task can reach, valid to the end of that page, and both bytes
+    // are in it (checked above).
+    let bytes = unsafe { core::slice::from_raw_parts(alias as *const u8, NULL_BREAKPOINT.len()) };
+    bytes == NULL_BREAKPOINT
+}
+
+/// A #BP no probe owns. A one-byte `int3` still there is the program's own:
+/// not ours. Otherwise the probe was unregistered between the trap and now:
+/// run the original instruction, which is back in place.
 fn not_a_probe(frame: &mut ExceptionFrame, space: &AddressSpace, breakpoint: u64) -> bool {
-    let null_start = frame.rip.wrapping_sub(NULL_BREAKPOINT.len() as u64);
-    if read_byte(space, null_start) == Some(NULL_BREAKPOINT[0]) && read_byte(space, breakpoint) == Some(NULL_BREAKPOINT[1]) {
-        return true;
-    }
     match read_byte(space, breakpoint) {
         Some(INT3) => false,
         _ => {
@@ -472,7 +293,7 @@ fn handle_hit(
     // the int3 again later (the hit is not counted twice: see below).
     let step = match probe.treatment {
         Treatment::Step => {
-            let image = x86_64::xol_image(&probe.original);
+            let image = *thread.probes.images.entry(probe.id).or_insert_with(|| x86_64::xol_image(&probe.original));
             trace!("{} runs the same anywhere{}: step it out of line in an XOL slot", hex_bytes(probe.original.bytes()), fixup_note(&image.fixup));
             match xol::choose_slot(&process.xol, xol_policy(), remembered, SlotContent::from_bytes(image.bytes()), &COUNTERS) {
                 Some(choice) => Some((choice, image)),
@@ -685,11 +506,6 @@ pub fn abandon_step(thread: &mut Thread, process: &mut Process, fault_rip: u64) 
     in_slot.then_some(stepping.breakpoint)
 }
 
-/// How many threads of `threads` are between a probe's `int3` and its #DB.
-pub fn steps_in_flight<'a>(threads: impl Iterator<Item = &'a Thread>) -> usize {
-    threads.filter(|thread| thread.probes.is_stepping()).count()
-}
-
 /// A thread ends: give back the slot it may hold.
 pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
     if let Some(stepping) = thread.probes.stepping.take() {
@@ -697,15 +513,7 @@ pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
     }
     thread.probes.tree.clear();
     thread.probes.returns.clear();
-}
-
-/// A process ends: its probes go with its address space.
-pub fn on_process_end(pid: u32) {
-    REGISTRY.lock().retire_space(space_of(pid));
-}
-
-fn every_probe() -> Vec<Arc<Probe>> {
-    EVERY_PROBE.lock().clone()
+    thread.probes.images.clear();
 }
 
 /// `48 8d 04 ff` for traces.

@@ -1,7 +1,8 @@
 //! A process's address space: its page tables, the frames it owns, the XOL
 //! page, and checked access to its memory from the kernel.
 //!
-//! User memory is untrusted. The kernel reaches it only through [`UserRange`],
+//! User memory is untrusted. The kernel reaches it only through a
+//! `UserRange` (`user_access.rs`, shared by both kernels),
 //! which exists only after every page of the range was found mapped in *this*
 //! address space with the access ring 3 itself would need (U/S at every
 //! level, R/W for writes, no NX for execution). The bytes are then copied
@@ -24,6 +25,11 @@ use alloc::vec::Vec;
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU16, Ordering};
 
+#[path = "../../../src/task/user_access.rs"]
+mod user_access;
+
+pub use user_access::UserAccess;
+
 /// Bytes per XOL slot: the longest x86 instruction is 15 bytes.
 pub const XOL_SLOT_BYTES: usize = 16;
 /// Slot 0 holds the return-probe trampoline: a single `int3`.
@@ -43,21 +49,6 @@ pub struct AddressSpace {
     /// The frame behind the XOL page: ring 3 sees it read + execute at
     /// `layout::XOL_PAGE`; the kernel writes it here, through its own alias.
     xol_frame: usize,
-}
-
-/// What the kernel wants to do with a user range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UserAccess {
-    Read,
-    Write,
-    Execute,
-}
-
-/// A user address range that was checked against the owning address space.
-#[derive(Clone, Copy, Debug)]
-pub struct UserRange {
-    start: usize,
-    len: usize,
 }
 
 /// The effective permissions of a user page, as `translate` reports them.
@@ -153,64 +144,6 @@ impl AddressSpace {
     /// Valid up to the end of that page.
     pub fn kernel_alias(&self, vaddr: u64) -> Option<*mut u8> {
         self.translate(vaddr).map(|(pa, _)| pa as *mut u8)
-    }
-
-    /// Check that ring 3 could perform `access` on every byte of `[addr, addr + len)`.
-    pub fn check(&self, addr: u64, len: u64, access: UserAccess) -> Result<UserRange, Error> {
-        let end = addr.checked_add(len).ok_or(Error::BadAddress)?;
-        if addr < layout::USER_BASE || end > layout::USER_END {
-            return Err(Error::BadAddress);
-        }
-        let (start, end) = (addr as usize, end as usize);
-        let mut page = start & !(PAGE_SIZE - 1);
-        while page < end {
-            let leaf = self.user_leaf(page).ok_or(Error::BadAddress)?;
-            let allowed = match access {
-                UserAccess::Read => true,
-                UserAccess::Write => leaf.user_writable(),
-                UserAccess::Execute => leaf.user_executable(),
-            };
-            if !allowed {
-                return Err(Error::BadAddress);
-            }
-            page += PAGE_SIZE;
-        }
-        Ok(UserRange { start, len: end - start })
-    }
-
-    /// Call `chunk` with each physically contiguous piece of a checked range,
-    /// as (kernel pointer, length).
-    fn for_each_chunk(&self, range: UserRange, mut chunk: impl FnMut(*mut u8, usize)) {
-        let mut va = range.start;
-        let end = range.start + range.len;
-        while va < end {
-            let leaf = self.table.lookup(va).expect("checked range lost a mapping");
-            let page_end = (va & !(PAGE_SIZE - 1)) + PAGE_SIZE;
-            let len = page_end.min(end) - va;
-            chunk(leaf.translate(va) as *mut u8, len);
-            va += len;
-        }
-    }
-
-    /// Copy a checked range out of user memory.
-    pub fn read(&self, range: UserRange, out: &mut Vec<u8>) {
-        self.for_each_chunk(range, |source, len| {
-            // SAFETY: `source` is the identity-mapped kernel view of a frame this
-            // address space owns, and `len` stays within that page.
-            out.extend_from_slice(unsafe { core::slice::from_raw_parts(source, len) });
-        });
-    }
-
-    /// Copy `bytes` into a checked range (`bytes.len()` == the range's length).
-    pub fn write(&self, range: UserRange, bytes: &[u8]) {
-        assert_eq!(range.len, bytes.len());
-        let mut done = 0;
-        self.for_each_chunk(range, |target, len| {
-            // SAFETY: as in `read`; the kernel alias is writable even where ring 3's
-            // mapping is read-only, which is how text and the XOL page get written.
-            unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target, len) };
-            done += len;
-        });
     }
 
     /// Copy into user memory at `addr` through the kernel's alias, regardless of

@@ -1,0 +1,29 @@
+//! The statuses a run ends with, and the words the power-off line gives them.
+//! Both kernels compile this file (the x86_64 one through `#[path]`): the
+//! numbers are the contract of docs/kernel-contract.md on both.
+
+/// Why the kernel stops. The number is the status the host sees (on aarch64
+/// QEMU's exit status itself; on x86_64 behind QEMU's `33 + 2 * status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ExitStatus {
+    Success = 0,
+    SelfTestFailed = 1,
+    Panic = 2,
+    UnexpectedException = 3,
+    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should.
+    TaskFailed = 4,
+}
+
+impl ExitStatus {
+    /// The words of `power off: status N (<words>)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::SelfTestFailed => "self-test failed",
+            ExitStatus::Panic => "panic",
+            ExitStatus::UnexpectedException => "unexpected exception",
+            ExitStatus::TaskFailed => "task test failed",
+        }
+    }
+}

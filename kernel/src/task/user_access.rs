@@ -1,0 +1,88 @@
+//! The checked path to user memory: a user range is checked page by page
+//! against the task's own table with the access user mode would need
+//! ([`AddressSpace::check`]), and only a checked [`UserRange`] is read or
+//! written, through the kernel's identity map of the frames behind it. Both
+//! kernels compile this file (the x86_64 one through `#[path]`); each has its
+//! own `AddressSpace` and page table, whose leaves answer `user_readable`,
+//! `user_writable`, `user_executable` and `translate`.
+
+use super::AddressSpace;
+use crate::memory::PAGE_SIZE;
+use alloc::vec::Vec;
+use brk_abi::{layout, Error};
+
+/// What the kernel wants to do with a user range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAccess {
+    Read,
+    Write,
+    Execute,
+}
+
+/// A user address range that was checked against the owning address space.
+#[derive(Clone, Copy, Debug)]
+pub struct UserRange {
+    start: usize,
+    len: usize,
+}
+
+impl AddressSpace {
+    /// Check that user mode could perform `access` on every byte of `[addr, addr + len)`.
+    pub fn check(&self, addr: u64, len: u64, access: UserAccess) -> Result<UserRange, Error> {
+        let end = addr.checked_add(len).ok_or(Error::BadAddress)?;
+        if addr < layout::USER_BASE || end > layout::USER_END {
+            return Err(Error::BadAddress);
+        }
+        let (start, end) = (addr as usize, end as usize);
+        let mut page = start & !(PAGE_SIZE - 1);
+        while page < end {
+            let leaf = self.table.lookup(page).ok_or(Error::BadAddress)?;
+            let allowed = match access {
+                UserAccess::Read => leaf.user_readable(),
+                UserAccess::Write => leaf.user_writable(),
+                UserAccess::Execute => leaf.user_executable(),
+            };
+            if !allowed {
+                return Err(Error::BadAddress);
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(UserRange { start, len: end - start })
+    }
+
+    /// Call `chunk` with each physically contiguous piece of a checked range, as
+    /// (kernel pointer, length).
+    pub(super) fn for_each_chunk(&self, range: UserRange, mut chunk: impl FnMut(*mut u8, usize)) {
+        let mut va = range.start;
+        let end = range.start + range.len;
+        while va < end {
+            let leaf = self.table.lookup(va).expect("checked range lost a mapping");
+            let page_end = (va & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+            let len = page_end.min(end) - va;
+            chunk(leaf.translate(va) as *mut u8, len);
+            va += len;
+        }
+    }
+
+    /// Copy a checked range out of user memory.
+    pub fn read(&self, range: UserRange, out: &mut Vec<u8>) {
+        self.for_each_chunk(range, |source, len| {
+            // SAFETY: `source` is the identity-mapped kernel view of a frame this
+            // address space owns, and `len` stays within that page.
+            out.extend_from_slice(unsafe { core::slice::from_raw_parts(source, len) });
+        });
+    }
+
+    /// Copy `bytes` into a checked range (`bytes.len()` == the range's length).
+    pub fn write(&self, range: UserRange, bytes: &[u8]) {
+        assert_eq!(range.len, bytes.len());
+        let mut done = 0;
+        self.for_each_chunk(range, |target, len| {
+            // SAFETY: as in `read`; the kernel alias is writable even where user
+            // mode's mapping is read-only, which is how text and the XOL page get
+            // written.
+            unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target, len) };
+            done += len;
+        });
+    }
+}
