@@ -45,7 +45,7 @@ const FAULTS: &[(&str, &str)] = &[
 #[test]
 fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
     let mut bootargs = String::from(
-        "test=hello test=threads:4 test=syscalls test=spin:a,100,fp bogus-word \
+        "test=hello test=threads:4 test=syscalls test=spin:a,200,fp test=spin:b,200,fp bogus-word \
          probe=hello:nosuchsym probe=hello:0x10",
     );
     for (kind, _) in FAULTS {
@@ -72,8 +72,25 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
     run.expect_line_starting("threads: counter = 40000");
     run.expect_line_starting("syscalls: 0 checks wrong");
     run.expect_no_line_containing("WRONG");
-    run.expect_line_starting("spin a: general registers checked in ");
-    run.expect_line_starting("spin a: done");
+    // Neither spinner ever yields: only the PIT's tick can switch between them,
+    // and each checks its 15 registers kept their pattern across every switch.
+    let spinners: Vec<char> = run
+        .lines()
+        .filter_map(|line| line.strip_prefix("spin "))
+        .filter(|rest| rest.ends_with(" ms"))
+        .filter_map(|rest| rest.chars().next())
+        .collect();
+    let switches = spinners.windows(2).filter(|pair| pair[0] != pair[1]).count();
+    if switches < 6 {
+        run.fail(&format!("the spinners' reports switched only {switches} times: no preemption?"));
+    }
+    for name in ["a", "b"] {
+        let checked = run.expect_line_starting(&format!("spin {name}: general registers checked in "));
+        if !checked.ends_with(", 0 mismatches") {
+            run.fail(&format!("registers changed under preemption: {checked}"));
+        }
+        run.expect_line_starting(&format!("spin {name}: done"));
+    }
     for (kind, start) in FAULTS {
         let line = run
             .lines()
@@ -84,7 +101,7 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
         }
         expect_test_ok(&run, &format!("faults {kind}"));
     }
-    for title in ["hello", "threads 4", "syscalls", "spin a 100 fp"] {
+    for title in ["hello", "threads 4", "syscalls", "spin a 200 fp", "spin b 200 fp"] {
         expect_test_ok(&run, title);
     }
     let audit = run.expect_line_starting("wx-audit: ");
@@ -179,7 +196,8 @@ fn x86_64_probe_system_calls_threads_and_hostile_programs() {
     let bootargs = "xol-slots=1 test=probes:threads,4,300 test=probes:unregister,20 test=scenarios:register-bad \
                     test=scenarios:retdepth,100 test=scenarios:longjmp test=scenarios:race,100 \
                     expect-fault=scenarios:xol-write expect-fault=scenarios:xol-jump,37 \
-                    expect-fault=scenarios:xol-jump,0 expect-fault=scenarios:own-brk test=hello";
+                    expect-fault=scenarios:xol-jump,0 expect-fault=scenarios:own-brk test=hello \
+                    expect-fault=probed:fault probe=probed:fault_load";
     let run = boot_uefi(bootargs);
     run.expect_exit(0);
     for line in [
@@ -205,6 +223,12 @@ fn x86_64_probe_system_calls_threads_and_hostile_programs() {
     // with rax = 0. Slot 0 is the trampoline, reached with no return probe armed.
     run.expect_line_starting("fault: page fault: not present on read (pid 8 scenarios xol-jump 37, tid ");
     run.expect_line_starting("fault: breakpoint (int3) not placed by a probe (pid 9 scenarios xol-jump 0, tid ");
+    // A fault in the stepped instruction is reported where the program has it, not
+    // at the XOL slot it ran in.
+    let report = run.expect_line_starting("fault: page fault: not present on read (stepping a probed instruction out of line) (pid 12 probed fault, tid ");
+    if !report.contains(" at probed:fault_load;") || report.contains("RIP=0x7fffff") {
+        run.fail(&format!("the fault should be reported at the probed instruction: {report:?}"));
+    }
     // One step slot for four threads: some had to wait, and every hit still counted.
     assert!(run.counter("slot_waits") > 0, "with xol-slots=1 some thread must wait for the slot");
     expect_test_ok(&run, "hello");
@@ -241,11 +265,31 @@ fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction()
 }
 
 #[test]
-fn x86_64_syscall_fuzzing_and_a_fast_tick_inside_steps() {
-    let run = boot_uefi("tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,1 test=gen-transparency:99 test=hello");
+fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
+    let runs = boot_all(&[
+        "tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,1 test=gen-transparency:99 test=hello".to_string(),
+        "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x7 \
+         probe=probed:step_alu test=probes:threads,4,300"
+            .to_string(),
+    ]);
+    let stepping = &runs[1];
+    stepping.expect_exit(0);
+    // With `preempt-steps` every armed step is switched away from at once, so the
+    // process dies with a step in flight; everyone else, stepping all the time
+    // too, is exact.
+    stepping.expect_line_starting("fault: invalid opcode (#UD) (pid 1 probes die-stepping, tid ");
+    let line = stepping.expect_line_starting("task: pid 1 ends with ");
+    if !line.contains("probe step(s) in flight") {
+        stepping.fail(&format!("the kill should find a step in flight: {line:?}"));
+    }
+    assert_eq!(stepping.probe_counts("probed:step_load+0x7").0, 50);
+    assert_eq!(stepping.probe_counts("probed:step_alu").0, 50);
+    stepping.expect_line_starting("probes: threads: 4 threads x 300 calls, probe hits 1200, expected 1200");
+    stepping.expect_line_starting("probed: done");
+    let run = &runs[0];
     run.expect_exit(0);
     run.expect_no_line_containing("not a value or an ABI error");
     run.expect_line_starting("scenarios: fuzz: 0 undefined results");
     run.expect_line_starting("gen: ok");
-    expect_test_ok(&run, "hello");
+    expect_test_ok(run, "hello");
 }
