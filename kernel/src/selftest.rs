@@ -1,23 +1,22 @@
 //! Kernel self-tests: each checks one piece of the bring-up on the real
 //! (or emulated) hardware and prints exactly one line, `selftest NAME: ok` or
-//! `selftest NAME: FAILED (why)`.
+//! `selftest NAME: FAILED (why)` (the runner is `selftest/runner.rs`, shared
+//! with the x86_64 kernel).
 
 use crate::{
     arch::{self, exception::ExceptionFrame},
     devicetree::Platform,
     memory::{self, frames, heap, PAGE_SIZE},
-    println, time,
+    time,
 };
-use alloc::{format, string::String, vec::Vec};
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tock_registers::interfaces::Readable;
 
-type Outcome = Result<(), String>;
-
-struct SelfTest {
-    name: &'static str,
-    run: fn(&Platform) -> Outcome,
-}
+#[macro_use]
+#[path = "selftest/runner.rs"]
+mod runner;
+use runner::{Outcome, SelfTest};
 
 const SELF_TESTS: &[SelfTest] = &[
     SelfTest { name: "heap", run: heap_allocates_and_frees },
@@ -30,26 +29,7 @@ const SELF_TESTS: &[SelfTest] = &[
 
 /// Run every self-test; returns how many failed.
 pub fn run_all(platform: &Platform) -> usize {
-    let mut failed = 0;
-    for test in SELF_TESTS {
-        match (test.run)(platform) {
-            Ok(()) => println!("selftest {}: ok", test.name),
-            Err(why) => {
-                failed += 1;
-                println!("selftest {}: FAILED ({})", test.name, why);
-            }
-        }
-    }
-    println!("selftests: {} ok, {} failed", SELF_TESTS.len() - failed, failed);
-    failed
-}
-
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)*) => {
-        if !$cond {
-            return Err(format!($($why)*));
-        }
-    };
+    runner::run(SELF_TESTS, platform)
 }
 
 fn heap_allocates_and_frees(_: &Platform) -> Outcome {

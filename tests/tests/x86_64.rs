@@ -222,7 +222,9 @@ fn x86_64_probe_system_calls_threads_and_hostile_programs() {
     // The slot the thread jumped into was never written: zero bytes, `add [rax], al`
     // with rax = 0. Slot 0 is the trampoline, reached with no return probe armed.
     run.expect_line_starting("fault: page fault: not present on read (pid 8 scenarios xol-jump 37, tid ");
-    run.expect_line_starting("fault: breakpoint (int3) not placed by a probe (pid 9 scenarios xol-jump 0, tid ");
+    run.expect_line_starting(
+        "fault: breakpoint (int3): the return-probe trampoline, reached with no return probe armed (pid 9 scenarios xol-jump 0, tid ",
+    );
     // A fault in the stepped instruction is reported where the program has it, not
     // at the XOL slot it ran in.
     let report = run.expect_line_starting("fault: page fault: not present on read (stepping a probed instruction out of line) (pid 12 probed fault, tid ");

@@ -69,7 +69,7 @@ fn fatal(frame: &ExceptionFrame) -> ! {
         frame.error_code,
         arch::exception::fault_address(),
         frame.rip,
-        frame.cs & 3,
+        frame.cs & arch::exception::SELECTOR_RPL_MASK,
     ));
     let mut dump = alloc::string::String::new();
     let _ = frame.dump(&mut dump);

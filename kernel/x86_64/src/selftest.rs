@@ -1,12 +1,12 @@
 //! Kernel self-tests: each checks one piece of the bring-up on the real (or
 //! emulated) machine and prints exactly one line, `selftest NAME: ok` or
-//! `selftest NAME: FAILED (why)`.
+//! `selftest NAME: FAILED (why)` (the runner is the aarch64 kernel's
+//! `selftest/runner.rs`).
 
 use crate::{
     arch::{self, exception::ExceptionFrame, gdt, mmu},
     devicetree::Platform,
     memory::{self, PAGE_SIZE},
-    println,
     task::address_space::{AddressSpace, UserAccess, INT3},
     time,
 };
@@ -14,12 +14,11 @@ use alloc::{format, string::String};
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-type Outcome = Result<(), String>;
 
-struct SelfTest {
-    name: &'static str,
-    run: fn(&Platform) -> Outcome,
-}
+#[macro_use]
+#[path = "../../src/selftest/runner.rs"]
+mod runner;
+use runner::{Outcome, SelfTest};
 
 const SELF_TESTS: &[SelfTest] = &[
     SelfTest { name: "idt-tss", run: descriptor_tables_are_in_place },
@@ -32,26 +31,7 @@ const SELF_TESTS: &[SelfTest] = &[
 
 /// Run every self-test; returns how many failed.
 pub fn run_all(platform: &Platform) -> usize {
-    let mut failed = 0;
-    for test in SELF_TESTS {
-        match (test.run)(platform) {
-            Ok(()) => println!("selftest {}: ok", test.name),
-            Err(why) => {
-                failed += 1;
-                println!("selftest {}: FAILED ({})", test.name, why);
-            }
-        }
-    }
-    println!("selftests: {} ok, {} failed", SELF_TESTS.len() - failed, failed);
-    failed
-}
-
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)*) => {
-        if !$cond {
-            return Err(format!($($why)*));
-        }
-    };
+    runner::run(SELF_TESTS, platform)
 }
 
 fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {

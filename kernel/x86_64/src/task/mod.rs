@@ -1,12 +1,17 @@
 //! Tasks: processes (an address space and a program) and their threads, the
 //! scheduler that shares the CPU between them, and what happens when one faults.
 //!
-//! The scheduler, the process and thread records and the symbol tables are the
-//! aarch64 kernel's own files (they are architecture-free: every machine detail
-//! they need goes through `crate::arch`); the address space and the ELF loader
-//! are this port's.
+//! The scheduler, the process and thread records, the symbol tables, starting
+//! the requested programs and the fault report line are the aarch64 kernel's
+//! own files (they are architecture-free: every machine detail they need goes
+//! through `crate::arch`); the address space, the ELF loader and what a fault
+//! is called are this port's.
 
 pub mod address_space;
+#[path = "../../../src/task/fault_report.rs"]
+mod fault_report;
+#[path = "../../../src/task/launch.rs"]
+mod launch;
 pub mod loader;
 #[path = "../../../src/task/process.rs"]
 pub mod process;
@@ -15,47 +20,10 @@ pub mod scheduler;
 #[path = "../../../src/task/symbols.rs"]
 pub mod symbols;
 
-use crate::{
-    arch::exception::{fault_address, ExceptionFrame, Vector},
-    bootargs::BootArgs,
-    println, programs,
-};
-use alloc::{format, string::String, vec::Vec};
-use process::Expectation;
+pub use launch::launch_requested;
 
-/// Start a process for each `run=`, `test=` and `expect-fault=` boot argument.
-/// Returns (started, failed to start that should have run as tests).
-pub fn launch_requested(args: &BootArgs) -> (usize, usize) {
-    // The scheduler's lock is also taken by the tick: from here on interrupts
-    // stay masked in ring 0 except in the idle loop (`run`).
-    crate::arch::cpu::disable_interrupts();
-    scheduler::init();
-    args.programs.iter().fold((0, 0), |(started, failed), request| {
-        let image = programs::find(&request.name).ok_or_else(|| {
-            format!("no such program (packed into this kernel: {})", programs::names().collect::<Vec<_>>().join(", "))
-        });
-        let launched = image.and_then(|image| {
-            scheduler::with(|s| {
-                s.spawn_process(scheduler::Launch {
-                    name: &request.name,
-                    image,
-                    args: &request.args,
-                    expectation: request.expectation,
-                })
-            })
-        });
-        match launched {
-            Ok(pid) => {
-                println!("task: started pid {} {} {}", pid, request.name, request.args);
-                (started + 1, failed)
-            }
-            Err(why) => {
-                println!("task: cannot start '{}': {}", request.name, why);
-                (started, failed + usize::from(request.expectation != Expectation::Nothing))
-            }
-        }
-    })
-}
+use crate::arch::exception::{fault_address, ExceptionFrame, Vector};
+use alloc::{format, string::String};
 
 /// Hand the CPU to the tasks: this context becomes the idle loop, which the
 /// next timer tick leaves for the first ready thread. Never returns: the
@@ -70,8 +38,12 @@ pub fn run() -> ! {
 /// kill the process. Every other process goes on.
 pub fn fault(frame: &ExceptionFrame) {
     let class = frame.class();
-    let mut what = match (class, frame.page_fault_detail()) {
+    let what = match (class, frame.page_fault_detail()) {
         (_, Some(detail)) => format!("{}: {}", class, detail),
+        // RIP is past the `int3`: slot 0 of the XOL page is the trampoline.
+        (Vector::Breakpoint, None) if frame.rip.wrapping_sub(1) == brk_abi::layout::XOL_PAGE => {
+            format!("{}: the return-probe trampoline, reached with no return probe armed", class)
+        }
         (Vector::Breakpoint, None) => format!("{} not placed by a probe", class),
         (Vector::GeneralProtection | Vector::StackSegment | Vector::SegmentNotPresent, None) if frame.error_code != 0 => {
             format!("{}: selector error code {:#x}", class, frame.error_code)
@@ -80,31 +52,5 @@ pub fn fault(frame: &ExceptionFrame) {
     };
     // CR2 is meaningful for page faults only; elsewhere it holds a stale value.
     let cr2 = if class == Vector::PageFault { format!(" CR2={:#x}", fault_address()) } else { String::new() };
-    // A fault in an instruction stepped out of line is the probed
-    // instruction's: report it at the probed address, not in the XOL page.
-    let rip = scheduler::with(|s| {
-        let (thread, process) = s.current();
-        match crate::probe::abandon_step(thread, process, frame.rip) {
-            Some(probed) => {
-                what = format!("{} (stepping a probed instruction out of line)", what);
-                probed
-            }
-            None => frame.rip,
-        }
-    });
-    let location = scheduler::describe_current(rip);
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        println!(
-            "fault: {} (pid {} {}, tid {}):{} RIP={:#x} at {}; process killed",
-            what,
-            process.pid,
-            process.title(),
-            thread.tid,
-            cr2,
-            rip,
-            location
-        );
-        s.kill_current_process(what);
-    });
+    fault_report::report_and_kill(what, cr2, "RIP", frame.rip);
 }

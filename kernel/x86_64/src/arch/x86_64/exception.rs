@@ -71,7 +71,7 @@ pub const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
 #[allow(dead_code)] // until the probe module steps
 pub const RFLAGS_TF: u64 = 1 << 8;
 /// The low two bits of a selector are its privilege level.
-const SELECTOR_RPL_MASK: u64 = 0b11;
+pub const SELECTOR_RPL_MASK: u64 = 0b11;
 
 /// The vectors this kernel installs (SDM vol. 3A, 6.3.1 and table 6-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
