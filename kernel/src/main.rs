@@ -29,12 +29,11 @@ mod panic;
 mod power;
 mod probe;
 mod programs;
+mod run;
 mod selftest;
 mod syscall;
 mod task;
 mod time;
-
-use crate::power::ExitStatus;
 
 /// Rust entry point, called once by `boot/boot.s` on the boot core at EL1 with
 /// the MMU off, a valid stack and zeroed BSS.
@@ -58,26 +57,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
 
     print_banner(&platform, entry_el);
 
-    let args = bootargs::parse(&platform.bootargs);
-    let failed = selftest::run_all(&platform);
-    bootargs::run_injection(&args);
-    if failed > 0 {
-        power::exit(ExitStatus::SelfTestFailed);
-    }
-
-    probe::init(&args);
-    if let Some(period) = args.tick_us {
-        println!("timer:   tick every {} us from now on (tick-us)", period);
-        time::set_tick_period_us(period);
-    }
-    let (started, failed_to_start) = task::launch_requested(&args);
-    if failed_to_start > 0 {
-        power::exit(ExitStatus::TaskFailed);
-    }
-    if started > 0 {
-        task::run();
-    }
-    power::exit(ExitStatus::Success)
+    run::self_tests_and_tasks(&platform)
 }
 
 /// The boot banner: every figure is read from the hardware or the device tree.

@@ -25,7 +25,10 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use probe_core::{registry::Treatment, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SpaceId, XolPolicy};
+use probe_core::{
+    registry::Treatment, ActiveHit, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SlotIndex,
+    SpaceId, TreeLookup, XolPolicy,
+};
 use spin::{Mutex, Once};
 
 pub type Probe = probe_core::Probe<Isa>;
@@ -246,6 +249,44 @@ pub fn counters() -> brk_abi::ProbeCounters {
         ic_ivau_lines: s.ic_ivau_lines,
         slot_waits: s.slot_waits,
         return_probes_skipped: s.return_probes_skipped,
+    }
+}
+
+// ---- the hit path ----
+
+/// Find the probe a thread of process `pid` hit at `breakpoint`: first in the
+/// thread's own `tree` (no lock, no other thread involved), then in the
+/// registry (locked), whose answer is cached in the tree. A tree entry whose
+/// probe was retired is dropped, never used. Returns the hit and the slot this
+/// breakpoint used last time, or `None` if no live probe is there.
+pub fn find_probe(
+    tree: &mut BreakpointTree<Isa>,
+    pid: u32,
+    tid: u32,
+    breakpoint: u64,
+) -> Option<(ActiveHit<Isa>, Option<SlotIndex>)> {
+    match tree.lookup(breakpoint) {
+        TreeLookup::Hit { hit, remembered_slot } => {
+            trace!(
+                "tree hit: {}, slot last time: {}",
+                hit.probe().id,
+                remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
+            );
+            Some((hit, remembered_slot))
+        }
+        lookup => {
+            if matches!(lookup, TreeLookup::StaleRemoved) {
+                trace!("tree entry was for a retired probe: dropped");
+            }
+            let found = REGISTRY.lock().find(space_of(pid), breakpoint);
+            match found.map(|probe| tree.insert(probe)) {
+                Some(Ok(Some(hit))) => {
+                    trace!("tree miss; registry: {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), tid);
+                    Some((hit, None))
+                }
+                _ => None,
+            }
+        }
     }
 }
 

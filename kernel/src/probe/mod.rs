@@ -31,9 +31,9 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use common::{apply, options, space_of, xol_policy, After, Probe, COUNTERS, REGISTRY};
+use common::{apply, find_probe, options, space_of, xol_policy, After, Probe, COUNTERS};
 use probe_core::{
-    registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, ProbeKind, ReturnStack, SlotIndex, TreeLookup,
+    registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, ProbeKind, ReturnStack, SlotIndex,
     XolPolicy, XolSlots,
 };
 use user_memory::CheckedUserMemory;
@@ -166,39 +166,16 @@ pub fn on_brk(frame: &mut ExceptionFrame) -> bool {
             tock_registers::interfaces::Readable::get(&frame.esr),
             thread.tid
         );
-        // 1. This thread's own tree: no lock.
-        let (hit, remembered) = match thread.probes.tree.lookup(breakpoint) {
-            TreeLookup::Hit { hit, remembered_slot } => {
-                trace!(
-                    "tree hit: {}, slot last time: {}",
-                    hit.probe().id,
-                    remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
-                );
-                (hit, remembered_slot)
-            }
-            lookup => {
-                if matches!(lookup, TreeLookup::StaleRemoved) {
-                    trace!("tree entry was for a retired probe: dropped");
+        // 1. and 2.: this thread's own tree, then the registry.
+        let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
+            // 3. No probe. Still a brk there? Then it is the program's own.
+            return match read_instruction(&process.space, breakpoint) {
+                Some(word) if Aarch64::breakpoint_immediate(word).is_some() => false,
+                _ => {
+                    trace!("no probe and no brk at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
+                    true
                 }
-                // 2. The registry (locked), then cache the answer in the tree.
-                let found = REGISTRY.lock().find(space_of(process.pid), breakpoint);
-                match found.map(|probe| thread.probes.tree.insert(probe)) {
-                    Some(Ok(Some(hit))) => {
-                        trace!("tree miss; registry: {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), thread.tid);
-                        (hit, None)
-                    }
-                    _ => {
-                        // 3. No probe. Still a brk there? Then it is the program's own.
-                        return match read_instruction(&process.space, breakpoint) {
-                            Some(word) if Aarch64::breakpoint_immediate(word).is_some() => false,
-                            _ => {
-                                trace!("no probe and no brk at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
-                                true
-                            }
-                        };
-                    }
-                }
-            }
+            };
         };
         let after = handle_hit(frame, thread, process, hit, remembered, breakpoint);
         apply(s, after);

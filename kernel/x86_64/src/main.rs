@@ -34,6 +34,8 @@ mod power;
 mod probe;
 #[path = "../../src/programs.rs"]
 mod programs;
+#[path = "../../src/run.rs"]
+mod run;
 mod selftest;
 #[path = "../../src/syscall.rs"]
 mod syscall;
@@ -44,7 +46,7 @@ mod time;
 /// it comes from the device tree); here the firmware provides it.
 use firmware as devicetree;
 
-use crate::{firmware::Platform, power::ExitStatus};
+use crate::firmware::Platform;
 use alloc::boxed::Box;
 use uefi::prelude::*;
 
@@ -96,26 +98,7 @@ extern "sysv64" fn kernel_main(platform: u64) -> ! {
     time::init();
     arch::cpu::enable_interrupts();
 
-    let args = bootargs::parse(&platform.bootargs);
-    let failed = selftest::run_all(platform);
-    bootargs::run_injection(&args);
-    if failed > 0 {
-        power::exit(ExitStatus::SelfTestFailed);
-    }
-
-    probe::init(&args);
-    if let Some(period) = args.tick_us {
-        println!("timer:   tick every {} us from now on (tick-us)", period);
-        time::set_tick_period_us(period);
-    }
-    let (started, failed_to_start) = task::launch_requested(&args);
-    if failed_to_start > 0 {
-        power::exit(ExitStatus::TaskFailed);
-    }
-    if started > 0 {
-        task::run();
-    }
-    power::exit(ExitStatus::Success)
+    run::self_tests_and_tasks(platform)
 }
 
 /// The boot banner, printed while the firmware still runs: every figure is

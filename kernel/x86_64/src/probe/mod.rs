@@ -40,12 +40,12 @@ use crate::{
 };
 use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use common::{apply, options, space_of, xol_policy, After, Probe, COUNTERS, REGISTRY};
+use common::{apply, find_probe, options, space_of, xol_policy, After, Probe, COUNTERS};
 use probe_core::{
     insn::x86_64::{self, Insn, Registers, StepFixup, XolImage, INT3, MAX_INSN_LEN},
     registry::Treatment,
     xol::{self, SlotContent},
-    ActiveHit, Arch, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, TreeLookup, XolPolicy, XolSlots,
+    ActiveHit, Arch, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, XolPolicy, XolSlots,
     X86_64,
 };
 use user_memory::CheckedUserMemory;
@@ -217,30 +217,9 @@ pub fn on_breakpoint(frame: &mut ExceptionFrame) -> bool {
             process.symbols.locate(&process.name, breakpoint),
             thread.tid
         );
-        // 1. This thread's own tree: no lock.
-        let (hit, remembered) = match thread.probes.tree.lookup(breakpoint) {
-            TreeLookup::Hit { hit, remembered_slot } => {
-                trace!(
-                    "tree hit: {}, slot last time: {}",
-                    hit.probe().id,
-                    remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
-                );
-                (hit, remembered_slot)
-            }
-            lookup => {
-                if matches!(lookup, TreeLookup::StaleRemoved) {
-                    trace!("tree entry was for a retired probe: dropped");
-                }
-                // 2. The registry (locked), then cache the answer in the tree.
-                let found = REGISTRY.lock().find(space_of(process.pid), breakpoint);
-                match found.map(|probe| thread.probes.tree.insert(probe)) {
-                    Some(Ok(Some(hit))) => {
-                        trace!("tree miss; registry: {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), thread.tid);
-                        (hit, None)
-                    }
-                    _ => return not_a_probe(frame, &process.space, breakpoint),
-                }
-            }
+        // This thread's own tree, then the registry.
+        let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
+            return not_a_probe(frame, &process.space, breakpoint);
         };
         let after = handle_hit(frame, thread, process, hit, remembered, breakpoint);
         apply(s, after);

@@ -1,0 +1,35 @@
+//! What both kernels do once their machine is up (the x86_64 one compiles
+//! this file through `#[path]`): read the boot arguments, run the self-tests
+//! and any fault injection, set the probes up, start the requested programs,
+//! and power off with the status the run earned.
+
+use crate::{
+    bootargs,
+    devicetree::Platform,
+    power::{self, ExitStatus},
+    println, probe, selftest, task, time,
+};
+
+/// From the self-tests to power-off. Never returns.
+pub fn self_tests_and_tasks(platform: &Platform) -> ! {
+    let args = bootargs::parse(&platform.bootargs);
+    let failed = selftest::run_all(platform);
+    bootargs::run_injection(&args);
+    if failed > 0 {
+        power::exit(ExitStatus::SelfTestFailed);
+    }
+
+    probe::init(&args);
+    if let Some(period) = args.tick_us {
+        println!("timer:   tick every {} us from now on (tick-us)", period);
+        time::set_tick_period_us(period);
+    }
+    let (started, failed_to_start) = task::launch_requested(&args);
+    if failed_to_start > 0 {
+        power::exit(ExitStatus::TaskFailed);
+    }
+    if started > 0 {
+        task::run();
+    }
+    power::exit(ExitStatus::Success)
+}
