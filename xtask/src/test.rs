@@ -190,7 +190,13 @@ fn run_step(
                 }
             },
             Need::UefiKernel => {
-                let (qemu_x86, ovmf) = crate::uefi::ensure()?;
+                let (qemu_x86, ovmf) = match crate::uefi::ensure() {
+                    Ok(found) => found,
+                    Err(e) => {
+                        summary.fail(format!("{}: {e:#} (see the install command above)", step.label));
+                        return Ok(());
+                    }
+                };
                 match crate::uefi::build(false) {
                     Ok(efi) => {
                         let absolute = std::path::absolute(&efi).context("resolving the UEFI kernel path")?;

@@ -132,7 +132,8 @@ pub fn ensure() -> Result<(Qemu, PathBuf)> {
     let overridden = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
     let wanted = overridden.clone().unwrap_or_else(|| QEMU_BINARY.to_string());
     let mut found = cmd::find_program(&wanted);
-    if (found.is_none() || find_ovmf().is_none()) && overridden.is_none() && qemu::can_provision() {
+    let ovmf_given = std::env::var_os("OVMF").is_some_and(|p| !p.is_empty());
+    if (found.is_none() || find_ovmf().is_none()) && overridden.is_none() && !ovmf_given && qemu::can_provision() {
         Cmd::new("bash").arg(".ci/provision-qemu.sh").run()?;
         found = cmd::find_program(&wanted);
     }
@@ -141,6 +142,9 @@ pub fn ensure() -> Result<(Qemu, PathBuf)> {
         bail!("{wanted} not found");
     };
     let Some(ovmf) = find_ovmf() else {
+        if let Some(given) = std::env::var_os("OVMF").filter(|p| !p.is_empty()) {
+            bail!("OVMF={} is not a file (unset OVMF to look in the usual places)", PathBuf::from(given).display());
+        }
         eprintln!("{}", install_help());
         bail!("no OVMF firmware found (looked in {}; OVMF=/path overrides)", OVMF_CANDIDATES.join(", "));
     };

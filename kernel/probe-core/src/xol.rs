@@ -138,9 +138,15 @@ pub struct XolSlots<W: BitmapWord = DefaultWord> {
     /// the bits past `slot_count` are set for good, so a free bit is always a
     /// slot that may be handed out.
     busy: [W; BITMAP_WORDS],
-    /// What each slot holds: the [`SlotContent`] last written to it, two
-    /// words per slot (words `2n` and `2n + 1` for slot `n`). A fresh page is
-    /// all zeroes, [`SlotContent::NEVER_WRITTEN`], which no probe ever holds.
+    /// Words of content record per slot: 1 for A64 (the instruction word), 2
+    /// for x86_64 (15 bytes and a length); see [`SlotContent`]. A record only
+    /// as wide as the architecture needs keeps the A64 paths (and the loom
+    /// models) to one atomic access per record.
+    record_words: usize,
+    /// What each slot holds: the [`SlotContent`] last written to it,
+    /// `record_words` words per slot (from `record_words * n` for slot `n`). A
+    /// fresh page is all zeroes, [`SlotContent::NEVER_WRITTEN`], which no probe
+    /// ever holds.
     contents: Box<[W]>,
     /// Where the search for "any free slot" starts (round robin): once every
     /// slot has been written, breakpoints that lost theirs spread over the
@@ -162,6 +168,16 @@ impl XolSlots<DefaultWord> {
     pub fn full_page() -> Self {
         Self::new(SLOTS_PER_PAGE)
     }
+
+    /// The slots of a fresh XOL page of architecture `A`: at most
+    /// [`slots_per_page::<A>()`](slots_per_page) of them, with content records
+    /// as wide as `A`'s slots need. ([`new`](Self::new) is A64's.)
+    pub fn for_arch<A: Arch>(slot_count: usize) -> Self {
+        let mut slots = Self::with_atomic_words(slot_count.min(slots_per_page::<A>()));
+        slots.record_words = SlotContent::words_for_slot(A::XOL_SLOT_BYTES);
+        slots.contents = (0..slots.slot_count * slots.record_words).map(|_| DefaultWord::new(0)).collect();
+        slots
+    }
 }
 
 impl<W: BitmapWord> XolSlots<W> {
@@ -180,10 +196,12 @@ impl<W: BitmapWord> XolSlots<W> {
             }
             W::new(bits)
         });
-        let contents = (0..slot_count * SlotContent::WORDS).map(|_| W::new(0)).collect();
+        let record_words = SlotContent::words_for_slot(Aarch64::XOL_SLOT_BYTES);
+        let contents = (0..slot_count * record_words).map(|_| W::new(0)).collect();
         Self {
             slot_count,
             busy,
+            record_words,
             contents,
             next_victim: W::new(1),
         }
@@ -291,8 +309,26 @@ impl<W: BitmapWord> XolSlots<W> {
     /// for a slot never written). Only meaningful to the slot's holder, and
     /// to a search that takes the slot before it trusts the answer.
     pub fn contents(&self, slot: SlotIndex) -> SlotContent {
-        let first = slot.index() * SlotContent::WORDS;
-        SlotContent(core::array::from_fn(|word| self.contents[first + word].load(Ordering::Relaxed)))
+        let first = slot.index() * self.record_words;
+        SlotContent(core::array::from_fn(|word| {
+            if word < self.record_words {
+                self.contents[first + word].load(Ordering::Relaxed)
+            } else {
+                0
+            }
+        }))
+    }
+
+    /// Whether the record of `slot` says it holds `content`, word by word,
+    /// stopping at the first difference.
+    pub fn holds(&self, slot: SlotIndex, content: &SlotContent) -> bool {
+        let first = slot.index() * self.record_words;
+        let (recorded, beyond) = content.0.split_at(self.record_words);
+        beyond.iter().all(|&word| word == 0)
+            && recorded
+                .iter()
+                .enumerate()
+                .all(|(word, value)| self.contents[first + word].load(Ordering::Relaxed) == *value)
     }
 
     /// Record that the holder of `slot` wrote `content` into it and made it
@@ -305,9 +341,16 @@ impl<W: BitmapWord> XolSlots<W> {
             self.is_held(slot),
             "{slot} written by a thread that does not hold it"
         );
-        let first = slot.index() * SlotContent::WORDS;
-        for (word, value) in content.into().0.into_iter().enumerate() {
-            self.contents[first + word].store(value, Ordering::Relaxed);
+        let content = content.into();
+        let (recorded, beyond) = content.0.split_at(self.record_words);
+        assert!(
+            beyond.iter().all(|&word| word == 0),
+            "{content:?} is wider than this page's {}-word records",
+            self.record_words
+        );
+        let first = slot.index() * self.record_words;
+        for (word, value) in recorded.iter().enumerate() {
+            self.contents[first + word].store(*value, Ordering::Relaxed);
         }
     }
 }
@@ -325,12 +368,23 @@ impl<W: BitmapWord> XolSlots<W> {
 pub struct SlotContent([u64; SlotContent::WORDS]);
 
 impl SlotContent {
-    /// Words of record per slot: 16 bytes, room for 15 bytes and a length.
+    /// The most words of record a slot has: 16 bytes, room for 15 bytes and
+    /// a length.
     pub const WORDS: usize = 2;
     /// The most bytes [`from_bytes`](Self::from_bytes) records.
     pub const MAX_BYTES: usize = Self::WORDS * 8 - 1;
     /// What the record of a fresh (zeroed) XOL page says: never written.
     pub const NEVER_WRITTEN: SlotContent = SlotContent([0; Self::WORDS]);
+
+    /// Words of record a slot of `slot_bytes` needs: 1 for A64's 4-byte
+    /// slots, 2 for x86_64's 16-byte ones (15 bytes and the length).
+    pub const fn words_for_slot(slot_bytes: usize) -> usize {
+        if slot_bytes <= 4 {
+            1
+        } else {
+            Self::WORDS
+        }
+    }
 
     /// The content of a slot holding `bytes` (1 to [`MAX_BYTES`](Self::MAX_BYTES)
     /// of them; more are cut off, which callers prevent by construction: x86
@@ -420,8 +474,8 @@ pub fn choose_slot<W: BitmapWord>(
         XolPolicy::Reuse => remembered
             .filter(|slot| slots.try_take_exactly(*slot))
             .map(|slot| (slot, SlotReason::Remembered))
-            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == content).map(|slot| (slot, SlotReason::HoldsInstruction)))
-            .or_else(|| slots.try_take_where(|slot| slots.contents(slot) == SlotContent::NEVER_WRITTEN).map(|slot| (slot, SlotReason::NeverWritten)))
+            .or_else(|| slots.try_take_where(|slot| slots.holds(slot, &content)).map(|slot| (slot, SlotReason::HoldsInstruction)))
+            .or_else(|| slots.try_take_where(|slot| slots.holds(slot, &SlotContent::NEVER_WRITTEN)).map(|slot| (slot, SlotReason::NeverWritten)))
             .or_else(|| {
                 let reason = if remembered.is_some() { SlotReason::RememberedBusy } else { SlotReason::NoneRemembered };
                 slots.try_take_round_robin().map(|slot| (slot, reason))
@@ -433,7 +487,7 @@ pub fn choose_slot<W: BitmapWord>(
     };
     let must_write = match policy {
         XolPolicy::Fresh => true,
-        XolPolicy::Reuse => slots.contents(slot) != content,
+        XolPolicy::Reuse => !slots.holds(slot, &content),
     };
     if must_write {
         counters.bump(&counters.slot_written);

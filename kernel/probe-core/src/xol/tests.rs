@@ -32,6 +32,33 @@ mod sequential {
     }
 
     #[test]
+    fn an_x86_64_page_has_256_slots_with_two_word_records() {
+        let slots = XolSlots::for_arch::<crate::X86_64>(SLOTS_PER_PAGE);
+        assert_eq!(slots.slot_count(), 256);
+        let mov = SlotContent::from_bytes(&[0x48, 0x8b, 0x81, 0xc9, 0x5e, 0, 0]);
+        let counters = Counters::new();
+        let first = choose_slot(&slots, XolPolicy::Reuse, None, mov, &counters).unwrap();
+        assert!(first.must_write);
+        slots.note_written(first.slot, mov);
+        assert_eq!(slots.contents(first.slot), mov);
+        slots.release(first.slot).unwrap();
+        // Same first 8 bytes, different rest: a different content.
+        let longer = SlotContent::from_bytes(&[0x48, 0x8b, 0x81, 0xc9, 0x5e, 0, 0, 0x90]);
+        let other = choose_slot(&slots, XolPolicy::Reuse, None, longer, &counters).unwrap();
+        assert!(other.must_write && other.slot != first.slot);
+        let again = choose_slot(&slots, XolPolicy::Reuse, None, mov, &counters).unwrap();
+        assert_eq!((again.slot, again.must_write), (first.slot, false));
+    }
+
+    #[test]
+    #[should_panic(expected = "wider than this page's 1-word records")]
+    fn an_a64_page_refuses_a_two_word_record() {
+        let slots = XolSlots::new(4);
+        let slot = slots.try_take(None).unwrap();
+        slots.note_written(slot, SlotContent::from_bytes(&[0x90]));
+    }
+
+    #[test]
     fn slots_per_page_follows_the_slot_size() {
         assert_eq!(slots_per_page::<Aarch64>(), 1024);
         assert_eq!(slots_per_page::<Aarch64>(), SLOTS_PER_PAGE);
@@ -363,9 +390,13 @@ mod models {
                 choice.slot
             );
             // The content record the decision was made on matches the page.
-            assert_eq!(
+            let page = SlotContent::from(self.page[index].load(Ordering::Relaxed));
+            assert!(
+                self.slots.holds(choice.slot, &page),
+                "{} record {:?}, page {:?}",
+                choice.slot,
                 self.slots.contents(choice.slot),
-                SlotContent::from(self.page[index].load(Ordering::Relaxed))
+                page
             );
             if choice.must_write {
                 self.page[index].store(insn, Ordering::Relaxed);

@@ -114,10 +114,7 @@ impl ThreadProbes {
 /// The XOL slots of a new address space: 16-byte slots, as `xol-slots=N` asks.
 pub fn new_xol_slots() -> XolSlots {
     let page = xol::slots_per_page::<X86_64>();
-    match options().xol_slots {
-        Some(step_slots) => XolSlots::new((step_slots + 1).min(page)),
-        None => XolSlots::new(page),
-    }
+    XolSlots::for_arch::<X86_64>(options().xol_slots.map_or(page, |step_slots| step_slots + 1))
 }
 
 /// The XOL page address of `slot`.
