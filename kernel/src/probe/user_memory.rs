@@ -9,32 +9,30 @@
 //! read user memory unchecked: CVE-2024-50099.)
 
 use crate::task::address_space::{AddressSpace, UserAccess};
-use alloc::vec::Vec;
 use probe_core::{SimulationFault, UserMemory};
 
 /// User memory of one address space, reached only through checked ranges.
 pub struct CheckedUserMemory<'a>(pub &'a AddressSpace);
 
 impl CheckedUserMemory<'_> {
-    fn read(&self, addr: u64, len: u64) -> Result<Vec<u8>, SimulationFault> {
+    /// `N` bytes at `addr`, if the task could read them.
+    fn read<const N: usize>(&self, addr: u64) -> Result<[u8; N], SimulationFault> {
         let range = self
             .0
-            .check(addr, len, UserAccess::Read)
+            .check(addr, N as u64, UserAccess::Read)
             .map_err(|_| SimulationFault::UserAccess { addr, write: false })?;
-        let mut bytes = Vec::with_capacity(len as usize);
-        self.0.read(range, &mut bytes);
+        let mut bytes = [0; N];
+        self.0.read_exact(range, &mut bytes);
         Ok(bytes)
     }
 }
 
 impl UserMemory for CheckedUserMemory<'_> {
     fn read_u32(&mut self, addr: u64) -> Result<u32, SimulationFault> {
-        let bytes = self.read(addr, 4)?;
-        Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
+        self.read(addr).map(u32::from_le_bytes)
     }
     fn read_u64(&mut self, addr: u64) -> Result<u64, SimulationFault> {
-        let bytes = self.read(addr, 8)?;
-        Ok(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
+        self.read(addr).map(u64::from_le_bytes)
     }
     fn write_u64(&mut self, addr: u64, value: u64) -> Result<(), SimulationFault> {
         let range = self

@@ -64,6 +64,19 @@ impl AddressSpace {
         }
     }
 
+    /// Copy a checked range out of user memory into `out`, which is exactly
+    /// as long as the range (no allocation: the hit path reads this way).
+    pub fn read_exact(&self, range: UserRange, out: &mut [u8]) {
+        assert_eq!(range.len, out.len());
+        let mut done = 0;
+        self.for_each_chunk(range, |source, len| {
+            // SAFETY: `source` is the identity-mapped kernel view of a frame this
+            // address space owns, and `len` stays within that page.
+            out[done..done + len].copy_from_slice(unsafe { core::slice::from_raw_parts(source, len) });
+            done += len;
+        });
+    }
+
     /// Copy a checked range out of user memory.
     pub fn read(&self, range: UserRange, out: &mut Vec<u8>) {
         self.for_each_chunk(range, |source, len| {

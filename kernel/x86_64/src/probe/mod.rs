@@ -138,9 +138,9 @@ fn read_text(space: &AddressSpace, vaddr: u64) -> Vec<u8> {
 /// The byte at user address `vaddr`, if the task could read it.
 fn read_byte(space: &AddressSpace, vaddr: u64) -> Option<u8> {
     let range = space.check(vaddr, 1, UserAccess::Read).ok()?;
-    let mut bytes = Vec::new();
-    space.read(range, &mut bytes);
-    bytes.first().copied()
+    let mut byte = [0];
+    space.read_exact(range, &mut byte);
+    Some(byte[0])
 }
 
 // ---- the machine's side of registration (the rest is `common.rs`) ----
@@ -446,8 +446,8 @@ pub fn on_debug(frame: &mut ExceptionFrame) -> bool {
 fn clear_pushed_trap_flag(space: &AddressSpace, rsp: u64) -> Result<(), Error> {
     const TF_IN_SECOND_BYTE: u8 = (RFLAGS_TF >> 8) as u8;
     let range = space.check(rsp + 1, 1, UserAccess::Write)?;
-    let mut byte = Vec::new();
-    space.read(range, &mut byte);
+    let mut byte = [0];
+    space.read_exact(range, &mut byte);
     space.write(range, &[byte[0] & !TF_IN_SECOND_BYTE]);
     Ok(())
 }
