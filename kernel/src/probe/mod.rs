@@ -6,6 +6,11 @@
 //! `brk` and software-step exceptions, and reports. docs/brk-path.md tells the
 //! story of one hit with links into this file.
 //!
+//! This file is the machine's half. The arch-neutral half (the registry and
+//! its options, registration, the probe system calls, the tree-then-registry
+//! lookup) is `common.rs`, which the x86_64 kernel compiles too, next to its
+//! own machine half (`kernel/x86_64/src/probe/mod.rs`).
+//!
 //! Locking: everything here runs in exception context with interrupts masked on
 //! one core. The hit path touches only the current thread's tree and its
 //! process's XOL slots; the global registry's lock is taken on a tree miss, at
