@@ -321,6 +321,7 @@ impl<W: BitmapWord> XolSlots<W> {
 
     /// Whether the record of `slot` says it holds `content`, word by word,
     /// stopping at the first difference.
+    #[inline]
     pub fn holds(&self, slot: SlotIndex, content: &SlotContent) -> bool {
         let first = slot.index() * self.record_words;
         let (recorded, beyond) = content.0.split_at(self.record_words);

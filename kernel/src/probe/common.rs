@@ -259,6 +259,7 @@ pub fn counters() -> brk_abi::ProbeCounters {
 /// registry (locked), whose answer is cached in the tree. A tree entry whose
 /// probe was retired is dropped, never used. Returns the hit and the slot this
 /// breakpoint used last time, or `None` if no live probe is there.
+#[inline]
 pub fn find_probe(
     tree: &mut BreakpointTree<Isa>,
     pid: u32,
