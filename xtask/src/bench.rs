@@ -718,7 +718,7 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
                 })
                 .collect()
         };
-        let ymax = CONFIGS.iter().flat_map(|c| points(c)).map(|p| p.1).fold(0.0, f64::max) * 1.2;
+        let ymax = CONFIGS.iter().flat_map(&points).map(|p| p.1).fold(0.0, f64::max) * 1.2;
         let xmax = *xs.last().unwrap() as f64 * 1.5;
         let mut chart = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 18))

@@ -308,7 +308,7 @@ fn kv_requests(n: u64) {
         state ^= state >> 7;
         state ^= state << 17;
         let key = 1 + (state >> 8) % KEYS;
-        if state % 5 == 0 {
+        if state.is_multiple_of(5) {
             sum = sum.wrapping_add(kv_set(core::hint::black_box(key), state));
         } else {
             sum = sum.wrapping_add(kv_get(core::hint::black_box(key)));

@@ -116,7 +116,7 @@ fn fuzz(calls: u64, seed: u64) -> bool {
             6 => {
                 // A known entry while few threads live; otherwise a random one
                 // (refused unless it is text, and then it must be ours).
-                if rng.next() % 2 == 0 && FUZZ_THREADS.load(Ordering::Relaxed) < 8 {
+                if rng.next().is_multiple_of(2) && FUZZ_THREADS.load(Ordering::Relaxed) < 8 {
                     FUZZ_THREADS.fetch_add(1, Ordering::Relaxed);
                     a[0] = arch::fuzz_thread_entry();
                     spawned += 1;
@@ -135,7 +135,7 @@ fn fuzz(calls: u64, seed: u64) -> bool {
             }
             7 => {
                 // join: only threads that end by themselves, or nonsense ids.
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     a[0] %= 64;
                 }
             }

@@ -66,9 +66,8 @@ const _: () = {
 pub const RFLAGS_IF: u64 = 1 << 9;
 /// RFLAGS bit 1 is reserved and always reads 1.
 pub const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
-/// RFLAGS.TF (bit 8): trap after the next instruction (#DB). The lead's
-/// stepping code sets it in a thread's frame.
-#[allow(dead_code)] // until the probe module steps
+/// RFLAGS.TF (bit 8): trap after the next instruction (#DB). The probe code
+/// sets it in a thread's frame to step an instruction out of line.
 pub const RFLAGS_TF: u64 = 1 << 8;
 /// The low two bits of a selector are its privilege level.
 pub const SELECTOR_RPL_MASK: u64 = 0b11;
@@ -204,7 +203,7 @@ impl fmt::Display for PageFaultDetail {
 impl TrapFrame {
     /// The frame that, restored by `trap.s` and `iretq`ed to, starts ring 3 at
     /// `entry` with `rsp` = `stack_top` and `rdi`, `rsi` = `args`, every other
-    /// register 0 and RFLAGS = IF only (the ABI in /work/notes/common.md).
+    /// register 0 and RFLAGS = IF only (the x86_64 ABI in `brk_abi`'s documentation).
     pub fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
         let (code, data) = gdt::user_selectors();
         Self {
