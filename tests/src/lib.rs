@@ -413,6 +413,12 @@ pub fn run_from_parts(
     Run { status, exit, transcript, stderr, timed_out, timeout, elapsed, command_line }
 }
 
+/// A seed that `cargo xtask soak` sets in the environment (`GEN_RUN_SEED`,
+/// `FUZZ_SEED`), else `default`: the tests run with fixed seeds unless asked.
+pub fn seed_from_env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
 /// Where `cargo xtask test` puts the x86_64 UEFI kernel (with its programs packed in).
 pub const EFI_ENV: &str = "BRK_KERNEL_EFI";
 /// Where `cargo xtask test` puts the path of the OVMF firmware.

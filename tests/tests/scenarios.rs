@@ -1,7 +1,7 @@
 //! Fault, race and hostile-input scenarios (docs/proving.md), each with the exact
 //! lines `user/scenarios` and the kernel must print.
 
-use qemu_tests::{boot, Boot, Run};
+use qemu_tests::{boot, seed_from_env, Boot, Run};
 use std::time::Duration;
 
 fn expect_all(run: &Run, lines: &[&str]) {
@@ -14,7 +14,7 @@ fn expect_all(run: &Run, lines: &[&str]) {
 
 #[test]
 fn syscall_fuzz_every_call_returns_a_defined_result() {
-    let seed: u64 = std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed = seed_from_env("FUZZ_SEED", 1);
     let run = boot(&Boot::default().append(&format!("test=scenarios:fuzz,100000,{seed} test=hello")).timeout(Duration::from_secs(120)));
     run.expect_no_line_containing("not a value or an ABI error");
     run.expect_exit(0);

@@ -7,10 +7,10 @@
 //!
 //! `GEN_RUN_SEED` offsets the run seeds (the soak loop sets it).
 
-use qemu_tests::{boot, Boot};
+use qemu_tests::{boot, seed_from_env, Boot};
 
 fn run_seed_base() -> u64 {
-    std::env::var("GEN_RUN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+    seed_from_env("GEN_RUN_SEED", 0)
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! scenarios into one boot, and a test that needs several boots runs them at once.
 //! Every test's name starts with `x86_64_` (`cargo xtask test` runs them apart).
 
-use qemu_tests::{boot_uefi, probed_results, Run, PROBED_POINTS_X86_64};
+use qemu_tests::{boot_uefi, probed_results, seed_from_env, Run, PROBED_POINTS_X86_64};
 use std::thread;
 
 /// Boots every command line at once (two cores: QEMU runs mostly single-threaded).
@@ -240,10 +240,14 @@ fn x86_64_probe_system_calls_threads_and_hostile_programs() {
 #[test]
 fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction() {
     let settings = [("reuse", "all"), ("reuse", "branches"), ("fresh", "all"), ("fresh", "branches")];
+    // `cargo xtask soak` offsets the run seeds (and rebuilds with a new GEN_SEED).
+    let base = seed_from_env("GEN_RUN_SEED", 0);
     let bootargs: Vec<String> = settings
         .iter()
         .enumerate()
-        .map(|(i, (policy, simulate))| format!("test=gen-transparency:{} xol-policy={policy} simulate={simulate}", i + 1))
+        .map(|(i, (policy, simulate))| {
+            format!("test=gen-transparency:{} xol-policy={policy} simulate={simulate}", base * 4 + i as u64 + 1)
+        })
         .collect();
     let mut probed = 0;
     for ((policy, simulate), run) in settings.iter().zip(boot_all(&bootargs)) {
@@ -269,7 +273,7 @@ fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction()
 #[test]
 fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
     let runs = boot_all(&[
-        "tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,1 test=gen-transparency:99 test=hello".to_string(),
+        format!("tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,{} test=gen-transparency:99 test=hello", seed_from_env("FUZZ_SEED", 1)),
         "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x7 \
          probe=probed:step_alu test=probes:threads,4,300"
             .to_string(),

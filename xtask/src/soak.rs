@@ -9,7 +9,10 @@
 //! 2. the transparency tests (every `--xol-policy` x `--simulate`, plus a 50 us
 //!    tick), the fault and race scenarios and the syscall fuzzer, with fresh
 //!    `GEN_RUN_SEED` and `FUZZ_SEED`;
-//! 3. the classifier oracle on a fresh `ORACLE_SEED`.
+//! 3. the same for the x86_64 UEFI kernel (its transparency and fuzzing tests,
+//!    built with the same `GEN_SEED`), when `qemu-system-x86_64` and OVMF are
+//!    there (a round says so when they are not);
+//! 4. both classifier oracles (A64 and x86_64) on a fresh `ORACLE_SEED`.
 
 use std::{
     process::ExitCode,
@@ -21,7 +24,15 @@ use anyhow::{Context, Result};
 use crate::{
     build::{self, Board},
     cmd::Cmd,
+    uefi,
 };
+
+/// The x86_64 tests of a round: generated programs under every policy, and the
+/// fuzzer with a fast tick.
+const X86_64_TESTS: [&str; 2] = [
+    "x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction",
+    "x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps",
+];
 
 /// A seed from the clock, mixed (splitmix64) so consecutive rounds differ well.
 fn fresh_seed(round: u64) -> u64 {
@@ -55,8 +66,15 @@ impl Seeds {
     fn reproduce(&self) -> String {
         let env: Vec<String> = self.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "{} BRK_IMAGES_DIR=target/images-soak cargo xtask build && {} BRK_KERNEL_IMAGE_VIRT=target/images-soak/virt/kernel.img cargo test -p qemu-tests --test transparency --test scenarios && {} cargo test -p probe-core --test oracle",
-            env[0], env.join(" "), env[3]
+            "{} BRK_IMAGES_DIR=target/images-soak cargo xtask build && {} BRK_KERNEL_IMAGE_VIRT=target/images-soak/virt/kernel.img cargo test -p qemu-tests --test transparency --test scenarios && \
+             {} BRK_IMAGES_DIR=target/images-soak cargo xtask uefi-image --out target/images-soak/x86_64/usb && {} BRK_KERNEL_EFI=target/images-soak/x86_64/kernel.efi BRK_OVMF=/usr/share/OVMF/OVMF_CODE.fd cargo test -p qemu-tests --test x86_64 -- {} && \
+             {} cargo test -p probe-core --test oracle --test oracle_x86",
+            env[0],
+            env.join(" "),
+            env[0],
+            env.join(" "),
+            X86_64_TESTS.join(" "),
+            env[3]
         )
     }
 }
@@ -68,6 +86,7 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
     // The images of this loop go to their own folder (see build::images_dir).
     std::env::set_var("BRK_IMAGES_DIR", &images_dir);
     let qemu = crate::qemu::ensure()?;
+    let x86 = uefi::ensure().map_err(|e| format!("{e:#}"));
     let mut round = 0u64;
     let mut checks = 0u64;
     while started.elapsed() < budget {
@@ -89,8 +108,23 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
             .args(["test", "-q", "-p", "qemu-tests", "--test", "transparency", "--test", "scenarios"])
             .env("BRK_KERNEL_IMAGE_VIRT", image.display().to_string())
             .env("QEMU", qemu.program.as_str());
-        let oracle = Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle"]);
-        for cmd in [qemu_tests, oracle] {
+        let mut commands = vec![qemu_tests];
+        match &x86 {
+            Ok((qemu_x86, ovmf)) => {
+                let efi = std::fs::canonicalize(uefi::build(false).context("building the soak x86_64 kernel")?)?;
+                commands.push(
+                    Cmd::new("cargo")
+                        .args(["test", "-q", "-p", "qemu-tests", "--test", "x86_64", "--"])
+                        .args(X86_64_TESTS)
+                        .env("BRK_KERNEL_EFI", efi.display().to_string())
+                        .env("BRK_OVMF", ovmf.display().to_string())
+                        .env("QEMU_X86_64", qemu_x86.program.as_str()),
+                );
+            }
+            Err(why) => println!("soak: round {round} leaves out the x86_64 kernel: {why}"),
+        }
+        commands.push(Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle", "--test", "oracle_x86"]));
+        for cmd in commands {
             let cmd = seeds.env().into_iter().fold(cmd, |cmd, (key, value)| cmd.env(key, value));
             let (status, output) = cmd.tee_stdout()?;
             checks += output.lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum::<u64>();
@@ -119,7 +153,7 @@ mod tests {
         assert_ne!(a, b);
         let seeds = Seeds { gen: 11, gen_run: 22, fuzz: 33, oracle: 44 };
         let line = seeds.reproduce();
-        for needle in ["GEN_SEED=11", "GEN_RUN_SEED=22", "FUZZ_SEED=33", "ORACLE_SEED=44", "--test transparency"] {
+        for needle in ["GEN_SEED=11", "GEN_RUN_SEED=22", "FUZZ_SEED=33", "ORACLE_SEED=44", "--test transparency", "--test x86_64", "--test oracle_x86"] {
             assert!(line.contains(needle), "{line}");
         }
     }
