@@ -11,9 +11,10 @@
 //! - `super::plant(space, vaddr)` and `super::restore(space, vaddr, original)`:
 //!   write the breakpoint, or the original instruction back;
 //! - `super::rewind_syscall(frame)`: make the thread run its system call again;
-//! - `super::insn_text(insn)`: an instruction as traces show it.
+//! - `super::insn_text(insn)`: an instruction as traces show it;
+//! - `super::resume_address(frame)`: where the thread resumes (ELR or RIP).
 
-use super::Isa;
+use super::{user_memory::CheckedUserMemory, Isa};
 use crate::{
     arch::exception::ExceptionFrame,
     bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
@@ -26,7 +27,7 @@ use crate::{
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
 use probe_core::{
-    registry::Treatment, ActiveHit, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SlotIndex,
+    registry::Treatment, ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SlotIndex,
     SpaceId, TreeLookup, XolPolicy,
 };
 use spin::{Mutex, Once};
@@ -287,6 +288,43 @@ pub fn find_probe(
                 }
                 _ => None,
             }
+        }
+    }
+}
+
+/// Step 5 for a simulated instruction: do what it would have done, on the
+/// saved registers and (through the checked path) the task's memory, and
+/// resume past it: one exception per hit. A memory access the task itself
+/// could not have made kills the process, reported at the probed address.
+pub fn simulate_hit(
+    simulation: &<Isa as Arch>::Simulation,
+    breakpoint: u64,
+    frame: &mut ExceptionFrame,
+    process: &Process,
+    hit: ActiveHit<Isa>,
+) -> After {
+    let result = Isa::simulate(simulation, breakpoint, frame, &mut CheckedUserMemory(&process.space));
+    drop(hit);
+    match result {
+        Ok(()) => {
+            COUNTERS.bump(&COUNTERS.simulated);
+            trace!(
+                "simulated {} ({}): resume at {:#x}, one exception in all",
+                simulation.mnemonic(),
+                simulation.why(),
+                super::resume_address(frame)
+            );
+            After::Resume
+        }
+        Err(fault) => {
+            println!(
+                "fault: simulated {} at {:#x} ({}): {}; process killed",
+                simulation.mnemonic(),
+                breakpoint,
+                process.symbols.locate(&process.name, breakpoint),
+                fault
+            );
+            After::Kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
         }
     }
 }

@@ -36,12 +36,11 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use common::{apply, find_probe, options, space_of, xol_policy, After, Probe, COUNTERS};
+use common::{apply, find_probe, options, simulate_hit, space_of, xol_policy, After, Probe, COUNTERS};
 use probe_core::{
     registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, ProbeKind, ReturnStack, SlotIndex,
     XolPolicy, XolSlots,
 };
-use user_memory::CheckedUserMemory;
 
 pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
@@ -133,6 +132,11 @@ fn restore(space: &AddressSpace, vaddr: u64, original: &u32) {
 /// Make the thread execute its `svc` again (it is 4 bytes before ELR).
 fn rewind_syscall(frame: &mut ExceptionFrame) {
     frame.elr -= 4;
+}
+
+/// Where the thread resumes: the saved ELR_EL1.
+fn resume_address(frame: &ExceptionFrame) -> u64 {
+    frame.elr
 }
 
 /// An instruction word as traces show it.
@@ -229,27 +233,7 @@ fn handle_hit(
     }
 
     match (&probe.treatment, choice) {
-        (Treatment::Simulate(simulation), _) => {
-            let result = Aarch64::simulate(simulation, breakpoint, frame, &mut CheckedUserMemory(&process.space));
-            drop(hit);
-            match result {
-                Ok(()) => {
-                    COUNTERS.bump(&COUNTERS.simulated);
-                    trace!("simulated {} ({}): resume at {:#x}, one exception in all", simulation.mnemonic(), simulation.why(), frame.elr);
-                    After::Resume
-                }
-                Err(fault) => {
-                    println!(
-                        "fault: simulated {} at {:#x} ({}): {}; process killed",
-                        simulation.mnemonic(),
-                        breakpoint,
-                        process.symbols.locate(&process.name, breakpoint),
-                        fault
-                    );
-                    After::Kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
-                }
-            }
-        }
+        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
         (Treatment::Step, Some(choice)) => {
             let slot = choice.slot;
             let address = slot_address(slot);

@@ -1,13 +1,19 @@
-//! The checked path to user memory: a user range is checked page by page
-//! against the task's own table with the access user mode would need
-//! ([`AddressSpace::check`]), and only a checked [`UserRange`] is read or
-//! written, through the kernel's identity map of the frames behind it. Both
+//! Mapping user memory, the checked path to it, and the W^X audit. Fresh
+//! zeroed pages are mapped with [`AddressSpace::map_zeroed`]; a user range is
+//! checked page by page against the task's own table with the access user
+//! mode would need ([`AddressSpace::check`]), and only a checked [`UserRange`]
+//! is read or written, through the kernel's identity map of the frames behind
+//! it; [`AddressSpace::audit`] counts writable+executable mappings. Both
 //! kernels compile this file (the x86_64 one through `#[path]`); each has its
 //! own `AddressSpace` and page table, whose leaves answer `user_readable`,
-//! `user_writable`, `user_executable` and `translate`.
+//! `user_writable`, `user_executable`, `writable`, `executable` and
+//! `translate`.
 
 use super::AddressSpace;
-use crate::memory::PAGE_SIZE;
+use crate::{
+    arch::mmu::{self, Access, MapError},
+    memory::{frames, PAGE_SIZE},
+};
 use alloc::vec::Vec;
 use brk_abi::{layout, Error};
 
@@ -27,6 +33,29 @@ pub struct UserRange {
 }
 
 impl AddressSpace {
+    /// Map fresh zeroed frames at `[va, va + len)` (page aligned) with `access`;
+    /// returns the frames in address order.
+    pub fn map_zeroed(&mut self, va: usize, len: usize, access: Access) -> Result<Vec<usize>, Error> {
+        let in_user_range = va >= layout::USER_BASE as usize
+            && va.is_multiple_of(PAGE_SIZE)
+            && va.checked_add(len).is_some_and(|end| end <= layout::USER_END as usize);
+        if !in_user_range {
+            return Err(Error::InvalidArgument);
+        }
+        let mut mapped = Vec::new();
+        for page in (va..va + len).step_by(PAGE_SIZE) {
+            let frame = frames::alloc_zeroed().ok_or(Error::OutOfMemory)?;
+            self.frames.push(frame);
+            self.table.map(page, frame, PAGE_SIZE, access).map_err(|error| match error {
+                MapError::OutOfFrames => Error::OutOfMemory,
+                MapError::AlreadyMapped(_) | MapError::BadAddress(_) => Error::InvalidArgument,
+            })?;
+            mapped.push(frame);
+        }
+        mmu::publish_new_mappings();
+        Ok(mapped)
+    }
+
     /// Check that user mode could perform `access` on every byte of `[addr, addr + len)`.
     pub fn check(&self, addr: u64, len: u64, access: UserAccess) -> Result<UserRange, Error> {
         let end = addr.checked_add(len).ok_or(Error::BadAddress)?;
@@ -97,5 +126,20 @@ impl AddressSpace {
             unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target, len) };
             done += len;
         });
+    }
+
+    /// Walk the whole table (the shared kernel half too): how many user pages,
+    /// and how many mappings of any kind are writable and executable at once.
+    pub fn audit(&self) -> (usize, usize) {
+        let (mut user_pages, mut writable_and_executable) = (0, 0);
+        self.table.for_each_leaf(|leaf| {
+            if leaf.va >= layout::USER_BASE as usize {
+                user_pages += 1;
+            }
+            if leaf.writable() && leaf.executable() {
+                writable_and_executable += 1;
+            }
+        });
+        (user_pages, writable_and_executable)
     }
 }

@@ -14,7 +14,6 @@ use alloc::{format, string::String};
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-
 #[macro_use]
 #[path = "../../src/selftest/runner.rs"]
 mod runner;

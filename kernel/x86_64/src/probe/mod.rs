@@ -40,12 +40,12 @@ use crate::{
 };
 use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use common::{apply, find_probe, options, space_of, xol_policy, After, Probe, COUNTERS};
+use common::{apply, find_probe, options, simulate_hit, space_of, xol_policy, After, Probe, COUNTERS};
 use probe_core::{
     insn::x86_64::{self, Insn, Registers, StepFixup, XolImage, INT3, MAX_INSN_LEN},
     registry::Treatment,
     xol::{self, SlotContent},
-    ActiveHit, Arch, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, XolPolicy, XolSlots,
+    ActiveHit, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, XolPolicy, XolSlots,
     X86_64,
 };
 use user_memory::CheckedUserMemory;
@@ -176,6 +176,11 @@ fn rewind_syscall(frame: &mut ExceptionFrame) {
     frame.rip -= SYSCALL_INSN_LEN;
 }
 
+/// Where the thread resumes: the saved RIP.
+fn resume_address(frame: &ExceptionFrame) -> u64 {
+    frame.rip
+}
+
 /// An instruction as traces show it: its bytes.
 fn insn_text(insn: &Insn) -> String {
     hex_bytes(insn.bytes())
@@ -296,27 +301,7 @@ fn handle_hit(
     }
 
     match (&probe.treatment, step) {
-        (Treatment::Simulate(simulation), _) => {
-            let result = X86_64::simulate(simulation, breakpoint, frame, &mut CheckedUserMemory(&process.space));
-            drop(hit);
-            match result {
-                Ok(()) => {
-                    COUNTERS.bump(&COUNTERS.simulated);
-                    trace!("simulated {} ({}): resume at {:#x}, one exception in all", simulation.mnemonic(), simulation.why(), frame.rip);
-                    After::Resume
-                }
-                Err(fault) => {
-                    println!(
-                        "fault: simulated {} at {:#x} ({}): {}; process killed",
-                        simulation.mnemonic(),
-                        breakpoint,
-                        process.symbols.locate(&process.name, breakpoint),
-                        fault
-                    );
-                    After::Kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
-                }
-            }
-        }
+        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);

@@ -18,7 +18,7 @@
 //! maintenance follows a write (aarch64 needs `DC CVAU`/`IC IVAU` here).
 
 use crate::{
-    arch::mmu::{Access, Leaf, MapError, TranslationTable},
+    arch::mmu::{Access, Leaf, TranslationTable},
     memory::{frames, PAGE_SIZE},
 };
 use alloc::vec::Vec;
@@ -102,28 +102,6 @@ impl AddressSpace {
         &self.table
     }
 
-    /// Map fresh zeroed frames at `[va, va + len)` (page aligned) with `access`;
-    /// returns the frames in address order.
-    pub fn map_zeroed(&mut self, va: usize, len: usize, access: Access) -> Result<Vec<usize>, Error> {
-        let in_user_range = va >= layout::USER_BASE as usize
-            && va.is_multiple_of(PAGE_SIZE)
-            && va.checked_add(len).is_some_and(|end| end <= layout::USER_END as usize);
-        if !in_user_range {
-            return Err(Error::InvalidArgument);
-        }
-        let mut mapped = Vec::new();
-        for page in (va..va + len).step_by(PAGE_SIZE) {
-            let frame = frames::alloc_zeroed().ok_or(Error::OutOfMemory)?;
-            self.frames.push(frame);
-            self.table.map(page, frame, PAGE_SIZE, access).map_err(|error| match error {
-                MapError::OutOfFrames => Error::OutOfMemory,
-                MapError::AlreadyMapped(_) | MapError::BadAddress(_) => Error::InvalidArgument,
-            })?;
-            mapped.push(frame);
-        }
-        Ok(mapped)
-    }
-
     fn user_leaf(&self, va: usize) -> Option<Leaf> {
         if !(layout::USER_BASE..layout::USER_END).contains(&(va as u64)) {
             return None;
@@ -153,21 +131,6 @@ impl AddressSpace {
         let range = self.check(addr, bytes.len() as u64, UserAccess::Read)?;
         self.write(range, bytes);
         Ok(())
-    }
-
-    /// Walk the whole table (the shared kernel half too): how many user pages,
-    /// and how many mappings of any kind are writable and executable at once.
-    pub fn audit(&self) -> (usize, usize) {
-        let (mut user_pages, mut writable_and_executable) = (0, 0);
-        self.table.for_each_leaf(|leaf| {
-            if leaf.va >= layout::USER_BASE as usize {
-                user_pages += 1;
-            }
-            if leaf.writable() && leaf.executable() {
-                writable_and_executable += 1;
-            }
-        });
-        (user_pages, writable_and_executable)
     }
 }
 

@@ -336,6 +336,12 @@ pub fn activate(table: &TranslationTable, _asid: u16) {
     unsafe { Cr3::write(frame, Cr3Flags::empty()) };
 }
 
+/// Make new table entries visible to the page walker before ring 3 uses
+/// them: nothing to do on x86, whose walker reads entries through the caches
+/// and never caches a not-present entry, so a new mapping needs no fence and
+/// no TLB flush (aarch64 needs `DSB ISHST` and `ISB` here).
+pub fn publish_new_mappings() {}
+
 /// Go back to the kernel's own table (before a process's table is freed).
 pub fn activate_kernel() {
     activate(&kernel_table(), 0);
