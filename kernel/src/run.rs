@@ -24,12 +24,11 @@ pub fn self_tests_and_tasks(platform: &Platform) -> ! {
         println!("timer:   tick every {} us from now on (tick-us)", period);
         time::set_tick_period_us(period);
     }
-    let (started, failed_to_start) = task::launch_requested(&args);
-    if failed_to_start > 0 {
-        power::exit(ExitStatus::TaskFailed);
-    }
-    if started > 0 {
+    let launched = task::launch_requested(&args);
+    if launched.started > 0 {
+        // Ends in the scheduler's report, which counts what could not start too.
         task::run();
     }
-    power::exit(ExitStatus::Success)
+    probe::print_report();
+    power::exit(ExitStatus::of_tasks(launched.failed_tests, launched.not_started))
 }

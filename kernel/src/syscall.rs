@@ -108,21 +108,24 @@ fn write(fd: u64, buffer: u64, len: u64) -> Result<u64, Error> {
 }
 
 fn task_info(buffer: u64, len: u64) -> Result<u64, Error> {
-    copy_out(buffer, len, |process| {
-        let (thread_tid, info_pid, live, run) = process;
-        Ok(TaskInfo { pid: info_pid, tid: thread_tid, live_threads: live, run_time: run, counter_frequency: time::frequency() }
-            .to_bytes()
-            .to_vec())
-    })
+    copy_out(buffer, len, |caller| Ok(caller.to_bytes().to_vec()))
 }
 
 /// Copy what `make` returns into the caller's buffer `[buffer, buffer + len)`,
 /// which must be at least that long and writable by the caller. `make` gets the
-/// caller's (tid, pid, live threads, run time).
-fn copy_out(buffer: u64, len: u64, make: impl FnOnce((u64, u64, u64, u64)) -> Result<Vec<u8>, Error>) -> Result<u64, Error> {
+/// caller's [`TaskInfo`].
+fn copy_out(buffer: u64, len: u64, make: impl FnOnce(TaskInfo) -> Result<Vec<u8>, Error>) -> Result<u64, Error> {
     let who = scheduler::with(|s| {
         let (thread, process) = s.current();
-        (thread.tid as u64, process.pid as u64, process.live_threads as u64, process.run_time)
+        TaskInfo {
+            pid: process.pid as u64,
+            tid: thread.tid as u64,
+            live_threads: process.live_threads as u64,
+            run_time: process.run_time,
+            counter_frequency: time::frequency(),
+            ticks: process.ticks,
+            preemptions: process.preemptions,
+        }
     });
     let bytes = make(who)?;
     if len < bytes.len() as u64 {

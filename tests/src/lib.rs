@@ -239,6 +239,39 @@ impl Run {
         (number_before("hits"), number_before("returns"))
     }
 
+    /// The end-of-run summary line of the process titled `title`
+    /// (`  pid N <title>: exited with status 0, ...`).
+    #[track_caller]
+    pub fn process_summary(&self, title: &str) -> &str {
+        self.lines()
+            .find(|line| {
+                line.starts_with("  pid ") && line.split_once(": ").is_some_and(|(head, _)| head.ends_with(&format!(" {title}")))
+            })
+            .unwrap_or_else(|| self.fail(&format!("no end-of-run line for process '{title}'")))
+    }
+
+    /// Asserts that the process titled `title` ran as a test and passed.
+    #[track_caller]
+    pub fn expect_test_ok(&self, title: &str) -> &str {
+        let line = self.process_summary(title);
+        if !line.ends_with(", test ok") {
+            self.fail(&format!("process '{title}' did not pass: {line:?}"));
+        }
+        line
+    }
+
+    /// How many times the kernel says it preempted the process titled `title`
+    /// (`preempted N time(s)` on its end-of-run line).
+    #[track_caller]
+    pub fn preemptions(&self, title: &str) -> u64 {
+        let line = self.process_summary(title);
+        line.split(", preempted ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| self.fail(&format!("no preemption count in {line:?}")))
+    }
+
     /// The value of counter `name` on the `counters:` line.
     #[track_caller]
     pub fn counter(&self, name: &str) -> u64 {

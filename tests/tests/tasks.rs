@@ -4,47 +4,36 @@
 
 use qemu_tests::{boot, Boot, Run};
 
-/// The summary line of process `title` (`  pid N <title>: ...`).
-fn summary_line<'a>(run: &'a Run, title: &str) -> &'a str {
-    run.lines()
-        .find(|line| line.starts_with("  pid ") && line.split_once(": ").is_some_and(|(head, _)| head.ends_with(&format!(" {title}"))))
-        .unwrap_or_else(|| run.fail(&format!("no summary line for process '{title}'")))
-}
-
-fn expect_test_ok(run: &Run, title: &str) {
-    let line = summary_line(run, title);
-    if !line.ends_with(", test ok") {
-        run.fail(&format!("process '{title}' did not pass: {line:?}"));
-    }
-}
+/// Timer ticks each spinner waits for. While both spinners live, each tick that
+/// lands on one of them hands the CPU to another thread (round robin, and the
+/// other spinner is always ready), so each is preempted at least `SPIN_TICKS - 1`
+/// times whatever the host's speed: the last tick may find the other one gone.
+const SPIN_TICKS: u64 = 20;
 
 #[test]
 fn processes_and_threads_interleave_under_preemption() {
-    let run = boot(&Boot::default().append("test=spin:a,200 test=spin:b,200 test=threads:4 test=demo"));
+    let run = boot(&Boot::default().append(&format!(
+        "test=spin:a,{SPIN_TICKS} test=spin:b,{SPIN_TICKS} test=threads:4 test=demo"
+    )));
     run.expect_exit(0);
-    // Neither spinner ever yields: only the timer tick can switch between them.
-    let spinners: Vec<char> = run
-        .lines()
-        .filter_map(|line| line.strip_prefix("spin "))
-        .filter(|rest| rest.contains(" ms"))
-        .filter_map(|rest| rest.chars().next())
-        .collect();
-    let switches = spinners.windows(2).filter(|pair| pair[0] != pair[1]).count();
-    if spinners.iter().filter(|&&c| c == 'a').count() < 10 || spinners.iter().filter(|&&c| c == 'b').count() < 10 {
-        run.fail("each spinner should report at least 10 times in 200 ms");
+    // Neither spinner ever yields: only the timer tick can switch between them,
+    // and the kernel counts each time it did.
+    for name in ["a", "b"] {
+        let title = format!("spin {name} {SPIN_TICKS}");
+        run.expect_line_starting(&format!("spin {name}: done after "));
+        run.expect_test_ok(&title);
+        let preempted = run.preemptions(&title);
+        if preempted < SPIN_TICKS - 1 {
+            run.fail(&format!("spin {name} was preempted only {preempted} times in {SPIN_TICKS} ticks"));
+        }
     }
-    if switches < 6 {
-        run.fail(&format!("the spinners' reports switched only {switches} times: no preemption?"));
-    }
-    run.expect_line_starting("spin a: done");
-    run.expect_line_starting("spin b: done");
     run.expect_line_starting("threads: counter = 40000");
     run.expect_line_starting("threads: ok");
     run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: fib(15) = 610", "demo: done"]);
-    for title in ["spin a 200", "spin b 200", "threads 4", "demo"] {
-        expect_test_ok(&run, title);
+    for title in ["threads 4", "demo"] {
+        run.expect_test_ok(title);
     }
-    let threads = summary_line(&run, "threads 4");
+    let threads = run.process_summary("threads 4");
     if !threads.contains("5 thread(s)") {
         run.fail(&format!("threads should have run 5 threads: {threads:?}"));
     }
@@ -59,6 +48,8 @@ const FAULTS: &[(&str, &str)] = &[
     ("alignment", "data abort from EL0 (EC 0x24): alignment fault on read"),
     ("brk", "brk (EC 0x3C): brk #0x1, which no probe owns"),
     ("write-text", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
+    // Vtables (and any GOT) are in the read-only segment: no call can be redirected.
+    ("write-vtable", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
     ("kernel-read", "data abort from EL0 (EC 0x24): permission fault"),
     // The XOL page is mapped read + execute for EL0: writing it is a permission fault.
     ("xol-write", "data abort from EL0 (EC 0x24): permission fault (level 3) on write"),
@@ -98,13 +89,13 @@ fn each_fault_kind_kills_only_its_process_with_class_and_symbol() {
         if report.contains("FAR=") != class.contains("abort") {
             run.fail(&format!("{title}: FAR belongs in abort reports only: {report:?}"));
         }
-        expect_test_ok(&run, &title);
+        run.expect_test_ok(&title);
     }
     // Everybody else went on.
     run.expect_line_starting("demo: done");
     run.expect_line_starting("threads: ok");
-    expect_test_ok(&run, "demo");
-    expect_test_ok(&run, "threads");
+    run.expect_test_ok("demo");
+    run.expect_test_ok("threads");
 }
 
 #[test]
@@ -118,7 +109,7 @@ fn bad_system_call_arguments_return_errors_and_the_caller_goes_on() {
     run.expect_no_line_containing("WRONG");
     run.expect_line_starting("syscalls: 0 checks wrong");
     run.expect_line_starting("hello from EL0");
-    expect_test_ok(&run, "syscalls");
+    run.expect_test_ok("syscalls");
 }
 
 #[test]
@@ -139,12 +130,12 @@ fn no_address_space_has_a_writable_and_executable_page() {
 fn a_test_task_that_fails_fails_the_run() {
     let run = boot(&Boot::default().append("test=faults:data-abort test=hello"));
     run.expect_exit(4);
-    let line = summary_line(&run, "faults data-abort");
+    let line = run.process_summary("faults data-abort");
     if !line.ends_with("test FAILED: expected exit status 0") {
         run.fail(&format!("the failed expectation should be named: {line:?}"));
     }
     run.expect_line_starting("tasks: 1 test failure(s)");
-    expect_test_ok(&run, "hello");
+    run.expect_test_ok("hello");
 }
 
 #[test]
@@ -161,13 +152,18 @@ fn an_unknown_program_is_reported_and_fails_the_run() {
 fn simd_registers_survive_preemption_between_processes() {
     // Each spinner fills v0-v31 with a pattern of its own and checks it after
     // every block of work; the two preempt each other all the time.
-    let run = boot(&Boot::default().append("test=spin:a,150,fp test=spin:b,150,fp"));
+    let run = boot(&Boot::default().append(&format!("test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp")));
     run.expect_exit(0);
     for name in ["a", "b"] {
         let line = run.expect_line_starting(&format!("spin {name}: fp registers checked in "));
         if !line.ends_with(" blocks, 0 mismatches") {
             run.fail(&format!("spin {name}: SIMD registers changed under it: {line:?}"));
         }
-        expect_test_ok(&run, &format!("spin {name} 150 fp"));
+        let title = format!("spin {name} {SPIN_TICKS} fp");
+        run.expect_test_ok(&title);
+        let preempted = run.preemptions(&title);
+        if preempted < SPIN_TICKS - 1 {
+            run.fail(&format!("spin {name} was preempted only {preempted} times: the check proves little"));
+        }
     }
 }

@@ -1,7 +1,17 @@
 //! `cargo xtask qemu` probe flags as a user types them: `--probe` by symbol and
-//! by raw address, `--retprobe`, and `--report PATH` writing the JSON report.
+//! by raw address, `--retprobe`, `--report PATH` writing the JSON report, and a
+//! probe that can never be installed, warned about and reported.
 
 use std::{path::PathBuf, process::Command};
+
+/// One `cargo xtask qemu` at a time: each builds the kernel into the same
+/// target file with its own programs packed, so two at once could boot each
+/// other's kernel. (The tests of this file run on parallel threads.)
+static XTASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn xtask_lock() -> std::sync::MutexGuard<'static, ()> {
+    XTASK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -9,12 +19,19 @@ fn workspace() -> PathBuf {
 
 /// Run `cargo xtask qemu ARGS` with its own images folder; returns stdout.
 fn xtask_qemu(args: &[&str]) -> String {
+    xtask_qemu_with_stderr("target/images-xtask-flags-test", args).0
+}
+
+/// Run `cargo xtask qemu ARGS` with the images folder `images` (one per test, as
+/// the tests run at once), which must exit 0; returns stdout and stderr.
+fn xtask_qemu_with_stderr(images: &str, args: &[&str]) -> (String, String) {
     let root = workspace();
+    let _one_at_a_time = xtask_lock();
     let output = Command::new("cargo")
         .args(["xtask", "qemu"])
         .args(args)
         .args(["--timeout", "60"])
-        .env("BRK_IMAGES_DIR", root.join("target/images-xtask-flags-test"))
+        .env("BRK_IMAGES_DIR", root.join(images))
         .current_dir(&root)
         .output()
         .expect("cargo xtask runs");
@@ -25,7 +42,7 @@ fn xtask_qemu(args: &[&str]) -> String {
         "cargo xtask qemu {args:?} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    stdout
+    (stdout, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[test]
@@ -54,4 +71,31 @@ fn report_path_gets_the_json_and_raw_addresses_probe_like_symbols() {
         .find(|l| l.starts_with("  probe 1 demo:compute ("))
         .unwrap_or_else(|| panic!("a probe at {by_address} should be reported as demo:compute:\n{stdout}"));
     assert!(line.contains(&format!(": {hits} hits")), "{line:?} should count {hits} hits");
+}
+
+#[test]
+fn a_probe_that_is_never_installed_is_warned_about_and_reported() {
+    let report = std::env::temp_dir().join(format!("brk-report-unused-{}.json", std::process::id()));
+    let report_arg = report.display().to_string();
+    let (stdout, stderr) =
+        xtask_qemu_with_stderr("target/images-xtask-unused-probe-test", &["--run", "hello", "--probe", "demo:compute", "--probe", "hello:nosuchsym", "--report", &report_arg]);
+    assert!(
+        stderr.contains("warning: the probe demo:compute names demo, which no --run"),
+        "xtask should warn before boot that demo never runs:\n{stderr}"
+    );
+    assert!(!stderr.contains("hello:nosuchsym names"), "hello runs, so no warning for it:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("probes: 2 requested on the command line never installed:"))
+        .unwrap_or_else(|| panic!("the final report should list both probes:\n{stdout}"));
+    assert_eq!(lines[at + 1], "  demo:compute: no process of demo was started", "{stdout}");
+    assert_eq!(lines[at + 2], "  hello:nosuchsym: refused: hello has no function named 'nosuchsym'", "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report wrote the file")).expect("the report is JSON");
+    let _ = std::fs::remove_file(&report);
+    let not_installed = json["not_installed"].as_array().expect("not_installed in the JSON report");
+    assert_eq!(not_installed.len(), 2, "{json}");
+    assert_eq!(not_installed[0]["spec"], "demo:compute");
+    assert_eq!(not_installed[0]["reason"], "no process of demo was started");
 }

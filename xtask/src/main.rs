@@ -9,11 +9,13 @@ mod cmd;
 mod gdb;
 mod image;
 mod qemu;
+mod relro;
 mod report;
 mod soak;
 mod rpi4;
 mod summary;
 mod test;
+mod toolchain;
 mod uefi;
 mod user;
 
@@ -59,6 +61,15 @@ enum Command {
     Chainboot(chainboot::ChainbootArgs),
     /// Write the x86_64 UEFI boot folder (EFI/BOOT/BOOTX64.EFI, bootargs.txt) to copy onto a FAT32 USB stick
     UefiImage(UefiImageArgs),
+    /// Install the targets and components rust-toolchain.toml names that the active toolchain lacks (every command that builds does this first)
+    Toolchain,
+}
+
+impl Command {
+    /// Whether the command builds anything, and so needs the pinned targets first.
+    fn builds(&self) -> bool {
+        !matches!(self, Command::Gdb(_))
+    }
 }
 
 /// The architectures the kernel is built for.
@@ -208,6 +219,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .parent()
         .context("xtask lives inside the workspace")?;
     std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
+    if cli.command.builds() {
+        toolchain::ensure()?;
+    }
 
     match cli.command {
         Command::Build(args) => {
@@ -220,6 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rpi4(args) => rpi4::run(args),
         Command::Chainboot(args) => chainboot::run(args),
         Command::Soak(args) => soak::run(args.minutes),
+        Command::Toolchain => Ok(ExitCode::SUCCESS),
         Command::UefiImage(args) => {
             let efi = uefi::build(false)?;
             uefi::write_esp(&args.out, &efi, &args.append)?;
@@ -314,7 +329,32 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     if args.simulate == Simulate::Branches {
         bootargs.push("simulate=branches".into());
     }
+    for warning in probes_of_programs_not_run(&bootargs.join(" ")) {
+        eprintln!("warning: {warning}");
+    }
     Ok((bootargs, outside))
+}
+
+/// The probes of `bootargs` (`probe=`, `retprobe=`) whose program no `run=`,
+/// `test=` or `expect-fault=` starts, one warning each: such a probe can never
+/// be installed (the kernel's final report lists it too).
+fn probes_of_programs_not_run(bootargs: &str) -> Vec<String> {
+    let words: Vec<&str> = bootargs.split_whitespace().collect();
+    let started: Vec<&str> = words
+        .iter()
+        .filter_map(|w| ["run=", "test=", "expect-fault="].iter().find_map(|key| w.strip_prefix(key)))
+        .map(|request| request.split(':').next().unwrap_or(request))
+        .collect();
+    words
+        .iter()
+        .filter_map(|w| ["probe=", "retprobe="].iter().find_map(|key| w.strip_prefix(key)))
+        .filter_map(|spec| {
+            let program = spec.split(':').next().unwrap_or(spec);
+            (!started.contains(&program)).then(|| {
+                format!("the probe {spec} names {program}, which no --run (or run=/test=/expect-fault= in --append) starts: it will never be installed")
+            })
+        })
+        .collect()
 }
 
 /// `--report PATH`: the JSON report the kernel printed, written to PATH.
@@ -433,6 +473,21 @@ mod tests {
         };
         assert_eq!(args.arch, Arch::Aarch64);
         assert!(Cli::try_parse_from(["xtask", "qemu", "--arch", "x86-64"]).is_err());
+    }
+
+    #[test]
+    fn a_probe_on_a_program_that_never_runs_is_warned_about() {
+        assert!(probes_of_programs_not_run("run=demo probe=demo:compute retprobe=demo:fib").is_empty());
+        assert!(probes_of_programs_not_run("test=spin:a,20 expect-fault=faults:brk probe=spin:main probe=faults:main").is_empty());
+        let warnings = probes_of_programs_not_run("run=hello probe=demo:compute retprobe=threads:worker");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("the probe demo:compute names demo, which no --run"), "{warnings:?}");
+        assert!(warnings[1].starts_with("the probe threads:worker names threads,"), "{warnings:?}");
+        // The default program counts: `cargo xtask qemu --probe demo:compute` runs demo.
+        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu", "--probe", "demo:compute"]).unwrap().command else {
+            panic!("not qemu")
+        };
+        assert!(probes_of_programs_not_run(&bootargs_of(&args).unwrap().0.join(" ")).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! 4. both classifier oracles (A64 and x86_64) on a fresh `ORACLE_SEED`.
 
 use std::{
+    path::Path,
     process::ExitCode,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -62,27 +63,29 @@ impl Seeds {
         ]
     }
 
-    /// The shell line that repeats the failed round.
-    fn reproduce(&self) -> String {
-        let env: Vec<String> = self.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!(
-            "{} BRK_IMAGES_DIR=target/images-soak cargo xtask build && {} BRK_KERNEL_IMAGE_VIRT=target/images-soak/virt/kernel.img cargo test -p qemu-tests --test transparency --test scenarios && \
-             {} BRK_IMAGES_DIR=target/images-soak cargo xtask uefi-image --out target/images-soak/x86_64/usb && {} BRK_KERNEL_EFI=target/images-soak/x86_64/kernel.efi BRK_OVMF=/usr/share/OVMF/OVMF_CODE.fd cargo test -p qemu-tests --test x86_64 -- {} && \
-             {} cargo test -p probe-core --test oracle --test oracle_x86",
-            env[0],
-            env.join(" "),
-            env[0],
-            env.join(" "),
-            X86_64_TESTS.join(" "),
-            env[3]
-        )
+    /// The shell line that repeats a failed step of a round: `rebuild` (the
+    /// xtask command that made the images the step boots, if any) with this
+    /// round's `GEN_SEED` and images folder, then the step's own command, which
+    /// names every file by its absolute path, so the line works from any folder.
+    fn reproduce(&self, images_dir: &Path, rebuild: Option<&Cmd>, failed: &Cmd) -> String {
+        let failed = failed.display();
+        match rebuild {
+            Some(rebuild) => {
+                let rebuild = rebuild
+                    .clone()
+                    .env("GEN_SEED", self.gen.to_string())
+                    .env("BRK_IMAGES_DIR", images_dir.display().to_string());
+                format!("{} && {failed}", rebuild.display())
+            }
+            None => failed,
+        }
     }
 }
 
 pub fn run(minutes: u64) -> Result<ExitCode> {
     let started = Instant::now();
     let budget = Duration::from_secs(minutes * 60);
-    let images_dir = build::target_dir().join("images-soak");
+    let images_dir = std::path::absolute(build::target_dir().join("images-soak")).context("resolving the soak images folder")?;
     // The images of this loop go to their own folder (see build::images_dir).
     std::env::set_var("BRK_IMAGES_DIR", &images_dir);
     let qemu = crate::qemu::ensure()?;
@@ -108,29 +111,33 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
             .args(["test", "-q", "-p", "qemu-tests", "--test", "transparency", "--test", "scenarios"])
             .env("BRK_KERNEL_IMAGE_VIRT", image.display().to_string())
             .env("QEMU", qemu.program.as_str());
-        let mut commands = vec![qemu_tests];
+        // Each step: the xtask command that rebuilds what it boots, and its tests.
+        let xtask = |args: &[&str]| Cmd::new("cargo").arg("xtask").args(args.iter().copied());
+        let mut steps = vec![(Some(xtask(&["build"])), qemu_tests)];
         match &x86 {
             Ok((qemu_x86, ovmf)) => {
                 let efi = std::fs::canonicalize(uefi::build(false).context("building the soak x86_64 kernel")?)?;
-                commands.push(
+                let usb = images_dir.join("x86_64").join("usb").display().to_string();
+                steps.push((
+                    Some(xtask(&["uefi-image", "--out", &usb])),
                     Cmd::new("cargo")
                         .args(["test", "-q", "-p", "qemu-tests", "--test", "x86_64", "--"])
                         .args(X86_64_TESTS)
                         .env("BRK_KERNEL_EFI", efi.display().to_string())
                         .env("BRK_OVMF", ovmf.display().to_string())
                         .env("QEMU_X86_64", qemu_x86.program.as_str()),
-                );
+                ));
             }
             Err(why) => println!("soak: round {round} leaves out the x86_64 kernel: {why}"),
         }
-        commands.push(Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle", "--test", "oracle_x86"]));
-        for cmd in commands {
+        steps.push((None, Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle", "--test", "oracle_x86"])));
+        for (rebuild, cmd) in steps {
             let cmd = seeds.env().into_iter().fold(cmd, |cmd, (key, value)| cmd.env(key, value));
             let (status, output) = cmd.tee_stdout()?;
             checks += output.lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum::<u64>();
             if !status.success() {
                 println!("soak: FAILED in round {round} after {:.0} s", started.elapsed().as_secs_f64());
-                println!("soak: reproduce with: {}", seeds.reproduce());
+                println!("soak: reproduce with: {}", seeds.reproduce(&images_dir, rebuild.as_ref(), &cmd));
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -152,9 +159,19 @@ mod tests {
         let b = fresh_seed(2);
         assert_ne!(a, b);
         let seeds = Seeds { gen: 11, gen_run: 22, fuzz: 33, oracle: 44 };
-        let line = seeds.reproduce();
-        for needle in ["GEN_SEED=11", "GEN_RUN_SEED=22", "FUZZ_SEED=33", "ORACLE_SEED=44", "--test transparency", "--test x86_64", "--test oracle_x86"] {
-            assert!(line.contains(needle), "{line}");
-        }
+        let images = Path::new("/work/target/images-soak");
+        let test = seeds
+            .env()
+            .into_iter()
+            .fold(Cmd::new("cargo").args(["test", "--test", "transparency"]), |cmd, (k, v)| cmd.env(k, v))
+            .env("BRK_KERNEL_IMAGE_VIRT", "/work/target/images-soak/virt/kernel.img");
+        let line = seeds.reproduce(images, Some(&Cmd::new("cargo").args(["xtask", "build"])), &test);
+        assert_eq!(
+            line,
+            "GEN_SEED=11 BRK_IMAGES_DIR=/work/target/images-soak cargo xtask build && GEN_SEED=11 GEN_RUN_SEED=22 FUZZ_SEED=33 \
+             ORACLE_SEED=44 BRK_KERNEL_IMAGE_VIRT=/work/target/images-soak/virt/kernel.img cargo test --test transparency"
+        );
+        let oracle = Cmd::new("cargo").args(["test", "--test", "oracle"]).env("ORACLE_SEED", "44");
+        assert_eq!(seeds.reproduce(images, None, &oracle), "ORACLE_SEED=44 cargo test --test oracle");
     }
 }

@@ -220,7 +220,10 @@ fn build_for(arch: UserArch, dir: &Path) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let built = target_dir().join(arch.target()).join("release");
     for name in &names {
-        copy(&built.join(name), &dir.join(format!("{name}.elf")))?;
+        let elf = built.join(name);
+        let bytes = fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
+        crate::relro::check(name, &bytes)?;
+        copy(&elf, &dir.join(format!("{name}.elf")))?;
     }
     Ok(dir.to_path_buf())
 }

@@ -20,7 +20,7 @@
 //! | 7 | `join` | `x0` thread id | 0, and the thread's exit value in `x1` (any 64-bit value, so not in `x0`) |
 //! | 8 | `clock` | | `x0` counter (CNTVCT), `x1` counter frequency in Hz |
 //! | 9 | `thread_exit` | `x0` exit value | does not return; ends the calling thread |
-//! | 10 | `task_info` | `x0` buffer, `x1` its length (>= 40) | bytes written: a [`TaskInfo`] |
+//! | 10 | `task_info` | `x0` buffer, `x1` its length (>= 56) | bytes written: a [`TaskInfo`] |
 //! | 11 | `probe_register` | `x0` [`ProbeKind`], `x1` address in the caller's text | probe id |
 //! | 12 | `probe_unregister` | `x0` probe id | 0, once the original instruction is back and no thread is still stepping it |
 //! | 13 | `probe_stats` | `x0` probe id, `x1` buffer, `x2` its length (>= 16) | bytes written: a [`ProbeStats`] |
@@ -145,6 +145,11 @@ pub struct TaskInfo {
     pub run_time: u64,
     /// Counter ticks per second.
     pub counter_frequency: u64,
+    /// Timer interrupts that arrived while a thread of the process was running.
+    pub ticks: u64,
+    /// Times the timer took the CPU from a running thread of the process and gave
+    /// it to another thread: involuntary switches, as the kernel counts them.
+    pub preemptions: u64,
 }
 
 impl TaskInfo {
@@ -152,7 +157,20 @@ impl TaskInfo {
 
     /// The little-endian bytes the kernel copies out.
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
-        words_to_bytes([self.pid, self.tid, self.live_threads, self.run_time, self.counter_frequency])
+        words_to_bytes([
+            self.pid,
+            self.tid,
+            self.live_threads,
+            self.run_time,
+            self.counter_frequency,
+            self.ticks,
+            self.preemptions,
+        ])
+    }
+
+    pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
+        let [pid, tid, live_threads, run_time, counter_frequency, ticks, preemptions] = bytes_to_words(bytes);
+        Self { pid, tid, live_threads, run_time, counter_frequency, ticks, preemptions }
     }
 }
 
@@ -367,11 +385,13 @@ mod tests {
     }
 
     #[test]
-    fn task_info_is_five_little_endian_words() {
-        let info = TaskInfo { pid: 1, tid: 2, live_threads: 3, run_time: 4, counter_frequency: 5 };
+    fn task_info_is_seven_little_endian_words() {
+        let info = TaskInfo { pid: 1, tid: 2, live_threads: 3, run_time: 4, counter_frequency: 5, ticks: 6, preemptions: 7 };
         let bytes = info.to_bytes();
-        assert_eq!(bytes.len(), 40);
+        assert_eq!(bytes.len(), 56);
         assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 5);
+        assert_eq!(u64::from_le_bytes(bytes[48..56].try_into().unwrap()), 7);
+        assert_eq!(TaskInfo::from_bytes(&bytes), info);
     }
 
     #[test]

@@ -11,8 +11,13 @@ pub enum ExitStatus {
     SelfTestFailed = 1,
     Panic = 2,
     UnexpectedException = 3,
-    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should.
+    /// A task run as a test (`test=`, `expect-fault=`) did not do what it should,
+    /// or could not be started.
     TaskFailed = 4,
+    /// A program asked for with `run=` could not be started (not an ELF, a
+    /// segment both writable and executable, outside the user range, no such
+    /// program, ...); the other programs ran.
+    ProgramNotStarted = 5,
 }
 
 impl ExitStatus {
@@ -24,6 +29,19 @@ impl ExitStatus {
             ExitStatus::Panic => "panic",
             ExitStatus::UnexpectedException => "unexpected exception",
             ExitStatus::TaskFailed => "task test failed",
+            ExitStatus::ProgramNotStarted => "program not started",
+        }
+    }
+
+    /// How a run of programs ends: a failed test outweighs a `run=` program that
+    /// could not be started, which outweighs success.
+    pub fn of_tasks(failed_tests: usize, not_started: usize) -> ExitStatus {
+        if failed_tests > 0 {
+            ExitStatus::TaskFailed
+        } else if not_started > 0 {
+            ExitStatus::ProgramNotStarted
+        } else {
+            ExitStatus::Success
         }
     }
 }

@@ -45,6 +45,20 @@ static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
 pub static COUNTERS: Counters = Counters::new();
 static OPTIONS: Once<ProbeOptions> = Once::new();
 static REQUESTS: Once<Vec<ProbeRequest>> = Once::new();
+/// What became of each of `REQUESTS`, in the same order, for the final report.
+static REQUEST_OUTCOMES: Mutex<Vec<RequestOutcome>> = Mutex::new(Vec::new());
+
+/// What became of one command-line probe (`probe=`, `retprobe=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// No process of its program was started.
+    #[default]
+    ProgramNeverRan,
+    /// Every process of its program refused it; the last reason.
+    Refused(String),
+    /// Installed in at least one process.
+    Installed,
+}
 
 pub fn options() -> ProbeOptions {
     OPTIONS.get().copied().unwrap_or_default()
@@ -79,6 +93,25 @@ macro_rules! trace {
 pub fn init(args: &BootArgs) {
     OPTIONS.call_once(|| args.probe_options);
     REQUESTS.call_once(|| args.probes.clone());
+    *REQUEST_OUTCOMES.lock() = alloc::vec![RequestOutcome::default(); args.probes.len()];
+}
+
+/// The command-line probes that were never installed, each with why: its
+/// program never ran, or every process of it refused the probe.
+pub fn requests_not_installed() -> Vec<(String, String)> {
+    let Some(requests) = REQUESTS.get() else { return Vec::new() };
+    let outcomes = REQUEST_OUTCOMES.lock();
+    requests
+        .iter()
+        .zip(outcomes.iter())
+        .filter_map(|(request, outcome)| match outcome {
+            RequestOutcome::Installed => None,
+            RequestOutcome::ProgramNeverRan => {
+                Some((request.spec.clone(), format!("no process of {} was started", request.program)))
+            }
+            RequestOutcome::Refused(why) => Some((request.spec.clone(), format!("refused: {}", why))),
+        })
+        .collect()
 }
 
 pub fn space_of(pid: u32) -> SpaceId {
@@ -91,23 +124,33 @@ pub fn space_of(pid: u32) -> SpaceId {
 /// prints one line; the process runs anyway.
 pub fn install_requested(process: &mut Process) {
     let Some(requests) = REQUESTS.get() else { return };
-    for request in requests.iter().filter(|r| r.program == process.name) {
+    for (index, request) in requests.iter().enumerate().filter(|(_, r)| r.program == process.name) {
         let resolved = resolve(process, request);
         let result = resolved.and_then(|(vaddr, symbol)| {
             let kind = if request.return_probe { ProbeKind::Uretprobe } else { ProbeKind::Uprobe };
             register(process, vaddr, kind, symbol).map_err(|(_, why)| why)
         });
+        let mut outcomes = REQUEST_OUTCOMES.lock();
+        let outcome = &mut outcomes[index];
         match result {
-            Ok(probe) => println!(
-                "probe {}: {} at {:#x} in pid {} ({}; {})",
-                request.spec,
-                probe.kind.as_str(),
-                probe.vaddr,
-                process.pid,
-                treatment_name(&probe),
-                probe.id
-            ),
-            Err(why) => println!("probe {}: refused: {}", request.spec, why),
+            Ok(probe) => {
+                println!(
+                    "probe {}: {} at {:#x} in pid {} ({}; {})",
+                    request.spec,
+                    probe.kind.as_str(),
+                    probe.vaddr,
+                    process.pid,
+                    treatment_name(&probe),
+                    probe.id
+                );
+                *outcome = RequestOutcome::Installed;
+            }
+            Err(why) => {
+                println!("probe {}: refused: {}", request.spec, why);
+                if *outcome != RequestOutcome::Installed {
+                    *outcome = RequestOutcome::Refused(why);
+                }
+            }
         }
     }
 }

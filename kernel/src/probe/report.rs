@@ -6,9 +6,14 @@
 //! (`uprobe` or `uretprobe`), `hits`, `return_hits`, `retired`; the global
 //! `counters` (`hits`, `simulated`, `stepped`, `slot_reused`, `slot_written`,
 //! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`);
-//! and the `options` the run used.
+//! the `options` the run used; and `not_installed`, each command-line probe that
+//! was never installed (`spec`, `reason`).
+//!
+//! A command-line probe that was never installed (its program never ran, or
+//! refused it) is listed even when nothing else is to report: a request is
+//! never dropped without a word.
 
-use super::common::{every_probe, options, COUNTERS};
+use super::common::{every_probe, options, requests_not_installed, COUNTERS};
 use crate::println;
 
 /// Print the report (nothing if no probe was ever registered and nothing counted).
@@ -16,6 +21,13 @@ pub fn print_report() {
     let probes = every_probe();
     let fields = COUNTERS.snapshot().fields();
     let options = options();
+    let not_installed = requests_not_installed();
+    if !not_installed.is_empty() {
+        println!("probes: {} requested on the command line never installed:", not_installed.len());
+        for (spec, reason) in &not_installed {
+            println!("  {}: {}", spec, reason);
+        }
+    }
     if probes.is_empty() && fields.iter().all(|(_, value)| *value == 0) && !options.report {
         return;
     }
@@ -64,10 +76,20 @@ pub fn print_report() {
     }
     println!("  }},");
     println!(
-        "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\"}}",
+        "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\"}},",
         if options.fresh_slots { "fresh" } else { "reuse" },
         if options.simulate_branches_only { "branches" } else { "all" }
     );
+    println!("  \"not_installed\": [");
+    for (i, (spec, reason)) in not_installed.iter().enumerate() {
+        println!(
+            "    {{\"spec\": \"{}\", \"reason\": \"{}\"}}{}",
+            escape(spec),
+            escape(reason),
+            if i + 1 < not_installed.len() { "," } else { "" }
+        );
+    }
+    println!("  ]");
     println!("}}");
     println!("report-json-end");
 }

@@ -9,30 +9,45 @@ use crate::{
 };
 use alloc::{format, string::String, vec::Vec};
 
+/// What became of the program requests of the boot arguments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Launched {
+    /// Processes started.
+    pub started: usize,
+    /// `test=` and `expect-fault=` requests that could not be started: failed tests.
+    pub failed_tests: usize,
+    /// `run=` requests that could not be started.
+    pub not_started: usize,
+}
+
 /// Start a process for each `run=`, `test=` and `expect-fault=` boot argument.
-/// Returns how many were started; a request that cannot be started is reported
-/// and, if it was a test, counted as a failure by returning it in `failed`.
-pub fn launch_requested(args: &BootArgs) -> (usize, usize) {
+/// A request that cannot be started is reported with its reason and counted
+/// (as a failed test if it was one); the others start all the same, and the
+/// scheduler's end-of-run report counts them again into the exit status.
+pub fn launch_requested(args: &BootArgs) -> Launched {
     // The scheduler's lock is also taken by the tick interrupt: from here on,
     // interrupts stay masked in the kernel except in the idle loop (`run`).
     crate::arch::cpu::disable_interrupts();
     scheduler::init();
-    let (mut started, mut failed) = (0, 0);
+    let mut launched = Launched::default();
     for request in &args.programs {
         match launch(request) {
             Ok(pid) => {
-                started += 1;
+                launched.started += 1;
                 println!("task: started pid {} {} {}", pid, request.name, request.args);
             }
             Err(why) => {
                 println!("task: cannot start '{}': {}", request.name, why);
-                if request.expectation != Expectation::Nothing {
-                    failed += 1;
+                if request.expectation == Expectation::Nothing {
+                    launched.not_started += 1;
+                } else {
+                    launched.failed_tests += 1;
                 }
             }
         }
     }
-    (started, failed)
+    scheduler::with(|s| s.note_launch(launched));
+    launched
 }
 
 fn launch(request: &ProgramRequest) -> Result<super::process::Pid, String> {

@@ -40,6 +40,11 @@ pub struct Process {
     pub threads_created: u64,
     /// Counter ticks spent running its threads.
     pub run_time: u64,
+    /// Timer interrupts that arrived while one of its threads ran.
+    pub ticks: u64,
+    /// Involuntary switches: a tick took the CPU from one of its running threads
+    /// and another thread ran next.
+    pub preemptions: u64,
     /// Status given to `exit`, if it was called.
     pub exit_status: Option<i64>,
     /// The slots of the XOL page, shared by the process's threads.

@@ -30,6 +30,8 @@ struct Finished {
     expectation: Expectation,
     threads: u64,
     run_time: u64,
+    ticks: u64,
+    preemptions: u64,
 }
 
 pub struct Scheduler {
@@ -46,6 +48,9 @@ pub struct Scheduler {
     active_pid: Option<Pid>,
     /// Set by the tick and `yield`: pick another thread at the next `resume`.
     reschedule: bool,
+    /// The thread a tick interrupted: if `resume` then runs another thread, that
+    /// was a preemption of it.
+    ticked: Option<Tid>,
     /// When the current thread was switched in (counter value).
     switched_in_at: u64,
     /// Kernel stacks of ended threads, freed once nothing runs on them.
@@ -60,6 +65,8 @@ pub struct Scheduler {
     entered_el0: bool,
     /// The earliest counter value a sleeping thread waits for.
     earliest_wake: Option<u64>,
+    /// What could not be started at boot, for the final report and status.
+    launch: super::launch::Launched,
 }
 
 // SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
@@ -83,6 +90,7 @@ pub fn init() {
         fp_owner: None,
         active_pid: None,
         reschedule: false,
+        ticked: None,
         switched_in_at: 0,
         dead_stacks: Vec::new(),
         finished: Vec::new(),
@@ -93,6 +101,7 @@ pub fn init() {
         next_tid: 1,
         entered_el0: false,
         earliest_wake: None,
+        launch: super::launch::Launched::default(),
     });
 }
 
@@ -104,11 +113,16 @@ pub fn resume(interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
     }
 }
 
-/// The timer tick: wake sleepers, and let the next thread run.
+/// The timer tick: wake sleepers, count the tick against the process it
+/// interrupted, and let the next thread run.
 pub fn on_tick() {
     if let Some(scheduler) = SCHEDULER.lock().as_mut() {
         scheduler.wake_sleepers(time::counter());
         scheduler.reschedule = true;
+        scheduler.ticked = scheduler.current;
+        if let Some(process) = scheduler.current.and_then(|tid| scheduler.threads.get(&tid)).map(|t| t.pid) {
+            scheduler.processes.get_mut(&process).expect("a running thread's process").ticks += 1;
+        }
     }
 }
 
@@ -121,6 +135,11 @@ pub struct Launch<'a> {
 }
 
 impl Scheduler {
+    /// Note what became of the boot's program requests (`launch_requested`).
+    pub fn note_launch(&mut self, launched: super::launch::Launched) {
+        self.launch = launched;
+    }
+
     /// Load a program and make its main thread ready.
     pub fn spawn_process(&mut self, launch: Launch) -> Result<Pid, String> {
         let loaded = super::loader::load(launch.name, launch.image)?;
@@ -136,6 +155,8 @@ impl Scheduler {
             live_threads: 0,
             threads_created: 0,
             run_time: 0,
+            ticks: 0,
+            preemptions: 0,
             exit_status: None,
             xol: crate::probe::new_xol_slots(),
         };
@@ -350,6 +371,8 @@ impl Scheduler {
             expectation: process.expectation,
             threads: process.threads_created,
             run_time,
+            ticks: process.ticks,
+            preemptions: process.preemptions,
         });
         // Dropping the process frees its address space, frames and ASID.
     }
@@ -376,8 +399,12 @@ impl Scheduler {
             self.switch_out(tid);
         }
         self.reschedule = false;
+        let ticked = self.ticked.take();
         while let Some(next) = self.ready.pop_front() {
             if self.threads.get(&next).is_some_and(|t| t.state == ThreadState::Ready) {
+                if let Some(preempted) = ticked.filter(|&tid| tid != next) {
+                    self.count_preemption(preempted);
+                }
                 return self.switch_in(next);
             }
         }
@@ -391,6 +418,14 @@ impl Scheduler {
         }
         self.current = None;
         self.idle_frame
+    }
+
+    /// A tick took the CPU from `tid`, still able to run, for another thread.
+    fn count_preemption(&mut self, tid: Tid) {
+        let Some(thread) = self.threads.get(&tid).filter(|t| t.state == ThreadState::Ready) else { return };
+        if let Some(process) = self.processes.get_mut(&thread.pid) {
+            process.preemptions += 1;
+        }
     }
 
     fn switch_out(&mut self, tid: Tid) {
@@ -476,12 +511,14 @@ impl Scheduler {
                 failed_tests += 1;
             }
             println!(
-                "  pid {} {}: {}, {} thread(s), ran {} ms{}",
+                "  pid {} {}: {}, {} thread(s), ran {} ms, {} tick(s), preempted {} time(s){}",
                 done.pid,
                 done.title,
                 outcome,
                 done.threads,
                 done.run_time * 1000 / frequency,
+                done.ticks,
+                done.preemptions,
                 verdict
             );
         }
@@ -493,8 +530,12 @@ impl Scheduler {
             failed_tests += 1;
         }
         crate::probe::print_report();
+        failed_tests += self.launch.failed_tests;
+        if self.launch.not_started > 0 {
+            println!("tasks: {} requested program(s) could not be started", self.launch.not_started);
+        }
         println!("tasks: {} test failure(s)", failed_tests);
-        power::exit(if failed_tests == 0 { ExitStatus::Success } else { ExitStatus::TaskFailed })
+        power::exit(ExitStatus::of_tasks(failed_tests, self.launch.not_started))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::{UNMAPPED, XOL_PAGE};
 const KERNEL_ADDRESS: u64 = 0x4008_0000;
 
 /// Every kind, in the order the usage message lists them.
-pub(crate) const KINDS: [&str; 10] = [
+pub(crate) const KINDS: [&str; 11] = [
     "data-abort",
     "stack-overflow",
     "instruction-abort",
@@ -21,9 +21,26 @@ pub(crate) const KINDS: [&str; 10] = [
     "sp-alignment",
     "brk",
     "write-text",
+    "write-vtable",
     "kernel-read",
     "xol-write",
 ];
+
+/// Loads the word at `address` and stores it back: a write that changes nothing,
+/// should the kernel wrongly allow it.
+fn store_back(address: u64) {
+    // SAFETY: the word stored is the one just read from the same place, so even a
+    // kernel that wrongly allowed the store would leave memory as it was.
+    unsafe {
+        asm!(
+            "ldr {word:w}, [{address}]",
+            "str {word:w}, [{address}]",
+            address = in(reg) address,
+            word = out(reg) _,
+            options(nostack),
+        );
+    }
+}
 
 /// Commits the fault `kind` (one of [`KINDS`]) and returns only if it did not
 /// happen.
@@ -107,21 +124,13 @@ pub(crate) fn commit(kind: &str) {
         }
         // A store into this program's own code: text is mapped read + execute, so
         // a permission fault (data abort, EC 0x24, WnR = 1).
-        "write-text" => {
-            let text = crate::main as fn(&str) -> i32 as usize as u64;
-            // SAFETY: the word stored is the one just read from the same place, so
-            // even a kernel that wrongly allowed the store would leave the code as
-            // it was.
-            unsafe {
-                asm!(
-                    "ldr {insn:w}, [{address}]",
-                    "str {insn:w}, [{address}]",
-                    address = in(reg) text,
-                    insn = out(reg) _,
-                    options(nostack),
-                );
-            }
-        }
+        "write-text" => store_back(crate::main as fn(&str) -> i32 as usize as u64),
+        // A store into a vtable, which the linker script puts in the read-only
+        // segment: a permission fault (data abort, EC 0x24), not a hijacked call.
+        "write-vtable" => match crate::vtable_address() {
+            Some(vtable) => store_back(vtable),
+            None => println!("faults: write-vtable: could not find a vtable"),
+        },
         // A load from the kernel's image: mapped, but for EL1 only (permission
         // fault, data abort, EC 0x24).
         "kernel-read" => {

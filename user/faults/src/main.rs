@@ -57,6 +57,34 @@ fn main(args: &str) -> i32 {
     1
 }
 
+/// Something called through a vtable, for `write-vtable`.
+trait Shape {
+    fn area(&self) -> u64;
+}
+
+struct Square(u64);
+
+impl Shape for Square {
+    fn area(&self) -> u64 {
+        self.0 * self.0
+    }
+}
+
+/// The address of `Square`'s vtable for `Shape`, through which every call of
+/// `area` on a `&dyn Shape` goes; `None` if what was taken for it does not lie
+/// in the program image.
+pub(crate) fn vtable_address() -> Option<u64> {
+    let square = Square(3);
+    let shape: &dyn Shape = core::hint::black_box(&square);
+    println!("faults: a Square's area through its vtable: {}", shape.area());
+    // SAFETY: a `&dyn Trait` is two words, the data pointer and then the vtable
+    // pointer; that layout is not promised (`core::ptr::metadata`, which would
+    // name the vtable, is not stable), so the words are checked below before one
+    // is used: the data word must be `square`, the other must lie in the image.
+    let [data, vtable]: [usize; 2] = unsafe { core::mem::transmute(shape) };
+    (data == &square as *const Square as usize && user_rt::image::image().contains(&(vtable as u64))).then_some(vtable as u64)
+}
+
 /// Calls itself forever, one kilobyte of stack per call.
 #[inline(never)]
 #[allow(unconditional_recursion)] // the point: it ends in the guard page

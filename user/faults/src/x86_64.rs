@@ -15,11 +15,12 @@ use user_rt::println;
 use crate::{UNMAPPED, XOL_PAGE};
 
 /// Every kind, in the order the usage message lists them.
-pub(crate) const KINDS: [&str; 12] = [
+pub(crate) const KINDS: [&str; 13] = [
     "unmapped-read",
     "null-read",
     "write-rodata",
     "write-text",
+    "write-vtable",
     "nx-exec",
     "xol-write",
     "stack-overflow",
@@ -41,6 +42,22 @@ const RET_OPCODE: u8 = 0xc3;
 /// mapped read + write and no-execute). Were the page executable, calling it
 /// would return at once.
 static RET_IN_DATA: AtomicU8 = AtomicU8::new(RET_OPCODE);
+
+/// Loads the byte at `address` and stores it back: a write that changes
+/// nothing, should the kernel wrongly allow it.
+fn store_back(address: u64) {
+    // SAFETY: the byte stored is the one just read from the same place, so even a
+    // kernel that wrongly allowed the store would leave memory as it was.
+    unsafe {
+        asm!(
+            "mov {byte}, byte ptr [{address}]",
+            "mov byte ptr [{address}], {byte}",
+            address = in(reg) address,
+            byte = out(reg_byte) _,
+            options(nostack, preserves_flags),
+        );
+    }
+}
 
 /// Commits the fault `kind` (one of [`KINDS`]) and returns only if it did not
 /// happen.
@@ -78,35 +95,17 @@ pub(crate) fn commit(kind: &str) {
         }
         // A store into `.rodata`, mapped present and read-only: a page fault
         // (#PF), protection violation on write.
-        "write-rodata" => {
-            // SAFETY: the byte stored is the one just read from the same place, so
-            // even a kernel that wrongly allowed the store would leave the data as
-            // it was.
-            unsafe {
-                asm!(
-                    "mov {byte}, byte ptr [{address}]",
-                    "mov byte ptr [{address}], {byte}",
-                    address = in(reg) READ_ONLY.as_ptr(),
-                    byte = out(reg_byte) _,
-                    options(nostack, preserves_flags),
-                );
-            }
-        }
+        "write-rodata" => store_back(READ_ONLY.as_ptr() as u64),
         // A store into this program's own code: text is mapped read + execute, so
         // a page fault (#PF), protection violation on write.
-        "write-text" => {
-            let text = crate::main as fn(&str) -> i32 as usize as u64;
-            // SAFETY: as for `write-rodata`: the byte written back is the one read.
-            unsafe {
-                asm!(
-                    "mov {byte}, byte ptr [{address}]",
-                    "mov byte ptr [{address}], {byte}",
-                    address = in(reg) text,
-                    byte = out(reg_byte) _,
-                    options(nostack, preserves_flags),
-                );
-            }
-        }
+        "write-text" => store_back(crate::main as fn(&str) -> i32 as usize as u64),
+        // A store into a vtable, which the linker script puts in the read-only
+        // segment: a page fault (#PF), protection violation on write, not a
+        // hijacked call.
+        "write-vtable" => match crate::vtable_address() {
+            Some(vtable) => store_back(vtable),
+            None => println!("faults: write-vtable: could not find a vtable"),
+        },
         // A call into a data page, which the kernel maps no-execute (W^X): the
         // fetch is a page fault (#PF) with the instruction-fetch bit set, and RIP
         // is the data address, which no function covers.

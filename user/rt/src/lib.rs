@@ -41,6 +41,7 @@
 
 mod arch;
 pub mod args;
+pub mod image;
 mod panic;
 pub mod print;
 mod start;

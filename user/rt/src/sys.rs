@@ -132,7 +132,8 @@ pub fn thread_exit(value: u64) -> ! {
 }
 
 /// `task_info` (10): the calling thread's [`TaskInfo`]: process and thread id,
-/// live threads, run time in counter ticks and the counter frequency.
+/// live threads, run time in counter ticks, the counter frequency, and the timer
+/// ticks and preemptions the kernel has counted for the process.
 pub fn task_info() -> Result<TaskInfo, Error> {
     let mut buffer = [0u8; TaskInfo::SIZE];
     // SAFETY: the kernel writes at most `buffer.len()` bytes at `buffer.as_mut_ptr()`,
@@ -142,19 +143,7 @@ pub fn task_info() -> Result<TaskInfo, Error> {
         arch::syscall2(Syscall::TaskInfo as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64)
     };
     Error::decode(result)?;
-    // Five little-endian u64 in field order (`TaskInfo::to_bytes`).
-    let word = |index: usize| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&buffer[index * 8..index * 8 + 8]);
-        u64::from_le_bytes(bytes)
-    };
-    Ok(TaskInfo {
-        pid: word(0),
-        tid: word(1),
-        live_threads: word(2),
-        run_time: word(3),
-        counter_frequency: word(4),
-    })
+    Ok(TaskInfo::from_bytes(&buffer))
 }
 
 /// `probe_register` (11): put a probe of `kind` on the instruction at `address`

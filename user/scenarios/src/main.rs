@@ -70,8 +70,12 @@ extern "C" fn fuzz_thread(a: u64, _b: u64) -> ! {
     sys::thread_exit(a)
 }
 
+/// A value for a system call argument. Each class of pointer is what its comment
+/// says by construction: the kernel may write through any of them, so none may
+/// reach this program's own writable data other than `FUZZ_BUF`'s first half.
 fn fuzz_value(rng: &mut Rng) -> u64 {
     let buf = core::ptr::addr_of_mut!(FUZZ_BUF) as u64;
+    let text = user_rt::image::text();
     let r = rng.next();
     match r % 14 {
         0 => 0,
@@ -79,14 +83,24 @@ fn fuzz_value(rng: &mut Rng) -> u64 {
         2 => u64::MAX,
         3 => r >> 60,
         4 => buf + (r >> 52),                                   // anywhere in the first 4 KiB of our buffer
-        5 => layout::USER_BASE + ((r >> 40) & 0xfffc),          // our text (read-only)
+        5 => text.start + ((r >> 40) % (text.end - text.start) & !3), // our text (read-only)
         6 => layout::XOL_PAGE + ((r >> 40) & 0xfff),            // the XOL page
         7 => layout::STACKS_TOP - layout::STACK_SIZE - 8,       // a guard page
         8 => arch::fuzz_kernel_address(r),                      // kernel addresses
         9 => arch::KERNEL_PHYSICAL,                             // the kernel's physical memory
         10 => layout::USER_END - 8,
-        11 => (r >> 32) as u32 as u64,
-        _ => rng.next(),
+        11 => (r >> 32) as u32 as u64,                          // below the user range
+        _ => outside_our_image(rng.next()),                      // anywhere else
+    }
+}
+
+/// `value`, or, if it falls in this program's image (where its writable data
+/// is), the same value with the top bit set: a kernel address.
+fn outside_our_image(value: u64) -> u64 {
+    if user_rt::image::image().contains(&value) {
+        value | 1 << 63
+    } else {
+        value
     }
 }
 
@@ -142,8 +156,12 @@ fn fuzz(calls: u64, seed: u64) -> bool {
             _ => {}
         }
         // SAFETY: exit/thread_exit are never called; spawn_thread gets only
-        // fuzz_thread's entry or an address outside user text; pointers go only to
-        // FUZZ_BUF, read-only or unmapped memory, or the kernel.
+        // fuzz_thread's entry or an address outside the user range; probe_register
+        // gets only instruction starts on the sled. Every pointer `fuzz_value`
+        // makes goes to the first half of FUZZ_BUF, to our text (bounded by the
+        // linker's `__text_end`, so never into our data), to the XOL page, a
+        // guard page, other unmapped memory or the kernel: whatever the kernel
+        // writes through one lands in FUZZ_BUF or is refused.
         let x0 = unsafe { sys::syscall6(number, a) };
         if number == 6 && a[0] == arch::fuzz_thread_entry() && (x0 as i64) < 0 {
             FUZZ_THREADS.fetch_sub(1, Ordering::Relaxed);
