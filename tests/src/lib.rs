@@ -19,8 +19,16 @@ use wait_timeout::ChildExt;
 /// Where `cargo xtask test` puts the path of the QEMU virt kernel image.
 pub const IMAGE_ENV_VIRT: &str = "BRK_KERNEL_IMAGE_VIRT";
 
-/// Long enough for a loaded 2-core machine (a boot takes well under a second).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// When a boot is taken for hung. A boot takes well under a second, a few
+/// seconds with many programs; the cut-off is far beyond that so that a loaded
+/// 2-core machine (CI, or a CPU hog beside the suite) never reaches it: a timeout
+/// must mean a hang, never a slow host.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The cut-off for the longest boots (100,000 fuzzed system calls, thousands of
+/// generated probed instructions under every policy), which take up to a minute
+/// on a loaded machine.
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How many transcript lines a failure message shows.
 const TAIL_LINES: usize = 30;
@@ -457,8 +465,9 @@ pub const EFI_ENV: &str = "BRK_KERNEL_EFI";
 /// Where `cargo xtask test` puts the path of the OVMF firmware.
 pub const OVMF_ENV: &str = "BRK_OVMF";
 /// A UEFI boot takes about 5 s under QEMU before the kernel runs at all; the
-/// batched scenarios of one boot add their own time. Generous for a loaded 2-core machine.
-pub const UEFI_TIMEOUT: Duration = Duration::from_secs(120);
+/// batched scenarios of one boot add their own time. As [`LONG_TIMEOUT`]: only a
+/// hang reaches it, never a loaded machine.
+pub const UEFI_TIMEOUT: Duration = LONG_TIMEOUT;
 /// What the kernel adds to its status before writing QEMU's `isa-debug-exit` port,
 /// which then exits with `(value << 1) | 1` (xtask/src/uefi.rs).
 const UEFI_EXIT_BIAS: i32 = 0x10;

@@ -21,7 +21,10 @@ use std::{
 use qemu_tests::{file_from_env, run_from_parts, Run, IMAGE_ENV_CHAINLOADER};
 use wait_timeout::ChildExt;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// Hang cut-offs only, far beyond what a loaded machine needs (see
+/// `qemu_tests::DEFAULT_TIMEOUT`).
+const TIMEOUT: Duration = Duration::from_secs(180);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -88,7 +91,7 @@ fn chainboot(mut qemu: Child, qemu_line: String, serial: &str) -> Run {
     let status = status.unwrap_or_else(|| qemu.wait().expect("reaping QEMU"));
     // With QEMU gone the line closes and the sender ends; give it a moment.
     let mut sender = sender;
-    if sender.wait_timeout(Duration::from_secs(20)).expect("waiting for xtask").is_none() {
+    if sender.wait_timeout(HANDSHAKE_TIMEOUT).expect("waiting for xtask").is_none() {
         let _ = sender.kill();
     }
     let output = sender.wait_with_output().expect("xtask's output");
@@ -122,7 +125,7 @@ fn socket_path(name: &str) -> PathBuf {
 }
 
 fn wait_for_socket(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     while !path.exists() {
         assert!(Instant::now() < deadline, "QEMU did not create {}", path.display());
         std::thread::sleep(Duration::from_millis(20));
@@ -144,7 +147,7 @@ fn raspi4b_chainboot_over_a_pty() {
     let (mut qemu, stderr, line) = start_loader("pty");
     // QEMU says `char device redirected to /dev/pts/N (label serial0)`.
     let pty = loop {
-        match stderr.recv_timeout(Duration::from_secs(20)) {
+        match stderr.recv_timeout(HANDSHAKE_TIMEOUT) {
             Ok(l) => {
                 if let Some(at) = l.find("/dev/pts/") {
                     break l[at..].split_whitespace().next().unwrap().to_string();
@@ -168,7 +171,7 @@ fn raspi4b_chainloader_refuses_a_wrong_version_and_a_wrong_crc() {
     let (mut qemu, _stderr, line) = start_loader(&format!("unix:{},server=on,wait=off", socket.display()));
     wait_for_socket(&socket);
     let mut stream = UnixStream::connect(&socket).expect("connecting to QEMU's serial socket");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).unwrap();
     let mut seen = String::new();
     let mut wait_for = |stream: &mut UnixStream, needle: &str| {
         let mut chunk = [0u8; 1024];

@@ -58,7 +58,7 @@ fn a_program_built_outside_the_workspace_runs_with_run_path() {
     let ran = Command::new("cargo")
         .args(["xtask", "qemu", "--run"])
         .arg(format!("{}:student,args", elf.display()))
-        .args(["--timeout", "60"])
+        .args(["--timeout", "300"])
         .env("BRK_IMAGES_DIR", &images)
         .current_dir(&root)
         .output()
@@ -128,7 +128,7 @@ fn programs_the_kernel_cannot_start_fail_the_run_after_the_others_ran() {
     }
     let _one_at_a_time = xtask_lock();
     let ran = command
-        .args(["--run", "threads:2", "--timeout", "60"])
+        .args(["--run", "threads:2", "--timeout", "300"])
         .env("BRK_IMAGES_DIR", root.join("target/images-bad-program-test"))
         .current_dir(&root)
         .output()

@@ -55,7 +55,7 @@ fn reuse_writes_the_slot_once_and_fresh_on_every_one_of_100000_hits() {
         let run = boot(
             &Boot::default()
                 .append(&format!("test=probed:100000 probe=probed:step_alu xol-policy={policy}"))
-                .timeout(std::time::Duration::from_secs(120)),
+                .timeout(qemu_tests::LONG_TIMEOUT),
         );
         run.expect_exit(0);
         assert_eq!(run.probe_counts("probed:step_alu").0, 100_000, "{policy}: hits");

@@ -2,7 +2,6 @@
 //! lines `user/scenarios` and the kernel must print.
 
 use qemu_tests::{boot, seed_from_env, Boot, Run};
-use std::time::Duration;
 
 fn expect_all(run: &Run, lines: &[&str]) {
     for line in lines {
@@ -15,7 +14,7 @@ fn expect_all(run: &Run, lines: &[&str]) {
 #[test]
 fn syscall_fuzz_every_call_returns_a_defined_result() {
     let seed = seed_from_env("FUZZ_SEED", 1);
-    let run = boot(&Boot::default().append(&format!("test=scenarios:fuzz,100000,{seed} test=hello")).timeout(Duration::from_secs(120)));
+    let run = boot(&Boot::default().append(&format!("test=scenarios:fuzz,100000,{seed} test=hello")).timeout(qemu_tests::LONG_TIMEOUT));
     run.expect_no_line_containing("not a value or an ABI error");
     run.expect_exit(0);
     expect_all(&run, &["scenarios: fuzz: 0 undefined results", "scenarios: ok"]);
@@ -51,7 +50,7 @@ fn bad_registrations_return_errors_and_probes_still_work() {
 
 #[test]
 fn a_registration_flood_is_refused_at_the_limit_and_the_kernel_goes_on() {
-    let run = boot(&Boot::default().append("test=scenarios:flood test=hello").timeout(Duration::from_secs(120)));
+    let run = boot(&Boot::default().append("test=scenarios:flood test=hello").timeout(qemu_tests::LONG_TIMEOUT));
     run.expect_exit(0);
     expect_all(
         &run,
@@ -86,7 +85,7 @@ fn return_probes_past_the_depth_limit_and_non_local_exits() {
 
 #[test]
 fn four_threads_hit_a_probe_unregistered_and_registered_1000_times() {
-    let run = boot(&Boot::default().append("test=scenarios:race,1000").timeout(Duration::from_secs(120)));
+    let run = boot(&Boot::default().append("test=scenarios:race,1000").timeout(qemu_tests::LONG_TIMEOUT));
     run.expect_exit(0);
     expect_all(
         &run,
@@ -120,10 +119,10 @@ fn el0_abusing_its_xol_page_or_the_probe_brk_is_killed_alone() {
 #[test]
 fn a_50_us_tick_interrupts_steps_of_generated_blocks_without_changing_them() {
     // Alone: gen-transparency checks the kernel-wide counters against its own hits.
-    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=gen-transparency:99").timeout(Duration::from_secs(120)));
+    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=gen-transparency:99").timeout(qemu_tests::LONG_TIMEOUT));
     run.expect_exit(0);
     run.expect_line_starting("gen: ok");
-    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=scenarios:race,200 test=hello").timeout(Duration::from_secs(120)));
+    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=scenarios:race,200 test=hello").timeout(qemu_tests::LONG_TIMEOUT));
     run.expect_exit(0);
     expect_all(&run, &["scenarios: race: 4 threads, 200 rounds, hits after unregister 0, text restored 200 of 200"]);
 }

@@ -2,7 +2,7 @@
 //! their own process, system calls that refuse bad pointers, and the W^X audit
 //! of every address space (docs/kernel-contract.md, "Tasks").
 
-use qemu_tests::{boot, Boot, Run};
+use qemu_tests::{boot, Boot};
 
 /// Timer ticks each spinner waits for. While both spinners live, each tick that
 /// lands on one of them hands the CPU to another thread (round robin, and the

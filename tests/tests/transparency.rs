@@ -23,7 +23,7 @@ fn generated_blocks_behave_the_same_with_a_probe_on_every_instruction() {
         let run = boot(
             &Boot::default()
                 .append(&format!("test=gen-transparency:{seed} xol-policy={policy} simulate={simulate}"))
-                .timeout(std::time::Duration::from_secs(120)),
+                .timeout(qemu_tests::LONG_TIMEOUT),
         );
         let line = run.line_starting("gen: build seed ").map(String::from);
         if run.line_starting("gen: ok").is_none() || run.status != Some(0) {

@@ -30,7 +30,7 @@ fn xtask_qemu_with_stderr(images: &str, args: &[&str]) -> (String, String) {
     let output = Command::new("cargo")
         .args(["xtask", "qemu"])
         .args(args)
-        .args(["--timeout", "60"])
+        .args(["--timeout", "300"])
         .env("BRK_IMAGES_DIR", root.join(images))
         .current_dir(&root)
         .output()
