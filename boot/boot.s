@@ -7,7 +7,8 @@
 // zeroing BSS, and calling `kernel_main(dtb, entry_el)` in Rust.
 //
 // Everything here runs with the MMU and caches off. No Rust may run before the
-// stack is set and BSS is zeroed.
+// stack is set and BSS is zeroed; the first Rust, `boot_map_enable`, turns them
+// on before `kernel_main`.
 
 // ---- Register values, one named definition each (Arm ARM, D19 "AArch64 System Register Descriptions")
 
@@ -120,6 +121,10 @@ at_el1:
     stp     xzr, xzr, [x1], #16
     b       1b
 2:
+    // The MMU and the caches on, with an identity map of RAM and the board's
+    // peripherals, before any code that may take a lock: exclusives need Normal
+    // memory (arch/aarch64/boot_map.rs). x19 and x20 are callee-saved.
+    bl      boot_map_enable
     mov     x0, x19                 // device tree
     mov     x1, x20                 // entry EL
     bl      kernel_main             // never returns

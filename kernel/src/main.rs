@@ -36,7 +36,8 @@ mod task;
 mod time;
 
 /// Rust entry point, called once by `boot/boot.s` on the boot core at EL1 with
-/// the MMU off, a valid stack and zeroed BSS.
+/// the boot map live (MMU and caches on, `arch/aarch64/boot_map.rs`), a valid
+/// stack and zeroed BSS.
 #[no_mangle]
 pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     console::init_early(board::memory::UART_BASE);

@@ -16,6 +16,8 @@ use std::{
 
 use wait_timeout::ChildExt;
 
+pub mod boot_order;
+
 /// Where `cargo xtask test` puts the path of the QEMU virt kernel image.
 pub const IMAGE_ENV_VIRT: &str = "BRK_KERNEL_IMAGE_VIRT";
 
@@ -436,6 +438,30 @@ fn run_program(qemu: &str, args: &[String], timeout: Duration) -> Run {
         elapsed: started.elapsed(),
         command_line,
     }
+}
+
+/// Runs `command` to its end or `timeout` (then kills it and panics saying so);
+/// returns what it printed, stdout then stderr.
+pub(crate) fn run_with_timeout(command: &mut Command, timeout: Duration) -> String {
+    let shown = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {shown}: {e}"));
+    let stdout = drain(&mut child, |c| c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let stderr = drain(&mut child, |c| c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let finished = child.wait_timeout(timeout).expect("waiting for the child");
+    if finished.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = format!("{}{}", stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    if finished.is_none() {
+        panic!("{shown} was killed after {} s (a hang); it said:\n{output}", timeout.as_secs());
+    }
+    output
 }
 
 /// A [`Run`] assembled from parts, for runs that are not one QEMU process (the

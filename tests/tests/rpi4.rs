@@ -6,7 +6,10 @@
 //! steps (skipped, with the reason, on a QEMU older than 9, and the `with_dtb` ones
 //! when the device tree could not be fetched), and leaves them out of the virt step.
 
-use qemu_tests::{boot_raspi4b, file_from_env, probed_probe_args, probed_results, Run, DTB_ENV_RPI4, PROBED_POINTS};
+use qemu_tests::{
+    boot_order::expect_no_exclusive_before_the_mmu, boot_raspi4b, file_from_env, probed_probe_args, probed_results,
+    raspi4b_args, Run, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
+};
 
 
 
@@ -15,6 +18,14 @@ fn expect_selftests_pass(run: &Run) {
     if !line.ends_with(", 0 failed") {
         run.fail(&format!("self-tests failed on raspi4b: {line:?}"));
     }
+}
+
+#[test]
+fn raspi4b_no_exclusive_load_runs_before_the_mmu_and_caches_are_on() {
+    // On a real BCM2711 a store-exclusive to Device memory never succeeds: a lock
+    // taken before the boot map is on would hang the board before its first line.
+    let image = file_from_env(IMAGE_ENV_RPI4);
+    expect_no_exclusive_before_the_mmu(raspi4b_args(&image, None, None), &image.with_file_name("kernel.elf"));
 }
 
 #[test]

@@ -24,6 +24,7 @@ const FAULTS: &[(&str, &str)] = &[
     ("write-text", "fault: page fault: protection violation on write"),
     // Vtables and the GOT are in the read-only segment: no call can be redirected.
     ("write-vtable", "fault: page fault: protection violation on write"),
+    ("write-got", "fault: page fault: protection violation on write"),
     ("nx-exec", "fault: page fault: protection violation on execute"),
     ("xol-write", "fault: page fault: protection violation on write"),
     ("stack-overflow", "fault: page fault: not present on write"),

@@ -35,6 +35,26 @@ pub fn install_help() -> String {
     )
 }
 
+/// For `cargo xtask test`, whose boot-order checks stop the kernel under gdb:
+/// installs gdb-multiarch where that is harmless (root with apt-get, through
+/// `.ci/provision-qemu.sh`), else says how; those checks fail with the same
+/// words if it is still missing.
+pub fn ensure_for_tests() -> Result<()> {
+    let program = gdb_program();
+    if cmd::find_program(&program).is_some() {
+        return Ok(());
+    }
+    if program == DEFAULT_GDB && crate::qemu::can_provision() {
+        Cmd::new("bash").arg(".ci/provision-qemu.sh").run()?;
+        if cmd::find_program(&program).is_some() {
+            return Ok(());
+        }
+    }
+    eprintln!("{}", install_help());
+    eprintln!("warning: without {program}, the boot-order tests (no lock before the MMU is on) will fail");
+    Ok(())
+}
+
 pub fn run(board: Board) -> Result<ExitCode> {
     let program = gdb_program();
     if cmd::find_program(&program).is_none() {

@@ -101,6 +101,7 @@ fn host_test_args() -> Vec<&'static str> {
 pub fn run() -> Result<ExitCode> {
     let plan = plan();
     let qemu = if plan.iter().any(|r| !r.boards.is_empty()) {
+        crate::gdb::ensure_for_tests()?;
         Some(qemu::ensure()?)
     } else {
         None

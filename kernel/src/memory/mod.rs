@@ -20,6 +20,7 @@ pub mod layout {
         static __kernel_start: u8;
         static __text_end: u8;
         static __rodata_end: u8;
+        static __bss_start: u8;
         static __boot_stack_guard: u8;
         static __boot_stack_bottom: u8;
         static __kernel_end: u8;
@@ -43,6 +44,10 @@ pub mod layout {
     pub fn rodata_end() -> usize {
         symbol_address!(__rodata_end)
     }
+    /// Start of BSS, the first memory the kernel writes itself (then the boot stack).
+    pub fn bss_start() -> usize {
+        symbol_address!(__bss_start)
+    }
     /// The unmapped page below the boot stack.
     pub fn stack_guard() -> usize {
         symbol_address!(__boot_stack_guard)
@@ -55,7 +60,19 @@ pub mod layout {
     }
 }
 
-/// Hand the platform's free RAM to the frame allocator.
+/// Hand the platform's free RAM to the frame allocator, after making all of it
+/// reachable through the boot map (the frames the MMU set-up takes may lie
+/// anywhere in it).
 pub fn init(platform: &Platform) {
+    for ram in &platform.ram {
+        if let Err(why) = crate::arch::boot_map::cover_ram(ram.base, ram.size) {
+            crate::println!(
+                "memory:  RAM at {:#x} ({} MiB) left out of the boot map ({:?}): frames there are not used before the MMU set-up",
+                ram.base,
+                ram.size >> 20,
+                why
+            );
+        }
+    }
     frames::init(platform);
 }

@@ -1,6 +1,6 @@
 //! The aarch64 faults of `faults`: data and instruction aborts, an undefined
-//! instruction, alignment faults, a `brk` no probe owns, and stores into text and
-//! the XOL page.
+//! instruction, alignment faults, a `brk` no probe owns, and stores into text, a
+//! vtable and the XOL page.
 
 use core::arch::asm;
 

@@ -1,5 +1,5 @@
 //! The x86_64 faults of `faults`: page faults (not present, write to read-only
-//! data or text, the XOL page, the stack guard page, instruction fetch from a
+//! data, text, a vtable or the GOT, the XOL page, the stack guard page, instruction fetch from a
 //! no-execute page), invalid opcodes (`ud2`, SSE), a privileged instruction, a
 //! divide error, and an `int3` no probe owns.
 //!
@@ -15,12 +15,13 @@ use user_rt::println;
 use crate::{UNMAPPED, XOL_PAGE};
 
 /// Every kind, in the order the usage message lists them.
-pub(crate) const KINDS: [&str; 13] = [
+pub(crate) const KINDS: [&str; 14] = [
     "unmapped-read",
     "null-read",
     "write-rodata",
     "write-text",
     "write-vtable",
+    "write-got",
     "nx-exec",
     "xol-write",
     "stack-overflow",
@@ -106,6 +107,17 @@ pub(crate) fn commit(kind: &str) {
             Some(vtable) => store_back(vtable),
             None => println!("faults: write-vtable: could not find a vtable"),
         },
+        // A store into the global offset table, which holds addresses the code
+        // calls and loads through: read-only, so a page fault (#PF), protection
+        // violation on write.
+        "write-got" => {
+            let got = user_rt::image::got();
+            if got.is_empty() {
+                println!("faults: write-got: this program has no GOT");
+            } else {
+                store_back(got.start);
+            }
+        }
         // A call into a data page, which the kernel maps no-execute (W^X): the
         // fetch is a page fault (#PF) with the instruction-fetch bit set, and RIP
         // is the data address, which no function covers.

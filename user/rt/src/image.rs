@@ -14,6 +14,14 @@ unsafe extern "C" {
     static __user_image_end: u8;
 }
 
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" {
+    /// The global offset table (`linker/user-x86_64.ld`): the code, compiled
+    /// position-independent, loads some addresses through it.
+    static __got_start: u8;
+    static __got_end: u8;
+}
+
 /// The program's text: mapped read + execute, never writable.
 pub fn text() -> Range<u64> {
     address_of(&raw const __user_image_start)..address_of(&raw const __text_end)
@@ -22,6 +30,19 @@ pub fn text() -> Range<u64> {
 /// The whole program image, its writable data included.
 pub fn image() -> Range<u64> {
     address_of(&raw const __user_image_start)..address_of(&raw const __user_image_end)
+}
+
+/// The global offset table, in the read-only segment (empty on aarch64, whose
+/// programs are compiled with absolute addresses and have none).
+pub fn got() -> Range<u64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        address_of(&raw const __got_start)..address_of(&raw const __got_end)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        0..0
+    }
 }
 
 fn address_of(symbol: *const u8) -> u64 {

@@ -75,3 +75,20 @@ impl CacheMaintenance for Aarch64CacheMaintenance {
 pub fn sync_instructions(addr: usize, len: usize) -> MaintenanceCount {
     probe_core::cache::sync_instructions(&mut Aarch64CacheMaintenance, geometry(), addr, len)
 }
+
+/// Invalidate the data cache lines of `[start, end)` to the point of coherency
+/// (`DC IVAC`), then `DSB SY`: for memory written with the caches off, so that no
+/// line cached before (the firmware ran with caches on) can hide what is in
+/// memory once they are on (`boot_map.rs`). Runs with the MMU off: register
+/// reads and maintenance instructions only.
+pub fn invalidate_dcache_to_poc(start: usize, end: usize) {
+    let line = geometry().dcache_line;
+    let mut at = start & !(line - 1);
+    while at < end {
+        // SAFETY: `DC IVAC` discards cached copies of one line; memory holds the
+        // only copy that matters for every line of the range (see above).
+        unsafe { core::arch::asm!("dc ivac, {}", in(reg) at, options(nostack, preserves_flags)) };
+        at += line;
+    }
+    barrier::dsb(barrier::SY);
+}

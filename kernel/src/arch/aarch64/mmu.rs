@@ -60,9 +60,9 @@ register_bitfields! {
 }
 
 /// MAIR_EL1 slot 0: Device-nGnRE, for MMIO.
-const MAIR_DEVICE: u64 = 0;
+pub(super) const MAIR_DEVICE: u64 = 0;
 /// MAIR_EL1 slot 1: Normal memory, write-back read/write-allocate, for RAM.
-const MAIR_NORMAL: u64 = 1;
+pub(super) const MAIR_NORMAL: u64 = 1;
 
 /// TCR_EL1.T0SZ: the TTBR0 region is 2^(64 - 25) = 512 GiB, starting the walk at L1.
 const T0SZ: u64 = 25;
@@ -73,6 +73,8 @@ const L3_SHIFT: u32 = 12;
 const BLOCK_2M: usize = 1 << L2_SHIFT;
 /// The highest VA + 1 that TTBR0 translates.
 pub const VA_LIMIT: usize = 1 << (64 - T0SZ);
+/// The end of the kernel's half of TTBR0 (the user half starts there).
+pub const KERNEL_VA_LIMIT: usize = brk_abi::layout::USER_BASE as usize;
 /// The first L1 entry of the user half (`brk_abi::layout::USER_BASE` = 256 GiB);
 /// entries below it are the kernel's identity map, shared by every address space.
 const USER_L1_FIRST: usize = brk_abi::layout::USER_BASE as usize >> L1_SHIFT;
@@ -420,7 +422,9 @@ pub fn enable(platform: &Platform) {
     switch_on(&table);
 }
 
-fn switch_on(table: &TranslationTable) {
+/// MAIR_EL1 and TCR_EL1 as every table of this kernel needs them: the boot map
+/// and the kernel's own table are walked with the same settings.
+fn configure_translation() {
     MAIR_EL1.write(
         MAIR_EL1::Attr0_Device::nonGathering_nonReordering_EarlyWriteAck
             + MAIR_EL1::Attr1_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
@@ -438,29 +442,74 @@ fn switch_on(table: &TranslationTable) {
             + TCR_EL1::EPD1::DisableTTBR1Walks
             + TCR_EL1::IPS.val(pa_range),
     );
-    TTBR0_EL1.set_baddr(table.root() as u64);
+}
 
-    // SAFETY: `tlbi vmalle1` only drops TLB entries of this EL1&0 regime; nothing
-    // is cached yet that we want to keep.
+/// Turn the MMU and the caches on with the boot map (`boot_map.rs`) at `root`.
+///
+/// # Safety
+/// The MMU must be off, and `root` a level-1 table that identity maps the kernel
+/// image, its stack and everything the code after it touches.
+pub(super) unsafe fn enable_boot_map(root: usize) {
+    configure_translation();
+    TTBR0_EL1.set_baddr(root as u64);
+    // SAFETY: `tlbi vmalle1` drops this regime's TLB entries, of which none may be
+    // used: whatever was cached before the MMU was on is stale.
     unsafe { core::arch::asm!("tlbi vmalle1", options(nostack)) };
-    // The table writes and the TLB invalidation must complete before the walker
-    // can run with the new settings...
     barrier::dsb(barrier::ISH);
-    // ...and the register writes above must take effect before SCTLR_EL1.M does.
     barrier::isb(barrier::SY);
+    SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable);
+    barrier::isb(barrier::SY);
+    // Instructions fetched (and cached) before the I-cache was on may be stale.
+    // SAFETY: `ic iallu` only invalidates this core's instruction cache.
+    unsafe { core::arch::asm!("ic iallu", options(nostack)) };
+    barrier::dsb(barrier::NSH);
+    barrier::isb(barrier::SY);
+}
+
+/// Replace the boot map with `table`, the kernel's own, and add the checks the
+/// boot map could not have (WXN, SA0).
+fn switch_on(table: &TranslationTable) {
+    configure_translation();
+    // The boot map holds 1 GiB and 2 MiB blocks where the new table has pages:
+    // with both in the TLB at once the CPU may take a TLB conflict abort (Arm
+    // ARM D8.16.1, break-before-make). So the MMU goes off for the few
+    // instructions of the switch, which touch no memory: TTBR0, `TLBI`, then
+    // the MMU on again with the new table. The table writes are ordered first.
+    barrier::dsb(barrier::ISH);
+    let root = TTBR0_EL1::BADDR.val((table.root() >> 1) as u64).value;
+    // SAFETY: the kernel's table identity maps everything the boot map did that
+    // the kernel still uses (its image, stack, heap, RAM and devices), so the
+    // code after the switch runs on; between the two SCTLR writes nothing but
+    // these registers is touched, so no access depends on the translation.
+    unsafe {
+        core::arch::asm!(
+            "mrs {sctlr}, sctlr_el1",
+            "bic {off}, {sctlr}, #1",
+            "msr sctlr_el1, {off}",
+            "isb",
+            "msr ttbr0_el1, {root}",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            "msr sctlr_el1, {sctlr}",
+            "isb",
+            sctlr = out(reg) _,
+            off = out(reg) _,
+            root = in(reg) root,
+            options(nostack),
+        );
+    }
 
     // WXN: any writable page is also execute-never, whatever its descriptor says,
     // a hardware backstop for the W^X rule the table builder already follows.
     // SA0: an EL0 load or store through a misaligned SP faults (as on Linux), so
     // a corrupted user stack pointer is reported instead of silently used.
-    SCTLR_EL1.modify(
-        SCTLR_EL1::M::Enable
-            + SCTLR_EL1::C::Cacheable
-            + SCTLR_EL1::I::Cacheable
-            + SCTLR_EL1::WXN::Enable
-            + SCTLR_EL1::SA0::Enable,
-    );
-    // Fetch the following instructions with the MMU on.
+    SCTLR_EL1.modify(SCTLR_EL1::WXN::Enable + SCTLR_EL1::SA0::Enable);
+    barrier::isb(barrier::SY);
+    // WXN may be held in TLB entries (Arm ARM D8.4.1.2): drop any made before it.
+    // SAFETY: as above, only this regime's TLB entries.
+    unsafe { core::arch::asm!("tlbi vmalle1", options(nostack)) };
+    barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
 }
 

@@ -1,5 +1,6 @@
 //! AArch64: boot glue, exception vectors, MMU, caches, timer, semihosting.
 
+pub mod boot_map;
 pub mod cache;
 pub mod cpu;
 pub mod debug;
