@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision QEMU >= 9 (qemu-system-aarch64 with the raspi4b machine), for the
-# x86_64 UEFI port qemu-system-x86_64 and the OVMF firmware, and gdb-multiarch
-# (the boot-order tests stop the kernel under gdb), on Debian.
+# x86_64 UEFI port qemu-system-x86_64 and the OVMF firmware, gdb-multiarch (the
+# boot-order tests stop the kernel under gdb) and dtc (the reserved-memory test
+# edits a device tree), on Debian.
 #
 # Debian 12 ships QEMU 7.2, which has no `raspi4b` machine. The backports suite has
 # QEMU 10. We add `<codename>-backports` to the Debian apt source that is already
@@ -24,8 +25,9 @@ if [ -z "$have" ] || [ "$have" -lt "$need_major" ]; then missing="$missing qemu-
 if ! command -v qemu-system-x86_64 >/dev/null; then missing="$missing qemu-system-x86"; fi
 if [ ! -f "$ovmf" ]; then missing="$missing ovmf"; fi
 if ! command -v gdb-multiarch >/dev/null; then missing="$missing gdb-multiarch"; fi
+if ! command -v dtc >/dev/null; then missing="$missing device-tree-compiler"; fi
 if [ -z "$missing" ]; then
-    echo "provision: qemu-system-aarch64 $have.x, qemu-system-x86_64, $ovmf and gdb-multiarch already present"
+    echo "provision: qemu-system-aarch64 $have.x, qemu-system-x86_64, $ovmf, gdb-multiarch and dtc already present"
     exit 0
 fi
 echo "provision: missing:$missing"
@@ -77,9 +79,9 @@ apt-get update -q
 # they must be the same version. OVMF comes from the main suite.
 echo "+ apt-get install -t ${codename}-backports qemu-system-arm qemu-system-x86 ovmf"
 apt-get install -y -q --no-install-recommends -t "${codename}-backports" qemu-system-arm qemu-system-x86 ovmf
-# gdb comes from the main suite.
-echo "+ apt-get install gdb-multiarch"
-apt-get install -y -q --no-install-recommends gdb-multiarch
+# gdb and dtc come from the main suite.
+echo "+ apt-get install gdb-multiarch device-tree-compiler"
+apt-get install -y -q --no-install-recommends gdb-multiarch device-tree-compiler
 qemu-system-aarch64 --version | head -n1
 qemu-system-x86_64 --version | head -n1
 ls -l "$ovmf"

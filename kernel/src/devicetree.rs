@@ -39,6 +39,18 @@ impl MemoryRegion {
     }
 }
 
+/// RAM the kernel must leave alone, and who said so.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    pub region: MemoryRegion,
+    /// Where it comes from, for the boot log: `/memreserve/`, the node name
+    /// under `/reserved-memory`, the device tree blob, the board table.
+    pub what: String,
+    /// `no-map`: not even mapped (firmware's secure memory, for one), so no
+    /// access, not even a speculative one, can reach it.
+    pub no_map: bool,
+}
+
 /// The GICv2 register blocks.
 #[derive(Clone, Copy, Debug)]
 pub struct GicAddresses {
@@ -63,9 +75,10 @@ pub struct Platform {
     pub bootargs: String,
     /// How to reach PSCI firmware (`/psci` `method`), if there is any.
     pub psci: Option<crate::arch::psci::Conduit>,
-    /// The device tree blob itself and `/memreserve/` ranges: RAM the frame
-    /// allocator must not hand out.
-    pub reserved: Vec<MemoryRegion>,
+    /// RAM the frame allocator must not hand out: the device tree blob itself,
+    /// `/memreserve/` ranges and `/reserved-memory` nodes (some of them `no-map`),
+    /// or the board table's without a device tree.
+    pub reserved: Vec<Reservation>,
 }
 
 /// Device tree header magic (Devicetree Specification v0.4, 5.2), big-endian.
@@ -101,9 +114,20 @@ pub fn discover(dtb_addr: usize) -> Platform {
         psci: None,
         reserved: Vec::new(),
     };
-    if let Some(fdt) = open(dtb_addr) {
-        read_tree(&fdt, &mut platform);
-        platform.reserved.push(MemoryRegion { base: dtb_addr, size: fdt.total_size() });
+    match open(dtb_addr) {
+        Some(fdt) => {
+            read_tree(&fdt, &mut platform);
+            platform.reserved.push(Reservation {
+                region: MemoryRegion { base: dtb_addr, size: fdt.total_size() },
+                what: String::from("the device tree blob"),
+                no_map: false,
+            });
+        }
+        None => platform.reserved.extend(board::FALLBACK_RESERVED.iter().map(|&(base, size, what)| Reservation {
+            region: MemoryRegion { base, size },
+            what: alloc::format!("board table: {}", what),
+            no_map: false,
+        })),
     }
     platform
 }
@@ -151,7 +175,28 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
         platform.ram_source = Source::DeviceTree;
     }
     for block in fdt.memory_reservation_blocks() {
-        platform.reserved.push(MemoryRegion { base: block.address as usize, size: block.size });
+        platform.reserved.push(Reservation {
+            region: MemoryRegion { base: block.address as usize, size: block.size },
+            what: String::from("/memreserve/"),
+            no_map: false,
+        });
+    }
+    // Firmware describes its own memory as children of /reserved-memory (TF-A's
+    // `atf@0` on a Pi 4, OP-TEE elsewhere): never handed out, and a `no-map`
+    // one never mapped (Devicetree Specification v0.4, 3.5 "/reserved-memory
+    // Node"). A child with `size` but no `reg` asks the OS to allocate a region
+    // for a driver; none here needs one, so there is nothing to keep.
+    for node in fdt.reserved_memory_regions().into_iter().flatten().filter_map(Result::ok) {
+        let no_map = node.find_property("no-map").is_ok();
+        for reg in node.reg().into_iter().flatten() {
+            if let Some(size) = reg.size.filter(|&size| size > 0) {
+                platform.reserved.push(Reservation {
+                    region: MemoryRegion { base: reg.address as usize, size },
+                    what: alloc::format!("/reserved-memory/{}", node.name()),
+                    no_map,
+                });
+            }
+        }
     }
 
     if let Some(base) = first_reg(fdt, &["arm,pl011"], 0) {

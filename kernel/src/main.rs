@@ -102,4 +102,13 @@ fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
         platform.gic.cpu_interface,
         platform.gic_source.describe("device tree")
     );
+    for reserved in &platform.reserved {
+        println!(
+            "reserved: {:#010x}-{:#010x} {}{}",
+            reserved.region.base,
+            reserved.region.end(),
+            reserved.what,
+            if reserved.no_map { " (no-map: never mapped)" } else { "" }
+        );
+    }
 }

@@ -54,7 +54,7 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
             ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
             ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
             ensure!(platform.ram.iter().any(|r| r.base <= frame && frame + PAGE_SIZE <= r.end()), "frame {:#x} outside RAM", frame);
-            ensure!(!platform.reserved.iter().any(|r| frame < r.end() && r.base < frame + PAGE_SIZE), "frame {:#x} in a reserved range", frame);
+            ensure!(!platform.reserved.iter().any(|r| frame < r.region.end() && r.region.base < frame + PAGE_SIZE), "frame {:#x} in a reserved range", frame);
             ensure!(!taken[..i].contains(&frame), "frame {:#x} handed out twice", frame);
             // SAFETY: we own this frame until `free` below; it is identity mapped.
             let contents = unsafe { core::slice::from_raw_parts(frame as *const u64, PAGE_SIZE / 8) };
@@ -63,7 +63,25 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
         Ok(())
     })();
     taken.into_iter().for_each(frames::free);
-    result
+    result?;
+    // Not only these 16: no range the allocator was ever given touches a
+    // reserved one (the device tree blob, /memreserve/, /reserved-memory, the
+    // board table's), so no frame it hands out ever can.
+    for given in frames::given() {
+        for reserved in &platform.reserved {
+            let r = reserved.region;
+            ensure!(
+                given.end() <= r.base || r.end() <= given.base,
+                "the allocator was given {:#x}-{:#x}, which overlaps {} at {:#x}-{:#x}",
+                given.base,
+                given.end(),
+                reserved.what,
+                r.base,
+                r.end()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The `brk` immediate the self-test uses at EL1 (probes use others).
@@ -98,7 +116,7 @@ fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {
     Ok(())
 }
 
-fn no_mapping_is_writable_and_executable(_: &Platform) -> Outcome {
+fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
     use arch::mmu::{self, AccessCheck};
     let table = mmu::kernel_table();
     let mut leaves = 0;
@@ -121,6 +139,13 @@ fn no_mapping_is_writable_and_executable(_: &Platform) -> Outcome {
     ensure!(mmu::hardware_check(data, AccessCheck::El1Write), "kernel data not writable");
     ensure!(!table.lookup(data).is_some_and(|leaf| leaf.executable()), "kernel data is executable");
     ensure!(!mmu::hardware_check(guard, AccessCheck::El1Read), "stack guard page {:#x} is mapped", guard);
+    // Firmware's `no-map` memory is not mapped at all: its first and last page.
+    for reserved in platform.reserved.iter().filter(|r| r.no_map) {
+        let r = reserved.region;
+        for page in [r.base, r.end() - 1] {
+            ensure!(!mmu::hardware_check(page, AccessCheck::El1Read), "{} is no-map, but {:#x} is mapped", reserved.what, page);
+        }
+    }
     Ok(())
 }
 

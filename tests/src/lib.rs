@@ -114,6 +114,18 @@ impl Boot {
         args
     }
 
+    /// Writes the device tree QEMU would pass to this boot to `path`
+    /// (`-M virt,dumpdtb=PATH`), to be changed and given back with `-dtb`.
+    pub fn dump_dtb(&self, path: &std::path::Path) {
+        let image = file_from_env(IMAGE_ENV_VIRT);
+        let mut args = self.qemu_args(&image.display().to_string());
+        let machine = args.iter().position(|a| a == "-M").expect("-M") + 1;
+        args[machine] = format!("{},dumpdtb={}", args[machine], path.display());
+        let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-aarch64".into());
+        let output = Command::new(&qemu).args(&args).output().unwrap_or_else(|e| panic!("could not run {qemu}: {e}"));
+        assert!(path.is_file(), "{qemu} {args:?} wrote no device tree: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
     /// Boots the virt kernel image and waits for QEMU to exit or the timeout.
     pub fn run(&self) -> Run {
         let image = std::env::var(IMAGE_ENV_VIRT).unwrap_or_else(|_| {
@@ -146,6 +158,15 @@ fn drain(
 /// Boots the virt kernel with `boot`'s settings.
 pub fn boot(boot: &Boot) -> Run {
     boot.run()
+}
+
+/// Boots the virt kernel with `boot`'s settings and the device tree `dtb`
+/// instead of the one QEMU makes.
+pub fn boot_with_dtb(boot: &Boot, dtb: &std::path::Path) -> Run {
+    let image = file_from_env(IMAGE_ENV_VIRT);
+    let mut args = boot.qemu_args(&image.display().to_string());
+    args.extend(["-dtb".to_string(), dtb.display().to_string()]);
+    run_qemu(&args, boot.timeout)
 }
 
 /// One finished (or killed) QEMU run.

@@ -1,7 +1,7 @@
 //! The page-frame allocator: 4 KiB physical frames from a buddy allocator.
 
 use super::{layout, PAGE_SIZE};
-use crate::devicetree::{MemoryRegion, Platform};
+use crate::devicetree::MemoryRegion;
 use buddy_system_allocator::FrameAllocator;
 use spin::Mutex;
 
@@ -12,32 +12,48 @@ fn frame_to_addr(frame: usize) -> usize {
     frame * PAGE_SIZE
 }
 
-pub fn init(platform: &Platform) {
+/// The ranges handed to the allocator, for the self-test that proves none of
+/// them overlaps a reserved range.
+static GIVEN: Mutex<alloc::vec::Vec<MemoryRegion>> = Mutex::new(alloc::vec::Vec::new());
+
+/// Hand `ram` to the allocator, less the kernel image and every `reserved` range.
+pub fn init(ram: &[MemoryRegion], reserved: &[MemoryRegion]) {
     let kernel = MemoryRegion {
         base: layout::kernel_start(),
         size: layout::kernel_end() - layout::kernel_start(),
     };
+    let holes: alloc::vec::Vec<MemoryRegion> = reserved.iter().copied().chain(core::iter::once(kernel)).collect();
     let mut allocator = FRAMES.lock();
-    for ram in &platform.ram {
-        // Walk the bank, cutting out every reserved range that overlaps it.
-        let mut cursor = ram.base;
-        let mut holes: alloc::vec::Vec<MemoryRegion> = platform
-            .reserved
-            .iter()
-            .copied()
-            .chain(core::iter::once(kernel))
-            .filter(|hole| hole.base < ram.end() && hole.end() > ram.base)
-            .collect();
-        holes.sort_by_key(|hole| hole.base);
-        for hole in holes.iter().chain(core::iter::once(&MemoryRegion { base: ram.end(), size: 0 })) {
-            let free_start = cursor.div_ceil(PAGE_SIZE);
-            let free_end = hole.base.min(ram.end()) / PAGE_SIZE;
-            if free_end > free_start {
-                allocator.add_frame(free_start, free_end);
-            }
-            cursor = cursor.max(hole.end());
+    let mut given = GIVEN.lock();
+    for bank in ram {
+        for piece in pages_without(*bank, &holes) {
+            allocator.add_frame(piece.base / PAGE_SIZE, piece.end() / PAGE_SIZE);
+            given.push(piece);
         }
     }
+}
+
+/// What the allocator was given (`init`).
+pub fn given() -> alloc::vec::Vec<MemoryRegion> {
+    GIVEN.lock().clone()
+}
+
+/// The whole pages of `bank` that no range of `holes` touches, in address order.
+pub fn pages_without(bank: MemoryRegion, holes: &[MemoryRegion]) -> alloc::vec::Vec<MemoryRegion> {
+    let mut holes: alloc::vec::Vec<MemoryRegion> =
+        holes.iter().copied().filter(|hole| hole.base < bank.end() && hole.end() > bank.base).collect();
+    holes.sort_by_key(|hole| hole.base);
+    let mut pieces = alloc::vec::Vec::new();
+    let mut cursor = bank.base;
+    for hole in holes.iter().chain(core::iter::once(&MemoryRegion { base: bank.end(), size: 0 })) {
+        let start = cursor.next_multiple_of(PAGE_SIZE);
+        let end = hole.base.min(bank.end()) & !(PAGE_SIZE - 1);
+        if end > start {
+            pieces.push(MemoryRegion { base: start, size: end - start });
+        }
+        cursor = cursor.max(hole.end());
+    }
+    pieces
 }
 
 /// A zeroed physical frame, or `None` when memory is exhausted.

@@ -74,5 +74,6 @@ pub fn init(platform: &Platform) {
             );
         }
     }
-    frames::init(platform);
+    let reserved: alloc::vec::Vec<_> = platform.reserved.iter().map(|r| r.region).collect();
+    frames::init(&platform.ram, &reserved);
 }

@@ -8,7 +8,7 @@
 //! TTBR1_EL1 is not used (TCR_EL1.EPD1 = 1).
 
 use crate::{
-    devicetree::Platform,
+    devicetree::{MemoryRegion, Platform},
     memory::{frames, layout, PAGE_SIZE},
 };
 use aarch64_cpu::{
@@ -400,11 +400,16 @@ pub fn enable(platform: &Platform) {
     // [guard, stack_bottom) stays unmapped: a boot stack overflow faults here.
     map_or_die(&mut table, stack_bottom, end, Access::KernelReadWrite, "boot stack");
 
-    // All other RAM, read/write and never executable.
+    // All other RAM, read/write and never executable, except what firmware
+    // marked `no-map` in /reserved-memory: no access may reach that, not even a
+    // speculative one through a mapping nobody uses.
+    let kernel_image = MemoryRegion { base: start, size: end - start };
+    let holes: alloc::vec::Vec<MemoryRegion> =
+        platform.reserved.iter().filter(|r| r.no_map).map(|r| r.region).chain(core::iter::once(kernel_image)).collect();
     for ram in &platform.ram {
-        let (ram_start, ram_end) = (ram.base, ram.end());
-        map_or_die(&mut table, ram_start, ram_end.min(start).max(ram_start), Access::KernelReadWrite, "RAM");
-        map_or_die(&mut table, end.max(ram_start).min(ram_end), ram_end, Access::KernelReadWrite, "RAM");
+        for piece in frames::pages_without(*ram, &holes) {
+            map_or_die(&mut table, piece.base, piece.end(), Access::KernelReadWrite, "RAM");
+        }
     }
 
     // Devices: the console and the interrupt controller, a 64 KiB window each.

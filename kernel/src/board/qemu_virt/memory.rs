@@ -12,6 +12,10 @@ pub const GIC_CPU_INTERFACE: usize = 0x0801_0000;
 pub const RAM_BASE: usize = 0x4000_0000;
 pub const RAM_SIZE: usize = 128 * 1024 * 1024;
 
+/// What must stay untouched without a device tree: nothing (`virt`'s firmware,
+/// if any, lives in flash below RAM).
+pub const FALLBACK_RESERVED: &[(usize, usize, &str)] = &[];
+
 use crate::arch::boot_map::{BootMemory, BootRegion};
 
 /// The boot map (`arch/aarch64/boot_map.rs`): the devices below 1 GiB, and RAM from

@@ -15,9 +15,20 @@ pub const GPIO_BASE: usize = 0xFE20_0000;
 /// GIC-400 distributor and CPU interface.
 pub const GIC_DISTRIBUTOR: usize = 0xFF84_1000;
 pub const GIC_CPU_INTERFACE: usize = 0xFF84_2000;
-/// The first RAM bank the firmware reports on every Pi 4 model.
+/// The first RAM bank the firmware reports on every Pi 4 model: below the GPU's
+/// share at the top of the first GiB. With the default `gpu_mem` (76 MiB) the
+/// firmware's `/memory` node says `reg = <0x0 0x0 0x3b400000 ...>` (948 MiB),
+/// which is what a Pi 4 running Raspberry Pi OS shows in
+/// /proc/device-tree/memory@0/reg; QEMU's `raspi4b` says 0x3c000000.
 pub const RAM_BASE: usize = 0;
-pub const RAM_SIZE: usize = 0x3C00_0000;
+pub const RAM_SIZE: usize = 0x3B40_0000;
+
+/// What must stay untouched when there is no device tree to say so (with one,
+/// the firmware's `/memreserve/` covers it): page 0 holds the firmware's armstub
+/// and the spin table on which cores 1-3 wait (`spin_cpu1..3` at 0xe0-0xf0 in
+/// armstub8.S of the Raspberry Pi tools), which a frame handed out and zeroed
+/// would overwrite.
+pub const FALLBACK_RESERVED: &[(usize, usize, &str)] = &[(0, 0x1000, "the armstub and the spin table of cores 1-3")];
 
 use crate::arch::boot_map::{BootMemory, BootRegion};
 

@@ -87,7 +87,7 @@ pub mod layout {
 
 /// Hand the platform's free RAM to the frame allocator.
 pub fn init(platform: &Platform) {
-    frames::init(platform);
+    frames::init(&platform.ram, &platform.reserved);
 }
 
 /// How the kernel map treats one 4 KiB page that shares a 2 MiB region with
