@@ -17,9 +17,11 @@ pub fn init_early(uart_base: usize) {
 /// Use the UART at `uart_base` from now on.
 pub fn init(uart_base: usize) {
     // SAFETY: `uart_base` comes from the board table or the device tree, is a PL011,
-    // and is identity-mapped as device memory by the MMU set-up; the old driver value
-    // is dropped under the lock, so only one exists.
-    *CONSOLE.lock() = Some(unsafe { Pl011::new(uart_base) });
+    // and is identity-mapped as device memory by the boot map and the MMU set-up;
+    // the old driver value is dropped under the lock, so only one exists.
+    let mut uart = unsafe { Pl011::new(uart_base) };
+    uart.enable_if_off();
+    *CONSOLE.lock() = Some(uart);
 }
 
 #[doc(hidden)]

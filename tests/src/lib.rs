@@ -426,7 +426,35 @@ pub fn boot_raspi4b(dtb: Option<&std::path::Path>, append: Option<&str>) -> Run 
 /// `timeout` passes, like [`Boot::run`] for any machine.
 pub fn run_qemu(args: &[String], timeout: Duration) -> Run {
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
-    run_program(qemu.as_deref().unwrap_or("qemu-system-aarch64"), args, timeout)
+    run_strict(qemu.as_deref().unwrap_or("qemu-system-aarch64"), args, timeout)
+}
+
+/// The QEMU log flags every test run gets: accesses the machine does not
+/// implement or that break a device's rules (`unimp`, `guest_errors`). Under QEMU
+/// they are logged and ignored; on hardware a wrong address hangs the bus or
+/// does nothing, so any such line fails the run.
+pub const STRICT_LOG: &str = "guest_errors,unimp";
+
+/// Runs QEMU with `args` plus `-d` [`STRICT_LOG`] into a file of its own, and
+/// fails the test if anything was logged there.
+fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::env::temp_dir().join(format!("brk-qemu-{}-{number}.log", std::process::id()));
+    let mut strict = args.to_vec();
+    strict.extend(["-d".to_string(), STRICT_LOG.to_string(), "-D".to_string(), log.display().to_string()]);
+    let run = run_program(qemu, &strict, timeout);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    if !logged.trim().is_empty() {
+        let lines: Vec<&str> = logged.lines().collect();
+        run.fail(&format!(
+            "QEMU logged {} line(s) of guest errors or unimplemented accesses (-d {STRICT_LOG}); on hardware these hang or do nothing:\n{}",
+            lines.len(),
+            lines.iter().take(20).copied().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    run
 }
 
 /// Runs the QEMU binary `qemu` with `args` until it exits or `timeout` passes.

@@ -125,6 +125,19 @@ impl Pl011 {
         true
     }
 
+    /// Turn the transmitter and receiver on if the loader left them off, keeping
+    /// the line settings and the baud divisor it chose. QEMU `virt` resets its
+    /// PL011 with UARTEN clear and prints what is written anyway (logging "PL011
+    /// data written to disabled UART"); a board's PL011 would print nothing. One
+    /// already on is left exactly as it is.
+    #[allow(dead_code)] // the chain-loader sets its UART up with `init_hardware`
+    pub fn enable_if_off(&mut self) {
+        let on = CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET;
+        if self.registers.CR.get() & on.value != on.value {
+            self.registers.CR.modify(on);
+        }
+    }
+
     /// The next received byte, if one is waiting.
     #[allow(dead_code)] // the kernel only transmits; the chain-loader receives
     pub fn try_read_byte(&mut self) -> Option<u8> {
