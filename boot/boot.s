@@ -57,6 +57,15 @@ primary_entry:
     and     x1, x1, #MPIDR_AFFINITY_MASK
     cbnz    x1, park
 
+    // The image runs only at its link address: its vtables and function-pointer
+    // tables hold absolute addresses. A loader that put it elsewhere (U-Boot
+    // `booti` places it at ALIGN(DRAM start, 2 MiB) + text_offset, which is not
+    // always where it was linked) gets a message naming both addresses.
+    adr     x1, _start
+    ldr     x2, =_start
+    cmp     x1, x2
+    b.ne    wrong_load_address
+
     mrs     x20, CurrentEL
     lsr     x20, x20, #CURRENTEL_EL_SHIFT   // x20 = the EL we were entered at, kept for the banner
     cmp     x20, #3
@@ -131,3 +140,98 @@ at_el1:
 park:
     wfe
     b       park
+
+// ---- Loaded at the wrong address: say so on the UART, exit through semihosting
+// (QEMU) or park. Position-independent: PC-relative addresses and constants only.
+
+.equ PL011_DR,             0x00
+.equ PL011_FR,             0x18
+.equ PL011_FR_TXFF_BIT,    5
+.equ PL011_CR,             0x30
+.equ PL011_CR_ON,          0x301         // UARTEN | TXE | RXE
+.equ SEMIHOSTING_SYS_EXIT, 0x18
+
+wrong_load_address:                     // x1 = where we are, x2 = where we were linked
+    ldr     x3, ={early_uart}
+    ldr     w7, [x3, #PL011_CR]
+    mov     w8, #PL011_CR_ON
+    orr     w7, w7, w8
+    str     w7, [x3, #PL011_CR]         // a loader may leave the UART off (QEMU virt does)
+    adr     x4, msg_loaded
+    bl      uart_puts
+    mov     x5, x1
+    bl      uart_puthex
+    adr     x4, msg_linked
+    bl      uart_puts
+    mov     x5, x2
+    bl      uart_puthex
+    adr     x4, msg_advice
+    bl      uart_puts
+    // An undefined `hlt` (no semihosting host, as on a board) must not run off
+    // into an unset vector table: point this EL's VBAR at one that parks.
+    adr     x6, park_vectors
+    mrs     x7, CurrentEL
+    lsr     x7, x7, #CURRENTEL_EL_SHIFT
+    cmp     x7, #3
+    b.ne    1f
+    msr     vbar_el3, x6
+    b       3f
+1:  cmp     x7, #2
+    b.ne    2f
+    msr     vbar_el2, x6
+    b       3f
+2:  msr     vbar_el1, x6
+3:  isb
+    mov     x0, #SEMIHOSTING_SYS_EXIT
+    adr     x1, exit_unsupported_boot
+    hlt     #0xf000
+    b       park
+
+// Print the NUL-terminated string at x4 on the PL011 at x3 (clobbers x4, w6, w7).
+uart_puts:
+1:  ldrb    w6, [x4], #1
+    cbz     w6, 3f
+2:  ldr     w7, [x3, #PL011_FR]
+    tbnz    w7, #PL011_FR_TXFF_BIT, 2b
+    str     w6, [x3, #PL011_DR]
+    b       1b
+3:  ret
+
+// Print x5 as 0x and 16 hex digits on the PL011 at x3 (clobbers x6-x9).
+uart_puthex:
+    mov     w6, #'0'
+    str     w6, [x3, #PL011_DR]
+    mov     w6, #'x'
+    str     w6, [x3, #PL011_DR]
+    mov     x9, #60
+1:  lsr     x6, x5, x9
+    and     x6, x6, #0xf
+    add     x7, x6, #'0'
+    add     x8, x6, #('a' - 10)
+    cmp     x6, #10
+    csel    x6, x7, x8, lo
+2:  ldr     w7, [x3, #PL011_FR]
+    tbnz    w7, #PL011_FR_TXFF_BIT, 2b
+    str     w6, [x3, #PL011_DR]
+    subs    x9, x9, #4
+    b.ge    1b
+    ret
+
+msg_loaded:
+    .asciz  "boot: loaded at "
+msg_linked:
+    .asciz  ", but linked to run at "
+msg_advice:
+    .asciz  ": this image runs only at its link address (RAM base + 0x80000); load it there\r\npower off: status 6 (unsupported boot)\r\n"
+    .balign 8
+exit_unsupported_boot:
+    .quad   0x20026                     // ADP_Stopped_ApplicationExit
+    .quad   6                           // ExitStatus::UnsupportedBoot
+
+// Every exception parks the core (used only on the way down, above).
+    .balign 2048
+park_vectors:
+    .rept   16
+    b       park
+    .balign 128
+    .endr

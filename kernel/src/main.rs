@@ -48,6 +48,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     let platform = devicetree::discover(dtb_addr);
     console::init(platform.uart_base);
     power::init(platform.psci);
+    refuse_el3_entry(entry_el);
 
     memory::init(&platform);
     arch::mmu::enable(&platform);
@@ -59,6 +60,23 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     print_banner(&platform, entry_el);
 
     run::self_tests_and_tasks(&platform)
+}
+
+/// Stop, saying why, when the loader entered the kernel at EL3. boot.s drops to
+/// EL1 from there, but EL3 is the firmware's: what it would set up for the
+/// lower levels is left undone (CNTFRQ_EL0, the GIC's interrupt groups, so the
+/// timer stays a Secure Group 0 interrupt EL1 never sees; CPUECTLR_EL1.SMPEN).
+/// The Pi's own armstub does that and enters at EL2, as QEMU does without
+/// `secure=on`.
+fn refuse_el3_entry(entry_el: u64) {
+    if entry_el == 3 {
+        println!(
+            "boot: entered at EL3, where the firmware's set-up of the lower levels (CNTFRQ_EL0, GIC interrupt groups, \
+             CPUECTLR_EL1.SMPEN) is missing: enter at EL2 or EL1 instead (Raspberry Pi: without kernel_old=1 or a \
+             custom armstub; QEMU virt: without secure=on)"
+        );
+        power::exit(power::ExitStatus::UnsupportedBoot);
+    }
 }
 
 /// The boot banner: every figure is read from the hardware or the device tree.

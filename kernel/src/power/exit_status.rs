@@ -18,6 +18,9 @@ pub enum ExitStatus {
     /// segment both writable and executable, outside the user range, no such
     /// program, ...); the other programs ran.
     ProgramNotStarted = 5,
+    /// The machine was booted in a way this kernel cannot run from: loaded away
+    /// from its link address (reported by boot.s), or entered at EL3.
+    UnsupportedBoot = 6,
 }
 
 impl ExitStatus {
@@ -30,6 +33,7 @@ impl ExitStatus {
             ExitStatus::UnexpectedException => "unexpected exception",
             ExitStatus::TaskFailed => "task test failed",
             ExitStatus::ProgramNotStarted => "program not started",
+            ExitStatus::UnsupportedBoot => "unsupported boot",
         }
     }
 
