@@ -96,11 +96,13 @@ fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
         );
     }
     println!(
-        "caches:  D-line {} B, I-line {} B, CTR_EL0.IDC={} DIC={}",
+        "caches:  D-line {} B, I-line {} B, CTR_EL0.IDC={} DIC={} L1Ip={} ({})",
         caches.dcache_line,
         caches.icache_line,
         caches.idc as u8,
-        caches.dic as u8
+        caches.dic as u8,
+        arch::cache::icache_policy(),
+        if caches.icache_aliasing { "may alias: code written through the kernel's alias is made visible with IC IALLUIS" } else { "no aliases: IC IVAU by the kernel's alias" }
     );
     println!(
         "timer:   {} Hz (CNTFRQ_EL0), tick every {} ms on INTID {} ({})",

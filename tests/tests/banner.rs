@@ -48,7 +48,7 @@ fn check_banner(run: &Run, expected: &Expected) {
         ),
     );
     // QEMU's CTR_EL0 for these models: 64-byte lines both sides, neither IDC nor DIC.
-    expect(5, "caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=0 DIC=0");
+    expect(5, "caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=0 DIC=0 L1Ip=PIPT (no aliases: IC IVAU by the kernel's alias)");
     // `timer:   <Hz> Hz (CNTFRQ_EL0)`, possibly followed by more about the tick.
     let hz = banner[6]
         .strip_prefix("timer:   ")

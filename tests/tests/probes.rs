@@ -65,6 +65,8 @@ fn reuse_writes_the_slot_once_and_fresh_on_every_one_of_100000_hits() {
         // One 4-byte slot is one D-line and one I-line (on cores without IDC/DIC).
         assert_eq!(run.counter("dc_cvau_lines"), writes, "{policy}: DC CVAU lines");
         assert_eq!(run.counter("ic_ivau_lines"), writes, "{policy}: IC IVAU lines");
+        // The default CPU, a Cortex-A72, has a PIPT I-cache: never the whole one.
+        assert_eq!(run.counter("ic_iallu"), 0, "{policy}: IC IALLUIS");
     }
 }
 
@@ -159,7 +161,7 @@ fn the_report_is_json_with_the_documented_fields() {
     let fib = probes.iter().find(|p| p["symbol"] == "fib").expect("fib probe");
     assert_eq!(fib["kind"], "uretprobe");
     assert_eq!(fib["hits"], fib["return_hits"]);
-    for field in ["hits", "simulated", "stepped", "slot_reused", "slot_written", "dc_cvau_lines", "ic_ivau_lines", "slot_waits", "return_probes_skipped"] {
+    for field in ["hits", "simulated", "stepped", "slot_reused", "slot_written", "dc_cvau_lines", "ic_ivau_lines", "slot_waits", "return_probes_skipped", "ic_iallu"] {
         assert!(json["counters"][field].is_u64(), "counters without {field}");
     }
 }

@@ -181,6 +181,7 @@ fn x86_64_probes_on_every_class_leave_results_identical_under_every_policy() {
         // x86 keeps instruction fetch coherent: no cache line is ever maintained.
         assert_eq!(run.counter("dc_cvau_lines"), 0, "{policy}/{simulate}: DC CVAU lines");
         assert_eq!(run.counter("ic_ivau_lines"), 0, "{policy}/{simulate}: IC IVAU lines");
+        assert_eq!(run.counter("ic_iallu"), 0, "{policy}/{simulate}: IC IALLUIS");
         run.expect_line_starting("report-json-begin");
         run.expect_line_starting("    \"dc_cvau_lines\": 0,");
         run.expect_line_starting("report-json-end");

@@ -260,11 +260,14 @@ pub struct ProbeCounters {
     pub ic_ivau_lines: u64,
     pub slot_waits: u64,
     pub return_probes_skipped: u64,
+    /// Whole instruction-cache invalidations (`IC IALLUIS`), where the I-cache
+    /// may alias; appended last, so the earlier fields keep their offsets.
+    pub ic_iallu: u64,
 }
 
 impl ProbeCounters {
     pub const SIZE: usize = core::mem::size_of::<ProbeCounters>();
-    fn words(&self) -> [u64; 9] {
+    fn words(&self) -> [u64; 10] {
         [
             self.hits,
             self.simulated,
@@ -275,15 +278,27 @@ impl ProbeCounters {
             self.ic_ivau_lines,
             self.slot_waits,
             self.return_probes_skipped,
+            self.ic_iallu,
         ]
     }
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         words_to_bytes(self.words())
     }
     pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
-        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped] =
+        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped, ic_iallu] =
             bytes_to_words(bytes);
-        Self { hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped }
+        Self {
+            hits,
+            simulated,
+            stepped,
+            slot_reused,
+            slot_written,
+            dc_cvau_lines,
+            ic_ivau_lines,
+            slot_waits,
+            return_probes_skipped,
+            ic_iallu,
+        }
     }
 }
 
@@ -396,8 +411,19 @@ mod tests {
 
     #[test]
     fn probe_structs_round_trip_through_bytes() {
-        let counters = ProbeCounters { hits: 1, simulated: 2, stepped: 3, slot_reused: 4, slot_written: 5, dc_cvau_lines: 6, ic_ivau_lines: 7, slot_waits: 8, return_probes_skipped: 9 };
-        assert_eq!(ProbeCounters::SIZE, 72);
+        let counters = ProbeCounters {
+            hits: 1,
+            simulated: 2,
+            stepped: 3,
+            slot_reused: 4,
+            slot_written: 5,
+            dc_cvau_lines: 6,
+            ic_ivau_lines: 7,
+            slot_waits: 8,
+            return_probes_skipped: 9,
+            ic_iallu: 10,
+        };
+        assert_eq!(ProbeCounters::SIZE, 80);
         assert_eq!(ProbeCounters::from_bytes(&counters.to_bytes()), counters);
         let stats = ProbeStats { hits: 10, return_hits: 11 };
         assert_eq!(ProbeStats::from_bytes(&stats.to_bytes()), stats);

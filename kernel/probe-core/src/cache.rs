@@ -27,6 +27,9 @@ pub trait CacheMaintenance {
     /// `IC IVAU, addr`: drop the instruction cache line holding `addr`, on
     /// every core of the inner shareable domain.
     fn invalidate_icache_line_to_pou(&mut self, addr: usize);
+    /// `IC IALLUIS`: drop every instruction cache line, whatever virtual address
+    /// indexed it, on every core of the inner shareable domain.
+    fn invalidate_icache_all_to_pou(&mut self);
     /// `ISB`: throw away the instructions this core has already fetched, so
     /// the next one is fetched after everything before it.
     fn instruction_synchronization_barrier(&mut self);
@@ -47,6 +50,30 @@ pub struct CacheGeometry {
     /// `CTR_EL0.DIC`: instruction fetch is coherent with the data side: skip
     /// the `IC IVAU`s.
     pub dic: bool,
+    /// The level 1 instruction cache may hold one physical line under several
+    /// virtual indexes (`CTR_EL0.L1Ip` is VIPT or AIVIVT, not PIPT): `IC IVAU`
+    /// by one virtual address (the kernel's alias of a user page) need not
+    /// drop the line fetched through another (the user's). Linux assumes it
+    /// may on every such core (`icache_is_aliasing`, arch/arm64/kernel/cpuinfo.c)
+    /// and then invalidates the whole I-cache instead.
+    pub icache_aliasing: bool,
+}
+
+/// `CTR_EL0.L1Ip`, bits [15:14]: the level 1 instruction cache's indexing.
+pub const L1IP_SHIFT: u32 = 14;
+/// `CTR_EL0.L1Ip` = PIPT: physically indexed, no aliases.
+pub const L1IP_PIPT: u64 = 0b11;
+/// `CTR_EL0.L1Ip` = VPIPT: physically indexed per VMID, no aliases at EL1&0.
+pub const L1IP_VPIPT: u64 = 0b00;
+
+/// The name of a `CTR_EL0.L1Ip` value, for the banner.
+pub fn l1ip_name(l1ip: u64) -> &'static str {
+    match l1ip & 0b11 {
+        0b00 => "VPIPT",
+        0b01 => "AIVIVT",
+        0b10 => "VIPT",
+        _ => "PIPT",
+    }
 }
 
 impl CacheGeometry {
@@ -60,16 +87,20 @@ impl CacheGeometry {
             icache_line: 4 << field(0),
             idc: ctr & (1 << 28) != 0,
             dic: ctr & (1 << 29) != 0,
+            icache_aliasing: !matches!((ctr >> L1IP_SHIFT) & 0b11, L1IP_PIPT | L1IP_VPIPT),
         }
     }
 }
 
 /// How many lines one [`sync_instructions`] call cleaned and invalidated
-/// (the `dc_cvau_lines` and `ic_ivau_lines` counters).
+/// (the `dc_cvau_lines`, `ic_ivau_lines` and `ic_iallu` counters).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaintenanceCount {
     pub dc_cvau_lines: usize,
     pub ic_ivau_lines: usize,
+    /// Whole instruction-cache invalidations (`IC IALLUIS`), used instead of
+    /// `IC IVAU` where the I-cache may alias.
+    pub ic_iallu: usize,
 }
 
 /// The start of every `line`-byte line that `[addr, addr + len)` touches.
@@ -118,11 +149,18 @@ pub fn sync_instructions(
 
     // 3. IC IVAU on every instruction line touched: drop any copy of the old
     //    instructions from every core's I-cache. With DIC the fetcher snoops
-    //    the data side and there are no stale copies to drop.
+    //    the data side and there are no stale copies to drop. Where the
+    //    I-cache may alias, `addr` (the kernel's alias) need not index the
+    //    line the user's fetch filled: drop the whole I-cache instead.
     if !geometry.dic {
-        for line in lines_touched(addr, len, geometry.icache_line) {
-            ops.invalidate_icache_line_to_pou(line);
-            count.ic_ivau_lines += 1;
+        if geometry.icache_aliasing {
+            ops.invalidate_icache_all_to_pou();
+            count.ic_iallu += 1;
+        } else {
+            for line in lines_touched(addr, len, geometry.icache_line) {
+                ops.invalidate_icache_line_to_pou(line);
+                count.ic_ivau_lines += 1;
+            }
         }
     }
 

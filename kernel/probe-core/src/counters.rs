@@ -31,6 +31,9 @@ pub struct Counters {
     pub dc_cvau_lines: AtomicU64,
     /// Instruction cache lines invalidated to the point of unification (`IC IVAU`).
     pub ic_ivau_lines: AtomicU64,
+    /// Whole instruction-cache invalidations (`IC IALLUIS`), where the I-cache
+    /// may alias and `IC IVAU` by the kernel's address would not do.
+    pub ic_iallu: AtomicU64,
     /// Times a thread found every XOL slot busy and had to wait.
     pub slot_waits: AtomicU64,
     /// Return probes not armed because the task's return stack was full.
@@ -47,6 +50,7 @@ pub struct Snapshot {
     pub slot_written: u64,
     pub dc_cvau_lines: u64,
     pub ic_ivau_lines: u64,
+    pub ic_iallu: u64,
     pub slot_waits: u64,
     pub return_probes_skipped: u64,
 }
@@ -62,6 +66,7 @@ impl Counters {
             slot_written: AtomicU64::new(0),
             dc_cvau_lines: AtomicU64::new(0),
             ic_ivau_lines: AtomicU64::new(0),
+            ic_iallu: AtomicU64::new(0),
             slot_waits: AtomicU64::new(0),
             return_probes_skipped: AtomicU64::new(0),
         }
@@ -78,6 +83,7 @@ impl Counters {
             .fetch_add(count.dc_cvau_lines as u64, Ordering::Relaxed);
         self.ic_ivau_lines
             .fetch_add(count.ic_ivau_lines as u64, Ordering::Relaxed);
+        self.ic_iallu.fetch_add(count.ic_iallu as u64, Ordering::Relaxed);
     }
 
     /// Copy every counter. Not one atomic snapshot: see the type's note.
@@ -91,6 +97,7 @@ impl Counters {
             slot_written: read(&self.slot_written),
             dc_cvau_lines: read(&self.dc_cvau_lines),
             ic_ivau_lines: read(&self.ic_ivau_lines),
+            ic_iallu: read(&self.ic_iallu),
             slot_waits: read(&self.slot_waits),
             return_probes_skipped: read(&self.return_probes_skipped),
         }
@@ -106,6 +113,7 @@ impl Counters {
             &self.slot_written,
             &self.dc_cvau_lines,
             &self.ic_ivau_lines,
+            &self.ic_iallu,
             &self.slot_waits,
             &self.return_probes_skipped,
         ] {
@@ -117,7 +125,7 @@ impl Counters {
 impl Snapshot {
     /// The fields as `(name, value)` pairs, in a fixed order: the kernel's JSON
     /// writer walks this list, so a new counter cannot be left out of reports.
-    pub fn fields(&self) -> [(&'static str, u64); 9] {
+    pub fn fields(&self) -> [(&'static str, u64); 10] {
         [
             ("hits", self.hits),
             ("simulated", self.simulated),
@@ -128,6 +136,7 @@ impl Snapshot {
             ("ic_ivau_lines", self.ic_ivau_lines),
             ("slot_waits", self.slot_waits),
             ("return_probes_skipped", self.return_probes_skipped),
+            ("ic_iallu", self.ic_iallu),
         ]
     }
 }
@@ -145,12 +154,14 @@ mod tests {
         counters.add_maintenance(MaintenanceCount {
             dc_cvau_lines: 2,
             ic_ivau_lines: 3,
+            ic_iallu: 1,
         });
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.hits, 2);
         assert_eq!(snapshot.stepped, 1);
         assert_eq!(snapshot.dc_cvau_lines, 2);
         assert_eq!(snapshot.ic_ivau_lines, 3);
+        assert_eq!(snapshot.ic_iallu, 1);
         assert_eq!(snapshot.simulated, 0);
         counters.reset();
         assert_eq!(counters.snapshot(), Snapshot::default());
@@ -174,7 +185,8 @@ mod tests {
                 "dc_cvau_lines",
                 "ic_ivau_lines",
                 "slot_waits",
-                "return_probes_skipped"
+                "return_probes_skipped",
+                "ic_iallu"
             ]
         );
     }

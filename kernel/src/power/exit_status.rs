@@ -20,6 +20,7 @@ pub enum ExitStatus {
     ProgramNotStarted = 5,
     /// The machine was booted in a way this kernel cannot run from: loaded away
     /// from its link address (reported by boot.s), or entered at EL3.
+    #[allow(dead_code)] // the x86_64 kernel, a UEFI application, refuses no boot
     UnsupportedBoot = 6,
 }
 

@@ -293,6 +293,7 @@ pub fn counters() -> brk_abi::ProbeCounters {
         ic_ivau_lines: s.ic_ivau_lines,
         slot_waits: s.slot_waits,
         return_probes_skipped: s.return_probes_skipped,
+        ic_iallu: s.ic_iallu,
     }
 }
 

@@ -248,17 +248,29 @@ fn handle_hit(
                 COUNTERS.add_maintenance(lines);
                 let alias = process.space.xol_slot_kernel_address(slot.index());
                 let geometry = crate::arch::cache::geometry();
-                trace!(
-                    "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB",
-                    slot.index(),
-                    choice.reason,
-                    probe.original,
-                    alias,
-                    lines.dc_cvau_lines,
-                    alias & !(geometry.dcache_line - 1),
-                    lines.ic_ivau_lines,
-                    alias & !(geometry.icache_line - 1)
-                );
+                if lines.ic_iallu > 0 {
+                    trace!(
+                        "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IALLUIS (the I-cache may alias: the user's line is not indexed by the kernel's address), DSB ISH, ISB",
+                        slot.index(),
+                        choice.reason,
+                        probe.original,
+                        alias,
+                        lines.dc_cvau_lines,
+                        alias & !(geometry.dcache_line - 1)
+                    );
+                } else {
+                    trace!(
+                        "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB",
+                        slot.index(),
+                        choice.reason,
+                        probe.original,
+                        alias,
+                        lines.dc_cvau_lines,
+                        alias & !(geometry.dcache_line - 1),
+                        lines.ic_ivau_lines,
+                        alias & !(geometry.icache_line - 1)
+                    );
+                }
             } else {
                 trace!("slot {} ({:?}): already holds {:#010x}: no write, no cache maintenance", slot.index(), choice.reason, probe.original);
             }

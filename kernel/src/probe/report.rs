@@ -5,7 +5,8 @@
 //! JSON fields: per probe `id`, `program`, `symbol`, `address`, `kind`
 //! (`uprobe` or `uretprobe`), `hits`, `return_hits`, `retired`; the global
 //! `counters` (`hits`, `simulated`, `stepped`, `slot_reused`, `slot_written`,
-//! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`);
+//! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`,
+//! `ic_iallu`);
 //! the `options` the run used; and `not_installed`, each command-line probe that
 //! was never installed (`spec`, `reason`).
 //!

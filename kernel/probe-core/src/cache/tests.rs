@@ -30,6 +30,7 @@ enum Op {
     Clean(usize),
     Dsb,
     Invalidate(usize),
+    InvalidateAll,
     Isb,
 }
 
@@ -40,11 +41,17 @@ struct NonCoherentMachine {
     /// Dirty D-cache lines: line start -> bytes. Empty with IDC (the model
     /// then writes through to the PoU).
     dcache: BTreeMap<usize, Vec<u8>>,
-    /// I-cache lines: line start -> bytes, possibly stale. Unused with DIC
-    /// (the model then fetches through the data side).
-    icache: BTreeMap<usize, Vec<u8>>,
+    /// I-cache lines: index -> (physical line start, bytes), possibly stale.
+    /// The index is the virtual line address the fetch used on a VIPT cache,
+    /// the physical one on a PIPT cache. Unused with DIC (the model then
+    /// fetches through the data side).
+    icache: BTreeMap<usize, (usize, Vec<u8>)>,
+    /// Whether the I-cache is virtually indexed (VIPT): a line filled through
+    /// one virtual alias is not found through another.
+    vipt: bool,
     pending_cleans: Vec<usize>,
     pending_invalidates: Vec<usize>,
+    pending_invalidate_all: bool,
     /// Instructions this core fetched ahead: address -> word.
     pipeline: BTreeMap<usize, u32>,
     log: Vec<Op>,
@@ -59,8 +66,10 @@ impl NonCoherentMachine {
             pou: vec![0; MEMORY_BYTES],
             dcache: BTreeMap::new(),
             icache: BTreeMap::new(),
+            vipt: false,
             pending_cleans: Vec::new(),
             pending_invalidates: Vec::new(),
+            pending_invalidate_all: false,
             pipeline: BTreeMap::new(),
             log: Vec::new(),
         };
@@ -109,29 +118,39 @@ impl NonCoherentMachine {
         u32::from_le_bytes(bytes.try_into().unwrap())
     }
 
-    /// Fetch the instruction at `addr` the way the core's front end does.
+    /// Fetch the instruction at `addr` the way the core's front end does,
+    /// through the kernel's identity mapping.
     fn fetch(&mut self, addr: usize) -> u32 {
-        if let Some(&word) = self.pipeline.get(&addr) {
+        self.fetch_through(addr, addr)
+    }
+
+    /// Fetch the instruction at physical address `pa` through the virtual
+    /// address `va` (a user's alias of the page the kernel writes through
+    /// its own).
+    fn fetch_through(&mut self, va: usize, pa: usize) -> u32 {
+        if let Some(&word) = self.pipeline.get(&va) {
             return word;
         }
         let word = if self.geometry.dic {
-            self.data_view(addr)
+            self.data_view(pa)
         } else {
-            let line = self.iline(addr);
-            if !self.icache.contains_key(&line) {
-                self.refill_icache(line);
+            let index = if self.vipt { self.iline(va) } else { self.iline(pa) };
+            if !self.icache.contains_key(&index) {
+                let line = self.iline(pa);
+                self.refill_icache(index, line);
             }
-            let bytes = &self.icache[&line][addr - line..addr - line + 4];
-            u32::from_le_bytes(bytes.try_into().unwrap())
+            let (line, bytes) = &self.icache[&index];
+            let at = pa - line;
+            u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
         };
-        self.pipeline.insert(addr, word);
+        self.pipeline.insert(va, word);
         word
     }
 
-    fn refill_icache(&mut self, line: usize) {
+    fn refill_icache(&mut self, index: usize, line: usize) {
         let size = self.geometry.icache_line;
         self.icache
-            .insert(line, self.pou[line..line + size].to_vec());
+            .insert(index, (line, self.pou[line..line + size].to_vec()));
     }
 }
 
@@ -146,9 +165,17 @@ impl CacheMaintenance for NonCoherentMachine {
         // Nothing orders the invalidations after the cleans within one DSB:
         // take the worst order. Each dropped I-line is refilled at once from
         // the PoU, as a prefetch on any core may do.
-        for line in core::mem::take(&mut self.pending_invalidates) {
-            self.icache.remove(&line);
-            self.refill_icache(line);
+        let dropped: Vec<usize> = if core::mem::take(&mut self.pending_invalidate_all) {
+            self.pending_invalidates.clear();
+            self.icache.keys().copied().collect()
+        } else {
+            core::mem::take(&mut self.pending_invalidates)
+        };
+        for index in dropped {
+            // An index no fetch ever filled has nothing to drop or refill.
+            if let Some((line, _)) = self.icache.remove(&index) {
+                self.refill_icache(index, line);
+            }
         }
         for line in core::mem::take(&mut self.pending_cleans) {
             if let Some(bytes) = self.dcache.remove(&line) {
@@ -159,7 +186,15 @@ impl CacheMaintenance for NonCoherentMachine {
 
     fn invalidate_icache_line_to_pou(&mut self, addr: usize) {
         self.log.push(Op::Invalidate(addr));
+        // By virtual address: on a VIPT cache only the line indexed by `addr`
+        // itself, on a PIPT cache the physical line (the kernel's addresses
+        // are physical ones).
         self.pending_invalidates.push(self.iline(addr));
+    }
+
+    fn invalidate_icache_all_to_pou(&mut self) {
+        self.log.push(Op::InvalidateAll);
+        self.pending_invalidate_all = true;
     }
 
     fn instruction_synchronization_barrier(&mut self) {
@@ -210,6 +245,10 @@ impl CacheMaintenance for Omitting<'_> {
         }
     }
 
+    fn invalidate_icache_all_to_pou(&mut self) {
+        self.machine.invalidate_icache_all_to_pou();
+    }
+
     fn instruction_synchronization_barrier(&mut self) {
         if self.omit != Step::Isb {
             self.machine.instruction_synchronization_barrier();
@@ -222,6 +261,7 @@ const A72: CacheGeometry = CacheGeometry {
     icache_line: 64,
     idc: false,
     dic: false,
+    icache_aliasing: false,
 };
 const ADDR: usize = 0x1044;
 
@@ -318,7 +358,8 @@ fn a_write_straddling_two_lines_needs_both_lines_maintained() {
         count,
         MaintenanceCount {
             dc_cvau_lines: 2,
-            ic_ivau_lines: 2
+            ic_ivau_lines: 2,
+            ic_iallu: 0
         }
     );
     assert_eq!((first, second), (NEW, NEW));
@@ -337,7 +378,8 @@ fn idc_skips_the_clean_and_still_works_on_a_machine_that_has_it() {
         count,
         MaintenanceCount {
             dc_cvau_lines: 0,
-            ic_ivau_lines: 1
+            ic_ivau_lines: 1,
+            ic_iallu: 0
         }
     );
     assert_eq!(machine.fetch(ADDR), NEW);
@@ -353,7 +395,8 @@ fn dic_skips_the_invalidate_and_still_works_on_a_machine_that_has_it() {
         count,
         MaintenanceCount {
             dc_cvau_lines: 1,
-            ic_ivau_lines: 0
+            ic_ivau_lines: 0,
+            ic_iallu: 0
         }
     );
     assert_eq!(machine.fetch(ADDR), NEW);
@@ -389,6 +432,9 @@ impl CacheMaintenance for Recorder {
     fn invalidate_icache_line_to_pou(&mut self, addr: usize) {
         self.0.push(Op::Invalidate(addr));
     }
+    fn invalidate_icache_all_to_pou(&mut self) {
+        self.0.push(Op::InvalidateAll);
+    }
     fn instruction_synchronization_barrier(&mut self) {
         self.0.push(Op::Isb);
     }
@@ -407,7 +453,8 @@ fn one_instruction_inside_a_line_is_one_line_each_side() {
         lines,
         MaintenanceCount {
             dc_cvau_lines: 1,
-            ic_ivau_lines: 1
+            ic_ivau_lines: 1,
+            ic_iallu: 0
         }
     );
     assert_eq!(
@@ -425,7 +472,8 @@ fn one_instruction_inside_a_line_is_one_line_each_side() {
         count(A72, 0x103c, 4).0,
         MaintenanceCount {
             dc_cvau_lines: 1,
-            ic_ivau_lines: 1
+            ic_ivau_lines: 1,
+            ic_iallu: 0
         }
     );
 }
@@ -435,8 +483,7 @@ fn ranges_straddling_lines_count_every_line_touched() {
     let small_icache = CacheGeometry {
         dcache_line: 64,
         icache_line: 32,
-        idc: false,
-        dic: false,
+        ..A72
     };
     // 0x1038..0x1048: D-lines 0x1000, 0x1040; I-lines 0x1020, 0x1040.
     let (lines, ops) = count(small_icache, 0x1038, 16);
@@ -444,7 +491,8 @@ fn ranges_straddling_lines_count_every_line_touched() {
         lines,
         MaintenanceCount {
             dc_cvau_lines: 2,
-            ic_ivau_lines: 2
+            ic_ivau_lines: 2,
+            ic_iallu: 0
         }
     );
     assert_eq!(
@@ -464,7 +512,8 @@ fn ranges_straddling_lines_count_every_line_touched() {
         count(small_icache, 0x2000, 4096).0,
         MaintenanceCount {
             dc_cvau_lines: 64,
-            ic_ivau_lines: 128
+            ic_ivau_lines: 128,
+            ic_iallu: 0
         }
     );
     // One byte past a page boundary adds a line.
@@ -472,7 +521,8 @@ fn ranges_straddling_lines_count_every_line_touched() {
         count(A72, 0x2000, 4097).0,
         MaintenanceCount {
             dc_cvau_lines: 65,
-            ic_ivau_lines: 65
+            ic_ivau_lines: 65,
+            ic_iallu: 0
         }
     );
 }
@@ -491,7 +541,8 @@ fn a_range_at_the_top_of_the_address_space_does_not_overflow() {
         lines,
         MaintenanceCount {
             dc_cvau_lines: 1,
-            ic_ivau_lines: 1
+            ic_ivau_lines: 1,
+            ic_iallu: 0
         }
     );
 }
@@ -518,4 +569,61 @@ fn ctr_el0_decodes_line_sizes_and_flags() {
     assert!(n1.idc && n1.dic);
     // IminLine = 3: 32-byte I-lines.
     assert_eq!(CacheGeometry::from_ctr_el0(0x8444_c003).icache_line, 32);
+}
+
+// ---- an I-cache that may alias (CTR_EL0.L1Ip VIPT) ----
+
+/// Where the user's mapping of the page is: another virtual address for the
+/// same physical bytes the kernel writes through its own (identity) alias.
+const USER_ALIAS: usize = 0x10_0000;
+
+/// A machine whose user thread ran the old instruction at `ADDR` through its
+/// alias `ADDR + USER_ALIAS`, after which the kernel stored the new one through
+/// its own; `vipt` says whether the I-cache is virtually indexed.
+fn user_fetch_after(machine_is_vipt: bool, geometry: CacheGeometry) -> (u32, MaintenanceCount) {
+    let mut machine = NonCoherentMachine::with_instruction_rewritten(A72, ADDR);
+    machine.vipt = machine_is_vipt;
+    machine.geometry = geometry;
+    machine.icache.clear();
+    machine.pipeline.clear();
+    assert_eq!(machine.fetch_through(ADDR + USER_ALIAS, ADDR), OLD, "the user ran the old instruction");
+    machine.pipeline.clear(); // the kernel's exception return in between
+    let count = sync_instructions(&mut machine, geometry, ADDR, 4);
+    (machine.fetch_through(ADDR + USER_ALIAS, ADDR), count)
+}
+
+#[test]
+fn on_a_vipt_icache_invalidating_by_the_kernel_alias_leaves_the_user_alias_stale() {
+    // What the sequence did before it read CTR_EL0.L1Ip: IC IVAU by the
+    // kernel's address. The user's line is indexed by the user's address.
+    assert_eq!(user_fetch_after(true, A72).0, OLD);
+}
+
+#[test]
+fn on_a_vipt_icache_the_whole_invalidate_reaches_the_user_alias() {
+    let aliasing = CacheGeometry { icache_aliasing: true, ..A72 };
+    let (word, count) = user_fetch_after(true, aliasing);
+    assert_eq!(word, NEW);
+    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 0, ic_iallu: 1 });
+    let (_, ops) = self::count(aliasing, ADDR, 4);
+    assert_eq!(ops, [Op::Clean(0x1040), Op::Dsb, Op::InvalidateAll, Op::Dsb, Op::Isb]);
+}
+
+#[test]
+fn on_a_pipt_icache_invalidating_by_the_kernel_alias_is_enough() {
+    let (word, count) = user_fetch_after(false, A72);
+    assert_eq!(word, NEW);
+    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1, ic_iallu: 0 });
+}
+
+#[test]
+fn ctr_el0_l1ip_says_whether_the_icache_may_alias() {
+    // A Cortex-A72's CTR_EL0 (TRM 4.3.22): L1Ip = 0b11 (PIPT).
+    let a72 = 0x8444_c004u64;
+    assert!(!CacheGeometry::from_ctr_el0(a72).icache_aliasing);
+    let with_l1ip = |l1ip: u64| CacheGeometry::from_ctr_el0((a72 & !(0b11 << L1IP_SHIFT)) | l1ip << L1IP_SHIFT);
+    assert!(with_l1ip(0b10).icache_aliasing, "VIPT");
+    assert!(with_l1ip(0b01).icache_aliasing, "AIVIVT");
+    assert!(!with_l1ip(0b00).icache_aliasing, "VPIPT");
+    assert_eq!([l1ip_name(0b11), l1ip_name(0b10), l1ip_name(0b01), l1ip_name(0b00)], ["PIPT", "VIPT", "AIVIVT", "VPIPT"]);
 }

@@ -22,6 +22,9 @@ register_bitfields! {
         IDC OFFSET(28) NUMBITS(1) [],
         /// log2 of the number of 4-byte words in the smallest data cache line.
         DminLine OFFSET(16) NUMBITS(4) [],
+        /// Level 1 instruction cache policy: 0b11 PIPT, 0b10 VIPT, 0b01 AIVIVT,
+        /// 0b00 VPIPT (`probe_core::cache::l1ip_name`).
+        L1Ip OFFSET(14) NUMBITS(2) [],
         /// log2 of the number of 4-byte words in the smallest instruction cache line.
         IminLine OFFSET(0) NUMBITS(4) []
     ]
@@ -40,7 +43,17 @@ pub fn geometry() -> CacheGeometry {
         icache_line: 4 << ctr.read(CTR_EL0::IminLine),
         idc: ctr.is_set(CTR_EL0::IDC),
         dic: ctr.is_set(CTR_EL0::DIC),
+        icache_aliasing: !matches!(ctr.read(CTR_EL0::L1Ip), probe_core::cache::L1IP_PIPT | probe_core::cache::L1IP_VPIPT),
     }
+}
+
+/// `CTR_EL0.L1Ip`, the level 1 instruction cache's indexing, by name (banner).
+pub fn icache_policy() -> &'static str {
+    let raw: u64;
+    // SAFETY: as in `geometry`.
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) raw, options(nomem, nostack)) };
+    let ctr: InMemoryRegister<u64, CTR_EL0::Register> = InMemoryRegister::new(raw);
+    probe_core::cache::l1ip_name(ctr.read(CTR_EL0::L1Ip))
 }
 
 /// The hardware's cache-maintenance instructions, for `probe_core::cache`'s
@@ -58,6 +71,10 @@ impl CacheMaintenance for Aarch64CacheMaintenance {
     fn invalidate_icache_line_to_pou(&mut self, addr: usize) {
         // SAFETY: IC IVAU on a mapped kernel address only invalidates a cache line.
         unsafe { core::arch::asm!("ic ivau, {}", in(reg) addr, options(nostack, preserves_flags)) };
+    }
+    fn invalidate_icache_all_to_pou(&mut self) {
+        // SAFETY: IC IALLUIS only invalidates instruction cache lines.
+        unsafe { core::arch::asm!("ic ialluis", options(nostack, preserves_flags)) };
     }
     fn instruction_synchronization_barrier(&mut self) {
         barrier::isb(barrier::SY);
