@@ -187,6 +187,10 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
     // Node"). A child with `size` but no `reg` asks the OS to allocate a region
     // for a driver; none here needs one, so there is nothing to keep.
     for node in fdt.reserved_memory_regions().into_iter().flatten().filter_map(Result::ok) {
+        // A disabled node describes nothing (Devicetree Specification, 2.3.4 "status").
+        if node.find_property("status").is_ok_and(|status| status.str().is_ok_and(|s| s == "disabled")) {
+            continue;
+        }
         let no_map = node.find_property("no-map").is_ok();
         for reg in node.reg().into_iter().flatten() {
             if let Some(size) = reg.size.filter(|&size| size > 0) {

@@ -160,6 +160,23 @@ pub fn boot(boot: &Boot) -> Run {
     boot.run()
 }
 
+/// Writes to `output` the device tree `input` with its source text changed by
+/// `edit` (`dtc` both ways; Debian/Ubuntu: device-tree-compiler).
+pub fn patch_dtb(input: &std::path::Path, output: &std::path::Path, edit: impl FnOnce(String) -> String) {
+    let source = output.with_extension("dts");
+    let dtc = |args: &[&std::ffi::OsStr]| {
+        let status = Command::new("dtc").arg("-q").args(args).status().unwrap_or_else(|e| {
+            panic!("could not run dtc ({e}): install it (Debian/Ubuntu: sudo apt-get install device-tree-compiler; as root, bash .ci/provision-qemu.sh does it)")
+        });
+        assert!(status.success(), "dtc {args:?} failed");
+    };
+    dtc(&["-I".as_ref(), "dtb".as_ref(), "-O".as_ref(), "dts".as_ref(), "-o".as_ref(), source.as_os_str(), input.as_os_str()]);
+    let text = std::fs::read_to_string(&source).expect("reading the decompiled tree");
+    std::fs::write(&source, edit(text)).expect("writing the edited tree");
+    dtc(&["-I".as_ref(), "dts".as_ref(), "-O".as_ref(), "dtb".as_ref(), "-o".as_ref(), output.as_os_str(), source.as_os_str()]);
+    let _ = std::fs::remove_file(&source);
+}
+
 /// Boots the virt kernel with `boot`'s settings and the device tree `dtb`
 /// instead of the one QEMU makes.
 pub fn boot_with_dtb(boot: &Boot, dtb: &std::path::Path) -> Run {

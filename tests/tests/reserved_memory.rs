@@ -4,17 +4,7 @@
 //! tree QEMU would pass (`dumpdtb`, then `dtc` both ways), in RAM the frame
 //! allocator would otherwise use, and boots with it.
 
-use std::{path::Path, process::Command};
-
-use qemu_tests::{boot_with_dtb, Boot};
-
-/// Runs `dtc` (Debian/Ubuntu: device-tree-compiler) with `args`.
-fn dtc(args: &[&str]) {
-    let status = Command::new("dtc").args(args).status().unwrap_or_else(|e| {
-        panic!("could not run dtc ({e}): install it (Debian/Ubuntu: sudo apt-get install device-tree-compiler; as root, bash .ci/provision-qemu.sh does it)")
-    });
-    assert!(status.success(), "dtc {args:?} failed");
-}
+use qemu_tests::{boot_with_dtb, patch_dtb, Boot};
 
 const RESERVED_MEMORY: &str = "
     reserved-memory {
@@ -36,14 +26,13 @@ fn reserved_memory_nodes_are_never_allocated_and_no_map_ones_never_mapped() {
     let boot = Boot::default().append("test=demo test=threads:4");
     let dir = std::env::temp_dir().join(format!("brk-reserved-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (dumped, source, patched) = (dir.join("virt.dtb"), dir.join("virt.dts"), dir.join("patched.dtb"));
+    let (dumped, patched) = (dir.join("virt.dtb"), dir.join("patched.dtb"));
     boot.dump_dtb(&dumped);
-    dtc(&["-q", "-I", "dtb", "-O", "dts", "-o", path(&source), path(&dumped)]);
-    let text = std::fs::read_to_string(&source).unwrap();
-    // The root node's closing brace is the file's last `};`.
-    let at = text.rfind("};").expect("a root node");
-    std::fs::write(&source, format!("{}{RESERVED_MEMORY}{}", &text[..at], &text[at..])).unwrap();
-    dtc(&["-q", "-I", "dts", "-O", "dtb", "-o", path(&patched), path(&source)]);
+    patch_dtb(&dumped, &patched, |text| {
+        // The root node's closing brace is the file's last `};`.
+        let at = text.rfind("};").expect("a root node");
+        format!("{}{RESERVED_MEMORY}{}", &text[..at], &text[at..])
+    });
 
     let run = boot_with_dtb(&boot, &patched);
     let _ = std::fs::remove_dir_all(&dir);
@@ -57,8 +46,4 @@ fn reserved_memory_nodes_are_never_allocated_and_no_map_ones_never_mapped() {
     run.expect_line_starting("selftests: 6 ok, 0 failed");
     run.expect_test_ok("demo");
     run.expect_test_ok("threads 4");
-}
-
-fn path(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
 }

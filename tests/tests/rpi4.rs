@@ -72,6 +72,30 @@ fn raspi4b_with_dtb_reads_the_machine_from_the_device_tree_and_runs_the_demo() {
 }
 
 #[test]
+fn raspi4b_with_dtb_shaped_like_tf_a_keeps_out_of_its_memory() {
+    // With TF-A as the Pi 4's armstub, page 0 is not a spin table under a
+    // /memreserve/ but BL31's memory, described as /reserved-memory/atf@0, no-map.
+    let dtb = file_from_env(DTB_ENV_RPI4);
+    let dir = std::env::temp_dir().join(format!("brk-tf-a-tree-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let patched = dir.join("tf-a.dtb");
+    qemu_tests::patch_dtb(&dtb, &patched, |text| {
+        let text: String = text.lines().filter(|l| !l.starts_with("/memreserve/")).map(|l| format!("{l}\n")).collect();
+        let at = text.find("\tnvram@0 {").expect("the Pi 4 tree's /reserved-memory/nvram@0");
+        format!("{}\tatf@0 {{\n\t\t\treg = <0x00 0x00 0x80000>;\n\t\t\tno-map;\n\t\t}};\n\n\t{}", &text[..at], &text[at..])
+    });
+    let run = boot_raspi4b(Some(&patched), Some("test=demo"));
+    let _ = std::fs::remove_dir_all(&dir);
+    run.expect_exit(0);
+    run.expect_line_starting("reserved: 0x00000000-0x00080000 /reserved-memory/atf@0 (no-map: never mapped)");
+    // A disabled node, and one without a size, reserve nothing.
+    run.expect_no_line_containing("nvram@0");
+    // `frames`: no allocator range touches it; `mmu-wx`: its pages are unmapped.
+    expect_selftests_pass(&run);
+    run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: done"]);
+}
+
+#[test]
 fn raspi4b_with_dtb_probes_on_every_class_leave_the_results_unchanged() {
     let dtb = file_from_env(DTB_ENV_RPI4);
     let plain = boot_raspi4b(Some(&dtb), Some("test=probed"));
