@@ -75,6 +75,10 @@ pub struct Platform {
     pub bootargs: String,
     /// How to reach PSCI firmware (`/psci` `method`), if there is any.
     pub psci: Option<crate::arch::psci::Conduit>,
+    /// Where the loader's device tree is, if it passed one. Then every device
+    /// comes from it: a device it does not describe is missing, not looked for
+    /// at the board table's address ([`Platform::missing`]).
+    pub tree: Option<usize>,
     /// RAM the frame allocator must not hand out: the device tree blob itself,
     /// `/memreserve/` ranges and `/reserved-memory` nodes (some of them `no-map`),
     /// or the board table's without a device tree.
@@ -92,6 +96,29 @@ const GIC_SPECIFIER_PPI: u32 = 1;
 const VIRTUAL_TIMER_INTERRUPT_INDEX: usize = 2;
 /// The EL1 virtual timer's PPI on every GIC-based board (SBSA: PPI 11 → INTID 27).
 const DEFAULT_VIRTUAL_TIMER_INTID: u32 = 27;
+
+impl Platform {
+    /// What the device tree lacks that the kernel cannot run without, if it was
+    /// given one: a PL011 for the console, a GICv2 for the timer's interrupt. The
+    /// board table's addresses are a fallback for boots without a tree only; with
+    /// one, writing to a guessed address could hit anything.
+    pub fn missing(&self) -> Option<&'static str> {
+        if self.tree.is_none() {
+            None
+        } else if self.uart_source == Source::BoardTable {
+            Some("the device tree describes no PL011 UART (compatible \"arm,pl011\") for the console")
+        } else if self.gic_source == Source::BoardTable {
+            Some("the device tree describes no GICv2 (compatible \"arm,gic-400\", \"arm,cortex-a15-gic\") for the timer's interrupt")
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `dtb_addr` holds a device tree (the header magic), without parsing it.
+pub fn present(dtb_addr: usize) -> bool {
+    open_magic(dtb_addr)
+}
 
 /// Read the machine description from the device tree at `dtb_addr` (0 or garbage
 /// means none), filling gaps from the board table.
@@ -113,9 +140,11 @@ pub fn discover(dtb_addr: usize) -> Platform {
         bootargs: String::new(),
         psci: None,
         reserved: Vec::new(),
+        tree: None,
     };
     match open(dtb_addr) {
         Some(fdt) => {
+            platform.tree = Some(dtb_addr);
             read_tree(&fdt, &mut platform);
             platform.reserved.push(Reservation {
                 region: MemoryRegion { base: dtb_addr, size: fdt.total_size() },
@@ -133,21 +162,26 @@ pub fn discover(dtb_addr: usize) -> Platform {
 }
 
 /// A device tree at `dtb_addr`, if the header there is one.
-fn open(dtb_addr: usize) -> Option<Fdt<'static>> {
-    if dtb_addr == 0 || !dtb_addr.is_multiple_of(8) {
-        return None;
-    }
-    // SAFETY: boot code passes the loader's x0; with the MMU off (or RAM identity
-    // mapped) any 8-byte aligned RAM address is readable. A loader that passed no tree
-    // leaves 0 or an ATAGS pointer (raspi4b: 0x100), both in RAM; the magic check
-    // rejects them before we trust anything else.
-    let magic = u32::from_be(unsafe { core::ptr::read_volatile(dtb_addr as *const u32) });
-    if magic != FDT_MAGIC {
+pub fn open(dtb_addr: usize) -> Option<Fdt<'static>> {
+    if !open_magic(dtb_addr) {
         return None;
     }
     // SAFETY: the magic matched, so this is a device tree blob the loader placed in
     // RAM for us; it stays there (it is reserved from the frame allocator).
     unsafe { Fdt::from_ptr(dtb_addr as *mut u8) }.ok()
+}
+
+/// Whether the device tree header magic is at `dtb_addr`.
+fn open_magic(dtb_addr: usize) -> bool {
+    if dtb_addr == 0 || !dtb_addr.is_multiple_of(8) {
+        return false;
+    }
+    // SAFETY: boot code passes the loader's x0; the boot map covers RAM (the first
+    // GiB of it at least, where loaders place the tree), so any 8-byte aligned RAM
+    // address is readable. A loader that passed no tree leaves 0 or an ATAGS
+    // pointer (raspi4b: 0x100), both in RAM; the magic check rejects them before
+    // we trust anything else.
+    u32::from_be(unsafe { core::ptr::read_volatile(dtb_addr as *const u32) }) == FDT_MAGIC
 }
 
 fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
@@ -188,7 +222,7 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
     // for a driver; none here needs one, so there is nothing to keep.
     for node in fdt.reserved_memory_regions().into_iter().flatten().filter_map(Result::ok) {
         // A disabled node describes nothing (Devicetree Specification, 2.3.4 "status").
-        if node.find_property("status").is_ok_and(|status| status.str().is_ok_and(|s| s == "disabled")) {
+        if matches!(node.status(), Ok(fdt_parser::Status::Disabled)) {
             continue;
         }
         let no_map = node.find_property("no-map").is_ok();
@@ -203,7 +237,18 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
         }
     }
 
-    if let Some(base) = first_reg(fdt, &["arm,pl011"], 0) {
+    // The console: the PL011 `/chosen/stdout-path` names, else the first enabled
+    // one. (A Pi 4's stdout-path names the mini UART, which this kernel does not
+    // drive; its PL011 is on the same pins once config.txt says so.)
+    let stdout = fdt
+        .chosen()
+        .ok()
+        .and_then(|chosen| chosen.stdout().ok())
+        .filter(|stdout| stdout.node.compatibles().is_ok_and(|mut names| names.any(|name| name == "arm,pl011")))
+        .filter(|stdout| !matches!(stdout.node.status(), Ok(fdt_parser::Status::Disabled)))
+        .and_then(|stdout| stdout.node.reg().ok()?.next())
+        .map(|reg| reg.address as usize);
+    if let Some(base) = stdout.or_else(|| first_reg(fdt, &["arm,pl011"], 0)) {
         platform.uart_base = base;
         platform.uart_source = Source::DeviceTree;
     }

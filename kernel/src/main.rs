@@ -40,13 +40,21 @@ mod time;
 /// stack and zeroed BSS.
 #[no_mangle]
 pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
-    console::init_early(board::memory::UART_BASE);
+    // Without a device tree the board table is the machine's description, so its
+    // UART is the console from the start (a fault while reading the tree is then
+    // reported). With one, nothing is written anywhere the tree does not name.
+    if !devicetree::present(dtb_addr) {
+        console::init_early(board::memory::UART_BASE);
+    }
     memory::heap::init();
     exception::init();
-    board::init_console_hardware(dtb_addr);
 
     let platform = devicetree::discover(dtb_addr);
+    if let Some(why) = platform.missing() {
+        stop_on_an_incomplete_tree(&platform, why);
+    }
     console::init(platform.uart_base);
+    board::init_console_hardware(&platform);
     power::init(platform.psci);
     refuse_el3_entry(entry_el);
 
@@ -60,6 +68,16 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     print_banner(&platform, entry_el);
 
     run::self_tests_and_tasks(&platform)
+}
+
+/// The device tree lacks a device the kernel needs: say so on its UART if it has
+/// one (never on the board table's guess), and stop with status 6.
+fn stop_on_an_incomplete_tree(platform: &devicetree::Platform, why: &str) -> ! {
+    if platform.uart_source == devicetree::Source::DeviceTree {
+        console::init(platform.uart_base);
+        println!("boot: {}: stopping (with a device tree, every device comes from it; no address is guessed)", why);
+    }
+    power::exit(power::ExitStatus::UnsupportedBoot)
 }
 
 /// Stop, saying why, when the loader entered the kernel at EL3. boot.s drops to

@@ -19,23 +19,25 @@ pub use selected::memory;
 /// Bring the console UART's hardware up where the loader leaves it off: on a Pi 4,
 /// GPIO 14/15 to UART0 and the 115200 baud divisor (see `rpi4/uart.rs`), then one
 /// line saying what was used. QEMU `virt`'s UART works as it is: nothing to do.
-/// Runs once, on the boot core, after the heap (the device tree parser allocates)
-/// and the exception vectors (so a fault here is reported, at least under QEMU),
-/// before anything is printed.
-pub fn init_console_hardware(dtb_addr: usize) {
+/// Runs once, on the boot core, once the console points at `platform`'s UART.
+pub fn init_console_hardware(platform: &crate::devicetree::Platform) {
     #[cfg(feature = "board-rpi4")]
     {
-        let setup = selected::uart::init(dtb_addr);
+        let setup = selected::uart::init(platform);
+        let gpio = match setup.gpio_base {
+            Some(base) => alloc::format!("GPIO 14/15 ALT0 (GPIO block {:#010x})", base),
+            None => alloc::string::String::from("GPIO left as the firmware set it (no GPIO block in the device tree)"),
+        };
         crate::println!(
-            "uart:    PL011 at {:#010x}, {} baud 8N1 from a {} Hz clock ({}), GPIO 14/15 ALT0 (GPIO block {:#010x}){}",
+            "uart:    PL011 at {:#010x}, {} baud 8N1 from a {} Hz clock ({}), {}{}",
             setup.uart_base,
             selected::uart::CONSOLE_BAUD,
             setup.clock_hz,
             setup.clock_source.describe("device tree clock-frequency"),
-            setup.gpio_base,
+            gpio,
             if setup.programmed { "" } else { ": divisor out of range, left as the firmware set it" },
         );
     }
     #[cfg(not(feature = "board-rpi4"))]
-    let _ = dtb_addr;
+    let _ = platform;
 }
