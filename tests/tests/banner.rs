@@ -21,7 +21,12 @@ struct Expected {
     cpu: &'static str,
     ram_mib: u32,
     el: &'static str,
+    /// The I-cache policy (CTR_EL0.L1Ip) and what the kernel does about it.
+    l1ip: &'static str,
 }
+
+const PIPT: &str = "L1Ip=PIPT (no aliases: IC IVAU by the kernel's alias)";
+const VIPT: &str = "L1Ip=VIPT (may alias: code written through the kernel's alias is made visible with IC IALLUIS)";
 
 /// Checks a successful boot's banner, line by line.
 fn check_banner(run: &Run, expected: &Expected) {
@@ -47,8 +52,9 @@ fn check_banner(run: &Run, expected: &Expected) {
             expected.ram_mib
         ),
     );
-    // QEMU's CTR_EL0 for these models: 64-byte lines both sides, neither IDC nor DIC.
-    expect(5, "caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=0 DIC=0 L1Ip=PIPT (no aliases: IC IVAU by the kernel's alias)");
+    // QEMU's CTR_EL0 for these models: 64-byte lines both sides, neither IDC nor
+    // DIC; the Cortex-A53's I-cache is VIPT, the others' PIPT.
+    expect(5, &format!("caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=0 DIC=0 {}", expected.l1ip));
     // `timer:   <Hz> Hz (CNTFRQ_EL0)`, possibly followed by more about the tick.
     let hz = banner[6]
         .strip_prefix("timer:   ")
@@ -75,6 +81,7 @@ fn banner_on_cortex_a72_with_1g() {
         &Expected {
             cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)",
             ram_mib: 1024,
+            l1ip: PIPT,
             el: "EL1",
         },
     );
@@ -90,6 +97,7 @@ fn banner_on_cortex_a53_with_2g() {
         &Expected {
             cpu: "cpu:     Arm Cortex-A53 r0p4 (MIDR_EL1 0x410fd034)",
             ram_mib: 2048,
+            l1ip: VIPT,
             el: "EL1",
         },
     );
@@ -103,6 +111,7 @@ fn banner_on_cortex_a57() {
         &Expected {
             cpu: "cpu:     Arm Cortex-A57 r1p0 (MIDR_EL1 0x411fd070)",
             ram_mib: 1024,
+            l1ip: PIPT,
             el: "EL1",
         },
     );
@@ -116,6 +125,7 @@ fn entered_at_el2_with_virtualization_on() {
         &Expected {
             cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)",
             ram_mib: 1024,
+            l1ip: PIPT,
             el: "EL2",
         },
     );

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use qemu_tests::{file_from_env, run_from_parts, Run, IMAGE_ENV_CHAINLOADER};
+use qemu_tests::{file_from_env, run_from_parts, Run, IMAGE_ENV_CHAINLOADER, STRICT_LOG};
 use wait_timeout::ChildExt;
 
 /// Hang cut-offs only, far beyond what a loaded machine needs (see
@@ -40,12 +40,17 @@ fn payload() -> PathBuf {
 /// QEMU booting the loader with its serial line on `serial` (`pty` or `unix:...`);
 /// QEMU's own messages (stdout and stderr) come through the channel: it names the
 /// pty on stdout.
-fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String) {
+/// The fourth value is QEMU's `-d` [`STRICT_LOG`] file, for [`expect_no_guest_errors`].
+fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String, PathBuf) {
     let loader = file_from_env(IMAGE_ENV_CHAINLOADER);
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty()).unwrap_or("qemu-system-aarch64".into());
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let number = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::env::temp_dir().join(format!("brk-chainboot-{}-{number}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
     let args = [
         "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", serial, "-semihosting",
-        "-kernel", &loader.display().to_string(),
+        "-kernel", &loader.display().to_string(), "-d", STRICT_LOG, "-D", &log.display().to_string(),
     ]
     .map(String::from);
     let command_line = format!("{qemu} {}", args.join(" "));
@@ -67,7 +72,15 @@ fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String) {
             }
         });
     }
-    (child, lines, command_line)
+    (child, lines, command_line, log)
+}
+
+/// Nothing in QEMU's strict log: no access to an address it does not implement,
+/// none against a device's rules (see `qemu_tests::STRICT_LOG`).
+fn expect_no_guest_errors(log: &Path) {
+    let logged = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    assert!(logged.trim().is_empty(), "QEMU logged guest errors or unimplemented accesses (-d {STRICT_LOG}):\n{logged}");
 }
 
 /// Runs `cargo xtask chainboot --serial <serial> --image <payload>` while QEMU runs
@@ -135,16 +148,17 @@ fn wait_for_socket(path: &Path) {
 #[test]
 fn raspi4b_chainboot_over_a_unix_socket() {
     let socket = socket_path("xtask");
-    let (qemu, _stderr, line) = start_loader(&format!("unix:{},server=on,wait=off", socket.display()));
+    let (qemu, _stderr, line, log) = start_loader(&format!("unix:{},server=on,wait=off", socket.display()));
     wait_for_socket(&socket);
     let run = chainboot(qemu, line, &socket.display().to_string());
     let _ = std::fs::remove_file(&socket);
     expect_handover(&run);
+    expect_no_guest_errors(&log);
 }
 
 #[test]
 fn raspi4b_chainboot_over_a_pty() {
-    let (mut qemu, stderr, line) = start_loader("pty");
+    let (mut qemu, stderr, line, log) = start_loader("pty");
     // QEMU says `char device redirected to /dev/pts/N (label serial0)`.
     let pty = loop {
         match stderr.recv_timeout(HANDSHAKE_TIMEOUT) {
@@ -161,6 +175,7 @@ fn raspi4b_chainboot_over_a_pty() {
     };
     let run = chainboot(qemu, line, &pty);
     expect_handover(&run);
+    expect_no_guest_errors(&log);
 }
 
 /// The protocol by hand: a header of another version and an image whose CRC does
@@ -168,7 +183,7 @@ fn raspi4b_chainboot_over_a_pty() {
 #[test]
 fn raspi4b_chainloader_refuses_a_wrong_version_and_a_wrong_crc() {
     let socket = socket_path("protocol");
-    let (mut qemu, _stderr, line) = start_loader(&format!("unix:{},server=on,wait=off", socket.display()));
+    let (mut qemu, _stderr, line, log) = start_loader(&format!("unix:{},server=on,wait=off", socket.display()));
     wait_for_socket(&socket);
     let mut stream = UnixStream::connect(&socket).expect("connecting to QEMU's serial socket");
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).unwrap();
@@ -210,6 +225,7 @@ fn raspi4b_chainloader_refuses_a_wrong_version_and_a_wrong_crc() {
         let _ = qemu.kill();
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0), "the payload did not exit cleanly after the good transfer");
+    expect_no_guest_errors(&log);
 }
 
 fn crc32(bytes: &[u8]) -> u32 {

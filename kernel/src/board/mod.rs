@@ -14,7 +14,7 @@ mod selected;
 #[cfg(not(any(feature = "board-virt", feature = "board-rpi4")))]
 compile_error!("select a board: --features board-virt or --features board-rpi4");
 
-pub use selected::memory;
+pub use selected::{memory, BOOT_MAP};
 
 /// Bring the console UART's hardware up where the loader leaves it off: on a Pi 4,
 /// GPIO 14/15 to UART0 and the 115200 baud divisor (see `rpi4/uart.rs`), then one

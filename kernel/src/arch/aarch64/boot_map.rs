@@ -80,7 +80,7 @@ pub extern "C" fn boot_map_enable() {
     // the image the loader cleaned to the point of coherency before entering us
     // (Documentation/arch/arm64/booting.rst).
     super::cache::invalidate_dcache_to_poc(layout::bss_start(), layout::kernel_end());
-    for region in board::memory::BOOT_MAP {
+    for region in board::BOOT_MAP {
         // The board's own table: a failure here is a bug in it, caught by the
         // boot-order test (the kernel would fault on its first access).
         let _ = map(region);
