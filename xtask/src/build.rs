@@ -103,21 +103,55 @@ impl Images {
 /// kernel for `board` with them packed in, and writes its image and ELF under
 /// `target/images/<board>/`.
 pub fn build(board: Board, debug: bool, outside_programs: &[PathBuf]) -> Result<Images> {
-    let programs = crate::user::build_programs(outside_programs)?;
-    let profile = if debug { "debug" } else { "release" };
-    let mut cargo = Cmd::new("cargo")
-        .args(["build", "-p", "kernel", "--target", KERNEL_TARGET])
-        .env("BRK_USER_PROGRAMS", programs.display().to_string());
-    if !debug {
-        cargo = cargo.arg("--release");
-    }
-    cargo.args(board.cargo_features().iter().copied()).run()?;
+    let profile = if debug { Profile::Dev } else { Profile::Release };
+    build_with(board, profile, outside_programs, Images::for_board(board))
+}
 
-    let built = target_dir()
-        .join(KERNEL_TARGET)
-        .join(profile)
-        .join("kernel");
-    let images = Images::for_board(board);
+/// The kernel's checked build: optimised as `--release`, with debug assertions
+/// and overflow checks on (`[profile.checked]` in Cargo.toml), written to
+/// `target/images/<board>-checked/` so the release image stays as it is.
+pub fn build_checked(board: Board) -> Result<Images> {
+    let dir = images_dir().join(format!("{}-checked", board.name()));
+    build_with(board, Profile::Checked, &[], Images { image: dir.join("kernel.img"), elf: dir.join("kernel.elf") })
+}
+
+/// The cargo profiles the kernel is built with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Profile {
+    Release,
+    Dev,
+    Checked,
+}
+
+impl Profile {
+    fn cargo_args(self) -> &'static [&'static str] {
+        match self {
+            Profile::Release => &["--release"],
+            Profile::Dev => &[],
+            Profile::Checked => &["--profile", "checked"],
+        }
+    }
+
+    /// The folder under `target/<triple>/` cargo writes the profile's output to.
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Dev => "debug",
+            Profile::Checked => "checked",
+        }
+    }
+}
+
+fn build_with(board: Board, profile: Profile, outside_programs: &[PathBuf], images: Images) -> Result<Images> {
+    let programs = crate::user::build_programs(outside_programs)?;
+    Cmd::new("cargo")
+        .args(["build", "-p", "kernel", "--target", KERNEL_TARGET])
+        .env("BRK_USER_PROGRAMS", programs.display().to_string())
+        .args(profile.cargo_args().iter().copied())
+        .args(board.cargo_features().iter().copied())
+        .run()?;
+
+    let built = target_dir().join(KERNEL_TARGET).join(profile.dir()).join("kernel");
     let dir = images.image.parent().expect("images live in a directory");
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 

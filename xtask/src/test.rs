@@ -41,6 +41,9 @@ pub enum Need {
     /// The x86_64 UEFI kernel with its programs, as `BRK_KERNEL_EFI`, with the OVMF
     /// firmware as `BRK_OVMF` and `qemu-system-x86_64` as `QEMU_X86_64`.
     UefiKernel,
+    /// The virt kernel's checked build (debug assertions on) as
+    /// `BRK_KERNEL_IMAGE_VIRT`, with QEMU as `QEMU`.
+    CheckedVirtKernel,
 }
 
 /// The raspi4b tests' names start with this; the virt run leaves them out.
@@ -79,6 +82,15 @@ pub fn plan() -> Vec<TestRun> {
             cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--", "raspi4b_with_dtb"],
             boards: &[Board::Rpi4],
             needs: &[Need::Rpi4DeviceTree],
+        },
+        // The checked build (debug assertions and overflow checks on) through the
+        // self-tests, the task tests (faults, preemption, system calls) and the
+        // probe tests, which exercise every invariant the kernel asserts.
+        TestRun {
+            label: "qemu virt checked",
+            cargo_args: vec!["-p", "qemu-tests", "--test", "selftests", "--test", "tasks", "--test", "probes"],
+            boards: &[],
+            needs: &[Need::CheckedVirtKernel],
         },
         // The x86_64 UEFI kernel under OVMF. A UEFI boot takes about 5 s, so each
         // test batches several scenarios into one boot.
@@ -187,6 +199,20 @@ fn run_step(
                 }
                 Err(e) => {
                     summary.fail(format!("{}: the chain-loader did not build: {e:#}", step.label));
+                    return Ok(());
+                }
+            },
+            Need::CheckedVirtKernel => match (build::build_checked(Board::Virt), qemu) {
+                (Ok(images), Some(qemu)) => {
+                    let absolute = std::path::absolute(&images.image).context("resolving the checked image path")?;
+                    cmd = cmd.env(Board::Virt.image_env_var(), absolute.display().to_string()).env("QEMU", qemu.program.as_str());
+                }
+                (Ok(_), None) => {
+                    summary.fail(format!("{}: no QEMU to boot the checked kernel", step.label));
+                    return Ok(());
+                }
+                (Err(e), _) => {
+                    summary.fail(format!("{}: the checked kernel did not build: {e:#}", step.label));
                     return Ok(());
                 }
             },
