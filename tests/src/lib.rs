@@ -474,41 +474,18 @@ fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
     run
 }
 
-/// Runs the QEMU binary `qemu` with `args` until it exits or `timeout` passes.
-fn run_program(qemu: &str, args: &[String], timeout: Duration) -> Run {
-    let command_line = format!("{qemu} {}", args.join(" "));
-    let mut child = Command::new(qemu)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start `{command_line}`: {e}"));
-    let stdout = drain(&mut child, |c| c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let stderr = drain(&mut child, |c| c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let started = Instant::now();
-    let (status, timed_out) = match child.wait_timeout(timeout).expect("waiting for QEMU") {
-        Some(status) => (status, false),
-        None => {
-            let _ = child.kill();
-            (child.wait().expect("reaping QEMU"), true)
-        }
-    };
-    Run {
-        status: if timed_out { None } else { status.code() },
-        exit: status.to_string(),
-        transcript: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        timed_out,
-        timeout,
-        elapsed: started.elapsed(),
-        command_line,
-    }
+/// What a child printed and how it ended ([`collect`]).
+struct Collected {
+    status: std::process::ExitStatus,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
 }
 
-/// Runs `command` to its end or `timeout` (then kills it and panics saying so);
-/// returns what it printed, stdout then stderr.
-pub(crate) fn run_with_timeout(command: &mut Command, timeout: Duration) -> String {
+/// Runs `command` with its output drained on threads (a chatty child cannot
+/// stall on a full pipe) until it exits or `timeout` passes, then kills it.
+fn collect(command: &mut Command, timeout: Duration) -> Collected {
     let shown = format!("{command:?}");
     let mut child = command
         .stdin(Stdio::null())
@@ -518,13 +495,45 @@ pub(crate) fn run_with_timeout(command: &mut Command, timeout: Duration) -> Stri
         .unwrap_or_else(|e| panic!("could not start {shown}: {e}"));
     let stdout = drain(&mut child, |c| c.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
     let stderr = drain(&mut child, |c| c.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let finished = child.wait_timeout(timeout).expect("waiting for the child");
-    if finished.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
+    let started = Instant::now();
+    let (status, timed_out) = match child.wait_timeout(timeout).expect("waiting for the child") {
+        Some(status) => (status, false),
+        None => {
+            let _ = child.kill();
+            (child.wait().expect("reaping the child"), true)
+        }
+    };
+    Collected {
+        status,
+        timed_out,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
     }
-    let output = format!("{}{}", stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
-    if finished.is_none() {
+}
+
+/// Runs the QEMU binary `qemu` with `args` until it exits or `timeout` passes.
+fn run_program(qemu: &str, args: &[String], timeout: Duration) -> Run {
+    let ran = collect(Command::new(qemu).args(args), timeout);
+    Run {
+        status: if ran.timed_out { None } else { ran.status.code() },
+        exit: ran.status.to_string(),
+        transcript: ran.stdout,
+        stderr: ran.stderr,
+        timed_out: ran.timed_out,
+        timeout,
+        elapsed: ran.elapsed,
+        command_line: format!("{qemu} {}", args.join(" ")),
+    }
+}
+
+/// Runs `command` to its end or `timeout` (then kills it and panics saying so);
+/// returns what it printed, stdout then stderr.
+pub(crate) fn run_with_timeout(command: &mut Command, timeout: Duration) -> String {
+    let shown = format!("{command:?}");
+    let ran = collect(command, timeout);
+    let output = format!("{}{}", ran.stdout, ran.stderr);
+    if ran.timed_out {
         panic!("{shown} was killed after {} s (a hang); it said:\n{output}", timeout.as_secs());
     }
     output
