@@ -83,6 +83,9 @@ pub struct Platform {
     /// `/memreserve/` ranges and `/reserved-memory` nodes (some of them `no-map`),
     /// or the board table's without a device tree.
     pub reserved: Vec<Reservation>,
+    /// The framebuffer the board's firmware gave the console's screen, if any
+    /// (`board/rpi4/screen.rs`): mapped by `mmu::enable`, outside the allocator.
+    pub framebuffer: Option<MemoryRegion>,
 }
 
 /// Device tree header magic (Devicetree Specification v0.4, 5.2), big-endian.
@@ -141,6 +144,7 @@ pub fn discover(dtb_addr: usize) -> Platform {
         psci: None,
         reserved: Vec::new(),
         tree: None,
+        framebuffer: None,
     };
     match open(dtb_addr) {
         Some(fdt) => {
@@ -284,7 +288,7 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
 
 /// The `index`th `reg` address of the first enabled node compatible with any of
 /// `compatible`, translated to a CPU physical address through the parents' `ranges`.
-fn first_reg(fdt: &Fdt<'static>, compatible: &[&str], index: usize) -> Option<usize> {
+pub fn first_reg(fdt: &Fdt<'static>, compatible: &[&str], index: usize) -> Option<usize> {
     fdt.find_compatible(compatible)
         .filter_map(Result::ok)
         .find(|node| !matches!(node.status(), Ok(fdt_parser::Status::Disabled)))

@@ -24,7 +24,15 @@ pub fn init() {
 pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
     match slot {
         VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => handle_irq(),
-        VectorSlot::CurrentElSpxSynchronous => handle_el1_synchronous(frame, slot),
+        // The kernel's own traps (a self-test `brk`, the semihosting `hlt` on a
+        // board without a debugger) resume the kernel code that took them, as it
+        // was: no scheduling decision belongs in the middle of it. (Through the
+        // scheduler, the `hlt` in `power::exit` on a real Pi 4 found no process
+        // left and printed the task report a second time before halting.)
+        VectorSlot::CurrentElSpxSynchronous => {
+            handle_el1_synchronous(frame, slot);
+            return frame;
+        }
         VectorSlot::LowerAarch64Synchronous => match frame.class() {
             ExceptionClass::SvcAarch64 => syscall::handle(frame),
             ExceptionClass::BrkAarch64 if frame.brk_immediate() == crate::arch::debug::NULL_BRK_IMMEDIATE => {

@@ -49,12 +49,12 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     memory::heap::init();
     exception::init();
 
-    let platform = devicetree::discover(dtb_addr);
+    let mut platform = devicetree::discover(dtb_addr);
     if let Some(why) = platform.missing() {
         stop_on_an_incomplete_tree(&platform, why);
     }
     console::init(platform.uart_base);
-    board::init_console_hardware(&platform);
+    board::init_console_hardware(&mut platform);
     power::init(platform.psci);
     refuse_el3_entry(entry_el);
 

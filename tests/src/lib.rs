@@ -17,6 +17,7 @@ use std::{
 use wait_timeout::ChildExt;
 
 pub mod boot_order;
+pub mod screen;
 
 /// Where `cargo xtask test` puts the path of the QEMU virt kernel image.
 pub const IMAGE_ENV_VIRT: &str = "BRK_KERNEL_IMAGE_VIRT";
@@ -417,12 +418,24 @@ pub fn file_from_env(variable: &str) -> PathBuf {
 /// QEMU's `raspi4b` arguments for `image` (its CPU and RAM are fixed by the machine):
 /// the same image a Pi 4 loads as `kernel8.img`, with the Pi 4 device tree if
 /// `dtb` is given (raspi4b then fills in `/chosen/bootargs` from `append`).
+/// With semihosting, so the kernel's exit status is QEMU's.
 pub fn raspi4b_args(image: &std::path::Path, dtb: Option<&std::path::Path>, append: Option<&str>) -> Vec<String> {
-    let mut args: Vec<String> =
-        ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio", "-semihosting"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut args = raspi4b_args_as_on_a_board(image, dtb, append);
+    args.push("-semihosting".to_string());
+    args
+}
+
+/// [`raspi4b_args`] without semihosting: the kernel cannot end QEMU and ends as
+/// on a real Pi 4, reporting the status and halting.
+pub fn raspi4b_args_as_on_a_board(
+    image: &std::path::Path,
+    dtb: Option<&std::path::Path>,
+    append: Option<&str>,
+) -> Vec<String> {
+    let mut args: Vec<String> = ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     args.extend(["-kernel".to_string(), image.display().to_string()]);
     if let Some(dtb) = dtb {
         args.extend(["-dtb".to_string(), dtb.display().to_string()]);
@@ -455,14 +468,26 @@ pub const STRICT_LOG: &str = "guest_errors,unimp";
 /// Runs QEMU with `args` plus `-d` [`STRICT_LOG`] into a file of its own, and
 /// fails the test if anything was logged there.
 fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
+    let (strict, log) = with_strict_log(args);
+    let run = run_program(qemu, &strict, timeout);
+    check_strict_log(&run, &log);
+    run
+}
+
+/// `args` plus `-d` [`STRICT_LOG`] `-D <a file of this run's own>`, and that file.
+pub(crate) fn with_strict_log(args: &[String]) -> (Vec<String>, PathBuf) {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let number = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = std::env::temp_dir().join(format!("brk-qemu-{}-{number}.log", std::process::id()));
     let mut strict = args.to_vec();
     strict.extend(["-d".to_string(), STRICT_LOG.to_string(), "-D".to_string(), log.display().to_string()]);
-    let run = run_program(qemu, &strict, timeout);
-    let logged = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
+    (strict, log)
+}
+
+/// Fails `run` if QEMU logged anything into `log` ([`with_strict_log`]); removes the file.
+pub(crate) fn check_strict_log(run: &Run, log: &std::path::Path) {
+    let logged = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
     if !logged.trim().is_empty() {
         let lines: Vec<&str> = logged.lines().collect();
         run.fail(&format!(
@@ -471,7 +496,6 @@ fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
             lines.iter().take(20).copied().collect::<Vec<_>>().join("\n")
         ));
     }
-    run
 }
 
 /// What a child printed and how it ended ([`collect`]).

@@ -7,10 +7,11 @@
 //! when the device tree could not be fetched), and leaves them out of the virt step.
 
 use qemu_tests::{
-    boot_order::expect_no_exclusive_before_the_mmu, boot_raspi4b, file_from_env, probed_probe_args, probed_results,
-    raspi4b_args, Run, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
+    boot_order::expect_no_exclusive_before_the_mmu,
+    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
+    screen::{boot_and_screendump, expected_screen, first_different_cell, Screen},
+    Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
-
 
 
 fn expect_selftests_pass(run: &Run) {
@@ -118,5 +119,89 @@ fn raspi4b_with_dtb_probes_on_every_class_leave_the_results_unchanged() {
         if !line.contains(" 50 hits") {
             run.fail(&format!("expected 50 hits: {line:?}"));
         }
+    }
+}
+
+/// The last line of a run on a board without semihosting: the kernel halts,
+/// and the screen keeps what it showed.
+const HALTED: &str = "power off: no way to power off, halting";
+
+/// Boots the Pi 4 image as a board runs it (no semihosting), with `extra` QEMU
+/// arguments, and takes a screendump once it has halted.
+fn boot_to_the_halt_and_screendump(dtb: Option<&std::path::Path>, append: Option<&str>, extra: &[&str]) -> (Run, Screen) {
+    let image = file_from_env(IMAGE_ENV_RPI4);
+    let mut args = raspi4b_args_as_on_a_board(&image, dtb, append);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let (run, screen) = boot_and_screendump(&args, HALTED, DEFAULT_TIMEOUT);
+    // Without semihosting the `hlt` of power::exit is undefined: stepped over, the
+    // kernel goes on down, once (no second task report from the scheduler).
+    let end: Vec<&str> = run.lines().filter(|l| !l.is_empty()).collect();
+    if !end.ends_with(&["power off: status 0 (success)", HALTED]) {
+        run.fail("the run did not end with its status and the halt, as on a board without a debugger");
+    }
+    (run, screen)
+}
+
+/// Fails `run` unless `screen` is, pixel for pixel, the transcript drawn by the
+/// console's code and font on the host.
+fn expect_screen_shows_the_transcript(run: &Run, screen: &Screen) {
+    let expected = expected_screen(&run.transcript, screen.width, screen.height);
+    if let Some((col, row)) = first_different_cell(screen, &expected) {
+        run.fail(&format!(
+            "the screendump differs from the transcript drawn on the host, first in text cell column {col}, row {row} \
+             ({}x{} pixels, {}x{} cells of {}x{})",
+            screen.width,
+            screen.height,
+            screen.width / text_screen::GLYPH_WIDTH,
+            screen.height / text_screen::GLYPH_HEIGHT,
+            text_screen::GLYPH_WIDTH,
+            text_screen::GLYPH_HEIGHT
+        ));
+    }
+}
+
+#[test]
+fn raspi4b_hdmi_screen_shows_the_console_wrapped_and_scrolled_as_on_a_board() {
+    // A small 480x320 HDMI panel: 68x20 cells, so the long banner lines wrap and
+    // the boot scrolls. The firmware's (QEMU's) framebuffer, from the mailbox.
+    let (run, screen) =
+        boot_to_the_halt_and_screendump(None, None, &["-global", "bcm2835-fb.xres=480", "-global", "bcm2835-fb.yres=320"]);
+    run.expect_line_starting(
+        "screen:  HDMI 480x320, 32 bpp, pitch 1920 B, framebuffer 0x3c100000-0x3c196000, 68x20 text cells of 7x16 px \
+         (VideoCore mailbox 0xfe00b880, board table: no device tree entry)",
+    );
+    // Never handed out, even if a tree's /memory covered it.
+    run.expect_line_starting("reserved: 0x3c100000-0x3c196000 the HDMI framebuffer the firmware allocated");
+    assert_eq!((screen.width, screen.height), (480, 320));
+    let rows_needed: usize = run.lines().map(|l| l.chars().count().div_ceil(68).max(1)).sum();
+    assert!(rows_needed > 20, "the boot must scroll the screen for this test to test scrolling ({rows_needed} rows)");
+    expect_screen_shows_the_transcript(&run, &screen);
+}
+
+#[test]
+fn raspi4b_with_dtb_hdmi_screen_at_1080p_shows_the_whole_run_from_the_banner_on() {
+    // A 1080p monitor: the firmware reports the display's size, the kernel asks
+    // for a framebuffer of that size.
+    let dtb = file_from_env(DTB_ENV_RPI4);
+    let (run, screen) = boot_to_the_halt_and_screendump(
+        Some(&dtb),
+        Some("test=demo"),
+        &["-global", "bcm2835-fb.xres=1920", "-global", "bcm2835-fb.yres=1080"],
+    );
+    run.expect_line_starting(
+        "screen:  HDMI 1920x1080, 32 bpp, pitch 7680 B, framebuffer 0x3c100000-0x3c8e9000, 274x67 text cells of 7x16 px \
+         (VideoCore mailbox 0xfe00b880, device tree)",
+    );
+    run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: done"]);
+    if run.lines().filter(|l| l.starts_with("tasks: all ")).count() != 1 {
+        run.fail("the task report must be printed once");
+    }
+    expect_screen_shows_the_transcript(&run, &screen);
+    // Everything fits: the banner is on the row it was printed on.
+    let lines: Vec<&str> = run.lines().collect();
+    let banner = lines.iter().position(|l| l.starts_with("brk-path kernel ")).expect("the banner");
+    assert!(lines.len() < 67, "the run fits the screen ({} lines)", lines.len());
+    if !screen.row_shows(banner, lines[banner]) {
+        run.fail(&format!("text row {banner} of the screen does not show the banner's first line {:?}", lines[banner]));
     }
 }

@@ -16,28 +16,14 @@ compile_error!("select a board: --features board-virt or --features board-rpi4")
 
 pub use selected::{memory, BOOT_MAP};
 
-/// Bring the console UART's hardware up where the loader leaves it off: on a Pi 4,
-/// GPIO 14/15 to UART0 and the 115200 baud divisor (see `rpi4/uart.rs`), then one
-/// line saying what was used. QEMU `virt`'s UART works as it is: nothing to do.
+/// Bring the console's hardware up where the loader leaves it off: on a Pi 4,
+/// GPIO 14/15 to UART0 and the 115200 baud divisor (see `rpi4/uart.rs`), then
+/// the HDMI screen (`rpi4/screen.rs`), with one line each saying what was used.
+/// QEMU `virt`'s UART works as it is and it has no screen: nothing to do.
 /// Runs once, on the boot core, once the console points at `platform`'s UART.
-pub fn init_console_hardware(platform: &crate::devicetree::Platform) {
+pub fn init_console_hardware(platform: &mut crate::devicetree::Platform) {
     #[cfg(feature = "board-rpi4")]
-    {
-        let setup = selected::uart::init(platform);
-        let gpio = match setup.gpio_base {
-            Some(base) => alloc::format!("GPIO 14/15 ALT0 (GPIO block {:#010x})", base),
-            None => alloc::string::String::from("GPIO left as the firmware set it (no GPIO block in the device tree)"),
-        };
-        crate::println!(
-            "uart:    PL011 at {:#010x}, {} baud 8N1 from a {} Hz clock ({}), {}{}",
-            setup.uart_base,
-            selected::uart::CONSOLE_BAUD,
-            setup.clock_hz,
-            setup.clock_source.describe("device tree clock-frequency"),
-            gpio,
-            if setup.programmed { "" } else { ": divisor out of range, left as the firmware set it" },
-        );
-    }
+    selected::init_console_hardware(platform);
     #[cfg(not(feature = "board-rpi4"))]
     let _ = platform;
 }

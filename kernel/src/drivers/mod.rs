@@ -1,6 +1,7 @@
 //! Device drivers. Each takes its base address from the device tree (through
 //! [`crate::devicetree::Platform`]); none contains an address of its own.
 
+pub mod framebuffer;
 pub mod gicv2;
 pub mod pl011;
 

@@ -99,12 +99,45 @@ pub fn sync_instructions(addr: usize, len: usize) -> MaintenanceCount {
 /// memory once they are on (`boot_map.rs`). Runs with the MMU off: register
 /// reads and maintenance instructions only.
 pub fn invalidate_dcache_to_poc(start: usize, end: usize) {
-    let line = geometry().dcache_line;
-    let mut at = start & !(line - 1);
-    while at < end {
+    by_dcache_line(start, end, |at| {
         // SAFETY: `DC IVAC` discards cached copies of one line; memory holds the
         // only copy that matters for every line of the range (see above).
         unsafe { core::arch::asm!("dc ivac, {}", in(reg) at, options(nostack, preserves_flags)) };
+    });
+}
+
+/// Clean the data cache lines of `[start, end)` to the point of coherency
+/// (`DC CVAC`), then `DSB SY`: what the CPU wrote through a cacheable mapping
+/// reaches memory, where a bus master that does not look into the CPU's
+/// caches (the Pi 4's display controller scanning out the framebuffer) reads
+/// it. The lines stay valid for the CPU's own later reads.
+pub fn clean_dcache_to_poc(start: usize, end: usize) {
+    by_dcache_line(start, end, |at| {
+        // SAFETY: `DC CVAC` writes one dirty line back to memory; it changes no value.
+        unsafe { core::arch::asm!("dc cvac, {}", in(reg) at, options(nostack, preserves_flags)) };
+    });
+}
+
+/// Clean and invalidate the data cache lines of `[start, end)` to the point of
+/// coherency (`DC CIVAC`), then `DSB SY`: for a buffer shared with a bus master
+/// in both directions (the VideoCore mailbox's property buffer). Before the
+/// master reads, memory holds what the CPU wrote; after it wrote, no stale line
+/// hides its answer. Whole lines are affected: the buffer must own its lines.
+#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // only the Pi 4 has a mailbox
+pub fn clean_and_invalidate_dcache_to_poc(start: usize, end: usize) {
+    by_dcache_line(start, end, |at| {
+        // SAFETY: `DC CIVAC` writes one line back and drops it; it changes no value.
+        unsafe { core::arch::asm!("dc civac, {}", in(reg) at, options(nostack, preserves_flags)) };
+    });
+}
+
+/// Run `maintain` on the address of every D-cache line that `[start, end)`
+/// touches, then `DSB SY` so it has completed for every observer.
+fn by_dcache_line(start: usize, end: usize, mut maintain: impl FnMut(usize)) {
+    let line = geometry().dcache_line;
+    let mut at = start & !(line - 1);
+    while at < end {
+        maintain(at);
         at += line;
     }
     barrier::dsb(barrier::SY);

@@ -412,6 +412,17 @@ pub fn enable(platform: &Platform) {
         }
     }
 
+    // The screen's framebuffer, like RAM (drivers/framebuffer.rs cleans what it
+    // draws to the point of coherency); pages inside RAM are mapped already.
+    if let Some(framebuffer) = platform.framebuffer {
+        let start = framebuffer.base & !(PAGE_SIZE - 1);
+        for page in (start..framebuffer.end()).step_by(PAGE_SIZE) {
+            if table.lookup(page).is_none() {
+                map_or_die(&mut table, page, page + PAGE_SIZE, Access::KernelReadWrite, "framebuffer");
+            }
+        }
+    }
+
     // Devices: the console and the interrupt controller, a 64 KiB window each.
     const DEVICE_WINDOW: usize = 64 * 1024;
     for device in [platform.uart_base, platform.gic.distributor, platform.gic.cpu_interface] {

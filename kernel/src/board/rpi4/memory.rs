@@ -12,6 +12,9 @@ pub const UART_BASE: usize = 0xFE20_1000;
 pub const UART_CLOCK_HZ: u32 = 48_000_000;
 /// GPIO block (BCM2711 ARM Peripherals, 5.2), which muxes UART0 onto GPIO 14/15.
 pub const GPIO_BASE: usize = 0xFE20_0000;
+/// The VideoCore mailbox (BCM2711 ARM Peripherals, 1.2: bus 0x7E00_B880 in the
+/// low peripheral window), through which the firmware hands out a framebuffer.
+pub const MAILBOX_BASE: usize = 0xFE00_B880;
 /// GIC-400 distributor and CPU interface.
 pub const GIC_DISTRIBUTOR: usize = 0xFF84_1000;
 pub const GIC_CPU_INTERFACE: usize = 0xFF84_2000;

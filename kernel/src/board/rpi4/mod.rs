@@ -1,7 +1,9 @@
 //! Raspberry Pi 4 (BCM2711).
 
 pub mod gpio;
+mod mailbox;
 pub mod memory;
+mod screen;
 pub mod uart;
 
 use crate::arch::boot_map::{BootMemory, BootRegion};
@@ -16,3 +18,25 @@ pub const BOOT_MAP: &[BootRegion] = &[
     BootRegion { start: 0, end: 0x4000_0000, kind: BootMemory::Ram },
     BootRegion { start: 0xFC00_0000, end: 0x1_0000_0000, kind: BootMemory::Device },
 ];
+
+/// The console's hardware, in the order a learner with only a screen or only a
+/// serial cable needs it: the UART (GPIO 14/15, the baud divisor), then the
+/// HDMI screen, each reported on one line that both show.
+pub fn init_console_hardware(platform: &mut crate::devicetree::Platform) {
+    let setup = uart::init(platform);
+    let screen = screen::init(platform);
+    let gpio = match setup.gpio_base {
+        Some(base) => alloc::format!("GPIO 14/15 ALT0 (GPIO block {:#010x})", base),
+        None => alloc::string::String::from("GPIO left as the firmware set it (no GPIO block in the device tree)"),
+    };
+    crate::println!(
+        "uart:    PL011 at {:#010x}, {} baud 8N1 from a {} Hz clock ({}), {}{}",
+        setup.uart_base,
+        uart::CONSOLE_BAUD,
+        setup.clock_hz,
+        setup.clock_source.describe("device tree clock-frequency"),
+        gpio,
+        if setup.programmed { "" } else { ": divisor out of range, left as the firmware set it" },
+    );
+    crate::println!("{}", screen);
+}

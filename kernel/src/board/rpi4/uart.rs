@@ -34,7 +34,7 @@ pub struct UartSetup {
 pub fn init(platform: &crate::devicetree::Platform) -> UartSetup {
     let fdt = open(platform);
     let gpio_base = match fdt.as_ref() {
-        Some(fdt) => first_reg(fdt, &["brcm,bcm2711-gpio", "brcm,bcm2835-gpio"]),
+        Some(fdt) => crate::devicetree::first_reg(fdt, &["brcm,bcm2711-gpio", "brcm,bcm2835-gpio"], 0),
         None => Some(board::GPIO_BASE),
     };
     let uart_base = platform.uart_base;
@@ -59,14 +59,6 @@ pub fn init(platform: &crate::devicetree::Platform) -> UartSetup {
 /// The device tree `platform` was read from, if there was one.
 fn open(platform: &crate::devicetree::Platform) -> Option<Fdt<'static>> {
     platform.tree.and_then(crate::devicetree::open)
-}
-
-fn first_reg(fdt: &Fdt<'static>, compatible: &[&str]) -> Option<usize> {
-    fdt.find_compatible(compatible)
-        .filter_map(Result::ok)
-        .find(|node| !matches!(node.status(), Ok(fdt_parser::Status::Disabled)))
-        .and_then(|node| node.reg().ok()?.next())
-        .map(|reg| reg.address as usize)
 }
 
 /// The PL011's `clock-frequency`, or that of the first clock in its `clocks`.
