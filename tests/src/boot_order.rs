@@ -83,6 +83,7 @@ pub fn first_exclusive(qemu: &str, qemu_args: &[String], elf: &Path, timeout: Du
     let loads = exclusive_loads(&std::fs::read(elf).expect("reading the kernel ELF"));
     assert!(!loads.is_empty(), "no exclusive load in {}: the scan is broken", elf.display());
     // gdb starts QEMU itself and talks to it over a pipe (`-gdb stdio`): no port.
+    let (qemu_args, log) = crate::with_strict_log(qemu_args);
     let mut script = String::from("set pagination off\nset confirm off\n");
     script.push_str(&format!("target remote | exec {qemu} {} -gdb stdio -S\n", qemu_args.join(" ")));
     for load in &loads {
@@ -96,6 +97,9 @@ pub fn first_exclusive(qemu: &str, qemu_args: &[String], elf: &Path, timeout: Du
         timeout,
     );
     let _ = std::fs::remove_file(&file);
+    if let Some(complaint) = crate::strict_log_complaint(&log) {
+        panic!("{complaint}\ngdb said:\n{output}");
+    }
     let line = output
         .lines()
         .find_map(|l| l.strip_prefix("first-exclusive "))

@@ -402,6 +402,9 @@ impl Run {
 pub const IMAGE_ENV_RPI4: &str = "BRK_KERNEL_IMAGE_RPI4";
 /// Where `cargo xtask test` puts the Pi 4 device tree (`bcm2711-rpi-4-b.dtb`) when it has one.
 pub const DTB_ENV_RPI4: &str = "BRK_RPI4_DTB";
+/// Where `cargo xtask test` puts the armstub (`boot/armstub`) that boots raspi4b
+/// the way the Pi firmware boots a board.
+pub const ARMSTUB_ENV: &str = "BRK_ARMSTUB_IMAGE";
 /// Where `cargo xtask test` puts the chain-loader's `kernel8.img`.
 pub const IMAGE_ENV_CHAINLOADER: &str = "BRK_CHAINLOADER_IMAGE";
 
@@ -475,7 +478,7 @@ fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
 }
 
 /// `args` plus `-d` [`STRICT_LOG`] `-D <a file of this run's own>`, and that file.
-pub(crate) fn with_strict_log(args: &[String]) -> (Vec<String>, PathBuf) {
+pub fn with_strict_log(args: &[String]) -> (Vec<String>, PathBuf) {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let number = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let log = std::env::temp_dir().join(format!("brk-qemu-{}-{number}.log", std::process::id()));
@@ -486,16 +489,24 @@ pub(crate) fn with_strict_log(args: &[String]) -> (Vec<String>, PathBuf) {
 
 /// Fails `run` if QEMU logged anything into `log` ([`with_strict_log`]); removes the file.
 pub(crate) fn check_strict_log(run: &Run, log: &std::path::Path) {
+    if let Some(complaint) = strict_log_complaint(log) {
+        run.fail(&complaint);
+    }
+}
+
+/// What QEMU logged into `log` ([`with_strict_log`]), as a failure message, if
+/// anything; removes the file.
+pub fn strict_log_complaint(log: &std::path::Path) -> Option<String> {
     let logged = std::fs::read_to_string(log).unwrap_or_default();
     let _ = std::fs::remove_file(log);
-    if !logged.trim().is_empty() {
-        let lines: Vec<&str> = logged.lines().collect();
-        run.fail(&format!(
+    let lines: Vec<&str> = logged.lines().filter(|l| !l.trim().is_empty()).collect();
+    (!lines.is_empty()).then(|| {
+        format!(
             "QEMU logged {} line(s) of guest errors or unimplemented accesses (-d {STRICT_LOG}); on hardware these hang or do nothing:\n{}",
             lines.len(),
             lines.iter().take(20).copied().collect::<Vec<_>>().join("\n")
-        ));
-    }
+        )
+    })
 }
 
 /// What a child printed and how it ended ([`collect`]).

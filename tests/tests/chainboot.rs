@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use qemu_tests::{file_from_env, run_from_parts, Run, IMAGE_ENV_CHAINLOADER, STRICT_LOG};
+use qemu_tests::{file_from_env, run_from_parts, strict_log_complaint, with_strict_log, Run, IMAGE_ENV_CHAINLOADER};
 use wait_timeout::ChildExt;
 
 /// Hang cut-offs only, far beyond what a loaded machine needs (see
@@ -40,19 +40,18 @@ fn payload() -> PathBuf {
 /// QEMU booting the loader with its serial line on `serial` (`pty` or `unix:...`);
 /// QEMU's own messages (stdout and stderr) come through the channel: it names the
 /// pty on stdout.
-/// The fourth value is QEMU's `-d` [`STRICT_LOG`] file, for [`expect_no_guest_errors`].
+/// The fourth value is QEMU's strict log file (`qemu_tests::with_strict_log`), for
+/// [`expect_no_guest_errors`].
 fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String, PathBuf) {
     let loader = file_from_env(IMAGE_ENV_CHAINLOADER);
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty()).unwrap_or("qemu-system-aarch64".into());
-    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let number = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let log = std::env::temp_dir().join(format!("brk-chainboot-{}-{number}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let args = [
-        "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", serial, "-semihosting",
-        "-kernel", &loader.display().to_string(), "-d", STRICT_LOG, "-D", &log.display().to_string(),
-    ]
-    .map(String::from);
+    let (args, log) = with_strict_log(
+        &[
+            "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", serial, "-semihosting",
+            "-kernel", &loader.display().to_string(),
+        ]
+        .map(String::from),
+    );
     let command_line = format!("{qemu} {}", args.join(" "));
     let mut child = Command::new(&qemu)
         .args(&args)
@@ -78,9 +77,9 @@ fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String, PathBuf
 /// Nothing in QEMU's strict log: no access to an address it does not implement,
 /// none against a device's rules (see `qemu_tests::STRICT_LOG`).
 fn expect_no_guest_errors(log: &Path) {
-    let logged = std::fs::read_to_string(log).unwrap_or_default();
-    let _ = std::fs::remove_file(log);
-    assert!(logged.trim().is_empty(), "QEMU logged guest errors or unimplemented accesses (-d {STRICT_LOG}):\n{logged}");
+    if let Some(complaint) = strict_log_complaint(log) {
+        panic!("{complaint}");
+    }
 }
 
 /// Runs `cargo xtask chainboot --serial <serial> --image <payload>` while QEMU runs

@@ -10,7 +10,7 @@ use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
     boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
     screen::{boot_and_screendump, expected_screen, first_different_cell, Screen},
-    Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
+    run_qemu, Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
 
 
@@ -204,4 +204,72 @@ fn raspi4b_with_dtb_hdmi_screen_at_1080p_shows_the_whole_run_from_the_banner_on(
     if !screen.row_shows(banner, lines[banner]) {
         run.fail(&format!("text row {banner} of the screen does not show the banner's first line {:?}", lines[banner]));
     }
+}
+
+/// The two words of the armstub the firmware fills in (boot/armstub/src/armstub.s).
+const ARMSTUB_DTB_PTR32: usize = 0xf8;
+const ARMSTUB_KERNEL_ENTRY32: usize = 0xfc;
+/// Where this boot puts the device tree: near the top of the first RAM bank, as
+/// the firmware does (it chooses the address; the kernel must take any).
+const FIRMWARE_DTB_ADDRESS: u32 = 0x3b00_0000;
+
+#[test]
+fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secure_gic() {
+    // QEMU's -kernel path rewrites /memory with its own 960 MiB and drops the
+    // second bank. Booted without it, raspi4b starts all four cores at 0 in EL3,
+    // as a Pi 4 does, and runs the armstub; the tree is what the firmware of a
+    // 2 GiB Pi 4 passes with the default GPU split, the GIC has the Security
+    // Extensions as the BCM2711's GIC-400 does (so the kernel's interrupts go
+    // through its non-secure view, in group 1 where the armstub put them).
+    let (image, dtb) = (file_from_env(IMAGE_ENV_RPI4), file_from_env(DTB_ENV_RPI4));
+    let mut armstub = std::fs::read(file_from_env(ARMSTUB_ENV)).expect("reading the armstub");
+    let entry = u32::from_le_bytes(armstub[ARMSTUB_KERNEL_ENTRY32..][..4].try_into().unwrap());
+    assert_eq!(entry, 0x80000, "the armstub's kernel_entry32 is not at {ARMSTUB_KERNEL_ENTRY32:#x}");
+    armstub[ARMSTUB_DTB_PTR32..][..4].copy_from_slice(&FIRMWARE_DTB_ADDRESS.to_le_bytes());
+
+    let dir = std::env::temp_dir().join(format!("brk-firmware-boot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stub, tree) = (dir.join("armstub8.bin"), dir.join("bcm2711-rpi-4-b.dtb"));
+    std::fs::write(&stub, &armstub).unwrap();
+    qemu_tests::patch_dtb(&dtb, &tree, |text| {
+        // The firmware fills in /memory@0's empty `reg`.
+        let memory = text.find("\tmemory@0 {").expect("the tree's /memory@0");
+        let empty = memory + text[memory..].find("reg = <0x00 0x00 0x00>;").expect("an empty reg in /memory@0");
+        let text = format!(
+            "{}reg = <0x00 0x00 0x3b400000 0x00 0x40000000 0x40000000>;{}",
+            &text[..empty],
+            &text[empty + "reg = <0x00 0x00 0x00>;".len()..]
+        );
+        text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo\";\n", 1)
+    });
+    let args: Vec<String> = [
+        "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio", "-semihosting",
+        "-global", "arm_gic.has-security-extensions=on",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "-device".to_string(),
+        format!("loader,file={},addr=0x0,force-raw=on", stub.display()),
+        "-device".to_string(),
+        format!("loader,file={},addr=0x80000,force-raw=on", image.display()),
+        "-device".to_string(),
+        format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
+    ])
+    .collect();
+    let run = run_qemu(&args, DEFAULT_TIMEOUT);
+    let _ = std::fs::remove_dir_all(&dir);
+    run.expect_exit(0);
+    run.expect_lines_in_order(&[
+        "board:   Raspberry Pi 4 Model B (device tree model)",
+        "entered: EL2",
+        "ram:     948 MiB at 0x00000000 (device tree /memory)",
+        "ram:     1024 MiB at 0x40000000 (device tree /memory)",
+        "timer:   62500000 Hz (CNTFRQ_EL0), tick every 10 ms on INTID 27 (device tree)",
+        "reserved: 0x00000000-0x00001000 /memreserve/",
+        "reserved: 0x3b000000-",
+    ]);
+    // `timer-tick` proves the interrupts arrive through the non-secure view.
+    expect_selftests_pass(&run);
+    run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: done"]);
 }

@@ -179,3 +179,23 @@ fn build_with(board: Board, profile: Profile, outside_programs: &[PathBuf], imag
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
+
+/// Builds the bare-metal package `package` for [`KERNEL_TARGET`] (release unless
+/// `debug`) and returns each of its binaries `bins`, as (ELF, flattened image).
+/// For the small images beside the kernel: the chain-loader, the armstub.
+pub fn build_flat_binaries(package: &str, bins: &[&str], debug: bool) -> Result<Vec<(Vec<u8>, image::FlatImage)>> {
+    let mut cargo = Cmd::new("cargo").args(["build", "-p", package, "--target", KERNEL_TARGET]);
+    if !debug {
+        cargo = cargo.arg("--release");
+    }
+    cargo.run()?;
+    let profile = if debug { "debug" } else { "release" };
+    bins.iter()
+        .map(|bin| {
+            let path = target_dir().join(KERNEL_TARGET).join(profile).join(bin);
+            let elf = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let flat = image::flatten_elf(&elf).with_context(|| format!("flattening {}", path.display()))?;
+            Ok((elf, flat))
+        })
+        .collect()
+}

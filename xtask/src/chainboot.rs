@@ -21,9 +21,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    build::{self, Board, KERNEL_TARGET},
+    build::{self, Board},
     cmd::Cmd,
-    image,
 };
 
 #[derive(clap::Args)]
@@ -78,15 +77,8 @@ pub fn header(payload: &[u8]) -> Result<[u8; 16]> {
 
 /// Builds the chain-loader and flattens it into `target/images/chainloader/kernel8.img`.
 pub fn build_loader(debug: bool) -> Result<PathBuf> {
-    let mut cargo = Cmd::new("cargo").args(["build", "-p", "chainloader", "--target", KERNEL_TARGET]);
-    if !debug {
-        cargo = cargo.arg("--release");
-    }
-    cargo.run()?;
-    let profile = if debug { "debug" } else { "release" };
-    let elf_path = build::target_dir().join(KERNEL_TARGET).join(profile).join("chainloader");
-    let elf = fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
-    let flat = image::flatten_elf(&elf).with_context(|| format!("flattening {}", elf_path.display()))?;
+    let mut built = build::build_flat_binaries("chainloader", &["chainloader", "chainload-payload"], debug)?.into_iter();
+    let ((elf, flat), (_, payload)) = (built.next().expect("the loader"), built.next().expect("the payload"));
     let dir = build::images_dir().join("chainloader");
     fs::create_dir_all(&dir)?;
     let out = dir.join("kernel8.img");
@@ -94,9 +86,6 @@ pub fn build_loader(debug: bool) -> Result<PathBuf> {
     fs::write(dir.join("chainloader.elf"), &elf)?;
     println!("chain-loader: {} ({} bytes, linked at {:#x})", out.display(), flat.bytes.len(), flat.load_address);
     // The test payload goes beside it (the chain-loader test finds it there).
-    let payload_elf = build::target_dir().join(KERNEL_TARGET).join(profile).join("chainload-payload");
-    let payload = image::flatten_elf(&fs::read(&payload_elf)?)
-        .with_context(|| format!("flattening {}", payload_elf.display()))?;
     fs::write(dir.join(PAYLOAD_FILE), &payload.bytes)?;
     Ok(out)
 }

@@ -38,6 +38,9 @@ pub enum Need {
     Rpi4DeviceTree,
     /// The chain-loader's kernel8.img, as `BRK_CHAINLOADER_IMAGE`.
     Chainloader,
+    /// The armstub that boots raspi4b the way the Pi firmware boots a board, as
+    /// `BRK_ARMSTUB_IMAGE`.
+    Armstub,
     /// The x86_64 UEFI kernel with its programs, as `BRK_KERNEL_EFI`, with the OVMF
     /// firmware as `BRK_OVMF` and `qemu-system-x86_64` as `QEMU_X86_64`.
     UefiKernel,
@@ -76,12 +79,13 @@ pub fn plan() -> Vec<TestRun> {
             boards: &[Board::Rpi4],
             needs: &[Need::Chainloader],
         },
-        // The same image with the Pi 4's own device tree.
+        // The same image with the Pi 4's own device tree, through QEMU's loader
+        // and, filled in as the firmware fills it, through the armstub.
         TestRun {
             label: "qemu raspi4b with device tree",
             cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--", "raspi4b_with_dtb"],
             boards: &[Board::Rpi4],
-            needs: &[Need::Rpi4DeviceTree],
+            needs: &[Need::Rpi4DeviceTree, Need::Armstub],
         },
         // The checked build (debug assertions and overflow checks on) through the
         // self-tests, the task tests (faults, preemption, system calls) and the
@@ -199,6 +203,16 @@ fn run_step(
                 }
                 Err(e) => {
                     summary.fail(format!("{}: the chain-loader did not build: {e:#}", step.label));
+                    return Ok(());
+                }
+            },
+            Need::Armstub => match crate::rpi4::build_armstub() {
+                Ok(image) => {
+                    let absolute = std::path::absolute(&image).context("resolving the armstub path")?;
+                    cmd = cmd.env("BRK_ARMSTUB_IMAGE", absolute.display().to_string());
+                }
+                Err(e) => {
+                    summary.fail(format!("{}: the armstub did not build: {e:#}", step.label));
                     return Ok(());
                 }
             },
