@@ -21,6 +21,7 @@
 
 extern crate alloc;
 
+mod acpi;
 mod arch;
 #[path = "../../src/bootargs.rs"]
 mod bootargs;
@@ -65,6 +66,7 @@ fn efi_main() -> Status {
         console::init();
     }
     let mut platform = firmware::discover();
+    acpi::init();
     memory::layout::set_kernel_image(platform.image.base, platform.image.end());
     time::calibrate();
     print_banner(&platform);
@@ -119,6 +121,7 @@ fn print_banner(platform: &Platform) {
         time::frequency()
     );
     println!("console: 16550 UART at {:#x} (COM1)", console::COM1_PORT);
+    println!("acpi:    {}", acpi::describe());
     if !platform.bootargs.is_empty() {
         println!("args:    {} ({})", platform.bootargs, platform.bootargs_source);
     }
