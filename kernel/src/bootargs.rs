@@ -14,9 +14,14 @@
 //! | `preempt-steps` | switch to another thread after every `eret` into an XOL slot is prepared |
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
+//! | `firmware-left-avx-on` | x86_64 only: before the kernel sets the processor up, turn AVX on (CR4.OSXSAVE, XCR0) as a PC's firmware may leave it, to prove the kernel turns it off for ring 3 |
 
 use crate::task::process::Expectation;
 use alloc::{format, string::String, vec::Vec};
+
+/// The word that asks the x86_64 kernel to start with AVX on, as a firmware may
+/// leave it (read by its UEFI entry, before the processor is set up).
+pub const FIRMWARE_LEFT_AVX_ON: &str = "firmware-left-avx-on";
 
 /// Faults a test can ask the kernel to commit, to prove they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +148,13 @@ pub fn parse(line: &str) -> BootArgs {
             None if word == "trace" => args.probe_options.trace = true,
             None if word == "preempt-steps" => args.probe_options.preempt_steps = true,
             None if word == "report" => args.probe_options.report = true,
+            // Acted on by the x86_64 kernel's UEFI entry, long before this.
+            #[cfg(target_arch = "x86_64")]
+            None if word == FIRMWARE_LEFT_AVX_ON => {}
+            #[cfg(not(target_arch = "x86_64"))]
+            None if word == FIRMWARE_LEFT_AVX_ON => {
+                crate::println!("bootargs: {} is an x86_64 firmware state; ignored on this architecture", word)
+            }
             Some(("inject", other)) => {
                 crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic)", other)
             }

@@ -608,56 +608,140 @@ pub const UEFI_TIMEOUT: Duration = LONG_TIMEOUT;
 /// which then exits with `(value << 1) | 1` (xtask/src/uefi.rs).
 const UEFI_EXIT_BIAS: i32 = 0x10;
 
-/// Boots the x86_64 UEFI kernel (`BRK_KERNEL_EFI`) under OVMF with `bootargs`, from
-/// an ESP folder of its own, and waits for it to exit or [`UEFI_TIMEOUT`].
-///
-/// The run's `status` is the kernel's own (QEMU's `33 + 2 * status` decoded); a QEMU
-/// exit without the kernel writing its exit port counts as no status at all.
+/// Boots the x86_64 UEFI kernel (`BRK_KERNEL_EFI`) under OVMF with `bootargs` on
+/// QEMU's default machine ([`UefiBoot`] for another).
 pub fn boot_uefi(bootargs: &str) -> Run {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static BOOTS: AtomicUsize = AtomicUsize::new(0);
-    let efi = file_from_env(EFI_ENV);
-    let ovmf = file_from_env(OVMF_ENV);
-    let esp = std::env::temp_dir().join(format!(
-        "brk-esp-{}-{}",
-        std::process::id(),
-        BOOTS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let boot_dir = esp.join("EFI").join("BOOT");
-    std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
-    std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
-    std::fs::write(esp.join("bootargs.txt"), format!("{bootargs}\n")).expect("writing bootargs.txt");
-    let args: Vec<String> = [
-        "-nographic".to_string(),
-        "-monitor".into(),
-        "none".into(),
-        "-serial".into(),
-        "stdio".into(),
-        "-net".into(),
-        "none".into(),
-        "-m".into(),
-        "512M".into(),
-        "-bios".into(),
-        ovmf.display().to_string(),
-        "-drive".into(),
-        format!("format=raw,file=fat:rw:{}", esp.display()),
-        "-device".into(),
-        "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
-    ]
-    .into();
-    let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
-    let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
-    let _ = std::fs::remove_dir_all(&esp);
-    if let Some(code) = run.status {
-        let written = (code - 1) / 2;
-        if code % 2 == 1 && written >= UEFI_EXIT_BIAS {
-            run.status = Some(written - UEFI_EXIT_BIAS);
-        } else {
-            run.exit = format!("QEMU exit status {code}, without the kernel writing its exit port");
-            run.status = None;
-        }
+    UefiBoot::new(bootargs).run()
+}
+
+/// The QEMU log flags of every x86_64 test run: [`STRICT_LOG`], and every CPU
+/// reset, so that a triple fault (which resets the machine) fails the run.
+pub const STRICT_LOG_X86: &str = "guest_errors,unimp,cpu_reset";
+/// How many times QEMU resets CPU 0 before the firmware's first instruction
+/// (creating the machine, then its system reset), on `pc` and `q35` alike.
+const STARTUP_RESETS: usize = 2;
+
+/// One boot of the x86_64 UEFI kernel: the machine, the CPU, and whether QEMU's
+/// `isa-debug-exit` device is there to carry the kernel's status out.
+#[derive(Clone, Debug)]
+pub struct UefiBoot {
+    pub bootargs: String,
+    /// `-machine`: QEMU's default (`pc`) unless set, e.g. `q35,pit=off`.
+    pub machine: Option<String>,
+    /// `-cpu`: QEMU's default (`qemu64`) unless set, e.g. `max`.
+    pub cpu: Option<String>,
+    /// Without the device, the kernel powers off through the firmware
+    /// (ResetSystem) and QEMU's own exit status is the run's.
+    pub debug_exit: bool,
+}
+
+impl UefiBoot {
+    pub fn new(bootargs: &str) -> Self {
+        UefiBoot { bootargs: bootargs.to_string(), machine: None, cpu: None, debug_exit: true }
     }
-    run
+
+    pub fn machine(mut self, machine: &str) -> Self {
+        self.machine = Some(machine.to_string());
+        self
+    }
+
+    pub fn cpu(mut self, cpu: &str) -> Self {
+        self.cpu = Some(cpu.to_string());
+        self
+    }
+
+    pub fn without_debug_exit(mut self) -> Self {
+        self.debug_exit = false;
+        self
+    }
+
+    /// QEMU's arguments for booting from the ESP folder `esp`.
+    pub fn qemu_args(&self, ovmf: &std::path::Path, esp: &std::path::Path) -> Vec<String> {
+        let mut args: Vec<String> = ["-nographic", "-monitor", "none", "-serial", "stdio", "-net", "none", "-m", "512M"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(machine) = &self.machine {
+            args.extend(["-machine".to_string(), machine.clone()]);
+        }
+        if let Some(cpu) = &self.cpu {
+            args.extend(["-cpu".to_string(), cpu.clone()]);
+        }
+        args.extend(["-bios".to_string(), ovmf.display().to_string()]);
+        args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{}", esp.display())]);
+        if self.debug_exit {
+            args.extend(["-device".to_string(), "isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()]);
+        }
+        args
+    }
+
+    /// Boots from an ESP folder of its own and waits for QEMU to exit or
+    /// [`UEFI_TIMEOUT`]. With the debug-exit device the run's `status` is the
+    /// kernel's own (QEMU's `33 + 2 * status` decoded), and a QEMU exit without
+    /// the kernel writing its exit port counts as no status at all; without it,
+    /// the status is QEMU's. The QEMU log ([`STRICT_LOG_X86`]) must hold nothing
+    /// but the start-up's CPU resets.
+    pub fn run(&self) -> Run {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BOOTS: AtomicUsize = AtomicUsize::new(0);
+        let efi = file_from_env(EFI_ENV);
+        let ovmf = file_from_env(OVMF_ENV);
+        let number = BOOTS.fetch_add(1, Ordering::Relaxed);
+        let esp = std::env::temp_dir().join(format!("brk-esp-{}-{number}", std::process::id()));
+        let boot_dir = esp.join("EFI").join("BOOT");
+        std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
+        std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
+        std::fs::write(esp.join("bootargs.txt"), format!("{}\n", self.bootargs)).expect("writing bootargs.txt");
+        let log = std::env::temp_dir().join(format!("brk-qemu-x86-{}-{number}.log", std::process::id()));
+        let mut args = self.qemu_args(&ovmf, &esp);
+        args.extend(["-d".to_string(), STRICT_LOG_X86.to_string(), "-D".to_string(), log.display().to_string()]);
+        let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
+        let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
+        let _ = std::fs::remove_dir_all(&esp);
+        if let Some(complaint) = x86_strict_log_complaint(&log) {
+            run.fail(&complaint);
+        }
+        if let (Some(code), true) = (run.status, self.debug_exit) {
+            let written = (code - 1) / 2;
+            if code % 2 == 1 && written >= UEFI_EXIT_BIAS {
+                run.status = Some(written - UEFI_EXIT_BIAS);
+            } else {
+                run.exit = format!("QEMU exit status {code}, without the kernel writing its exit port");
+                run.status = None;
+            }
+        }
+        run
+    }
+}
+
+/// What an x86_64 run's QEMU log ([`STRICT_LOG_X86`]) holds beyond the CPU
+/// resets of start-up, as a failure message, if anything; removes the file.
+/// A reset's register dump (lines `NAME=...`) belongs to its `CPU Reset` line.
+fn x86_strict_log_complaint(log: &std::path::Path) -> Option<String> {
+    let logged = std::fs::read_to_string(log).unwrap_or_default();
+    let _ = std::fs::remove_file(log);
+    let is_register_line = |line: &str| {
+        let name: String = line.chars().take_while(|&c| c != '=').collect();
+        line.contains('=') && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ')
+    };
+    let resets = logged.lines().filter(|l| l.starts_with("CPU Reset (CPU 0)")).count();
+    let other: Vec<&str> = logged
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("CPU Reset (CPU ") && !is_register_line(l))
+        .collect();
+    if !other.is_empty() {
+        return Some(format!(
+            "QEMU logged {} line(s) of guest errors or unimplemented accesses (-d {STRICT_LOG_X86}); on hardware these hang or do nothing:\n{}",
+            other.len(),
+            other.iter().take(20).copied().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    (resets > STARTUP_RESETS).then(|| {
+        format!(
+            "CPU 0 was reset {} time(s) after start-up (-d cpu_reset): a triple fault, or a reset nobody asked for",
+            resets - STARTUP_RESETS
+        )
+    })
 }
 
 /// The probe points of `user/probed` (its `PROBE_POINTS`): `(symbol+offset,
@@ -793,6 +877,27 @@ pub fn hex_field(line: &str, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn x86_log(text: &str) -> Option<String> {
+        let path = std::env::temp_dir().join(format!("brk-x86-log-test-{}-{}", std::process::id(), text.len()));
+        std::fs::write(&path, text).unwrap();
+        x86_strict_log_complaint(&path)
+    }
+
+    const RESET: &str = "CPU Reset (CPU 0)\nEAX=00000000 EBX=00000000 ECX=00000000 EDX=00000000\nES =0000 00000000 00000000 00000000\nCR0=00000000 CR2=00000000 CR3=00000000 CR4=00000000\nXMM00=0000000000000000 0000000000000000\n";
+
+    #[test]
+    fn an_x86_log_with_only_the_start_up_resets_is_clean() {
+        assert_eq!(x86_log(""), None);
+        assert_eq!(x86_log(&RESET.repeat(2)), None);
+    }
+
+    #[test]
+    fn an_x86_log_with_a_later_reset_or_a_guest_error_fails() {
+        assert!(x86_log(&RESET.repeat(3)).unwrap().contains("reset 1 time(s) after start-up"));
+        let error = format!("{}Invalid read at addr 0xFEC00000, size 4, region '(null)', reason: rejected\n", RESET);
+        assert!(x86_log(&error).unwrap().contains("Invalid read at addr 0xFEC00000"));
+    }
 
     fn run(transcript: &str, status: Option<i32>, timed_out: bool) -> Run {
         Run {

@@ -7,13 +7,37 @@
 //! scenarios into one boot, and a test that needs several boots runs them at once.
 //! Every test's name starts with `x86_64_` (`cargo xtask test` runs them apart).
 
-use qemu_tests::{boot_uefi, probed_results, seed_from_env, Run, PROBED_POINTS_X86_64};
+use qemu_tests::{boot_uefi, probed_results, seed_from_env, Run, UefiBoot, PROBED_POINTS_X86_64};
 use std::thread;
 
 /// Boots every command line at once (two cores: QEMU runs mostly single-threaded).
 fn boot_all(bootargs: &[String]) -> Vec<Run> {
-    let handles: Vec<_> = bootargs.iter().cloned().map(|args| thread::spawn(move || boot_uefi(&args))).collect();
+    run_all(bootargs.iter().map(|args| UefiBoot::new(args)).collect())
+}
+
+/// Runs every boot at once.
+fn run_all(boots: Vec<UefiBoot>) -> Vec<Run> {
+    let handles: Vec<_> = boots.into_iter().map(|boot| thread::spawn(move || boot.run())).collect();
     handles.into_iter().map(|h| h.join().expect("a boot thread panicked")).collect()
+}
+
+/// The boot arguments that make every fault kind a task test.
+fn every_fault() -> String {
+    FAULTS.iter().map(|(kind, _)| format!(" expect-fault=faults:{kind}")).collect()
+}
+
+/// Each fault kind killed its process alone, with the line it must give.
+fn expect_each_fault_killed_alone(run: &Run) {
+    for (kind, start) in FAULTS {
+        let line = run
+            .lines()
+            .find(|l| l.starts_with(start) && l.contains(&format!(" faults {kind}, tid ")))
+            .unwrap_or_else(|| run.fail(&format!("no {start:?} line for faults {kind}")));
+        if !line.contains(" RIP=0x") || !line.ends_with("; process killed") {
+            run.fail(&format!("faults {kind}: {line:?}"));
+        }
+        run.expect_test_ok(&format!("faults {kind}"));
+    }
 }
 
 /// Each fault kind of `user/faults` on x86_64, and the start of the line it must give.
@@ -32,6 +56,7 @@ const FAULTS: &[(&str, &str)] = &[
     ("privileged", "fault: general protection (#GP)"),
     ("divide-error", "fault: divide error (#DE)"),
     ("sse", "fault: invalid opcode (#UD)"),
+    ("avx", "fault: invalid opcode (#UD)"),
     ("int3", "fault: breakpoint (int3) not placed by a probe"),
 ];
 
@@ -47,9 +72,7 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
         "test=hello test=threads:4 test=syscalls bogus-word probe=hello:nosuchsym probe=hello:0x10",
     );
     bootargs.push_str(&format!(" test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp"));
-    for (kind, _) in FAULTS {
-        bootargs.push_str(&format!(" expect-fault=faults:{kind}"));
-    }
+    bootargs.push_str(&every_fault());
     let run = boot_uefi(&bootargs);
     run.expect_exit(0);
     run.expect_lines_in_order(&[
@@ -62,7 +85,7 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
         "timer:   8254 PIT channel 0, tick every 10 ms",
         "console: 16550 UART at 0x3f8",
     ]);
-    run.expect_line_starting("selftests: 6 ok, 0 failed");
+    run.expect_line_starting("selftests: 7 ok, 0 failed");
     run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
     run.expect_line_starting("probe hello:nosuchsym: refused: hello has no function named 'nosuchsym'");
     run.expect_line_starting("probe hello:0x10: refused: address 0x10 is not in hello's text");
@@ -87,16 +110,7 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
             run.fail(&format!("spin {name} was preempted only {preempted} times in {SPIN_TICKS} ticks"));
         }
     }
-    for (kind, start) in FAULTS {
-        let line = run
-            .lines()
-            .find(|l| l.starts_with(start) && l.contains(&format!(" faults {kind}, tid ")))
-            .unwrap_or_else(|| run.fail(&format!("no {start:?} line for faults {kind}")));
-        if !line.contains(" RIP=0x") || !line.ends_with("; process killed") {
-            run.fail(&format!("faults {kind}: {line:?}"));
-        }
-        run.expect_test_ok(&format!("faults {kind}"));
-    }
+    expect_each_fault_killed_alone(&run);
     for title in ["hello", "threads 4", "syscalls"] {
         run.expect_test_ok(title);
     }
@@ -305,4 +319,37 @@ fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
     run.expect_line_starting("scenarios: fuzz: 0 undefined results");
     run.expect_line_starting("gen: ok");
     run.expect_test_ok("hello");
+}
+
+#[test]
+fn x86_64_cpu_max_and_a_pc_without_qemus_exit_port() {
+    let runs = run_all(vec![
+        // `-cpu max` offers SMEP, SMAP, XSAVE and AVX: the kernel turns the first
+        // two on, and leaves ring 3 no SSE or AVX state it would not save.
+        // It starts with AVX on, as a PC's firmware may leave it.
+        UefiBoot::new(&format!("firmware-left-avx-on test=hello test=threads:2{}", every_fault())).cpu("max"),
+        // A real PC has no isa-debug-exit: the kernel powers off through the
+        // firmware's ResetSystem, whose runtime code it keeps callable.
+        UefiBoot::new("test=hello").without_debug_exit(),
+    ]);
+    let (max, firmware) = (&runs[0], &runs[1]);
+    max.expect_exit(0);
+    max.expect_line_starting("firmware-left-avx-on: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them");
+    max.expect_line_starting("cpu:     NX, WP, global pages on; SMEP on, SMAP on; SSE, AVX (XSAVE) and x87 off");
+    max.expect_line_starting("selftests: 7 ok, 0 failed");
+    expect_each_fault_killed_alone(max);
+    max.expect_line_starting("tasks: 0 test failure(s)");
+
+    // QEMU's own status: 0 when the guest powered the machine off.
+    firmware.expect_exit(0);
+    let paging = firmware.expect_line_starting("paging:  identity map ");
+    if !paging.contains("; the firmware's runtime code read-only and executable (") {
+        firmware.fail("the firmware's runtime code was not mapped for ResetSystem");
+    }
+    firmware.expect_test_ok("hello");
+    firmware.expect_consecutive_lines(&[
+        "power off: status 0 (success)",
+        "power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)",
+    ]);
+    firmware.expect_last_line("power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)");
 }

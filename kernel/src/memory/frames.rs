@@ -34,7 +34,6 @@ pub fn init(ram: &[MemoryRegion], reserved: &[MemoryRegion]) {
 }
 
 /// What the allocator was given (`init`).
-#[allow(dead_code)] // read by the aarch64 `frames` self-test; the x86_64 kernel has none yet
 pub fn given() -> alloc::vec::Vec<MemoryRegion> {
     GIVEN.lock().clone()
 }

@@ -54,9 +54,16 @@ pub struct Platform {
     pub firmware_vendor: String,
     pub firmware_revision: u32,
     pub uefi_revision: String,
-    /// RAM the kernel may hand out after ExitBootServices (conventional and
-    /// boot-services memory), filled in by `exit_boot_services`.
+    /// Conventional RAM: free from ExitBootServices on, filled in by
+    /// `exit_boot_services`.
     pub ram: Vec<MemoryRegion>,
+    /// Boot-services code and data: free once the firmware's page tables,
+    /// which live there, are no longer the ones in CR3 (`memory::paging_init`).
+    pub boot_services: Vec<MemoryRegion>,
+    /// The firmware's runtime-services code, from its memory attributes table:
+    /// mapped read-only and executable so that ResetSystem stays callable
+    /// (`power.rs`); or why it cannot be.
+    pub runtime_code: Result<Vec<MemoryRegion>, String>,
     /// RAM the frame allocator must not hand out (the first MiB: real-mode
     /// leftovers that some firmware still reads).
     pub reserved: Vec<MemoryRegion>,
@@ -68,7 +75,13 @@ pub struct Platform {
 
 /// Memory types that are free for the kernel once boot services are gone.
 fn is_usable(ty: MemoryType) -> bool {
-    matches!(ty, MemoryType::CONVENTIONAL | MemoryType::BOOT_SERVICES_CODE | MemoryType::BOOT_SERVICES_DATA)
+    ty == MemoryType::CONVENTIONAL || is_boot_services(ty)
+}
+
+/// Boot-services memory: free after ExitBootServices, but the firmware's page
+/// tables (still in CR3 until the kernel's own are loaded) live there.
+fn is_boot_services(ty: MemoryType) -> bool {
+    matches!(ty, MemoryType::BOOT_SERVICES_CODE | MemoryType::BOOT_SERVICES_DATA)
 }
 
 /// The first MiB stays out of the frame allocator.
@@ -90,6 +103,8 @@ pub fn discover() -> Platform {
         firmware_revision: system::firmware_revision(),
         uefi_revision: format!("{}", system::uefi_revision()),
         ram: Vec::new(),
+        boot_services: Vec::new(),
+        runtime_code: runtime_code(),
         reserved: alloc::vec![MemoryRegion { base: 0, size: LOW_MEMORY_END }],
         highest_address: 0,
         sections: image_sections(image),
@@ -120,12 +135,66 @@ pub fn exit_boot_services(platform: &mut Platform) {
         if descriptor.ty != MemoryType::MMIO && descriptor.ty != MemoryType::MMIO_PORT_SPACE {
             platform.highest_address = platform.highest_address.max(region.end());
         }
-        if is_usable(descriptor.ty) {
+        if is_boot_services(descriptor.ty) {
+            platform.boot_services.push(region);
+        } else if descriptor.ty == MemoryType::CONVENTIONAL {
             platform.ram.push(region);
         }
     }
     // The map's own buffer (LOADER_DATA) is not usable RAM, so it may stay.
     core::mem::forget(map);
+}
+
+/// EFI_MEMORY_ATTRIBUTES_TABLE (UEFI 2.10, 4.6.4): a header of four `u32`s
+/// (version, number of entries, descriptor size, reserved), then memory
+/// descriptors (`EFI_MEMORY_DESCRIPTOR`) for the runtime regions, where code
+/// pages say EFI_MEMORY_RO and data pages EFI_MEMORY_XP.
+mod memory_attributes {
+    pub const HEADER_BYTES: usize = 16;
+    pub const NUMBER_OF_ENTRIES: usize = 4;
+    pub const DESCRIPTOR_SIZE: usize = 8;
+}
+
+/// The runtime-services code regions, from the memory attributes table: each
+/// read-only (code) or never executable (data), never both writable and
+/// executable. Without the table, or with a region that is neither, the
+/// kernel cannot map the firmware's runtime code without breaking W^X.
+fn runtime_code() -> Result<Vec<MemoryRegion>, String> {
+    let table = system::with_config_table(|entries| {
+        entries.iter().find(|e| e.guid == uefi::table::cfg::ConfigTableEntry::MEMORY_ATTRIBUTES_GUID).map(|e| e.address as usize)
+    })
+    .ok_or_else(|| String::from("the firmware publishes no memory attributes table"))?;
+    let u32_at = |at: usize| {
+        // SAFETY: the firmware's table lies at `table`, identity mapped, and the
+        // offsets read stay inside its header and the entries it counts.
+        unsafe { core::ptr::read_unaligned((table + at) as *const u32) as usize }
+    };
+    let (count, size) = (u32_at(memory_attributes::NUMBER_OF_ENTRIES), u32_at(memory_attributes::DESCRIPTOR_SIZE));
+    if size < core::mem::size_of::<uefi::mem::memory_map::MemoryDescriptor>() {
+        return Err(format!("the memory attributes table's descriptors are {} bytes, too small", size));
+    }
+    let mut code = Vec::new();
+    for i in 0..count {
+        // SAFETY: as above: entry `i` of `count`, each `size` bytes.
+        let descriptor: uefi::mem::memory_map::MemoryDescriptor = unsafe {
+            core::ptr::read_unaligned((table + memory_attributes::HEADER_BYTES + i * size) as *const _)
+        };
+        let read_only = descriptor.att.contains(uefi::mem::memory_map::MemoryAttribute::READ_ONLY);
+        let never_executed = descriptor.att.contains(uefi::mem::memory_map::MemoryAttribute::EXECUTE_PROTECT);
+        let region = MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
+        match (read_only, never_executed) {
+            (true, false) => code.push(region),
+            (_, true) => {}
+            (false, false) => {
+                return Err(format!(
+                    "the runtime region {:#x}-{:#x} is neither read-only nor never executed",
+                    region.base,
+                    region.end()
+                ))
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn read_bootargs() -> (String, &'static str) {

@@ -67,6 +67,13 @@ fn efi_main() -> Status {
     }
     let mut platform = firmware::discover();
     acpi::init();
+    if platform.bootargs.split_whitespace().any(|word| word == bootargs::FIRMWARE_LEFT_AVX_ON) {
+        if arch::cpu::turn_avx_on_as_a_firmware_may() {
+            println!("{}: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them", bootargs::FIRMWARE_LEFT_AVX_ON);
+        } else {
+            println!("{}: this processor has no XSAVE or no AVX; nothing to turn on", bootargs::FIRMWARE_LEFT_AVX_ON);
+        }
+    }
     memory::layout::set_kernel_image(platform.image.base, platform.image.end());
     time::calibrate();
     print_banner(&platform);
@@ -93,7 +100,7 @@ extern "sysv64" fn kernel_main(platform: u64) -> ! {
     memory::paging_init(platform);
     arch::cpu::disable_sse();
     println!(
-        "cpu:     NX, WP, global pages on; SMEP {}, SMAP {}; SSE and x87 off",
+        "cpu:     NX, WP, global pages on; SMEP {}, SMAP {}; SSE, AVX (XSAVE) and x87 off",
         if smep { "on" } else { "not offered" },
         if smap { "on" } else { "not offered" }
     );

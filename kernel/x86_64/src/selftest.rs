@@ -20,6 +20,7 @@ mod runner;
 use runner::{Outcome, SelfTest};
 
 const SELF_TESTS: &[SelfTest] = &[
+    SelfTest { name: "boot-services", run: no_frame_came_from_boot_services_memory_before_the_switch },
     SelfTest { name: "idt-tss", run: descriptor_tables_are_in_place },
     SelfTest { name: "int3-ring0", run: int3_in_ring_0_is_trapped },
     SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
@@ -31,6 +32,38 @@ const SELF_TESTS: &[SelfTest] = &[
 /// Run every self-test; returns how many failed.
 pub fn run_all(platform: &Platform) -> usize {
     runner::run(SELF_TESTS, platform)
+}
+
+/// The firmware's page tables live in boot-services memory until CR3 holds
+/// the kernel's: every range the frame allocator could hand out before the
+/// switch must lie outside it, and boot-services memory must have been added
+/// after.
+fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform) -> Outcome {
+    let before = memory::given_before_the_switch();
+    ensure!(!before.is_empty(), "nothing was recorded at the switch to the kernel's tables");
+    for given in before {
+        if let Some(firmware) = platform.boot_services.iter().find(|bs| bs.base < given.end() && given.base < bs.end()) {
+            return Err(format!(
+                "{:#x}-{:#x} was given to the frame allocator before the switch, over boot-services memory {:#x}-{:#x}",
+                given.base,
+                given.end(),
+                firmware.base,
+                firmware.end()
+            ));
+        }
+    }
+    let after = memory::frames::given();
+    // Whatever of it is not reserved (the first MiB) must be in use now.
+    let handed_out = |bs: &&crate::devicetree::MemoryRegion| !memory::frames::pages_without(**bs, &platform.reserved).is_empty();
+    for firmware in platform.boot_services.iter().filter(handed_out) {
+        ensure!(
+            after.iter().any(|given| given.base < firmware.end() && firmware.base < given.end()),
+            "boot-services memory {:#x}-{:#x} was never handed out after the switch",
+            firmware.base,
+            firmware.end()
+        );
+    }
+    Ok(())
 }
 
 fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
@@ -112,7 +145,7 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
 }
 
 fn sse_and_x87_are_off(_: &Platform) -> Outcome {
-    ensure!(arch::cpu::sse_is_off(), "CR4.OSFXSR set or CR0.EM clear");
+    ensure!(arch::cpu::sse_is_off(), "CR4.OSFXSR or CR4.OSXSAVE set, or CR0.EM clear");
     Ok(())
 }
 

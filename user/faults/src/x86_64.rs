@@ -1,6 +1,6 @@
 //! The x86_64 faults of `faults`: page faults (not present, write to read-only
 //! data, text, a vtable or the GOT, the XOL page, the stack guard page, instruction fetch from a
-//! no-execute page), invalid opcodes (`ud2`, SSE), a privileged instruction, a
+//! no-execute page), invalid opcodes (`ud2`, SSE, AVX), a privileged instruction, a
 //! divide error, and an `int3` no probe owns.
 //!
 //! A misaligned access is not here: x86 allows it (alignment checking needs
@@ -15,7 +15,7 @@ use user_rt::println;
 use crate::{UNMAPPED, XOL_PAGE};
 
 /// Every kind, in the order the usage message lists them.
-pub(crate) const KINDS: [&str; 14] = [
+pub(crate) const KINDS: [&str; 15] = [
     "unmapped-read",
     "null-read",
     "write-rodata",
@@ -29,6 +29,7 @@ pub(crate) const KINDS: [&str; 14] = [
     "privileged",
     "divide-error",
     "sse",
+    "avx",
     "int3",
 ];
 
@@ -194,6 +195,17 @@ pub(crate) fn commit(kind: &str) {
             // clobbers): changing xmm0, should SSE be on, affects no Rust code.
             unsafe {
                 asm!("xorps xmm0, xmm0", options(nomem, nostack, preserves_flags));
+            }
+        }
+        // An AVX instruction: the kernel leaves CR4.OSXSAVE clear, so every
+        // VEX-encoded instruction is an invalid opcode (#UD) even on a
+        // processor that has AVX (Intel SDM vol. 1, 14.3 "Detection of Intel
+        // AVX instructions": the OS must set OSXSAVE and XCR0 first).
+        "avx" => {
+            // SAFETY: `vxorps` only zeroes ymm0, which no Rust code uses on
+            // this soft-float target, should AVX be (wrongly) enabled.
+            unsafe {
+                asm!("vxorps ymm0, ymm0, ymm0", options(nomem, nostack, preserves_flags));
             }
         }
         // An `int3` of the program's own: a breakpoint (#BP, vector 3) at an

@@ -5,8 +5,9 @@
 //!   in a fixed region of the image's BSS, so it works from the first line of
 //!   the UEFI entry point, before and after ExitBootServices alike.
 //! - Page frames (`buddy_system_allocator`, the aarch64 kernel's `frames.rs`)
-//!   come from the RAM the final UEFI memory map calls conventional or
-//!   boot-services memory, minus the first MiB.
+//!   come from the RAM the final UEFI memory map calls conventional, minus the
+//!   first MiB, and, once CR3 holds the kernel's own tables, from boot-services
+//!   memory, where the firmware's page tables lived until then.
 //! - The kernel map identity-maps physical memory for ring 0 with the image's
 //!   sections mapped by their PE flags (`paging_init`). Thread kernel stacks
 //!   are frames of that map (the shared scheduler allocates them); the boot
@@ -17,6 +18,7 @@ pub mod frames;
 #[path = "../../../src/memory/heap.rs"]
 pub mod heap;
 
+use alloc::format;
 use crate::{
     arch::mmu::{self, Access, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
     devicetree::Platform,
@@ -85,9 +87,27 @@ pub mod layout {
     }
 }
 
-/// Hand the platform's free RAM to the frame allocator.
+/// Hand the platform's conventional RAM to the frame allocator. Boot-services
+/// memory waits for `paging_init`: until CR3 points at the kernel's tables, the
+/// firmware's tables there are the ones the processor walks.
 pub fn init(platform: &Platform) {
     frames::init(&platform.ram, &platform.reserved);
+}
+
+/// What the frame allocator had been given when CR3 switched to the kernel's
+/// tables (the `boot-services` self-test proves none of it is boot-services memory).
+static GIVEN_BEFORE_THE_SWITCH: spin::Once<alloc::vec::Vec<crate::devicetree::MemoryRegion>> = spin::Once::new();
+
+/// The ranges the frame allocator could hand out before the switch to the
+/// kernel's tables: every frame allocated until then came from them.
+pub fn given_before_the_switch() -> &'static [crate::devicetree::MemoryRegion] {
+    GIVEN_BEFORE_THE_SWITCH.get().map(|given| given.as_slice()).unwrap_or(&[])
+}
+
+/// Whether `page` holds the firmware's runtime code (mapped so that
+/// ResetSystem stays callable: read-only and executable).
+fn is_runtime_code(page: usize, platform: &Platform) -> bool {
+    platform.runtime_code.as_ref().is_ok_and(|code| code.iter().any(|r| r.base <= page && page < r.end()))
 }
 
 /// How the kernel map treats one 4 KiB page that shares a 2 MiB region with
@@ -96,6 +116,9 @@ fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
     let guards = [0, layout::stack_guard(), layout::double_fault_stack_guard()];
     if guards.contains(&page) {
         return None;
+    }
+    if is_runtime_code(page, platform) {
+        return Some(Access::KernelText);
     }
     if !(platform.image.base..platform.image.end()).contains(&page) {
         return Some(Access::KernelReadWrite);
@@ -132,6 +155,7 @@ pub fn paging_init(platform: &Platform) {
         let overlaps = |start: usize, end: usize| start < region_end && region < end;
         overlaps(platform.image.base, platform.image.end())
             || [0, layout::stack_guard(), layout::double_fault_stack_guard()].iter().any(|&g| overlaps(g, g + PAGE_SIZE))
+            || platform.runtime_code.as_ref().is_ok_and(|code| code.iter().any(|r| overlaps(r.base, r.end())))
     };
     for region in (0..top).step_by(LARGE_PAGE) {
         let result = if special(region) {
@@ -145,11 +169,25 @@ pub fn paging_init(platform: &Platform) {
         result.unwrap_or_else(|e| panic!("kernel map at {:#x}: {:?}", region, e));
     }
     mmu::install_kernel_table(table);
+    // The firmware's tables are retired: their memory may now be handed out.
+    GIVEN_BEFORE_THE_SWITCH.call_once(frames::given);
+    frames::init(&platform.boot_services, &platform.reserved);
+    let boot_services_bytes: usize = platform.boot_services.iter().map(|r| r.size).sum();
     println!(
-        "paging:  identity map 0..{:#x} (ring 0, never executable outside the image), image {:#x}..{:#x} mapped by its {} PE sections",
+        "memory:  {} MiB of boot-services memory handed to the frame allocator after the switch to the kernel's tables",
+        boot_services_bytes >> 20
+    );
+    crate::power::set_runtime_services_callable(platform.runtime_code.is_ok());
+    let runtime = match &platform.runtime_code {
+        Ok(code) => format!("the firmware's runtime code read-only and executable ({} regions)", code.len()),
+        Err(why) => format!("the firmware's runtime code not executable ({})", why),
+    };
+    println!(
+        "paging:  identity map 0..{:#x} (ring 0, never executable outside the image), image {:#x}..{:#x} mapped by its {} PE sections; {}",
         top,
         platform.image.base,
         platform.image.end(),
-        platform.sections.len()
+        platform.sections.len(),
+        runtime
     );
 }

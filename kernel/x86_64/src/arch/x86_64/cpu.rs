@@ -6,6 +6,7 @@ use core::arch::x86_64::{__cpuid, __cpuid_count};
 use x86_64::registers::{
     control::{Cr0, Cr0Flags, Cr4, Cr4Flags},
     model_specific::{Efer, EferFlags, FsBase},
+    xcontrol::{XCr0, XCr0Flags},
 };
 use x86_64::VirtAddr;
 
@@ -17,6 +18,11 @@ const LEAF_EXTENDED_FEATURES: u32 = 7;
 const LEAF_EXTENDED_MAX: u32 = 0x8000_0000;
 const LEAF_BRAND_FIRST: u32 = 0x8000_0002;
 const LEAF_BRAND_LAST: u32 = 0x8000_0004;
+/// Leaf 1 ECX bit 26: XSAVE; bit 28: AVX.
+const ECX1_XSAVE: u32 = 1 << 26;
+const ECX1_AVX: u32 = 1 << 28;
+/// Leaf 1 ECX bit 31: set by hypervisors for their guests.
+const ECX1_HYPERVISOR: u32 = 1 << 31;
 /// Leaf 7 EBX bit 7: SMEP; bit 20: SMAP.
 const EBX7_SMEP: u32 = 1 << 7;
 const EBX7_SMAP: u32 = 1 << 20;
@@ -115,9 +121,11 @@ pub fn enable_protection(cpu: &CpuId) -> (bool, bool) {
     (cpu.smep, cpu.smap)
 }
 
-/// Switch the SSE and x87 units off for everybody: CR4.OSFXSR and
-/// CR4.OSXMMEXCPT clear (every SSE instruction raises #UD), CR0.EM set (every
-/// x87 instruction raises #NM) and CR0.MP set. The kernel is built for the
+/// Switch the SSE, AVX and x87 units off for everybody: CR4.OSFXSR and
+/// CR4.OSXMMEXCPT clear (every SSE instruction raises #UD), CR4.OSXSAVE clear
+/// (XGETBV and every VEX-encoded AVX instruction raise #UD, whatever the
+/// firmware left in XCR0; Intel SDM vol. 3A, 2.5 "Control Registers"), CR0.EM
+/// set (every x87 instruction raises #NM) and CR0.MP set. The kernel is built for the
 /// soft-float `x86_64-unknown-uefi` target and the user programs for the
 /// soft-float `x86_64-unknown-none`, so nobody has vector state to save, and a
 /// trap leaves none behind. (The build was checked: `objdump -d` of the
@@ -126,14 +134,53 @@ pub fn disable_sse() {
     // SAFETY: no code of this kernel uses SSE or x87 (soft-float target); the
     // firmware, which does, is no longer called after ExitBootServices.
     unsafe {
-        Cr4::update(|flags| flags.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+        Cr4::update(|flags| flags.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE));
         Cr0::update(|flags| flags.insert(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::MONITOR_COPROCESSOR));
     }
 }
 
+/// Switch SSE and x87 back on for the firmware's runtime code, which may use
+/// them, on the way to power-off (`power.rs`): no thread runs again, so no
+/// vector state can leak.
+pub fn enable_sse_for_the_firmware() {
+    // SAFETY: called with interrupts masked on the way down; only the
+    // firmware's code runs after this.
+    unsafe {
+        Cr0::update(|flags| flags.remove(Cr0Flags::EMULATE_COPROCESSOR));
+        Cr4::update(|flags| flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+    }
+}
+
+/// Turn AVX on the way a PC's firmware may leave it, before the kernel sets the
+/// processor up (boot argument `firmware-left-avx-on`, a test of
+/// `disable_sse`): CR4.OSXSAVE set and XCR0 enabling x87, SSE and AVX state.
+/// Returns false where the processor has no XSAVE or no AVX (CPUID leaf 1 ECX
+/// bits 26 and 28).
+pub fn turn_avx_on_as_a_firmware_may() -> bool {
+    let features = __cpuid(LEAF_VERSION_AND_FEATURES).ecx;
+    if features & ECX1_XSAVE == 0 || features & ECX1_AVX == 0 {
+        return false;
+    }
+    // SAFETY: the processor has XSAVE and AVX; enabling their state changes no
+    // value the kernel holds (it is soft-float), and `disable_sse` turns it off.
+    unsafe {
+        Cr4::update(|flags| flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXSAVE));
+        XCr0::write(XCr0Flags::X87 | XCr0Flags::SSE | XCr0Flags::AVX);
+    }
+    true
+}
+
+/// Whether CPUID says a hypervisor runs the kernel (leaf 1 ECX bit 31, which
+/// the processor itself always returns as 0; Intel SDM vol. 2A, CPUID,
+/// "Feature Information": "Not Used. Always returns 0").
+pub fn under_a_hypervisor() -> bool {
+    __cpuid(LEAF_VERSION_AND_FEATURES).ecx & ECX1_HYPERVISOR != 0
+}
+
 /// Is SSE off as `disable_sse` leaves it? (self-test)
 pub fn sse_is_off() -> bool {
-    !Cr4::read().contains(Cr4Flags::OSFXSR) && Cr0::read().contains(Cr0Flags::EMULATE_COPROCESSOR)
+    let cr4 = Cr4::read();
+    !cr4.contains(Cr4Flags::OSFXSR) && !cr4.contains(Cr4Flags::OSXSAVE) && Cr0::read().contains(Cr0Flags::EMULATE_COPROCESSOR)
 }
 
 /// The user thread pointer (FS base), saved and restored per thread by the
