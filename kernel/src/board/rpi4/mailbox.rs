@@ -97,6 +97,8 @@ pub struct Tag<'a> {
 pub enum MailboxError {
     /// The request does not fit the buffer.
     TooLong,
+    /// The buffer lies where the VideoCore cannot address it (beyond the first GiB).
+    BufferUnreachable(usize),
     /// Mailbox 1 stayed full, or mailbox 0 empty, for [`ANSWER_WITHIN_MS`].
     NoAnswer,
     /// The firmware answered with this response code instead of success.
@@ -109,6 +111,9 @@ impl core::fmt::Display for MailboxError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             MailboxError::TooLong => write!(f, "the request does not fit the property buffer"),
+            MailboxError::BufferUnreachable(at) => {
+                write!(f, "the property buffer at {:#x} is beyond the first GiB, which is all the VideoCore addresses", at)
+            }
             MailboxError::NoAnswer => write!(f, "the firmware did not answer within {} ms", ANSWER_WITHIN_MS),
             MailboxError::Refused(code) => write!(f, "the firmware refused the request (response code {:#010x})", code),
             MailboxError::TagUnanswered(id) => write!(f, "the firmware did not answer tag {:#07x}", id),
@@ -155,8 +160,8 @@ impl Mailbox {
 
         let address = words.as_ptr() as usize;
         if address + length * 4 > VIDEOCORE_RAM {
-            // The kernel is loaded low (0x80000); this cannot happen on a Pi.
-            return Err(MailboxError::TooLong);
+            // The kernel is loaded low (0x80000): not on a Pi 4 as the firmware boots it.
+            return Err(MailboxError::BufferUnreachable(address));
         }
         let span = (address, address + core::mem::size_of::<PropertyBuffer>());
         arch::cache::clean_and_invalidate_dcache_to_poc(span.0, span.1);
