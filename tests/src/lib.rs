@@ -609,11 +609,18 @@ pub const UEFI_TIMEOUT: Duration = LONG_TIMEOUT;
 const UEFI_EXIT_BIAS: i32 = 0x10;
 
 /// Boots the x86_64 UEFI kernel (`BRK_KERNEL_EFI`) under OVMF with `bootargs`, from
-/// an ESP folder of its own, and waits for it to exit or [`UEFI_TIMEOUT`].
+/// an ESP folder of its own, and waits for it to exit or [`UEFI_TIMEOUT`], on QEMU's
+/// default machine (`pc`, the i440fx) and CPU.
 ///
 /// The run's `status` is the kernel's own (QEMU's `33 + 2 * status` decoded); a QEMU
 /// exit without the kernel writing its exit port counts as no status at all.
 pub fn boot_uefi(bootargs: &str) -> Run {
+    boot_uefi_on(&[], bootargs)
+}
+
+/// [`boot_uefi`] with more QEMU arguments choosing the machine, e.g.
+/// `["-machine", "q35,pit=off", "-cpu", "max"]`.
+pub fn boot_uefi_on(machine: &[&str], bootargs: &str) -> Run {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static BOOTS: AtomicUsize = AtomicUsize::new(0);
     let efi = file_from_env(EFI_ENV);
@@ -644,7 +651,9 @@ pub fn boot_uefi(bootargs: &str) -> Run {
         "-device".into(),
         "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
     ]
-    .into();
+    .into_iter()
+    .chain(machine.iter().map(|arg| arg.to_string()))
+    .collect();
     let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
     let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
     let _ = std::fs::remove_dir_all(&esp);
