@@ -40,16 +40,23 @@ pub fn calibrate() {
 /// The banner's `timer:` lines: what will drive the tick and where the TSC
 /// frequency came from, then one line per clock that was tried and failed.
 pub fn banner_lines() -> Vec<String> {
-    let mut lines = Vec::new();
-    lines.push(alloc::format!(
-        "local APIC timer ({}) at {:#x}, tick every {} ms on vector {:#x}; TSC {} Hz (from {})",
-        timer::planned_mode(),
-        timer::local_apic_address(),
-        TICK_MS,
-        LOCAL_APIC_TIMER_VECTOR,
+    let tsc = alloc::format!(
+        "TSC {} Hz (from {})",
         frequency(),
-        CALIBRATION.get().map_or("nothing: not calibrated", |c| c.source.as_str()),
-    ));
+        CALIBRATION.get().map_or("nothing: not calibrated", |c| c.source.as_str())
+    );
+    let mut lines = Vec::new();
+    lines.push(match timer::local_apic_address() {
+        Some(address) => alloc::format!(
+            "local APIC timer ({}) at {:#x}, tick every {} ms on vector {:#x}; {}",
+            timer::planned_mode(),
+            address,
+            TICK_MS,
+            LOCAL_APIC_TIMER_VECTOR,
+            tsc
+        ),
+        None => alloc::format!("no local APIC (CPUID.01H:EDX[9] is clear), so no tick; {}", tsc),
+    });
     lines.extend(CALIBRATION.get().into_iter().flat_map(|c| c.notes.iter().cloned()));
     lines
 }

@@ -23,7 +23,7 @@ use super::{
     pm_timer::PmTimer,
     tsc::{self, ReferenceClock},
 };
-use alloc::{format, string::String, vec::Vec};
+use alloc::{boxed::Box, format, string::String, vec::Vec};
 
 /// How the TSC frequency was found.
 pub struct TscCalibration {
@@ -69,8 +69,8 @@ pub fn calibrate_tsc() -> TscCalibration {
 /// What a TSC frequency is taken to be when nothing can measure it (1 GHz).
 const GUESSED_TSC_HZ: u64 = 1_000_000_000;
 
-fn into_box(clock: impl ReferenceClock + 'static) -> alloc::boxed::Box<dyn ReferenceClock> {
-    alloc::boxed::Box::new(clock)
+fn into_box(clock: impl ReferenceClock + 'static) -> Box<dyn ReferenceClock> {
+    Box::new(clock)
 }
 
 /// What drives the tick.
@@ -92,9 +92,10 @@ pub fn planned_mode() -> &'static str {
     }
 }
 
-/// The xAPIC's address, for the banner.
-pub fn local_apic_address() -> u64 {
-    lapic::base_address()
+/// The xAPIC's address, for the banner; `None` without a local APIC (whose
+/// IA32_APIC_BASE MSR would not exist either).
+pub fn local_apic_address() -> Option<u64> {
+    lapic::present().then(lapic::base_address)
 }
 
 /// How long the local APIC's counting rate is measured, in TSC time.
