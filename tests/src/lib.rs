@@ -668,7 +668,12 @@ impl UefiBoot {
             args.extend(["-cpu".to_string(), cpu.clone()]);
         }
         args.extend(["-bios".to_string(), ovmf.display().to_string()]);
-        args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{}", esp.display())]);
+        // On q35 the default disk controller is its AHCI, whose every interrupt
+        // QEMU logs as unimplemented (`ahci: IRQ#0 level:1`, hw/ide/ahci.c) while
+        // the firmware reads the ESP: the ESP goes on a virtio disk there, which
+        // OVMF reads as well and which logs nothing.
+        let interface = if self.machine.as_deref().is_some_and(|m| m.starts_with("q35")) { ",if=virtio" } else { "" };
+        args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{}{interface}", esp.display())]);
         if self.debug_exit {
             args.extend(["-device".to_string(), "isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()]);
         }

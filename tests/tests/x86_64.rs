@@ -58,6 +58,9 @@ const FAULTS: &[(&str, &str)] = &[
     ("sse", "fault: invalid opcode (#UD)"),
     ("avx", "fault: invalid opcode (#UD)"),
     ("int3", "fault: breakpoint (int3) not placed by a probe"),
+    // Every gate but `int3`'s and `int 0x80`'s has DPL 0: the error code names
+    // gate 0x41 of the IDT, (0x41 << 3) | 2.
+    ("int-unclaimed", "fault: general protection (#GP): selector error code 0x20a"),
 ];
 
 /// Timer ticks each spinner waits for. While both spinners live, each tick that
@@ -66,34 +69,26 @@ const FAULTS: &[(&str, &str)] = &[
 /// times whatever the host's speed: the last tick may find the other one gone.
 const SPIN_TICKS: u64 = 20;
 
-#[test]
-fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
+/// The boot arguments of the whole suite of one boot: tasks, preemption, every
+/// fault kind, bad probe specifications.
+fn full_suite_bootargs() -> String {
     let mut bootargs = String::from(
         "test=hello test=threads:4 test=syscalls bogus-word probe=hello:nosuchsym probe=hello:0x10",
     );
     bootargs.push_str(&format!(" test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp"));
     bootargs.push_str(&every_fault());
-    let run = boot_uefi(&bootargs);
-    run.expect_exit(0);
-    run.expect_lines_in_order(&[
-        "brk-path kernel ",
-        "board:   UEFI PC (firmware ",
-        "cpu:     ",
-        "entered: ring 0, long mode, UEFI ",
-        "ram:     ",
-        "caches:  coherent instruction fetch, no cache maintenance for written code",
-        "timer:   8254 PIT channel 0, tick every 10 ms",
-        "console: 16550 UART at 0x3f8",
-    ]);
-    run.expect_line_starting("selftests: 7 ok, 0 failed");
-    run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
-    run.expect_line_starting("probe hello:nosuchsym: refused: hello has no function named 'nosuchsym'");
-    run.expect_line_starting("probe hello:0x10: refused: address 0x10 is not in hello's text");
-    run.expect_line_starting("boot: first ring-3 instruction at TSC=");
-    run.expect_line_starting("hello from ring 3: pid ");
-    run.expect_line_starting("threads: counter = 40000");
-    run.expect_line_starting("syscalls: 0 checks wrong");
-    run.expect_no_line_containing("WRONG");
+    bootargs
+}
+
+/// The self-tests passed, and the unexpected-vector one was reported as such.
+fn check_self_tests(run: &Run) {
+    run.expect_line_starting("selftests: 8 ok, 0 failed");
+    run.expect_lines_in_order(&["irq: unexpected vector 0x41 ignored (no handler)", "selftest unexpected-vectors: ok"]);
+}
+
+/// Both spinners were preempted by the tick at least `SPIN_TICKS - 1` times each,
+/// and kept their registers across every switch.
+fn check_spinners(run: &Run) {
     // Neither spinner ever yields: only the timer's tick can switch between them,
     // the kernel counts each time it did, and each spinner checks its 15
     // registers kept their pattern across every switch.
@@ -110,7 +105,32 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
             run.fail(&format!("spin {name} was preempted only {preempted} times in {SPIN_TICKS} ticks"));
         }
     }
-    expect_each_fault_killed_alone(&run);
+}
+
+/// What a boot with [`full_suite_bootargs`] must print.
+fn check_full_suite(run: &Run) {
+    run.expect_exit(0);
+    run.expect_lines_in_order(&[
+        "brk-path kernel ",
+        "board:   UEFI PC (firmware ",
+        "cpu:     ",
+        "entered: ring 0, long mode, UEFI ",
+        "ram:     ",
+        "caches:  coherent instruction fetch, no cache maintenance for written code",
+        "timer:   local APIC timer (",
+        "console: 16550 UART at 0x3f8",
+    ]);
+    check_self_tests(run);
+    run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
+    run.expect_line_starting("probe hello:nosuchsym: refused: hello has no function named 'nosuchsym'");
+    run.expect_line_starting("probe hello:0x10: refused: address 0x10 is not in hello's text");
+    run.expect_line_starting("boot: first ring-3 instruction at TSC=");
+    run.expect_line_starting("hello from ring 3: pid ");
+    run.expect_line_starting("threads: counter = 40000");
+    run.expect_line_starting("syscalls: 0 checks wrong");
+    run.expect_no_line_containing("WRONG");
+    check_spinners(run);
+    expect_each_fault_killed_alone(run);
     for title in ["hello", "threads 4", "syscalls"] {
         run.expect_test_ok(title);
     }
@@ -120,6 +140,50 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
     }
     run.expect_line_starting("tasks: 0 test failure(s)");
     run.expect_last_line("power off: status 0 (success)");
+}
+
+#[test]
+fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
+    check_full_suite(&boot_uefi(&full_suite_bootargs()));
+}
+
+/// The `timer:` banner line says the TSC's frequency came `from` that clock.
+fn check_tsc_source(run: &Run, from: &str) {
+    let line = run.expect_line_starting("timer:   local APIC timer (");
+    if !line.contains(&format!(" Hz (from {from}")) {
+        run.fail(&format!("the TSC frequency should come from {from}: {line:?}"));
+    }
+}
+
+/// A q35 without a PIT (as a chipset that gates the PIT's clock), on the newest
+/// CPU model, passes the whole suite: the tick is the local APIC timer, the TSC is
+/// measured against the HPET. Without an HPET too, the ACPI PM timer measures the
+/// TSC, on the q35 and on the i440fx `pc`; the tick preempts there as well.
+#[test]
+fn x86_64_q35_without_a_pit_and_pcs_without_an_hpet_tick_from_the_local_apic() {
+    let spinners = format!("test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp");
+    let runs = run_all(vec![
+        // `-cpu max` offers SMEP, SMAP, XSAVE and AVX: the kernel turns the first
+        // two on, and leaves ring 3 no SSE or AVX state it would not save, even
+        // when it starts with AVX on, as a PC's firmware may leave it.
+        UefiBoot::new(&format!("firmware-left-avx-on {}", full_suite_bootargs())).machine("q35,pit=off").cpu("max"),
+        UefiBoot::new(&spinners).machine("q35,pit=off,hpet=off"),
+        UefiBoot::new(&spinners).machine("pc,hpet=off"),
+    ]);
+    check_full_suite(&runs[0]);
+    check_tsc_source(&runs[0], "the HPET at 0x");
+    runs[0].expect_line_starting(
+        "firmware-left-avx-on: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them",
+    );
+    runs[0].expect_line_starting("cpu:     NX, WP, global pages on; SMEP on, SMAP on; SSE, AVX (XSAVE) and x87 off");
+    for (run, port) in [(&runs[1], "0x608"), (&runs[2], "0xb008")] {
+        run.expect_exit(0);
+        check_tsc_source(run, &format!("the ACPI PM timer at port {port} "));
+        run.expect_line_starting("timer:   no HPET: ");
+        check_self_tests(run);
+        check_spinners(run);
+        run.expect_line_starting("tasks: 0 test failure(s)");
+    }
 }
 
 #[test]
@@ -322,24 +386,10 @@ fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
 }
 
 #[test]
-fn x86_64_cpu_max_and_a_pc_without_qemus_exit_port() {
-    let runs = run_all(vec![
-        // `-cpu max` offers SMEP, SMAP, XSAVE and AVX: the kernel turns the first
-        // two on, and leaves ring 3 no SSE or AVX state it would not save.
-        // It starts with AVX on, as a PC's firmware may leave it.
-        UefiBoot::new(&format!("firmware-left-avx-on test=hello test=threads:2{}", every_fault())).cpu("max"),
-        // A real PC has no isa-debug-exit: the kernel powers off through the
-        // firmware's ResetSystem, whose runtime code it keeps callable.
-        UefiBoot::new("test=hello").without_debug_exit(),
-    ]);
-    let (max, firmware) = (&runs[0], &runs[1]);
-    max.expect_exit(0);
-    max.expect_line_starting("firmware-left-avx-on: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them");
-    max.expect_line_starting("cpu:     NX, WP, global pages on; SMEP on, SMAP on; SSE, AVX (XSAVE) and x87 off");
-    max.expect_line_starting("selftests: 7 ok, 0 failed");
-    expect_each_fault_killed_alone(max);
-    max.expect_line_starting("tasks: 0 test failure(s)");
-
+fn x86_64_a_pc_without_qemus_exit_port_is_powered_off_by_the_firmware() {
+    // A real PC has no isa-debug-exit: the kernel powers off through the
+    // firmware's ResetSystem, whose runtime code it keeps callable.
+    let firmware = UefiBoot::new("test=hello").without_debug_exit().run();
     // QEMU's own status: 0 when the guest powered the machine off.
     firmware.expect_exit(0);
     let paging = firmware.expect_line_starting("paging:  identity map ");

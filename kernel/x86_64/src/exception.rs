@@ -1,9 +1,12 @@
 //! Trap dispatch: what the kernel does with each exception and interrupt.
 //!
 //! `arch/x86_64/trap.s` saves the registers and calls [`dispatch`] with the
-//! frame; this module decides. The PIT's IRQ goes to the tick; `int 0x80`
-//! from ring 3 is a system call; `int3` (#BP) and single steps (#DB) from ring
-//! 3 are offered to the probes first; any other exception from ring 3 kills
+//! frame; this module decides. The local APIC timer goes to the tick; a
+//! spurious interrupt (the local APIC's spurious vector, an 8259's line 7 or
+//! 15) is counted and ignored; any other interrupt vector is reported in one
+//! line and ignored, so the kernel goes on; `int 0x80` from ring 3 is a
+//! system call; `int3` (#BP) and single steps (#DB) from ring 3 are offered
+//! to the probes first; any other exception from ring 3 kills
 //! that process only; anything unexpected in ring 0 is reported in full and
 //! ends the run with status 3. Every trap ends in the scheduler's `resume`,
 //! which returns the frame `trap.s` restores: the same thread's or another's.
@@ -11,12 +14,13 @@
 use crate::{
     arch::{
         self,
-        exception::{ExceptionFrame, Vector},
-        pic,
+        exception::{ExceptionFrame, Vector, FIRST_INTERRUPT_VECTOR},
+        lapic, pic,
     },
     power::{self, ExitStatus},
     probe, selftest, syscall, task, time,
 };
+use core::sync::atomic::{AtomicU64, Ordering};
 
 pub fn init() {
     arch::exception::init();
@@ -26,7 +30,17 @@ pub fn init() {
 pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
     let from_user = frame.came_from_user();
     match frame.class() {
-        Vector::Irq(line) => handle_irq(line),
+        Vector::LocalApicTimer => {
+            time::on_tick();
+            lapic::end_of_interrupt();
+        }
+        // The local APIC marks no spurious interrupt in service: no EOI (SDM
+        // vol. 3A, 11.9).
+        Vector::LocalApicSpurious => count(&SPURIOUS_LOCAL_APIC),
+        Vector::PicLine(line) => handle_pic_line(line),
+        // An interrupt vector nobody handles, from a device or an `int n` in
+        // ring 0 (from ring 3, `int n` to a DPL 0 gate is a #GP instead).
+        Vector::Other(vector) if vector >= FIRST_INTERRUPT_VECTOR => unexpected_interrupt(vector),
         Vector::Syscall if from_user => syscall::handle(frame),
         Vector::Breakpoint if from_user => {
             if !probe::on_breakpoint(frame) {
@@ -47,16 +61,42 @@ pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
     task::scheduler::resume(frame)
 }
 
-fn handle_irq(line: u8) {
+/// Spurious interrupts seen, by source, and unexpected vectors reported.
+static SPURIOUS_LOCAL_APIC: AtomicU64 = AtomicU64::new(0);
+static SPURIOUS_PIC: AtomicU64 = AtomicU64::new(0);
+static UNEXPECTED_VECTORS: AtomicU64 = AtomicU64::new(0);
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many spurious local APIC interrupts, spurious 8259 interrupts and
+/// unexpected vectors have arrived so far.
+pub fn interrupt_counts() -> (u64, u64, u64) {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    (load(&SPURIOUS_LOCAL_APIC), load(&SPURIOUS_PIC), load(&UNEXPECTED_VECTORS))
+}
+
+/// Every 8259 line is masked, so only a spurious interrupt should come here;
+/// anything else is reported and acknowledged so the PIC is not left stuck.
+fn handle_pic_line(line: u8) {
     if pic::is_spurious(line) {
+        count(&SPURIOUS_PIC);
         return;
     }
-    if time::is_tick(line) {
-        time::on_tick();
-    } else {
-        crate::println!("irq: unexpected interrupt on PIC line {} ignored (no handler)", line);
-    }
+    count(&UNEXPECTED_VECTORS);
+    crate::println!("irq: unexpected interrupt on 8259 PIC line {} ignored (every line is masked)", line);
     pic::end_of_interrupt(line);
+}
+
+fn unexpected_interrupt(vector: u8) {
+    count(&UNEXPECTED_VECTORS);
+    crate::println!("irq: unexpected vector {:#04x} ignored (no handler)", vector);
+    // Delivered by the local APIC, it waits for an EOI, without which no
+    // interrupt of its priority class or below would come again (11.8.3).
+    if lapic::in_service(vector) {
+        lapic::end_of_interrupt();
+    }
 }
 
 /// A trap the kernel cannot continue after: report everything, power off.

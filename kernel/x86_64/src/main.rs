@@ -6,7 +6,8 @@
 //! This file owns the boot order. [`efi_main`] runs under the firmware: heap,
 //! COM1, boot arguments, the banner, the TSC calibration, ExitBootServices.
 //! Then [`kernel_main`] runs on the kernel's own stack: GDT/TSS, IDT, frames,
-//! paging, SSE off, PIC and PIT, self-tests, tasks, power off.
+//! paging, SSE off, the local APIC timer (8259s masked), self-tests, tasks,
+//! power off.
 //!
 //! Layout as in `kernel/src`: generic subsystems at `src/<subsystem>.rs`,
 //! architecture code at `src/arch/x86_64/<subsystem>.rs`. Files that are the
@@ -120,13 +121,9 @@ fn print_banner(platform: &Platform) {
     println!("entered: ring 0, long mode, UEFI {}", platform.uefi_revision);
     println!("ram:     {} MiB usable (UEFI memory map)", firmware::usable_ram_mib());
     println!("caches:  coherent instruction fetch, no cache maintenance for written code (CPUID line size {} B)", cpu.line_size);
-    println!(
-        "timer:   8254 PIT channel 0, tick every {} ms on IRQ {} (8259 PIC, vector {:#x}); TSC {} Hz (calibrated against PIT channel 2)",
-        time::TICK_MS,
-        time::TIMER_IRQ,
-        arch::exception::IRQ_BASE,
-        time::frequency()
-    );
+    for line in time::banner_lines() {
+        println!("timer:   {}", line);
+    }
     println!("console: 16550 UART at {:#x} (COM1)", console::COM1_PORT);
     println!("acpi:    {}", acpi::describe());
     if !platform.bootargs.is_empty() {

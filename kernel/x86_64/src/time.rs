@@ -1,32 +1,64 @@
 //! Time: the periodic tick and the counter.
 //!
-//! The tick is the 8254 PIT's channel 0 on IRQ 0, delivered by the 8259 PIC
-//! (remapped to vector 0x20), every 10 ms; it drives preemption. The counter
-//! (`clock`, run times, sleeps) is the TSC, whose frequency is measured
-//! against the PIT at boot. (Under OVMF the legacy PIC path works after
-//! ExitBootServices because the firmware leaves the local APIC in virtual-wire
-//! mode, so no local APIC timer is needed.)
+//! The tick is the local APIC timer on vector 0x30, every 10 ms, re-armed one
+//! shot at a time; it drives preemption. The counter (`clock`, run times,
+//! sleeps) is the TSC. Which timers do the work on this PC, and where the
+//! TSC's frequency came from, is `arch::timer`'s choice; this module keeps
+//! the result and the tick's arithmetic.
 
-use crate::arch::{
-    exception::IRQ_BASE,
-    pic,
-    timer::{self, MAX_PERIOD_US},
+use crate::{
+    arch::{
+        exception::LOCAL_APIC_TIMER_VECTOR,
+        timer::{self, TickSource, TscCalibration},
+    },
+    println,
 };
+use alloc::{string::String, vec::Vec};
 use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Once;
 
 /// Tick period in milliseconds.
 pub const TICK_MS: u64 = 10;
-/// The PIT's line on the PIC.
-pub const TIMER_IRQ: u8 = 0;
+/// The longest period `tick-us=` may ask for: one second.
+const MAX_PERIOD_US: u64 = 1_000_000;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// The tick period actually in use, in microseconds (`tick-us=` changes it).
 static TICK_US: AtomicU64 = AtomicU64::new(TICK_MS * 1000);
+static CALIBRATION: Once<TscCalibration> = Once::new();
+/// What drives the tick, or why nothing does (after [`init`]).
+static TICK_SOURCE: Once<Result<TickSource, String>> = Once::new();
 
-/// Measure the TSC against the PIT (before ExitBootServices is fine: it polls).
+/// Find the TSC's frequency (before ExitBootServices: it reads the ACPI
+/// tables, and only polls).
 pub fn calibrate() {
-    TSC_HZ.store(timer::calibrate_tsc(), Ordering::Relaxed);
+    let calibration = CALIBRATION.call_once(timer::calibrate_tsc);
+    TSC_HZ.store(calibration.hz, Ordering::Relaxed);
+}
+
+/// The banner's `timer:` lines: what will drive the tick and where the TSC
+/// frequency came from, then one line per clock that was tried and failed.
+pub fn banner_lines() -> Vec<String> {
+    let tsc = alloc::format!(
+        "TSC {} Hz (from {})",
+        frequency(),
+        CALIBRATION.get().map_or("nothing: not calibrated", |c| c.source.as_str())
+    );
+    let mut lines = Vec::new();
+    lines.push(match timer::local_apic_address() {
+        Some(address) => alloc::format!(
+            "local APIC timer ({}) at {:#x}, tick every {} ms on vector {:#x}; {}",
+            timer::planned_mode(),
+            address,
+            TICK_MS,
+            LOCAL_APIC_TIMER_VECTOR,
+            tsc
+        ),
+        None => alloc::format!("no local APIC (CPUID.01H:EDX[9] is clear), so no tick; {}", tsc),
+    });
+    lines.extend(CALIBRATION.get().into_iter().flat_map(|c| c.notes.iter().cloned()));
+    lines
 }
 
 /// Counter frequency in Hz.
@@ -34,8 +66,7 @@ pub fn frequency() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
 }
 
-/// Tick every `microseconds` from the next tick on (at most what the PIT's 16
-/// bits allow, about 54 ms).
+/// Tick every `microseconds` from the next tick on (at most a second).
 pub fn set_tick_period_us(microseconds: u64) {
     TICK_US.store(microseconds.clamp(1, MAX_PERIOD_US), Ordering::Relaxed);
 }
@@ -45,22 +76,40 @@ fn tick_interval() -> u64 {
     (frequency() * TICK_US.load(Ordering::Relaxed) / 1_000_000).max(1)
 }
 
-/// Remap the PIC, unmask the PIT's line and start the first period.
+/// Mask the 8259s, start the local APIC and its timer, and arm the first
+/// tick (interrupts are off). Prints what was found on the way; if no tick
+/// source works, says so and leaves the timer-tick self-test to fail.
 pub fn init() {
-    pic::init(IRQ_BASE);
-    pic::unmask(TIMER_IRQ);
-    timer::arm(tick_interval(), frequency());
+    let mut notes = Vec::new();
+    let source = TICK_SOURCE.call_once(|| timer::init(frequency(), &mut notes));
+    for note in notes {
+        println!("timer:   {}", note);
+    }
+    match source {
+        Ok(TickSource::OneShot { apic_hz }) => {
+            println!("timer:   local APIC timer counts at {} Hz (measured against the TSC), one shot per tick", apic_hz)
+        }
+        Ok(TickSource::TscDeadline) => {}
+        Err(why) => println!("timer:   no tick source: {}", why),
+    }
+    arm(tick_interval());
 }
 
-/// Is PIC line `line` the tick? Called by the interrupt dispatcher.
-pub fn is_tick(line: u8) -> bool {
-    line == TIMER_IRQ
+/// Why nothing ticks, if nothing does (the timer-tick self-test reports it).
+pub fn tick_failure() -> Option<&'static str> {
+    TICK_SOURCE.get().and_then(|source| source.as_ref().err()).map(String::as_str)
+}
+
+fn arm(ticks: u64) {
+    if let Some(Ok(source)) = TICK_SOURCE.get() {
+        timer::arm(*source, ticks, frequency());
+    }
 }
 
 /// Count a tick and schedule the next one.
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
-    timer::arm(tick_interval(), frequency());
+    arm(tick_interval());
     crate::task::scheduler::on_tick();
 }
 
@@ -69,7 +118,7 @@ pub fn on_tick() {
 pub fn fire_no_later_than(deadline: u64) {
     let until_deadline = deadline.saturating_sub(counter()).max(1);
     if until_deadline < tick_interval() {
-        timer::arm(until_deadline, frequency());
+        arm(until_deadline);
     }
 }
 

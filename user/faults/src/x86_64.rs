@@ -1,7 +1,8 @@
 //! The x86_64 faults of `faults`: page faults (not present, write to read-only
 //! data, text, a vtable or the GOT, the XOL page, the stack guard page, instruction fetch from a
 //! no-execute page), invalid opcodes (`ud2`, SSE, AVX), a privileged instruction, a
-//! divide error, and an `int3` no probe owns.
+//! divide error, an `int3` no probe owns, and an `int 0x41` ring 3 may not
+//! raise.
 //!
 //! A misaligned access is not here: x86 allows it (alignment checking needs
 //! CR0.AM and RFLAGS.AC, which the kernel leaves off).
@@ -15,7 +16,7 @@ use user_rt::println;
 use crate::{UNMAPPED, XOL_PAGE};
 
 /// Every kind, in the order the usage message lists them.
-pub(crate) const KINDS: [&str; 15] = [
+pub(crate) const KINDS: [&str; 16] = [
     "unmapped-read",
     "null-read",
     "write-rodata",
@@ -31,6 +32,7 @@ pub(crate) const KINDS: [&str; 15] = [
     "sse",
     "avx",
     "int3",
+    "int-unclaimed",
 ];
 
 /// Read-only data (an immutable static without interior mutability goes to
@@ -215,6 +217,16 @@ pub(crate) fn commit(kind: &str) {
             // SAFETY: `int3` does nothing but trap.
             unsafe {
                 asm!("int3", options(nomem, nostack, preserves_flags));
+            }
+        }
+        // A software interrupt to a vector whose IDT gate has DPL 0 (every one
+        // but `int3` and `int 0x80`): a general protection fault (#GP) whose
+        // error code names the gate, (0x41 << 3) | 2 (IDT flag) = 0x20a.
+        "int-unclaimed" => {
+            // SAFETY: from ring 3 this `int` only traps (#GP); were the gate
+            // open to ring 3, the kernel would report the vector and return.
+            unsafe {
+                asm!("int 0x41", options(nomem, nostack));
             }
         }
         _ => unreachable!("commit called with unknown kind {kind}"),

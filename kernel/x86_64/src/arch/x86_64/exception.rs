@@ -1,7 +1,10 @@
 //! x86_64 traps (serves `crate::exception`): the IDT, the uniform register
-//! frame every stub in `trap.s` builds, and the names of the vectors.
+//! frame every stub in `trap.s` builds, the kernel's vector assignment and the
+//! names of the vectors.
 //!
-//! Every gate is an interrupt gate, so the CPU clears RFLAGS.IF on entry: the
+//! All 256 gates are present, each leading to its own stub, so an interrupt
+//! nobody expected is reported by the dispatcher instead of becoming a
+//! #NP/#GP on a missing gate. Every gate is an interrupt gate, so the CPU clears RFLAGS.IF on entry: the
 //! kernel itself is never interrupted (as on aarch64, where handlers run with
 //! IRQs masked). Gates ring 3 may reach with a software interrupt have DPL 3:
 //! `int 0x80` (system calls) and `int3` (#BP, vector 3). Vector 1 (#DB) needs
@@ -10,7 +13,11 @@
 use super::gdt;
 use core::fmt;
 use spin::Once;
-use x86_64::{registers::control::Cr2, structures::idt::InterruptDescriptorTable, PrivilegeLevel, VirtAddr};
+use x86_64::{
+    registers::control::Cr2,
+    structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable},
+    PrivilegeLevel, VirtAddr,
+};
 
 core::arch::global_asm!(include_str!("trap.s"), trap_entry = sym trap_entry, tss = sym gdt::TSS, rsp0_offset = const gdt::TSS_RSP0_OFFSET);
 
@@ -95,19 +102,37 @@ pub enum Vector {
     SimdFloatingPoint,
     Virtualization,
     ControlProtection,
-    /// One of the 16 PIC lines (0 = the PIT).
-    Irq(u8),
+    /// One of the 16 lines of the two 8259 PICs (all masked: only a spurious
+    /// interrupt, line 7 or 15, is expected here).
+    PicLine(u8),
+    /// The local APIC timer: the tick.
+    LocalApicTimer,
+    /// The local APIC's spurious-interrupt vector.
+    LocalApicSpurious,
     /// `int 0x80`.
     Syscall,
     Other(u8),
 }
 
-/// The first vector of the remapped master PIC (IRQ 0).
-pub const IRQ_BASE: u8 = 0x20;
+/// The first vector of the remapped master PIC (IRQ 0); the slave's lines
+/// follow it. Vectors 0-31 are the CPU's own (SDM vol. 3A, 6.2).
+pub const PIC_BASE: u8 = 0x20;
 /// Lines of the two cascaded 8259s.
-pub const IRQ_LINES: u8 = 16;
+pub const PIC_LINES: u8 = 16;
+/// The local APIC timer's vector: above the PIC's, in priority class 3
+/// (a local APIC ranks vectors by their upper four bits, SDM vol. 3A, 11.8.3).
+pub const LOCAL_APIC_TIMER_VECTOR: u8 = 0x30;
+/// The local APIC's spurious vector. Its low four bits are 1s, which the P6
+/// and Pentium local APICs required (SDM vol. 3A, 11.9).
+pub const LOCAL_APIC_SPURIOUS_VECTOR: u8 = 0xff;
 /// The system call vector.
 pub const SYSCALL_VECTOR: u8 = 0x80;
+/// #BP and #DF, whose gates differ from the rest (DPL 3; an IST stack).
+const BREAKPOINT_VECTOR: usize = 3;
+const DOUBLE_FAULT_VECTOR: usize = 8;
+const SYSCALL_GATE: usize = SYSCALL_VECTOR as usize;
+/// The first vector that is not one of the CPU's exceptions.
+pub const FIRST_INTERRUPT_VECTOR: u8 = 32;
 
 impl Vector {
     pub fn of(vector: u64) -> Self {
@@ -132,7 +157,9 @@ impl Vector {
             19 => Self::SimdFloatingPoint,
             20 => Self::Virtualization,
             21 => Self::ControlProtection,
-            v if (IRQ_BASE..IRQ_BASE + IRQ_LINES).contains(&v) => Self::Irq(v - IRQ_BASE),
+            v if (PIC_BASE..PIC_BASE + PIC_LINES).contains(&v) => Self::PicLine(v - PIC_BASE),
+            LOCAL_APIC_TIMER_VECTOR => Self::LocalApicTimer,
+            LOCAL_APIC_SPURIOUS_VECTOR => Self::LocalApicSpurious,
             SYSCALL_VECTOR => Self::Syscall,
             v => Self::Other(v),
         }
@@ -162,7 +189,9 @@ impl fmt::Display for Vector {
             Self::SimdFloatingPoint => "SIMD floating point (#XM)",
             Self::Virtualization => "virtualization exception (#VE)",
             Self::ControlProtection => "control protection (#CP)",
-            Self::Irq(line) => return write!(f, "IRQ {}", line),
+            Self::PicLine(line) => return write!(f, "8259 PIC line {}", line),
+            Self::LocalApicTimer => "local APIC timer",
+            Self::LocalApicSpurious => "local APIC spurious interrupt",
             Self::Syscall => "int 0x80",
             Self::Other(v) => return write!(f, "vector {:#04x}", v),
         };
@@ -303,61 +332,53 @@ pub fn fault_address() -> u64 {
 }
 
 extern "C" {
-    /// The stub addresses of `trap.s`, vectors 0..=47 then 0x80.
-    static trap_stub_table: [u64; STUB_COUNT];
+    /// The first of `trap.s`'s 256 stubs, one every [`STUB_SIZE`] bytes.
+    static trap_stubs: u8;
 }
-const STUB_COUNT: usize = 49;
-/// The index of `int 0x80` in `trap_stub_table`.
-const SYSCALL_STUB: usize = 48;
+/// The size `trap.s` pads every stub to.
+const STUB_SIZE: u64 = 16;
+/// Gates in the IDT: one per vector.
+const VECTORS: usize = 256;
+
+/// The IDT the `x86_64` crate lays out: 256 16-byte gates in vector order.
+/// Its typed fields leave out the reserved vectors (15, 22-27, 31), so
+/// [`init`] fills the gates through this view of the same memory instead.
+type RawIdt = [Entry<HandlerFunc>; VECTORS];
+const _: () = assert!(core::mem::size_of::<InterruptDescriptorTable>() == core::mem::size_of::<RawIdt>());
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
-/// Build and load the IDT. Needs the GDT (the gates name the current CS).
+/// Build and load the IDT: a present interrupt gate for every vector, each to
+/// its own stub. Needs the GDT (the gates name the current CS).
 pub fn init() {
-    // SAFETY: `trap_stub_table` is a read-only table of 49 addresses in trap.s.
-    let stubs = unsafe { &*core::ptr::addr_of!(trap_stub_table) };
+    let first_stub = core::ptr::addr_of!(trap_stubs) as u64;
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
-        let address = |vector: usize| VirtAddr::new(stubs[vector]);
-        macro_rules! gate {
-            ($entry:expr, $vector:expr) => {
-                // SAFETY: the address is the `trap.s` stub of exactly that vector,
-                // which saves a full frame, calls `trap_entry` and returns with
-                // `iretq`, as a gate handler must.
-                unsafe { $entry.set_handler_addr(address($vector)) }
-            };
+        // SAFETY: `InterruptDescriptorTable` is `#[repr(C)]`, 256 gate entries
+        // of 16 bytes each in vector order and nothing else (the size check
+        // above); `Entry<F>` has the same layout for every handler type `F`,
+        // which only records what the handler expects.
+        let gates = unsafe { &mut *(&mut idt as *mut InterruptDescriptorTable).cast::<RawIdt>() };
+        for (vector, gate) in gates.iter_mut().enumerate() {
+            // SAFETY: the address is the `trap.s` stub of exactly this vector,
+            // which saves a full frame, calls `trap_entry` and returns with
+            // `iretq`, as a gate handler must.
+            let options = unsafe { gate.set_handler_addr(VirtAddr::new(first_stub + vector as u64 * STUB_SIZE)) };
+            match vector {
+                // Ring 3 may raise these two with `int3` / `int 0x80`; every
+                // other gate keeps DPL 0, so an `int n` from ring 3 to it is a
+                // #GP.
+                BREAKPOINT_VECTOR | SYSCALL_GATE => {
+                    options.set_privilege_level(PrivilegeLevel::Ring3);
+                }
+                // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its
+                // own (gdt::init).
+                DOUBLE_FAULT_VECTOR => unsafe {
+                    options.set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
+                },
+                _ => {}
+            }
         }
-        gate!(idt.divide_error, 0);
-        gate!(idt.debug, 1);
-        gate!(idt.non_maskable_interrupt, 2);
-        gate!(idt.breakpoint, 3).set_privilege_level(PrivilegeLevel::Ring3);
-        gate!(idt.overflow, 4);
-        gate!(idt.bound_range_exceeded, 5);
-        gate!(idt.invalid_opcode, 6);
-        gate!(idt.device_not_available, 7);
-        let double_fault = gate!(idt.double_fault, 8);
-        // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its own (gdt::init).
-        unsafe { double_fault.set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX) };
-        gate!(idt[9], 9);
-        gate!(idt.invalid_tss, 10);
-        gate!(idt.segment_not_present, 11);
-        gate!(idt.stack_segment_fault, 12);
-        gate!(idt.general_protection_fault, 13);
-        gate!(idt.page_fault, 14);
-        gate!(idt[16], 16);
-        gate!(idt.alignment_check, 17);
-        gate!(idt.machine_check, 18);
-        gate!(idt.simd_floating_point, 19);
-        gate!(idt.virtualization, 20);
-        gate!(idt.cp_protection_exception, 21);
-        gate!(idt.hv_injection_exception, 28);
-        gate!(idt.vmm_communication_exception, 29);
-        gate!(idt.security_exception, 30);
-        for line in 0..IRQ_LINES {
-            let vector = (IRQ_BASE + line) as usize;
-            gate!(idt[IRQ_BASE + line], vector);
-        }
-        gate!(idt[SYSCALL_VECTOR], SYSCALL_STUB).set_privilege_level(PrivilegeLevel::Ring3);
         idt
     });
     idt.load();

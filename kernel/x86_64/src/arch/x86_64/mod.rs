@@ -1,15 +1,21 @@
-//! x86_64: descriptor tables, trap stubs, paging, the 8259 PIC, the 8254 PIT
-//! and the TSC, and QEMU's isa-debug-exit port.
+//! x86_64: descriptor tables, trap stubs, paging, the local APIC and its
+//! timer, the TSC and the clocks it is measured against (HPET, ACPI PM timer,
+//! 8254 PIT), the 8259 PICs (masked), and QEMU's isa-debug-exit port.
 
 pub mod cpu;
 pub mod debug;
 pub mod exception;
 pub mod fpsimd;
 pub mod gdt;
+pub mod hpet;
+pub mod lapic;
 pub mod mmu;
 pub mod pic;
+pub mod pit;
+pub mod pm_timer;
 pub mod poweroff;
 pub mod timer;
+pub mod tsc;
 
 /// What this architecture calls user mode and its counter, for the lines the
 /// shared code prints (`boot: first ring-3 instruction at TSC=...`).

@@ -2,11 +2,11 @@
 //! and `crate::exception`). Datasheet: Intel 8259A, "Programming the 8259A"
 //! (ICW1-ICW4, OCW1-OCW3).
 //!
-//! At reset the master PIC delivers IRQ 0-7 on vectors 0x08-0x0F, on top of
-//! the CPU's exceptions, so the kernel remaps master and slave to 0x20-0x2F,
-//! then masks every line except the ones it handles (IRQ 0, the PIT). After
-//! ExitBootServices, OVMF leaves the local APIC in virtual-wire mode (LINT0 =
-//! ExtINT), so the 8259's output reaches the CPU unchanged.
+//! The kernel uses none of their lines (its tick is the local APIC timer),
+//! but they cannot be left as they are: at reset the master delivers IRQ 0-7
+//! on vectors 0x08-0x0F, on top of the CPU's exceptions. So both are remapped
+//! to 0x20-0x2F and every line is masked. A masked 8259 can still raise a
+//! spurious interrupt (line 7 or 15), which the dispatcher recognises here.
 
 use x86_64::instructions::port::Port;
 
@@ -21,12 +21,12 @@ const ICW3_MASTER_SLAVE_ON_IRQ2: u8 = 1 << 2;
 const ICW3_SLAVE_IDENTITY: u8 = 2;
 /// ICW4: 8086/8088 mode, normal (not automatic) end of interrupt.
 const ICW4_8086: u8 = 0x01;
+/// OCW1: one mask bit per line; all set masks the chip.
+const OCW1_MASK_ALL: u8 = 0xff;
 /// OCW2: non-specific end of interrupt.
 const OCW2_EOI: u8 = 0x20;
 /// OCW3: the next read of the command port returns the in-service register.
 const OCW3_READ_ISR: u8 = 0x0b;
-/// The cascade line on the master.
-const CASCADE_LINE: u8 = 2;
 /// A spurious interrupt shows up as the lowest-priority line of a chip (7).
 const SPURIOUS_LINE: u8 = 7;
 
@@ -42,7 +42,7 @@ fn read(port: u16) -> u8 {
 }
 
 /// Remap both PICs to `base..base + 16` and mask every line.
-pub fn init(base: u8) {
+pub fn init_masked(base: u8) {
     write(MASTER_COMMAND, ICW1_INIT_WITH_ICW4);
     write(SLAVE_COMMAND, ICW1_INIT_WITH_ICW4);
     write(MASTER_DATA, base);
@@ -51,18 +51,8 @@ pub fn init(base: u8) {
     write(SLAVE_DATA, ICW3_SLAVE_IDENTITY);
     write(MASTER_DATA, ICW4_8086);
     write(SLAVE_DATA, ICW4_8086);
-    write(MASTER_DATA, 0xff);
-    write(SLAVE_DATA, 0xff);
-}
-
-/// Let `line` (0-15) through.
-pub fn unmask(line: u8) {
-    if line < 8 {
-        write(MASTER_DATA, read(MASTER_DATA) & !(1 << line));
-    } else {
-        write(SLAVE_DATA, read(SLAVE_DATA) & !(1 << (line - 8)));
-        write(MASTER_DATA, read(MASTER_DATA) & !(1 << CASCADE_LINE));
-    }
+    write(MASTER_DATA, OCW1_MASK_ALL);
+    write(SLAVE_DATA, OCW1_MASK_ALL);
 }
 
 /// Is this delivery of `line` spurious (line 7 or 15 with its in-service bit

@@ -1,82 +1,177 @@
-//! The 8254 PIT and the TSC (serves `crate::time`).
+//! The timers of a PC and which of them the kernel uses (serves
+//! `crate::time`): where the TSC's frequency comes from, and what drives the
+//! tick.
 //!
-//! The PIT counts down at 1.193182 MHz. Channel 0 drives IRQ 0 and is used one
-//! shot at a time (mode 0, "interrupt on terminal count"): each tick re-arms
-//! it, which lets a sleeping thread's wake-up shorten the next period, the way
-//! the aarch64 kernel re-arms its generic timer. Channel 2, whose output can be
-//! read in bit 5 of port 0x61, times the TSC calibration at boot.
+//! The TSC frequency, first source that works: CPUID leaf 0x15/0x16 (the
+//! processor states it), the HPET (ACPI HPET table), the ACPI PM timer (FADT),
+//! PIT channel 2. Each measured source is polled with a bounded number of
+//! reads, and one that does not move is named in a note, then the next one is
+//! tried.
 //!
-//! The counter of `clock` and of run times is the TSC: it counts at a fixed
-//! rate on every processor the kernel cares about (and under QEMU), and it is
-//! readable in one instruction. Its frequency is measured against channel 2.
-//! Datasheet: Intel 82C54 CHMOS programmable interval timer.
+//! The tick is the local APIC timer, one shot at a time so that a sleeping
+//! thread's wake-up can shorten a period (as the aarch64 kernel re-arms its
+//! generic timer): in TSC-deadline mode where CPUID offers it, else counting
+//! down at the local APIC's clock, whose rate is measured against the TSC.
+//! Either is checked to raise its interrupt before it is used. The 8259 PICs
+//! are remapped and fully masked: nothing depends on the PIT or on the
+//! firmware leaving the local APIC in virtual-wire mode.
 
-use x86_64::instructions::port::Port;
+use super::{
+    exception::{LOCAL_APIC_SPURIOUS_VECTOR, LOCAL_APIC_TIMER_VECTOR, PIC_BASE},
+    hpet::Hpet,
+    lapic, pic, pit,
+    pm_timer::PmTimer,
+    tsc::{self, ReferenceClock},
+};
+use alloc::{boxed::Box, format, string::String, vec::Vec};
 
-/// The PIT input clock, in Hz.
-pub const PIT_HZ: u64 = 1_193_182;
-const CHANNEL0_DATA: u16 = 0x40;
-const CHANNEL2_DATA: u16 = 0x42;
-const MODE_COMMAND: u16 = 0x43;
-/// Port B of the PC's system control: bit 0 gates channel 2, bit 1 drives the
-/// speaker from it, bit 5 reads channel 2's output.
-const SYSTEM_CONTROL_B: u16 = 0x61;
-const CHANNEL2_GATE: u8 = 1 << 0;
-const SPEAKER_ENABLE: u8 = 1 << 1;
-const CHANNEL2_OUTPUT: u8 = 1 << 5;
-/// Mode/command byte fields: channel [7:6], access lobyte/hibyte (0b11 << 4),
-/// mode 0 (0b000 << 1), binary counting (bit 0 = 0).
-const SELECT_CHANNEL0: u8 = 0b00 << 6;
-const SELECT_CHANNEL2: u8 = 0b10 << 6;
-const ACCESS_LOBYTE_HIBYTE: u8 = 0b11 << 4;
-const MODE0_INTERRUPT_ON_TERMINAL_COUNT: u8 = 0b000 << 1;
-/// The largest 16-bit count (65535 / 1.193182 MHz = 54.9 ms).
-const MAX_COUNT: u64 = 0xffff;
-/// Calibrate over 50 ms: 59659 PIT counts.
-const CALIBRATION_COUNT: u64 = PIT_HZ / 20;
-
-fn outb(port: u16, value: u8) {
-    // SAFETY: the PIT and port B are the PC's fixed ISA ports; these writes
-    // only program the timer and its gates.
-    unsafe { Port::<u8>::new(port).write(value) };
+/// How the TSC frequency was found.
+pub struct TscCalibration {
+    pub hz: u64,
+    /// `CPUID leaf 0x15: ...`, `the HPET at 0xfed00000`, ...
+    pub source: String,
+    /// One line for each source that was tried and did not work.
+    pub notes: Vec<String>,
 }
 
-fn inb(port: u16) -> u8 {
-    // SAFETY: reading port B only returns its status bits.
-    unsafe { Port::<u8>::new(port).read() }
+/// Find the TSC's frequency. Before ExitBootServices: it reads the ACPI
+/// tables, and only polls.
+pub fn calibrate_tsc() -> TscCalibration {
+    if let Some((hz, source)) = tsc::frequency_from_cpuid() {
+        return TscCalibration { hz, source, notes: Vec::new() };
+    }
+    let mut notes = Vec::new();
+    let tables = crate::acpi::tables();
+    let hpet = match &tables {
+        None => Err(String::from("no HPET: no ACPI tables")),
+        Some(tables) => acpi::HpetInfo::new(tables)
+            .map_err(|e| format!("no HPET: the ACPI HPET table is missing or unreadable ({:?})", e))
+            .and_then(|info| Hpet::start(info.base_address as u64)),
+    };
+    let pm_timer = match &tables {
+        None => Err(String::from("no ACPI PM timer: no ACPI tables")),
+        Some(tables) => tables
+            .find_table::<acpi::fadt::Fadt>()
+            .map_err(|e| format!("no ACPI PM timer: the FADT is missing or unreadable ({:?})", e))
+            .and_then(|fadt| PmTimer::from_fadt(&fadt)),
+    };
+    for clock in [hpet.map(into_box), pm_timer.map(into_box), Ok(into_box(pit::Channel2::start()))] {
+        match clock.and_then(|clock| tsc::measure_against(clock.as_ref()).map(|hz| (hz, clock.name()))) {
+            Ok((hz, name)) => return TscCalibration { hz, source: name, notes },
+            Err(why) => notes.push(why),
+        }
+    }
+    // Nothing counts: keep a frequency that no division trips over, and say so.
+    notes.push(String::from("no clock to measure the TSC against: its frequency is a guess"));
+    TscCalibration { hz: GUESSED_TSC_HZ, source: String::from("guessed: nothing to measure it against"), notes }
 }
 
-/// The time stamp counter.
-pub fn counter() -> u64 {
-    // SAFETY: RDTSC has no side effects (CR4.TSD is clear, and we are ring 0).
-    unsafe { core::arch::x86_64::_rdtsc() }
+/// What a TSC frequency is taken to be when nothing can measure it (1 GHz).
+const GUESSED_TSC_HZ: u64 = 1_000_000_000;
+
+fn into_box(clock: impl ReferenceClock + 'static) -> Box<dyn ReferenceClock> {
+    Box::new(clock)
 }
 
-/// Measure the TSC frequency against PIT channel 2 (polled, no interrupts).
-pub fn calibrate_tsc() -> u64 {
-    let control = inb(SYSTEM_CONTROL_B);
-    outb(SYSTEM_CONTROL_B, (control & !SPEAKER_ENABLE) | CHANNEL2_GATE);
-    outb(MODE_COMMAND, SELECT_CHANNEL2 | ACCESS_LOBYTE_HIBYTE | MODE0_INTERRUPT_ON_TERMINAL_COUNT);
-    outb(CHANNEL2_DATA, CALIBRATION_COUNT as u8);
-    // Counting starts once the high byte is written; OUT2 goes high at zero.
-    let start = counter();
-    outb(CHANNEL2_DATA, (CALIBRATION_COUNT >> 8) as u8);
-    while inb(SYSTEM_CONTROL_B) & CHANNEL2_OUTPUT == 0 {
+/// What drives the tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickSource {
+    /// The local APIC timer firing at a TSC value.
+    TscDeadline,
+    /// The local APIC timer counting down at `apic_hz`.
+    OneShot { apic_hz: u64 },
+}
+
+/// The mode the banner announces before ExitBootServices (the one-shot rate
+/// is measured after it, the local APIC being the firmware's until then).
+pub fn planned_mode() -> &'static str {
+    if lapic::has_tsc_deadline() {
+        "TSC-deadline"
+    } else {
+        "one-shot, its rate measured against the TSC"
+    }
+}
+
+/// The xAPIC's address, for the banner; `None` without a local APIC (whose
+/// IA32_APIC_BASE MSR would not exist either).
+pub fn local_apic_address() -> Option<u64> {
+    lapic::present().then(lapic::base_address)
+}
+
+/// How long the local APIC's counting rate is measured, in TSC time.
+const APIC_MEASURE_MS: u64 = 10;
+/// How long an armed timer may take to request its interrupt in the check
+/// before use, in TSC time: well past the 1 ms it is armed for.
+const REQUEST_WAIT_MS: u64 = 20;
+const REQUEST_ARMED_MS: u64 = 1;
+
+/// Mask the 8259s, enable the local APIC and choose the tick: TSC-deadline
+/// mode if CPUID offers it and it works, else one-shot mode if the counter
+/// moves and works. Interrupts are off. `notes` receives one line for each
+/// mode that was tried and failed.
+pub fn init(tsc_hz: u64, notes: &mut Vec<String>) -> Result<TickSource, String> {
+    pic::init_masked(PIC_BASE);
+    lapic::init(LOCAL_APIC_SPURIOUS_VECTOR).map_err(String::from)?;
+    if lapic::has_tsc_deadline() {
+        lapic::start_tsc_deadline(LOCAL_APIC_TIMER_VECTOR);
+        match requests_its_interrupt(TickSource::TscDeadline, tsc_hz) {
+            Ok(()) => return Ok(TickSource::TscDeadline),
+            Err(why) => notes.push(format!("local APIC timer (TSC-deadline): {}; trying one-shot mode", why)),
+        }
+        lapic::arm_deadline(0);
+    }
+    let apic_hz = measure_apic_timer(tsc_hz)?;
+    lapic::start_one_shot(LOCAL_APIC_TIMER_VECTOR);
+    let source = TickSource::OneShot { apic_hz };
+    requests_its_interrupt(source, tsc_hz).map_err(|why| format!("local APIC timer (one-shot at {} Hz): {}", apic_hz, why))?;
+    Ok(source)
+}
+
+/// The local APIC timer's rate: its countdown over 10 ms of TSC time.
+fn measure_apic_timer(tsc_hz: u64) -> Result<u64, String> {
+    const START: u32 = u32::MAX;
+    lapic::count_down_masked(START);
+    let tsc_start = tsc::counter();
+    let tsc_end = tsc_start + tsc_hz * APIC_MEASURE_MS / 1000;
+    while tsc::counter() < tsc_end {
         core::hint::spin_loop();
     }
-    let elapsed = counter() - start;
-    outb(SYSTEM_CONTROL_B, control);
-    (elapsed as u128 * PIT_HZ as u128 / CALIBRATION_COUNT as u128) as u64
+    let counted = u64::from(START - lapic::current_count());
+    let tsc_elapsed = tsc::counter() - tsc_start;
+    lapic::count_down_masked(0);
+    if counted == 0 {
+        return Err(format!("local APIC timer: its count never moved in {} ms of TSC time", APIC_MEASURE_MS));
+    }
+    Ok((u128::from(counted) * u128::from(tsc_hz) / u128::from(tsc_elapsed)) as u64)
 }
 
-/// Interrupt (IRQ 0) after `ticks` TSC ticks at a TSC of `tsc_hz`, as close as
-/// the PIT can: 1 to 65535 PIT counts.
-pub fn arm(ticks: u64, tsc_hz: u64) {
-    let count = (ticks as u128 * PIT_HZ as u128 / tsc_hz.max(1) as u128).clamp(1, MAX_COUNT as u128) as u16;
-    outb(MODE_COMMAND, SELECT_CHANNEL0 | ACCESS_LOBYTE_HIBYTE | MODE0_INTERRUPT_ON_TERMINAL_COUNT);
-    outb(CHANNEL0_DATA, count as u8);
-    outb(CHANNEL0_DATA, (count >> 8) as u8);
+/// Arm the timer 1 ms ahead and wait, interrupts off, for the local APIC to
+/// request the tick's vector (IRR). The request stays pending and is taken,
+/// as a first tick, once interrupts are on.
+fn requests_its_interrupt(source: TickSource, tsc_hz: u64) -> Result<(), String> {
+    arm(source, tsc_hz * REQUEST_ARMED_MS / 1000, tsc_hz);
+    let give_up = tsc::counter() + tsc_hz * REQUEST_WAIT_MS / 1000;
+    while !lapic::requested(LOCAL_APIC_TIMER_VECTOR) {
+        if tsc::counter() > give_up {
+            return Err(format!("armed for {} ms, no interrupt requested after {} ms", REQUEST_ARMED_MS, REQUEST_WAIT_MS));
+        }
+        core::hint::spin_loop();
+    }
+    Ok(())
 }
 
-/// The longest period `arm` can program, in microseconds.
-pub const MAX_PERIOD_US: u64 = MAX_COUNT * 1_000_000 / PIT_HZ;
+/// Interrupt after `ticks` TSC ticks (at least 1 local APIC clock later).
+pub fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
+    match source {
+        TickSource::TscDeadline => lapic::arm_deadline(tsc::counter().saturating_add(ticks.max(1))),
+        TickSource::OneShot { apic_hz } => {
+            let count = u128::from(ticks) * u128::from(apic_hz) / u128::from(tsc_hz.max(1));
+            lapic::arm_one_shot(count.clamp(1, u128::from(u32::MAX)) as u32);
+        }
+    }
+}
+
+/// The counter: the TSC.
+pub fn counter() -> u64 {
+    tsc::counter()
+}

@@ -15,29 +15,30 @@
 // frame to resume, maybe another thread's (a context switch), and the exit
 // path restores from that one.
 
-.macro trap_stub vector, cpu_pushes_error_code
-    .p2align 4
-trap_vector_\vector:
-    .if \cpu_pushes_error_code == 0
-    push 0
-    .endif
-    push \vector
-    jmp trap_common
-.endm
-
 .section .text
 
-// Vectors that push an error code (SDM vol. 3A, table 6-1): #DF 8, #TS 10,
-// #NP 11, #SS 12, #GP 13, #PF 14, #AC 17, #CP 21, #VC 29, #SX 30.
-.irp vector, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31
-    trap_stub \vector, 0
-.endr
-.irp vector, 8,10,11,12,13,14,17,21,29,30
-    trap_stub \vector, 1
-.endr
-// The 16 lines of the two 8259 PICs, remapped to 0x20-0x2F, and `int 0x80`.
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,128
-    trap_stub \vector, 0
+// One 16-byte stub per vector, all 256 of them, so that whatever arrives (a
+// CPU exception, a device's interrupt, a spurious local APIC interrupt, an
+// `int n` of the kernel's own) reaches `trap_entry` with its number: stub N is
+// at `trap_stubs + 16 * N` (exception.rs computes the IDT's gate addresses
+// that way). The vectors whose exceptions push an error code (SDM vol. 3A,
+// 6.3.1, table 6-1: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14, #AC 17,
+// #CP 21, #VC 29, #SX 30) push only the vector; every other stub pushes a
+// dummy 0 first. `.org` pads each stub to 16 bytes and stops the build if
+// one ever grew past them.
+.p2align 4
+.global trap_stubs
+trap_stubs:
+.set vector, 0
+.rept 256
+    .if (vector == 8) || ((vector >= 10) && (vector <= 14)) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+    .else
+    push 0
+    .endif
+    push vector
+    jmp trap_common
+    .org trap_stubs + (vector + 1) * 16, 0xcc
+    .set vector, vector + 1
 .endr
 
 trap_common:
@@ -100,15 +101,3 @@ run_on_stack:
     mov rdi, rdx
     call rsi
     ud2
-
-// The stub addresses, indexed by `exception::STUB_VECTORS` order: 0..=47, then 0x80.
-.section .rdata, "dr"
-.p2align 3
-.global trap_stub_table
-trap_stub_table:
-.irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    .quad trap_vector_\vector
-.endr
-.irp vector, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,128
-    .quad trap_vector_\vector
-.endr
