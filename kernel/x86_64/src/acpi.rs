@@ -56,7 +56,6 @@ fn open(rsdp: usize) -> Result<AcpiTables<IdentityMapped>, String> {
 
 /// The tables, if the firmware gave usable ones. (A fresh view each time: the
 /// crate's view holds raw pointers, so it is not kept in a static.)
-#[allow(dead_code)] // the timers and the console read it next
 pub fn tables() -> Option<AcpiTables<IdentityMapped>> {
     RSDP.get().and_then(|rsdp| rsdp.as_ref().ok()).and_then(|&rsdp| open(rsdp).ok())
 }
