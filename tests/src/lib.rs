@@ -614,40 +614,16 @@ const UEFI_EXIT_BIAS: i32 = 0x10;
 /// The run's `status` is the kernel's own (QEMU's `33 + 2 * status` decoded); a QEMU
 /// exit without the kernel writing its exit port counts as no status at all.
 pub fn boot_uefi(bootargs: &str) -> Run {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static BOOTS: AtomicUsize = AtomicUsize::new(0);
-    let efi = file_from_env(EFI_ENV);
-    let ovmf = file_from_env(OVMF_ENV);
-    let esp = std::env::temp_dir().join(format!(
-        "brk-esp-{}-{}",
-        std::process::id(),
-        BOOTS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let boot_dir = esp.join("EFI").join("BOOT");
-    std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
-    std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
-    std::fs::write(esp.join("bootargs.txt"), format!("{bootargs}\n")).expect("writing bootargs.txt");
-    let args: Vec<String> = [
-        "-nographic".to_string(),
-        "-monitor".into(),
-        "none".into(),
-        "-serial".into(),
-        "stdio".into(),
-        "-net".into(),
-        "none".into(),
-        "-m".into(),
-        "512M".into(),
-        "-bios".into(),
-        ovmf.display().to_string(),
-        "-drive".into(),
-        format!("format=raw,file=fat:rw:{}", esp.display()),
-        "-device".into(),
-        "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
-    ]
-    .into();
-    let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
-    let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
-    let _ = std::fs::remove_dir_all(&esp);
+    boot_uefi_with(bootargs, &["-nographic", "-serial", "stdio"])
+}
+
+/// [`boot_uefi`] with `extra` QEMU arguments instead of `-nographic -serial stdio`
+/// (no display device, another machine ...).
+pub fn boot_uefi_with(bootargs: &str, extra: &[&str]) -> Run {
+    let esp = UefiEsp::new(bootargs);
+    let mut args = esp.qemu_args(extra);
+    args.extend(["-device".into(), "isa-debug-exit,iobase=0xf4,iosize=0x04".into()]);
+    let mut run = run_program(&uefi_qemu(), &args, UEFI_TIMEOUT);
     if let Some(code) = run.status {
         let written = (code - 1) / 2;
         if code % 2 == 1 && written >= UEFI_EXIT_BIAS {
@@ -658,6 +634,72 @@ pub fn boot_uefi(bootargs: &str) -> Run {
         }
     }
     run
+}
+
+/// Boots the x86_64 UEFI kernel with `bootargs` and `extra` QEMU arguments
+/// (at least the display's and the serial port's), without QEMU's exit port, so
+/// that the kernel ends halted or powered off (`-no-shutdown` keeps the display
+/// then), and takes a screendump once it has `finished` ([`screen::ScreenBoot`]).
+pub fn boot_uefi_and_screendump(bootargs: &str, extra: &[&str], finished: screen::Finished) -> (Run, screen::Screen) {
+    let esp = UefiEsp::new(bootargs);
+    let mut args = esp.qemu_args(extra);
+    args.push("-no-shutdown".into());
+    screen::ScreenBoot { qemu: uefi_qemu(), args, finished, timeout: UEFI_TIMEOUT, strict_log: false }.run()
+}
+
+/// `QEMU_X86_64`, else `qemu-system-x86_64`.
+fn uefi_qemu() -> String {
+    std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty()).unwrap_or_else(|| "qemu-system-x86_64".into())
+}
+
+/// A folder that QEMU presents as the boot disk's FAT ESP: the kernel
+/// (`BRK_KERNEL_EFI`) as `EFI/BOOT/BOOTX64.EFI` and `bootargs.txt`. Removed on drop.
+struct UefiEsp {
+    dir: PathBuf,
+}
+
+impl UefiEsp {
+    fn new(bootargs: &str) -> UefiEsp {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BOOTS: AtomicUsize = AtomicUsize::new(0);
+        let efi = file_from_env(EFI_ENV);
+        let dir = std::env::temp_dir().join(format!(
+            "brk-esp-{}-{}",
+            std::process::id(),
+            BOOTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let boot_dir = dir.join("EFI").join("BOOT");
+        std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
+        std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
+        std::fs::write(dir.join("bootargs.txt"), format!("{bootargs}\n")).expect("writing bootargs.txt");
+        UefiEsp { dir }
+    }
+
+    /// OVMF (`BRK_OVMF`) booting this ESP, no monitor, no network, 512 MiB, then `extra`.
+    fn qemu_args(&self, extra: &[&str]) -> Vec<String> {
+        let ovmf = file_from_env(OVMF_ENV);
+        let mut args: Vec<String> = [
+            "-monitor".to_string(),
+            "none".into(),
+            "-net".into(),
+            "none".into(),
+            "-m".into(),
+            "512M".into(),
+            "-bios".into(),
+            ovmf.display().to_string(),
+            "-drive".into(),
+            format!("format=raw,file=fat:rw:{}", self.dir.display()),
+        ]
+        .into();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+}
+
+impl Drop for UefiEsp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The probe points of `user/probed` (its `PROBE_POINTS`): `(symbol+offset,
