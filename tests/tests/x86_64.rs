@@ -64,7 +64,7 @@ fn x86_64_boots_runs_tasks_and_kills_each_faulting_process_alone() {
         "ram:     ",
         "caches:  coherent instruction fetch, no cache maintenance for written code",
         "timer:   8254 PIT channel 0, tick every 10 ms",
-        "console: 16550 UART at 0x3f8",
+        "console: GOP framebuffer 1280x800 BGR at 0x80000000, 182x50 text cells; 16550 UART at 0x3f8 (COM1: no SPCR table)",
     ]);
     run.expect_line_starting("selftests: 6 ok, 0 failed");
     run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
