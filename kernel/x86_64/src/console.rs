@@ -70,11 +70,22 @@ pub fn init() -> String {
     console.uart = uart;
     match screen {
         Ok(screen_line) => format!("{}; {}", screen_line, uart_line),
-        Err(why) => {
+        Err(why) if firmware_has_text_output() => {
             console.firmware_text = true;
             format!("no screen ({}), firmware ConOut until ExitBootServices; {}", why, uart_line)
         }
+        Err(why) => format!("no screen ({}), no firmware ConOut; {}", why, uart_line),
     }
+}
+
+/// Whether the system table has a ConOut (UEFI 2.10, 4.3: `ConOut` may be
+/// null on a firmware without a console).
+fn firmware_has_text_output() -> bool {
+    uefi::table::system_table_raw().is_some_and(|table| {
+        // SAFETY: the `uefi` crate's entry point set the pointer to the
+        // firmware's system table, which stays valid while boot services run.
+        !unsafe { table.as_ref() }.stdout.is_null()
+    })
 }
 
 /// Draw on the GOP's framebuffer from now on; describe it, or say why not.
