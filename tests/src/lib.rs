@@ -473,7 +473,7 @@ pub const STRICT_LOG: &str = "guest_errors,unimp";
 fn run_strict(qemu: &str, args: &[String], timeout: Duration) -> Run {
     let (strict, log) = with_strict_log(args);
     let run = run_program(qemu, &strict, timeout);
-    check_strict_log(&run, &log);
+    check_log(&run, &log, StrictLog::Aarch64);
     run
 }
 
@@ -485,13 +485,6 @@ pub fn with_strict_log(args: &[String]) -> (Vec<String>, PathBuf) {
     let mut strict = args.to_vec();
     strict.extend(["-d".to_string(), STRICT_LOG.to_string(), "-D".to_string(), log.display().to_string()]);
     (strict, log)
-}
-
-/// Fails `run` if QEMU logged anything into `log` ([`with_strict_log`]); removes the file.
-pub(crate) fn check_strict_log(run: &Run, log: &std::path::Path) {
-    if let Some(complaint) = strict_log_complaint(log) {
-        run.fail(&complaint);
-    }
 }
 
 /// What QEMU logged into `log` ([`with_strict_log`]), as a failure message, if
@@ -621,8 +614,9 @@ pub const STRICT_LOG_X86: &str = "guest_errors,unimp,cpu_reset";
 /// (creating the machine, then its system reset), on `pc` and `q35` alike.
 const STARTUP_RESETS: usize = 2;
 
-/// One boot of the x86_64 UEFI kernel: the machine, the CPU, and whether QEMU's
-/// `isa-debug-exit` device is there to carry the kernel's status out.
+/// One boot of the x86_64 UEFI kernel: the machine, the CPU, the display and
+/// serial port, and whether QEMU's `isa-debug-exit` device is there to carry
+/// the kernel's status out.
 #[derive(Clone, Debug)]
 pub struct UefiBoot {
     pub bootargs: String,
@@ -630,6 +624,9 @@ pub struct UefiBoot {
     pub machine: Option<String>,
     /// `-cpu`: QEMU's default (`qemu64`) unless set, e.g. `max`.
     pub cpu: Option<String>,
+    /// The display and serial arguments: `-nographic -vga std -serial stdio`
+    /// (QEMU's standard VGA, which OVMF drives with a GOP, and COM1) unless set.
+    pub display: Vec<String>,
     /// Without the device, the kernel powers off through the firmware
     /// (ResetSystem) and QEMU's own exit status is the run's.
     pub debug_exit: bool,
@@ -637,7 +634,13 @@ pub struct UefiBoot {
 
 impl UefiBoot {
     pub fn new(bootargs: &str) -> Self {
-        UefiBoot { bootargs: bootargs.to_string(), machine: None, cpu: None, debug_exit: true }
+        UefiBoot {
+            bootargs: bootargs.to_string(),
+            machine: None,
+            cpu: None,
+            display: ["-nographic", "-vga", "std", "-serial", "stdio"].iter().map(|s| s.to_string()).collect(),
+            debug_exit: true,
+        }
     }
 
     pub fn machine(mut self, machine: &str) -> Self {
@@ -650,14 +653,25 @@ impl UefiBoot {
         self
     }
 
+    /// The display and serial port, e.g. `["-vga", "std", "-display", "none", "-serial", "none"]`.
+    pub fn display(mut self, display: &[&str]) -> Self {
+        self.display = display.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     pub fn without_debug_exit(mut self) -> Self {
         self.debug_exit = false;
         self
     }
 
     /// QEMU's arguments for booting from the ESP folder `esp`.
-    pub fn qemu_args(&self, ovmf: &std::path::Path, esp: &std::path::Path) -> Vec<String> {
-        let mut args: Vec<String> = ["-nographic", "-monitor", "none", "-serial", "stdio", "-net", "none", "-m", "512M"]
+    fn qemu_args(&self, esp: &UefiEsp) -> Vec<String> {
+        let ovmf = file_from_env(OVMF_ENV);
+        // No default devices: on q35 QEMU's default CD-ROM and the ESP would sit
+        // on its AHCI, whose every interrupt QEMU logs as unimplemented
+        // (`ahci: IRQ#0 level:1`, hw/ide/ahci.c) while the firmware reads them.
+        // The ESP is a virtio disk, which OVMF boots from on every machine.
+        let mut args: Vec<String> = ["-nodefaults", "-monitor", "none", "-net", "none", "-m", "512M"]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -668,12 +682,8 @@ impl UefiBoot {
             args.extend(["-cpu".to_string(), cpu.clone()]);
         }
         args.extend(["-bios".to_string(), ovmf.display().to_string()]);
-        // On q35 the default disk controller is its AHCI, whose every interrupt
-        // QEMU logs as unimplemented (`ahci: IRQ#0 level:1`, hw/ide/ahci.c) while
-        // the firmware reads the ESP: the ESP goes on a virtio disk there, which
-        // OVMF reads as well and which logs nothing.
-        let interface = if self.machine.as_deref().is_some_and(|m| m.starts_with("q35")) { ",if=virtio" } else { "" };
-        args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{}{interface}", esp.display())]);
+        args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{},if=virtio", esp.dir.display())]);
+        args.extend(self.display.iter().cloned());
         if self.debug_exit {
             args.extend(["-device".to_string(), "isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()]);
         }
@@ -687,25 +697,12 @@ impl UefiBoot {
     /// the status is QEMU's. The QEMU log ([`STRICT_LOG_X86`]) must hold nothing
     /// but the start-up's CPU resets.
     pub fn run(&self) -> Run {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static BOOTS: AtomicUsize = AtomicUsize::new(0);
-        let efi = file_from_env(EFI_ENV);
-        let ovmf = file_from_env(OVMF_ENV);
-        let number = BOOTS.fetch_add(1, Ordering::Relaxed);
-        let esp = std::env::temp_dir().join(format!("brk-esp-{}-{number}", std::process::id()));
-        let boot_dir = esp.join("EFI").join("BOOT");
-        std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
-        std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
-        std::fs::write(esp.join("bootargs.txt"), format!("{}\n", self.bootargs)).expect("writing bootargs.txt");
-        let log = std::env::temp_dir().join(format!("brk-qemu-x86-{}-{number}.log", std::process::id()));
-        let mut args = self.qemu_args(&ovmf, &esp);
-        args.extend(["-d".to_string(), STRICT_LOG_X86.to_string(), "-D".to_string(), log.display().to_string()]);
-        let qemu = std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty());
-        let mut run = run_program(qemu.as_deref().unwrap_or("qemu-system-x86_64"), &args, UEFI_TIMEOUT);
-        let _ = std::fs::remove_dir_all(&esp);
-        if let Some(complaint) = x86_strict_log_complaint(&log) {
-            run.fail(&complaint);
-        }
+        let esp = UefiEsp::new(&self.bootargs);
+        let log = esp.dir.with_extension("log");
+        let mut args = self.qemu_args(&esp);
+        args.extend(StrictLog::X86.args(&log));
+        let mut run = run_program(&uefi_qemu(), &args, UEFI_TIMEOUT);
+        check_log(&run, &log, StrictLog::X86);
         if let (Some(code), true) = (run.status, self.debug_exit) {
             let written = (code - 1) / 2;
             if code % 2 == 1 && written >= UEFI_EXIT_BIAS {
@@ -716,6 +713,47 @@ impl UefiBoot {
             }
         }
         run
+    }
+
+    /// Boots without the exit device, so that the kernel ends halted or powered
+    /// off (`-no-shutdown` keeps the display then), and takes a screendump once
+    /// it has `finished` ([`screen::ScreenBoot`]).
+    pub fn screendump(&self, finished: screen::Finished) -> (Run, screen::Screen) {
+        let esp = UefiEsp::new(&self.bootargs);
+        let mut args = self.clone().without_debug_exit().qemu_args(&esp);
+        args.push("-no-shutdown".into());
+        screen::ScreenBoot { qemu: uefi_qemu(), args, finished, timeout: UEFI_TIMEOUT, strict_log: StrictLog::X86 }.run()
+    }
+}
+
+/// Which QEMU log a run keeps, and what in it fails the run.
+#[derive(Clone, Copy, Debug)]
+pub enum StrictLog {
+    /// `-d` [`STRICT_LOG`]: any line.
+    Aarch64,
+    /// `-d` [`STRICT_LOG_X86`]: any line but the start-up's CPU resets.
+    X86,
+}
+
+impl StrictLog {
+    /// `-d <flags> -D <log>`.
+    pub(crate) fn args(self, log: &std::path::Path) -> [String; 4] {
+        let flags = match self {
+            StrictLog::Aarch64 => STRICT_LOG,
+            StrictLog::X86 => STRICT_LOG_X86,
+        };
+        ["-d".to_string(), flags.to_string(), "-D".to_string(), log.display().to_string()]
+    }
+}
+
+/// Fails `run` if its QEMU `log` holds what `strict` forbids; removes the file.
+pub(crate) fn check_log(run: &Run, log: &std::path::Path, strict: StrictLog) {
+    let complaint = match strict {
+        StrictLog::Aarch64 => strict_log_complaint(log),
+        StrictLog::X86 => x86_strict_log_complaint(log),
+    };
+    if let Some(complaint) = complaint {
+        run.fail(&complaint);
     }
 }
 
@@ -747,6 +785,41 @@ fn x86_strict_log_complaint(log: &std::path::Path) -> Option<String> {
             resets - STARTUP_RESETS
         )
     })
+}
+
+/// `QEMU_X86_64`, else `qemu-system-x86_64`.
+fn uefi_qemu() -> String {
+    std::env::var("QEMU_X86_64").ok().filter(|q| !q.is_empty()).unwrap_or_else(|| "qemu-system-x86_64".into())
+}
+
+/// A folder that QEMU presents as the boot disk's FAT ESP: the kernel
+/// (`BRK_KERNEL_EFI`) as `EFI/BOOT/BOOTX64.EFI` and `bootargs.txt`. Removed on drop.
+struct UefiEsp {
+    dir: PathBuf,
+}
+
+impl UefiEsp {
+    fn new(bootargs: &str) -> UefiEsp {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BOOTS: AtomicUsize = AtomicUsize::new(0);
+        let efi = file_from_env(EFI_ENV);
+        let dir = std::env::temp_dir().join(format!(
+            "brk-esp-{}-{}",
+            std::process::id(),
+            BOOTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let boot_dir = dir.join("EFI").join("BOOT");
+        std::fs::create_dir_all(&boot_dir).expect("creating the ESP folder");
+        std::fs::copy(&efi, boot_dir.join("BOOTX64.EFI")).expect("copying the kernel into the ESP");
+        std::fs::write(dir.join("bootargs.txt"), format!("{bootargs}\n")).expect("writing bootargs.txt");
+        UefiEsp { dir }
+    }
+}
+
+impl Drop for UefiEsp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The probe points of `user/probed` (its `PROBE_POINTS`): `(symbol+offset,

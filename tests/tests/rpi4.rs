@@ -9,7 +9,7 @@
 use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
     boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
-    screen::{boot_and_screendump, expected_screen, first_different_cell, Screen},
+    screen::{boot_and_screendump, expect_screen_shows, Screen},
     run_qemu, Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
 
@@ -142,22 +142,10 @@ fn boot_to_the_halt_and_screendump(dtb: Option<&std::path::Path>, append: Option
     (run, screen)
 }
 
-/// Fails `run` unless `screen` is, pixel for pixel, the transcript drawn by the
+/// Fails `run` unless `screen` is, pixel for pixel, its transcript drawn by the
 /// console's code and font on the host.
 fn expect_screen_shows_the_transcript(run: &Run, screen: &Screen) {
-    let expected = expected_screen(&run.transcript, screen.width, screen.height);
-    if let Some((col, row)) = first_different_cell(screen, &expected) {
-        run.fail(&format!(
-            "the screendump differs from the transcript drawn on the host, first in text cell column {col}, row {row} \
-             ({}x{} pixels, {}x{} cells of {}x{})",
-            screen.width,
-            screen.height,
-            screen.width / text_screen::GLYPH_WIDTH,
-            screen.height / text_screen::GLYPH_HEIGHT,
-            text_screen::GLYPH_WIDTH,
-            text_screen::GLYPH_HEIGHT
-        ));
-    }
+    expect_screen_shows(run, screen, &run.transcript);
 }
 
 #[test]

@@ -7,7 +7,11 @@
 //! scenarios into one boot, and a test that needs several boots runs them at once.
 //! Every test's name starts with `x86_64_` (`cargo xtask test` runs them apart).
 
-use qemu_tests::{boot_uefi, probed_results, seed_from_env, Run, UefiBoot, PROBED_POINTS_X86_64};
+use qemu_tests::{
+    boot_uefi, probed_results,
+    screen::{expect_screen_shows, Finished},
+    seed_from_env, Run, UefiBoot, PROBED_POINTS_X86_64,
+};
 use std::thread;
 
 /// Boots every command line at once (two cores: QEMU runs mostly single-threaded).
@@ -118,7 +122,7 @@ fn check_full_suite(run: &Run) {
         "ram:     ",
         "caches:  coherent instruction fetch, no cache maintenance for written code",
         "timer:   local APIC timer (",
-        "console: 16550 UART at 0x3f8",
+        "console: GOP framebuffer 1280x800 BGR at 0x",
     ]);
     check_self_tests(run);
     run.expect_line_starting("bootargs: unknown argument 'bogus-word' ignored");
@@ -402,4 +406,116 @@ fn x86_64_a_pc_without_qemus_exit_port_is_powered_off_by_the_firmware() {
         "power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)",
     ]);
     firmware.expect_last_line("power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)");
+}
+
+/// What the kernel prints last when nobody answers QEMU's exit port: the
+/// firmware then powers off, and under `-no-shutdown` QEMU keeps the display.
+const POWERING_OFF: &str = "power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)";
+/// The kernel's first line: everything before it on COM1 is OVMF's.
+const FIRST_LINE: &str = "brk-path kernel ";
+
+fn expect_selftests_pass(run: &Run) {
+    let line = run.expect_line_starting("selftests: ");
+    if !line.ends_with(", 0 failed") {
+        run.fail(&format!("self-tests failed: {line:?}"));
+    }
+}
+
+#[test]
+fn x86_64_the_gop_screen_shows_every_kernel_line_pixel_for_pixel_before_com1_does() {
+    // QEMU's standard VGA, which OVMF drives with a GOP (1280x800 BGR), and COM1.
+    let (run, screen) = UefiBoot::new("run=hello")
+        .display(&["-display", "none", "-vga", "std", "-serial", "stdio"])
+        .screendump(Finished::SerialLine(POWERING_OFF));
+    run.expect_line_starting(
+        "console: GOP framebuffer 1280x800 BGR at 0x80000000, 182x50 text cells; 16550 UART at 0x3f8 (COM1: no SPCR table)",
+    );
+    expect_selftests_pass(&run);
+    assert_eq!((screen.width, screen.height), (1280, 800));
+    // OVMF's own lines and escape sequences come first on COM1; the kernel's
+    // screen starts cleared, with its own first line.
+    let Some(start) = run.transcript.find(FIRST_LINE) else { run.fail("no kernel banner on COM1") };
+    expect_screen_shows(&run, &screen, &run.transcript[start..]);
+}
+
+#[test]
+fn x86_64_without_a_serial_port_the_screen_still_shows_the_boot() {
+    // q35 with no serial device at all: no 16550 answers at 0x3f8, and the
+    // screen is the only console. Its end is read from the screen itself.
+    let (run, screen) = UefiBoot::new("run=hello")
+        .machine("q35")
+        .display(&["-display", "none", "-vga", "std", "-serial", "none"])
+        .screendump(Finished::ScreenRow(POWERING_OFF));
+    let rows = screen.height / text_screen::GLYPH_HEIGHT;
+    for start in [
+        FIRST_LINE,
+        "console: GOP framebuffer 1280x800 BGR at 0xc0000000, 182x50 text cells; no 16550 answered at 0x3f8 (COM1: no SPCR table)",
+        "selftests: 8 ok, 0 failed",
+        "tasks: 0 test failure(s)",
+    ] {
+        if !(0..rows).any(|row| screen.row_shows(row, start)) {
+            run.fail(&format!("no row of the {}x{} screendump starts with {start:?}", screen.width, screen.height));
+        }
+    }
+}
+
+#[test]
+fn x86_64_without_a_gop_the_firmware_console_shows_the_banner_until_exit_boot_services() {
+    // No display device: OVMF has no GOP, and its ConOut is the terminal it
+    // runs on COM1. So the banner's lines come twice there (ConOut's copy and
+    // the kernel's own UART's), and the lines after ExitBootServices once.
+    let run = UefiBoot::new("run=hello").display(&["-nographic", "-vga", "none", "-serial", "stdio"]).run();
+    run.expect_exit(0);
+    let console = "console: no screen (the firmware offers no Graphics Output Protocol), firmware ConOut until \
+                   ExitBootServices; 16550 UART at 0x3f8 (COM1: no SPCR table)";
+    for (line, times) in [(FIRST_LINE, 2), (console, 2), ("args:    run=hello", 2), ("selftests: ", 1), ("paging:  ", 1)] {
+        let seen = run.lines().filter(|l| l.contains(line)).count();
+        if seen != times {
+            run.fail(&format!("{line:?} is on COM1 {seen} time(s), not {times}"));
+        }
+    }
+}
+
+/// An ACPI SPCR table (Microsoft's "Serial Port Console Redirection Table",
+/// revision 4) without its 36-byte header, which QEMU's `-acpitable` adds:
+/// a 16550 at I/O port `port`, 115200 baud, namespace ".".
+fn spcr_body(port: u16) -> Vec<u8> {
+    let mut body = vec![0u8 /* full 16550 */, 0, 0, 0];
+    body.extend([1u8 /* system I/O */, 8, 0, 1 /* byte access */]);
+    body.extend(u64::from(port).to_le_bytes());
+    body.extend([1u8 /* 8259 interrupt */, 3]);
+    body.extend(0u32.to_le_bytes()); // global system interrupt
+    body.extend([7u8 /* 115200 */, 0, 1, 0, 0 /* VT100 */, 0]);
+    body.extend(0xffffu16.to_le_bytes()); // PCI device id: not a PCI device
+    body.extend(0xffffu16.to_le_bytes()); // PCI vendor id
+    body.extend([0u8, 0, 0]);
+    body.extend(0u32.to_le_bytes()); // PCI flags
+    body.push(0); // PCI segment
+    body.extend(0u32.to_le_bytes()); // UART clock: unknown
+    body.extend(0u32.to_le_bytes()); // precise baud rate: the configured one
+    body.extend(2u16.to_le_bytes()); // namespace string length
+    body.extend(88u16.to_le_bytes()); // its offset: right after these fields
+    body.extend(b".\0");
+    body
+}
+
+#[test]
+fn x86_64_the_uart_is_the_one_the_spcr_table_names() {
+    // The SPCR says the console is COM2 (0x2f8), where the kernel writes; OVMF
+    // writes its own lines to both ports, COM1 discarded here.
+    let table = std::env::temp_dir().join(format!("brk-spcr-{}.bin", std::process::id()));
+    std::fs::write(&table, spcr_body(0x2f8)).expect("writing the SPCR table");
+    let acpitable = format!("sig=SPCR,rev=4,data={}", table.display());
+    let run = UefiBoot::new("run=hello")
+        .display(&["-display", "none", "-vga", "std", "-acpitable", &acpitable, "-serial", "null", "-serial", "stdio"])
+        .run();
+    let _ = std::fs::remove_file(&table);
+    run.expect_exit(0);
+    if run.lines().filter(|l| l.starts_with(FIRST_LINE)).count() != 1 {
+        run.fail("the kernel's first line is not on COM2 once");
+    }
+    run.expect_line_starting("console: GOP framebuffer 1280x800 BGR at 0x80000000, 182x50 text cells; 16550 UART at 0x2f8 (SPCR)");
+    if !run.expect_line_starting("acpi:    ").contains(" SPCR") {
+        run.fail("the acpi: line does not list the SPCR table");
+    }
 }

@@ -1,13 +1,20 @@
 //! A linear framebuffer of 32-bit pixels that a display controller scans out:
-//! the [`text_screen::Pixels`] the console's screen draws on.
+//! the [`text_screen::Pixels`] the console's screen draws on. Shared by both
+//! kernels (the x86_64 port includes this file with `#[path]`); what differs is
+//! how written pixels reach the display, which the board that found the buffer
+//! says in [`Framebuffer::make_visible`]:
 //!
-//! The buffer is mapped like RAM (Normal, write-back: the boot map's first GiB
-//! and then the kernel's map, `arch/aarch64/mmu.rs`), so drawing and scrolling
-//! run at cache speed. The display does not look into the CPU's caches, so every
-//! batch of changes is cleaned to the point of coherency before the console
-//! lock is let go ([`text_screen::TextScreen::publish`]).
+//! - On the Pi 4 the buffer is mapped like RAM (Normal, write-back: the boot
+//!   map's first GiB and then the kernel's map, `arch/aarch64/mmu.rs`), so
+//!   drawing and scrolling run at cache speed. The display does not look into
+//!   the CPU's caches, so every batch of changes is cleaned to the point of
+//!   coherency before the console lock is let go
+//!   ([`text_screen::TextScreen::publish`]).
+//! - On a PC the firmware's memory type for the buffer (MTRRs and PAT: uncached
+//!   or write-combining) already sends every store towards the display, so
+//!   there is nothing to do (`kernel/x86_64/src/screen.rs`).
 
-use crate::{arch, devicetree::MemoryRegion};
+use crate::devicetree::MemoryRegion;
 
 /// Where the pixels are and how they are laid out. Pixels are `0x00RRGGBB` words
 /// (text is grey, so the display's byte order does not matter).
@@ -19,6 +26,10 @@ pub struct Framebuffer {
     pub height: usize,
     /// Bytes from one pixel row to the next (the firmware's "pitch").
     pub stride: usize,
+    /// Make the bytes `[start, end)`, just written, visible to the display
+    /// controller: a cache clean to the point of coherency on aarch64, nothing
+    /// on x86.
+    pub make_visible: fn(start: usize, end: usize),
 }
 
 /// Bytes per pixel: this console draws only 32-bit pixels.
@@ -26,7 +37,7 @@ pub const BYTES_PER_PIXEL: usize = 4;
 
 impl Framebuffer {
     /// The memory the pixels occupy.
-    #[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // QEMU virt has no display
+    #[allow(dead_code)] // the Pi 4 and the PC map it; QEMU virt has no display
     pub fn region(&self) -> MemoryRegion {
         MemoryRegion { base: self.base, size: self.stride * self.height }
     }
@@ -61,6 +72,6 @@ impl text_screen::Pixels for Framebuffer {
     }
 
     fn publish(&mut self, y: usize, count: usize) {
-        arch::cache::clean_dcache_to_poc(self.row_address(y), self.row_address(y + count));
+        (self.make_visible)(self.row_address(y), self.row_address(y + count));
     }
 }

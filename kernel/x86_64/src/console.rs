@@ -1,32 +1,161 @@
-//! The kernel console: `print!`/`println!` over the PC's first serial port
-//! (COM1, a 16550 UART at I/O port 0x3f8, driven by the `uart_16550` crate).
+//! The kernel console: `print!`/`println!` to whatever of these the PC has,
+//! in this order for every message:
 //!
-//! The kernel writes to COM1 directly from its first line on, before
-//! ExitBootServices too, rather than through the firmware's text console:
-//! OVMF mirrors its console onto the same serial port, so going through both
-//! would print every line twice.
+//! 1. the screen: a text screen (the `text-screen` crate, as on the Pi 4) on
+//!    the framebuffer of the firmware's Graphics Output Protocol
+//!    (`screen.rs`), before and after ExitBootServices;
+//! 2. where there is no such screen, the firmware's text output (ConOut),
+//!    until ExitBootServices ([`leave_firmware`]): whatever console the
+//!    firmware itself shows, so a PC without a GOP still shows the boot;
+//! 3. a 16550 UART, when one answers: at the I/O port the ACPI SPCR table
+//!    names for the firmware's serial console, else COM1's 0x3f8.
+//!
+//! So a line seen on the serial port is already on the screen. ConOut is left
+//! alone when the kernel has the screen: the firmware draws ConOut on that same
+//! framebuffer, and OVMF also mirrors it onto COM1, where every line would then
+//! appear twice.
 
+use crate::{acpi, firmware, framebuffer::Framebuffer, screen};
+use ::acpi::{
+    address::AddressSpace,
+    spcr::{Spcr, SpcrInterfaceType},
+};
+use alloc::{format, string::String};
 use core::fmt::Write;
 use spin::Mutex;
+use text_screen::TextScreen;
 use uart_16550::{backend::PioBackend, BaudRate, Config, Uart16550Tty};
 
-/// COM1's I/O port base.
-pub const COM1_PORT: u16 = 0x3f8;
+/// COM1's I/O port base, the PC's first serial port since the IBM PC.
+const COM1_PORT: u16 = 0x3f8;
 
-static CONSOLE: Mutex<Option<Uart16550Tty<PioBackend>>> = Mutex::new(None);
+/// Where the console's text goes.
+struct Console {
+    screen: Option<TextScreen<Framebuffer>>,
+    /// Write through the firmware's ConOut (only while boot services run).
+    firmware_text: bool,
+    uart: Option<Uart16550Tty<PioBackend>>,
+}
 
-/// Set COM1 up (115200 baud 8N1, FIFO on). Without a working UART there is
-/// no console, and the kernel runs silently.
-pub fn init() {
-    let config = Config { baud_rate: BaudRate::Baud115200, ..Config::DEFAULT };
-    // SAFETY: COM1 is the PC's fixed serial port; after this the kernel is the
-    // only code that drives it (the firmware's console output is not used).
-    *CONSOLE.lock() = unsafe { Uart16550Tty::new_port(COM1_PORT, config) }.ok();
+static CONSOLE: Mutex<Console> = Mutex::new(Console { screen: None, firmware_text: false, uart: None });
+
+/// Find every sink the PC has, while boot services still run and before
+/// anything is printed; returns the banner's `console:` line (without its
+/// label). Needs `acpi::init` first (for the SPCR).
+pub fn init() -> String {
+    let screen = attach_screen();
+    let (port, source) = serial_port();
+    let uart = {
+        // OVMF polls COM1 for input from its timer events while boot services
+        // run; one landing in the UART's loopback self-test reads the test byte
+        // first and the self-test waits for it forever. TPL_HIGH_LEVEL holds
+        // every firmware event off until the guard drops.
+        // SAFETY: nothing here waits on a firmware event or calls a boot
+        // service that TPL_HIGH_LEVEL forbids; the guard restores the old TPL.
+        let _firmware_events_held = unsafe { uefi::boot::raise_tpl(uefi::boot::Tpl::HIGH_LEVEL) };
+        let config = Config { baud_rate: BaudRate::Baud115200, ..Config::DEFAULT };
+        // SAFETY: `port` is the firmware's serial console (SPCR) or COM1, a
+        // 16550's eight I/O ports, which nothing else in the kernel touches.
+        // Until ExitBootServices the firmware's serial driver uses them too
+        // (input polling, ConOut's mirror), but only in calls that return
+        // before the kernel's next access on this single core, and none during
+        // the loopback test (events held off above).
+        unsafe { Uart16550Tty::new_port(port, config) }.ok()
+    };
+    let uart_line = match uart {
+        Some(_) => format!("16550 UART at {:#x} ({})", port, source),
+        None => format!("no 16550 answered at {:#x} ({})", port, source),
+    };
+    let mut console = CONSOLE.lock();
+    console.uart = uart;
+    match screen {
+        Ok(screen_line) => format!("{}; {}", screen_line, uart_line),
+        Err(why) if firmware_has_text_output() => {
+            console.firmware_text = true;
+            format!("no screen ({}), firmware ConOut until ExitBootServices; {}", why, uart_line)
+        }
+        Err(why) => format!("no screen ({}), no firmware ConOut; {}", why, uart_line),
+    }
+}
+
+/// Whether the system table has a ConOut (UEFI 2.10, 4.3: `ConOut` may be
+/// null on a firmware without a console).
+fn firmware_has_text_output() -> bool {
+    uefi::table::system_table_raw().is_some_and(|table| {
+        // SAFETY: the `uefi` crate's entry point set the pointer to the
+        // firmware's system table, which stays valid while boot services run.
+        !unsafe { table.as_ref() }.stdout.is_null()
+    })
+}
+
+/// Draw on the GOP's framebuffer from now on; describe it, or say why not.
+fn attach_screen() -> Result<String, String> {
+    let mode = firmware::graphics_output()?;
+    let framebuffer = screen::framebuffer(&mode)?;
+    let text = TextScreen::new(framebuffer, framebuffer.width, framebuffer.height)
+        .ok_or_else(|| format!("{}x{} is too small for one text cell", mode.width, mode.height))?;
+    let line = format!(
+        "GOP framebuffer {}x{} {} at {:#x}, {}x{} text cells",
+        mode.width,
+        mode.height,
+        mode.format,
+        mode.base,
+        text.cols(),
+        text.rows()
+    );
+    CONSOLE.lock().screen = Some(text);
+    Ok(line)
+}
+
+/// The UART's I/O port and where it came from: the ACPI SPCR table (ACPI 6.5,
+/// 5.2.6, "Serial Port Console Redirection Table", Microsoft's specification)
+/// when it names a 16550 in I/O space, else COM1.
+fn serial_port() -> (u16, String) {
+    let Some(tables) = acpi::tables() else {
+        return (COM1_PORT, String::from("COM1: no ACPI tables"));
+    };
+    let Ok(spcr) = tables.find_table::<Spcr>() else {
+        return (COM1_PORT, String::from("COM1: no SPCR table"));
+    };
+    let interface = spcr.interface_type();
+    let is_16550 =
+        matches!(interface, SpcrInterfaceType::Full16550 | SpcrInterfaceType::Full16450 | SpcrInterfaceType::Generic16550);
+    match spcr.base_address() {
+        Some(Ok(address)) if is_16550 && address.address_space == AddressSpace::SystemIo => {
+            match u16::try_from(address.address) {
+                Ok(port) => (port, String::from("SPCR")),
+                Err(_) => (COM1_PORT, format!("COM1: the SPCR's I/O port {:#x} is out of range", address.address)),
+            }
+        }
+        Some(Ok(address)) => (
+            COM1_PORT,
+            format!(
+                "COM1: the SPCR's console is a {:?} in {:?} at {:#x}, not a 16550 on I/O ports",
+                interface, address.address_space, address.address
+            ),
+        ),
+        Some(Err(e)) => (COM1_PORT, format!("COM1: the SPCR's address is unreadable ({:?})", e)),
+        None => (COM1_PORT, String::from("COM1: the SPCR says console redirection is off")),
+    }
+}
+
+/// Stop writing through the firmware's ConOut: called just before
+/// ExitBootServices, after which its code is no longer the firmware's to run.
+pub fn leave_firmware() {
+    CONSOLE.lock().firmware_text = false;
 }
 
 #[doc(hidden)]
 pub fn _print(args: core::fmt::Arguments) {
-    if let Some(uart) = CONSOLE.lock().as_mut() {
+    let mut console = CONSOLE.lock();
+    if let Some(screen) = console.screen.as_mut() {
+        let _ = screen.write_fmt(args);
+        screen.publish();
+    }
+    if console.firmware_text {
+        let _ = uefi::system::with_stdout(|out| out.write_fmt(args));
+    }
+    if let Some(uart) = console.uart.as_mut() {
         let _ = uart.write_fmt(args);
     }
 }

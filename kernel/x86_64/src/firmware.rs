@@ -19,7 +19,10 @@ use uefi::{
     boot::{self, MemoryType},
     fs::FileSystem,
     mem::memory_map::MemoryMap,
-    proto::loaded_image::LoadedImage,
+    proto::{
+        console::gop::{GraphicsOutput, PixelFormat},
+        loaded_image::LoadedImage,
+    },
     system,
 };
 
@@ -195,6 +198,58 @@ fn runtime_code() -> Result<Vec<MemoryRegion>, String> {
         }
     }
     Ok(code)
+}
+
+/// The graphics mode the firmware set up, as the Graphics Output Protocol
+/// describes it (UEFI 2.10, 12.9 "Graphics Output Protocol",
+/// `EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE` and `EFI_GRAPHICS_OUTPUT_MODE_INFORMATION`).
+#[derive(Clone, Copy, Debug)]
+pub struct GraphicsMode {
+    /// `FrameBufferBase`: the physical address of the first pixel.
+    pub base: usize,
+    /// `FrameBufferSize` in bytes.
+    pub size: usize,
+    /// `HorizontalResolution` x `VerticalResolution` in pixels.
+    pub width: usize,
+    pub height: usize,
+    /// `PixelsPerScanLine`: pixels from one row to the next (at least `width`).
+    pub pixels_per_scan_line: usize,
+    /// `PixelBlueGreenRedReserved8BitPerColor` (`"BGR"`) or
+    /// `PixelRedGreenBlueReserved8BitPerColor` (`"RGB"`): 32-bit pixels, the
+    /// only kinds with a framebuffer this console can draw on.
+    pub format: &'static str,
+}
+
+/// Ask the firmware for its Graphics Output Protocol and the current mode's
+/// framebuffer, or say why there is none to draw on. Boot services must run.
+///
+/// The protocol is opened exclusively, which disconnects the firmware's own
+/// graphics text console from it (UEFI 2.10, 7.3 `OpenProtocol`,
+/// `EXCLUSIVE`): from here on only the kernel draws there.
+pub fn graphics_output() -> Result<GraphicsMode, String> {
+    let handle = boot::get_handle_for_protocol::<GraphicsOutput>()
+        .map_err(|_| String::from("the firmware offers no Graphics Output Protocol"))?;
+    let mut gop = boot::open_protocol_exclusive::<GraphicsOutput>(handle)
+        .map_err(|e| format!("the Graphics Output Protocol would not open: {:?}", e.status()))?;
+    let mode = gop.current_mode_info();
+    let format = match mode.pixel_format() {
+        PixelFormat::Bgr => "BGR",
+        PixelFormat::Rgb => "RGB",
+        PixelFormat::Bitmask => {
+            return Err(format!("the GOP's pixels are laid out by a bit mask ({:?}), not 32-bit RGB or BGR", mode.pixel_bitmask()))
+        }
+        PixelFormat::BltOnly => return Err(String::from("the GOP mode is Blt-only: it has no framebuffer to draw on")),
+    };
+    let (width, height) = mode.resolution();
+    let mut framebuffer = gop.frame_buffer();
+    Ok(GraphicsMode {
+        base: framebuffer.as_mut_ptr() as usize,
+        size: framebuffer.size(),
+        width,
+        height,
+        pixels_per_scan_line: mode.stride(),
+        format,
+    })
 }
 
 fn read_bootargs() -> (String, &'static str) {

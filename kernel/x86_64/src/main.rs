@@ -4,7 +4,7 @@
 //! timer, ring-3 tasks, system calls and fault reports.
 //!
 //! This file owns the boot order. [`efi_main`] runs under the firmware: heap,
-//! COM1, boot arguments, the banner, the TSC calibration, ExitBootServices.
+//! the console (GOP screen, firmware text output, 16550 UART), boot arguments, the banner, the TSC calibration, ExitBootServices.
 //! Then [`kernel_main`] runs on the kernel's own stack: GDT/TSS, IDT, frames,
 //! paging, SSE off, the local APIC timer (8259s masked), self-tests, tasks,
 //! power off.
@@ -29,6 +29,8 @@ mod bootargs;
 mod console;
 mod exception;
 mod firmware;
+#[path = "../../src/drivers/framebuffer.rs"]
+mod framebuffer;
 mod memory;
 #[path = "../../src/panic.rs"]
 mod panic;
@@ -38,6 +40,7 @@ mod probe;
 mod programs;
 #[path = "../../src/run.rs"]
 mod run;
+mod screen;
 mod selftest;
 #[path = "../../src/syscall.rs"]
 mod syscall;
@@ -56,18 +59,10 @@ use uefi::prelude::*;
 #[entry]
 fn efi_main() -> Status {
     memory::heap::init();
-    {
-        // OVMF polls COM1 for input from its timer events while boot services
-        // run; one landing in the UART's loopback self-test (console::init)
-        // reads the test byte first and the self-test waits for it forever.
-        // TPL_HIGH_LEVEL holds every firmware event off until the guard drops.
-        // SAFETY: nothing here waits on a firmware event or calls a boot
-        // service that TPL_HIGH_LEVEL forbids; the guard restores the old TPL.
-        let _firmware_events_held = unsafe { uefi::boot::raise_tpl(uefi::boot::Tpl::HIGH_LEVEL) };
-        console::init();
-    }
-    let mut platform = firmware::discover();
+    // The ACPI tables first (nothing printed): the SPCR names the UART.
     acpi::init();
+    let console = console::init();
+    let mut platform = firmware::discover();
     if platform.bootargs.split_whitespace().any(|word| word == bootargs::FIRMWARE_LEFT_AVX_ON) {
         if arch::cpu::turn_avx_on_as_a_firmware_may() {
             println!("{}: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them", bootargs::FIRMWARE_LEFT_AVX_ON);
@@ -77,7 +72,8 @@ fn efi_main() -> Status {
     }
     memory::layout::set_kernel_image(platform.image.base, platform.image.end());
     time::calibrate();
-    print_banner(&platform);
+    print_banner(&platform, &console);
+    console::leave_firmware();
     firmware::exit_boot_services(&mut platform);
     // The machine is ours. Nothing of the firmware's stays in use: leave its
     // stack for the kernel's own (whose guard page becomes real with paging).
@@ -113,7 +109,7 @@ extern "sysv64" fn kernel_main(platform: u64) -> ! {
 
 /// The boot banner, printed while the firmware still runs: every figure is
 /// read from the firmware or the processor.
-fn print_banner(platform: &Platform) {
+fn print_banner(platform: &Platform, console: &str) {
     let cpu = arch::cpu::identify();
     println!("brk-path kernel {}", env!("CARGO_PKG_VERSION"));
     println!("board:   UEFI PC (firmware {} {:#x})", platform.firmware_vendor, platform.firmware_revision);
@@ -124,7 +120,7 @@ fn print_banner(platform: &Platform) {
     for line in time::banner_lines() {
         println!("timer:   {}", line);
     }
-    println!("console: 16550 UART at {:#x} (COM1)", console::COM1_PORT);
+    println!("console: {}", console);
     println!("acpi:    {}", acpi::describe());
     if !platform.bootargs.is_empty() {
         println!("args:    {} ({})", platform.bootargs, platform.bootargs_source);

@@ -111,6 +111,7 @@ pub fn invalidate_dcache_to_poc(start: usize, end: usize) {
 /// reaches memory, where a bus master that does not look into the CPU's
 /// caches (the Pi 4's display controller scanning out the framebuffer) reads
 /// it. The lines stay valid for the CPU's own later reads.
+#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // only the Pi 4 has a display
 pub fn clean_dcache_to_poc(start: usize, end: usize) {
     by_dcache_line(start, end, |at| {
         // SAFETY: `DC CVAC` writes one dirty line back to memory; it changes no value.
