@@ -215,6 +215,15 @@ impl Run {
         self.lines().filter(|l| !l.trim().is_empty()).last()
     }
 
+    /// Asserts that the self-tests ran and none failed (`selftests: N ok, 0 failed`).
+    #[track_caller]
+    pub fn expect_selftests_pass(&self) {
+        let line = self.expect_line_starting("selftests: ");
+        if !line.ends_with(", 0 failed") {
+            self.fail(&format!("self-tests failed: {line:?}"));
+        }
+    }
+
     /// The first line starting with `prefix`.
     pub fn line_starting(&self, prefix: &str) -> Option<&str> {
         self.lines().find(|l| l.starts_with(prefix))

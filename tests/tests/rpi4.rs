@@ -14,13 +14,6 @@ use qemu_tests::{
 };
 
 
-fn expect_selftests_pass(run: &Run) {
-    let line = run.expect_line_starting("selftests: ");
-    if !line.ends_with(", 0 failed") {
-        run.fail(&format!("self-tests failed on raspi4b: {line:?}"));
-    }
-}
-
 #[test]
 fn raspi4b_no_exclusive_load_runs_before_the_mmu_and_caches_are_on() {
     // On a real BCM2711 a store-exclusive to Device memory never succeeds: a lock
@@ -50,7 +43,7 @@ fn raspi4b_without_dtb_boots_at_el2_from_the_board_table() {
     ]);
     // `frames` proves no range the allocator was given touches page 0.
     run.expect_line_starting("selftest frames: ok");
-    expect_selftests_pass(&run);
+    run.expect_selftests_pass();
 }
 
 #[test]
@@ -68,7 +61,7 @@ fn raspi4b_with_dtb_reads_the_machine_from_the_device_tree_and_runs_the_demo() {
         "console: PL011 at 0xfe201000 (device tree)",
         "gic:     GICv2 distributor 0xff841000, cpu interface 0xff842000 (device tree)",
     ]);
-    expect_selftests_pass(&run);
+    run.expect_selftests_pass();
     run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: fib(15) = 610", "demo: done"]);
 }
 
@@ -92,7 +85,7 @@ fn raspi4b_with_dtb_shaped_like_tf_a_keeps_out_of_its_memory() {
     // A disabled node, and one without a size, reserve nothing.
     run.expect_no_line_containing("nvram@0");
     // `frames`: no allocator range touches it; `mmu-wx`: its pages are unmapped.
-    expect_selftests_pass(&run);
+    run.expect_selftests_pass();
     run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: done"]);
 }
 
@@ -258,6 +251,6 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
         "reserved: 0x3b000000-",
     ]);
     // `timer-tick` proves the interrupts arrive through the non-secure view.
-    expect_selftests_pass(&run);
+    run.expect_selftests_pass();
     run.expect_lines_in_order(&["demo: compute checksum = 0xb39f510e2c11fd55", "demo: done"]);
 }
