@@ -20,7 +20,6 @@
 
 #![no_std]
 #![no_main]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 #[path = "../../../kernel/src/drivers/pl011.rs"]
 mod pl011;

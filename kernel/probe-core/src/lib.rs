@@ -18,7 +18,6 @@
 //! | [`counters`] | the counters every step of a hit increments |
 
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 #[cfg(test)]

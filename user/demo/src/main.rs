@@ -12,7 +12,6 @@
 
 #![no_std]
 #![no_main]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use core::{
     arch::{

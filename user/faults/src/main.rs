@@ -11,7 +11,6 @@
 
 #![no_std]
 #![no_main]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 use user_rt::{layout::USER_BASE, println};
 

@@ -16,7 +16,6 @@
 
 #![no_std]
 #![no_main]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use core::ptr::{addr_of, addr_of_mut};
 use user_rt::{args, println, sys, Error, ProbeKind};
