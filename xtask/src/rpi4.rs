@@ -426,6 +426,24 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The armstub's file name: what the Pi firmware calls its own (`armstub8.bin`).
+pub const ARMSTUB_FILE: &str = "armstub8.bin";
+
+/// Builds the armstub the firmware-shaped raspi4b boots run at address 0
+/// (`boot/armstub`, a test fixture) into `target/images/armstub/armstub8.bin`.
+pub fn build_armstub() -> Result<PathBuf> {
+    let (_, flat) = build::build_flat_binaries("armstub", &["armstub"], false)?.remove(0);
+    if flat.load_address != 0 {
+        bail!("the armstub is linked at {:#x}; the Pi 4 starts its cores at 0", flat.load_address);
+    }
+    let dir = build::images_dir().join("armstub");
+    fs::create_dir_all(&dir)?;
+    let out = dir.join(ARMSTUB_FILE);
+    fs::write(&out, &flat.bytes).with_context(|| format!("writing {}", out.display()))?;
+    println!("armstub: {} ({} bytes, linked at 0)", out.display(), flat.bytes.len());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,22 +520,4 @@ mod tests {
         assert_eq!(fs::read_to_string(card.join("config.txt.before-brk-path")).unwrap(), "dtparam=audio=on\n");
         let _ = fs::remove_dir_all(&dir);
     }
-}
-
-/// The armstub's file name: what the Pi firmware calls its own (`armstub8.bin`).
-pub const ARMSTUB_FILE: &str = "armstub8.bin";
-
-/// Builds the armstub the firmware-shaped raspi4b boots run at address 0
-/// (`boot/armstub`, a test fixture) into `target/images/armstub/armstub8.bin`.
-pub fn build_armstub() -> Result<PathBuf> {
-    let (_, flat) = build::build_flat_binaries("armstub", &["armstub"], false)?.remove(0);
-    if flat.load_address != 0 {
-        bail!("the armstub is linked at {:#x}; the Pi 4 starts its cores at 0", flat.load_address);
-    }
-    let dir = build::images_dir().join("armstub");
-    fs::create_dir_all(&dir)?;
-    let out = dir.join(ARMSTUB_FILE);
-    fs::write(&out, &flat.bytes).with_context(|| format!("writing {}", out.display()))?;
-    println!("armstub: {} ({} bytes, linked at 0)", out.display(), flat.bytes.len());
-    Ok(out)
 }

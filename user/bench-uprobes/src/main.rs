@@ -66,21 +66,8 @@ fn counters() -> ProbeCounters {
     sys::probe_counters().unwrap_or_default()
 }
 
-fn report(case: &str, threads: u64, probes: u64, rep: u64, iters: u64, ticks: u64, freq: u64, a: &ProbeCounters, b: &ProbeCounters) {
-    println!(
-        "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={}",
-        b.hits - a.hits,
-        b.simulated - a.simulated,
-        b.stepped - a.stepped,
-        b.slot_written - a.slot_written,
-        b.slot_reused - a.slot_reused,
-        b.dc_cvau_lines - a.dc_cvau_lines,
-        b.ic_ivau_lines - a.ic_ivau_lines,
-        b.slot_waits - a.slot_waits,
-    );
-}
-
-/// Times `body(iters)` REPS times (after one untimed warm-up of a tenth).
+/// Times `body(iters)` REPS times (after one untimed warm-up of a tenth), printing one
+/// `bench:` line per repetition with the probe counters it moved.
 fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dyn FnMut(u64)) {
     body((config.iters / 10).max(1));
     for rep in 0..config.reps {
@@ -89,7 +76,18 @@ fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dy
         body(config.iters);
         let (t1, _) = sys::clock();
         let b = counters();
-        report(case, threads, probes, rep, config.iters, t1 - t0, freq, &a, &b);
+        let (iters, ticks) = (config.iters, t1 - t0);
+        println!(
+            "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={}",
+            b.hits - a.hits,
+            b.simulated - a.simulated,
+            b.stepped - a.stepped,
+            b.slot_written - a.slot_written,
+            b.slot_reused - a.slot_reused,
+            b.dc_cvau_lines - a.dc_cvau_lines,
+            b.ic_ivau_lines - a.ic_ivau_lines,
+            b.slot_waits - a.slot_waits,
+        );
     }
 }
 

@@ -83,7 +83,7 @@ fn fuzz_value(rng: &mut Rng) -> u64 {
         2 => u64::MAX,
         3 => r >> 60,
         4 => buf + (r >> 52),                                   // anywhere in the first 4 KiB of our buffer
-        5 => text.start + ((r >> 40) % (text.end - text.start) & !3), // our text (read-only)
+        5 => text.start + (((r >> 40) % (text.end - text.start)) & !3), // our text (read-only)
         6 => layout::XOL_PAGE + ((r >> 40) & 0xfff),            // the XOL page
         7 => layout::STACKS_TOP - layout::STACK_SIZE - 8,       // a guard page
         8 => arch::fuzz_kernel_address(r),                      // kernel addresses
@@ -147,12 +147,8 @@ fn fuzz(calls: u64, seed: u64) -> bool {
                 // making, which no kernel can prevent.
                 a[1] = flood_sled as *const () as u64 + ((a[1] % (INSN_SIZE * SLED_INSTRUCTIONS as u64)) & !(INSN_SIZE - 1));
             }
-            7 => {
-                // join: only threads that end by themselves, or nonsense ids.
-                if rng.next().is_multiple_of(2) {
-                    a[0] %= 64;
-                }
-            }
+            // join: only threads that end by themselves, or nonsense ids.
+            7 if rng.next().is_multiple_of(2) => a[0] %= 64,
             _ => {}
         }
         // SAFETY: exit/thread_exit are never called; spawn_thread gets only

@@ -120,7 +120,7 @@ fn map(region: &BootRegion) -> Result<(), CoverError> {
         // tables (see the statics); indices are below ENTRIES (at < 256 GiB).
         unsafe {
             let l1 = &raw mut L1.0[gib];
-            let whole_gib = at % GIB == 0 && region.end >= gib_end;
+            let whole_gib = at.is_multiple_of(GIB) && region.end >= gib_end;
             if (whole_gib && *l1 == 0) || is_block(*l1) {
                 // A free GiB taken whole, or one a block already covers.
                 if *l1 == 0 {

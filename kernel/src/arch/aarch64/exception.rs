@@ -237,7 +237,7 @@ impl ExceptionFrame {
         ExceptionClass::of(&self.esr)
     }
 
-    /// The `brk` immediate (ISS[15:0]) of a brk exception.
+    /// The `brk` immediate (ISS\[15:0\]) of a brk exception.
     pub fn brk_immediate(&self) -> u16 {
         self.esr.read(ESR_EL1::ISS) as u16
     }

@@ -1,8 +1,8 @@
 //! AArch64 MMU (serves `crate::memory`): stage 1 translation tables for EL1&0,
 //! 4 KiB granule, 39-bit virtual addresses.
 //!
-//! With TCR_EL1.T0SZ = 25 the walk starts at level 1: VA[38:30] indexes the L1
-//! table (1 GiB per entry), VA[29:21] the L2 table (2 MiB), VA[20:12] the L3
+//! With TCR_EL1.T0SZ = 25 the walk starts at level 1: VA\[38:30\] indexes the L1
+//! table (1 GiB per entry), VA\[29:21\] the L2 table (2 MiB), VA\[20:12\] the L3
 //! table (4 KiB). The kernel is identity mapped (VA = PA) through TTBR0_EL1, with
 //! per-section permissions; RAM and MMIO are mapped as found in the device tree.
 //! TTBR1_EL1 is not used (TCR_EL1.EPD1 = 1).
@@ -166,7 +166,7 @@ impl Leaf {
     fn field(&self) -> InMemoryRegister<u64, DESCRIPTOR::Register> {
         InMemoryRegister::new(self.descriptor)
     }
-    /// Writable at some exception level (AP[2] clear).
+    /// Writable at some exception level (AP\[2\] clear).
     pub fn writable(&self) -> bool {
         matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadWrite))
     }
@@ -175,7 +175,7 @@ impl Leaf {
         let field = self.field();
         !field.is_set(DESCRIPTOR::PXN) || !field.is_set(DESCRIPTOR::UXN)
     }
-    /// Readable from EL0 (AP[1] set).
+    /// Readable from EL0 (AP\[1\] set).
     pub fn user_readable(&self) -> bool {
         matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1El0ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadOnly))
     }

@@ -13,7 +13,7 @@
 //! | which breakpoint | the `brk` immediate | the address: RIP - 1 (slot 0 of the XOL page is the trampoline) |
 //! | step | MDSCR_EL1.SS + SPSR_EL1.SS, EC 0x32 | RFLAGS.TF in the saved frame, #DB (vector 1) |
 //! | out of line | 4-byte slots, the instruction as is | 16-byte slots; RIP-relative operands rewritten to a scratch register |
-//! | return probe | replace x30 | replace the return address at [RSP] |
+//! | return probe | replace x30 | replace the return address at \[RSP\] |
 //!
 //! Locking: everything here runs in trap context with interrupts off on one
 //! core (every IDT gate is an interrupt gate). The hit path touches only the
@@ -346,7 +346,7 @@ fn handle_hit(
     }
 }
 
-/// A return probe's entry hit: the return address is at [RSP] (the probe is
+/// A return probe's entry hit: the return address is at \[RSP\] (the probe is
 /// on the function's first instruction). Save it on the return stack and put
 /// the trampoline's address there instead. The entry SP recorded is the SP
 /// the caller will see after the return (RSP + 8), which is the SP at the

@@ -26,7 +26,7 @@ const ECX1_HYPERVISOR: u32 = 1 << 31;
 /// Leaf 7 EBX bit 7: SMEP; bit 20: SMAP.
 const EBX7_SMEP: u32 = 1 << 7;
 const EBX7_SMAP: u32 = 1 << 20;
-/// Leaf 1 EBX bits [15:8]: CLFLUSH line size in 8-byte units.
+/// Leaf 1 EBX bits \[15:8\]: CLFLUSH line size in 8-byte units.
 const EBX1_CLFLUSH_SHIFT: u32 = 8;
 const EBX1_CLFLUSH_MASK: u32 = 0xff;
 const CLFLUSH_UNIT_BYTES: u32 = 8;

@@ -13,7 +13,7 @@ use core::ptr;
 const GENERAL_CAPABILITIES_AND_ID: u64 = 0x000;
 const GENERAL_CONFIGURATION: u64 = 0x010;
 const MAIN_COUNTER_VALUE: u64 = 0x0f0;
-/// General capabilities (2.3.4): COUNTER_CLK_PERIOD in bits [63:32], the
+/// General capabilities (2.3.4): COUNTER_CLK_PERIOD in bits \[63:32\], the
 /// main counter's period in femtoseconds; COUNT_SIZE_CAP in bit 13, set when
 /// the main counter has 64 bits.
 const COUNTER_CLK_PERIOD_SHIFT: u32 = 32;

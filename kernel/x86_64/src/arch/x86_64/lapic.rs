@@ -34,10 +34,10 @@ const TIMER_CURRENT_COUNT: u64 = 0x390;
 const TIMER_DIVIDE_CONFIGURATION: u64 = 0x3e0;
 
 /// Spurious-interrupt vector register (11.9, figure 11-23): the vector in
-/// bits [7:0], APIC software enable in bit 8.
+/// bits \[7:0\], APIC software enable in bit 8.
 const SVR_APIC_SOFTWARE_ENABLE: u32 = 1 << 8;
 /// Local vector table entries (11.5.1, figure 11-8): the vector in bits
-/// [7:0], the mask in bit 16, the timer mode in bits [18:17].
+/// \[7:0\], the mask in bit 16, the timer mode in bits \[18:17\].
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_TIMER_MODE_ONE_SHOT: u32 = 0b00 << 17;
 const LVT_TIMER_MODE_TSC_DEADLINE: u32 = 0b10 << 17;

@@ -1,8 +1,8 @@
 //! x86_64 paging (serves `crate::memory` and `crate::task::address_space`):
 //! 4-level tables, 4 KiB pages and 2 MiB large pages, 48-bit addresses.
 //!
-//! A virtual address splits into PML4 index [47:39], PDPT index [38:30], PD
-//! index [29:21], PT index [20:12] and the page offset [11:0]. Everything this
+//! A virtual address splits into PML4 index \[47:39\], PDPT index \[38:30\], PD
+//! index \[29:21\], PT index \[20:12\] and the page offset \[11:0\]. Everything this
 //! kernel uses lies in the first PML4 entry (the low 512 GiB), split at the
 //! PDPT level exactly like the aarch64 kernel's L1 table:
 //!
@@ -37,7 +37,7 @@ const PD_SHIFT: u32 = 21;
 const PT_SHIFT: u32 = 12;
 /// A PD entry with PS set maps 2 MiB.
 pub const LARGE_PAGE: usize = 1 << PD_SHIFT;
-/// Bits [51:12] of an entry: the physical address of the next table or page.
+/// Bits \[51:12\] of an entry: the physical address of the next table or page.
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// The highest VA + 1 this kernel uses: the first PML4 entry (512 GiB).
 pub const VA_LIMIT: usize = 1 << PML4_SHIFT;

@@ -23,8 +23,8 @@ const MODE_COMMAND: u16 = 0x43;
 const SYSTEM_CONTROL_B: u16 = 0x61;
 const CHANNEL2_GATE: u8 = 1 << 0;
 const SPEAKER_ENABLE: u8 = 1 << 1;
-/// Control word fields: channel in [7:6]; access in [5:4] (0b00 latches the
-/// count, 0b11 is low byte then high byte); mode in [3:1]; bit 0 = 0 binary.
+/// Control word fields: channel in \[7:6\]; access in \[5:4\] (0b00 latches the
+/// count, 0b11 is low byte then high byte); mode in \[3:1\]; bit 0 = 0 binary.
 const SELECT_CHANNEL2: u8 = 0b10 << 6;
 const ACCESS_LATCH_COUNT: u8 = 0b00 << 4;
 const ACCESS_LOBYTE_HIBYTE: u8 = 0b11 << 4;

@@ -15,7 +15,7 @@ const LEAF_MAX_BASIC: u32 = 0;
 /// ECX = 0 that the crystal frequency is not (SDM vol. 2A, CPUID, leaf 15H).
 const LEAF_TSC_CRYSTAL: u32 = 0x15;
 /// CPUID leaf 0x16 "Processor Frequency Information": base frequency in MHz
-/// in EAX[15:0]. When leaf 0x15 has a ratio but no crystal, the TSC runs at
+/// in EAX\[15:0\]. When leaf 0x15 has a ratio but no crystal, the TSC runs at
 /// this base frequency (SDM vol. 2A, CPUID, leaf 15H note 2).
 const LEAF_FREQUENCY: u32 = 0x16;
 const LEAF_16_EAX_BASE_MHZ_MASK: u32 = 0xffff;
