@@ -33,7 +33,7 @@ impl Board {
     }
 
     /// The kernel's cargo feature selection for this board (`board-virt` is its default).
-    fn cargo_features(self) -> &'static [&'static str] {
+    pub fn cargo_features(self) -> &'static [&'static str] {
         match self {
             Board::Virt => &[],
             Board::Rpi4 => &["--no-default-features", "--features", "board-rpi4"],

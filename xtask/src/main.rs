@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod chainboot;
+mod check;
 mod cmd;
 mod gdb;
 mod image;
@@ -47,8 +48,10 @@ enum Command {
     Build(BuildArgs),
     /// Build the kernel and boot it in QEMU; exits with QEMU's (the kernel's) exit status
     Qemu(QemuArgs),
-    /// Run every test: host unit tests, then the kernel booted in QEMU; ends with `N passed, N failed`
+    /// Run every test: `check`, host unit tests, then the kernel booted in QEMU; ends with `N passed, N failed`
     Test,
+    /// Static checks, warnings denied: cargo fmt --check, clippy for the host and both kernels' targets, cargo doc of both kernels
+    Check,
     /// Attach gdb-multiarch to a QEMU started with `cargo xtask qemu --gdb`
     Gdb(GdbArgs),
     /// Benchmark the brk path in EL0 under QEMU (see docs/benchmarks.md); not part of `test`
@@ -230,6 +233,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Qemu(args) => run_qemu(args),
         Command::Test => test::run(),
+        Command::Check => check::run(),
         Command::Gdb(args) => gdb::run(args.board),
         Command::Rpi4(args) => rpi4::run(args),
         Command::Chainboot(args) => chainboot::run(args),

@@ -1,5 +1,7 @@
-//! `cargo xtask test`: the test plan (host unit tests, then the kernel booted in QEMU),
-//! run step by step and added up into one closing line.
+//! `cargo xtask test`: the test plan (`cargo xtask check`, host unit tests, then the
+//! kernel booted in QEMU), run step by step and added up into one closing line. Each
+//! command of the check counts as one test: passed, or failed with its name in a
+//! `FAIL check: ...` line.
 //!
 //! To add a crate of host tests, extend the host run's arguments (or add a run); to
 //! test on another board, add a run that names it in `boards`: its image is built
@@ -16,6 +18,14 @@ use crate::{
     qemu,
     summary::{self, Summary},
 };
+
+/// One step of the plan.
+pub enum Step {
+    /// `cargo xtask check`: formatting, clippy and rustdoc with warnings denied.
+    Check,
+    /// A `cargo test` run.
+    Tests(TestRun),
+}
 
 /// One `cargo test` invocation of the plan.
 pub struct TestRun {
@@ -54,8 +64,14 @@ const RASPI4B_TESTS: &str = "raspi4b_";
 /// The x86_64 UEFI tests' names start with this; the virt run leaves them out.
 const X86_64_TESTS: &str = "x86_64_";
 
-/// The plan, in order. Host tests come first: they are fast and need no QEMU.
-pub fn plan() -> Vec<TestRun> {
+/// The plan, in order: the static checks first (a lint or a formatting slip fails
+/// the run like a failed test), then the `cargo test` runs.
+pub fn plan() -> Vec<Step> {
+    std::iter::once(Step::Check).chain(test_runs().into_iter().map(Step::Tests)).collect()
+}
+
+/// The `cargo test` runs, in order. Host tests come first: they are fast and need no QEMU.
+pub fn test_runs() -> Vec<TestRun> {
     vec![
         TestRun {
             label: "host",
@@ -116,7 +132,7 @@ fn host_test_args() -> Vec<&'static str> {
 
 pub fn run() -> Result<ExitCode> {
     let plan = plan();
-    let qemu = if plan.iter().any(|r| !r.boards.is_empty()) {
+    let qemu = if plan.iter().any(|s| matches!(s, Step::Tests(r) if !r.boards.is_empty())) {
         crate::gdb::ensure_for_tests()?;
         Some(qemu::ensure()?)
     } else {
@@ -126,7 +142,10 @@ pub fn run() -> Result<ExitCode> {
     let mut summary = Summary::default();
     let mut images: HashMap<Board, Option<PathBuf>> = HashMap::new();
     for step in &plan {
-        run_step(step, qemu.as_ref(), &mut images, &mut summary)?;
+        match step {
+            Step::Check => run_check(&mut summary)?,
+            Step::Tests(run) => run_step(run, qemu.as_ref(), &mut images, &mut summary)?,
+        }
     }
 
     println!();
@@ -139,6 +158,19 @@ pub fn run() -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask check`, each of its commands counted as one test.
+fn run_check(summary: &mut Summary) -> Result<()> {
+    let results = crate::check::run_all()?;
+    println!("{}", crate::check::verdict(&results));
+    for result in results {
+        match result.failure {
+            None => summary.pass(),
+            Some(why) => summary.fail(format!("check: {}: {why}", result.label)),
+        }
+    }
+    Ok(())
 }
 
 fn run_step(
@@ -266,8 +298,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_run_is_the_default_members_only() {
+    fn the_check_comes_first() {
         let plan = plan();
+        assert!(matches!(plan[0], Step::Check));
+        assert_eq!(plan.iter().filter(|s| matches!(s, Step::Check)).count(), 1);
+        assert_eq!(plan.len(), test_runs().len() + 1);
+    }
+
+    #[test]
+    fn host_run_is_the_default_members_only() {
+        let plan = test_runs();
         let host = plan.iter().find(|r| r.boards.is_empty()).unwrap();
         assert!(host.cargo_args.is_empty(), "plain `cargo test` runs the default members");
         let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
@@ -279,7 +319,7 @@ mod tests {
 
     #[test]
     fn every_board_run_has_a_distinct_label() {
-        let plan = plan();
+        let plan = test_runs();
         let mut labels: Vec<_> = plan.iter().map(|r| r.label).collect();
         labels.sort();
         labels.dedup();
