@@ -15,7 +15,6 @@ fn main() {
     println!("cargo:rustc-link-arg=-L{}", linker_dir.display());
     println!("cargo:rustc-link-arg=-T{}", linker_dir.join(script).display());
     println!("cargo:rerun-if-changed={}", linker_dir.display());
-    println!("cargo:rerun-if-changed=../boot/boot.s");
 
     pack_user_programs();
 }

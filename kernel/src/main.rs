@@ -1,7 +1,7 @@
 //! The brk-path kernel: a tiny EL1 kernel that shows how an operating system
 //! handles user-space software breakpoints.
 //!
-//! This file owns the boot order: `boot/boot.s` drops to EL1, sets a stack and
+//! This file owns the boot order: `arch/aarch64/boot.s` drops to EL1, sets a stack and
 //! zeroes BSS, then calls [`kernel_main`], which brings the machine up piece by
 //! piece (console, device tree, memory, MMU, exceptions, interrupts, timer),
 //! prints the banner read from the hardware, runs the kernel self-tests and
@@ -33,7 +33,7 @@ mod syscall;
 mod task;
 mod time;
 
-/// Rust entry point, called once by `boot/boot.s` on the boot core at EL1 with
+/// Rust entry point, called once by `arch/aarch64/boot.s` on the boot core at EL1 with
 /// the boot map live (MMU and caches on, `arch/aarch64/boot_map.rs`), a valid
 /// stack and zeroed BSS.
 #[no_mangle]

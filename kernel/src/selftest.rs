@@ -11,7 +11,8 @@ use crate::{
 };
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use tock_registers::interfaces::Readable;
+use aarch64_cpu::registers::ESR_EL1;
+use tock_registers::{interfaces::Readable, registers::InMemoryRegister};
 
 #[macro_use]
 #[path = "selftest/runner.rs"]
@@ -107,11 +108,11 @@ fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {
             imm = const EL1_BRK_IMMEDIATE,
         );
     }
-    let esr = BRK_ESR.load(Ordering::SeqCst);
+    let esr = InMemoryRegister::<u64, ESR_EL1::Register>::new(BRK_ESR.load(Ordering::SeqCst));
     let elr = BRK_ELR.load(Ordering::SeqCst);
-    const EC_BRK64: u64 = 0x3c;
-    ensure!(esr >> 26 == EC_BRK64, "ESR_EL1 {:#x}: class is not brk (0x3c)", esr);
-    ensure!(esr & 0xffff == EL1_BRK_IMMEDIATE as u64, "ESR_EL1 {:#x}: wrong immediate", esr);
+    ensure!(esr.matches_all(ESR_EL1::EC::Brk64), "ESR_EL1 {:#x}: class is not brk (0x3c)", esr.get());
+    // The immediate is the low 16 bits of ISS (ISS[24:16] are RES0 for a brk).
+    ensure!(esr.read(ESR_EL1::ISS) as u16 == EL1_BRK_IMMEDIATE, "ESR_EL1 {:#x}: wrong immediate", esr.get());
     ensure!(elr == brk_address, "ELR_EL1 {:#x}, brk at {:#x}", elr, brk_address);
     Ok(())
 }

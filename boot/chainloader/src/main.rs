@@ -21,15 +21,12 @@
 #![no_std]
 #![no_main]
 
-#[path = "../../../kernel/src/drivers/pl011.rs"]
-mod pl011;
-#[path = "../../../kernel/src/board/rpi4/gpio.rs"]
-mod gpio;
-#[path = "../../../kernel/src/board/rpi4/memory.rs"]
-#[allow(dead_code)]
-mod board;
-
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+// The kernel's own drivers and Pi 4 address table (`kernel/devices`).
+use brk_devices::{
+    pl011,
+    rpi4::{gpio, memory as board},
+};
 use core::fmt::Write;
 
 core::arch::global_asm!(include_str!("entry.s"));

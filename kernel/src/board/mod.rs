@@ -1,7 +1,8 @@
 //! Board code: what differs between machines that share the architecture.
 //!
-//! Each board has one table of addresses (`board/<name>/memory.rs`). The device tree
-//! overrides every entry; the table is the fallback when a loader passes none.
+//! Each board has one table of addresses (`board/<name>/memory.rs`; the Pi 4's is
+//! `kernel/devices/src/rpi4/memory.rs`, which the chain-loader reads too). The device
+//! tree overrides every entry; the table is the fallback when a loader passes none.
 
 #[cfg(all(feature = "board-virt", not(feature = "board-rpi4")))]
 #[path = "qemu_virt/mod.rs"]

@@ -1,9 +1,11 @@
 //! Device drivers. Each takes its base address from the device tree (through
 //! [`crate::devicetree::Platform`]); none contains an address of its own.
+//! The PL011 is the `brk-devices` crate's (`kernel/devices`), which the Pi 4
+//! chain-loader builds too.
 
 pub mod framebuffer;
 pub mod gicv2;
-pub mod pl011;
+pub use brk_devices::pl011;
 
 use crate::devicetree::Platform;
 

@@ -3,6 +3,7 @@
 //! memory the simulator reads and writes through is `user_memory.rs`.)
 
 use crate::arch::exception::ExceptionFrame;
+use aarch64_cpu::registers::SPSR_EL1;
 use probe_core::insn::aarch64::Registers;
 use tock_registers::interfaces::Readable;
 
@@ -26,8 +27,11 @@ impl Registers for ExceptionFrame {
         self.elr = value;
     }
     fn nzcv(&self) -> u32 {
-        /// SPSR_EL1 bits 31..28 are N, Z, C, V.
-        const NZCV_MASK: u64 = 0xf000_0000;
+        /// N, Z, C, V where SPSR_EL1 (and the simulator) keep them, bits 31..28.
+        const NZCV_MASK: u64 = SPSR_EL1::N::SET.mask()
+            | SPSR_EL1::Z::SET.mask()
+            | SPSR_EL1::C::SET.mask()
+            | SPSR_EL1::V::SET.mask();
         (self.spsr.get() & NZCV_MASK) as u32
     }
 }

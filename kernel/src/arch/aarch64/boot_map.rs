@@ -1,5 +1,5 @@
 //! The boot map: the MMU and the caches on before any Rust code that can take a
-//! lock. `boot/boot.s` calls [`boot_map_enable`] right after zeroing BSS; from
+//! lock. `boot.s` calls [`boot_map_enable`] right after zeroing BSS; from
 //! then on RAM is Normal write-back inner-shareable memory and the board's
 //! peripheral window Device-nGnRE, identity mapped in 1 GiB and 2 MiB blocks,
 //! until `mmu::enable` replaces the map with the kernel's own, page by page.
@@ -72,7 +72,7 @@ pub enum CoverError {
     OutOfRange,
 }
 
-/// Called once by `boot/boot.s` on the boot core at EL1, with the MMU and caches
+/// Called once by `boot.s` on the boot core at EL1, with the MMU and caches
 /// off, after BSS is zeroed and before `kernel_main`.
 #[no_mangle]
 pub extern "C" fn boot_map_enable() {

@@ -16,6 +16,6 @@ pub mod timer;
 pub const USER_MODE: &str = "EL0";
 pub const COUNTER_NAME: &str = "CNTVCT";
 
-// The first instructions: Image header, EL drop, stack, BSS (see boot/boot.s).
+// The first instructions: Image header, EL drop, stack, BSS (see boot.s).
 // `early_uart`: where boot.s reports a wrong load address before any Rust runs.
-core::arch::global_asm!(include_str!("../../../../boot/boot.s"), early_uart = const crate::board::memory::UART_BASE);
+core::arch::global_asm!(include_str!("boot.s"), early_uart = const crate::board::memory::UART_BASE);

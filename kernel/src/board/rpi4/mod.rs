@@ -1,10 +1,11 @@
-//! Raspberry Pi 4 (BCM2711).
+//! Raspberry Pi 4 (BCM2711). The address table and the GPIO pin mux are the
+//! `brk-devices` crate's (`kernel/devices/src/rpi4`), shared with the chain-loader.
 
-pub mod gpio;
 mod mailbox;
-pub mod memory;
 mod screen;
 pub mod uart;
+
+pub use brk_devices::rpi4::memory;
 
 use crate::arch::boot_map::{BootMemory, BootRegion};
 

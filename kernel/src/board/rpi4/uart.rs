@@ -1,9 +1,10 @@
 //! Bringing up the Pi 4's console UART before the first character: GPIO 14/15 to
 //! PL011 UART0, then 115200 baud 8N1 from the UART clock.
 //!
-//! The UART is the console `devicetree::discover` chose. The GPIO block
+//! The drivers (`gpio`, `pl011`) and the board table are `brk-devices`'. The UART
+//! is the console `devicetree::discover` chose. The GPIO block
 //! (`brcm,bcm2711-gpio`) and the UART's clock come from the device tree the firmware
-//! passes, or from the board table (`memory.rs`) when there is none (a tree without a
+//! passes, or from the board table (`rpi4::memory`) when there is none (a tree without a
 //! GPIO block leaves the pins as the firmware set them: no guessed address). The clock is the
 //! `clock-frequency` of the UART node or of the first node its `clocks` names. On a
 //! Pi 4 that first clock is the firmware's (`raspberrypi,firmware-clocks`), which
@@ -11,8 +12,8 @@
 //! `config.txt` that `cargo xtask rpi4` writes pins the clock there with
 //! `init_uart_clock=48000000` so the two agree.
 
-use super::{gpio::Gpio, memory as board};
 use crate::{devicetree::Source, drivers::pl011::Pl011};
+use brk_devices::rpi4::{gpio::Gpio, memory as board};
 use fdt_parser::base::Fdt;
 
 /// The console's line speed: what docs/rpi4.md tells you to set on the host.

@@ -30,7 +30,7 @@ mod report;
 mod user_memory;
 
 use crate::{
-    arch::exception::{ExceptionFrame, RFLAGS_TF},
+    arch::exception::ExceptionFrame,
     println,
     task::{
         address_space::{AddressSpace, UserAccess, XOL_SLOT_BYTES},
@@ -48,6 +48,8 @@ use probe_core::{
     ActiveHit, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, XolPolicy, XolSlots,
     X86_64,
 };
+// `::x86_64`: the crate, not the probe core's `insn::x86_64` imported above.
+use ::x86_64::registers::rflags::RFlags;
 use user_memory::CheckedUserMemory;
 
 pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
@@ -332,7 +334,7 @@ fn handle_hit(
                 trace!("RIP-relative operand: {} = {:#x} (the original next RIP) for the step", scratch.name(), breakpoint + len);
             }
             frame.rip = address;
-            frame.rflags |= RFLAGS_TF;
+            frame.rflags |= RFlags::TRAP_FLAG.bits();
             thread.probes.stepping = Some(Stepping { hit, slot, breakpoint, len, fixup: image.fixup, saved_scratch });
             trace!("iretq to slot {:#x} with RFLAGS.TF=1: one instruction, then #DB", address);
             if options().preempt_steps {
@@ -396,7 +398,7 @@ pub fn on_debug(frame: &mut ExceptionFrame) -> bool {
         }
         let stepping = thread.probes.stepping.take().expect("checked above");
         let _ = process.xol.release(stepping.slot);
-        frame.rflags &= !RFLAGS_TF;
+        frame.rflags &= !RFlags::TRAP_FLAG.bits();
         if let Some(scratch) = stepping.fixup.rip_relative_scratch {
             frame.set_gpr(scratch, stepping.saved_scratch);
         }
@@ -429,7 +431,7 @@ pub fn on_debug(frame: &mut ExceptionFrame) -> bool {
 /// step's own TF in it; clear it. TF is bit 8, bit 0 of the byte at `rsp + 1`
 /// for both the 8-byte `pushfq` and the 2-byte `66 9C`.
 fn clear_pushed_trap_flag(space: &AddressSpace, rsp: u64) -> Result<(), Error> {
-    const TF_IN_SECOND_BYTE: u8 = (RFLAGS_TF >> 8) as u8;
+    const TF_IN_SECOND_BYTE: u8 = (RFlags::TRAP_FLAG.bits() >> 8) as u8;
     let range = space.check(rsp + 1, 1, UserAccess::Write)?;
     let mut byte = [0];
     space.read_exact(range, &mut byte);

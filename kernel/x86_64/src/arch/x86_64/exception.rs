@@ -14,8 +14,8 @@ use super::gdt;
 use core::fmt;
 use spin::Once;
 use x86_64::{
-    registers::control::Cr2,
-    structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable},
+    registers::{control::Cr2, rflags::RFlags},
+    structures::idt::{Entry, HandlerFunc, InterruptDescriptorTable, PageFaultErrorCode},
     PrivilegeLevel, VirtAddr,
 };
 
@@ -69,13 +69,8 @@ const _: () = {
     assert!(core::mem::size_of::<TrapFrame>().is_multiple_of(16)); // RSP stays 16-byte aligned
 };
 
-/// RFLAGS.IF (bit 9): interrupts enabled.
-pub const RFLAGS_IF: u64 = 1 << 9;
-/// RFLAGS bit 1 is reserved and always reads 1.
-pub const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
-/// RFLAGS.TF (bit 8): trap after the next instruction (#DB). The probe code
-/// sets it in a thread's frame to step an instruction out of line.
-pub const RFLAGS_TF: u64 = 1 << 8;
+/// RFLAGS bit 1 is reserved and always reads 1 (`RFlags` has no name for it).
+const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
 /// The low two bits of a selector are its privilege level.
 pub const SELECTOR_RPL_MASK: u64 = 0b11;
 
@@ -207,13 +202,6 @@ pub struct PageFaultDetail {
     pub protection_key: bool,
 }
 
-/// Page-fault error code bits.
-const PF_PRESENT: u64 = 1 << 0;
-const PF_WRITE: u64 = 1 << 1;
-const PF_RESERVED: u64 = 1 << 3;
-const PF_INSTRUCTION: u64 = 1 << 4;
-const PF_PROTECTION_KEY: u64 = 1 << 5;
-
 impl fmt::Display for PageFaultDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.reserved_bit {
@@ -238,7 +226,7 @@ impl TrapFrame {
         Self {
             rip: entry,
             cs: code,
-            rflags: RFLAGS_IF | RFLAGS_RESERVED_ONE,
+            rflags: RFlags::INTERRUPT_FLAG.bits() | RFLAGS_RESERVED_ONE,
             rsp: stack_top,
             ss: data,
             rdi: args[0],
@@ -281,18 +269,18 @@ impl TrapFrame {
         if self.class() != Vector::PageFault {
             return None;
         }
-        let code = self.error_code;
+        let code = PageFaultErrorCode::from_bits_retain(self.error_code);
         Some(PageFaultDetail {
-            present: code & PF_PRESENT != 0,
-            access: if code & PF_INSTRUCTION != 0 {
+            present: code.contains(PageFaultErrorCode::PROTECTION_VIOLATION),
+            access: if code.contains(PageFaultErrorCode::INSTRUCTION_FETCH) {
                 "execute"
-            } else if code & PF_WRITE != 0 {
+            } else if code.contains(PageFaultErrorCode::CAUSED_BY_WRITE) {
                 "write"
             } else {
                 "read"
             },
-            reserved_bit: code & PF_RESERVED != 0,
-            protection_key: code & PF_PROTECTION_KEY != 0,
+            reserved_bit: code.contains(PageFaultErrorCode::MALFORMED_TABLE),
+            protection_key: code.contains(PageFaultErrorCode::PROTECTION_KEY),
         })
     }
 

@@ -32,7 +32,6 @@ register_structs! {
 /// A pin's function (the 3-bit FSEL codes of section 5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-#[allow(dead_code)] // the whole table, for readers; the kernel uses a few
 pub enum Function {
     Input = 0b000,
     Output = 0b001,
@@ -44,7 +43,6 @@ pub enum Function {
 /// A pin's resistor (the 2-bit codes of GPIO_PUP_PDN_CNTRL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-#[allow(dead_code)]
 pub enum Pull {
     None = 0b00,
     Up = 0b01,

@@ -2,9 +2,9 @@
 //!
 //! Datasheet: Arm PrimeCell UART (PL011) Technical Reference Manual, r1p5,
 //! section 3.3 "Register descriptions". The kernel only transmits; the
-//! chain-loader (`boot/chainloader`, which includes this file) also receives. QEMU
-//! needs no initialisation; a real board's UART is set up by [`Pl011::init_hardware`]
-//! (the pin mux and the UART clock belong to the board, see `board/rpi4`).
+//! chain-loader (`boot/chainloader`) also receives. QEMU needs no initialisation; a
+//! real board's UART is set up by [`Pl011::init_hardware`] (the pin mux and the UART
+//! clock belong to the board: [`crate::rpi4`] and the kernel's `board/rpi4`).
 
 use tock_registers::{
     interfaces::{ReadWriteable, Readable, Writeable},
@@ -38,7 +38,6 @@ register_bitfields! {
     ]
 }
 
-#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // only a real board's loader leaves the UART off
 /// Every interrupt bit of IMSC/ICR (TRM 3.3.10, 3.3.13).
 const ALL_INTERRUPTS: u32 = 0x7ff;
 
@@ -52,7 +51,6 @@ const ALL_INTERRUPTS: u32 = 0x7ff;
 /// FBRD = 1667 % 64 = 3: a divisor of 26.047 for an exact 26.042, 0.02 % fast, far
 /// inside the few percent a UART tolerates. Returns `None` when the result does not
 /// fit the registers (IBRD is 16 bits and may not be 0).
-#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]
 pub const fn baud_divisor(clock_hz: u32, baud: u32) -> Option<(u32, u32)> {
     if baud == 0 {
         return None;
@@ -108,7 +106,6 @@ impl Pl011 {
     /// last byte go, flush the FIFO, write the divisor, then LCR_H (a write to LCR_H
     /// is what latches IBRD/FBRD), then enable. Returns `false`, leaving the UART as
     /// it was, when the divisor does not fit (see [`baud_divisor`]).
-    #[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))]
     pub fn init_hardware(&mut self, clock_hz: u32, baud: u32) -> bool {
         let Some((integer, fraction)) = baud_divisor(clock_hz, baud) else {
             return false;
@@ -129,8 +126,8 @@ impl Pl011 {
     /// the line settings and the baud divisor it chose. QEMU `virt` resets its
     /// PL011 with UARTEN clear and prints what is written anyway (logging "PL011
     /// data written to disabled UART"); a board's PL011 would print nothing. One
-    /// already on is left exactly as it is.
-    #[allow(dead_code)] // the chain-loader sets its UART up with `init_hardware`
+    /// already on is left exactly as it is. (The chain-loader sets its UART up
+    /// with [`Pl011::init_hardware`] instead.)
     pub fn enable_if_off(&mut self) {
         let on = CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET;
         if self.registers.CR.get() & on.value != on.value {
@@ -138,8 +135,8 @@ impl Pl011 {
         }
     }
 
-    /// The next received byte, if one is waiting.
-    #[allow(dead_code)] // the kernel only transmits; the chain-loader receives
+    /// The next received byte, if one is waiting (the chain-loader's; the kernel
+    /// only transmits).
     pub fn try_read_byte(&mut self) -> Option<u8> {
         if self.registers.FR.is_set(FR::RXFE) {
             None
@@ -174,5 +171,41 @@ impl core::fmt::Write for Pl011 {
             self.write_byte(byte);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::baud_divisor;
+
+    #[test]
+    fn pi4_console_divisor_is_the_worked_example() {
+        // The doc comment's arithmetic: 48 MHz, 115200 baud -> 1667/64 = 26 + 3/64.
+        assert_eq!(baud_divisor(48_000_000, 115_200), Some((26, 3)));
+    }
+
+    #[test]
+    fn divisor_rounds_to_the_nearest_sixty_fourth() {
+        // 3 MHz at 115200: 64 * 3e6 / (16 * 115200) = 104.17 sixty-fourths -> 104 = 1 + 40/64.
+        assert_eq!(baud_divisor(3_000_000, 115_200), Some((1, 40)));
+        // 48 MHz at 9600: exactly 312.5 -> IBRD 312, FBRD 32 (0.5 in 64ths).
+        assert_eq!(baud_divisor(48_000_000, 9_600), Some((312, 32)));
+        // Every result is within half a 64th of the exact divisor.
+        for (clock, baud) in [(48_000_000u32, 115_200u32), (48_000_000, 921_600), (24_000_000, 38_400), (3_000_000, 300)] {
+            let (integer, fraction) = baud_divisor(clock, baud).expect("fits");
+            let chosen = integer as f64 + fraction as f64 / 64.0;
+            let exact = clock as f64 / (16.0 * baud as f64);
+            assert!((chosen - exact).abs() <= 0.5 / 64.0, "{clock} Hz at {baud}: {chosen} for {exact}");
+        }
+    }
+
+    #[test]
+    fn divisors_the_registers_cannot_hold_are_refused() {
+        assert_eq!(baud_divisor(48_000_000, 0), None, "no baud rate");
+        // The clock below 16 x baud: IBRD would be 0, which TRM 3.3.6 forbids.
+        assert_eq!(baud_divisor(1_000_000, 115_200), None);
+        // IBRD is 16 bits: 48 MHz at 45 baud needs 66666.
+        assert_eq!(baud_divisor(48_000_000, 45), None);
+        assert_eq!(baud_divisor(48_000_000, 46), Some((65217, 25)));
     }
 }

@@ -1,4 +1,4 @@
-// boot/boot.s: the first instructions the CPU runs.
+// arch/aarch64/boot.s: the first instructions the CPU runs.
 //
 // Owns: the arm64 Image header (so QEMU, U-Boot `booti` and the Raspberry Pi
 // firmware all load this file the same way and pass the device tree in x0),

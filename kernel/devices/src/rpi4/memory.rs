@@ -1,6 +1,8 @@
 //! BCM2711 address map in "low peripheral" mode, as the Pi firmware sets it up
 //! (BCM2711 ARM Peripherals, section 1.2): the fallback used only where the
-//! device tree says nothing.
+//! device tree says nothing. The kernel reads it as `board::memory` when built
+//! for the Pi 4; the chain-loader, which is given no tree, takes its UART, clock
+//! and GPIO block from here.
 
 /// What the banner calls this board when the device tree has no `model`.
 pub const BOARD_NAME: &str = "Raspberry Pi 4";
