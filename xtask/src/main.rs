@@ -8,6 +8,8 @@ mod chainboot;
 mod cmd;
 mod gdb;
 mod image;
+#[cfg(test)]
+mod module_graph;
 mod qemu;
 mod relro;
 mod report;
