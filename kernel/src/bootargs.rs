@@ -16,12 +16,22 @@
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 //! | `firmware-left-avx-on` | x86_64 only: before the kernel sets the processor up, turn AVX on (CR4.OSXSAVE, XCR0) as a PC's firmware may leave it, to prove the kernel turns it off for ring 3 |
 
-use crate::task::process::Expectation;
 use alloc::{format, string::String, vec::Vec};
 
 /// The word that asks the x86_64 kernel to start with AVX on, as a firmware may
 /// leave it (read by its UEFI entry, before the processor is set up).
 pub const FIRMWARE_LEFT_AVX_ON: &str = "firmware-left-avx-on";
+
+/// What a test run expects of a process (`test=` / `expect-fault=` boot arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// `run=`: not judged.
+    Nothing,
+    /// `test=`: must exit with status 0.
+    ExitZero,
+    /// `expect-fault=`: must be killed by a fault.
+    Fault,
+}
 
 /// Faults a test can ask the kernel to commit, to prove they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

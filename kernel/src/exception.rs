@@ -4,6 +4,12 @@
 //! module decides. Today: IRQs go to the interrupt controller and the tick,
 //! kernel self-test `brk`s are stepped over, and anything unexpected at EL1 is
 //! reported in full and ends the run with a failure status.
+//!
+//! This is the top of the kernel's dependency graph: it calls the timer and
+//! then the scheduler on a tick, and for a `brk` or a step from EL0 it takes the
+//! scheduler's lock once and hands the probes the current thread and process
+//! ([`offer_to_probes`]); nothing it calls calls back up
+//! (docs/modules.md).
 
 use tock_registers::interfaces::Readable;
 use crate::{
@@ -13,15 +19,29 @@ use crate::{
     },
     drivers::gicv2,
     power::{self, ExitStatus},
-    probe, selftest, syscall, task, time,
+    probe, selftest, syscall,
+    task::{
+        self,
+        process::{Process, Thread},
+        scheduler::After,
+    },
+    time,
 };
 
 pub fn init() {
     arch::exception::init();
 }
 
+/// Called from `arch/aarch64/vectors.s` with the saved frame and the number of
+/// the vector slot taken; returns the frame to resume. It is here rather than
+/// in the arch module so that the arch code never calls up into the dispatcher.
+#[no_mangle]
+extern "C" fn handle_exception(frame: &mut ExceptionFrame, slot: u64) -> *mut ExceptionFrame {
+    dispatch(frame, VectorSlot::ALL[slot as usize & 0xf])
+}
+
 /// Handle one exception; returns the frame to resume (maybe another thread's).
-pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
+fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
     match slot {
         VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => handle_irq(),
         // The kernel's own traps (a self-test `brk`, the semihosting `hlt` on a
@@ -38,8 +58,8 @@ pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionF
             ExceptionClass::BrkAarch64 if frame.brk_immediate() == crate::arch::debug::NULL_BRK_IMMEDIATE => {
                 frame.elr += 4; // the null breakpoint: the floor of a brk round trip
             }
-            ExceptionClass::BrkAarch64 if probe::on_brk(frame) => {}
-            ExceptionClass::SoftwareStepLowerEl if probe::on_step(frame) => {}
+            ExceptionClass::BrkAarch64 if offer_to_probes(frame, probe::on_brk) => {}
+            ExceptionClass::SoftwareStepLowerEl if offer_to_probes(frame, probe::on_step) => {}
             _ => task::fault(frame),
         },
         // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.
@@ -47,6 +67,20 @@ pub fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionF
         _ => fatal(frame, slot),
     }
     task::scheduler::resume(frame)
+}
+
+/// Offer a trap from EL0 to the probe code `handler` with the running thread
+/// and its process, under one hold of the scheduler's lock, and do what it
+/// asks of the scheduler. False if the trap is no probe's.
+#[inline]
+fn offer_to_probes(
+    frame: &mut ExceptionFrame,
+    handler: impl FnOnce(&mut ExceptionFrame, &mut Thread, &mut Process) -> Option<After>,
+) -> bool {
+    task::scheduler::with(|s| {
+        let (thread, process) = s.current();
+        handler(frame, thread, process).map(|after| s.carry_out(after)).is_some()
+    })
 }
 
 fn handle_irq() {
@@ -57,6 +91,7 @@ fn handle_irq() {
         }
         if time::is_tick(intid) {
             time::on_tick();
+            task::scheduler::on_tick();
         } else {
             crate::println!("irq: unexpected interrupt {} ignored (no handler)", intid);
         }

@@ -24,7 +24,7 @@ pub fn self_tests_and_tasks(platform: &Platform) -> ! {
         println!("timer:   tick every {} us from now on (tick-us)", period);
         time::set_tick_period_us(period);
     }
-    let launched = task::launch_requested(&args);
+    let launched = task::launch_requested(&args, probe::scheduler_hooks());
     if launched.started > 0 {
         // Ends in the scheduler's report, which counts what could not start too.
         task::run();

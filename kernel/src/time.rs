@@ -1,7 +1,9 @@
 //! Time: the periodic tick and the counter.
 //!
-//! The tick drives preemption (later) and proves that interrupts work: the GIC
-//! delivers the timer's PPI, the handler counts it and re-arms the timer.
+//! The tick drives preemption and proves that interrupts work: the GIC
+//! delivers the timer's PPI, the handler counts it and re-arms the timer. The
+//! interrupt dispatcher (`exception.rs`) then tells the scheduler; this module
+//! calls nothing above it.
 
 use crate::{arch::timer, devicetree::Platform, drivers::gicv2};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -46,7 +48,6 @@ pub fn is_tick(intid: u32) -> bool {
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
     timer::arm(tick_interval());
-    crate::task::scheduler::on_tick();
 }
 
 /// Make the timer interrupt come by counter value `deadline` at the latest (a

@@ -9,6 +9,8 @@ mod check;
 mod cmd;
 mod gdb;
 mod image;
+#[cfg(test)]
+mod module_graph;
 mod qemu;
 mod relro;
 mod report;

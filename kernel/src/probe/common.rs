@@ -1,38 +1,47 @@
 //! The arch-neutral half of the kernel's probe module: the probe registry and
 //! its options, registering command-line probes, the probe system calls, and
-//! what happens to probes when threads and processes end. The aarch64 kernel
+//! what happens to probes when processes end. The aarch64 kernel
 //! and the x86_64 kernel both compile this file (x86_64 through `#[path]`);
 //! everything that depends on the machine (reading and planting the
 //! breakpoint, the trap, the step) is the parent module's, through:
 //!
-//! - `super::Isa`: the `probe_core::Arch` of this kernel;
 //! - `super::read_original(process, vaddr, symbol)`: check that a probe may go
 //!   at `vaddr` and read the instruction there;
 //! - `super::plant(space, vaddr)` and `super::restore(space, vaddr, original)`:
 //!   write the breakpoint, or the original instruction back;
 //! - `super::rewind_syscall(frame)`: make the thread run its system call again;
 //! - `super::insn_text(insn)`: an instruction as traces show it;
-//! - `super::resume_address(frame)`: where the thread resumes (ELR or RIP).
+//! - `super::resume_address(frame)`: where the thread resumes (ELR or RIP);
+//! - `super::new_xol_slots()`: the XOL slots of a new address space;
+//! - `super::thread_state`: the per-thread probe state (a leaf module), with
+//!   `Isa`, `Probe`, `space_of` and `slot_address`.
+//!
+//! The scheduler does not call this module: [`scheduler_hooks`] hands it, at
+//! init, the functions it calls when a process starts and ends and when the
+//! run is over. That keeps the dependency one way (probe -> task) at no cost
+//! on the hit path, which never goes through them.
 
-use super::{user_memory::CheckedUserMemory, Isa};
+use super::{
+    thread_state::{space_of, Isa, Probe},
+    user_memory::CheckedUserMemory,
+};
 use crate::{
     arch::exception::ExceptionFrame,
     bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
     println,
     task::{
-        process::{Process, Thread},
-        scheduler,
+        process::Process,
+        scheduler::{self, After},
     },
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
 use probe_core::{
     registry::Treatment, ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SlotIndex,
-    SpaceId, TreeLookup, XolPolicy,
+    TreeLookup, XolPolicy,
 };
 use spin::{Mutex, Once};
 
-pub type Probe = probe_core::Probe<Isa>;
 type ProbeRegistry = probe_core::ProbeRegistry<Isa>;
 
 /// At most this many probes at once: well above the 10,000 the benchmarks
@@ -114,15 +123,11 @@ pub fn requests_not_installed() -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn space_of(pid: u32) -> SpaceId {
-    SpaceId(pid as u64)
-}
-
 // ---- registration ----
 
 /// Plant the command-line probes that name `process`'s program. Each failure
 /// prints one line; the process runs anyway.
-pub fn install_requested(process: &mut Process) {
+fn install_requested(process: &mut Process) {
     let Some(requests) = REQUESTS.get() else { return };
     for (index, request) in requests.iter().enumerate().filter(|(_, r)| r.program == process.name) {
         let resolved = resolve(process, request);
@@ -373,35 +378,23 @@ pub fn simulate_hit(
     }
 }
 
-// ---- after a probe exception, and when tasks end ----
-
-/// What the scheduler must do after a probe exception was handled.
-pub enum After {
-    /// Return to the thread (its frame says where).
-    Resume,
-    /// Let other threads run first (this one waits for an XOL slot).
-    Yield,
-    /// Kill the process, with this reason.
-    Kill(String),
-}
-
-/// Apply `after` to the current thread.
-pub fn apply(s: &mut scheduler::Scheduler, after: After) {
-    match after {
-        After::Resume => {}
-        After::Yield => s.yield_now(),
-        After::Kill(reason) => s.kill_current_process(reason),
-    }
-}
-
-/// How many threads of `threads` are between a probe's breakpoint and its step.
-pub fn steps_in_flight<'a>(threads: impl Iterator<Item = &'a Thread>) -> usize {
-    threads.filter(|thread| thread.probes.is_stepping()).count()
-}
+// ---- when processes end ----
 
 /// A process ends: its probes go with its address space.
-pub fn on_process_end(pid: u32) {
+fn on_process_end(pid: u32) {
     REGISTRY.lock().retire_space(space_of(pid));
+}
+
+/// What the scheduler calls into the probes for, handed to it at init: the
+/// XOL slots of a new process, planting the command-line probes in it, its
+/// probes' end with it, and the report once every process has ended.
+pub fn scheduler_hooks() -> scheduler::Hooks {
+    scheduler::Hooks {
+        new_xol_slots: super::new_xol_slots,
+        process_loaded: install_requested,
+        process_ended: on_process_end,
+        all_ended: super::report::print_report,
+    }
 }
 
 pub fn every_probe() -> Vec<Arc<Probe>> {

@@ -15,11 +15,20 @@
 //! one core. The hit path touches only the current thread's tree and its
 //! process's XOL slots; the global registry's lock is taken on a tree miss, at
 //! registration and at unregistration.
+//!
+//! Who calls whom: the exception dispatcher takes the scheduler's lock once and
+//! hands [`on_brk`] and [`on_step`] the current thread and its process; they
+//! return what the scheduler must do next (`task::scheduler::After`), and the
+//! dispatcher has the scheduler do it. The probe code never takes the scheduler's lock on the hit path and the
+//! scheduler never calls into this module: what it needs at a process's start
+//! and end reaches it as the [`scheduler_hooks`] it is handed at init, and the
+//! per-thread state it keeps is the leaf module [`thread_state`].
 
 #[macro_use]
 mod common;
 mod glue;
 mod report;
+pub mod thread_state;
 mod user_memory;
 
 use crate::{
@@ -29,61 +38,19 @@ use crate::{
     },
     println,
     task::{
-        address_space::{AddressSpace, UserAccess, XOL_SLOT_BYTES},
+        address_space::{AddressSpace, UserAccess},
         process::{Process, Thread},
-        scheduler,
+        scheduler::After,
     },
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
-use brk_abi::{layout, Error};
-use common::{apply, find_probe, options, simulate_hit, space_of, xol_policy, After, Probe, COUNTERS};
-use probe_core::{
-    registry::Treatment, xol, ActiveHit, Aarch64, Arch, BreakpointTree, ProbeKind, ReturnStack, SlotIndex,
-    XolPolicy, XolSlots,
-};
+use brk_abi::Error;
+use common::{find_probe, options, simulate_hit, xol_policy, COUNTERS};
+use probe_core::{registry::Treatment, xol, ActiveHit, Aarch64, Arch, ProbeKind, SlotIndex, XolPolicy, XolSlots};
+use thread_state::{slot_address, Stepping};
 
-pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
+pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
-
-/// This kernel's instruction set, as the probe core knows it.
-pub type Isa = Aarch64;
-
-/// The probe state of one thread.
-pub struct ThreadProbes {
-    /// Breakpoints this thread has hit: its private cache of the registry.
-    tree: BreakpointTree,
-    /// Pending return probes.
-    returns: ReturnStack,
-    /// Set between a hit's `brk` and its step exception.
-    stepping: Option<Stepping>,
-    /// An unregistration this thread started and waits to see finish.
-    unregistering: Option<Arc<Probe>>,
-}
-
-struct Stepping {
-    hit: ActiveHit,
-    slot: SlotIndex,
-    breakpoint: u64,
-}
-
-impl ThreadProbes {
-    pub fn new(pid: u32) -> Self {
-        Self {
-            tree: BreakpointTree::new(space_of(pid)),
-            // With the trampoline's address, the stack can tell a frame abandoned by
-            // a non-local exit from a live one (see `probe_core::retstack`).
-            returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
-            stepping: None,
-            unregistering: None,
-        }
-    }
-
-    /// Is this thread between a `brk` and its step exception? (The scheduler sets
-    /// MDSCR_EL1.SS from this on every switch.)
-    pub fn is_stepping(&self) -> bool {
-        self.stepping.is_some()
-    }
-}
 
 /// The XOL slots of a new address space, as `xol-slots=N` asks.
 pub fn new_xol_slots() -> XolSlots {
@@ -91,11 +58,6 @@ pub fn new_xol_slots() -> XolSlots {
         Some(step_slots) => XolSlots::new(step_slots + 1),
         None => XolSlots::full_page(),
     }
-}
-
-/// The XOL page address of `slot`.
-fn slot_address(slot: SlotIndex) -> u64 {
-    layout::XOL_PAGE + (slot.index() * XOL_SLOT_BYTES) as u64
 }
 
 /// Read the instruction at user address `vaddr` (which must be readable text).
@@ -154,42 +116,38 @@ fn write_text(space: &AddressSpace, vaddr: u64, instruction: u32) {
 
 // ---- the hit path ----
 
-/// A `brk` from EL0. Returns false if it is not a probe's (the caller reports
-/// the program's own `brk` and kills the process).
-pub fn on_brk(frame: &mut ExceptionFrame) -> bool {
+/// A `brk` from EL0 by `thread` of `process` (the running ones). Returns what
+/// the scheduler must do next, or `None` if it is not a probe's (the caller
+/// reports the program's own `brk` and kills the process).
+pub fn on_brk(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
     let immediate = frame.brk_immediate();
     if immediate == TRAMPOLINE_BRK_IMMEDIATE && frame.elr == slot_address(SlotIndex::TRAMPOLINE) {
-        return on_trampoline(frame);
+        return on_trampoline(frame, thread);
     }
     if immediate != PROBE_BRK_IMMEDIATE {
-        return false;
+        return None;
     }
     let breakpoint = frame.elr;
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        trace!(
-            "brk #{:#x} at {:#x} ({}): ESR_EL1={:#010x}, EC 0x3C (brk from EL0), tid {}",
-            immediate,
-            breakpoint,
-            process.symbols.locate(&process.name, breakpoint),
-            tock_registers::interfaces::Readable::get(&frame.esr),
-            thread.tid
-        );
-        // 1. and 2.: this thread's own tree, then the registry.
-        let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
-            // 3. No probe. Still a brk there? Then it is the program's own.
-            return match read_instruction(&process.space, breakpoint) {
-                Some(word) if Aarch64::breakpoint_immediate(word).is_some() => false,
-                _ => {
-                    trace!("no probe and no brk at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
-                    true
-                }
-            };
+    trace!(
+        "brk #{:#x} at {:#x} ({}): ESR_EL1={:#010x}, EC 0x3C (brk from EL0), tid {}",
+        immediate,
+        breakpoint,
+        process.symbols.locate(&process.name, breakpoint),
+        tock_registers::interfaces::Readable::get(&frame.esr),
+        thread.tid
+    );
+    // 1. and 2.: this thread's own tree, then the registry.
+    let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
+        // 3. No probe. Still a brk there? Then it is the program's own.
+        return match read_instruction(&process.space, breakpoint) {
+            Some(word) if Aarch64::breakpoint_immediate(word).is_some() => None,
+            _ => {
+                trace!("no probe and no brk at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
+                Some(After::Resume)
+            }
         };
-        let after = handle_hit(frame, thread, process, hit, remembered, breakpoint);
-        apply(s, after);
-        true
-    })
+    };
+    Some(handle_hit(frame, thread, process, hit, remembered, breakpoint))
 }
 
 fn handle_hit(
@@ -291,73 +249,39 @@ fn handle_hit(
     }
 }
 
-/// The software-step exception after an out-of-line instruction. Returns false
+/// The software-step exception after an out-of-line instruction, taken by
+/// `thread` of `process`. Returns what the scheduler must do next, or `None`
 /// if this thread was not stepping a probe (the caller reports it).
-pub fn on_step(frame: &mut ExceptionFrame) -> bool {
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let Some(stepping) = thread.probes.stepping.take() else { return false };
-        debug::set_core_single_step(false);
-        let slot = slot_address(stepping.slot);
-        let _ = process.xol.release(stepping.slot);
-        if frame.elr != slot + 4 {
-            // The stepped instructions never branch, so this cannot happen; if it
-            // did, resuming anywhere would be a guess.
-            println!("probe: step from slot {:#x} ended at {:#x}, not the next slot address", slot, frame.elr);
-            apply(s, After::Kill(String::from("single step left the XOL slot")));
-            return true;
-        }
-        frame.elr = stepping.breakpoint + 4;
-        trace!(
-            "step exception ESR_EL1={:#010x} (EC 0x32) at {:#x}: PC = {:#x} + 4, MDSCR_EL1.SS cleared, slot {} released",
-            tock_registers::interfaces::Readable::get(&frame.esr),
-            slot + 4,
-            stepping.breakpoint,
-            stepping.slot.index()
-        );
-        drop(stepping.hit);
-        true
-    })
+pub fn on_step(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+    let Some(stepping) = thread.probes.stepping.take() else { return None };
+    debug::set_core_single_step(false);
+    let slot = slot_address(stepping.slot);
+    let _ = process.xol.release(stepping.slot);
+    if frame.elr != slot + 4 {
+        // The stepped instructions never branch, so this cannot happen; if it
+        // did, resuming anywhere would be a guess.
+        println!("probe: step from slot {:#x} ended at {:#x}, not the next slot address", slot, frame.elr);
+        return Some(After::Kill(String::from("single step left the XOL slot")));
+    }
+    frame.elr = stepping.breakpoint + 4;
+    trace!(
+        "step exception ESR_EL1={:#010x} (EC 0x32) at {:#x}: PC = {:#x} + 4, MDSCR_EL1.SS cleared, slot {} released",
+        tock_registers::interfaces::Readable::get(&frame.esr),
+        slot + 4,
+        stepping.breakpoint,
+        stepping.slot.index()
+    );
+    drop(stepping.hit);
+    Some(After::Resume)
 }
 
 /// The return trampoline in XOL slot 0: a probed function returned.
-fn on_trampoline(frame: &mut ExceptionFrame) -> bool {
-    scheduler::with(|s| {
-        let (thread, _) = s.current();
-        let trampoline = slot_address(SlotIndex::TRAMPOLINE);
-        let mut resumed = None;
-        let result = thread.probes.returns.pop_chain(frame.sp_el0, trampoline, |instance, abandoned| {
-            trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
-        });
-        if let Ok(address) = result {
-            resumed = Some(address);
-        }
-        match resumed {
-            Some(address) => {
-                frame.elr = address;
-                true
-            }
-            // EL0 reached the trampoline without a pending return: its own doing.
-            None => false,
-        }
-    })
-}
-
-/// A fault while a thread is stepping a probe: the slot goes back and the fault
-/// is reported at the probed address. Returns that address.
-pub fn abandon_step(thread: &mut Thread, process: &mut Process, fault_elr: u64) -> Option<u64> {
-    let stepping = thread.probes.stepping.take()?;
-    debug::set_core_single_step(false);
-    let _ = process.xol.release(stepping.slot);
-    let in_slot = fault_elr == slot_address(stepping.slot);
-    in_slot.then_some(stepping.breakpoint)
-}
-
-/// A thread ends: give back the slot it may hold.
-pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
-    if let Some(stepping) = thread.probes.stepping.take() {
-        let _ = process.xol.release(stepping.slot);
-    }
-    thread.probes.tree.clear();
-    thread.probes.returns.clear();
+fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<After> {
+    let trampoline = slot_address(SlotIndex::TRAMPOLINE);
+    let result = thread.probes.returns.pop_chain(frame.sp_el0, trampoline, |instance, abandoned| {
+        trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
+    });
+    // No pending return: EL0 reached the trampoline on its own (`None`: its own doing).
+    frame.elr = result.ok()?;
+    Some(After::Resume)
 }

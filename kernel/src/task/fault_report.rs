@@ -17,7 +17,7 @@ use alloc::{format, string::String};
 pub fn report_and_kill(mut what: String, address: String, pc_name: &str, pc: u64) {
     let pc = scheduler::with(|s| {
         let (thread, process) = s.current();
-        match crate::probe::abandon_step(thread, process, pc) {
+        match thread.probes.abandon_step(&mut process.xol, pc) {
             Some(probed) => {
                 what = format!("{} (stepping a probed instruction out of line)", what);
                 probed

@@ -2,9 +2,9 @@
 //! `expect-fault=`). Both kernels compile this file (the x86_64 one through
 //! `#[path]`).
 
-use super::{process::Expectation, scheduler};
+use super::scheduler;
 use crate::{
-    bootargs::{BootArgs, ProgramRequest},
+    bootargs::{BootArgs, Expectation, ProgramRequest},
     println, programs,
 };
 use alloc::{format, string::String, vec::Vec};
@@ -24,11 +24,12 @@ pub struct Launched {
 /// A request that cannot be started is reported with its reason and counted
 /// (as a failed test if it was one); the others start all the same, and the
 /// scheduler's end-of-run report counts them again into the exit status.
-pub fn launch_requested(args: &BootArgs) -> Launched {
+/// `hooks` are what the scheduler calls at a process's start and end.
+pub fn launch_requested(args: &BootArgs, hooks: scheduler::Hooks) -> Launched {
     // The scheduler's lock is also taken by the tick interrupt: from here on,
     // interrupts stay masked in the kernel except in the idle loop (`run`).
     crate::arch::cpu::disable_interrupts();
-    scheduler::init();
+    scheduler::init(hooks);
     let mut launched = Launched::default();
     for request in &args.programs {
         match launch(request) {

@@ -1,22 +1,15 @@
 //! Processes and threads: what the scheduler keeps about each.
 
 use super::{address_space::AddressSpace, symbols::Symbols};
-use crate::arch::{exception::ExceptionFrame, fpsimd::FpState};
+use crate::{
+    arch::{exception::ExceptionFrame, fpsimd::FpState},
+    bootargs::Expectation,
+    probe::thread_state::ThreadProbes,
+};
 use alloc::string::String;
 
 pub type Pid = u32;
 pub type Tid = u32;
-
-/// What a test run expects of a process (`test=` / `expect-fault=` boot arguments).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expectation {
-    /// `run=`: not judged.
-    Nothing,
-    /// `test=`: must exit with status 0.
-    ExitZero,
-    /// `expect-fault=`: must be killed by a fault.
-    Fault,
-}
 
 /// How a process ended.
 #[derive(Clone, Debug)]
@@ -91,7 +84,7 @@ pub struct Thread {
     pub tpidr_el0: u64,
     pub joined_by: Option<Tid>,
     /// Breakpoint tree, return stack and step in progress.
-    pub probes: crate::probe::ThreadProbes,
+    pub probes: ThreadProbes,
 }
 
 impl Thread {

@@ -6,6 +6,14 @@
 //! switch: a different kernel stack, address space and FP/SIMD state), or the
 //! idle loop's. The kernel is not preemptible: handlers run with interrupts
 //! masked, so one lock around the scheduler's state is never contended.
+//!
+//! The scheduler calls nothing above it. The probes keep per-thread state in
+//! each [`Thread`] (`probe::thread_state`, a leaf module, whose own methods
+//! clean it up when the thread ends), and what they need at a process's start
+//! and end reaches them through the [`Hooks`] the scheduler is handed at
+//! [`init`]: plain function pointers, called on spawn and exit only, never on
+//! a probe hit (the exception dispatcher hands the probes the current thread
+//! itself, under the one lock it takes).
 
 use super::{
     address_space::{AddressSpace, UserAccess},
@@ -14,13 +22,34 @@ use super::{
 };
 use crate::{
     arch::{exception::ExceptionFrame, fpsimd::FpState, mmu},
+    bootargs::Expectation,
     memory::frames,
     power::{self, ExitStatus},
-    println, time,
+    println,
+    probe::thread_state::ThreadProbes,
+    time,
 };
 use alloc::{collections::{BTreeMap, VecDeque}, format, string::String, vec::Vec};
 use brk_abi::{layout, Error};
+use probe_core::XolSlots;
 use spin::Mutex;
+
+/// What the scheduler calls in the layer above it (the probes), handed to
+/// [`init`] so that the dependency runs one way. Called when a process
+/// starts and ends and when the last one has ended; never on a probe hit.
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    /// The XOL slots of a new process's address space.
+    pub new_xol_slots: fn() -> XolSlots,
+    /// A process is loaded and about to get its first thread: plant the
+    /// probes asked for it.
+    pub process_loaded: fn(&mut Process),
+    /// A process (with this pid) has ended and its threads are gone.
+    pub process_ended: fn(Pid),
+    /// Every process has ended: print what the layer above has to report,
+    /// before the scheduler's verdict.
+    pub all_ended: fn(),
+}
 
 /// A process that has ended, for the final report.
 struct Finished {
@@ -67,6 +96,7 @@ pub struct Scheduler {
     earliest_wake: Option<u64>,
     /// What could not be started at boot, for the final report and status.
     launch: super::launch::Launched,
+    hooks: Hooks,
 }
 
 // SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
@@ -80,7 +110,8 @@ pub fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     f(SCHEDULER.lock().as_mut().expect("scheduler used before init"))
 }
 
-pub fn init() {
+/// Create the scheduler, which calls `hooks` when processes start and end.
+pub fn init(hooks: Hooks) {
     *SCHEDULER.lock() = Some(Scheduler {
         processes: BTreeMap::new(),
         threads: BTreeMap::new(),
@@ -102,6 +133,7 @@ pub fn init() {
         entered_el0: false,
         earliest_wake: None,
         launch: super::launch::Launched::default(),
+        hooks,
     });
 }
 
@@ -124,6 +156,19 @@ pub fn on_tick() {
             scheduler.processes.get_mut(&process).expect("a running thread's process").ticks += 1;
         }
     }
+}
+
+/// What becomes of the running thread after a trap that code above the
+/// scheduler handled (a probe hit): the exception dispatcher hands it to
+/// [`Scheduler::carry_out`].
+pub enum After {
+    /// Return to the thread (its frame says where).
+    Resume,
+    /// Let other threads run first (it waits for an XOL slot, or a step was
+    /// armed under `preempt-steps`).
+    Yield,
+    /// Kill the process, with this reason.
+    Kill(String),
 }
 
 /// Arguments for a new process's first thread.
@@ -158,7 +203,7 @@ impl Scheduler {
             ticks: 0,
             preemptions: 0,
             exit_status: None,
-            xol: crate::probe::new_xol_slots(),
+            xol: (self.hooks.new_xol_slots)(),
         };
         let stack_top = map_thread_stack(&mut process).map_err(|e| format!("{}: stack: {}", launch.name, e.name()))?;
         // The argument string sits at the top of the main stack; SP starts below it.
@@ -170,7 +215,7 @@ impl Scheduler {
             .map_err(|e| format!("{}: arguments: {}", launch.name, e.name()))?;
         let frame = ExceptionFrame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
         self.next_pid += 1;
-        crate::probe::install_requested(&mut process);
+        (self.hooks.process_loaded)(&mut process);
         self.processes.insert(pid, process);
         self.add_thread(pid, frame).map_err(|e| {
             self.processes.remove(&pid);
@@ -191,7 +236,7 @@ impl Scheduler {
             fp: FpState::new(),
             tpidr_el0: 0,
             joined_by: None,
-            probes: crate::probe::ThreadProbes::new(pid),
+            probes: ThreadProbes::new(pid),
         };
         // SAFETY: the frame slot lies inside the stack we just allocated and own.
         unsafe { thread.frame().write(frame) };
@@ -224,6 +269,15 @@ impl Scheduler {
         let stack_top = map_thread_stack(process)?;
         let tid = self.add_thread(pid, ExceptionFrame::new_user(entry, stack_top, args))?;
         Ok(tid as u64)
+    }
+
+    /// Do what a trap handler above the scheduler asked for the running thread.
+    pub fn carry_out(&mut self, after: After) {
+        match after {
+            After::Resume => {}
+            After::Yield => self.yield_now(),
+            After::Kill(reason) => self.kill_current_process(reason),
+        }
     }
 
     pub fn yield_now(&mut self) {
@@ -304,7 +358,7 @@ impl Scheduler {
         let pid = thread.pid;
         thread.state = ThreadState::Exited(value);
         if let Some(process) = self.processes.get_mut(&pid) {
-            crate::probe::on_thread_end(thread, process);
+            thread.probes.end(&mut process.xol);
         }
         if self.fp_owner == Some(tid) {
             self.fp_owner = None;
@@ -333,7 +387,7 @@ impl Scheduler {
     }
 
     fn end_process(&mut self, pid: Pid, end: ProcessEnd) {
-        let in_flight = crate::probe::steps_in_flight(self.threads.values().filter(|t| t.pid == pid));
+        let in_flight = self.threads.values().filter(|t| t.pid == pid && t.probes.is_stepping()).count();
         if in_flight > 0 {
             println!(
                 "task: pid {} ends with {} probe step(s) in flight; their XOL slots go with its address space",
@@ -349,7 +403,7 @@ impl Scheduler {
         }
         self.ready.retain(|tid| self.threads.contains_key(tid));
         let Some(process) = self.processes.remove(&pid) else { return };
-        crate::probe::on_process_end(pid);
+        (self.hooks.process_ended)(pid);
         if self.active_pid == Some(pid) {
             // Leave the process's table before it is freed.
             mmu::activate_kernel();
@@ -529,7 +583,7 @@ impl Scheduler {
         if self.audited_writable_executable > 0 {
             failed_tests += 1;
         }
-        crate::probe::print_report();
+        (self.hooks.all_ended)();
         failed_tests += self.launch.failed_tests;
         if self.launch.not_started > 0 {
             println!("tasks: {} requested program(s) could not be started", self.launch.not_started);

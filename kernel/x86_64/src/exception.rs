@@ -10,6 +10,12 @@
 //! that process only; anything unexpected in ring 0 is reported in full and
 //! ends the run with status 3. Every trap ends in the scheduler's `resume`,
 //! which returns the frame `trap.s` restores: the same thread's or another's.
+//!
+//! As on aarch64, this is the top of the dependency graph: on a tick it calls
+//! the timer and then the scheduler, and for a #BP or #DB from ring 3 it takes
+//! the scheduler's lock once and hands the probes the current thread and
+//! process ([`offer_to_probes`]); nothing it calls calls back up
+//! (docs/modules.md).
 
 use crate::{
     arch::{
@@ -18,7 +24,13 @@ use crate::{
         lapic, pic,
     },
     power::{self, ExitStatus},
-    probe, selftest, syscall, task, time,
+    probe, selftest, syscall,
+    task::{
+        self,
+        process::{Process, Thread},
+        scheduler::After,
+    },
+    time,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,6 +44,7 @@ pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
     match frame.class() {
         Vector::LocalApicTimer => {
             time::on_tick();
+            task::scheduler::on_tick();
             lapic::end_of_interrupt();
         }
         // The local APIC marks no spurious interrupt in service: no EOI (SDM
@@ -43,12 +56,12 @@ pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
         Vector::Other(vector) if vector >= FIRST_INTERRUPT_VECTOR => unexpected_interrupt(vector),
         Vector::Syscall if from_user => syscall::handle(frame),
         Vector::Breakpoint if from_user => {
-            if !probe::on_breakpoint(frame) {
+            if !offer_to_probes(frame, probe::on_breakpoint) {
                 task::fault(frame);
             }
         }
         Vector::Debug if from_user => {
-            if !probe::on_debug(frame) {
+            if !offer_to_probes(frame, probe::on_debug) {
                 task::fault(frame);
             }
         }
@@ -59,6 +72,20 @@ pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
         _ => fatal(frame),
     }
     task::scheduler::resume(frame)
+}
+
+/// Offer a trap from ring 3 to the probe code `handler` with the running
+/// thread and its process, under one hold of the scheduler's lock, and do
+/// what it asks of the scheduler. False if the trap is no probe's.
+#[inline]
+fn offer_to_probes(
+    frame: &mut ExceptionFrame,
+    handler: impl FnOnce(&mut ExceptionFrame, &mut Thread, &mut Process) -> Option<After>,
+) -> bool {
+    task::scheduler::with(|s| {
+        let (thread, process) = s.current();
+        handler(frame, thread, process).map(|after| s.carry_out(after)).is_some()
+    })
 }
 
 /// Spurious interrupts seen, by source, and unexpected vectors reported.

@@ -4,7 +4,8 @@
 //! shot at a time; it drives preemption. The counter (`clock`, run times,
 //! sleeps) is the TSC. Which timers do the work on this PC, and where the
 //! TSC's frequency came from, is `arch::timer`'s choice; this module keeps
-//! the result and the tick's arithmetic.
+//! the result and the tick's arithmetic. The trap dispatcher (`exception.rs`)
+//! tells the scheduler about a tick; this module calls nothing above it.
 
 use crate::{
     arch::{
@@ -110,7 +111,6 @@ fn arm(ticks: u64) {
 pub fn on_tick() {
     TICKS.fetch_add(1, Ordering::Relaxed);
     arm(tick_interval());
-    crate::task::scheduler::on_tick();
 }
 
 /// Make the timer interrupt come by counter value `deadline` at the latest (a

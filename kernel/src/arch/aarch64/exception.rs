@@ -56,7 +56,8 @@ pub enum VectorSlot {
 }
 
 impl VectorSlot {
-    const ALL: [VectorSlot; 16] = [
+    /// The slots in table order: `vectors.s` passes an index into this.
+    pub const ALL: [VectorSlot; 16] = [
         Self::CurrentElSp0Synchronous,
         Self::CurrentElSp0Irq,
         Self::CurrentElSp0Fiq,
@@ -282,11 +283,4 @@ pub fn init() {
     let table = core::ptr::addr_of!(exception_vector_table) as u64;
     VBAR_EL1.set(table);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-}
-
-/// Called from `vectors.s` with the saved frame; returns the frame to resume.
-#[no_mangle]
-extern "C" fn handle_exception(frame: &mut ExceptionFrame, slot: u64) -> *mut ExceptionFrame {
-    let slot = VectorSlot::ALL[slot as usize & 0xf];
-    crate::exception::dispatch(frame, slot)
 }

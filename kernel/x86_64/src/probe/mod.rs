@@ -19,6 +19,13 @@
 //! core (every IDT gate is an interrupt gate). The hit path touches only the
 //! current thread's tree and its process's XOL slots; the global registry's
 //! lock is taken on a tree miss, at registration and at unregistration.
+//!
+//! Who calls whom, as on aarch64: the trap dispatcher takes the scheduler's
+//! lock once and hands [`on_breakpoint`] and [`on_debug`] the current thread
+//! and its process; they return what the scheduler must do next
+//! (`task::scheduler::After`). The scheduler never calls into this module
+//! except through the [`scheduler_hooks`] it is handed at init, and the
+//! per-thread state it keeps is the leaf module [`thread_state`].
 
 #[macro_use]
 #[path = "../../../src/probe/common.rs"]
@@ -26,6 +33,7 @@ mod common;
 mod glue;
 #[path = "../../../src/probe/report.rs"]
 mod report;
+pub mod thread_state;
 #[path = "../../../src/probe/user_memory.rs"]
 mod user_memory;
 
@@ -33,30 +41,27 @@ use crate::{
     arch::exception::ExceptionFrame,
     println,
     task::{
-        address_space::{AddressSpace, UserAccess, XOL_SLOT_BYTES},
+        address_space::{AddressSpace, UserAccess},
         process::{Process, Thread},
-        scheduler,
+        scheduler::After,
     },
 };
-use alloc::{collections::BTreeMap, format, string::String, sync::Arc, vec::Vec};
-use brk_abi::{layout, Error};
-use common::{apply, find_probe, options, simulate_hit, space_of, xol_policy, After, Probe, COUNTERS};
+use alloc::{format, string::String, sync::Arc, vec::Vec};
+use brk_abi::Error;
+use common::{find_probe, options, simulate_hit, xol_policy, COUNTERS};
 use probe_core::{
     insn::x86_64::{self, Insn, Registers, StepFixup, XolImage, INT3, MAX_INSN_LEN},
     registry::Treatment,
     xol::{self, SlotContent},
-    ActiveHit, BreakpointTree, ProbeId, ProbeKind, ReturnStack, SlotIndex, XolPolicy, XolSlots,
-    X86_64,
+    ActiveHit, ProbeKind, SlotIndex, XolPolicy, XolSlots, X86_64,
 };
 // `::x86_64`: the crate, not the probe core's `insn::x86_64` imported above.
 use ::x86_64::registers::rflags::RFlags;
 use user_memory::CheckedUserMemory;
 
-pub use common::{counters, init, install_requested, on_process_end, steps_in_flight, sys_register, sys_stats, sys_unregister};
+pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
-
-/// This kernel's instruction set, as the probe core knows it.
-pub type Isa = X86_64;
+use thread_state::{slot_address, Probe, Stepping};
 
 /// `int 3` in its two-byte form (`CD 03`): the benchmarks' *null breakpoint*,
 /// a #BP the kernel returns from at once, to measure the bare trap round trip
@@ -67,61 +72,10 @@ const PAGE_BYTES: u64 = 4096;
 /// The length of `int 0x80`, to run a system call again.
 const SYSCALL_INSN_LEN: u64 = 2;
 
-/// The probe state of one thread.
-pub struct ThreadProbes {
-    /// Breakpoints this thread has hit: its private cache of the registry.
-    tree: BreakpointTree<X86_64>,
-    /// Pending return probes.
-    returns: ReturnStack<X86_64>,
-    /// Set between a hit's `int3` and its #DB.
-    stepping: Option<Stepping>,
-    /// An unregistration this thread started and waits to see finish.
-    unregistering: Option<Arc<Probe>>,
-    /// The slot image of every stepped probe this thread has hit: decoding the
-    /// instruction again for its register use on every hit would cost more
-    /// than the rest of the hit. A probe's image never changes (nor does its
-    /// id get reused), so an entry is never stale.
-    images: BTreeMap<ProbeId, XolImage>,
-}
-
-/// A step in flight: what the #DB needs to finish it.
-struct Stepping {
-    hit: ActiveHit<X86_64>,
-    slot: SlotIndex,
-    breakpoint: u64,
-    /// Length of the instruction (the same in the slot as at the breakpoint).
-    len: u64,
-    fixup: StepFixup,
-    /// The task's own value of the scratch register a RIP-relative fixup borrowed.
-    saved_scratch: u64,
-}
-
-impl ThreadProbes {
-    pub fn new(pid: u32) -> Self {
-        Self {
-            tree: BreakpointTree::new(space_of(pid)),
-            returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
-            stepping: None,
-            unregistering: None,
-            images: BTreeMap::new(),
-        }
-    }
-
-    /// Is this thread between a probe's `int3` and its #DB?
-    pub fn is_stepping(&self) -> bool {
-        self.stepping.is_some()
-    }
-}
-
 /// The XOL slots of a new address space: 16-byte slots, as `xol-slots=N` asks.
 pub fn new_xol_slots() -> XolSlots {
     let page = xol::slots_per_page::<X86_64>();
     XolSlots::for_arch::<X86_64>(options().xol_slots.map_or(page, |step_slots| step_slots + 1))
-}
-
-/// The XOL page address of `slot`.
-fn slot_address(slot: SlotIndex) -> u64 {
-    layout::XOL_PAGE + slot.byte_offset::<X86_64>() as u64
 }
 
 /// Up to 15 bytes of user text at `vaddr`: as many as are readable and
@@ -199,36 +153,32 @@ fn write_text(space: &AddressSpace, vaddr: u64, byte: u8) {
 
 // ---- the hit path ----
 
-/// #BP from ring 3: RIP is the byte after the `int3`. Returns false if it is
-/// not a probe's (the caller reports the program's own `int3` and kills the
-/// process).
-pub fn on_breakpoint(frame: &mut ExceptionFrame) -> bool {
+/// #BP from ring 3 by `thread` of `process` (the running ones): RIP is the
+/// byte after the `int3`. Returns what the scheduler must do next, or `None`
+/// if it is not a probe's (the caller reports the program's own `int3` and
+/// kills the process).
+pub fn on_breakpoint(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
     let breakpoint = frame.rip.wrapping_sub(1);
     if breakpoint == slot_address(SlotIndex::TRAMPOLINE) {
-        return on_trampoline(frame);
+        return on_trampoline(frame, thread);
     }
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        // The null breakpoint first: its `03` byte cannot be a probe's `int3`
-        // (that would be a `CC`), so nothing else needs looking at.
-        if is_null_breakpoint(&process.space, frame.rip) {
-            return true;
-        }
-        trace!(
-            "#BP (vector 3) with RIP {:#x}: int3 at {:#x} ({}), tid {}",
-            frame.rip,
-            breakpoint,
-            process.symbols.locate(&process.name, breakpoint),
-            thread.tid
-        );
-        // This thread's own tree, then the registry.
-        let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
-            return not_a_probe(frame, &process.space, breakpoint);
-        };
-        let after = handle_hit(frame, thread, process, hit, remembered, breakpoint);
-        apply(s, after);
-        true
-    })
+    // The null breakpoint first: its `03` byte cannot be a probe's `int3`
+    // (that would be a `CC`), so nothing else needs looking at.
+    if is_null_breakpoint(&process.space, frame.rip) {
+        return Some(After::Resume);
+    }
+    trace!(
+        "#BP (vector 3) with RIP {:#x}: int3 at {:#x} ({}), tid {}",
+        frame.rip,
+        breakpoint,
+        process.symbols.locate(&process.name, breakpoint),
+        thread.tid
+    );
+    // This thread's own tree, then the registry.
+    let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
+        return not_a_probe(frame, &process.space, breakpoint);
+    };
+    Some(handle_hit(frame, thread, process, hit, remembered, breakpoint))
 }
 
 /// Did the #BP with this RIP come from the two-byte `int 3` (`CD 03`), the
@@ -250,15 +200,15 @@ fn is_null_breakpoint(space: &AddressSpace, rip: u64) -> bool {
 }
 
 /// A #BP no probe owns. A one-byte `int3` still there is the program's own:
-/// not ours. Otherwise the probe was unregistered between the trap and now:
-/// run the original instruction, which is back in place.
-fn not_a_probe(frame: &mut ExceptionFrame, space: &AddressSpace, breakpoint: u64) -> bool {
+/// not ours (`None`). Otherwise the probe was unregistered between the trap
+/// and now: run the original instruction, which is back in place.
+fn not_a_probe(frame: &mut ExceptionFrame, space: &AddressSpace, breakpoint: u64) -> Option<After> {
     match read_byte(space, breakpoint) {
-        Some(INT3) => false,
+        Some(INT3) => None,
         _ => {
             trace!("no probe and no int3 at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
             frame.rip = breakpoint;
-            true
+            Some(After::Resume)
         }
     }
 }
@@ -384,47 +334,43 @@ fn slot_holds(space: &AddressSpace, slot: SlotIndex, image: &XolImage) -> bool {
     held == image.bytes()
 }
 
-/// #DB from ring 3. Returns false if this thread was not stepping a probe
+/// #DB from ring 3, taken by `thread` of `process`. Returns what the
+/// scheduler must do next, or `None` if this thread was not stepping a probe
 /// (the caller reports it).
-pub fn on_debug(frame: &mut ExceptionFrame) -> bool {
-    scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let Some(stepping) = thread.probes.stepping.as_ref() else { return false };
-        let slot = slot_address(stepping.slot);
-        if frame.rip == slot {
-            // A `rep` string instruction traps after every iteration with RIP
-            // still on itself: keep stepping until it is done.
-            return true;
-        }
-        let stepping = thread.probes.stepping.take().expect("checked above");
-        let _ = process.xol.release(stepping.slot);
-        frame.rflags &= !RFlags::TRAP_FLAG.bits();
-        if let Some(scratch) = stepping.fixup.rip_relative_scratch {
-            frame.set_gpr(scratch, stepping.saved_scratch);
-        }
-        if frame.rip != slot + stepping.len {
-            // The stepped instructions never branch, so this cannot happen; if it
-            // did, resuming anywhere would be a guess.
-            println!("probe: step from slot {:#x} ended at {:#x}, not past the instruction", slot, frame.rip);
-            apply(s, After::Kill(String::from("single step left the XOL slot")));
-            return true;
-        }
-        if stepping.fixup.pushes_flags && clear_pushed_trap_flag(&process.space, frame.rsp).is_err() {
-            apply(s, After::Kill(format!("pushf fixup: the flags pushed at {:#x} are not writable", frame.rsp)));
-            return true;
-        }
-        frame.rip = stepping.breakpoint + stepping.len;
-        trace!(
-            "#DB (vector 1, single step) at {:#x}: RIP = {:#x} + {}, TF cleared{}, slot {} released",
-            slot + stepping.len,
-            stepping.breakpoint,
-            stepping.len,
-            stepping.fixup.rip_relative_scratch.map_or(String::new(), |r| format!(", {} restored", r.name())),
-            stepping.slot.index()
-        );
-        drop(stepping.hit);
-        true
-    })
+pub fn on_debug(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+    let stepping = thread.probes.stepping.as_ref()?;
+    let slot = slot_address(stepping.slot);
+    if frame.rip == slot {
+        // A `rep` string instruction traps after every iteration with RIP
+        // still on itself: keep stepping until it is done.
+        return Some(After::Resume);
+    }
+    let stepping = thread.probes.stepping.take().expect("checked above");
+    let _ = process.xol.release(stepping.slot);
+    frame.rflags &= !RFlags::TRAP_FLAG.bits();
+    if let Some(scratch) = stepping.fixup.rip_relative_scratch {
+        frame.set_gpr(scratch, stepping.saved_scratch);
+    }
+    if frame.rip != slot + stepping.len {
+        // The stepped instructions never branch, so this cannot happen; if it
+        // did, resuming anywhere would be a guess.
+        println!("probe: step from slot {:#x} ended at {:#x}, not past the instruction", slot, frame.rip);
+        return Some(After::Kill(String::from("single step left the XOL slot")));
+    }
+    if stepping.fixup.pushes_flags && clear_pushed_trap_flag(&process.space, frame.rsp).is_err() {
+        return Some(After::Kill(format!("pushf fixup: the flags pushed at {:#x} are not writable", frame.rsp)));
+    }
+    frame.rip = stepping.breakpoint + stepping.len;
+    trace!(
+        "#DB (vector 1, single step) at {:#x}: RIP = {:#x} + {}, TF cleared{}, slot {} released",
+        slot + stepping.len,
+        stepping.breakpoint,
+        stepping.len,
+        stepping.fixup.rip_relative_scratch.map_or(String::new(), |r| format!(", {} restored", r.name())),
+        stepping.slot.index()
+    );
+    drop(stepping.hit);
+    Some(After::Resume)
 }
 
 /// After a stepped `pushf`: the copy of RFLAGS it stored at `rsp` has the
@@ -440,43 +386,14 @@ fn clear_pushed_trap_flag(space: &AddressSpace, rsp: u64) -> Result<(), Error> {
 }
 
 /// The return trampoline in XOL slot 0: a probed function returned.
-fn on_trampoline(frame: &mut ExceptionFrame) -> bool {
-    scheduler::with(|s| {
-        let (thread, _) = s.current();
-        let trampoline = slot_address(SlotIndex::TRAMPOLINE);
-        let result = thread.probes.returns.pop_chain(frame.rsp, trampoline, |instance, abandoned| {
-            trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
-        });
-        match result {
-            Ok(address) => {
-                frame.rip = address;
-                true
-            }
-            // Ring 3 reached the trampoline without a pending return: its own doing.
-            Err(_) => false,
-        }
-    })
-}
-
-/// A fault while a thread is stepping a probe (the process is killed for
-/// it): the slot goes back, and the fault is reported at the probed address
-/// if it happened in the slot. Returns that address.
-pub fn abandon_step(thread: &mut Thread, process: &mut Process, fault_rip: u64) -> Option<u64> {
-    let stepping = thread.probes.stepping.take()?;
-    let _ = process.xol.release(stepping.slot);
-    let slot = slot_address(stepping.slot);
-    let in_slot = (slot..slot + XOL_SLOT_BYTES as u64).contains(&fault_rip);
-    in_slot.then_some(stepping.breakpoint)
-}
-
-/// A thread ends: give back the slot it may hold.
-pub fn on_thread_end(thread: &mut Thread, process: &mut Process) {
-    if let Some(stepping) = thread.probes.stepping.take() {
-        let _ = process.xol.release(stepping.slot);
-    }
-    thread.probes.tree.clear();
-    thread.probes.returns.clear();
-    thread.probes.images.clear();
+fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<After> {
+    let trampoline = slot_address(SlotIndex::TRAMPOLINE);
+    let result = thread.probes.returns.pop_chain(frame.rsp, trampoline, |instance, abandoned| {
+        trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
+    });
+    // No pending return: ring 3 reached the trampoline on its own (`None`: its own doing).
+    frame.rip = result.ok()?;
+    Some(After::Resume)
 }
 
 /// `48 8d 04 ff` for traces.

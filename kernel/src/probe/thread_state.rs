@@ -1,0 +1,89 @@
+//! The probe state of one thread: its breakpoint tree, its pending return
+//! probes, the step it may be in the middle of, and an unregistration it waits
+//! for. `task::process::Thread` holds one of these.
+//!
+//! This is a leaf module: it depends on `probe_core`, `brk_abi`'s layout and
+//! `arch::debug`, never on the rest of `probe` or on `task`, so the task
+//! records can hold probe state without `task` depending on the probe code
+//! (the probe code depends on `task`, not the other way round). What the
+//! scheduler does with a thread's probe state when the thread ends or faults
+//! (give back its XOL slot, empty its tree) is here too, as methods.
+
+use crate::arch::debug;
+use alloc::sync::Arc;
+use brk_abi::layout;
+use probe_core::{ActiveHit, Aarch64, BreakpointTree, ReturnStack, SlotIndex, SpaceId, XolSlots};
+
+/// This kernel's instruction set, as the probe core knows it.
+pub type Isa = Aarch64;
+/// A registered probe of this kernel's instruction set.
+pub type Probe = probe_core::Probe<Isa>;
+
+/// The probe state of one thread.
+pub struct ThreadProbes {
+    /// Breakpoints this thread has hit: its private cache of the registry.
+    pub(super) tree: BreakpointTree,
+    /// Pending return probes.
+    pub(super) returns: ReturnStack,
+    /// Set between a hit's `brk` and its step exception.
+    pub(super) stepping: Option<Stepping>,
+    /// An unregistration this thread started and waits to see finish.
+    pub(super) unregistering: Option<Arc<Probe>>,
+}
+
+/// A step in flight: what the step exception needs to finish it.
+pub(super) struct Stepping {
+    pub(super) hit: ActiveHit,
+    pub(super) slot: SlotIndex,
+    pub(super) breakpoint: u64,
+}
+
+impl ThreadProbes {
+    pub fn new(pid: u32) -> Self {
+        Self {
+            tree: BreakpointTree::new(space_of(pid)),
+            // With the trampoline's address, the stack can tell a frame abandoned by
+            // a non-local exit from a live one (see `probe_core::retstack`).
+            returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
+            stepping: None,
+            unregistering: None,
+        }
+    }
+
+    /// Is this thread between a `brk` and its step exception? (The scheduler sets
+    /// MDSCR_EL1.SS from this on every switch.)
+    pub fn is_stepping(&self) -> bool {
+        self.stepping.is_some()
+    }
+
+    /// A fault while this thread is stepping a probe: the slot goes back to
+    /// `xol` (its process's) and the fault is reported at the probed address.
+    /// Returns that address if the fault was in the slot.
+    pub fn abandon_step(&mut self, xol: &mut XolSlots, fault_elr: u64) -> Option<u64> {
+        let stepping = self.stepping.take()?;
+        debug::set_core_single_step(false);
+        let _ = xol.release(stepping.slot);
+        let in_slot = fault_elr == slot_address(stepping.slot);
+        in_slot.then_some(stepping.breakpoint)
+    }
+
+    /// The thread ends: give back the slot it may hold to `xol` (its
+    /// process's) and forget its breakpoints and pending returns.
+    pub fn end(&mut self, xol: &mut XolSlots) {
+        if let Some(stepping) = self.stepping.take() {
+            let _ = xol.release(stepping.slot);
+        }
+        self.tree.clear();
+        self.returns.clear();
+    }
+}
+
+/// The probe core's name for the address space of process `pid`.
+pub fn space_of(pid: u32) -> SpaceId {
+    SpaceId(pid as u64)
+}
+
+/// The XOL page address of `slot`.
+pub fn slot_address(slot: SlotIndex) -> u64 {
+    layout::XOL_PAGE + slot.byte_offset::<Isa>() as u64
+}
