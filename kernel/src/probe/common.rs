@@ -373,7 +373,7 @@ pub fn simulate_hit(
                 process.symbols.locate(&process.name, breakpoint),
                 fault
             );
-            After::Kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
+            After::kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
         }
     }
 }

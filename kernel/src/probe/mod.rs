@@ -261,7 +261,7 @@ pub fn on_step(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Pr
         // The stepped instructions never branch, so this cannot happen; if it
         // did, resuming anywhere would be a guess.
         println!("probe: step from slot {:#x} ended at {:#x}, not the next slot address", slot, frame.elr);
-        return Some(After::Kill(String::from("single step left the XOL slot")));
+        return Some(After::kill("single step left the XOL slot"));
     }
     frame.elr = stepping.breakpoint + 4;
     trace!(

@@ -29,6 +29,23 @@ pub fn run(tests: &[SelfTest], platform: &Platform) -> usize {
     failed
 }
 
+/// How many times a self-test polls for ticks before it calls the timer dead.
+/// A bound on the guest's own work, not on time: a host that stops the
+/// emulator for a while (a loaded machine) stops this loop too, so only a tick
+/// that never comes exhausts it. Billions of polls take seconds on any core,
+/// against the few tick periods that are waited for.
+pub const TICK_POLL_BUDGET: u64 = 1 << 31;
+
+/// Polls `done` until it holds, at most [`TICK_POLL_BUDGET`] times (polling,
+/// not `wfi`, so a broken interrupt path fails instead of hanging the
+/// machine); how many polls it took.
+pub fn poll_until(mut done: impl FnMut() -> bool) -> Option<u64> {
+    (0..TICK_POLL_BUDGET).find(|_| {
+        core::hint::spin_loop();
+        done()
+    })
+}
+
 /// `ensure!(condition, "why {}", x)`: fail the test with that reason unless
 /// the condition holds.
 macro_rules! ensure {

