@@ -12,24 +12,16 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let manifest_dir = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    );
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     // The target's architecture, not the host's (cargo sets it for build scripts).
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets CARGO_CFG_TARGET_ARCH");
     let script_name = match arch.as_str() {
         "aarch64" => "user.ld",
         "x86_64" => "user-x86_64.ld",
-        other => panic!(
-            "user programs build for aarch64-unknown-none or x86_64-unknown-none, not target_arch {other}"
-        ),
+        other => panic!("user programs build for aarch64-unknown-none or x86_64-unknown-none, not target_arch {other}"),
     };
-    let script = find_linker_script(&manifest_dir, script_name).unwrap_or_else(|| {
-        panic!(
-            "no linker/{script_name} in {} or any folder above it",
-            manifest_dir.display()
-        )
-    });
+    let script = find_linker_script(&manifest_dir, script_name)
+        .unwrap_or_else(|| panic!("no linker/{script_name} in {} or any folder above it", manifest_dir.display()));
     println!("cargo:rustc-link-arg=-T{}", script.display());
     // Pad segments in the file to 4 KiB pages (lld's AArch64 default is 64 KiB;
     // the kernel maps 4 KiB pages on both architectures).
@@ -46,8 +38,5 @@ fn main() {
 }
 
 fn find_linker_script(start: &Path, name: &str) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|dir| dir.join("linker").join(name))
-        .find(|script| script.is_file())
+    start.ancestors().map(|dir| dir.join("linker").join(name)).find(|script| script.is_file())
 }

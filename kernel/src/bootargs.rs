@@ -97,7 +97,6 @@ pub struct BootArgs {
     pub tick_us: Option<u64>,
 }
 
-
 /// `PROGRAM:SYMBOL[+OFFSET]` or `PROGRAM:0xADDRESS`.
 pub fn parse_probe_spec(spec: &str, return_probe: bool) -> Result<ProbeRequest, String> {
     let (program, location) = spec

@@ -133,10 +133,7 @@ pub fn discover(dtb_addr: usize) -> Platform {
         ram_source: Source::BoardTable,
         uart_base: board::UART_BASE,
         uart_source: Source::BoardTable,
-        gic: GicAddresses {
-            distributor: board::GIC_DISTRIBUTOR,
-            cpu_interface: board::GIC_CPU_INTERFACE,
-        },
+        gic: GicAddresses { distributor: board::GIC_DISTRIBUTOR, cpu_interface: board::GIC_CPU_INTERFACE },
         gic_source: Source::BoardTable,
         timer_irq: DEFAULT_VIRTUAL_TIMER_INTID,
         timer_source: Source::BoardTable,
@@ -258,9 +255,7 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
     }
 
     const GICV2: &[&str] = &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
-    if let (Some(distributor), Some(cpu_interface)) =
-        (first_reg(fdt, GICV2, 0), first_reg(fdt, GICV2, 1))
-    {
+    if let (Some(distributor), Some(cpu_interface)) = (first_reg(fdt, GICV2, 0), first_reg(fdt, GICV2, 1)) {
         platform.gic = GicAddresses { distributor, cpu_interface };
         platform.gic_source = Source::DeviceTree;
     }
@@ -297,10 +292,7 @@ pub fn first_reg(fdt: &Fdt<'static>, compatible: &[&str], index: usize) -> Optio
 }
 
 fn virtual_timer_intid(fdt: &Fdt<'static>) -> Option<u32> {
-    let timer = fdt
-        .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
-        .filter_map(Result::ok)
-        .next()?;
+    let timer = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"]).filter_map(Result::ok).next()?;
     // `interrupts` is a list of specifiers, each `#interrupt-cells` (3 for the GIC:
     // kind, number, flags) long; the kind is 1 for a PPI.
     let cells_per_interrupt = timer

@@ -11,7 +11,6 @@
 //! ([`offer_to_probes`]); nothing it calls calls back up
 //! (docs/modules.md).
 
-use tock_registers::interfaces::Readable;
 use crate::{
     arch::{
         self,
@@ -27,6 +26,7 @@ use crate::{
     },
     time,
 };
+use tock_registers::interfaces::Readable;
 
 pub fn init() {
     arch::exception::init();

@@ -118,7 +118,11 @@ fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
         caches.idc as u8,
         caches.dic as u8,
         arch::cache::icache_policy(),
-        if caches.icache_aliasing { "may alias: code written through the kernel's alias is made visible with IC IALLUIS" } else { "no aliases: IC IVAU by the kernel's alias" }
+        if caches.icache_aliasing {
+            "may alias: code written through the kernel's alias is made visible with IC IALLUIS"
+        } else {
+            "no aliases: IC IVAU by the kernel's alias"
+        }
     );
     println!(
         "timer:   {} Hz (CNTFRQ_EL0), tick every {} ms on INTID {} ({})",
@@ -127,11 +131,7 @@ fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
         platform.timer_irq,
         platform.timer_source.describe("device tree")
     );
-    println!(
-        "console: PL011 at {:#010x} ({})",
-        platform.uart_base,
-        platform.uart_source.describe("device tree")
-    );
+    println!("console: PL011 at {:#010x} ({})", platform.uart_base, platform.uart_source.describe("device tree"));
     println!(
         "gic:     GICv2 distributor {:#010x}, cpu interface {:#010x} ({})",
         platform.gic.distributor,

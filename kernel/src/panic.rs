@@ -6,11 +6,6 @@ use crate::power::{self, ExitStatus};
 fn panic(info: &core::panic::PanicInfo) -> ! {
     crate::arch::cpu::disable_interrupts();
     let (file, line) = info.location().map_or(("<unknown>", 0), |l| (l.file(), l.line()));
-    crate::console::print_on_the_way_down(format_args!(
-        "kernel panic at {}:{}: {}\n",
-        file,
-        line,
-        info.message()
-    ));
+    crate::console::print_on_the_way_down(format_args!("kernel panic at {}:{}: {}\n", file, line, info.message()));
     power::exit(ExitStatus::Panic)
 }

@@ -26,11 +26,7 @@ pub fn exit(status: ExitStatus) -> ! {
         // A fault while exiting: do not recurse, just stop.
         arch::cpu::halt();
     }
-    console::print_on_the_way_down(format_args!(
-        "power off: status {} ({})\n",
-        status as u32,
-        status.describe()
-    ));
+    console::print_on_the_way_down(format_args!("power off: status {} ({})\n", status as u32, status.describe()));
     console::flush();
     arch::semihosting::exit(status as u32);
     if let Some(Some(conduit)) = PSCI.get() {

@@ -9,9 +9,9 @@ use crate::{
     memory::{self, frames, heap, PAGE_SIZE},
     time,
 };
+use aarch64_cpu::registers::ESR_EL1;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use aarch64_cpu::registers::ESR_EL1;
 use tock_registers::{interfaces::Readable, registers::InMemoryRegister};
 
 #[macro_use]
@@ -54,8 +54,16 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
         for (i, &frame) in taken.iter().enumerate() {
             ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
             ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
-            ensure!(platform.ram.iter().any(|r| r.base <= frame && frame + PAGE_SIZE <= r.end()), "frame {:#x} outside RAM", frame);
-            ensure!(!platform.reserved.iter().any(|r| frame < r.region.end() && r.region.base < frame + PAGE_SIZE), "frame {:#x} in a reserved range", frame);
+            ensure!(
+                platform.ram.iter().any(|r| r.base <= frame && frame + PAGE_SIZE <= r.end()),
+                "frame {:#x} outside RAM",
+                frame
+            );
+            ensure!(
+                !platform.reserved.iter().any(|r| frame < r.region.end() && r.region.base < frame + PAGE_SIZE),
+                "frame {:#x} in a reserved range",
+                frame
+            );
             ensure!(!taken[..i].contains(&frame), "frame {:#x} handed out twice", frame);
             // SAFETY: we own this frame until `free` below; it is identity mapped.
             let contents = unsafe { core::slice::from_raw_parts(frame as *const u64, PAGE_SIZE / 8) };
@@ -144,7 +152,12 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
     for reserved in platform.reserved.iter().filter(|r| r.no_map) {
         let r = reserved.region;
         for page in [r.base, r.end() - 1] {
-            ensure!(!mmu::hardware_check(page, AccessCheck::El1Read), "{} is no-map, but {:#x} is mapped", reserved.what, page);
+            ensure!(
+                !mmu::hardware_check(page, AccessCheck::El1Read),
+                "{} is no-map, but {:#x} is mapped",
+                reserved.what,
+                page
+            );
         }
     }
     Ok(())
@@ -159,7 +172,6 @@ fn timer_ticks_arrive(_: &Platform) -> Outcome {
     ensure!(polls.is_some(), "{} of {} ticks after {} polls", time::ticks() - start, WANTED, runner::TICK_POLL_BUDGET);
     Ok(())
 }
-
 
 fn cache_lines_are_sane(_: &Platform) -> Outcome {
     let caches = arch::cache::geometry();

@@ -19,7 +19,9 @@ fn main() {
         None => Vec::new(),
     };
     programs.sort();
-    let mut table = String::from("/// (name, ELF image) of every packed program.\npub static USER_PROGRAMS: &[(&str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// (name, ELF image) of every packed program.\npub static USER_PROGRAMS: &[(&str, &[u8])] = &[\n",
+    );
     for path in &programs {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_stem().expect("NAME.elf").to_string_lossy();

@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-
 /// SCTLR_EL1.M: stage 1 translation on.
 const SCTLR_M: u64 = 1 << 0;
 /// SCTLR_EL1.C: data accesses cacheable (with M, Normal memory is Normal).
@@ -66,7 +65,8 @@ pub fn exclusive_loads(elf: &[u8]) -> Vec<u64> {
         if !elf[name_at..].starts_with(b".text\0") {
             continue;
         }
-        let (address, offset, size) = (u64_at(header + 0x10), u64_at(header + 0x18) as usize, u64_at(header + 0x20) as usize);
+        let (address, offset, size) =
+            (u64_at(header + 0x10), u64_at(header + 0x18) as usize, u64_at(header + 0x20) as usize);
         for at in (0..size).step_by(4) {
             if u32_at(offset + at) & 0x3fc0_0000 == 0x0840_0000 {
                 found.push(address + at as u64);
@@ -92,10 +92,8 @@ pub fn first_exclusive(qemu: &str, qemu_args: &[String], elf: &Path, timeout: Du
     script.push_str("continue\nprintf \"first-exclusive pc=%#lx sctlr=%#lx\\n\", $pc, $SCTLR\nframe\nkill\nquit\n");
     let file = std::env::temp_dir().join(format!("brk-boot-order-{}-{}.gdb", std::process::id(), loads.len()));
     std::fs::write(&file, script).unwrap();
-    let output = crate::run_with_timeout(
-        Command::new(gdb()).args(["-batch", "-nx", "-q", "-x"]).arg(&file).arg(elf),
-        timeout,
-    );
+    let output =
+        crate::run_with_timeout(Command::new(gdb()).args(["-batch", "-nx", "-q", "-x"]).arg(&file).arg(elf), timeout);
     let _ = std::fs::remove_file(&file);
     if let Some(complaint) = crate::strict_log_complaint(&log) {
         panic!("{complaint}\ngdb said:\n{output}");
@@ -120,7 +118,8 @@ pub fn first_exclusive(qemu: &str, qemu_args: &[String], elf: &Path, timeout: Du
 #[track_caller]
 pub fn expect_no_exclusive_before_the_mmu(qemu_args: Vec<String>, elf: &Path) {
     let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-aarch64".into());
-    let args: Vec<String> = qemu_args.into_iter().map(|arg| if arg == "stdio" { "null".to_string() } else { arg }).collect();
+    let args: Vec<String> =
+        qemu_args.into_iter().map(|arg| if arg == "stdio" { "null".to_string() } else { arg }).collect();
     let first = first_exclusive(&qemu, &args, elf, crate::DEFAULT_TIMEOUT);
     assert!(
         first.mmu_and_caches_on(),

@@ -50,13 +50,7 @@ pub struct Boot {
 
 impl Default for Boot {
     fn default() -> Self {
-        Boot {
-            cpu: "cortex-a72".into(),
-            memory: "1G".into(),
-            el2: false,
-            append: None,
-            timeout: DEFAULT_TIMEOUT,
-        }
+        Boot { cpu: "cortex-a72".into(), memory: "1G".into(), el2: false, append: None, timeout: DEFAULT_TIMEOUT }
     }
 }
 
@@ -89,11 +83,7 @@ impl Boot {
     /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`, without
     /// which `virt` needs a network option ROM that minimal QEMU installs lack).
     pub fn qemu_args(&self, image: &str) -> Vec<String> {
-        let machine = if self.el2 {
-            "virt,virtualization=on"
-        } else {
-            "virt"
-        };
+        let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
         let options = [
             ("-M", machine),
             ("-cpu", self.cpu.as_str()),
@@ -103,10 +93,8 @@ impl Boot {
             ("-monitor", "none"),
             ("-serial", "stdio"),
         ];
-        let mut args: Vec<String> = options
-            .iter()
-            .flat_map(|(flag, value)| [flag.to_string(), value.to_string()])
-            .collect();
+        let mut args: Vec<String> =
+            options.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]).collect();
         args.push("-semihosting".into());
         args.extend(["-kernel".to_string(), image.to_string()]);
         if let Some(append) = &self.append {
@@ -130,9 +118,7 @@ impl Boot {
     /// Boots the virt kernel image and waits for QEMU to exit or the timeout.
     pub fn run(&self) -> Run {
         let image = std::env::var(IMAGE_ENV_VIRT).unwrap_or_else(|_| {
-            panic!(
-                "{IMAGE_ENV_VIRT} is not set: run through `cargo xtask test`, which builds the kernel image"
-            )
+            panic!("{IMAGE_ENV_VIRT} is not set: run through `cargo xtask test`, which builds the kernel image")
         });
         assert!(
             PathBuf::from(&image).is_file(),
@@ -144,10 +130,7 @@ impl Boot {
 
 /// Reads a child's pipe to the end on its own thread, so a chatty guest cannot fill
 /// the pipe and stall while we wait for the exit.
-fn drain(
-    child: &mut Child,
-    take: impl FnOnce(&mut Child) -> Option<Box<dyn Read + Send>>,
-) -> JoinHandle<String> {
+fn drain(child: &mut Child, take: impl FnOnce(&mut Child) -> Option<Box<dyn Read + Send>>) -> JoinHandle<String> {
     let mut pipe = take(child).expect("the pipe was requested");
     thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -171,10 +154,26 @@ pub fn patch_dtb(input: &std::path::Path, output: &std::path::Path, edit: impl F
         });
         assert!(status.success(), "dtc {args:?} failed");
     };
-    dtc(&["-I".as_ref(), "dtb".as_ref(), "-O".as_ref(), "dts".as_ref(), "-o".as_ref(), source.as_os_str(), input.as_os_str()]);
+    dtc(&[
+        "-I".as_ref(),
+        "dtb".as_ref(),
+        "-O".as_ref(),
+        "dts".as_ref(),
+        "-o".as_ref(),
+        source.as_os_str(),
+        input.as_os_str(),
+    ]);
     let text = std::fs::read_to_string(&source).expect("reading the decompiled tree");
     std::fs::write(&source, edit(text)).expect("writing the edited tree");
-    dtc(&["-I".as_ref(), "dts".as_ref(), "-O".as_ref(), "dtb".as_ref(), "-o".as_ref(), output.as_os_str(), source.as_os_str()]);
+    dtc(&[
+        "-I".as_ref(),
+        "dts".as_ref(),
+        "-O".as_ref(),
+        "dtb".as_ref(),
+        "-o".as_ref(),
+        output.as_os_str(),
+        source.as_os_str(),
+    ]);
     let _ = std::fs::remove_file(&source);
 }
 
@@ -238,18 +237,11 @@ impl Run {
         let mut message = format!(
             "{reason}\n  qemu: {}\n  ended: {} after {:.2} s\n",
             self.command_line,
-            if self.timed_out {
-                "killed at the timeout"
-            } else {
-                &self.exit
-            },
+            if self.timed_out { "killed at the timeout" } else { &self.exit },
             self.elapsed.as_secs_f64()
         );
         if !self.stderr.trim().is_empty() {
-            message.push_str(&format!(
-                "--- QEMU stderr ---\n{}\n",
-                self.stderr.trim_end()
-            ));
+            message.push_str(&format!("--- QEMU stderr ---\n{}\n", self.stderr.trim_end()));
         }
         message.push_str(&format!(
             "--- last {} of {} transcript lines ---\n{}\n--- end of transcript ---",
@@ -264,16 +256,10 @@ impl Run {
     #[track_caller]
     pub fn expect_exit(&self, code: i32) -> &Self {
         if self.timed_out {
-            self.fail(&format!(
-                "QEMU timed out after {} s",
-                self.timeout.as_secs()
-            ));
+            self.fail(&format!("QEMU timed out after {} s", self.timeout.as_secs()));
         }
         match self.status {
-            None => self.fail(&format!(
-                "QEMU ended without an exit status ({}), expected exit {code}",
-                self.exit
-            )),
+            None => self.fail(&format!("QEMU ended without an exit status ({}), expected exit {code}", self.exit)),
             Some(c) if c != code => self.fail(&format!("QEMU exited with {c}, expected {code}")),
             Some(_) => self,
         }
@@ -303,7 +289,8 @@ impl Run {
     pub fn process_summary(&self, title: &str) -> &str {
         self.lines()
             .find(|line| {
-                line.starts_with("  pid ") && line.split_once(": ").is_some_and(|(head, _)| head.ends_with(&format!(" {title}")))
+                line.starts_with("  pid ")
+                    && line.split_once(": ").is_some_and(|(head, _)| head.ends_with(&format!(" {title}")))
             })
             .unwrap_or_else(|| self.fail(&format!("no end-of-run line for process '{title}'")))
     }
@@ -343,8 +330,7 @@ impl Run {
     /// Asserts that some line starts with `prefix` and returns the first such line.
     #[track_caller]
     pub fn expect_line_starting(&self, prefix: &str) -> &str {
-        self.line_starting(prefix)
-            .unwrap_or_else(|| self.fail(&format!("no line starts with {prefix:?}")))
+        self.line_starting(prefix).unwrap_or_else(|| self.fail(&format!("no line starts with {prefix:?}")))
     }
 
     /// Asserts that the lines starting with `prefixes` appear, each after the previous.
@@ -391,9 +377,7 @@ impl Run {
     pub fn expect_last_line(&self, expected: &str) -> &Self {
         match self.last_line() {
             Some(line) if line == expected => self,
-            other => self.fail(&format!(
-                "the last line is {other:?}, expected {expected:?}"
-            )),
+            other => self.fail(&format!("the last line is {other:?}, expected {expected:?}")),
         }
     }
 
@@ -444,10 +428,11 @@ pub fn raspi4b_args_as_on_a_board(
     dtb: Option<&std::path::Path>,
     append: Option<&str>,
 ) -> Vec<String> {
-    let mut args: Vec<String> = ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     args.extend(["-kernel".to_string(), image.display().to_string()]);
     if let Some(dtb) = dtb {
         args.extend(["-dtb".to_string(), dtb.display().to_string()]);
@@ -680,10 +665,8 @@ impl UefiBoot {
         // on its AHCI, whose every interrupt QEMU logs as unimplemented
         // (`ahci: IRQ#0 level:1`, hw/ide/ahci.c) while the firmware reads them.
         // The ESP is a virtio disk, which OVMF boots from on every machine.
-        let mut args: Vec<String> = ["-nodefaults", "-monitor", "none", "-net", "none", "-m", "512M"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["-nodefaults", "-monitor", "none", "-net", "none", "-m", "512M"].iter().map(|s| s.to_string()).collect();
         if let Some(machine) = &self.machine {
             args.extend(["-machine".to_string(), machine.clone()]);
         }
@@ -731,7 +714,8 @@ impl UefiBoot {
         let esp = UefiEsp::new(&self.bootargs);
         let mut args = self.clone().without_debug_exit().qemu_args(&esp);
         args.push("-no-shutdown".into());
-        screen::ScreenBoot { qemu: uefi_qemu(), args, finished, timeout: UEFI_TIMEOUT, strict_log: StrictLog::X86 }.run()
+        screen::ScreenBoot { qemu: uefi_qemu(), args, finished, timeout: UEFI_TIMEOUT, strict_log: StrictLog::X86 }
+            .run()
     }
 }
 
@@ -915,30 +899,18 @@ pub enum Selftest<'a> {
 /// one word (letters, digits, `_`, `-`, `.`, `/`); anything else is an error that
 /// says what is wrong with the line.
 pub fn parse_selftest_line(line: &str) -> Result<Selftest<'_>, String> {
-    let rest = line
-        .strip_prefix("selftest ")
-        .ok_or("does not start with \"selftest \"")?;
-    let (name, verdict) = rest
-        .split_once(": ")
-        .ok_or("has no \": \" after the name")?;
-    let name_ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
+    let rest = line.strip_prefix("selftest ").ok_or("does not start with \"selftest \"")?;
+    let (name, verdict) = rest.split_once(": ").ok_or("has no \": \" after the name")?;
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
     if !name_ok {
         return Err(format!("the name {name:?} is not one word"));
     }
     if verdict == "ok" {
         return Ok(Selftest::Ok { name });
     }
-    match verdict
-        .strip_prefix("FAILED (")
-        .and_then(|r| r.strip_suffix(')'))
-    {
+    match verdict.strip_prefix("FAILED (").and_then(|r| r.strip_suffix(')')) {
         Some(reason) if !reason.trim().is_empty() => Ok(Selftest::Failed { name, reason }),
-        _ => Err(format!(
-            "the verdict {verdict:?} is neither \"ok\" nor \"FAILED (<reason>)\""
-        )),
+        _ => Err(format!("the verdict {verdict:?} is neither \"ok\" nor \"FAILED (<reason>)\"")),
     }
 }
 
@@ -954,10 +926,7 @@ pub fn parse_selftest_summary(line: &str) -> Option<(u32, u32)> {
 /// The value of a `NAME=0x...` field in a line, e.g. `ESR_EL1` in an exception report.
 pub fn hex_field(line: &str, name: &str) -> Option<u64> {
     let start = line.find(&format!("{name}=0x"))? + name.len() + 3;
-    let digits: String = line[start..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
+    let digits: String = line[start..].chars().take_while(char::is_ascii_hexdigit).collect();
     u64::from_str_radix(&digits, 16).ok()
 }
 
@@ -994,9 +963,7 @@ mod tests {
             timed_out,
             timeout: Duration::from_secs(30),
             elapsed: Duration::from_millis(150),
-            exit: status
-                .map(|c| format!("exit status: {c}"))
-                .unwrap_or_else(|| "signal: 9 (SIGKILL)".into()),
+            exit: status.map(|c| format!("exit status: {c}")).unwrap_or_else(|| "signal: 9 (SIGKILL)".into()),
             command_line: "qemu-system-aarch64 ...".into(),
         }
     }
@@ -1008,31 +975,14 @@ mod tests {
 
     #[test]
     fn args_follow_the_contract() {
-        let args = Boot::default()
-            .append("inject=panic")
-            .qemu_args("k.img")
-            .join(" ");
+        let args = Boot::default().append("inject=panic").qemu_args("k.img").join(" ");
         assert_eq!(
             args,
             "-M virt -cpu cortex-a72 -m 1G -nic none -display none -monitor none -serial stdio -semihosting \
              -kernel k.img -append inject=panic"
         );
-        let el2 = Boot::default()
-            .el2()
-            .cpu("cortex-a53")
-            .memory("2G")
-            .qemu_args("k.img");
-        assert_eq!(
-            el2[..6],
-            [
-                "-M",
-                "virt,virtualization=on",
-                "-cpu",
-                "cortex-a53",
-                "-m",
-                "2G"
-            ]
-        );
+        let el2 = Boot::default().el2().cpu("cortex-a53").memory("2G").qemu_args("k.img");
+        assert_eq!(el2[..6], ["-M", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G"]);
     }
 
     #[test]
@@ -1063,10 +1013,7 @@ mod tests {
         });
         assert!(msg.contains("QEMU exited with 1, expected 0"), "{msg}");
         assert!(msg.contains("last 30 of 40 transcript lines"), "{msg}");
-        assert!(
-            msg.contains("line 11\nline 12") && !msg.contains("line 10\n"),
-            "{msg}"
-        );
+        assert!(msg.contains("line 11\nline 12") && !msg.contains("line 10\n"), "{msg}");
         assert!(!msg.contains('\r'), "{msg}");
     }
 
@@ -1078,23 +1025,14 @@ mod tests {
         let msg = panic_message(move || {
             r.expect_lines_in_order(&["c:", "a:"]);
         });
-        assert!(
-            msg.contains("no line starting with \"a:\" after \"c: 3\""),
-            "{msg}"
-        );
+        assert!(msg.contains("no line starting with \"a:\" after \"c: 3\""), "{msg}");
     }
     #[test]
     fn selftest_lines() {
-        assert_eq!(
-            parse_selftest_line("selftest heap: ok"),
-            Ok(Selftest::Ok { name: "heap" })
-        );
+        assert_eq!(parse_selftest_line("selftest heap: ok"), Ok(Selftest::Ok { name: "heap" }));
         assert_eq!(
             parse_selftest_line("selftest esr_decode: FAILED (EC 0x3c read as 0x3d)"),
-            Ok(Selftest::Failed {
-                name: "esr_decode",
-                reason: "EC 0x3c read as 0x3d"
-            })
+            Ok(Selftest::Failed { name: "esr_decode", reason: "EC 0x3c read as 0x3d" })
         );
         for bad in [
             "selftest : ok",
@@ -1111,25 +1049,15 @@ mod tests {
 
     #[test]
     fn selftest_summary() {
-        assert_eq!(
-            parse_selftest_summary("selftests: 7 ok, 0 failed"),
-            Some((7, 0))
-        );
-        assert_eq!(
-            parse_selftest_summary("selftests: 6 ok, 1 failed"),
-            Some((6, 1))
-        );
-        assert_eq!(
-            parse_selftest_summary("selftests: seven ok, 0 failed"),
-            None
-        );
+        assert_eq!(parse_selftest_summary("selftests: 7 ok, 0 failed"), Some((7, 0)));
+        assert_eq!(parse_selftest_summary("selftests: 6 ok, 1 failed"), Some((6, 1)));
+        assert_eq!(parse_selftest_summary("selftests: seven ok, 0 failed"), None);
         assert_eq!(parse_selftest_summary("selftest heap: ok"), None);
     }
 
     #[test]
     fn hex_fields() {
-        let line =
-            "unexpected exception: current_el_spx_synchronous data abort ESR_EL1=0x96000045 \
+        let line = "unexpected exception: current_el_spx_synchronous data abort ESR_EL1=0x96000045 \
                     FAR_EL1=0xdead0000 ELR_EL1=0x40081234";
         assert_eq!(hex_field(line, "ESR_EL1"), Some(0x9600_0045));
         assert_eq!(hex_field(line, "FAR_EL1"), Some(0xdead_0000));

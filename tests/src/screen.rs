@@ -61,7 +61,14 @@ pub struct ScreenBoot<'a> {
 /// takes a screendump through QMP and quits QEMU ([`ScreenBoot::run`]).
 pub fn boot_and_screendump(args: &[String], until: &str, timeout: Duration) -> (Run, Screen) {
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty()).unwrap_or_else(|| "qemu-system-aarch64".into());
-    ScreenBoot { qemu, args: args.to_vec(), finished: Finished::SerialLine(until), timeout, strict_log: StrictLog::Aarch64 }.run()
+    ScreenBoot {
+        qemu,
+        args: args.to_vec(),
+        finished: Finished::SerialLine(until),
+        timeout,
+        strict_log: StrictLog::Aarch64,
+    }
+    .run()
 }
 
 /// What the two reader threads report.
@@ -246,7 +253,12 @@ impl Qmp {
 
     /// Waits until the kernel has `finished` (or powered off), takes the
     /// screendump that shows its end, and quits QEMU.
-    fn screendump_when_finished(&mut self, finished: Finished, dump: &Path, deadline: Instant) -> Result<Screen, String> {
+    fn screendump_when_finished(
+        &mut self,
+        finished: Finished,
+        dump: &Path,
+        deadline: Instant,
+    ) -> Result<Screen, String> {
         let screen = match finished {
             Finished::SerialLine(until) => {
                 let what = format!("console line containing {until:?} and no QMP SHUTDOWN event");
@@ -320,7 +332,8 @@ pub fn parse_ppm(bytes: &[u8]) -> Result<Screen, String> {
         fields.push(String::from_utf8_lossy(&bytes[start..at]).into_owned());
     }
     let data = &bytes[at + 1..];
-    let number = |i: usize| fields[i].parse::<usize>().map_err(|_| format!("PPM header field {:?} is not a number", fields[i]));
+    let number =
+        |i: usize| fields[i].parse::<usize>().map_err(|_| format!("PPM header field {:?} is not a number", fields[i]));
     let (width, height, maxval) = (number(1)?, number(2)?, number(3)?);
     if fields[0] != "P6" || maxval != 255 {
         return Err(format!("the screendump is not a PPM of 8-bit RGB (header {fields:?})"));

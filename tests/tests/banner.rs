@@ -34,24 +34,14 @@ fn check_banner(run: &Run, expected: &Expected) {
     let banner = run.expect_consecutive_lines(&BANNER);
     let expect = |index: usize, wanted: &str| {
         if banner[index] != wanted {
-            run.fail(&format!(
-                "banner line {} is {:?}, expected {wanted:?}",
-                index + 1,
-                banner[index]
-            ));
+            run.fail(&format!("banner line {} is {:?}, expected {wanted:?}", index + 1, banner[index]));
         }
     };
     expect(0, &format!("brk-path kernel {}", env!("CARGO_PKG_VERSION")));
     expect(1, "board:   linux,dummy-virt (device tree model)");
     expect(2, expected.cpu);
     expect(3, &format!("entered: {}", expected.el));
-    expect(
-        4,
-        &format!(
-            "ram:     {} MiB at 0x40000000 (device tree /memory)",
-            expected.ram_mib
-        ),
-    );
+    expect(4, &format!("ram:     {} MiB at 0x40000000 (device tree /memory)", expected.ram_mib));
     // QEMU's CTR_EL0 for these models: 64-byte lines both sides, neither IDC nor
     // DIC; the Cortex-A53's I-cache is VIPT, the others' PIPT.
     expect(5, &format!("caches:  D-line 64 B, I-line 64 B, CTR_EL0.IDC=0 DIC=0 {}", expected.l1ip));
@@ -61,16 +51,10 @@ fn check_banner(run: &Run, expected: &Expected) {
         .and_then(|t| t.split_once(" Hz (CNTFRQ_EL0)"))
         .and_then(|(n, _)| n.parse::<u64>().ok());
     if hz.is_none_or(|hz| hz == 0) {
-        run.fail(&format!(
-            "the timer line {:?} does not start `timer:   <Hz> Hz (CNTFRQ_EL0)`",
-            banner[6]
-        ));
+        run.fail(&format!("the timer line {:?} does not start `timer:   <Hz> Hz (CNTFRQ_EL0)`", banner[6]));
     }
     expect(7, "console: PL011 at 0x09000000 (device tree)");
-    expect(
-        8,
-        "gic:     GICv2 distributor 0x08000000, cpu interface 0x08010000 (device tree)",
-    );
+    expect(8, "gic:     GICv2 distributor 0x08000000, cpu interface 0x08010000 (device tree)");
 }
 
 #[test]
@@ -78,12 +62,7 @@ fn banner_on_cortex_a72_with_1g() {
     let run = boot(&Boot::default());
     check_banner(
         &run,
-        &Expected {
-            cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)",
-            ram_mib: 1024,
-            l1ip: PIPT,
-            el: "EL1",
-        },
+        &Expected { cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)", ram_mib: 1024, l1ip: PIPT, el: "EL1" },
     );
     // The contract's example, measured on QEMU: 62.5 MHz on the Cortex-A72 model.
     run.expect_line_starting("timer:   62500000 Hz (CNTFRQ_EL0)");
@@ -94,12 +73,7 @@ fn banner_on_cortex_a53_with_2g() {
     let run = boot(&Boot::default().cpu("cortex-a53").memory("2G"));
     check_banner(
         &run,
-        &Expected {
-            cpu: "cpu:     Arm Cortex-A53 r0p4 (MIDR_EL1 0x410fd034)",
-            ram_mib: 2048,
-            l1ip: VIPT,
-            el: "EL1",
-        },
+        &Expected { cpu: "cpu:     Arm Cortex-A53 r0p4 (MIDR_EL1 0x410fd034)", ram_mib: 2048, l1ip: VIPT, el: "EL1" },
     );
 }
 
@@ -108,12 +82,7 @@ fn banner_on_cortex_a57() {
     let run = boot(&Boot::default().cpu("cortex-a57"));
     check_banner(
         &run,
-        &Expected {
-            cpu: "cpu:     Arm Cortex-A57 r1p0 (MIDR_EL1 0x411fd070)",
-            ram_mib: 1024,
-            l1ip: PIPT,
-            el: "EL1",
-        },
+        &Expected { cpu: "cpu:     Arm Cortex-A57 r1p0 (MIDR_EL1 0x411fd070)", ram_mib: 1024, l1ip: PIPT, el: "EL1" },
     );
 }
 
@@ -122,12 +91,7 @@ fn entered_at_el2_with_virtualization_on() {
     let run = boot(&Boot::default().el2());
     check_banner(
         &run,
-        &Expected {
-            cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)",
-            ram_mib: 1024,
-            l1ip: PIPT,
-            el: "EL2",
-        },
+        &Expected { cpu: "cpu:     Arm Cortex-A72 r0p3 (MIDR_EL1 0x410fd083)", ram_mib: 1024, l1ip: PIPT, el: "EL2" },
     );
     run.expect_last_line("power off: status 0 (success)");
 }

@@ -3,12 +3,17 @@
 //! are on (`kernel/src/arch/aarch64/boot_map.rs`). The Pi 4 image is checked the
 //! same way in `rpi4.rs`.
 
-use qemu_tests::{boot_order::expect_no_exclusive_before_the_mmu, file_from_env, run_qemu, Boot, DEFAULT_TIMEOUT, IMAGE_ENV_VIRT};
+use qemu_tests::{
+    boot_order::expect_no_exclusive_before_the_mmu, file_from_env, run_qemu, Boot, DEFAULT_TIMEOUT, IMAGE_ENV_VIRT,
+};
 
 #[test]
 fn no_exclusive_load_runs_before_the_mmu_and_caches_are_on() {
     let image = file_from_env(IMAGE_ENV_VIRT);
-    expect_no_exclusive_before_the_mmu(Boot::default().qemu_args(&image.display().to_string()), &image.with_file_name("kernel.elf"));
+    expect_no_exclusive_before_the_mmu(
+        Boot::default().qemu_args(&image.display().to_string()),
+        &image.with_file_name("kernel.elf"),
+    );
 }
 
 /// The arguments of a default virt boot with `-kernel IMAGE` taken out.
@@ -49,5 +54,8 @@ fn entry_at_el3_is_refused_with_the_reason() {
     args.extend(["-kernel".to_string(), elf]);
     let run = run_qemu(&args, DEFAULT_TIMEOUT);
     run.expect_exit(6);
-    run.expect_consecutive_lines(&["boot: entered at EL3, where the firmware's set-up", "power off: status 6 (unsupported boot)"]);
+    run.expect_consecutive_lines(&[
+        "boot: entered at EL3, where the firmware's set-up",
+        "power off: status 6 (unsupported boot)",
+    ]);
 }

@@ -47,8 +47,19 @@ fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String, PathBuf
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty()).unwrap_or("qemu-system-aarch64".into());
     let (args, log) = with_strict_log(
         &[
-            "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", serial, "-semihosting",
-            "-kernel", &loader.display().to_string(),
+            "-M",
+            "raspi4b",
+            "-nic",
+            "none",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            serial,
+            "-semihosting",
+            "-kernel",
+            &loader.display().to_string(),
         ]
         .map(String::from),
     );

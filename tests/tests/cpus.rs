@@ -8,8 +8,6 @@
 
 use qemu_tests::{boot, probed_probe_args, probed_results, Boot, PROBED_POINTS};
 
-
-
 /// Boots the probe tests on `cpu`; returns the banner's `caches:` line.
 fn probes_pass_on(cpu: &str) -> String {
     let plain = boot(&Boot::default().cpu(cpu).append("test=probed"));

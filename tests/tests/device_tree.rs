@@ -41,7 +41,9 @@ fn reserved_memory_nodes_are_never_allocated_and_no_map_ones_never_mapped() {
     let run = boot_with_dtb(&boot, &patched);
     let _ = std::fs::remove_dir_all(&dir);
     run.expect_exit(0);
-    run.expect_line_starting("reserved: 0x48400000-0x48600000 /reserved-memory/firmware@48400000 (no-map: never mapped)");
+    run.expect_line_starting(
+        "reserved: 0x48400000-0x48600000 /reserved-memory/firmware@48400000 (no-map: never mapped)",
+    );
     run.expect_line_starting("reserved: 0x4a000000-0x4a100000 /reserved-memory/shared@4a000000");
     // `frames` checks every range the allocator was given against every reserved
     // range; `mmu-wx` asks the MMU that the no-map range is not mapped.

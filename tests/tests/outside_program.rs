@@ -66,7 +66,12 @@ fn a_program_built_outside_the_workspace_runs_with_run_path() {
     let stdout = String::from_utf8_lossy(&ran.stdout);
     let stderr = String::from_utf8_lossy(&ran.stderr);
     let _ = std::fs::remove_dir_all(&project);
-    assert_eq!(ran.status.code(), Some(0), "cargo xtask qemu --run {} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", elf.display());
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "cargo xtask qemu --run {} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        elf.display()
+    );
     assert!(stdout.contains("task: started pid 1 myprog student args"), "the program was not started:\n{stdout}");
     assert!(
         stdout.lines().any(|l| l.trim_end().starts_with("  pid 1 myprog student args: exited with status 0")),
@@ -115,7 +120,11 @@ fn programs_the_kernel_cannot_start_fail_the_run_after_the_others_ran() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let bad = [
-        ("wx", tiny_elf(USER_BASE, PF_R | PF_W | PF_X), "wx: segment at 0x4000000000 is writable and executable (refused: W^X)"),
+        (
+            "wx",
+            tiny_elf(USER_BASE, PF_R | PF_W | PF_X),
+            "wx: segment at 0x4000000000 is writable and executable (refused: W^X)",
+        ),
         ("low", tiny_elf(0x1000, PF_R | PF_X), "low: segment at 0x1000 is outside the user program range"),
         ("broken", b"\x7fELF\x02\x01".to_vec(), "broken: not an ELF file"),
     ];

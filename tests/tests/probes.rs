@@ -5,8 +5,6 @@
 
 use qemu_tests::{boot, probed_probe_args, probed_results, Boot, PROBED_POINTS};
 
-
-
 #[test]
 fn probes_on_every_class_leave_results_identical_under_every_policy() {
     let plain = boot(&Boot::default().append("test=probed"));
@@ -22,7 +20,11 @@ fn probes_on_every_class_leave_results_identical_under_every_policy() {
         let run = boot(&Boot::default().append(&args));
         run.expect_exit(0);
         if probed_results(&run) != expected {
-            run.fail(&format!("{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}\nvs\n{:?}", probed_results(&run), expected));
+            run.fail(&format!(
+                "{policy}/{simulate}: probed results differ from the unprobed run:\n{:?}\nvs\n{:?}",
+                probed_results(&run),
+                expected
+            ));
         }
         let mut simulated = 0;
         let mut stepped = 1973; // fib_rec's first instruction, `cmp`, is stepped
@@ -41,7 +43,9 @@ fn probes_on_every_class_leave_results_identical_under_every_policy() {
         }
         let (calls, returns) = run.probe_counts("probed:fib_rec");
         if (calls, returns) != (1973, 1973) {
-            run.fail(&format!("fib_rec(15) makes 1973 calls; the return probe counted {calls} entries and {returns} returns"));
+            run.fail(&format!(
+                "fib_rec(15) makes 1973 calls; the return probe counted {calls} entries and {returns} returns"
+            ));
         }
         assert_eq!(run.counter("simulated"), simulated, "{policy}/{simulate}: simulated");
         assert_eq!(run.counter("stepped"), stepped, "{policy}/{simulate}: stepped");
@@ -144,9 +148,11 @@ fn the_report_is_json_with_the_documented_fields() {
     let run = boot(&Boot::default().append("test=demo probe=demo:compute retprobe=demo:fib report"));
     run.expect_exit(0);
     let lines: Vec<&str> = run.lines().collect();
-    let begin = lines.iter().position(|l| *l == "report-json-begin").unwrap_or_else(|| run.fail("no report-json-begin"));
+    let begin =
+        lines.iter().position(|l| *l == "report-json-begin").unwrap_or_else(|| run.fail("no report-json-begin"));
     let end = lines.iter().position(|l| *l == "report-json-end").unwrap_or_else(|| run.fail("no report-json-end"));
-    let json: serde_json::Value = serde_json::from_str(&lines[begin + 1..end].join("\n")).unwrap_or_else(|e| run.fail(&format!("the report is not JSON: {e}")));
+    let json: serde_json::Value = serde_json::from_str(&lines[begin + 1..end].join("\n"))
+        .unwrap_or_else(|e| run.fail(&format!("the report is not JSON: {e}")));
     let probes = json["probes"].as_array().unwrap_or_else(|| run.fail("no probes array"));
     assert_eq!(probes.len(), 2);
     for probe in probes {
@@ -161,7 +167,18 @@ fn the_report_is_json_with_the_documented_fields() {
     let fib = probes.iter().find(|p| p["symbol"] == "fib").expect("fib probe");
     assert_eq!(fib["kind"], "uretprobe");
     assert_eq!(fib["hits"], fib["return_hits"]);
-    for field in ["hits", "simulated", "stepped", "slot_reused", "slot_written", "dc_cvau_lines", "ic_ivau_lines", "slot_waits", "return_probes_skipped", "ic_iallu"] {
+    for field in [
+        "hits",
+        "simulated",
+        "stepped",
+        "slot_reused",
+        "slot_written",
+        "dc_cvau_lines",
+        "ic_ivau_lines",
+        "slot_waits",
+        "return_probes_skipped",
+        "ic_iallu",
+    ] {
         assert!(json["counters"][field].is_u64(), "counters without {field}");
     }
 }

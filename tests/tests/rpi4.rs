@@ -8,11 +8,10 @@
 
 use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
-    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
+    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board, run_qemu,
     screen::{boot_and_screendump, expect_screen_shows, Screen},
-    run_qemu, Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
+    Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
-
 
 #[test]
 fn raspi4b_no_exclusive_load_runs_before_the_mmu_and_caches_are_on() {
@@ -76,7 +75,11 @@ fn raspi4b_with_dtb_shaped_like_tf_a_keeps_out_of_its_memory() {
     qemu_tests::patch_dtb(&dtb, &patched, |text| {
         let text: String = text.lines().filter(|l| !l.starts_with("/memreserve/")).map(|l| format!("{l}\n")).collect();
         let at = text.find("\tnvram@0 {").expect("the Pi 4 tree's /reserved-memory/nvram@0");
-        format!("{}\tatf@0 {{\n\t\t\treg = <0x00 0x00 0x80000>;\n\t\t\tno-map;\n\t\t}};\n\n\t{}", &text[..at], &text[at..])
+        format!(
+            "{}\tatf@0 {{\n\t\t\treg = <0x00 0x00 0x80000>;\n\t\t\tno-map;\n\t\t}};\n\n\t{}",
+            &text[..at],
+            &text[at..]
+        )
     });
     let run = boot_raspi4b(Some(&patched), Some("test=demo"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -121,7 +124,11 @@ const HALTED: &str = "power off: no way to power off, halting";
 
 /// Boots the Pi 4 image as a board runs it (no semihosting), with `extra` QEMU
 /// arguments, and takes a screendump once it has halted.
-fn boot_to_the_halt_and_screendump(dtb: Option<&std::path::Path>, append: Option<&str>, extra: &[&str]) -> (Run, Screen) {
+fn boot_to_the_halt_and_screendump(
+    dtb: Option<&std::path::Path>,
+    append: Option<&str>,
+    extra: &[&str],
+) -> (Run, Screen) {
     let image = file_from_env(IMAGE_ENV_RPI4);
     let mut args = raspi4b_args_as_on_a_board(&image, dtb, append);
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -145,8 +152,11 @@ fn expect_screen_shows_the_transcript(run: &Run, screen: &Screen) {
 fn raspi4b_hdmi_screen_shows_the_console_wrapped_and_scrolled_as_on_a_board() {
     // A small 480x320 HDMI panel: 68x20 cells, so the long banner lines wrap and
     // the boot scrolls. The firmware's (QEMU's) framebuffer, from the mailbox.
-    let (run, screen) =
-        boot_to_the_halt_and_screendump(None, None, &["-global", "bcm2835-fb.xres=480", "-global", "bcm2835-fb.yres=320"]);
+    let (run, screen) = boot_to_the_halt_and_screendump(
+        None,
+        None,
+        &["-global", "bcm2835-fb.xres=480", "-global", "bcm2835-fb.yres=320"],
+    );
     run.expect_line_starting(
         "screen:  HDMI 480x320, 32 bpp, pitch 1920 B, framebuffer 0x3c100000-0x3c196000, 68x20 text cells of 7x16 px \
          (VideoCore mailbox 0xfe00b880, board table: no device tree entry)",
@@ -224,8 +234,19 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
         text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo\";\n", 1)
     });
     let args: Vec<String> = [
-        "-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio", "-semihosting",
-        "-global", "arm_gic.has-security-extensions=on",
+        "-M",
+        "raspi4b",
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-semihosting",
+        "-global",
+        "arm_gic.has-security-extensions=on",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -14,7 +14,11 @@ fn expect_all(run: &Run, lines: &[&str]) {
 #[test]
 fn syscall_fuzz_every_call_returns_a_defined_result() {
     let seed = seed_from_env("FUZZ_SEED", 1);
-    let run = boot(&Boot::default().append(&format!("test=scenarios:fuzz,100000,{seed} test=hello")).timeout(qemu_tests::LONG_TIMEOUT));
+    let run = boot(
+        &Boot::default()
+            .append(&format!("test=scenarios:fuzz,100000,{seed} test=hello"))
+            .timeout(qemu_tests::LONG_TIMEOUT),
+    );
     run.expect_no_line_containing("not a value or an ABI error");
     run.expect_exit(0);
     expect_all(&run, &["scenarios: fuzz: 0 undefined results", "scenarios: ok"]);
@@ -89,7 +93,11 @@ fn four_threads_hit_a_probe_unregistered_and_registered_1000_times() {
     run.expect_exit(0);
     expect_all(
         &run,
-        &["scenarios: race: 4 threads, 1000 rounds, hits after unregister 0, text restored 1000 of 1000", "scenarios: race: some hits in all, some calls", "scenarios: ok"],
+        &[
+            "scenarios: race: 4 threads, 1000 rounds, hits after unregister 0, text restored 1000 of 1000",
+            "scenarios: race: some hits in all, some calls",
+            "scenarios: ok",
+        ],
     );
 }
 
@@ -119,10 +127,16 @@ fn el0_abusing_its_xol_page_or_the_probe_brk_is_killed_alone() {
 #[test]
 fn a_50_us_tick_interrupts_steps_of_generated_blocks_without_changing_them() {
     // Alone: gen-transparency checks the kernel-wide counters against its own hits.
-    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=gen-transparency:99").timeout(qemu_tests::LONG_TIMEOUT));
+    let run = boot(
+        &Boot::default().append("tick-us=50 xol-slots=2 test=gen-transparency:99").timeout(qemu_tests::LONG_TIMEOUT),
+    );
     run.expect_exit(0);
     run.expect_line_starting("gen: ok");
-    let run = boot(&Boot::default().append("tick-us=50 xol-slots=2 test=scenarios:race,200 test=hello").timeout(qemu_tests::LONG_TIMEOUT));
+    let run = boot(
+        &Boot::default()
+            .append("tick-us=50 xol-slots=2 test=scenarios:race,200 test=hello")
+            .timeout(qemu_tests::LONG_TIMEOUT),
+    );
     run.expect_exit(0);
     expect_all(&run, &["scenarios: race: 4 threads, 200 rounds, hits after unregister 0, text restored 200 of 200"]);
 }

@@ -12,9 +12,9 @@ const SPIN_TICKS: u64 = 20;
 
 #[test]
 fn processes_and_threads_interleave_under_preemption() {
-    let run = boot(&Boot::default().append(&format!(
-        "test=spin:a,{SPIN_TICKS} test=spin:b,{SPIN_TICKS} test=threads:4 test=demo"
-    )));
+    let run = boot(
+        &Boot::default().append(&format!("test=spin:a,{SPIN_TICKS} test=spin:b,{SPIN_TICKS} test=threads:4 test=demo")),
+    );
     run.expect_exit(0);
     // Neither spinner ever yields: only the timer tick can switch between them,
     // and the kernel counts each time it did.
@@ -102,7 +102,8 @@ fn each_fault_kind_kills_only_its_process_with_class_and_symbol() {
 fn bad_system_call_arguments_return_errors_and_the_caller_goes_on() {
     let run = boot(&Boot::default().append("test=syscalls test=hello"));
     run.expect_exit(0);
-    let checks: Vec<&str> = run.lines().filter(|line| line.starts_with("syscalls: ") && line.ends_with(" ok")).collect();
+    let checks: Vec<&str> =
+        run.lines().filter(|line| line.starts_with("syscalls: ") && line.ends_with(" ok")).collect();
     if checks.len() < 14 {
         run.fail(&format!("expected 14 passing checks, saw {}", checks.len()));
     }

@@ -42,14 +42,21 @@ fn generated_blocks_behave_the_same_with_a_probe_on_every_instruction() {
         // The kernel's counters must agree with the program's sum of probe hits.
         let counters = run.expect_line_starting("counters: ");
         let field = |name: &str| -> u64 {
-            counters.split_whitespace().find_map(|f| f.strip_prefix(&format!("{name}="))).and_then(|v| v.parse().ok()).unwrap_or_else(|| run.fail(&format!("no {name} in {counters:?}")))
+            counters
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| run.fail(&format!("no {name} in {counters:?}")))
         };
         assert_eq!(field("hits"), field("simulated") + field("stepped"), "{policy}/{simulate}: {counters}");
         assert_eq!(field("stepped"), field("slot_reused") + field("slot_written"), "{policy}/{simulate}: {counters}");
         if policy == "fresh" {
             assert_eq!(field("slot_reused"), 0, "{policy}/{simulate}: {counters}");
         } else {
-            assert!(field("slot_reused") > 0, "{policy}/{simulate}: the second probed run should reuse slots: {counters}");
+            assert!(
+                field("slot_reused") > 0,
+                "{policy}/{simulate}: the second probed run should reuse slots: {counters}"
+            );
         }
         probed += count;
     }

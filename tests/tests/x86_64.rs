@@ -76,9 +76,8 @@ const SPIN_TICKS: u64 = 20;
 /// The boot arguments of the whole suite of one boot: tasks, preemption, every
 /// fault kind, bad probe specifications.
 fn full_suite_bootargs() -> String {
-    let mut bootargs = String::from(
-        "test=hello test=threads:4 test=syscalls bogus-word probe=hello:nosuchsym probe=hello:0x10",
-    );
+    let mut bootargs =
+        String::from("test=hello test=threads:4 test=syscalls bogus-word probe=hello:nosuchsym probe=hello:0x10");
     bootargs.push_str(&format!(" test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp"));
     bootargs.push_str(&every_fault());
     bootargs
@@ -235,7 +234,8 @@ fn x86_64_probes_on_every_class_leave_results_identical_under_every_policy() {
             let symbol = format!("probed:{}", at.strip_suffix("+0x0").unwrap_or(at));
             let registered = run.expect_line_starting(&format!("probe probed:{at}: uprobe at "));
             let simulates = *class == "simulate" || (*class == "all-only" && *simulate == "all");
-            let treatment_ok = if simulates { registered.contains("(simulate ") } else { registered.contains("(step out of line;") };
+            let treatment_ok =
+                if simulates { registered.contains("(simulate ") } else { registered.contains("(step out of line;") };
             if !treatment_ok {
                 run.fail(&format!("{policy}/{simulate}: {at} ({class}) registered as {registered:?}"));
             }
@@ -318,7 +318,9 @@ fn x86_64_probe_system_calls_threads_and_hostile_programs() {
     );
     // A fault in the stepped instruction is reported where the program has it, not
     // at the XOL slot it ran in.
-    let report = run.expect_line_starting("fault: page fault: not present on read (stepping a probed instruction out of line) (pid 12 probed fault, tid ");
+    let report = run.expect_line_starting(
+        "fault: page fault: not present on read (stepping a probed instruction out of line) (pid 12 probed fault, tid ",
+    );
     if !report.contains(" at probed:fault_load;") || report.contains("RIP=0x7fffff") {
         run.fail(&format!("the fault should be reported at the probed instruction: {report:?}"));
     }
@@ -362,7 +364,10 @@ fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction()
 #[test]
 fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
     let runs = boot_all(&[
-        format!("tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,{} test=gen-transparency:99 test=hello", seed_from_env("FUZZ_SEED", 1)),
+        format!(
+            "tick-us=50 xol-slots=2 test=scenarios:fuzz,20000,{} test=gen-transparency:99 test=hello",
+            seed_from_env("FUZZ_SEED", 1)
+        ),
         "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x7 \
          probe=probed:step_alu test=probes:threads,4,300"
             .to_string(),
@@ -405,7 +410,8 @@ fn x86_64_a_pc_without_qemus_exit_port_is_powered_off_by_the_firmware() {
         "power off: status 0 (success)",
         "power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)",
     ]);
-    firmware.expect_last_line("power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)");
+    firmware
+        .expect_last_line("power off: asking the firmware to power the machine off (ResetSystem, EfiResetShutdown)");
 }
 
 /// What the kernel prints last when nobody answers QEMU's exit port: the
@@ -461,7 +467,9 @@ fn x86_64_without_a_gop_the_firmware_console_shows_the_banner_until_exit_boot_se
     run.expect_exit(0);
     let console = "console: no screen (the firmware offers no Graphics Output Protocol), firmware ConOut until \
                    ExitBootServices; 16550 UART at 0x3f8 (COM1: no SPCR table)";
-    for (line, times) in [(FIRST_LINE, 2), (console, 2), ("args:    run=hello", 2), ("selftests: ", 1), ("paging:  ", 1)] {
+    for (line, times) in
+        [(FIRST_LINE, 2), (console, 2), ("args:    run=hello", 2), ("selftests: ", 1), ("paging:  ", 1)]
+    {
         let seen = run.lines().filter(|l| l.contains(line)).count();
         if seen != times {
             run.fail(&format!("{line:?} is on COM1 {seen} time(s), not {times}"));
@@ -507,7 +515,9 @@ fn x86_64_the_uart_is_the_one_the_spcr_table_names() {
     if run.lines().filter(|l| l.starts_with(FIRST_LINE)).count() != 1 {
         run.fail("the kernel's first line is not on COM2 once");
     }
-    run.expect_line_starting("console: GOP framebuffer 1280x800 BGR at 0x80000000, 182x50 text cells; 16550 UART at 0x2f8 (SPCR)");
+    run.expect_line_starting(
+        "console: GOP framebuffer 1280x800 BGR at 0x80000000, 182x50 text cells; 16550 UART at 0x2f8 (SPCR)",
+    );
     if !run.expect_line_starting("acpi:    ").contains(" SPCR") {
         run.fail("the acpi: line does not list the SPCR table");
     }

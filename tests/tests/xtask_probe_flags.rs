@@ -49,9 +49,11 @@ fn xtask_qemu_with_stderr(images: &str, args: &[&str]) -> (String, String) {
 fn report_path_gets_the_json_and_raw_addresses_probe_like_symbols() {
     let report = std::env::temp_dir().join(format!("brk-report-{}.json", std::process::id()));
     let report_arg = report.display().to_string();
-    let stdout = xtask_qemu(&["--run", "demo", "--probe", "demo:compute", "--retprobe", "demo:fib", "--report", &report_arg]);
+    let stdout =
+        xtask_qemu(&["--run", "demo", "--probe", "demo:compute", "--retprobe", "demo:fib", "--report", &report_arg]);
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report wrote the file")).expect("the report is JSON");
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report wrote the file"))
+            .expect("the report is JSON");
     let _ = std::fs::remove_file(&report);
     let probes = json["probes"].as_array().expect("probes");
     let compute = probes.iter().find(|p| p["symbol"] == "compute").expect("compute in the report");
@@ -77,8 +79,10 @@ fn report_path_gets_the_json_and_raw_addresses_probe_like_symbols() {
 fn a_probe_that_is_never_installed_is_warned_about_and_reported() {
     let report = std::env::temp_dir().join(format!("brk-report-unused-{}.json", std::process::id()));
     let report_arg = report.display().to_string();
-    let (stdout, stderr) =
-        xtask_qemu_with_stderr("target/images-xtask-unused-probe-test", &["--run", "hello", "--probe", "demo:compute", "--probe", "hello:nosuchsym", "--report", &report_arg]);
+    let (stdout, stderr) = xtask_qemu_with_stderr(
+        "target/images-xtask-unused-probe-test",
+        &["--run", "hello", "--probe", "demo:compute", "--probe", "hello:nosuchsym", "--report", &report_arg],
+    );
     assert!(
         stderr.contains("warning: the probe demo:compute names demo, which no --run"),
         "xtask should warn before boot that demo never runs:\n{stderr}"
@@ -92,7 +96,8 @@ fn a_probe_that_is_never_installed_is_warned_about_and_reported() {
     assert_eq!(lines[at + 1], "  demo:compute: no process of demo was started", "{stdout}");
     assert_eq!(lines[at + 2], "  hello:nosuchsym: refused: hello has no function named 'nosuchsym'", "{stdout}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report wrote the file")).expect("the report is JSON");
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report wrote the file"))
+            .expect("the report is JSON");
     let _ = std::fs::remove_file(&report);
     let not_installed = json["not_installed"].as_array().expect("not_installed in the JSON report");
     assert_eq!(not_installed.len(), 2, "{json}");

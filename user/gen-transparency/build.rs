@@ -163,7 +163,9 @@ fn main() {
     let script_name = match arch.as_str() {
         "aarch64" => "user.ld",
         "x86_64" => "user-x86_64.ld",
-        other => panic!("gen-transparency builds for aarch64-unknown-none or x86_64-unknown-none, not target_arch {other}"),
+        other => {
+            panic!("gen-transparency builds for aarch64-unknown-none or x86_64-unknown-none, not target_arch {other}")
+        }
     };
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let script = manifest_dir

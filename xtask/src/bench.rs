@@ -205,7 +205,8 @@ pub fn base_of(case: &str) -> Option<String> {
 /// the floor (null svc/brk), instructions per loop iteration.
 pub fn guest_insns(icount: &[Sample]) -> BTreeMap<Key, f64> {
     let groups = group(icount);
-    let per_iter = |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::insns_per_iter).collect::<Vec<_>>()).median;
+    let per_iter =
+        |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::insns_per_iter).collect::<Vec<_>>()).median;
     let mut out = BTreeMap::new();
     for (key, samples) in &groups {
         let case = key.0.as_str();
@@ -234,18 +235,14 @@ pub fn records(config: Config, timed: &[Sample], icount: &[Sample]) -> Vec<Recor
     let groups = group(timed);
     let insns = guest_insns(icount);
     let rate_stats = |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::rate).collect::<Vec<_>>());
-    let null_svc_ns = groups
-        .iter()
-        .find(|((c, _, _), _)| c == "null-svc")
-        .map(|(_, s)| 1e9 / rate_stats(s).median);
+    let null_svc_ns = groups.iter().find(|((c, _, _), _)| c == "null-svc").map(|(_, s)| 1e9 / rate_stats(s).median);
     let mut out = Vec::new();
     for (key, samples) in &groups {
         let st = rate_stats(samples);
         let ns = if st.median > 0.0 { 1e9 / st.median } else { 0.0 };
         let hits: u64 = samples.iter().map(|s| s.hits).sum();
-        let per_hit = |f: fn(&Sample) -> u64| {
-            (hits > 0).then(|| samples.iter().map(f).sum::<u64>() as f64 / hits as f64)
-        };
+        let per_hit =
+            |f: fn(&Sample) -> u64| (hits > 0).then(|| samples.iter().map(f).sum::<u64>() as f64 / hits as f64);
         out.push(Record {
             case: key.0.clone(),
             policy: config.policy.into(),
@@ -418,7 +415,8 @@ impl Machine {
         if icount {
             args.splice(0..0, ["-icount".to_string(), "shift=0".to_string()]);
         }
-        let shown: Vec<String> = args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+        let shown: Vec<String> =
+            args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
         println!("+ {} {}", qemu.program, shown.join(" "));
         let (status, transcript) = run_quiet(&qemu.program, &args, Duration::from_secs(300))?;
         let status = match self {
@@ -495,7 +493,8 @@ pub fn run(options: Options) -> Result<()> {
     let floor: Vec<Floor> = CONFIGS
         .iter()
         .map(|c| {
-            let find = |case: &str| all.iter().find(|r| r.case == case && r.policy == c.policy && r.simulate == c.simulate);
+            let find =
+                |case: &str| all.iter().find(|r| r.case == case && r.policy == c.policy && r.simulate == c.simulate);
             Floor {
                 policy: c.policy.into(),
                 simulate: c.simulate.into(),
@@ -519,10 +518,7 @@ pub fn run(options: Options) -> Result<()> {
     if let Some(text) = footprint.kernel_text_bytes {
         println!("  kernel .text: {text} bytes");
     }
-    println!(
-        "  boot, reset to the first user-mode instruction: {} guest instructions (icount)",
-        opt(boot_insns, 0)
-    );
+    println!("  boot, reset to the first user-mode instruction: {} guest instructions (icount)", opt(boot_insns, 0));
     println!(
         "  kernel heap per registered probe: {} bytes; per breakpoint-tree entry: {} bytes (memory_info, 10,000 probes)",
         opt(footprint.bytes_per_registered_probe, 0),
@@ -541,7 +537,8 @@ pub fn run(options: Options) -> Result<()> {
             Arch::X86_64 => "x86_64",
         };
         let doc = Document { arch, records: &all, floor, footprint, iterations: iters, repetitions: reps };
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("json: {}", path.display());
     }
     if let Some(path) = &options.chart {
@@ -559,7 +556,14 @@ fn text_size(elf: &Path) -> Option<u64> {
     Some(file.sections().filter(|s| s.kind() == object::SectionKind::Text).map(|s| s.size()).sum())
 }
 
-fn find<'a>(all: &'a [Record], case: &str, policy: &str, simulate: &str, threads: u64, probes: u64) -> Option<&'a Record> {
+fn find<'a>(
+    all: &'a [Record],
+    case: &str,
+    policy: &str,
+    simulate: &str,
+    threads: u64,
+    probes: u64,
+) -> Option<&'a Record> {
     all.iter().find(|r| {
         r.case == case && r.policy == policy && r.simulate == simulate && r.threads == threads && r.probes == probes
     })
@@ -578,7 +582,9 @@ pub fn targets(all: &[Record]) -> Vec<String> {
     let mut lines = Vec::new();
     for target in ["nop", "push"] {
         let case = format!("trig-uprobe-{target}");
-        if let (Some(f), Some(r)) = (find(all, &case, "fresh", "branches", 1, 1), find(all, &case, "reuse", "branches", 1, 1)) {
+        if let (Some(f), Some(r)) =
+            (find(all, &case, "fresh", "branches", 1, 1), find(all, &case, "reuse", "branches", 1, 1))
+        {
             let ratio = r.hits_per_sec_median / f.hits_per_sec_median;
             lines.push(format!(
                 "{}: reuse/fresh on {case}, simulate=branches: {ratio:.2}x (target >= 3x; {:.3} vs {:.3} M/s)",
@@ -608,12 +614,19 @@ pub fn targets(all: &[Record]) -> Vec<String> {
     ] {
         if let Some(r) = find(all, case, "reuse", simulate, 1, probes) {
             let x = r.x_null_svc.unwrap_or(f64::NAN);
-            lines.push(format!("{}: {label}: {x:.2}x null svc (target <= {limit}x; {:.0} ns)", verdict(x <= limit), r.ns_per_hit));
+            lines.push(format!(
+                "{}: {label}: {x:.2}x null svc (target <= {limit}x; {:.0} ns)",
+                verdict(x <= limit),
+                r.ns_per_hit
+            ));
         }
         if let Some(r) = find(all, case, "reuse", simulate, 1, probes) {
             let limit = if limit < 2.0 { 150.0 } else { 300.0 };
             if let Some(insns) = r.guest_insns_per_hit {
-                lines.push(format!("{}: {label}: {insns:.0} guest instructions per hit (target <= {limit:.0})", verdict(insns <= limit)));
+                lines.push(format!(
+                    "{}: {label}: {insns:.0} guest instructions per hit (target <= {limit:.0})",
+                    verdict(insns <= limit)
+                ));
             }
         }
     }
@@ -644,11 +657,22 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
     let (top, bottom) = root.split_vertically(600);
     let (left, right) = bottom.split_horizontally(600);
     let err = |e: DrawingAreaErrorKind<_>| anyhow::anyhow!("drawing the chart: {e:?}");
-    let colors = [RGBColor(0xd6, 0x27, 0x28), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x2c, 0xa0, 0x2c)];
+    let colors = [
+        RGBColor(0xd6, 0x27, 0x28),
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x2c, 0xa0, 0x2c),
+    ];
 
     let cases: Vec<&str> = [
-        "null-svc", "null-brk", "trig-uprobe-nop", "trig-uprobe-push", "trig-uprobe-ret", "trig-uretprobe-nop",
-        "trig-uretprobe-push", "trig-uretprobe-ret",
+        "null-svc",
+        "null-brk",
+        "trig-uprobe-nop",
+        "trig-uprobe-push",
+        "trig-uprobe-ret",
+        "trig-uretprobe-nop",
+        "trig-uretprobe-push",
+        "trig-uretprobe-ret",
     ]
     .into_iter()
     .filter(|c| all.iter().any(|r| r.case == *c))
@@ -688,7 +712,9 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
             .iter()
             .enumerate()
             .filter_map(|(i, case)| {
-                let r = all.iter().find(|r| r.case == *case && r.policy == config.policy && r.simulate == config.simulate)?;
+                let r = all
+                    .iter()
+                    .find(|r| r.case == *case && r.policy == config.policy && r.simulate == config.simulate)?;
                 let x0 = i as f64 + 0.1 + 0.2 * k as f64;
                 Some(Rectangle::new([(x0, 0.0), (x0 + 0.18, r.hits_per_sec_median / 1e6)], color.filled()))
             })
@@ -753,7 +779,10 @@ mod tests {
     fn parses_a_case_line() {
         let s = parse_line(LINE).unwrap();
         assert_eq!(s.case, "trig-uprobe-nop");
-        assert_eq!((s.threads, s.probes, s.rep, s.iters, s.ticks, s.freq, s.hits), (1, 1, 2, 2000, 125000, 62_500_000, 2000));
+        assert_eq!(
+            (s.threads, s.probes, s.rep, s.iters, s.ticks, s.freq, s.hits),
+            (1, 1, 2, 2000, 125000, 62_500_000, 2000)
+        );
         assert_eq!((s.slot_written, s.dc_cvau, s.ic_ivau), (4, 4, 4));
         // 2000 calls in 2 ms.
         assert!((s.rate() - 1e6).abs() < 1e-6);
@@ -778,7 +807,10 @@ mod tests {
     #[test]
     fn parses_the_boot_line() {
         let t = "timer: ...\nboot: first EL0 instruction at CNTVCT=2920557 (62500000 Hz)\n";
-        assert_eq!(parse_boot_line("boot: first ring-3 instruction at TSC=9150396463 (2599936757 Hz)"), Some((9150396463, 2599936757)));
+        assert_eq!(
+            parse_boot_line("boot: first ring-3 instruction at TSC=9150396463 (2599936757 Hz)"),
+            Some((9150396463, 2599936757))
+        );
         assert_eq!(parse_boot_line(t), Some((2_920_557, 62_500_000)));
         assert_eq!(parse_boot_line("nothing"), None);
     }
@@ -793,7 +825,19 @@ mod tests {
     }
 
     fn sample(case: &str, ticks: u64, hits: u64, written: u64) -> Sample {
-        Sample { case: case.into(), threads: 1, probes: 1, iters: 1000, ticks, freq: 1_000_000_000, hits, slot_written: written, dc_cvau: written, ic_ivau: written, ..Default::default() }
+        Sample {
+            case: case.into(),
+            threads: 1,
+            probes: 1,
+            iters: 1000,
+            ticks,
+            freq: 1_000_000_000,
+            hits,
+            slot_written: written,
+            dc_cvau: written,
+            ic_ivau: written,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -811,9 +855,20 @@ mod tests {
         assert_eq!(svc.slot_writes_per_hit, None);
         let json = serde_json::to_value(r).unwrap();
         for field in [
-            "case", "policy", "simulate", "threads", "probes", "hits_per_sec_median", "hits_per_sec_min",
-            "hits_per_sec_max", "ns_per_hit", "x_null_svc", "slot_writes_per_hit", "dc_cvau_per_hit",
-            "ic_ivau_per_hit", "guest_insns_per_hit",
+            "case",
+            "policy",
+            "simulate",
+            "threads",
+            "probes",
+            "hits_per_sec_median",
+            "hits_per_sec_min",
+            "hits_per_sec_max",
+            "ns_per_hit",
+            "x_null_svc",
+            "slot_writes_per_hit",
+            "dc_cvau_per_hit",
+            "ic_ivau_per_hit",
+            "guest_insns_per_hit",
         ] {
             assert!(json.get(field).is_some(), "{field} missing");
         }

@@ -66,18 +66,14 @@ impl fmt::Display for Board {
 
 /// Where cargo puts build output (`CARGO_TARGET_DIR` if set, else `target`).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"))
 }
 
 /// Where the images (and the packed programs) go: `BRK_IMAGES_DIR` if set, else
 /// `target/images`. A test that packs an extra program uses its own folder, so the
 /// images other tests boot stay as they are.
 pub fn images_dir() -> PathBuf {
-    std::env::var_os("BRK_IMAGES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("images"))
+    std::env::var_os("BRK_IMAGES_DIR").map(PathBuf::from).unwrap_or_else(|| target_dir().join("images"))
 }
 
 /// The files `build` produces for a board.
@@ -92,10 +88,7 @@ pub struct Images {
 impl Images {
     pub fn for_board(board: Board) -> Self {
         let dir = images_dir().join(board.name());
-        Images {
-            image: dir.join("kernel.img"),
-            elf: dir.join("kernel.elf"),
-        }
+        Images { image: dir.join("kernel.img"), elf: dir.join("kernel.elf") }
     }
 }
 
@@ -156,8 +149,7 @@ fn build_with(board: Board, profile: Profile, outside_programs: &[PathBuf], imag
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let elf = fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
-    let flat =
-        image::flatten_elf(&elf).with_context(|| format!("flattening {}", built.display()))?;
+    let flat = image::flatten_elf(&elf).with_context(|| format!("flattening {}", built.display()))?;
     write(&images.elf, &elf)?;
     write(&images.image, &flat.bytes)?;
     println!(

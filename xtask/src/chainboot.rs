@@ -77,7 +77,8 @@ pub fn header(payload: &[u8]) -> Result<[u8; 16]> {
 
 /// Builds the chain-loader and flattens it into `target/images/chainloader/kernel8.img`.
 pub fn build_loader(debug: bool) -> Result<PathBuf> {
-    let mut built = build::build_flat_binaries("chainloader", &["chainloader", "chainload-payload"], debug)?.into_iter();
+    let mut built =
+        build::build_flat_binaries("chainloader", &["chainloader", "chainload-payload"], debug)?.into_iter();
     let ((elf, flat), (_, payload)) = (built.next().expect("the loader"), built.next().expect("the payload"));
     let dir = build::images_dir().join("chainloader");
     fs::create_dir_all(&dir)?;
@@ -191,9 +192,23 @@ impl SerialLine {
         // ignore the modem lines (most adapters leave DCD floating).
         let flag = if cfg!(target_os = "macos") { "-f" } else { "-F" };
         Cmd::new("stty")
-            .args([flag, device_name.as_str(), &BAUD.to_string(), "raw", "-echo", "-ixon", "-ixoff", "cs8", "-cstopb", "-parenb", "clocal"])
+            .args([
+                flag,
+                device_name.as_str(),
+                &BAUD.to_string(),
+                "raw",
+                "-echo",
+                "-ixon",
+                "-ixoff",
+                "cs8",
+                "-cstopb",
+                "-parenb",
+                "clocal",
+            ])
             .run()
-            .with_context(|| format!("setting up {device_name} (is it the right device, and may you open it? try the dialout group)"))?;
+            .with_context(|| {
+                format!("setting up {device_name} (is it the right device, and may you open it? try the dialout group)")
+            })?;
         let mut options = OpenOptions::new();
         options.read(true).write(true);
         #[cfg(target_os = "linux")]

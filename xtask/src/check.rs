@@ -182,9 +182,8 @@ pub fn run_all() -> Result<Vec<StepResult>> {
     let labels: Vec<String> = aarch64_kernel(Path::new("")).into_iter().map(|s| s.label).collect();
     run_with_programs(&mut results, "aarch64", user::build_programs(&[]), aarch64_kernel, &labels);
 
-    let uefi_kernel = |programs: &Path| {
-        vec![uefi_clippy_step(programs), doc_step(uefi::KERNEL_PACKAGE, uefi::UEFI_TARGET, programs)]
-    };
+    let uefi_kernel =
+        |programs: &Path| vec![uefi_clippy_step(programs), doc_step(uefi::KERNEL_PACKAGE, uefi::UEFI_TARGET, programs)];
     let labels: Vec<String> = uefi_kernel(Path::new("")).into_iter().map(|s| s.label).collect();
     run_with_programs(&mut results, "x86_64", user::build_x86_64_programs(), uefi_kernel, &labels);
     Ok(results)

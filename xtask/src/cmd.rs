@@ -19,11 +19,7 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: impl Into<String>) -> Self {
-        Cmd {
-            program: program.into(),
-            args: Vec::new(),
-            envs: Vec::new(),
-        }
+        Cmd { program: program.into(), args: Vec::new(), envs: Vec::new() }
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
@@ -47,12 +43,8 @@ impl Cmd {
 
     /// The shell form: `KEY=value program arg ...`, quoted where a shell needs it.
     pub fn display(&self) -> String {
-        let envs = self
-            .envs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", shell_quote(v)));
-        let words = std::iter::once(shell_quote(&self.program))
-            .chain(self.args.iter().map(|a| shell_quote(a)));
+        let envs = self.envs.iter().map(|(k, v)| format!("{k}={}", shell_quote(v)));
+        let words = std::iter::once(shell_quote(&self.program)).chain(self.args.iter().map(|a| shell_quote(a)));
         envs.chain(words).collect::<Vec<_>>().join(" ")
     }
 
@@ -72,9 +64,7 @@ impl Cmd {
     /// Runs with inherited stdio and returns the exit status, whatever it is.
     pub fn status(&self) -> Result<ExitStatus> {
         self.announce();
-        self.command()
-            .status()
-            .with_context(|| format!("could not start `{}`", self.program))
+        self.command().status().with_context(|| format!("could not start `{}`", self.program))
     }
 
     /// Replaces this process with the command; returns only if that failed.
@@ -153,18 +143,14 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         return is_executable(&path).then_some(path);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
+        path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
@@ -179,14 +165,8 @@ mod tests {
     #[test]
     fn plain_words_stay_unquoted() {
         assert_eq!(shell_quote("-M"), "-M");
-        assert_eq!(
-            shell_quote("virt,virtualization=on"),
-            "virt,virtualization=on"
-        );
-        assert_eq!(
-            shell_quote("target/images/virt/kernel.img"),
-            "target/images/virt/kernel.img"
-        );
+        assert_eq!(shell_quote("virt,virtualization=on"), "virt,virtualization=on");
+        assert_eq!(shell_quote("target/images/virt/kernel.img"), "target/images/virt/kernel.img");
     }
 
     #[test]
@@ -199,12 +179,7 @@ mod tests {
 
     #[test]
     fn display_puts_the_environment_first() {
-        let cmd = Cmd::new("cargo")
-            .args(["test", "-p", "qemu-tests"])
-            .env("QEMU", "/usr/bin/q q");
-        assert_eq!(
-            cmd.display(),
-            "QEMU='/usr/bin/q q' cargo test -p qemu-tests"
-        );
+        let cmd = Cmd::new("cargo").args(["test", "-p", "qemu-tests"]).env("QEMU", "/usr/bin/q q");
+        assert_eq!(cmd.display(), "QEMU='/usr/bin/q q' cargo test -p qemu-tests");
     }
 }

@@ -14,16 +14,11 @@ pub const DEFAULT_GDB: &str = "gdb-multiarch";
 
 /// The gdb command line for `elf` (the program is `GDB` if set, else gdb-multiarch).
 pub fn command(elf: &Path) -> Cmd {
-    Cmd::new(gdb_program())
-        .args(["-q".to_string(), elf.display().to_string()])
-        .args(["-ex", "target remote :1234"])
+    Cmd::new(gdb_program()).args(["-q".to_string(), elf.display().to_string()]).args(["-ex", "target remote :1234"])
 }
 
 fn gdb_program() -> String {
-    std::env::var("GDB")
-        .ok()
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| DEFAULT_GDB.to_string())
+    std::env::var("GDB").ok().filter(|g| !g.is_empty()).unwrap_or_else(|| DEFAULT_GDB.to_string())
 }
 
 pub fn install_help() -> String {
@@ -63,7 +58,10 @@ pub fn run(board: Board) -> Result<ExitCode> {
     }
     let elf = Images::for_board(board).elf;
     if !elf.is_file() {
-        bail!("{} does not exist yet: start `cargo xtask qemu --board {board} --gdb` first (it builds it)", elf.display());
+        bail!(
+            "{} does not exist yet: start `cargo xtask qemu --board {board} --gdb` first (it builds it)",
+            elf.display()
+        );
     }
     let gdb = command(&elf);
     #[cfg(unix)]
@@ -74,11 +72,7 @@ pub fn run(board: Board) -> Result<ExitCode> {
     #[cfg(not(unix))]
     {
         let status = gdb.status()?;
-        Ok(if status.success() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        })
+        Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     }
 }
 
@@ -92,9 +86,6 @@ mod tests {
             return; // the line names the override instead
         }
         let line = command(Path::new("target/images/virt/kernel.elf")).display();
-        assert_eq!(
-            line,
-            "gdb-multiarch -q target/images/virt/kernel.elf -ex 'target remote :1234'"
-        );
+        assert_eq!(line, "gdb-multiarch -q target/images/virt/kernel.elf -ex 'target remote :1234'");
     }
 }

@@ -47,36 +47,19 @@ struct Loaded<'a> {
 /// to `p_paddr - lowest p_paddr`. The part of a segment beyond `p_filesz` (BSS) is not
 /// in the image: the boot code zeroes it.
 pub fn flatten_elf(data: &[u8]) -> Result<FlatImage> {
-    let header =
-        elf::FileHeader64::<object::Endianness>::parse(data).context("not a 64-bit ELF file")?;
+    let header = elf::FileHeader64::<object::Endianness>::parse(data).context("not a 64-bit ELF file")?;
     let endian = header.endian().context("unreadable ELF byte order")?;
-    ensure!(
-        endian == object::Endianness::Little,
-        "the ELF is big-endian; the kernel is little-endian"
-    );
+    ensure!(endian == object::Endianness::Little, "the ELF is big-endian; the kernel is little-endian");
     let machine = header.e_machine(endian);
-    ensure!(
-        machine == elf::EM_AARCH64,
-        "the ELF is for machine {:#x}, not AArch64",
-        machine.0
-    );
+    ensure!(machine == elf::EM_AARCH64, "the ELF is for machine {:#x}, not AArch64", machine.0);
 
     let mut segments = Vec::new();
-    for phdr in header
-        .program_headers(endian, data)
-        .context("unreadable program headers")?
-    {
+    for phdr in header.program_headers(endian, data).context("unreadable program headers")? {
         if phdr.p_type(endian) != elf::PT_LOAD || phdr.p_filesz(endian) == 0 {
             continue;
         }
-        let bytes = phdr
-            .data(endian, data)
-            .map_err(|()| anyhow::anyhow!("a PT_LOAD segment lies outside the file"))?;
-        segments.push(Loaded {
-            paddr: phdr.p_paddr(endian),
-            vaddr: phdr.p_vaddr(endian),
-            bytes,
-        });
+        let bytes = phdr.data(endian, data).map_err(|()| anyhow::anyhow!("a PT_LOAD segment lies outside the file"))?;
+        segments.push(Loaded { paddr: phdr.p_paddr(endian), vaddr: phdr.p_vaddr(endian), bytes });
     }
     if segments.is_empty() {
         bail!("the ELF has no PT_LOAD segment with file contents");
@@ -91,10 +74,7 @@ pub fn flatten_elf(data: &[u8]) -> Result<FlatImage> {
             "PT_LOAD segments overlap at physical address {:#x} (the previous one ends at {end:#x})",
             s.paddr
         );
-        end = s
-            .paddr
-            .checked_add(s.bytes.len() as u64)
-            .context("a PT_LOAD segment wraps around the address space")?;
+        end = s.paddr.checked_add(s.bytes.len() as u64).context("a PT_LOAD segment wraps around the address space")?;
     }
     let size = end - start;
     ensure!(
@@ -107,12 +87,7 @@ pub fn flatten_elf(data: &[u8]) -> Result<FlatImage> {
         let offset = (s.paddr - start) as usize;
         bytes[offset..offset + s.bytes.len()].copy_from_slice(s.bytes);
     }
-    Ok(FlatImage {
-        bytes,
-        load_address: start,
-        load_vaddr: segments[0].vaddr,
-        entry: header.e_entry(endian),
-    })
+    Ok(FlatImage { bytes, load_address: start, load_vaddr: segments[0].vaddr, entry: header.e_entry(endian) })
 }
 
 #[cfg(test)]
@@ -131,13 +106,7 @@ mod tests {
     }
 
     fn load(paddr: u64, bytes: &[u8]) -> Segment {
-        Segment {
-            p_type: elf::PT_LOAD,
-            paddr,
-            vaddr: paddr,
-            bytes: bytes.to_vec(),
-            memsz: bytes.len() as u64,
-        }
+        Segment { p_type: elf::PT_LOAD, paddr, vaddr: paddr, bytes: bytes.to_vec(), memsz: bytes.len() as u64 }
     }
 
     /// Writes a minimal executable ELF with the given program headers and no sections.
@@ -146,10 +115,7 @@ mod tests {
         let mut writer = Writer::new(object::Endianness::Little, true, &mut buffer);
         writer.reserve_file_header();
         writer.reserve_program_headers(segments.len() as u32);
-        let offsets: Vec<u64> = segments
-            .iter()
-            .map(|s| writer.reserve(s.bytes.len() as u64, 16))
-            .collect();
+        let offsets: Vec<u64> = segments.iter().map(|s| writer.reserve(s.bytes.len() as u64, 16)).collect();
 
         writer
             .write_file_header(&FileHeader {
@@ -183,11 +149,7 @@ mod tests {
 
     #[test]
     fn one_segment_is_copied_verbatim() {
-        let elf = make_elf(
-            elf::EM_AARCH64,
-            0x4008_0000,
-            &[load(0x4008_0000, &[1, 2, 3, 4])],
-        );
+        let elf = make_elf(elf::EM_AARCH64, 0x4008_0000, &[load(0x4008_0000, &[1, 2, 3, 4])]);
         let image = flatten_elf(&elf).unwrap();
         assert_eq!(image.bytes, [1, 2, 3, 4]);
         assert_eq!(image.load_address, 0x4008_0000);
@@ -197,11 +159,7 @@ mod tests {
     #[test]
     fn gaps_are_zero_filled_and_order_follows_physical_addresses() {
         // Written out of order on purpose: the image follows p_paddr, not the file.
-        let elf = make_elf(
-            elf::EM_AARCH64,
-            0x8_0000,
-            &[load(0x8_0010, &[0xbb; 4]), load(0x8_0000, &[0xaa; 8])],
-        );
+        let elf = make_elf(elf::EM_AARCH64, 0x8_0000, &[load(0x8_0010, &[0xbb; 4]), load(0x8_0000, &[0xaa; 8])]);
         let image = flatten_elf(&elf).unwrap();
         let mut expected = vec![0xaa; 8];
         expected.extend([0; 8]);
@@ -214,14 +172,8 @@ mod tests {
     fn bss_and_non_load_segments_are_left_out() {
         let mut text = load(0x4008_0000, &[7; 8]);
         text.memsz = 0x1000; // a trailing .bss inside the same segment
-        let bss_only = Segment {
-            memsz: 0x2000,
-            ..load(0x4009_0000, &[])
-        };
-        let note = Segment {
-            p_type: elf::PT_NOTE,
-            ..load(0x4010_0000, &[9; 4])
-        };
+        let bss_only = Segment { memsz: 0x2000, ..load(0x4009_0000, &[]) };
+        let note = Segment { p_type: elf::PT_NOTE, ..load(0x4010_0000, &[9; 4]) };
         let elf = make_elf(elf::EM_AARCH64, 0x4008_0000, &[text, bss_only, note]);
         let image = flatten_elf(&elf).unwrap();
         assert_eq!(image.bytes, [7; 8]);
@@ -229,10 +181,7 @@ mod tests {
 
     #[test]
     fn physical_not_virtual_addresses_place_the_bytes() {
-        let high = Segment {
-            vaddr: 0xffff_0000_4008_0000,
-            ..load(0x4008_0000, &[1; 4])
-        };
+        let high = Segment { vaddr: 0xffff_0000_4008_0000, ..load(0x4008_0000, &[1; 4]) };
         let elf = make_elf(elf::EM_AARCH64, 0xffff_0000_4008_0000, &[high]);
         let image = flatten_elf(&elf).unwrap();
         assert_eq!(image.load_address, 0x4008_0000);
@@ -247,22 +196,14 @@ mod tests {
 
     #[test]
     fn overlapping_segments_are_an_error() {
-        let elf = make_elf(
-            elf::EM_AARCH64,
-            0,
-            &[load(0x1000, &[0; 16]), load(0x1008, &[0; 16])],
-        );
+        let elf = make_elf(elf::EM_AARCH64, 0, &[load(0x1000, &[0; 16]), load(0x1008, &[0; 16])]);
         let err = flatten_elf(&elf).unwrap_err().to_string();
         assert!(err.contains("overlap"), "{err}");
     }
 
     #[test]
     fn a_stray_segment_is_an_error_not_a_huge_file() {
-        let elf = make_elf(
-            elf::EM_AARCH64,
-            0,
-            &[load(0, &[0; 4]), load(0x4008_0000, &[0; 4])],
-        );
+        let elf = make_elf(elf::EM_AARCH64, 0, &[load(0, &[0; 4]), load(0x4008_0000, &[0; 4])]);
         let err = flatten_elf(&elf).unwrap_err().to_string();
         assert!(err.contains("stray"), "{err}");
     }
@@ -270,15 +211,9 @@ mod tests {
     #[test]
     fn other_machines_and_empty_files_are_rejected() {
         let x86 = make_elf(elf::EM_X86_64, 0, &[load(0x1000, &[0; 4])]);
-        assert!(flatten_elf(&x86)
-            .unwrap_err()
-            .to_string()
-            .contains("not AArch64"));
+        assert!(flatten_elf(&x86).unwrap_err().to_string().contains("not AArch64"));
         let empty = make_elf(elf::EM_AARCH64, 0, &[]);
-        assert!(flatten_elf(&empty)
-            .unwrap_err()
-            .to_string()
-            .contains("no PT_LOAD"));
+        assert!(flatten_elf(&empty).unwrap_err().to_string().contains("no PT_LOAD"));
         assert!(flatten_elf(b"\x7fELF").is_err());
         assert!(flatten_elf(b"not an elf at all").is_err());
     }

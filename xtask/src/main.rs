@@ -14,8 +14,8 @@ mod module_graph;
 mod qemu;
 mod relro;
 mod report;
-mod soak;
 mod rpi4;
+mod soak;
 mod summary;
 mod test;
 mod toolchain;
@@ -34,11 +34,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::build::Board;
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    about = "Build, boot and test the brk-path kernel"
-)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Build, boot and test the brk-path kernel")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -220,9 +216,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     // Every path xtask prints or passes on is relative to the workspace root.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("xtask lives inside the workspace")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives inside the workspace")?;
     std::env::set_current_dir(root).with_context(|| format!("entering {}", root.display()))?;
     if cli.command.builds() {
         toolchain::ensure()?;
@@ -245,7 +239,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let efi = uefi::build(false)?;
             uefi::write_esp(&args.out, &efi, &args.append)?;
             println!("wrote {} and {} in {}", uefi::BOOT_PATH, uefi::BOOTARGS_FILE, args.out.display());
-            println!("copy the folder's contents to a FAT32-formatted USB stick and boot a PC from it (docs/x86_64.md)");
+            println!(
+                "copy the folder's contents to a FAT32-formatted USB stick and boot a PC from it (docs/x86_64.md)"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
@@ -262,11 +258,7 @@ fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
     let board = args.build.board;
     let qemu = qemu::ensure()?;
     if !qemu.supports(board) {
-        bail!(
-            "{} cannot boot {board}: its machine needs QEMU {}.0 or newer",
-            qemu.program,
-            board.min_qemu_major()
-        );
+        bail!("{} cannot boot {board}: its machine needs QEMU {}.0 or newer", qemu.program, board.min_qemu_major());
     }
     let (bootargs, outside) = bootargs_of(&args)?;
     let images = build::build(board, args.build.debug, &outside)?;
@@ -378,7 +370,8 @@ fn write_report(path: Option<&Path>, transcript: &str) -> Result<()> {
 
 /// `cargo xtask qemu --arch x86_64`: the UEFI kernel from an ESP folder under OVMF.
 fn run_qemu_x86_64(args: QemuArgs) -> Result<ExitCode> {
-    if args.el2 || args.dtb.is_some() || args.cpu.is_some() || args.memory.is_some() || args.build.board != Board::Virt {
+    if args.el2 || args.dtb.is_some() || args.cpu.is_some() || args.memory.is_some() || args.build.board != Board::Virt
+    {
         bail!("--board, --cpu, --memory, --el2 and --dtb are for aarch64; --arch x86_64 boots a PC under OVMF");
     }
     let (bootargs, outside) = bootargs_of(&args)?;
@@ -451,9 +444,7 @@ mod tests {
             "5",
         ])
         .unwrap();
-        let Command::Qemu(args) = cli.command else {
-            panic!("not qemu")
-        };
+        let Command::Qemu(args) = cli.command else { panic!("not qemu") };
         assert_eq!(args.build.board, Board::Virt);
         assert_eq!(args.cpu.as_deref(), Some("cortex-a53"));
         assert_eq!(args.memory.as_deref(), Some("2G"));
@@ -464,19 +455,17 @@ mod tests {
 
     #[test]
     fn the_arch_flag_takes_aarch64_and_x86_64() {
-        let cli = Cli::try_parse_from(["xtask", "qemu", "--arch", "x86_64", "--run", "probed", "--probe", "probed:cls_nop"]).unwrap();
-        let Command::Qemu(args) = cli.command else {
-            panic!("not qemu")
-        };
+        let cli =
+            Cli::try_parse_from(["xtask", "qemu", "--arch", "x86_64", "--run", "probed", "--probe", "probed:cls_nop"])
+                .unwrap();
+        let Command::Qemu(args) = cli.command else { panic!("not qemu") };
         assert_eq!(args.arch, Arch::X86_64);
         let (bootargs, outside) = bootargs_of(&args).unwrap();
         assert_eq!(bootargs, ["run=probed", "probe=probed:cls_nop"]);
         assert!(outside.is_empty());
         let cli = Cli::try_parse_from(["xtask", "bench", "--arch", "x86_64", "--quick"]).unwrap();
         assert!(matches!(cli.command, Command::Bench(BenchArgs { arch: Arch::X86_64, quick: true, .. })));
-        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu"]).unwrap().command else {
-            panic!("not qemu")
-        };
+        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu"]).unwrap().command else { panic!("not qemu") };
         assert_eq!(args.arch, Arch::Aarch64);
         assert!(Cli::try_parse_from(["xtask", "qemu", "--arch", "x86-64"]).is_err());
     }
@@ -484,13 +473,15 @@ mod tests {
     #[test]
     fn a_probe_on_a_program_that_never_runs_is_warned_about() {
         assert!(probes_of_programs_not_run("run=demo probe=demo:compute retprobe=demo:fib").is_empty());
-        assert!(probes_of_programs_not_run("test=spin:a,20 expect-fault=faults:brk probe=spin:main probe=faults:main").is_empty());
+        assert!(probes_of_programs_not_run("test=spin:a,20 expect-fault=faults:brk probe=spin:main probe=faults:main")
+            .is_empty());
         let warnings = probes_of_programs_not_run("run=hello probe=demo:compute retprobe=threads:worker");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("the probe demo:compute names demo, which no --run"), "{warnings:?}");
         assert!(warnings[1].starts_with("the probe threads:worker names threads,"), "{warnings:?}");
         // The default program counts: `cargo xtask qemu --probe demo:compute` runs demo.
-        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu", "--probe", "demo:compute"]).unwrap().command else {
+        let Command::Qemu(args) = Cli::try_parse_from(["xtask", "qemu", "--probe", "demo:compute"]).unwrap().command
+        else {
             panic!("not qemu")
         };
         assert!(probes_of_programs_not_run(&bootargs_of(&args).unwrap().0.join(" ")).is_empty());
@@ -507,9 +498,7 @@ mod tests {
     #[test]
     fn boards_are_virt_and_rpi4() {
         let cli = Cli::try_parse_from(["xtask", "build", "--board", "rpi4", "--debug"]).unwrap();
-        let Command::Build(args) = cli.command else {
-            panic!("not build")
-        };
+        let Command::Build(args) = cli.command else { panic!("not build") };
         assert_eq!(args.board, Board::Rpi4);
         assert!(args.debug);
         assert!(Cli::try_parse_from(["xtask", "build", "--board", "raspi3"]).is_err());

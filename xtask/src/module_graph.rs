@@ -85,7 +85,11 @@ fn strip(source: &str, blank_strings: bool) -> String {
                     i += 1;
                 }
             }
-        } else if c == '"' || (c == 'r' && (next == Some('"') || next == Some('#')) && !ident_char(chars.get(i.wrapping_sub(1)).copied())) {
+        } else if c == '"'
+            || (c == 'r'
+                && (next == Some('"') || next == Some('#'))
+                && !ident_char(chars.get(i.wrapping_sub(1)).copied()))
+        {
             // A string: plain ("..." with escapes) or raw (r"...", r#"..."#).
             let raw = c == 'r';
             let mut hashes = 0;
@@ -308,7 +312,8 @@ impl Graph {
         let mut sources: Vec<(ModPath, PathBuf, String)> = Vec::new();
         let mut pending = vec![(ModPath::new(), root.to_path_buf(), true)];
         while let Some((module, file, owns_dir)) = pending.pop() {
-            let source = read(&file).ok_or_else(|| format!("{} (module `{}`) cannot be read", file.display(), name(&module)))?;
+            let source =
+                read(&file).ok_or_else(|| format!("{} (module `{}`) cannot be read", file.display(), name(&module)))?;
             let code = strip(&source, false);
             let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
             let children_dir = if owns_dir { dir.clone() } else { dir.join(file.file_stem().unwrap_or_default()) };
@@ -350,7 +355,12 @@ impl Graph {
                 if let (Some(absolute), Some(binds)) = (&absolute, &path.binds) {
                     scope.insert(binds.clone(), absolute.clone());
                     if path.public {
-                        graph.modules.get_mut(module).expect("read above").reexports.insert(binds.clone(), absolute.clone());
+                        graph
+                            .modules
+                            .get_mut(module)
+                            .expect("read above")
+                            .reexports
+                            .insert(binds.clone(), absolute.clone());
                     }
                 }
                 if let (Some(absolute), true, true) = (&absolute, path.glob, path.public) {
@@ -596,17 +606,43 @@ mod tests {
         // `exception::dispatch`: everything the dispatcher reaches and that
         // uses the arch is in this knot until the entry moves up.
         &[
-            "arch::selected::exception", "arch::selected::mmu", "arch::selected::timer", "bootargs", "console",
-            "exception", "firmware", "memory", "memory::frames", "power", "probe", "probe::common", "probe::report",
-            "probe::user_memory", "screen", "selftest", "selftest::runner", "syscall", "task", "task::address_space",
-            "task::address_space::user_access", "task::fault_report", "task::launch", "task::loader", "task::process",
-            "task::scheduler", "time",
+            "arch::selected::exception",
+            "arch::selected::mmu",
+            "arch::selected::timer",
+            "bootargs",
+            "console",
+            "exception",
+            "firmware",
+            "memory",
+            "memory::frames",
+            "power",
+            "probe",
+            "probe::common",
+            "probe::report",
+            "probe::user_memory",
+            "screen",
+            "selftest",
+            "selftest::runner",
+            "syscall",
+            "task",
+            "task::address_space",
+            "task::address_space::user_access",
+            "task::fault_report",
+            "task::launch",
+            "task::loader",
+            "task::process",
+            "task::scheduler",
+            "time",
         ],
     ];
 
     fn assert_acyclic(graph: &Graph, known: &[&[&str]]) {
         let cycles = graph.cross_module_cycles(known);
-        assert!(cycles.is_empty(), "the kernel's modules depend on each other in a circle (docs/modules.md):\n{}", cycles.join("\n"));
+        assert!(
+            cycles.is_empty(),
+            "the kernel's modules depend on each other in a circle (docs/modules.md):\n{}",
+            cycles.join("\n")
+        );
         for cycle in known {
             assert!(graph.has_cycle_of(cycle), "the known cycle {cycle:?} is gone: take it off the list");
         }
@@ -645,10 +681,13 @@ mod tests {
     #[test]
     fn x86_64_kernel_modules_depend_one_way() {
         let graph = kernel_graph("kernel/x86_64/src/main.rs");
-        for (from, to) in [("exception", "probe"), ("task::process", "probe::thread_state"), ("probe::common", "task::scheduler")] {
+        for (from, to) in
+            [("exception", "probe"), ("task::process", "probe::thread_state"), ("probe::common", "task::scheduler")]
+        {
             assert!(graph.has_edge(from, to), "no edge {from} -> {to}");
         }
-        for (from, to) in [("task::scheduler", "probe"), ("time", "task::scheduler"), ("probe::thread_state", "probe")] {
+        for (from, to) in [("task::scheduler", "probe"), ("time", "task::scheduler"), ("probe::thread_state", "probe")]
+        {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }
         assert_acyclic(&graph, KNOWN_X86_64);

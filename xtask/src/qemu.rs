@@ -53,11 +53,7 @@ pub fn parse_version(output: &str) -> Option<Version> {
             None => Some(0),
         }
     };
-    Some(Version {
-        major: next(true)?,
-        minor: next(true)?,
-        patch: next(false)?,
-    })
+    Some(Version { major: next(true)?, minor: next(true)?, patch: next(false)? })
 }
 
 /// A QEMU binary that exists, and its version if it could be read.
@@ -72,8 +68,7 @@ impl Qemu {
     /// Whether this QEMU has the machine `board` needs.
     pub fn supports(&self, board: Board) -> bool {
         // An unreadable version gets the benefit of the doubt; QEMU itself will say no.
-        self.version
-            .is_none_or(|v| v.major >= board.min_qemu_major())
+        self.version.is_none_or(|v| v.major >= board.min_qemu_major())
     }
 }
 
@@ -82,16 +77,12 @@ impl Qemu {
 /// A QEMU older than 9 is a warning: the Raspberry Pi 4 runs will be skipped.
 pub fn ensure() -> Result<Qemu> {
     let overridden = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
-    let wanted = overridden
-        .clone()
-        .unwrap_or_else(|| DEFAULT_BINARY.to_string());
+    let wanted = overridden.clone().unwrap_or_else(|| DEFAULT_BINARY.to_string());
 
     let mut found = cmd::find_program(&wanted);
     if found.is_none() {
         if let Some(q) = &overridden {
-            bail!(
-                "QEMU={q} is not an executable file (unset QEMU to use {DEFAULT_BINARY} from PATH)"
-            );
+            bail!("QEMU={q} is not an executable file (unset QEMU to use {DEFAULT_BINARY} from PATH)");
         }
         if can_provision() {
             Cmd::new("bash").arg(".ci/provision-qemu.sh").run()?;
@@ -123,9 +114,7 @@ pub fn ensure() -> Result<Qemu> {
 }
 
 pub fn can_provision() -> bool {
-    running_as_root()
-        && cmd::find_program("apt-get").is_some()
-        && Path::new(".ci/provision-qemu.sh").is_file()
+    running_as_root() && cmd::find_program("apt-get").is_some() && Path::new(".ci/provision-qemu.sh").is_file()
 }
 
 fn running_as_root() -> bool {
@@ -133,9 +122,7 @@ fn running_as_root() -> bool {
     {
         use std::os::unix::fs::MetadataExt;
         // On Linux `/proc/self` belongs to the process's effective user.
-        std::fs::metadata("/proc/self")
-            .map(|m| m.uid() == 0)
-            .unwrap_or(false)
+        std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
     }
     #[cfg(not(unix))]
     {
@@ -187,17 +174,10 @@ pub fn boot_args(board: Board, options: &BootOptions, image: &Path) -> Result<Ve
     match board {
         Board::Virt => {
             // `virtualization=on` gives the guest EL2, so the kernel enters there.
-            let machine = if options.el2 {
-                "virt,virtualization=on"
-            } else {
-                "virt"
-            };
+            let machine = if options.el2 { "virt,virtualization=on" } else { "virt" };
             push(&["-M", machine]);
             push(&["-cpu", options.cpu.as_deref().unwrap_or(VIRT_DEFAULT_CPU)]);
-            push(&[
-                "-m",
-                options.memory.as_deref().unwrap_or(VIRT_DEFAULT_MEMORY),
-            ]);
+            push(&["-m", options.memory.as_deref().unwrap_or(VIRT_DEFAULT_MEMORY)]);
         }
         Board::Rpi4 => {
             if options.el2 {
@@ -221,10 +201,7 @@ pub fn boot_args(board: Board, options: &BootOptions, image: &Path) -> Result<Ve
     push(&["-serial", "stdio"]);
     // Semihosting is how the kernel reports its exit status: never boot without it.
     push(&["-semihosting"]);
-    push(&[
-        "-kernel",
-        image.to_str().context("the image path is not UTF-8")?,
-    ]);
+    push(&["-kernel", image.to_str().context("the image path is not UTF-8")?]);
     if let Some(dtb) = &options.dtb {
         push(&["-dtb", dtb.to_str().context("the device tree path is not UTF-8")?]);
     }
@@ -297,32 +274,16 @@ mod tests {
     fn parses_debian_backports_version() {
         let out = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n\
                    Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n";
-        assert_eq!(
-            parse_version(out),
-            Some(Version {
-                major: 10,
-                minor: 0,
-                patch: 2
-            })
-        );
+        assert_eq!(parse_version(out), Some(Version { major: 10, minor: 0, patch: 2 }));
     }
 
     #[test]
     fn parses_other_shapes() {
         let v = |s| parse_version(s).map(|v: Version| (v.major, v.minor, v.patch));
-        assert_eq!(
-            v("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)"),
-            Some((7, 2, 15))
-        );
-        assert_eq!(
-            v("QEMU emulator version 9.2.50 (v9.2.0-1234-gdeadbeef)"),
-            Some((9, 2, 50))
-        );
+        assert_eq!(v("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)"), Some((7, 2, 15)));
+        assert_eq!(v("QEMU emulator version 9.2.50 (v9.2.0-1234-gdeadbeef)"), Some((9, 2, 50)));
         assert_eq!(v("QEMU emulator version 9.1.0"), Some((9, 1, 0)));
-        assert_eq!(
-            v("QEMU emulator version 8.2.2 (qemu-8.2.2-1.fc40)\n"),
-            Some((8, 2, 2))
-        );
+        assert_eq!(v("QEMU emulator version 8.2.2 (qemu-8.2.2-1.fc40)\n"), Some((8, 2, 2)));
         assert_eq!(v("QEMU emulator version 10.1"), Some((10, 1, 0)));
         assert_eq!(v("QEMU emulator version 10.0.0-rc1"), Some((10, 0, 0)));
     }
@@ -330,10 +291,7 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_version() {
         assert_eq!(parse_version(""), None);
-        assert_eq!(
-            parse_version("bash: qemu-system-aarch64: command not found"),
-            None
-        );
+        assert_eq!(parse_version("bash: qemu-system-aarch64: command not found"), None);
         assert_eq!(parse_version("QEMU emulator version"), None);
         assert_eq!(parse_version("QEMU emulator version ten"), None);
         assert_eq!(parse_version("QEMU emulator version 10"), None);
@@ -348,14 +306,8 @@ mod tests {
 
     #[test]
     fn an_old_qemu_supports_virt_but_not_raspi4b() {
-        let qemu = |major| Qemu {
-            program: DEFAULT_BINARY.into(),
-            version: Some(Version {
-                major,
-                minor: 2,
-                patch: 0,
-            }),
-        };
+        let qemu =
+            |major| Qemu { program: DEFAULT_BINARY.into(), version: Some(Version { major, minor: 2, patch: 0 }) };
         assert!(qemu(7).supports(Board::Virt));
         assert!(!qemu(7).supports(Board::Rpi4));
         assert!(qemu(9).supports(Board::Rpi4));
@@ -363,12 +315,7 @@ mod tests {
 
     #[test]
     fn virt_boot_args_match_the_contract() {
-        let args = boot_args(
-            Board::Virt,
-            &BootOptions::default(),
-            Path::new("target/images/virt/kernel.img"),
-        )
-        .unwrap();
+        let args = boot_args(Board::Virt, &BootOptions::default(), Path::new("target/images/virt/kernel.img")).unwrap();
         assert_eq!(
             args.join(" "),
             "-M virt -cpu cortex-a72 -m 1G -nic none -display none -monitor none -serial stdio -semihosting \
@@ -421,10 +368,7 @@ mod tests {
         assert_eq!(args[..2], ["-M", "raspi4b"]);
         assert!(!args.contains(&"-cpu".to_string()));
         assert!(!args.contains(&"-m".to_string()));
-        let el2 = BootOptions {
-            el2: true,
-            ..Default::default()
-        };
+        let el2 = BootOptions { el2: true, ..Default::default() };
         assert!(boot_args(Board::Rpi4, &el2, Path::new("k.img")).is_err());
     }
 

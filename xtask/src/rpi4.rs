@@ -104,7 +104,9 @@ pub fn run(args: Rpi4Args) -> Result<ExitCode> {
     let folder = args.out.unwrap_or_else(|| build::target_dir().join(DEFAULT_FOLDER));
     write_folder(&folder, &image)?;
     if args.chainloader {
-        println!("kernel8.img is the chain-loader: after booting it, send kernels with `cargo xtask chainboot --serial DEV`");
+        println!(
+            "kernel8.img is the chain-loader: after booting it, send kernels with `cargo xtask chainboot --serial DEV`"
+        );
     }
     println!("SD card folder: {}", folder.display());
     for name in OUR_FILES {
@@ -128,7 +130,11 @@ pub fn run(args: Rpi4Args) -> Result<ExitCode> {
     copy_to_card(&folder, &sd)?;
     let missing = missing_firmware(&sd);
     if missing.is_empty() {
-        println!("{}: ready. Unmount it (`sync; umount {}`), put the card in the Pi and power it.", sd.display(), sd.display());
+        println!(
+            "{}: ready. Unmount it (`sync; umount {}`), put the card in the Pi and power it.",
+            sd.display(),
+            sd.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("error: {} lacks firmware files the Pi 4 cannot boot without:", sd.display());
@@ -209,9 +215,8 @@ fn mount_of(path: &Path) -> Option<(PathBuf, String)> {
             let mut fields = line.split_whitespace();
             let _device = fields.next()?;
             // The kernel writes spaces and tabs in mount points as octal escapes.
-            let mount_point = PathBuf::from(
-                fields.next()?.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\"),
-            );
+            let mount_point =
+                PathBuf::from(fields.next()?.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\"));
             let fs_type = fields.next()?.to_string();
             path.starts_with(&mount_point).then_some((mount_point, fs_type))
         })
@@ -268,11 +273,7 @@ fn dtb_help() -> String {
 pub fn fetch_dtb() -> std::result::Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("BRK_RPI4_DTB").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("BRK_RPI4_DTB={} is not a file", path.display()))
-        };
+        return if path.is_file() { Ok(path) } else { Err(format!("BRK_RPI4_DTB={} is not a file", path.display())) };
     }
     let cached = dtb_cache();
     if cached.is_file() {
@@ -288,7 +289,11 @@ pub fn fetch_dtb() -> std::result::Result<PathBuf, String> {
     }
     let keyring = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
     if !keyring.is_file() {
-        return Err(format!("no device tree cached and no Debian archive keyring ({}) to fetch one: {}", keyring.display(), dtb_help()));
+        return Err(format!(
+            "no device tree cached and no Debian archive keyring ({}) to fetch one: {}",
+            keyring.display(),
+            dtb_help()
+        ));
     }
     fetch_with_apt(&cached, keyring).map_err(|e| format!("fetching the device tree failed ({e:#}): {}", dtb_help()))?;
     Ok(cached)
@@ -349,7 +354,8 @@ fn uri_from_one_line(text: &str, codename: &str) -> Option<String> {
 fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
     let cache_dir = dtb.parent().expect("the cache is a folder");
     let apt = std::path::absolute(cache_dir.join("apt"))?;
-    for dir in ["state/lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "download"] {
+    for dir in ["state/lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "download"]
+    {
         fs::create_dir_all(apt.join(dir))?;
     }
     let codename = fs::read_to_string("/etc/os-release")
@@ -361,8 +367,9 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
         .unwrap_or_else(|| "bookworm".into());
     // The archive this machine already uses (a mirror or a snapshot stays in use),
     // read from its apt configuration rather than named here.
-    let uri = debian_archive_uri(&codename)
-        .with_context(|| format!("no Debian apt source for '{codename}' in /etc/apt to take the archive address from"))?;
+    let uri = debian_archive_uri(&codename).with_context(|| {
+        format!("no Debian apt source for '{codename}' in /etc/apt to take the archive address from")
+    })?;
     let sources = apt.join("etc/sources.list");
     fs::write(&sources, format!("deb [arch=arm64 signed-by={}] {uri} {codename} main\n", keyring.display()))?;
     let options: Vec<String> = [
@@ -384,7 +391,8 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
     .flat_map(|(key, value)| ["-o".to_string(), format!("{key}={value}")])
     .collect();
     Cmd::new("apt-get").args(options.iter().cloned()).args(["-q", "update"]).run()?;
-    let depends = Cmd::new("apt-cache").args(options.iter().cloned()).args(["depends", "linux-image-arm64"]).output()?;
+    let depends =
+        Cmd::new("apt-cache").args(options.iter().cloned()).args(["depends", "linux-image-arm64"]).output()?;
     let package = depends
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
@@ -419,7 +427,13 @@ fn fetch_with_apt(dtb: &Path, keyring: &Path) -> Result<()> {
         bail!("{} has no {DTB_NAME}", deb.display());
     }
     fs::rename(&partial, dtb)?;
-    fs::write(cache_dir.join("SOURCE"), format!("{DTB_NAME} from Debian package {package} ({})\n", deb.file_name().unwrap_or_default().to_string_lossy()))?;
+    fs::write(
+        cache_dir.join("SOURCE"),
+        format!(
+            "{DTB_NAME} from Debian package {package} ({})\n",
+            deb.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    )?;
     // The package (about 60 MB) and the lists are not needed any more.
     let _ = fs::remove_dir_all(&apt);
     println!("device tree cached: {}", dtb.display());
@@ -482,7 +496,8 @@ mod tests {
         fs::create_dir_all(&folder).unwrap();
         fs::write(folder.join("stale.bin"), b"old").unwrap();
         write_folder(&folder, &image).unwrap();
-        let mut names: Vec<_> = fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<_> =
+            fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         assert_eq!(names, ["config.txt", "kernel8.img"]);
         assert_eq!(fs::read(folder.join("kernel8.img")).unwrap(), b"image");

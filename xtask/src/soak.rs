@@ -85,7 +85,8 @@ impl Seeds {
 pub fn run(minutes: u64) -> Result<ExitCode> {
     let started = Instant::now();
     let budget = Duration::from_secs(minutes * 60);
-    let images_dir = std::path::absolute(build::target_dir().join("images-soak")).context("resolving the soak images folder")?;
+    let images_dir =
+        std::path::absolute(build::target_dir().join("images-soak")).context("resolving the soak images folder")?;
     // The images of this loop go to their own folder (see build::images_dir).
     std::env::set_var("BRK_IMAGES_DIR", &images_dir);
     let qemu = crate::qemu::ensure()?;
@@ -94,7 +95,12 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
     let mut checks = 0u64;
     while started.elapsed() < budget {
         round += 1;
-        let seeds = Seeds { gen: fresh_seed(4 * round), gen_run: fresh_seed(4 * round + 1), fuzz: fresh_seed(4 * round + 2), oracle: fresh_seed(4 * round + 3) };
+        let seeds = Seeds {
+            gen: fresh_seed(4 * round),
+            gen_run: fresh_seed(4 * round + 1),
+            fuzz: fresh_seed(4 * round + 2),
+            oracle: fresh_seed(4 * round + 3),
+        };
         println!(
             "soak: round {round} at {:.0} s of {} s: GEN_SEED={} GEN_RUN_SEED={} FUZZ_SEED={} ORACLE_SEED={}",
             started.elapsed().as_secs_f64(),
@@ -130,11 +136,18 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
             }
             Err(why) => println!("soak: round {round} leaves out the x86_64 kernel: {why}"),
         }
-        steps.push((None, Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle", "--test", "oracle_x86"])));
+        steps.push((
+            None,
+            Cmd::new("cargo").args(["test", "-q", "-p", "probe-core", "--test", "oracle", "--test", "oracle_x86"]),
+        ));
         for (rebuild, cmd) in steps {
             let cmd = seeds.env().into_iter().fold(cmd, |cmd, (key, value)| cmd.env(key, value));
             let (status, output) = cmd.tee_stdout()?;
-            checks += output.lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum::<u64>();
+            checks += output
+                .lines()
+                .filter_map(|l| l.strip_prefix("test result: ok. "))
+                .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+                .sum::<u64>();
             if !status.success() {
                 println!("soak: FAILED in round {round} after {:.0} s", started.elapsed().as_secs_f64());
                 println!("soak: reproduce with: {}", seeds.reproduce(&images_dir, rebuild.as_ref(), &cmd));

@@ -71,10 +71,7 @@ pub fn parse_libtest_output(text: &str) -> Report {
             report.result_lines += 1;
         } else if let Some((name, status)) = parse_test_line(line) {
             if let Some(after) = status.strip_prefix("ignored") {
-                let reason = after
-                    .strip_prefix(", ")
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty());
+                let reason = after.strip_prefix(", ").map(str::trim).filter(|r| !r.is_empty());
                 report.ignored.push(Skip {
                     test: name.to_string(),
                     reason: reason.unwrap_or("ignored (no reason given)").to_string(),
@@ -109,39 +106,22 @@ impl Summary {
     /// Adds one cargo test run. A run whose cargo exited non-zero without reporting a
     /// failed test (a compile error, a crashed test binary) counts as one failure, so
     /// the closing line cannot say `0 failed` about a run that did not finish.
-    pub fn add_run(
-        &mut self,
-        label: &str,
-        report: &Report,
-        cargo_succeeded: bool,
-        cargo_status: &str,
-    ) {
+    pub fn add_run(&mut self, label: &str, report: &Report, cargo_succeeded: bool, cargo_status: &str) {
         self.passed += report.counts.passed;
         self.failed += report.counts.failed;
         for name in &report.failed {
             self.failures.push(format!("{label}: {name}"));
         }
-        let unnamed = report
-            .counts
-            .failed
-            .saturating_sub(report.failed.len() as u64);
+        let unnamed = report.counts.failed.saturating_sub(report.failed.len() as u64);
         if unnamed > 0 {
-            self.failures
-                .push(format!("{label}: {unnamed} more failed test(s), see above"));
+            self.failures.push(format!("{label}: {unnamed} more failed test(s), see above"));
         }
-        self.skips.extend(report.ignored.iter().map(|s| Skip {
-            test: format!("{label}: {}", s.test),
-            reason: s.reason.clone(),
-        }));
-        let unnamed = report
-            .counts
-            .ignored
-            .saturating_sub(report.ignored.len() as u64);
+        self.skips.extend(
+            report.ignored.iter().map(|s| Skip { test: format!("{label}: {}", s.test), reason: s.reason.clone() }),
+        );
+        let unnamed = report.counts.ignored.saturating_sub(report.ignored.len() as u64);
         for _ in 0..unnamed {
-            self.skips.push(Skip {
-                test: format!("{label}: (unnamed)"),
-                reason: "ignored".into(),
-            });
+            self.skips.push(Skip { test: format!("{label}: (unnamed)"), reason: "ignored".into() });
         }
         if !cargo_succeeded && report.counts.failed == 0 {
             self.fail(format!(
@@ -241,27 +221,14 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn a_transcript_adds_up() {
         let report = parse_libtest_output(TRANSCRIPT);
-        assert_eq!(
-            report.counts,
-            Counts {
-                passed: 1,
-                failed: 1,
-                ignored: 2
-            }
-        );
+        assert_eq!(report.counts, Counts { passed: 1, failed: 1, ignored: 2 });
         assert_eq!(report.result_lines, 2);
         assert_eq!(report.failed, ["banner_on_cortex_a53"]);
         assert_eq!(
             report.ignored,
             [
-                Skip {
-                    test: "raspi4b_banner".into(),
-                    reason: "needs QEMU >= 9".into()
-                },
-                Skip {
-                    test: "slow_one".into(),
-                    reason: "ignored (no reason given)".into()
-                },
+                Skip { test: "raspi4b_banner".into(), reason: "needs QEMU >= 9".into() },
+                Skip { test: "slow_one".into(), reason: "ignored (no reason given)".into() },
             ]
         );
     }
@@ -269,40 +236,18 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn closing_line_mentions_skips_only_when_there_are_some() {
         let mut summary = Summary::default();
-        let ok = Report {
-            counts: Counts {
-                passed: 5,
-                failed: 0,
-                ignored: 0,
-            },
-            result_lines: 1,
-            ..Default::default()
-        };
+        let ok = Report { counts: Counts { passed: 5, failed: 0, ignored: 0 }, result_lines: 1, ..Default::default() };
         summary.add_run("host", &ok, true, "exit status: 0");
         assert_eq!(summary.closing_line(), "5 passed, 0 failed");
         assert!(summary.succeeded());
 
-        summary.add_run(
-            "qemu",
-            &parse_libtest_output(TRANSCRIPT),
-            false,
-            "exit status: 101",
-        );
+        summary.add_run("qemu", &parse_libtest_output(TRANSCRIPT), false, "exit status: 101");
         assert_eq!(summary.closing_line(), "6 passed, 1 failed, 2 skipped");
         assert!(!summary.succeeded());
         let rendered = summary.render();
-        assert!(
-            rendered.contains("SKIP qemu: raspi4b_banner: needs QEMU >= 9\n"),
-            "{rendered}"
-        );
-        assert!(
-            rendered.contains("FAIL qemu: banner_on_cortex_a53\n"),
-            "{rendered}"
-        );
-        assert!(
-            rendered.ends_with("6 passed, 1 failed, 2 skipped\n"),
-            "{rendered}"
-        );
+        assert!(rendered.contains("SKIP qemu: raspi4b_banner: needs QEMU >= 9\n"), "{rendered}");
+        assert!(rendered.contains("FAIL qemu: banner_on_cortex_a53\n"), "{rendered}");
+        assert!(rendered.ends_with("6 passed, 1 failed, 2 skipped\n"), "{rendered}");
     }
 
     #[test]
@@ -316,32 +261,16 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     #[test]
     fn nothing_run_is_not_success() {
         let mut summary = Summary::default();
-        summary.add_run(
-            "host",
-            &Report {
-                result_lines: 1,
-                ..Default::default()
-            },
-            true,
-            "exit status: 0",
-        );
+        summary.add_run("host", &Report { result_lines: 1, ..Default::default() }, true, "exit status: 0");
         assert_eq!(summary.closing_line(), "0 passed, 0 failed");
         assert!(!summary.succeeded());
     }
 
     #[test]
     fn plan_skips_count() {
-        let mut summary = Summary {
-            passed: 1,
-            ..Default::default()
-        };
-        summary.skip(
-            "kernel on QEMU raspi4b".into(),
-            "QEMU 7.2.0 has no raspi4b".into(),
-        );
+        let mut summary = Summary { passed: 1, ..Default::default() };
+        summary.skip("kernel on QEMU raspi4b".into(), "QEMU 7.2.0 has no raspi4b".into());
         assert_eq!(summary.closing_line(), "1 passed, 0 failed, 1 skipped");
-        assert!(summary
-            .render()
-            .starts_with("SKIP kernel on QEMU raspi4b: QEMU 7.2.0 has no raspi4b\n"));
+        assert!(summary.render().starts_with("SKIP kernel on QEMU raspi4b: QEMU 7.2.0 has no raspi4b\n"));
     }
 }

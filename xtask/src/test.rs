@@ -73,12 +73,7 @@ pub fn plan() -> Vec<Step> {
 /// The `cargo test` runs, in order. Host tests come first: they are fast and need no QEMU.
 pub fn test_runs() -> Vec<TestRun> {
     vec![
-        TestRun {
-            label: "host",
-            cargo_args: host_test_args(),
-            boards: &[],
-            needs: &[],
-        },
+        TestRun { label: "host", cargo_args: host_test_args(), boards: &[], needs: &[] },
         TestRun {
             label: "qemu virt",
             cargo_args: vec!["-p", "qemu-tests", "--", "--skip", RASPI4B_TESTS, "--skip", X86_64_TESTS],
@@ -90,7 +85,16 @@ pub fn test_runs() -> Vec<TestRun> {
         TestRun {
             label: "qemu raspi4b",
             cargo_args: vec![
-                "-p", "qemu-tests", "--test", "rpi4", "--test", "chainboot", "--", RASPI4B_TESTS, "--skip", "raspi4b_with_dtb",
+                "-p",
+                "qemu-tests",
+                "--test",
+                "rpi4",
+                "--test",
+                "chainboot",
+                "--",
+                RASPI4B_TESTS,
+                "--skip",
+                "raspi4b_with_dtb",
             ],
             boards: &[Board::Rpi4],
             needs: &[Need::Chainloader],
@@ -153,11 +157,7 @@ pub fn run() -> Result<ExitCode> {
     if summary.passed + summary.failed == 0 {
         eprintln!("error: no test ran");
     }
-    Ok(if summary.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if summary.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `cargo xtask check`, each of its commands counted as one test.
@@ -179,36 +179,26 @@ fn run_step(
     images: &mut HashMap<Board, Option<PathBuf>>,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut cmd = Cmd::new("cargo")
-        .args(["test", "--no-fail-fast"])
-        .args(step.cargo_args.iter().copied());
+    let mut cmd = Cmd::new("cargo").args(["test", "--no-fail-fast"]).args(step.cargo_args.iter().copied());
     if let Some(qemu) = qemu.filter(|_| !step.boards.is_empty()) {
         for &board in step.boards {
             if !qemu.supports(board) {
                 let version = qemu.version.map(|v| v.to_string()).unwrap_or_default();
                 summary.skip(
                     step.label.to_string(),
-                    format!(
-                        "QEMU {version} is too old for {board} (needs {}.0 or newer)",
-                        board.min_qemu_major()
-                    ),
+                    format!("QEMU {version} is too old for {board} (needs {}.0 or newer)", board.min_qemu_major()),
                 );
                 return Ok(());
             }
-            let image = images
-                .entry(board)
-                .or_insert_with(|| match build::build(board, false, &[]) {
-                    Ok(built) => Some(built.image),
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        None
-                    }
-                });
+            let image = images.entry(board).or_insert_with(|| match build::build(board, false, &[]) {
+                Ok(built) => Some(built.image),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    None
+                }
+            });
             let Some(image) = image else {
-                summary.fail(format!(
-                    "{}: the {board} kernel image did not build",
-                    step.label
-                ));
+                summary.fail(format!("{}: the {board} kernel image did not build", step.label));
                 return Ok(());
             };
             let absolute = std::path::absolute(&*image).context("resolving the image path")?;
@@ -251,7 +241,9 @@ fn run_step(
             Need::CheckedVirtKernel => match (build::build_checked(Board::Virt), qemu) {
                 (Ok(images), Some(qemu)) => {
                     let absolute = std::path::absolute(&images.image).context("resolving the checked image path")?;
-                    cmd = cmd.env(Board::Virt.image_env_var(), absolute.display().to_string()).env("QEMU", qemu.program.as_str());
+                    cmd = cmd
+                        .env(Board::Virt.image_env_var(), absolute.display().to_string())
+                        .env("QEMU", qemu.program.as_str());
                 }
                 (Ok(_), None) => {
                     summary.fail(format!("{}: no QEMU to boot the checked kernel", step.label));

@@ -91,11 +91,15 @@ pub fn active_toolchain_name(shown: &str) -> Option<&str> {
 pub fn install_commands(toolchain: &str, missing: &Missing) -> Vec<Cmd> {
     let mut commands = Vec::new();
     if !missing.targets.is_empty() {
-        commands.push(Cmd::new("rustup").args(["target", "add", "--toolchain", toolchain]).args(missing.targets.iter().cloned()));
+        commands.push(
+            Cmd::new("rustup").args(["target", "add", "--toolchain", toolchain]).args(missing.targets.iter().cloned()),
+        );
     }
     if !missing.components.is_empty() {
         commands.push(
-            Cmd::new("rustup").args(["component", "add", "--toolchain", toolchain]).args(missing.components.iter().cloned()),
+            Cmd::new("rustup")
+                .args(["component", "add", "--toolchain", toolchain])
+                .args(missing.components.iter().cloned()),
         );
     }
     commands
@@ -212,9 +216,16 @@ profile = "minimal"
     #[test]
     fn the_project_file_pins_both_kernels_targets() {
         let pinned = Pinned::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(TOOLCHAIN_FILE)).unwrap();
-        for target in [crate::build::KERNEL_TARGET, crate::user::USER_TARGET, crate::uefi::UEFI_TARGET, crate::user::X86_64_USER_TARGET]
-        {
-            assert!(pinned.targets.iter().any(|t| t == target), "{TOOLCHAIN_FILE} lacks {target}, which xtask builds for");
+        for target in [
+            crate::build::KERNEL_TARGET,
+            crate::user::USER_TARGET,
+            crate::uefi::UEFI_TARGET,
+            crate::user::X86_64_USER_TARGET,
+        ] {
+            assert!(
+                pinned.targets.iter().any(|t| t == target),
+                "{TOOLCHAIN_FILE} lacks {target}, which xtask builds for"
+            );
         }
     }
 
@@ -223,7 +234,8 @@ profile = "minimal"
         let pinned = Pinned::parse(FILE).unwrap();
         let host = "x86_64-unknown-linux-gnu";
         let targets = "x86_64-unknown-linux-gnu\naarch64-unknown-none\n";
-        let components = "cargo-x86_64-unknown-linux-gnu\nclippy-x86_64-unknown-linux-gnu\nrust-std-x86_64-unknown-linux-gnu\n";
+        let components =
+            "cargo-x86_64-unknown-linux-gnu\nclippy-x86_64-unknown-linux-gnu\nrust-std-x86_64-unknown-linux-gnu\n";
         let lacking = missing(&pinned, targets, components, host);
         assert_eq!(lacking.targets, ["aarch64-unknown-none-softfloat", "x86_64-unknown-uefi"]);
         assert_eq!(lacking.components, ["rustfmt"]);
@@ -235,7 +247,8 @@ profile = "minimal"
 
     #[test]
     fn a_component_of_another_host_or_a_longer_name_does_not_count() {
-        let pinned = Pinned { channel: "1.95.0".into(), targets: vec![], components: vec!["rust-src".into(), "rustfmt".into()] };
+        let pinned =
+            Pinned { channel: "1.95.0".into(), targets: vec![], components: vec!["rust-src".into(), "rustfmt".into()] };
         let components = "rust-src\nrustfmt-aarch64-apple-darwin\nrustfmt-preview-x86_64-unknown-linux-gnu\n";
         assert_eq!(missing(&pinned, "", components, "x86_64-unknown-linux-gnu").components, ["rustfmt"]);
     }
@@ -244,12 +257,20 @@ profile = "minimal"
     fn the_install_commands_name_the_toolchain_and_only_what_is_missing() {
         let none = install_commands("1.95.0-x86_64-unknown-linux-gnu", &Missing::default());
         assert!(none.is_empty());
-        let missing = Missing { targets: vec!["x86_64-unknown-uefi".into(), "x86_64-unknown-none".into()], components: vec![] };
-        let commands: Vec<String> = install_commands("1.95.0-x86_64-unknown-linux-gnu", &missing).iter().map(Cmd::display).collect();
-        assert_eq!(commands, ["rustup target add --toolchain 1.95.0-x86_64-unknown-linux-gnu x86_64-unknown-uefi x86_64-unknown-none"]);
+        let missing =
+            Missing { targets: vec!["x86_64-unknown-uefi".into(), "x86_64-unknown-none".into()], components: vec![] };
+        let commands: Vec<String> =
+            install_commands("1.95.0-x86_64-unknown-linux-gnu", &missing).iter().map(Cmd::display).collect();
+        assert_eq!(
+            commands,
+            ["rustup target add --toolchain 1.95.0-x86_64-unknown-linux-gnu x86_64-unknown-uefi x86_64-unknown-none"]
+        );
         let missing = Missing { targets: vec!["a".into()], components: vec!["clippy".into()] };
         let commands: Vec<String> = install_commands("stable", &missing).iter().map(Cmd::display).collect();
-        assert_eq!(commands, ["rustup target add --toolchain stable a", "rustup component add --toolchain stable clippy"]);
+        assert_eq!(
+            commands,
+            ["rustup target add --toolchain stable a", "rustup component add --toolchain stable clippy"]
+        );
     }
 
     #[test]

@@ -100,22 +100,11 @@ pub fn write_esp(esp: &Path, efi: &Path, bootargs: &str) -> Result<()> {
 pub fn qemu_args(ovmf: &Path, esp: &Path, gdb: bool) -> Result<Vec<String>> {
     let ovmf = ovmf.to_str().context("the OVMF path is not UTF-8")?;
     let esp = esp.to_str().context("the ESP path is not UTF-8")?;
-    let mut args: Vec<String> = [
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-        "-net",
-        "none",
-        "-m",
-        MEMORY,
-        "-bios",
-        ovmf,
-    ]
-    .iter()
-    .map(|w| w.to_string())
-    .collect();
+    let mut args: Vec<String> =
+        ["-nographic", "-monitor", "none", "-serial", "stdio", "-net", "none", "-m", MEMORY, "-bios", ovmf]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
     // vvfat: the folder as a FAT disk, rebuilt by QEMU at every start.
     args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{esp}")]);
     args.extend(["-device".to_string(), format!("isa-debug-exit,iobase={EXIT_PORT:#x},iosize=0x04")]);

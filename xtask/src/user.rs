@@ -91,11 +91,7 @@ pub fn programs() -> Result<Vec<Program>> {
 
 /// The package names of the programs under `user/` that build for `arch`, sorted.
 pub fn program_names_for(arch: UserArch) -> Result<Vec<String>> {
-    Ok(programs()?
-        .into_iter()
-        .filter(|program| program.arches.contains(&arch))
-        .map(|program| program.name)
-        .collect())
+    Ok(programs()?.into_iter().filter(|program| program.arches.contains(&arch)).map(|program| program.name).collect())
 }
 
 /// `name = "..."` of a manifest's `[package]` section.
@@ -115,10 +111,11 @@ fn program_arches(manifest: &str) -> Result<Vec<UserArch>> {
     let Some(value) = section_value(manifest, ARCHES_SECTION, ARCHES_KEY) else {
         return Ok(vec![UserArch::Aarch64]);
     };
-    let inner = value
-        .strip_prefix('[')
-        .and_then(|rest| rest.strip_suffix(']'))
-        .with_context(|| format!("[{ARCHES_SECTION}] {ARCHES_KEY} must be an array of strings, like [\"aarch64\", \"x86_64\"], not {value}"))?;
+    let inner = value.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).with_context(|| {
+        format!(
+            "[{ARCHES_SECTION}] {ARCHES_KEY} must be an array of strings, like [\"aarch64\", \"x86_64\"], not {value}"
+        )
+    })?;
     let mut arches = Vec::new();
     for item in inner.split(',').map(str::trim).filter(|item| !item.is_empty()) {
         let name = item
@@ -249,7 +246,8 @@ mod tests {
         let manifest = "[package]\nname = \"demo\"\n\n[dependencies]\nuser-rt = { path = \"../rt\" }\n";
         assert_eq!(program_arches(manifest).unwrap(), vec![UserArch::Aarch64]);
         // The key in another section does not count.
-        let elsewhere = "[package]\nname = \"demo\"\narches = [\"x86_64\"]\n[package.metadata.other]\narches = [\"x86_64\"]\n";
+        let elsewhere =
+            "[package]\nname = \"demo\"\narches = [\"x86_64\"]\n[package.metadata.other]\narches = [\"x86_64\"]\n";
         assert_eq!(program_arches(elsewhere).unwrap(), vec![UserArch::Aarch64]);
     }
 

@@ -43,8 +43,10 @@ esac
 
     /// Runs `xtask toolchain` with the fake first on `PATH`.
     fn run_xtask(&self) -> Output {
-        let path = std::env::join_paths(std::iter::once(self.dir.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())))
-            .unwrap();
+        let path = std::env::join_paths(
+            std::iter::once(self.dir.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
         Command::new(env!("CARGO_BIN_EXE_xtask"))
             .arg("toolchain")
             .env("PATH", path)
@@ -82,7 +84,11 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn missing_targets_are_added_with_the_command_printed() {
-    let fake = FakeRustup::new("missing", &["x86_64-unknown-linux-gnu", "aarch64-unknown-none"], &host_components(&["cargo", "rustfmt", "clippy"]));
+    let fake = FakeRustup::new(
+        "missing",
+        &["x86_64-unknown-linux-gnu", "aarch64-unknown-none"],
+        &host_components(&["cargo", "rustfmt", "clippy"]),
+    );
     let out = fake.run_xtask();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "xtask toolchain failed:\n{stdout}\n{}", text(&out.stderr));
@@ -122,12 +128,18 @@ fn a_failing_rustup_fails_the_command_with_its_reason() {
     let fake = FakeRustup::new("broken", &[], &host_components(&["cargo", "rustfmt", "clippy"]));
     // The fake answers `target add` with success; make it fail instead.
     let script = fake.dir.join("rustup");
-    let broken = fs::read_to_string(&script).unwrap().replace(r#""target add "*|"component add "*) ;;"#, r#""target add "*) echo "error: no network" >&2; exit 1 ;;"#);
+    let broken = fs::read_to_string(&script).unwrap().replace(
+        r#""target add "*|"component add "*) ;;"#,
+        r#""target add "*) echo "error: no network" >&2; exit 1 ;;"#,
+    );
     fs::write(&script, broken).unwrap();
     let out = fake.run_xtask();
     assert!(!out.status.success(), "a failed rustup target add must fail xtask");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("rustup target add --toolchain 1.95.0-x86_64-unknown-linux-gnu"), "the failed command is not named:\n{stderr}");
+    assert!(
+        stderr.contains("rustup target add --toolchain 1.95.0-x86_64-unknown-linux-gnu"),
+        "the failed command is not named:\n{stderr}"
+    );
 }
 
 #[test]
@@ -150,7 +162,9 @@ fn without_rustup_the_error_names_what_to_install() {
     fs::remove_dir_all(&dir).unwrap();
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    for needed in ["rustup is not on PATH", "aarch64-unknown-none-softfloat", "x86_64-unknown-uefi", "rustfmt", "clippy"] {
+    for needed in
+        ["rustup is not on PATH", "aarch64-unknown-none-softfloat", "x86_64-unknown-uefi", "rustfmt", "clippy"]
+    {
         assert!(stderr.contains(needed), "the error does not name {needed}:\n{stderr}");
     }
 }

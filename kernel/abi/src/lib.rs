@@ -401,7 +401,8 @@ mod tests {
 
     #[test]
     fn task_info_is_seven_little_endian_words() {
-        let info = TaskInfo { pid: 1, tid: 2, live_threads: 3, run_time: 4, counter_frequency: 5, ticks: 6, preemptions: 7 };
+        let info =
+            TaskInfo { pid: 1, tid: 2, live_threads: 3, run_time: 4, counter_frequency: 5, ticks: 6, preemptions: 7 };
         let bytes = info.to_bytes();
         assert_eq!(bytes.len(), 56);
         assert_eq!(u64::from_le_bytes(bytes[32..40].try_into().unwrap()), 5);

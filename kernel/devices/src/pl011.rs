@@ -191,7 +191,9 @@ mod tests {
         // 48 MHz at 9600: exactly 312.5 -> IBRD 312, FBRD 32 (0.5 in 64ths).
         assert_eq!(baud_divisor(48_000_000, 9_600), Some((312, 32)));
         // Every result is within half a 64th of the exact divisor.
-        for (clock, baud) in [(48_000_000u32, 115_200u32), (48_000_000, 921_600), (24_000_000, 38_400), (3_000_000, 300)] {
+        for (clock, baud) in
+            [(48_000_000u32, 115_200u32), (48_000_000, 921_600), (24_000_000, 38_400), (3_000_000, 300)]
+        {
             let (integer, fraction) = baud_divisor(clock, baud).expect("fits");
             let chosen = integer as f64 + fraction as f64 / 64.0;
             let exact = clock as f64 / (16.0 * baud as f64);

@@ -79,10 +79,8 @@ impl Counters {
 
     /// Add the lines one cache-maintenance sequence touched.
     pub fn add_maintenance(&self, count: MaintenanceCount) {
-        self.dc_cvau_lines
-            .fetch_add(count.dc_cvau_lines as u64, Ordering::Relaxed);
-        self.ic_ivau_lines
-            .fetch_add(count.ic_ivau_lines as u64, Ordering::Relaxed);
+        self.dc_cvau_lines.fetch_add(count.dc_cvau_lines as u64, Ordering::Relaxed);
+        self.ic_ivau_lines.fetch_add(count.ic_ivau_lines as u64, Ordering::Relaxed);
         self.ic_iallu.fetch_add(count.ic_iallu as u64, Ordering::Relaxed);
     }
 
@@ -151,11 +149,7 @@ mod tests {
         counters.bump(&counters.hits);
         counters.bump(&counters.hits);
         counters.bump(&counters.stepped);
-        counters.add_maintenance(MaintenanceCount {
-            dc_cvau_lines: 2,
-            ic_ivau_lines: 3,
-            ic_iallu: 1,
-        });
+        counters.add_maintenance(MaintenanceCount { dc_cvau_lines: 2, ic_ivau_lines: 3, ic_iallu: 1 });
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.hits, 2);
         assert_eq!(snapshot.stepped, 1);
@@ -169,11 +163,7 @@ mod tests {
 
     #[test]
     fn field_names_are_the_report_names() {
-        let names: std::vec::Vec<_> = Snapshot::default()
-            .fields()
-            .iter()
-            .map(|(name, _)| *name)
-            .collect();
+        let names: std::vec::Vec<_> = Snapshot::default().fields().iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
             [

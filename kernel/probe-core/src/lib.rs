@@ -35,13 +35,8 @@ mod sync;
 
 pub use counters::{Counters, Snapshot};
 pub use insn::x86_64::X86_64;
-pub use insn::{
-    aarch64::Aarch64, Arch, Classification, RejectReason, SimulatePolicy, SimulationFault,
-    UserMemory,
-};
-pub use registry::{
-    ActiveHit, Probe, ProbeId, ProbeKind, ProbeRegistry, ProbeSpec, RegisterError, SpaceId,
-};
+pub use insn::{aarch64::Aarch64, Arch, Classification, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
+pub use registry::{ActiveHit, Probe, ProbeId, ProbeKind, ProbeRegistry, ProbeSpec, RegisterError, SpaceId};
 pub use retstack::{ReturnInstance, ReturnStack, RETURN_STACK_DEPTH};
 pub use tree::{BreakpointTree, TreeLookup};
 pub use xol::{SlotChoice, SlotIndex, XolPolicy, XolSlots};

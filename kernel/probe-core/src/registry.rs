@@ -133,9 +133,7 @@ impl<A: Arch> Probe<A> {
             return None;
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(ActiveHit {
-            probe: Arc::clone(self),
-        })
+        Some(ActiveHit { probe: Arc::clone(self) })
     }
 
     pub fn is_retired(&self) -> bool {
@@ -175,16 +173,7 @@ impl<A: Arch> Probe<A> {
             Classification::Simulate(s) => Treatment::Simulate(s),
             _ => Treatment::Step,
         };
-        Arc::new(Self::new(
-            ProbeId(id),
-            SpaceId(1),
-            vaddr,
-            kind,
-            original,
-            treatment,
-            String::new(),
-            String::new(),
-        ))
+        Arc::new(Self::new(ProbeId(id), SpaceId(1), vaddr, kind, original, treatment, String::new(), String::new()))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -310,30 +299,19 @@ impl<A: Arch> ProbeRegistry<A> {
     }
 
     pub const fn with_limit(limit: usize) -> Self {
-        Self {
-            by_address: BTreeMap::new(),
-            by_id: BTreeMap::new(),
-            next_id: 1,
-            limit,
-        }
+        Self { by_address: BTreeMap::new(), by_id: BTreeMap::new(), next_id: 1, limit }
     }
 
     /// Classify the instruction under `policy` and register the probe.
     /// Refuses an unaligned address, a second probe on one address, a
     /// rejected instruction, and registration past the limit. The caller
     /// installs the `brk` only after this succeeds.
-    pub fn register(
-        &mut self,
-        spec: ProbeSpec<A>,
-        policy: SimulatePolicy,
-    ) -> Result<Arc<Probe<A>>, RegisterError> {
+    pub fn register(&mut self, spec: ProbeSpec<A>, policy: SimulatePolicy) -> Result<Arc<Probe<A>>, RegisterError> {
         if !spec.vaddr.is_multiple_of(A::INSN_ALIGN) {
             return Err(RegisterError::Unaligned { vaddr: spec.vaddr });
         }
         if let Some(existing) = self.by_address.get(&(spec.space, spec.vaddr)) {
-            return Err(RegisterError::Duplicate {
-                existing: existing.id,
-            });
+            return Err(RegisterError::Duplicate { existing: existing.id });
         }
         let treatment = match A::classify(spec.original, policy) {
             Classification::Simulate(simulation) => Treatment::Simulate(simulation),
@@ -355,8 +333,7 @@ impl<A: Arch> ProbeRegistry<A> {
             spec.program,
             spec.symbol,
         ));
-        self.by_address
-            .insert((spec.space, spec.vaddr), Arc::clone(&probe));
+        self.by_address.insert((spec.space, spec.vaddr), Arc::clone(&probe));
         self.by_id.insert(id, (spec.space, spec.vaddr));
         Ok(probe)
     }
@@ -371,30 +348,16 @@ impl<A: Arch> ProbeRegistry<A> {
     }
 
     /// Remove and retire the probe at `(space, vaddr)`.
-    pub fn unregister_at(
-        &mut self,
-        space: SpaceId,
-        vaddr: u64,
-    ) -> Result<Arc<Probe<A>>, NotRegistered> {
-        let id = self
-            .by_address
-            .get(&(space, vaddr))
-            .ok_or(NotRegistered)?
-            .id;
+    pub fn unregister_at(&mut self, space: SpaceId, vaddr: u64) -> Result<Arc<Probe<A>>, NotRegistered> {
+        let id = self.by_address.get(&(space, vaddr)).ok_or(NotRegistered)?.id;
         self.unregister(id)
     }
 
     /// Remove and retire every probe of an address space that is going away
     /// (its process exited). Returned so the kernel can still report them.
     pub fn retire_space(&mut self, space: SpaceId) -> Vec<Arc<Probe<A>>> {
-        let keys: Vec<_> = self
-            .by_address
-            .range((space, 0)..=(space, u64::MAX))
-            .map(|(key, _)| *key)
-            .collect();
-        keys.into_iter()
-            .filter_map(|(space, vaddr)| self.unregister_at(space, vaddr).ok())
-            .collect()
+        let keys: Vec<_> = self.by_address.range((space, 0)..=(space, u64::MAX)).map(|(key, _)| *key).collect();
+        keys.into_iter().filter_map(|(space, vaddr)| self.unregister_at(space, vaddr).ok()).collect()
     }
 
     /// The live probe at `(space, vaddr)`, if any (a task's tree miss).

@@ -124,10 +124,7 @@ impl<A: Arch> ReturnStack<A> {
     /// An empty stack for a task whose return probes return to `trampoline`.
     /// Prefer this to [`new`](Self::new).
     pub const fn with_trampoline(trampoline: u64) -> Self {
-        Self {
-            instances: Vec::new(),
-            trampoline: Some(trampoline),
-        }
+        Self { instances: Vec::new(), trampoline: Some(trampoline) }
     }
 
     /// An empty stack that does not know the trampoline's address. It cannot
@@ -137,10 +134,7 @@ impl<A: Arch> ReturnStack<A> {
     /// function returns, and a loop that `longjmp`s out of a probed function
     /// can fill the stack up to its limit.
     pub const fn new() -> Self {
-        Self {
-            instances: Vec::new(),
-            trampoline: None,
-        }
+        Self { instances: Vec::new(), trampoline: None }
     }
 
     pub fn depth(&self) -> usize {
@@ -155,14 +149,9 @@ impl<A: Arch> ReturnStack<A> {
     /// `sp` too when `equal_is_dead`. The stack is ordered by entry SP
     /// (deeper calls on top), so the dead ones are all on top.
     fn discard_abandoned(&mut self, sp: u64, equal_is_dead: bool) -> usize {
-        let alive = |instance: &ReturnInstance<A>| {
-            instance.entry_sp > sp || (instance.entry_sp == sp && !equal_is_dead)
-        };
-        let live = self
-            .instances
-            .iter()
-            .rposition(alive)
-            .map_or(0, |top| top + 1);
+        let alive =
+            |instance: &ReturnInstance<A>| instance.entry_sp > sp || (instance.entry_sp == sp && !equal_is_dead);
+        let live = self.instances.iter().rposition(alive).map_or(0, |top| top + 1);
         let abandoned = self.instances.len() - live;
         self.instances.truncate(live);
         abandoned
@@ -180,19 +169,13 @@ impl<A: Arch> ReturnStack<A> {
         counters: &Counters,
     ) -> PushOutcome {
         // Without the trampoline's address, any call may be a chain.
-        let fresh_call = self
-            .trampoline
-            .is_some_and(|trampoline| return_address != trampoline);
+        let fresh_call = self.trampoline.is_some_and(|trampoline| return_address != trampoline);
         let abandoned = self.discard_abandoned(entry_sp, fresh_call);
         if self.instances.len() >= RETURN_STACK_DEPTH {
             counters.bump(&counters.return_probes_skipped);
             return PushOutcome::SkippedDepthLimit { abandoned };
         }
-        self.instances.push(ReturnInstance {
-            probe,
-            return_address,
-            entry_sp,
-        });
+        self.instances.push(ReturnInstance { probe, return_address, entry_sp });
         PushOutcome::Armed { abandoned }
     }
 
@@ -202,17 +185,11 @@ impl<A: Arch> ReturnStack<A> {
         let abandoned = self.discard_abandoned(current_sp, false);
         let top = self.instances.last().ok_or(ReturnError::Empty)?;
         if top.entry_sp != current_sp {
-            return Err(ReturnError::NoInstanceAt {
-                sp: current_sp,
-                top_entry_sp: top.entry_sp,
-            });
+            return Err(ReturnError::NoInstanceAt { sp: current_sp, top_entry_sp: top.entry_sp });
         }
         let instance = self.instances.pop().ok_or(ReturnError::Empty)?;
         instance.probe.count_return();
-        Ok(Popped {
-            instance,
-            abandoned,
-        })
+        Ok(Popped { instance, abandoned })
     }
 
     /// A whole trampoline hit: pop, and keep popping while the popped
@@ -226,10 +203,7 @@ impl<A: Arch> ReturnStack<A> {
         mut on_return: impl FnMut(&ReturnInstance<A>, usize),
     ) -> Result<u64, ReturnError> {
         loop {
-            let Popped {
-                instance,
-                abandoned,
-            } = self.pop(current_sp)?;
+            let Popped { instance, abandoned } = self.pop(current_sp)?;
             on_return(&instance, abandoned);
             if instance.return_address != trampoline {
                 return Ok(instance.return_address);

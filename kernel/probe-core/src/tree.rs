@@ -31,10 +31,7 @@ struct CachedBreakpoint<A: Arch> {
 #[derive(Debug)]
 pub enum TreeLookup<A: Arch = Aarch64> {
     /// A live probe: the hit has started (see [`Probe::enter`]).
-    Hit {
-        hit: ActiveHit<A>,
-        remembered_slot: Option<SlotIndex>,
-    },
+    Hit { hit: ActiveHit<A>, remembered_slot: Option<SlotIndex> },
     /// Nothing cached for this address: ask the registry.
     Miss,
     /// A cached probe that has been retired: the entry is gone now; ask the
@@ -59,10 +56,7 @@ pub struct WrongSpace {
 
 impl<A: Arch> BreakpointTree<A> {
     pub const fn new(space: SpaceId) -> Self {
-        Self {
-            space,
-            entries: BTreeMap::new(),
-        }
+        Self { space, entries: BTreeMap::new() }
     }
 
     pub fn space(&self) -> SpaceId {
@@ -75,10 +69,7 @@ impl<A: Arch> BreakpointTree<A> {
             return TreeLookup::Miss;
         };
         match entry.probe.enter() {
-            Some(hit) => TreeLookup::Hit {
-                hit,
-                remembered_slot: entry.slot,
-            },
+            Some(hit) => TreeLookup::Hit { hit, remembered_slot: entry.slot },
             None => {
                 self.entries.remove(&vaddr);
                 TreeLookup::StaleRemoved
@@ -91,16 +82,12 @@ impl<A: Arch> BreakpointTree<A> {
     /// an entry already there for the address is replaced.
     pub fn insert(&mut self, probe: Arc<Probe<A>>) -> Result<Option<ActiveHit<A>>, WrongSpace> {
         if probe.space != self.space {
-            return Err(WrongSpace {
-                tree: self.space,
-                probe: probe.space,
-            });
+            return Err(WrongSpace { tree: self.space, probe: probe.space });
         }
         let Some(hit) = probe.enter() else {
             return Ok(None);
         };
-        self.entries
-            .insert(probe.vaddr, CachedBreakpoint { probe, slot: None });
+        self.entries.insert(probe.vaddr, CachedBreakpoint { probe, slot: None });
         Ok(Some(hit))
     }
 
@@ -127,10 +114,7 @@ impl<A: Arch> BreakpointTree<A> {
     /// held (a slot is released at the end of each step), so there is nothing
     /// to free: other threads of the address space may still reuse them.
     pub fn clear(&mut self) -> Vec<SlotIndex> {
-        core::mem::take(&mut self.entries)
-            .into_values()
-            .filter_map(|entry| entry.slot)
-            .collect()
+        core::mem::take(&mut self.entries).into_values().filter_map(|entry| entry.slot).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -143,9 +127,7 @@ impl<A: Arch> BreakpointTree<A> {
 
     /// The cached entries: (address, probe, remembered slot).
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Arc<Probe<A>>, Option<SlotIndex>)> {
-        self.entries
-            .iter()
-            .map(|(vaddr, entry)| (*vaddr, &entry.probe, entry.slot))
+        self.entries.iter().map(|(vaddr, entry)| (*vaddr, &entry.probe, entry.slot))
     }
 }
 

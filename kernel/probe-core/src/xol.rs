@@ -198,13 +198,7 @@ impl<W: BitmapWord> XolSlots<W> {
         });
         let record_words = SlotContent::words_for_slot(Aarch64::XOL_SLOT_BYTES);
         let contents = (0..slot_count * record_words).map(|_| W::new(0)).collect();
-        Self {
-            slot_count,
-            busy,
-            record_words,
-            contents,
-            next_victim: W::new(1),
-        }
+        Self { slot_count, busy, record_words, contents, next_victim: W::new(1) }
     }
 
     /// Slots in use, the trampoline's included.
@@ -271,10 +265,7 @@ impl<W: BitmapWord> XolSlots<W> {
     }
 
     fn position(slot: SlotIndex) -> (usize, u64) {
-        (
-            slot.index() / BITS_PER_WORD,
-            1 << (slot.index() % BITS_PER_WORD),
-        )
+        (slot.index() / BITS_PER_WORD, 1 << (slot.index() % BITS_PER_WORD))
     }
 
     /// Give a slot back. Its content stays, for the next holder to reuse.
@@ -293,9 +284,7 @@ impl<W: BitmapWord> XolSlots<W> {
     /// Whether some slot is free now (the wake-up condition of a waiting
     /// thread; it may be gone again by the time the thread runs).
     pub fn has_free_slot(&self) -> bool {
-        self.busy
-            .iter()
-            .any(|word| word.load(Ordering::Relaxed) != u64::MAX)
+        self.busy.iter().any(|word| word.load(Ordering::Relaxed) != u64::MAX)
     }
 
     /// Whether `slot` is held now (for assertions and traces).
@@ -338,10 +327,7 @@ impl<W: BitmapWord> XolSlots<W> {
     /// skip a write that never happened. The trampoline's slot is recorded
     /// once, when the page is created.
     pub fn note_written(&self, slot: SlotIndex, content: impl Into<SlotContent>) {
-        debug_assert!(
-            self.is_held(slot),
-            "{slot} written by a thread that does not hold it"
-        );
+        debug_assert!(self.is_held(slot), "{slot} written by a thread that does not hold it");
         let content = content.into();
         let (recorded, beyond) = content.0.split_at(self.record_words);
         assert!(
@@ -475,8 +461,16 @@ pub fn choose_slot<W: BitmapWord>(
         XolPolicy::Reuse => remembered
             .filter(|slot| slots.try_take_exactly(*slot))
             .map(|slot| (slot, SlotReason::Remembered))
-            .or_else(|| slots.try_take_where(|slot| slots.holds(slot, &content)).map(|slot| (slot, SlotReason::HoldsInstruction)))
-            .or_else(|| slots.try_take_where(|slot| slots.holds(slot, &SlotContent::NEVER_WRITTEN)).map(|slot| (slot, SlotReason::NeverWritten)))
+            .or_else(|| {
+                slots
+                    .try_take_where(|slot| slots.holds(slot, &content))
+                    .map(|slot| (slot, SlotReason::HoldsInstruction))
+            })
+            .or_else(|| {
+                slots
+                    .try_take_where(|slot| slots.holds(slot, &SlotContent::NEVER_WRITTEN))
+                    .map(|slot| (slot, SlotReason::NeverWritten))
+            })
             .or_else(|| {
                 let reason = if remembered.is_some() { SlotReason::RememberedBusy } else { SlotReason::NoneRemembered };
                 slots.try_take_round_robin().map(|slot| (slot, reason))
@@ -495,11 +489,7 @@ pub fn choose_slot<W: BitmapWord>(
     } else {
         counters.bump(&counters.slot_reused);
     }
-    Some(SlotChoice {
-        slot,
-        must_write,
-        reason,
-    })
+    Some(SlotChoice { slot, must_write, reason })
 }
 
 #[cfg(test)]

@@ -34,10 +34,13 @@ impl Rng {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| {
-        let v = v.trim();
-        v.strip_prefix("0x").map_or_else(|| v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
-    }).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| {
+            let v = v.trim();
+            v.strip_prefix("0x").map_or_else(|| v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
+        })
+        .unwrap_or(default)
 }
 
 fn disassemble(word: u32) -> Option<Instruction> {
@@ -132,9 +135,11 @@ fn check_simulation(insn: &Instruction, simulation: &Simulation) -> Option<Strin
         }
         Simulation::TestBranch { rt, bit, nonzero, offset: o } => {
             let want = if nonzero { "tbnz" } else { "tbz" };
-            let bit_ok = insn.operands.iter().any(|op| matches!(op, Operand::Imm16(b) if *b == bit as u16)
-                || matches!(op, Operand::Immediate(b) if *b == bit as u32)
-                || matches!(op, Operand::Imm64(b) if *b == bit as u64));
+            let bit_ok = insn.operands.iter().any(|op| {
+                matches!(op, Operand::Imm16(b) if *b == bit as u16)
+                    || matches!(op, Operand::Immediate(b) if *b == bit as u32)
+                    || matches!(op, Operand::Imm64(b) if *b == bit as u64)
+            });
             let reg_ok = matches!(first_register(insn), Some((_, r)) if r == rt as u16);
             expect(name == want && reg_ok && bit_ok && offset == Some(o), want)
         }
@@ -154,9 +159,10 @@ fn check_simulation(insn: &Instruction, simulation: &Simulation) -> Option<Strin
         Simulation::Adr { rd, offset: o } => {
             expect(name == "adr" && first_register(insn) == Some((SizeCode::X, rd as u16)) && offset == Some(o), "adr")
         }
-        Simulation::Adrp { rd, offset: o } => {
-            expect(name == "adrp" && first_register(insn) == Some((SizeCode::X, rd as u16)) && offset == Some(o), "adrp")
-        }
+        Simulation::Adrp { rd, offset: o } => expect(
+            name == "adrp" && first_register(insn) == Some((SizeCode::X, rd as u16)) && offset == Some(o),
+            "adrp",
+        ),
         Simulation::LoadLiteral { rt, offset: o, width } => {
             let (want, size) = match width {
                 LiteralLoad::Word => ("ldr", SizeCode::W),

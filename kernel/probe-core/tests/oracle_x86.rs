@@ -55,8 +55,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| {
             let v = v.trim();
-            v.strip_prefix("0x")
-                .map_or_else(|| v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
+            v.strip_prefix("0x").map_or_else(|| v.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
         })
         .unwrap_or(default)
 }
@@ -73,9 +72,7 @@ fn operands(insn: &Instruction) -> Vec<Operand> {
     (0..insn.operand_count()).map(|i| insn.operand(i)).collect()
 }
 
-const LEGACY_PREFIXES: [u8; 11] = [
-    0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65,
-];
+const LEGACY_PREFIXES: [u8; 11] = [0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65];
 
 /// One byte string of a shape chosen by `kind`: uniform; the one-byte
 /// opcodes the simulator cares about, with prefixes; RIP-relative legacy
@@ -91,9 +88,8 @@ fn sample(rng: &mut Rng, kind: u64) -> Vec<u8> {
             if rng.next().is_multiple_of(2) {
                 bytes.push(0x40 | rng.byte() & 0xf);
             }
-            const OPCODES: [u8; 14] = [
-                0x90, 0x50, 0x57, 0x54, 0xc3, 0xc2, 0xe8, 0xe9, 0xeb, 0x74, 0x7f, 0xe3, 0xff, 0x9c,
-            ];
+            const OPCODES: [u8; 14] =
+                [0x90, 0x50, 0x57, 0x54, 0xc3, 0xc2, 0xe8, 0xe9, 0xeb, 0x74, 0x7f, 0xe3, 0xff, 0x9c];
             bytes.push(rng.pick(&OPCODES));
             if rng.next().is_multiple_of(3) {
                 bytes.truncate(bytes.len() - 1);
@@ -249,8 +245,9 @@ fn register_names(operand: &Operand) -> Vec<&'static str> {
         Operand::MemIndexScale { index, .. } | Operand::MemIndexScaleDisp { index, .. } => {
             vec![index]
         }
-        Operand::MemBaseIndexScale { base, index, .. }
-        | Operand::MemBaseIndexScaleDisp { base, index, .. } => vec![base, index],
+        Operand::MemBaseIndexScale { base, index, .. } | Operand::MemBaseIndexScaleDisp { base, index, .. } => {
+            vec![base, index]
+        }
         _ => vec![],
     };
     regs.iter().map(|r| r.name()).collect()
@@ -263,17 +260,10 @@ fn check_step(insn: &Insn, oracle: &Instruction) -> Option<String> {
     }
     let image = x86_64::xol_image(insn);
     if image.len() != insn.len() {
-        return Some(format!(
-            "image length {} for a {}-byte instruction",
-            image.len(),
-            insn.len()
-        ));
+        return Some(format!("image length {} for a {}-byte instruction", image.len(), insn.len()));
     }
     let Some(rewritten) = disassemble(image.bytes()) else {
-        return Some(format!(
-            "the oracle does not decode the image {:02x?}",
-            image.bytes()
-        ));
+        return Some(format!("the oracle does not decode the image {:02x?}", image.bytes()));
     };
     if oracle_len(&rewritten) != insn.len() || rewritten.opcode() != oracle.opcode() {
         return Some(format!("the image {:02x?} is `{rewritten}`", image.bytes()));
@@ -282,9 +272,9 @@ fn check_step(insn: &Insn, oracle: &Instruction) -> Option<String> {
     if before.len() != after.len() {
         return Some(format!("the image {:02x?} is `{rewritten}`", image.bytes()));
     }
-    let rip_relative = before.iter().position(|op| {
-        base_disp(op).is_some_and(|(base, _)| base == RegSpec::rip() || base == RegSpec::eip())
-    });
+    let rip_relative = before
+        .iter()
+        .position(|op| base_disp(op).is_some_and(|(base, _)| base == RegSpec::rip() || base == RegSpec::eip()));
     match (image.fixup.rip_relative_scratch, rip_relative) {
         (None, None) => {
             if image.bytes() != insn.bytes() {
@@ -299,42 +289,24 @@ fn check_step(insn: &Insn, oracle: &Instruction) -> Option<String> {
                 }
             }
             let (rip, disp) = base_disp(&before[index]).unwrap();
-            let want_base = if rip == RegSpec::eip() {
-                names_of(scratch)[1]
-            } else {
-                names_of(scratch)[0]
-            };
+            let want_base = if rip == RegSpec::eip() { names_of(scratch)[1] } else { names_of(scratch)[0] };
             match base_disp(&after[index]) {
                 Some((base, d)) if base.name() == want_base && d == disp => {}
-                _ => {
-                    return Some(format!(
-                        "rip-relative operand became `{rewritten}`, want [{want_base} + {disp:#x}]"
-                    ))
-                }
+                _ => return Some(format!("rip-relative operand became `{rewritten}`, want [{want_base} + {disp:#x}]")),
             }
             let scratch_names = names_of(scratch);
-            if let Some(name) = before
-                .iter()
-                .flat_map(register_names)
-                .find(|name| scratch_names.contains(name))
-            {
-                return Some(format!(
-                    "scratch {scratch:?}, but the instruction names {name}"
-                ));
+            if let Some(name) = before.iter().flat_map(register_names).find(|name| scratch_names.contains(name)) {
+                return Some(format!("scratch {scratch:?}, but the instruction names {name}"));
             }
             None
         }
-        (fixup, position) => Some(format!(
-            "fixup {fixup:?} but the oracle's rip-relative operand is {position:?}"
-        )),
+        (fixup, position) => Some(format!("fixup {fixup:?} but the oracle's rip-relative operand is {position:?}")),
     }
 }
 
 fn condition_opcode(condition: Condition) -> Opcode {
     use Opcode::*;
-    [
-        JO, JNO, JB, JNB, JZ, JNZ, JNA, JA, JS, JNS, JP, JNP, JL, JGE, JLE, JG,
-    ][condition.bits() as usize]
+    [JO, JNO, JB, JNB, JZ, JNZ, JNA, JA, JS, JNS, JP, JNP, JL, JGE, JLE, JG][condition.bits() as usize]
 }
 
 /// The oracle's relative branch displacement, from the end of the instruction.
@@ -351,9 +323,7 @@ fn check_simulation(insn: &Insn, oracle: &Instruction, simulation: &Simulation) 
     let len = insn.len() as i64;
     let target_ok = |offset: i64| relative(oracle).is_some_and(|rel| rel + len == offset);
     let ok = match *simulation {
-        Simulation::Nop { len: l } => {
-            oracle.opcode() == Opcode::NOP && usize::from(l) == insn.len()
-        }
+        Simulation::Nop { len: l } => oracle.opcode() == Opcode::NOP && usize::from(l) == insn.len(),
         Simulation::Push { reg, len: l } => {
             oracle.opcode() == Opcode::PUSH
                 && usize::from(l) == insn.len()
@@ -364,14 +334,8 @@ fn check_simulation(insn: &Insn, oracle: &Instruction, simulation: &Simulation) 
             oracle.opcode() == Opcode::CALL && usize::from(l) == insn.len() && target_ok(offset)
         }
         Simulation::Jmp { offset } => oracle.opcode() == Opcode::JMP && target_ok(offset),
-        Simulation::Jcc {
-            condition,
-            offset,
-            len: l,
-        } => {
-            oracle.opcode() == condition_opcode(condition)
-                && usize::from(l) == insn.len()
-                && target_ok(offset)
+        Simulation::Jcc { condition, offset, len: l } => {
+            oracle.opcode() == condition_opcode(condition) && usize::from(l) == insn.len() && target_ok(offset)
         }
     };
     (!ok).then(|| format!("claims {simulation:?}"))
@@ -382,8 +346,7 @@ fn every_accepted_instruction_is_what_the_oracle_says() {
     let seed = env_u64("ORACLE_SEED", 0x0b5e_55ed_c1a5_51f1);
     let count = env_u64("ORACLE_X86_INSNS", 400_000);
     let mut rng = Rng(seed);
-    let (mut decoded, mut stepped, mut fixed, mut simulated, mut rejected) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut decoded, mut stepped, mut fixed, mut simulated, mut rejected) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut failures = Vec::new();
     let mut gaps = std::collections::BTreeMap::new();
     for i in 0..count {
@@ -423,12 +386,7 @@ fn every_accepted_instruction_is_what_the_oracle_says() {
                 },
                 (Classification::Step, Some(oracle)) => {
                     stepped += 1;
-                    fixed += u64::from(
-                        x86_64::xol_image(&insn)
-                            .fixup
-                            .rip_relative_scratch
-                            .is_some(),
-                    );
+                    fixed += u64::from(x86_64::xol_image(&insn).fixup.rip_relative_scratch.is_some());
                     check_step(&insn, oracle)
                 }
                 (Classification::Simulate(simulation), Some(oracle)) => {
@@ -437,9 +395,7 @@ fn every_accepted_instruction_is_what_the_oracle_says() {
                 }
             };
             if let Some(problem) = problem {
-                let text = oracle
-                    .as_ref()
-                    .map_or_else(|| "<undecoded>".into(), |o| o.to_string());
+                let text = oracle.as_ref().map_or_else(|| "<undecoded>".into(), |o| o.to_string());
                 failures.push(format!(
                     "{:02x?} `{text}` ({policy:?}): classifier {verdict:?}, oracle: {problem}",
                     insn.bytes()

@@ -18,10 +18,7 @@ static GIVEN: Mutex<alloc::vec::Vec<MemoryRegion>> = Mutex::new(alloc::vec::Vec:
 
 /// Hand `ram` to the allocator, less the kernel image and every `reserved` range.
 pub fn init(ram: &[MemoryRegion], reserved: &[MemoryRegion]) {
-    let kernel = MemoryRegion {
-        base: layout::kernel_start(),
-        size: layout::kernel_end() - layout::kernel_start(),
-    };
+    let kernel = MemoryRegion { base: layout::kernel_start(), size: layout::kernel_end() - layout::kernel_start() };
     let holes: alloc::vec::Vec<MemoryRegion> = reserved.iter().copied().chain(core::iter::once(kernel)).collect();
     let mut allocator = FRAMES.lock();
     let mut given = GIVEN.lock();

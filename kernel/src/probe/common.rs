@@ -37,8 +37,8 @@ use crate::{
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
 use probe_core::{
-    registry::Treatment, ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SlotIndex,
-    TreeLookup, XolPolicy,
+    registry::Treatment, ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy,
+    SlotIndex, TreeLookup, XolPolicy,
 };
 use spin::{Mutex, Once};
 
@@ -170,7 +170,14 @@ fn resolve(process: &Process, request: &ProbeRequest) -> Result<(u64, String), S
                 .address_of(name)
                 .ok_or_else(|| format!("{} has no function named '{}'", process.name, name))?;
             let vaddr = start.checked_add(*offset).ok_or_else(|| String::from("offset overflows"))?;
-            Ok((vaddr, format!("{}:{}", process.name, if *offset == 0 { name.clone() } else { format!("{}+{:#x}", name, offset) })))
+            Ok((
+                vaddr,
+                format!(
+                    "{}:{}",
+                    process.name,
+                    if *offset == 0 { name.clone() } else { format!("{}+{:#x}", name, offset) }
+                ),
+            ))
         }
     }
 }
@@ -185,7 +192,10 @@ pub fn treatment_name(probe: &Probe) -> String {
 /// Register a probe at `vaddr` in `process` and plant its breakpoint.
 fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> Result<Arc<Probe>, (Error, String)> {
     if (layout::XOL_PAGE..layout::XOL_PAGE + 4096).contains(&vaddr) {
-        return Err((Error::InvalidArgument, format!("address {:#x} is in the XOL page, not in {}'s text", vaddr, process.name)));
+        return Err((
+            Error::InvalidArgument,
+            format!("address {:#x} is in the XOL page, not in {}'s text", vaddr, process.name),
+        ));
     }
     let original = super::read_original(process, vaddr, &symbol)?;
     let spec = ProbeSpec {
@@ -246,7 +256,12 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
     };
     super::restore(&process.space, vaddr, &original);
     let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
-    trace!("probe_unregister: {} retired, {} restored at {:#x}", probe.id, super::insn_text(&probe.original), probe.vaddr);
+    trace!(
+        "probe_unregister: {} retired, {} restored at {:#x}",
+        probe.id,
+        super::insn_text(&probe.original),
+        probe.vaddr
+    );
     Ok(probe)
 }
 
@@ -332,7 +347,12 @@ pub fn find_probe(
             let found = REGISTRY.lock().find(space_of(pid), breakpoint);
             match found.map(|probe| tree.insert(probe)) {
                 Some(Ok(Some(hit))) => {
-                    trace!("tree miss; registry: {} ({}), cached in tid {}'s tree", hit.probe().id, hit.probe().kind.as_str(), tid);
+                    trace!(
+                        "tree miss; registry: {} ({}), cached in tid {}'s tree",
+                        hit.probe().id,
+                        hit.probe().kind.as_str(),
+                        tid
+                    );
                     Some((hit, None))
                 }
                 _ => None,

@@ -28,10 +28,8 @@ impl Registers for ExceptionFrame {
     }
     fn nzcv(&self) -> u32 {
         /// N, Z, C, V where SPSR_EL1 (and the simulator) keep them, bits 31..28.
-        const NZCV_MASK: u64 = SPSR_EL1::N::SET.mask()
-            | SPSR_EL1::Z::SET.mask()
-            | SPSR_EL1::C::SET.mask()
-            | SPSR_EL1::V::SET.mask();
+        const NZCV_MASK: u64 =
+            SPSR_EL1::N::SET.mask() | SPSR_EL1::Z::SET.mask() | SPSR_EL1::C::SET.mask() | SPSR_EL1::V::SET.mask();
         (self.spsr.get() & NZCV_MASK) as u32
     }
 }

@@ -46,7 +46,7 @@ use crate::{
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::Error;
 use common::{find_probe, options, simulate_hit, xol_policy, COUNTERS};
-use probe_core::{registry::Treatment, xol, ActiveHit, Aarch64, Arch, ProbeKind, SlotIndex, XolPolicy, XolSlots};
+use probe_core::{registry::Treatment, xol, Aarch64, ActiveHit, Arch, ProbeKind, SlotIndex, XolPolicy, XolSlots};
 use thread_state::{slot_address, Stepping};
 
 pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
@@ -78,7 +78,8 @@ fn read_original(process: &Process, vaddr: u64, _symbol: &str) -> Result<u32, (E
     if process.space.check(vaddr, 4, UserAccess::Execute).is_err() {
         return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
     }
-    read_instruction(&process.space, vaddr).ok_or_else(|| (Error::InvalidArgument, format!("address {:#x} is not readable", vaddr)))
+    read_instruction(&process.space, vaddr)
+        .ok_or_else(|| (Error::InvalidArgument, format!("address {:#x} is not readable", vaddr)))
 }
 
 /// Plant the probe's `brk` over the instruction at `vaddr`.
@@ -182,7 +183,12 @@ fn handle_hit(
         match thread.probes.returns.push(Arc::clone(&probe), return_address, frame.sp_el0, &COUNTERS) {
             probe_core::retstack::PushOutcome::Armed { abandoned } => {
                 frame.x[30] = slot_address(SlotIndex::TRAMPOLINE);
-                trace!("return probe armed: x30 {:#x} -> trampoline {:#x} ({} abandoned frames dropped)", return_address, frame.x[30], abandoned);
+                trace!(
+                    "return probe armed: x30 {:#x} -> trampoline {:#x} ({} abandoned frames dropped)",
+                    return_address,
+                    frame.x[30],
+                    abandoned
+                );
             }
             probe_core::retstack::PushOutcome::SkippedDepthLimit { .. } => {
                 trace!("return stack full ({} deep): this return is not probed", probe_core::RETURN_STACK_DEPTH);
@@ -230,14 +236,22 @@ fn handle_hit(
                     );
                 }
             } else {
-                trace!("slot {} ({:?}): already holds {:#010x}: no write, no cache maintenance", slot.index(), choice.reason, probe.original);
+                trace!(
+                    "slot {} ({:?}): already holds {:#010x}: no write, no cache maintenance",
+                    slot.index(),
+                    choice.reason,
+                    probe.original
+                );
             }
             thread.probes.tree.remember_slot(breakpoint, slot);
             COUNTERS.bump(&COUNTERS.stepped);
             frame.elr = address;
             debug::arm_single_step(frame);
             thread.probes.stepping = Some(Stepping { hit, slot, breakpoint });
-            trace!("eret to slot {:#x} with MDSCR_EL1.SS=1 and SPSR_EL1.SS=1: one instruction, then a step exception", address);
+            trace!(
+                "eret to slot {:#x} with MDSCR_EL1.SS=1 and SPSR_EL1.SS=1: one instruction, then a step exception",
+                address
+            );
             if options().preempt_steps {
                 // As if an interrupt arrived now: the step stays armed in this
                 // thread's saved SPSR and resumes when it runs again.
@@ -253,7 +267,7 @@ fn handle_hit(
 /// `thread` of `process`. Returns what the scheduler must do next, or `None`
 /// if this thread was not stepping a probe (the caller reports it).
 pub fn on_step(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
-    let Some(stepping) = thread.probes.stepping.take() else { return None };
+    let stepping = thread.probes.stepping.take()?;
     debug::set_core_single_step(false);
     let slot = slot_address(stepping.slot);
     let _ = process.xol.release(stepping.slot);
@@ -279,7 +293,12 @@ pub fn on_step(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Pr
 fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<After> {
     let trampoline = slot_address(SlotIndex::TRAMPOLINE);
     let result = thread.probes.returns.pop_chain(frame.sp_el0, trampoline, |instance, abandoned| {
-        trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
+        trace!(
+            "trampoline: return from {} to {:#x} ({} abandoned frames dropped)",
+            instance.probe.id,
+            instance.return_address,
+            abandoned
+        );
     });
     // No pending return: EL0 reached the trampoline on its own (`None`: its own doing).
     frame.elr = result.ok()?;

@@ -12,7 +12,7 @@
 use crate::arch::debug;
 use alloc::sync::Arc;
 use brk_abi::layout;
-use probe_core::{ActiveHit, Aarch64, BreakpointTree, ReturnStack, SlotIndex, SpaceId, XolSlots};
+use probe_core::{Aarch64, ActiveHit, BreakpointTree, ReturnStack, SlotIndex, SpaceId, XolSlots};
 
 /// This kernel's instruction set, as the probe core knows it.
 pub type Isa = Aarch64;

@@ -35,10 +35,8 @@ impl UserMemory for CheckedUserMemory<'_> {
         self.read(addr).map(u64::from_le_bytes)
     }
     fn write_u64(&mut self, addr: u64, value: u64) -> Result<(), SimulationFault> {
-        let range = self
-            .0
-            .check(addr, 8, UserAccess::Write)
-            .map_err(|_| SimulationFault::UserAccess { addr, write: true })?;
+        let range =
+            self.0.check(addr, 8, UserAccess::Write).map_err(|_| SimulationFault::UserAccess { addr, write: true })?;
         self.0.write(range, &value.to_le_bytes());
         Ok(())
     }

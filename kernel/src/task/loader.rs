@@ -23,7 +23,8 @@ pub struct LoadedProgram {
 pub type LoadError = String;
 
 pub fn load(name: &str, image: &[u8]) -> Result<LoadedProgram, LoadError> {
-    let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|e| format!("{}: not an ELF file ({})", name, e))?;
+    let file =
+        ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|e| format!("{}: not an ELF file ({})", name, e))?;
     if file.ehdr.e_machine != abi::EM_AARCH64 {
         return Err(format!("{}: not an AArch64 program (e_machine {})", name, file.ehdr.e_machine));
     }
@@ -37,7 +38,10 @@ pub fn load(name: &str, image: &[u8]) -> Result<LoadedProgram, LoadError> {
     for segment in segments.iter().filter(|s| s.p_type == abi::PT_LOAD && s.p_memsz > 0) {
         let (writable, executable) = (segment.p_flags & abi::PF_W != 0, segment.p_flags & abi::PF_X != 0);
         if writable && executable {
-            return Err(format!("{}: segment at {:#x} is writable and executable (refused: W^X)", name, segment.p_vaddr));
+            return Err(format!(
+                "{}: segment at {:#x} is writable and executable (refused: W^X)",
+                name, segment.p_vaddr
+            ));
         }
         let start = segment.p_vaddr & !(PAGE_SIZE as u64 - 1);
         let end = segment
@@ -57,9 +61,14 @@ pub fn load(name: &str, image: &[u8]) -> Result<LoadedProgram, LoadError> {
             (false, false) => Access::UserReadOnly,
         };
         loaded_any_text |= executable;
-        space
-            .map_zeroed(start as usize, (end - start) as usize, access)
-            .map_err(|e| format!("{}: cannot map segment at {:#x}: {} (segments must not share a page)", name, segment.p_vaddr, e.name()))?;
+        space.map_zeroed(start as usize, (end - start) as usize, access).map_err(|e| {
+            format!(
+                "{}: cannot map segment at {:#x}: {} (segments must not share a page)",
+                name,
+                segment.p_vaddr,
+                e.name()
+            )
+        })?;
         space
             .write_as_kernel(segment.p_vaddr, file_bytes, executable)
             .map_err(|e| format!("{}: cannot fill segment at {:#x}: {}", name, segment.p_vaddr, e.name()))?;

@@ -36,7 +36,9 @@ pub fn fault(frame: &ExceptionFrame) {
         far = format!(" FAR={:#x}", frame.far);
     }
     if class == ExceptionClass::BrkAarch64 {
-        what = if frame.brk_immediate() == crate::arch::debug::TRAMPOLINE_BRK_IMMEDIATE && frame.elr == brk_abi::layout::XOL_PAGE {
+        what = if frame.brk_immediate() == crate::arch::debug::TRAMPOLINE_BRK_IMMEDIATE
+            && frame.elr == brk_abi::layout::XOL_PAGE
+        {
             format!("{}: the return-probe trampoline, reached with no return probe armed", what)
         } else {
             format!("{}: brk #{:#x}, which no probe owns", what, frame.brk_immediate())

@@ -51,7 +51,8 @@ pub fn init() {
 fn open(rsdp: usize) -> Result<AcpiTables<IdentityMapped>, String> {
     // SAFETY: the firmware says an RSDP lies at this address, identity mapped;
     // `from_rsdp` checks its signature and checksum before trusting it.
-    unsafe { AcpiTables::from_rsdp(IdentityMapped, rsdp) }.map_err(|e| format!("the RSDP at {:#x} is unusable: {:?}", rsdp, e))
+    unsafe { AcpiTables::from_rsdp(IdentityMapped, rsdp) }
+        .map_err(|e| format!("the RSDP at {:#x} is unusable: {:?}", rsdp, e))
 }
 
 /// The tables, if the firmware gave usable ones. (A fresh view each time: the

@@ -118,8 +118,10 @@ fn serial_port() -> (u16, String) {
         return (COM1_PORT, String::from("COM1: no SPCR table"));
     };
     let interface = spcr.interface_type();
-    let is_16550 =
-        matches!(interface, SpcrInterfaceType::Full16550 | SpcrInterfaceType::Full16450 | SpcrInterfaceType::Generic16550);
+    let is_16550 = matches!(
+        interface,
+        SpcrInterfaceType::Full16550 | SpcrInterfaceType::Full16450 | SpcrInterfaceType::Generic16550
+    );
     match spcr.base_address() {
         Some(Ok(address)) if is_16550 && address.address_space == AddressSpace::SystemIo => {
             match u16::try_from(address.address) {

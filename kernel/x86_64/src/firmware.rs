@@ -134,7 +134,8 @@ pub fn exit_boot_services(platform: &mut Platform) {
     // console is COM1 driven directly, and the memory map is copied out below.
     let map = unsafe { boot::exit_boot_services(Some(MemoryType::LOADER_DATA)) };
     for descriptor in map.entries() {
-        let region = MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
+        let region =
+            MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
         if descriptor.ty != MemoryType::MMIO && descriptor.ty != MemoryType::MMIO_PORT_SPACE {
             platform.highest_address = platform.highest_address.max(region.end());
         }
@@ -164,7 +165,10 @@ mod memory_attributes {
 /// kernel cannot map the firmware's runtime code without breaking W^X.
 fn runtime_code() -> Result<Vec<MemoryRegion>, String> {
     let table = system::with_config_table(|entries| {
-        entries.iter().find(|e| e.guid == uefi::table::cfg::ConfigTableEntry::MEMORY_ATTRIBUTES_GUID).map(|e| e.address as usize)
+        entries
+            .iter()
+            .find(|e| e.guid == uefi::table::cfg::ConfigTableEntry::MEMORY_ATTRIBUTES_GUID)
+            .map(|e| e.address as usize)
     })
     .ok_or_else(|| String::from("the firmware publishes no memory attributes table"))?;
     let u32_at = |at: usize| {
@@ -179,12 +183,12 @@ fn runtime_code() -> Result<Vec<MemoryRegion>, String> {
     let mut code = Vec::new();
     for i in 0..count {
         // SAFETY: as above: entry `i` of `count`, each `size` bytes.
-        let descriptor: uefi::mem::memory_map::MemoryDescriptor = unsafe {
-            core::ptr::read_unaligned((table + memory_attributes::HEADER_BYTES + i * size) as *const _)
-        };
+        let descriptor: uefi::mem::memory_map::MemoryDescriptor =
+            unsafe { core::ptr::read_unaligned((table + memory_attributes::HEADER_BYTES + i * size) as *const _) };
         let read_only = descriptor.att.contains(uefi::mem::memory_map::MemoryAttribute::READ_ONLY);
         let never_executed = descriptor.att.contains(uefi::mem::memory_map::MemoryAttribute::EXECUTE_PROTECT);
-        let region = MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
+        let region =
+            MemoryRegion { base: descriptor.phys_start as usize, size: descriptor.page_count as usize * PAGE_SIZE };
         match (read_only, never_executed) {
             (true, false) => code.push(region),
             (_, true) => {}
@@ -236,7 +240,10 @@ pub fn graphics_output() -> Result<GraphicsMode, String> {
         PixelFormat::Bgr => "BGR",
         PixelFormat::Rgb => "RGB",
         PixelFormat::Bitmask => {
-            return Err(format!("the GOP's pixels are laid out by a bit mask ({:?}), not 32-bit RGB or BGR", mode.pixel_bitmask()))
+            return Err(format!(
+                "the GOP's pixels are laid out by a bit mask ({:?}), not 32-bit RGB or BGR",
+                mode.pixel_bitmask()
+            ))
         }
         PixelFormat::BltOnly => return Err(String::from("the GOP mode is Blt-only: it has no framebuffer to draw on")),
     };

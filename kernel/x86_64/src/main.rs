@@ -63,7 +63,10 @@ fn efi_main() -> Status {
     let mut platform = firmware::discover();
     if platform.bootargs.split_whitespace().any(|word| word == bootargs::FIRMWARE_LEFT_AVX_ON) {
         if arch::cpu::turn_avx_on_as_a_firmware_may() {
-            println!("{}: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them", bootargs::FIRMWARE_LEFT_AVX_ON);
+            println!(
+                "{}: CR4.OSXSAVE set and XCR0 = x87 | SSE | AVX, as a firmware may leave them",
+                bootargs::FIRMWARE_LEFT_AVX_ON
+            );
         } else {
             println!("{}: this processor has no XSAVE or no AVX; nothing to turn on", bootargs::FIRMWARE_LEFT_AVX_ON);
         }
@@ -114,7 +117,10 @@ fn print_banner(platform: &Platform, console: &str) {
     println!("cpu:     {}", cpu);
     println!("entered: ring 0, long mode, UEFI {}", platform.uefi_revision);
     println!("ram:     {} MiB usable (UEFI memory map)", firmware::usable_ram_mib());
-    println!("caches:  coherent instruction fetch, no cache maintenance for written code (CPUID line size {} B)", cpu.line_size);
+    println!(
+        "caches:  coherent instruction fetch, no cache maintenance for written code (CPUID line size {} B)",
+        cpu.line_size
+    );
     for line in time::banner_lines() {
         println!("timer:   {}", line);
     }

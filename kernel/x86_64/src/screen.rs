@@ -34,7 +34,8 @@ pub fn framebuffer(mode: &GraphicsMode) -> Result<Framebuffer, String> {
             mode.size, mode.pixels_per_scan_line, mode.width, mode.height
         ));
     }
-    let framebuffer = Framebuffer { base: mode.base, width: mode.width, height: mode.height, stride, make_visible: nothing_to_do };
+    let framebuffer =
+        Framebuffer { base: mode.base, width: mode.width, height: mode.height, stride, make_visible: nothing_to_do };
     if framebuffer.region().end() > IDENTITY_MAPPED_AT_LEAST {
         return Err(format!(
             "the GOP framebuffer at {:#x} reaches past 4 GiB, which the kernel's map does not always cover",

@@ -43,7 +43,8 @@ fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform
     let before = memory::given_before_the_switch();
     ensure!(!before.is_empty(), "nothing was recorded at the switch to the kernel's tables");
     for given in before {
-        if let Some(firmware) = platform.boot_services.iter().find(|bs| bs.base < given.end() && given.base < bs.end()) {
+        if let Some(firmware) = platform.boot_services.iter().find(|bs| bs.base < given.end() && given.base < bs.end())
+        {
             return Err(format!(
                 "{:#x}-{:#x} was given to the frame allocator before the switch, over boot-services memory {:#x}-{:#x}",
                 given.base,
@@ -55,7 +56,8 @@ fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform
     }
     let after = memory::frames::given();
     // Whatever of it is not reserved (the first MiB) must be in use now.
-    let handed_out = |bs: &&crate::devicetree::MemoryRegion| !memory::frames::pages_without(**bs, &platform.reserved).is_empty();
+    let handed_out =
+        |bs: &&crate::devicetree::MemoryRegion| !memory::frames::pages_without(**bs, &platform.reserved).is_empty();
     for firmware in platform.boot_services.iter().filter(handed_out) {
         ensure!(
             after.iter().any(|given| given.base < firmware.end() && firmware.base < given.end()),
@@ -69,10 +71,20 @@ fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform
 
 fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
     let (loaded_idt, our_idt) = arch::exception::idt_addresses();
-    ensure!(loaded_idt == our_idt && our_idt != 0, "IDTR base {:#x}, the kernel's IDT is at {:#x}", loaded_idt, our_idt);
+    ensure!(
+        loaded_idt == our_idt && our_idt != 0,
+        "IDTR base {:#x}, the kernel's IDT is at {:#x}",
+        loaded_idt,
+        our_idt
+    );
     let (_, ist1, task_register) = gdt::loaded_state();
     let selectors = gdt::selectors();
-    ensure!(task_register == selectors.tss.0, "task register {:#x}, the TSS selector is {:#x}", task_register, selectors.tss.0);
+    ensure!(
+        task_register == selectors.tss.0,
+        "task register {:#x}, the TSS selector is {:#x}",
+        task_register,
+        selectors.tss.0
+    );
     ensure!(
         ist1 == memory::layout::double_fault_stack_top() as u64,
         "IST1 {:#x}, the double-fault stack's top is {:#x}",
@@ -115,7 +127,11 @@ fn int3_in_ring_0_is_trapped(_: &Platform) -> Outcome {
     }
     let (expected, trapped) = (INT3_EXPECTED_RIP.load(Ordering::SeqCst), INT3_TRAPPED_RIP.load(Ordering::SeqCst));
     INT3_EXPECTED_RIP.store(0, Ordering::SeqCst);
-    ensure!(INT3_VECTOR.load(Ordering::SeqCst) == 3, "vector {} instead of 3 (#BP)", INT3_VECTOR.load(Ordering::SeqCst));
+    ensure!(
+        INT3_VECTOR.load(Ordering::SeqCst) == 3,
+        "vector {} instead of 3 (#BP)",
+        INT3_VECTOR.load(Ordering::SeqCst)
+    );
     ensure!(trapped == expected, "RIP {:#x} in the frame, the byte after the int3 is {:#x}", trapped, expected);
     Ok(())
 }
@@ -137,7 +153,11 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
     let text_leaf = table.lookup(text).ok_or("kernel text not mapped")?;
     ensure!(text_leaf.executable() && !text_leaf.writable(), "kernel text at {:#x} is not read+execute", text);
     let data_leaf = table.lookup(data).ok_or("kernel data not mapped")?;
-    ensure!(data_leaf.writable() && !data_leaf.executable(), "kernel data at {:#x} is not read+write, no execute", data);
+    ensure!(
+        data_leaf.writable() && !data_leaf.executable(),
+        "kernel data at {:#x} is not read+write, no execute",
+        data
+    );
     for guard in [memory::layout::stack_guard(), memory::layout::double_fault_stack_guard(), 0] {
         ensure!(table.lookup(guard).is_none(), "guard page {:#x} is mapped", guard);
     }
@@ -175,7 +195,8 @@ const _: () = assert!(
     UNCLAIMED_VECTOR >= arch::exception::FIRST_INTERRUPT_VECTOR
         && UNCLAIMED_VECTOR != arch::exception::LOCAL_APIC_TIMER_VECTOR
         && UNCLAIMED_VECTOR != arch::exception::SYSCALL_VECTOR
-        && (UNCLAIMED_VECTOR < arch::exception::PIC_BASE || UNCLAIMED_VECTOR >= arch::exception::PIC_BASE + arch::exception::PIC_LINES)
+        && (UNCLAIMED_VECTOR < arch::exception::PIC_BASE
+            || UNCLAIMED_VECTOR >= arch::exception::PIC_BASE + arch::exception::PIC_LINES)
 );
 /// The master 8259's line 7 as remapped: what its spurious interrupt arrives
 /// on. `int` raises it with the line's in-service bit clear, as a real
@@ -220,7 +241,9 @@ fn user_access_checker_demands_ring_3_rights(_: &Platform) -> Outcome {
     let mut space = AddressSpace::new().map_err(|e| format!("address space: {}", e.name()))?;
     let read_only = layout::USER_BASE;
     let read_write = layout::USER_BASE + PAGE_SIZE as u64;
-    let map = |space: &mut AddressSpace, va: u64, access| space.map_zeroed(va as usize, PAGE_SIZE, access).map_err(|e| format!("map: {}", e.name()));
+    let map = |space: &mut AddressSpace, va: u64, access| {
+        space.map_zeroed(va as usize, PAGE_SIZE, access).map_err(|e| format!("map: {}", e.name()))
+    };
     map(&mut space, read_only, mmu::Access::UserReadOnly)?;
     map(&mut space, read_write, mmu::Access::UserReadWrite)?;
     let allowed = |addr: u64, len: u64, access| space.check(addr, len, access).is_ok();
@@ -238,13 +261,25 @@ fn user_access_checker_demands_ring_3_rights(_: &Platform) -> Outcome {
     ensure!(!allowed(layout::XOL_PAGE, 16, UserAccess::Write), "the XOL page is writable from ring 3");
     let (pa, flags) = space.translate(layout::XOL_PAGE).ok_or("the XOL page does not translate")?;
     ensure!(flags.executable && !flags.writable, "XOL flags {:?}", flags);
-    ensure!(pa == space.xol_kernel_alias() as usize, "XOL translates to {:#x}, its alias is {:p}", pa, space.xol_kernel_alias());
+    ensure!(
+        pa == space.xol_kernel_alias() as usize,
+        "XOL translates to {:#x}, its alias is {:p}",
+        pa,
+        space.xol_kernel_alias()
+    );
     // SAFETY: the alias is the identity-mapped XOL frame this space owns.
     let trampoline = unsafe { *space.xol_kernel_alias() };
     ensure!(trampoline == INT3, "XOL slot 0 holds {:#04x}, not int3", trampoline);
-    ensure!(space.kernel_alias(read_only + 5) == space.translate(read_only + 5).map(|(pa, _)| pa as *mut u8), "alias and translation disagree");
+    ensure!(
+        space.kernel_alias(read_only + 5) == space.translate(read_only + 5).map(|(pa, _)| pa as *mut u8),
+        "alias and translation disagree"
+    );
     let (user_pages, writable_executable) = space.audit();
-    ensure!(user_pages == 3 && writable_executable == 0, "audit: {} user pages, {} W+X", user_pages, writable_executable);
+    ensure!(
+        user_pages == 3 && writable_executable == 0,
+        "audit: {} user pages, {} W+X",
+        user_pages,
+        writable_executable
+    );
     Ok(())
 }
-

@@ -30,7 +30,6 @@ user_rt::entry!(main);
 /// How many tiny functions `bench_fns` holds (the scaling case's probes).
 const MANY: usize = 10_000;
 
-
 #[cfg(target_arch = "aarch64")]
 #[path = "arch/aarch64.rs"]
 mod arch;

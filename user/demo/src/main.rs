@@ -15,10 +15,7 @@
 
 use core::{
     arch::{
-        aarch64::{
-            float32x4_t, uint32x4_t, vaddvq_f32, vaddvq_u64, vdupq_n_f32, vdupq_n_u64, vfmaq_f32,
-            vpadalq_u32,
-        },
+        aarch64::{float32x4_t, uint32x4_t, vaddvq_f32, vaddvq_u64, vdupq_n_f32, vdupq_n_u64, vfmaq_f32, vpadalq_u32},
         asm,
     },
     hint::black_box,
@@ -38,9 +35,7 @@ const COMPUTE_CALLS: u64 = 1000;
 pub extern "C" fn compute(x: u64) -> u64 {
     // A multiplicative hash (the 64-bit golden-ratio constant), so that every
     // input changes the checksum.
-    (x ^ (x >> 7))
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .rotate_left(13)
+    (x ^ (x >> 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(13)
 }
 
 /// Recursive Fibonacci: many nested activations of one probe site, and many
@@ -189,10 +184,7 @@ fn main(_args: &str) -> i32 {
     // (every partial sum is a small multiple of 0.5, so rounding never happens).
     let a: [f32; 16] = core::array::from_fn(|i| i as f32 * 0.5);
     let b: [f32; 16] = core::array::from_fn(|i| (16 - i) as f32);
-    println!(
-        "demo: simd_dot = {}",
-        simd_dot(black_box(&a), black_box(&b))
-    );
+    println!("demo: simd_dot = {}", simd_dot(black_box(&a), black_box(&b)));
 
     // 0^2 + 1^2 + ... + 63^2 = 63 * 64 * 127 / 6 = 85344.
     let squares: [u32; 64] = core::array::from_fn(|i| (i * i) as u32);

@@ -164,4 +164,3 @@ pub(crate) fn commit(kind: &str) {
         _ => unreachable!("commit called with unknown kind {kind}"),
     }
 }
-

@@ -81,7 +81,8 @@ pub(crate) fn vtable_address() -> Option<u64> {
     // name the vtable, is not stable), so the words are checked below before one
     // is used: the data word must be `square`, the other must lie in the image.
     let [data, vtable]: [usize; 2] = unsafe { core::mem::transmute(shape) };
-    (data == &square as *const Square as usize && user_rt::image::image().contains(&(vtable as u64))).then_some(vtable as u64)
+    (data == &square as *const Square as usize && user_rt::image::image().contains(&(vtable as u64)))
+        .then_some(vtable as u64)
 }
 
 /// Calls itself forever, one kilobyte of stack per call.

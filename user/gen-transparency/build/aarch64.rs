@@ -18,7 +18,14 @@ use super::{block_rng, Generated, Layout, Rng};
 const DATA: [u32; 17] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17];
 const CONDS: [&str; 14] = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"];
 const LOGIC_IMM_X: [&str; 8] = [
-    "0xff", "0xffff0000", "0x5555555555555555", "0xfffffffffffffff0", "0x3", "0x7fffffff", "0x8000000000000001", "0xf0f0f0f0f0f0f0f0",
+    "0xff",
+    "0xffff0000",
+    "0x5555555555555555",
+    "0xfffffffffffffff0",
+    "0x3",
+    "0x7fffffff",
+    "0x8000000000000001",
+    "0xf0f0f0f0f0f0f0f0",
 ];
 const LOGIC_IMM_W: [&str; 6] = ["0xff", "0xffff0000", "0x55555555", "0xfffffff0", "0x3", "0x7fffffff"];
 
@@ -36,10 +43,18 @@ impl Gen {
         format!("w{}", self.rng.pick(&DATA))
     }
     fn r(&mut self, wide: bool) -> String {
-        if wide { self.x() } else { self.w() }
+        if wide {
+            self.x()
+        } else {
+            self.w()
+        }
     }
     fn xz(&mut self) -> String {
-        if self.rng.chance(10) { "xzr".into() } else { self.x() }
+        if self.rng.chance(10) {
+            "xzr".into()
+        } else {
+            self.x()
+        }
     }
     fn v(&mut self) -> u64 {
         self.rng.below(32)
@@ -74,7 +89,9 @@ impl Gen {
             }
             6..=11 => {
                 let (d, n, m) = (self.r(wide), self.r(wide), self.r(wide));
-                let op = self.rng.pick(&["add", "sub", "adds", "subs", "and", "orr", "eor", "bic", "orn", "eon", "ands", "bics"]);
+                let op = self
+                    .rng
+                    .pick(&["add", "sub", "adds", "subs", "and", "orr", "eor", "bic", "orn", "eon", "ands", "bics"]);
                 let logical = !op.starts_with("add") && !op.starts_with("sub");
                 let shifts: &[&str] = if logical { &["lsl", "lsr", "asr", "ror"] } else { &["lsl", "lsr", "asr"] };
                 let shift = self.rng.pick(shifts);
@@ -124,7 +141,11 @@ impl Gen {
             }
             25..=27 => {
                 let (d, n, m) = (self.r(wide), self.r(wide), self.r(wide));
-                one(format!("{} {d}, {n}, {m}", self.rng.pick(&["adc", "adcs", "sbc", "sbcs", "udiv", "sdiv", "lslv", "lsrv", "asrv", "rorv", "mul"])))
+                one(format!(
+                    "{} {d}, {n}, {m}",
+                    self.rng
+                        .pick(&["adc", "adcs", "sbc", "sbcs", "udiv", "sdiv", "lslv", "lsrv", "asrv", "rorv", "mul"])
+                ))
             }
             28..=30 => {
                 let (d, n, m, a) = (self.x(), self.x(), self.x(), self.x());
@@ -132,7 +153,10 @@ impl Gen {
                 match self.rng.below(5) {
                     0 => one(format!("madd {d}, {n}, {m}, {a}")),
                     1 => one(format!("msub {d}, {n}, {m}, {a}")),
-                    2 => one(format!("{} {d}, {wn}, {wm}, {a}", self.rng.pick(&["smaddl", "umaddl", "smsubl", "umsubl"]))),
+                    2 => one(format!(
+                        "{} {d}, {wn}, {wm}, {a}",
+                        self.rng.pick(&["smaddl", "umaddl", "smsubl", "umsubl"])
+                    )),
                     3 => one(format!("{} {d}, {n}, {m}", self.rng.pick(&["smulh", "umulh"]))),
                     _ => {
                         let (wd, wa) = (self.w(), self.w());
@@ -142,7 +166,11 @@ impl Gen {
             }
             31..=32 => {
                 let (d, n) = (self.r(wide), self.r(wide));
-                let ops: &[&str] = if wide { &["rbit", "rev", "rev16", "rev32", "clz", "cls"] } else { &["rbit", "rev", "rev16", "clz", "cls"] };
+                let ops: &[&str] = if wide {
+                    &["rbit", "rev", "rev16", "rev32", "clz", "cls"]
+                } else {
+                    &["rbit", "rev", "rev16", "clz", "cls"]
+                };
                 one(format!("{} {d}, {n}", self.rng.pick(ops)))
             }
             33..=36 => {
@@ -173,7 +201,10 @@ impl Gen {
                 let m = self.w();
                 let xm = self.x();
                 match self.rng.below(4) {
-                    0 => one(format!("{} {d}, {n}, {m}", self.rng.pick(&["crc32b", "crc32h", "crc32w", "crc32cb", "crc32ch", "crc32cw"]))),
+                    0 => one(format!(
+                        "{} {d}, {n}, {m}",
+                        self.rng.pick(&["crc32b", "crc32h", "crc32w", "crc32cb", "crc32ch", "crc32cw"])
+                    )),
                     1 => one(format!("{} {d}, {n}, {xm}", self.rng.pick(&["crc32x", "crc32cx"]))),
                     2 => one("nop".into()),
                     _ => one(self.rng.pick(&["dmb ish", "dsb ish", "isb", "prfm pldl1keep, [x19, #64]"]).to_string()),
@@ -182,16 +213,29 @@ impl Gen {
             // Loads and stores against the scratch buffer.
             44..=50 => {
                 let (op, size, reg_wide) = *self.rng.pick(&[
-                    ("ldr", 8u64, true), ("str", 8, true), ("ldr", 4, false), ("str", 4, false),
-                    ("ldrb", 1, false), ("strb", 1, false), ("ldrh", 2, false), ("strh", 2, false),
-                    ("ldrsb", 1, true), ("ldrsh", 2, true), ("ldrsw", 4, true), ("ldrsb", 1, false), ("ldrsh", 2, false),
+                    ("ldr", 8u64, true),
+                    ("str", 8, true),
+                    ("ldr", 4, false),
+                    ("str", 4, false),
+                    ("ldrb", 1, false),
+                    ("strb", 1, false),
+                    ("ldrh", 2, false),
+                    ("strh", 2, false),
+                    ("ldrsb", 1, true),
+                    ("ldrsh", 2, true),
+                    ("ldrsw", 4, true),
+                    ("ldrsb", 1, false),
+                    ("ldrsh", 2, false),
                 ]);
                 let t = self.r(reg_wide);
                 match self.rng.below(5) {
                     0 => one(format!("{op} {t}, [x19, #{}]", self.rng.below(512) * size)),
                     1 => {
                         let unscaled = op.replacen("ldr", "ldur", 1).replacen("str", "stur", 1);
-                        one(format!("{unscaled} {t}, [x19, #{}]", self.rng.range(-256 / size as i64, 255 / size as i64) * size as i64))
+                        one(format!(
+                            "{unscaled} {t}, [x19, #{}]",
+                            self.rng.range(-256 / size as i64, 255 / size as i64) * size as i64
+                        ))
                     }
                     2 => one(format!("{op} {t}, [x20, #{}]!", self.rng.range(-4, 4) * 16)),
                     3 => one(format!("{op} {t}, [x20], #{}", self.rng.range(-4, 4) * 16)),
@@ -206,7 +250,13 @@ impl Gen {
                 }
             }
             51..=54 => {
-                let (op, size, wide_regs) = *self.rng.pick(&[("ldp", 8u64, true), ("stp", 8, true), ("ldp", 4, false), ("stp", 4, false), ("ldpsw", 4, true)]);
+                let (op, size, wide_regs) = *self.rng.pick(&[
+                    ("ldp", 8u64, true),
+                    ("stp", 8, true),
+                    ("ldp", 4, false),
+                    ("stp", 4, false),
+                    ("ldpsw", 4, true),
+                ]);
                 let t1 = self.r(wide_regs);
                 let mut t2 = self.r(wide_regs);
                 while t2[1..] == t1[1..] {
@@ -267,11 +317,24 @@ impl Gen {
                 let arr = self.rng.pick(&["16b", "8h", "4s", "2d", "8b", "4h", "2s"]);
                 let no_d = if *arr == "2d" { "4s" } else { arr };
                 match self.rng.below(12) {
-                    0 => one(format!("{} v{d}.{arr}, v{n}.{arr}, v{m}.{arr}", self.rng.pick(&["add", "sub", "cmeq", "cmgt", "cmhi", "zip1", "zip2", "uzp1", "trn2"]))),
-                    1 => one(format!("{} v{d}.{no_d}, v{n}.{no_d}, v{m}.{no_d}", self.rng.pick(&["mul", "umax", "smin", "uabd"]))),
-                    2 => one(format!("{} v{d}.16b, v{n}.16b, v{m}.16b", self.rng.pick(&["and", "orr", "eor", "bic", "bsl", "bit"]))),
+                    0 => one(format!(
+                        "{} v{d}.{arr}, v{n}.{arr}, v{m}.{arr}",
+                        self.rng.pick(&["add", "sub", "cmeq", "cmgt", "cmhi", "zip1", "zip2", "uzp1", "trn2"])
+                    )),
+                    1 => one(format!(
+                        "{} v{d}.{no_d}, v{n}.{no_d}, v{m}.{no_d}",
+                        self.rng.pick(&["mul", "umax", "smin", "uabd"])
+                    )),
+                    2 => one(format!(
+                        "{} v{d}.16b, v{n}.16b, v{m}.16b",
+                        self.rng.pick(&["and", "orr", "eor", "bic", "bsl", "bit"])
+                    )),
                     3 => one(format!("ext v{d}.16b, v{n}.16b, v{m}.16b, #{}", self.rng.below(16))),
-                    4 => one(format!("{} v{d}.4s, v{n}.4s, #{}", self.rng.pick(&["shl", "ushr", "sshr"]), 1 + self.rng.below(31))),
+                    4 => one(format!(
+                        "{} v{d}.4s, v{n}.4s, #{}",
+                        self.rng.pick(&["shl", "ushr", "sshr"]),
+                        1 + self.rng.below(31)
+                    )),
                     5 => {
                         let x = self.x();
                         one(format!("dup v{d}.{arr}, {}", if *arr == "2d" { x } else { x.replacen('x', "w", 1) }))
@@ -294,15 +357,27 @@ impl Gen {
                 let (d, n, m, a) = (self.v(), self.v(), self.v(), self.v());
                 let p = self.rng.pick(&["d", "s"]);
                 match self.rng.below(11) {
-                    0 => one(format!("{} {p}{d}, {p}{n}, {p}{m}", self.rng.pick(&["fadd", "fsub", "fmul", "fdiv", "fmax", "fmin", "fmaxnm", "fminnm", "fnmul"]))),
-                    1 => one(format!("{} {p}{d}, {p}{n}", self.rng.pick(&["fabs", "fneg", "fsqrt", "frintn", "frintz", "frinta", "frintm", "fmov"]))),
-                    2 => one(format!("{} {p}{d}, {p}{n}, {p}{m}, {p}{a}", self.rng.pick(&["fmadd", "fmsub", "fnmadd"]))),
+                    0 => one(format!(
+                        "{} {p}{d}, {p}{n}, {p}{m}",
+                        self.rng.pick(&["fadd", "fsub", "fmul", "fdiv", "fmax", "fmin", "fmaxnm", "fminnm", "fnmul"])
+                    )),
+                    1 => one(format!(
+                        "{} {p}{d}, {p}{n}",
+                        self.rng.pick(&["fabs", "fneg", "fsqrt", "frintn", "frintz", "frinta", "frintm", "fmov"])
+                    )),
+                    2 => {
+                        one(format!("{} {p}{d}, {p}{n}, {p}{m}, {p}{a}", self.rng.pick(&["fmadd", "fmsub", "fnmadd"])))
+                    }
                     3 => one(format!("{} {p}{n}, {p}{m}", self.rng.pick(&["fcmp", "fcmpe"]))),
                     4 => one(format!("fccmp {p}{n}, {p}{m}, #{}, {}", self.rng.below(16), self.rng.pick(&CONDS))),
                     5 => one(format!("fcsel {p}{d}, {p}{n}, {p}{m}, {}", self.rng.pick(&CONDS))),
                     6 => {
                         let x = self.x();
-                        if self.rng.chance(50) { one(format!("fmov d{d}, {x}")) } else { one(format!("fmov {x}, d{n}")) }
+                        if self.rng.chance(50) {
+                            one(format!("fmov d{d}, {x}"))
+                        } else {
+                            one(format!("fmov {x}, d{n}"))
+                        }
                     }
                     7 => {
                         let x = self.x();
@@ -372,7 +447,8 @@ impl Gen {
                 _ => {
                     // adr + br/blr/ret: two lines; the target is past both.
                     let t = self.forward(at, 2);
-                    let (reg, br) = *self.rng.pick(&[("x16", "br x16"), ("x16", "blr x16"), ("x16", "ret x16"), ("x30", "ret")]);
+                    let (reg, br) =
+                        *self.rng.pick(&[("x16", "br x16"), ("x16", "blr x16"), ("x16", "ret x16"), ("x30", "ret")]);
                     vec![format!("adr {reg}, {t}"), br.to_string()]
                 }
             },

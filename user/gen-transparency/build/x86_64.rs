@@ -57,10 +57,16 @@ impl Line {
     }
 }
 
-const R64: [&str; 16] = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
-const R32: [&str; 16] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d"];
-const R16: [&str; 16] = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
-const R8: [&str; 16] = ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
+const R64: [&str; 16] =
+    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const R32: [&str; 16] = [
+    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d",
+    "r15d",
+];
+const R16: [&str; 16] =
+    ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w"];
+const R8: [&str; 16] =
+    ["al", "cl", "dl", "bl", "spl", "bpl", "sil", "dil", "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b"];
 
 const RAX: usize = 0;
 const RDX: usize = 2;
@@ -122,7 +128,11 @@ fn ptr(bits: u32) -> &'static str {
 
 /// ` + 12` or ` - 12`.
 fn signed(value: i64) -> String {
-    if value < 0 { format!(" - {}", -value) } else { format!(" + {value}") }
+    if value < 0 {
+        format!(" - {}", -value)
+    } else {
+        format!(" + {value}")
+    }
 }
 
 /// The `nop` of `len` bytes (1 to 15): the forms assemblers pad with, the
@@ -169,7 +179,11 @@ impl Gen {
     }
     /// A register to read: mostly data, sometimes a base, index or rsp.
     fn source(&mut self) -> usize {
-        if self.rng.chance(80) { self.data() } else { self.rng.below(16) as usize }
+        if self.rng.chance(80) {
+            self.data()
+        } else {
+            self.rng.below(16) as usize
+        }
     }
     fn bits(&mut self) -> u32 {
         *self.rng.pick(&[64, 64, 64, 32, 32, 16, 8])
@@ -375,7 +389,11 @@ impl Gen {
                 let op = self.rng.pick(&["movzx", "movsx"]);
                 let s = self.source();
                 match self.rng.below(3) {
-                    0 => one(format!("movsxd {}, {}", reg(d, 64), if self.rng.chance(50) { reg(s, 32).to_string() } else { self.mem(32) })),
+                    0 => one(format!(
+                        "movsxd {}, {}",
+                        reg(d, 64),
+                        if self.rng.chance(50) { reg(s, 32).to_string() } else { self.mem(32) }
+                    )),
                     1 => one(format!("{op} {}, {}", reg(d, wide), self.mem(narrow))),
                     _ => one(format!("{op} {}, {}", reg(d, wide), reg(s, narrow))),
                 }
@@ -390,12 +408,21 @@ impl Gen {
                     index = RDX;
                 }
                 let scale = self.rng.pick(&[1, 2, 4, 8]);
-                let disp = signed(if self.rng.chance(50) { self.rng.range(-128, 127) } else { self.rng.range(i32::MIN as i64, i32::MAX as i64) });
+                let disp = signed(if self.rng.chance(50) {
+                    self.rng.range(-128, 127)
+                } else {
+                    self.rng.range(i32::MIN as i64, i32::MAX as i64)
+                });
                 match self.rng.below(4) {
                     0 => one(format!("lea {}, [{}{disp}]", reg(d, 64), reg(base, 64))),
                     1 => one(format!("lea {}, [{} + {scale}*{}{disp}]", reg(d, 64), reg(base, 64), reg(index, 64))),
                     2 => one(format!("lea {}, [{} + {scale}*{}{disp}]", reg(d, 32), reg(base, 32), reg(index, 32))),
-                    _ => one(format!("lea {}, [{} + {scale}*{}]", reg(d, *self.rng.pick(&[32, 16])), reg(base, 64), reg(index, 64))),
+                    _ => one(format!(
+                        "lea {}, [{} + {scale}*{}]",
+                        reg(d, *self.rng.pick(&[32, 16])),
+                        reg(base, 64),
+                        reg(index, 64)
+                    )),
                 }
             }
             // xchg, xadd, cmpxchg, cmpxchg8b.
@@ -458,7 +485,10 @@ impl Gen {
                 one(format!("{} {}, {}", self.rng.pick(&["bsf", "bsr"]), reg(d, bits), reg(s, bits)))
             }
             // Sign extensions of rax, flag operations, xlatb (al = [rbx + al]).
-            54..=55 => one(self.rng.pick(&["cqo", "cdq", "cwd", "cdqe", "cwde", "cbw", "clc", "stc", "cmc", "cld", "xlatb"]).to_string()),
+            54..=55 => one(self
+                .rng
+                .pick(&["cqo", "cdq", "cwd", "cdqe", "cwde", "cbw", "clc", "stc", "cmc", "cld", "xlatb"])
+                .to_string()),
             // test and cmp against memory.
             _ => {
                 let m = self.mem(bits);
@@ -510,7 +540,12 @@ impl Gen {
         match self.rng.below(3) {
             0 => {
                 let s = self.source();
-                unit.push(Line::asm(format!("{} {}, {}", self.rng.pick(&["adc", "sbb"]), reg(d, width), reg(s, width))));
+                unit.push(Line::asm(format!(
+                    "{} {}, {}",
+                    self.rng.pick(&["adc", "sbb"]),
+                    reg(d, width),
+                    reg(s, width)
+                )));
             }
             1 => {
                 let target = self.rm_dst(8);
@@ -519,7 +554,12 @@ impl Gen {
             }
             _ => {
                 let (width, s) = (width.max(16), self.source());
-                unit.push(Line::asm(format!("{} {}, {}", self.rng.pick(&["cmovc", "cmovnc"]), reg(d, width), reg(s, width))));
+                unit.push(Line::asm(format!(
+                    "{} {}, {}",
+                    self.rng.pick(&["cmovc", "cmovnc"]),
+                    reg(d, width),
+                    reg(s, width)
+                )));
                 unit.push(Line::asm(redefine(self)));
             }
         }
@@ -571,7 +611,11 @@ impl Gen {
                         _ => (0, 0),
                     };
                     if down > 0 && self.stack(down, 0) {
-                        if self.rng.chance(50) { asm(format!("sub rsp, {down}")) } else { asm(format!("add rsp, -{down}")) }
+                        if self.rng.chance(50) {
+                            asm(format!("sub rsp, {down}"))
+                        } else {
+                            asm(format!("add rsp, -{down}"))
+                        }
                     } else if up > 0 && self.stack(0, up) {
                         asm(format!("add rsp, {up}"))
                     } else if self.stack(64, 64) {
@@ -587,10 +631,22 @@ impl Gen {
             72..=75 => {
                 if self.rng.chance(50) && room >= 2 && self.strings(8 * REP_MAX) {
                     let count = self.rng.range(0, REP_MAX);
-                    let op = self.rng.pick(&["rep movsb", "rep stosb", "rep movsq", "rep stosq", "rep movsw", "rep stosw", "repe cmpsb", "repne scasb"]);
+                    let op = self.rng.pick(&[
+                        "rep movsb",
+                        "rep stosb",
+                        "rep movsq",
+                        "rep stosq",
+                        "rep movsw",
+                        "rep stosw",
+                        "repe cmpsb",
+                        "repne scasb",
+                    ]);
                     vec![Line::asm(format!("mov ecx, {count}")), Line::asm(op.to_string())]
                 } else if self.strings(8) {
-                    asm(self.rng.pick(&["movsb", "movsq", "stosb", "stosd", "lodsb", "lodsq", "cmpsb", "scasq"]).to_string())
+                    asm(self
+                        .rng
+                        .pick(&["movsb", "movsq", "stosb", "stosd", "lodsb", "lodsq", "cmpsb", "scasq"])
+                        .to_string())
                 } else {
                     one(self.plain())
                 }
@@ -665,7 +721,10 @@ impl Gen {
                 }
                 4 => {
                     let target = self.forward(at, 1);
-                    one(Line { source: format!(".byte 0xe9\n    .long {target} - . - 4"), text: format!("jmp {target} (rel32)") })
+                    one(Line {
+                        source: format!(".byte 0xe9\n    .long {target} - . - 4"),
+                        text: format!("jmp {target} (rel32)"),
+                    })
                 }
                 5 => {
                     let target = self.forward(at, 1);
@@ -686,7 +745,11 @@ impl Gen {
                 9 if self.stack(8, 8) => {
                     let target = self.forward(at, 3);
                     let d = self.data();
-                    vec![Line::asm(format!("lea {}, [rip + {target}]", R64[d])), Line::asm(format!("push {}", R64[d])), Line::asm("ret".into())]
+                    vec![
+                        Line::asm(format!("lea {}, [rip + {target}]", R64[d])),
+                        Line::asm(format!("push {}", R64[d])),
+                        Line::asm("ret".into()),
+                    ]
                 }
                 _ => one(self.plain()),
             },
@@ -701,7 +764,15 @@ const LEAVES: usize = 2;
 const LEAF_MAX: u64 = 3;
 
 fn block(seed: u64, index: usize, len: usize) -> (String, Vec<Line>) {
-    let mut g = Gen { rng: block_rng(seed, index), layout: Layout::new(index, len), pool: Vec::new(), in_leaf: false, rsp_down: 0, rsp_up: 0, string: 0 };
+    let mut g = Gen {
+        rng: block_rng(seed, index),
+        layout: Layout::new(index, len),
+        pool: Vec::new(),
+        in_leaf: false,
+        rsp_down: 0,
+        rsp_up: 0,
+        string: 0,
+    };
     while !g.layout.body_full() {
         let at = g.layout.at();
         let unit = g.instruction(at);
@@ -754,7 +825,9 @@ pub fn generate(seed: u64, blocks: usize, len: usize) -> Generated {
         asm.push_str(&text);
         texts.push(lines.into_iter().map(|l| l.text).collect::<Vec<_>>());
     }
-    asm.push_str(".popsection\n.pushsection .rodata.gen, \"a\", @progbits\n.p2align 3\n.globl gen_insn_table\ngen_insn_table:\n");
+    asm.push_str(
+        ".popsection\n.pushsection .rodata.gen, \"a\", @progbits\n.p2align 3\n.globl gen_insn_table\ngen_insn_table:\n",
+    );
     for (index, lines) in texts.iter().enumerate() {
         for i in 0..=lines.len() {
             writeln!(asm, "    .quad .Lgi{index}_{i}").unwrap();
@@ -769,6 +842,11 @@ pub fn generate(seed: u64, blocks: usize, len: usize) -> Generated {
         entries += lines.len() + 1;
     }
     writeln!(rust, "/// Entries in `gen_insn_table`.\npub const INSN_TABLE_LEN: usize = {entries};").unwrap();
-    writeln!(rust, "/// Where each block's entries start in `gen_insn_table`.\npub static FIRST: [usize; {}] = {first:?};", texts.len()).unwrap();
+    writeln!(
+        rust,
+        "/// Where each block's entries start in `gen_insn_table`.\npub static FIRST: [usize; {}] = {first:?};",
+        texts.len()
+    )
+    .unwrap();
     Generated { asm, texts, rust }
 }

@@ -132,7 +132,12 @@ fn register(block: usize, only: Option<usize>, ids: &mut [Option<u64>], totals: 
             Ok(probe) => *id = Some(probe),
             Err(Error::Refused) => {
                 totals.refused += 1;
-                println!("gen: refused: block {block} +{:#x} `{}` ({})", address - base, TEXTS[block][i], encoding(block, i));
+                println!(
+                    "gen: refused: block {block} +{:#x} `{}` ({})",
+                    address - base,
+                    TEXTS[block][i],
+                    encoding(block, i)
+                );
             }
             Err(error) => {
                 totals.errors += 1;
@@ -196,7 +201,12 @@ fn test_block(block: usize, seed: u64, totals: &mut Totals) {
         unregister(&mut ids[..len], totals);
         if count > 0 {
             found = true;
-            println!("gen: instruction {i} at +{:#x}: `{}` ({}) alone makes the run differ:", insn_address(block, i) - base, text, encoding(block, i));
+            println!(
+                "gen: instruction {i} at +{:#x}: `{}` ({}) alone makes the run differ:",
+                insn_address(block, i) - base,
+                text,
+                encoding(block, i)
+            );
             differences(expected, state, false);
             break;
         }
@@ -233,11 +243,16 @@ fn main(arguments: &str) -> i32 {
         totals.refused,
         totals.mismatches
     );
-    let counted = hits == totals.hits && simulated + stepped == hits && after.slot_reused + after.slot_written == after.stepped;
+    let counted =
+        hits == totals.hits && simulated + stepped == hits && after.slot_reused + after.slot_written == after.stepped;
     if !counted {
         println!("gen: counters do not add up: probes counted {} hits, the kernel {hits} ({simulated} simulated + {stepped} stepped)", totals.hits);
     }
     let ok = counted && totals.mismatches == 0 && totals.refused == 0 && totals.errors == 0 && totals.probed > 0;
     println!("gen: {}", if ok { "ok" } else { "FAILED" });
-    if ok { 0 } else { 1 }
+    if ok {
+        0
+    } else {
+        1
+    }
 }

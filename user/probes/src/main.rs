@@ -161,5 +161,9 @@ fn main(arguments: &str) -> i32 {
         }
     };
     println!("probes: {}", if ok { "ok" } else { "FAILED" });
-    if ok { 0 } else { 1 }
+    if ok {
+        0
+    } else {
+        1
+    }
 }

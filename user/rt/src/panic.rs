@@ -19,9 +19,7 @@ const NOBODY: u64 = u64::MAX;
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     let me = sys::gettid().unwrap_or(NOBODY - 1);
-    if let Err(first) =
-        PANICKING_THREAD.compare_exchange(NOBODY, me, Ordering::SeqCst, Ordering::SeqCst)
-    {
+    if let Err(first) = PANICKING_THREAD.compare_exchange(NOBODY, me, Ordering::SeqCst, Ordering::SeqCst) {
         if first == me {
             // A panic while reporting a panic (a `Display` impl that panics): do not
             // recurse, just end.
@@ -35,12 +33,7 @@ fn panic(info: &PanicInfo) -> ! {
     }
     match info.location() {
         Some(location) => {
-            println!(
-                "panic: {} at {}:{}",
-                info.message(),
-                location.file(),
-                location.line()
-            )
+            println!("panic: {} at {}:{}", info.message(), location.file(), location.line())
         }
         None => println!("panic: {} at <unknown>:0", info.message()),
     }

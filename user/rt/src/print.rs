@@ -24,10 +24,7 @@ struct LineBuffer {
 
 impl LineBuffer {
     const fn new() -> Self {
-        Self {
-            bytes: [0; LINE_BUFFER_SIZE],
-            length: 0,
-        }
+        Self { bytes: [0; LINE_BUFFER_SIZE], length: 0 }
     }
 
     /// Writes out what is buffered and empties the buffer.

@@ -26,12 +26,8 @@ pub(crate) extern "C" fn start_rust(args_address: usize, args_length: usize) -> 
         // that grows down from SP, and nothing writes them while the process runs.
         // Clamping to ARGS_MAX keeps a kernel bug from becoming a read far past
         // the string.
-        let bytes = unsafe {
-            core::slice::from_raw_parts(
-                args_address as *const u8,
-                args_length.min(crate::layout::ARGS_MAX),
-            )
-        };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(args_address as *const u8, args_length.min(crate::layout::ARGS_MAX)) };
         match core::str::from_utf8(bytes) {
             Ok(args) => args,
             Err(error) => panic!("the argument string is not UTF-8: {error}"),

@@ -55,9 +55,7 @@ fn call1(call: Syscall, a0: u64) -> Result<u64, Error> {
 pub fn write(fd: u64, buffer: &[u8]) -> Result<u64, Error> {
     // SAFETY: the kernel only reads `buffer.len()` bytes at `buffer.as_ptr()`, which
     // the slice guarantees are readable.
-    Error::decode(unsafe {
-        arch::syscall3(Syscall::Write as u64, fd, buffer.as_ptr() as u64, buffer.len() as u64)
-    })
+    Error::decode(unsafe { arch::syscall3(Syscall::Write as u64, fd, buffer.as_ptr() as u64, buffer.len() as u64) })
 }
 
 /// `exit` (1): ends the whole process, every thread, with `status`.
@@ -139,9 +137,7 @@ pub fn task_info() -> Result<TaskInfo, Error> {
     // SAFETY: the kernel writes at most `buffer.len()` bytes at `buffer.as_mut_ptr()`,
     // which the array makes writable; the asm keeps the default memory clobber, so
     // the compiler reads `buffer` again afterwards.
-    let result = unsafe {
-        arch::syscall2(Syscall::TaskInfo as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64)
-    };
+    let result = unsafe { arch::syscall2(Syscall::TaskInfo as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64) };
     Error::decode(result)?;
     Ok(TaskInfo::from_bytes(&buffer))
 }
@@ -165,7 +161,8 @@ pub fn probe_stats(id: u64) -> Result<ProbeStats, Error> {
     let mut buffer = [0u8; ProbeStats::SIZE];
     // SAFETY: the kernel writes at most `buffer.len()` bytes into the array,
     // which is writable and lives across the call.
-    let result = unsafe { syscall6(Syscall::ProbeStats as u64, [id, buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0]) };
+    let result =
+        unsafe { syscall6(Syscall::ProbeStats as u64, [id, buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0]) };
     Error::decode(result)?;
     Ok(ProbeStats::from_bytes(&buffer))
 }
@@ -174,7 +171,9 @@ pub fn probe_stats(id: u64) -> Result<ProbeStats, Error> {
 pub fn probe_counters() -> Result<ProbeCounters, Error> {
     let mut buffer = [0u8; ProbeCounters::SIZE];
     // SAFETY: as in `probe_stats`.
-    let result = unsafe { syscall6(Syscall::ProbeCounters as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) };
+    let result = unsafe {
+        syscall6(Syscall::ProbeCounters as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0])
+    };
     Error::decode(result)?;
     Ok(ProbeCounters::from_bytes(&buffer))
 }
@@ -183,7 +182,8 @@ pub fn probe_counters() -> Result<ProbeCounters, Error> {
 pub fn memory_info() -> Result<brk_abi::MemoryInfo, Error> {
     let mut buffer = [0u8; brk_abi::MemoryInfo::SIZE];
     // SAFETY: as in `probe_stats`.
-    let result = unsafe { syscall6(Syscall::MemoryInfo as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) };
+    let result =
+        unsafe { syscall6(Syscall::MemoryInfo as u64, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) };
     Error::decode(result)?;
     Ok(brk_abi::MemoryInfo::from_bytes(&buffer))
 }

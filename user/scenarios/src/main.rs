@@ -82,15 +82,15 @@ fn fuzz_value(rng: &mut Rng) -> u64 {
         1 => 1,
         2 => u64::MAX,
         3 => r >> 60,
-        4 => buf + (r >> 52),                                   // anywhere in the first 4 KiB of our buffer
+        4 => buf + (r >> 52), // anywhere in the first 4 KiB of our buffer
         5 => text.start + (((r >> 40) % (text.end - text.start)) & !3), // our text (read-only)
-        6 => layout::XOL_PAGE + ((r >> 40) & 0xfff),            // the XOL page
-        7 => layout::STACKS_TOP - layout::STACK_SIZE - 8,       // a guard page
-        8 => arch::fuzz_kernel_address(r),                      // kernel addresses
-        9 => arch::KERNEL_PHYSICAL,                             // the kernel's physical memory
+        6 => layout::XOL_PAGE + ((r >> 40) & 0xfff), // the XOL page
+        7 => layout::STACKS_TOP - layout::STACK_SIZE - 8, // a guard page
+        8 => arch::fuzz_kernel_address(r), // kernel addresses
+        9 => arch::KERNEL_PHYSICAL, // the kernel's physical memory
         10 => layout::USER_END - 8,
-        11 => (r >> 32) as u32 as u64,                          // below the user range
-        _ => outside_our_image(rng.next()),                      // anywhere else
+        11 => (r >> 32) as u32 as u64,      // below the user range
+        _ => outside_our_image(rng.next()), // anywhere else
     }
 }
 
@@ -126,7 +126,7 @@ fn fuzz(calls: u64, seed: u64) -> bool {
         }
         match number {
             0 if a[0] == 1 || a[0] == 2 => a[2] = 0, // never print random bytes on the console
-            3 => a[0] %= 2_000,         // sleep: a few microseconds at most
+            3 => a[0] %= 2_000,                      // sleep: a few microseconds at most
             6 => {
                 // A known entry while few threads live; otherwise a random one
                 // (refused unless it is text, and then it must be ours).
@@ -145,7 +145,8 @@ fn fuzz(calls: u64, seed: u64) -> bool {
                 // forever (the brk clears the exclusive monitor); one inside an
                 // x86 instruction would corrupt it: damage of the program's own
                 // making, which no kernel can prevent.
-                a[1] = flood_sled as *const () as u64 + ((a[1] % (INSN_SIZE * SLED_INSTRUCTIONS as u64)) & !(INSN_SIZE - 1));
+                a[1] = flood_sled as *const () as u64
+                    + ((a[1] % (INSN_SIZE * SLED_INSTRUCTIONS as u64)) & !(INSN_SIZE - 1));
             }
             // join: only threads that end by themselves, or nonsense ids.
             7 if rng.next().is_multiple_of(2) => a[0] %= 64,
@@ -170,7 +171,9 @@ fn fuzz(calls: u64, seed: u64) -> bool {
         } else {
             undefined += 1;
             if undefined <= 10 {
-                println!("scenarios: fuzz: call {i}: nr {number} args {a:x?} returned {x0:#x}, not a value or an ABI error");
+                println!(
+                    "scenarios: fuzz: call {i}: nr {number} args {a:x?} returned {x0:#x}, not a value or an ABI error"
+                );
             }
         }
     }
@@ -310,7 +313,9 @@ fn flood() -> bool {
         }
     }
     match refusal {
-        Some((i, error)) => println!("scenarios: flood: {registered} probes registered, probe {i} refused: {}", error.name()),
+        Some((i, error)) => {
+            println!("scenarios: flood: {registered} probes registered, probe {i} refused: {}", error.name())
+        }
         None => println!("scenarios: flood: {registered} probes registered, none refused"),
     }
     // SAFETY: flood_sled only adds and returns.
@@ -329,7 +334,10 @@ fn flood() -> bool {
     // SAFETY: as above.
     let after = unsafe { flood_sled(5) };
     let hits = again.and_then(sys::probe_stats).map(|s| s.hits);
-    println!("scenarios: flood: after unregistering: register {}, flood_sled(5) = {after}, hits {hits:?}", if again.is_ok() { "ok" } else { "refused" });
+    println!(
+        "scenarios: flood: after unregistering: register {}, flood_sled(5) = {after}, hits {hits:?}",
+        if again.is_ok() { "ok" } else { "refused" }
+    );
     through == 17_000 && after == 17_005 && hits == Ok(1)
 }
 
@@ -344,7 +352,10 @@ fn retdepth(n: u64) -> bool {
     let after = sys::probe_counters().unwrap_or_default();
     sys::probe_unregister(id).ok();
     let skipped = after.return_probes_skipped - before.return_probes_skipped;
-    println!("scenarios: retdepth: depth({n}) = {result}, {} entries, {} returns, {skipped} skipped", stats.hits, stats.return_hits);
+    println!(
+        "scenarios: retdepth: depth({n}) = {result}, {} entries, {} returns, {skipped} skipped",
+        stats.hits, stats.return_hits
+    );
     result == n
 }
 
@@ -370,7 +381,11 @@ fn longjmp() -> bool {
 
 fn jump_depth_addr() -> unsafe extern "C" fn(u64) -> u64 {
     // SAFETY: only the address is used (for probe_register).
-    unsafe { core::mem::transmute::<unsafe extern "C" fn(u64, *mut [u64; 2]) -> u64, unsafe extern "C" fn(u64) -> u64>(jump_depth) }
+    unsafe {
+        core::mem::transmute::<unsafe extern "C" fn(u64, *mut [u64; 2]) -> u64, unsafe extern "C" fn(u64) -> u64>(
+            jump_depth,
+        )
+    }
 }
 
 // ---------------------------------------------------------------- race
@@ -422,7 +437,11 @@ fn race(rounds: u64) -> bool {
         thread::join(w).expect("join");
     }
     println!("scenarios: race: 4 threads, {rounds} rounds, hits after unregister {late}, text restored {restored} of {rounds}");
-    println!("scenarios: race: {} hits in all, {} calls", if hits > 0 { "some" } else { "no" }, if CALLS.load(Ordering::Relaxed) > 0 { "some" } else { "no" });
+    println!(
+        "scenarios: race: {} hits in all, {} calls",
+        if hits > 0 { "some" } else { "no" },
+        if CALLS.load(Ordering::Relaxed) > 0 { "some" } else { "no" }
+    );
     late == 0 && restored == rounds
 }
 
@@ -477,5 +496,9 @@ fn main(arguments: &str) -> i32 {
         }
     };
     println!("scenarios: {}", if ok { "ok" } else { "FAILED" });
-    if ok { 0 } else { 1 }
+    if ok {
+        0
+    } else {
+        1
+    }
 }

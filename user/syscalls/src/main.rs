@@ -45,14 +45,34 @@ fn main(_: &str) -> i32 {
     let checks: [Check; 12] = [
         ("write from a kernel address", call(Syscall::Write, [1, kernel_address, 16, 0, 0, 0]), Err(Error::BadAddress)),
         ("write from an unmapped address", call(Syscall::Write, [1, unmapped, 16, 0, 0, 0]), Err(Error::BadAddress)),
-        ("write with a length that overflows", call(Syscall::Write, [1, buffer, u64::MAX - 8, 0, 0, 0]), Err(Error::BadAddress)),
-        ("write running off the end of the stack", call(Syscall::Write, [1, buffer, layout::STACKS_TOP, 0, 0, 0]), Err(Error::BadAddress)),
+        (
+            "write with a length that overflows",
+            call(Syscall::Write, [1, buffer, u64::MAX - 8, 0, 0, 0]),
+            Err(Error::BadAddress),
+        ),
+        (
+            "write running off the end of the stack",
+            call(Syscall::Write, [1, buffer, layout::STACKS_TOP, 0, 0, 0]),
+            Err(Error::BadAddress),
+        ),
         ("write to an unknown fd", call(Syscall::Write, [7, buffer, 1, 0, 0, 0]), Err(Error::InvalidArgument)),
         ("task_info into read-only data", call(Syscall::TaskInfo, [read_only, 64, 0, 0, 0, 0]), Err(Error::BadAddress)),
         ("task_info into text", call(Syscall::TaskInfo, [text, 64, 0, 0, 0, 0]), Err(Error::BadAddress)),
-        ("task_info into a kernel address", call(Syscall::TaskInfo, [kernel_address, 64, 0, 0, 0, 0]), Err(Error::BadAddress)),
-        ("task_info with a short buffer", call(Syscall::TaskInfo, [buffer, 8, 0, 0, 0, 0]), Err(Error::InvalidArgument)),
-        ("spawn_thread at a data address", call(Syscall::SpawnThread, [read_only, 0, 0, 0, 0, 0]), Err(Error::InvalidArgument)),
+        (
+            "task_info into a kernel address",
+            call(Syscall::TaskInfo, [kernel_address, 64, 0, 0, 0, 0]),
+            Err(Error::BadAddress),
+        ),
+        (
+            "task_info with a short buffer",
+            call(Syscall::TaskInfo, [buffer, 8, 0, 0, 0, 0]),
+            Err(Error::InvalidArgument),
+        ),
+        (
+            "spawn_thread at a data address",
+            call(Syscall::SpawnThread, [read_only, 0, 0, 0, 0, 0]),
+            Err(Error::InvalidArgument),
+        ),
         ("join a thread that does not exist", call(Syscall::Join, [999_999, 0, 0, 0, 0, 0]), Err(Error::NoSuchThread)),
         (
             "an unknown system call",
@@ -88,5 +108,9 @@ fn main(_: &str) -> i32 {
         failed += 1;
     }
     println!("syscalls: {} checks wrong", failed);
-    if failed == 0 { 0 } else { 1 }
+    if failed == 0 {
+        0
+    } else {
+        1
+    }
 }

@@ -31,11 +31,9 @@ fn main(args: &str) -> i32 {
     let ticks = end - start;
     // In u128: ticks * 10^9 overflows a u64 from 1.8 * 10^10 ticks on (under five
     // minutes at QEMU's 62.5 MHz).
-    let nanoseconds = if frequency == 0 {
-        0
-    } else {
-        u128::from(ticks) * 1_000_000_000 / u128::from(frequency)
-    };
-    println!("template: {ITERATIONS} iterations (hash {hash:#x}) took {ticks} ticks = {nanoseconds} ns at {frequency} Hz");
+    let nanoseconds = if frequency == 0 { 0 } else { u128::from(ticks) * 1_000_000_000 / u128::from(frequency) };
+    println!(
+        "template: {ITERATIONS} iterations (hash {hash:#x}) took {ticks} ticks = {nanoseconds} ns at {frequency} Hz"
+    );
     0
 }

@@ -88,10 +88,7 @@ fn main(args: &str) -> i32 {
                 ok = false;
             }
             Err(error) => {
-                println!(
-                    "threads: joining worker {index} (tid {tid}) failed: {}",
-                    error.name()
-                );
+                println!("threads: joining worker {index} (tid {tid}) failed: {}", error.name());
                 ok = false;
             }
         }

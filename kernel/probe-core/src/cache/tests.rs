@@ -76,11 +76,7 @@ impl NonCoherentMachine {
         for word in (0..MEMORY_BYTES).step_by(4) {
             machine.pou[word..word + 4].copy_from_slice(&OLD.to_le_bytes());
         }
-        assert_eq!(
-            machine.fetch(addr),
-            OLD,
-            "the program ran the old instruction"
-        );
+        assert_eq!(machine.fetch(addr), OLD, "the program ran the old instruction");
         machine.store(addr, NEW);
         machine
     }
@@ -101,10 +97,7 @@ impl NonCoherentMachine {
         let line = self.dline(addr);
         let size = self.geometry.dcache_line;
         let pou = &self.pou;
-        let bytes = self
-            .dcache
-            .entry(line)
-            .or_insert_with(|| pou[line..line + size].to_vec());
+        let bytes = self.dcache.entry(line).or_insert_with(|| pou[line..line + size].to_vec());
         bytes[addr - line..addr - line + 4].copy_from_slice(&word.to_le_bytes());
     }
 
@@ -149,8 +142,7 @@ impl NonCoherentMachine {
 
     fn refill_icache(&mut self, index: usize, line: usize) {
         let size = self.geometry.icache_line;
-        self.icache
-            .insert(index, (line, self.pou[line..line + size].to_vec()));
+        self.icache.insert(index, (line, self.pou[line..line + size].to_vec()));
     }
 }
 
@@ -229,11 +221,7 @@ impl CacheMaintenance for Omitting<'_> {
 
     fn data_synchronization_barrier(&mut self) {
         self.dsbs_seen += 1;
-        let this = if self.dsbs_seen == 1 {
-            Step::FirstDsb
-        } else {
-            Step::SecondDsb
-        };
+        let this = if self.dsbs_seen == 1 { Step::FirstDsb } else { Step::SecondDsb };
         if self.omit != this {
             self.machine.data_synchronization_barrier();
         }
@@ -256,13 +244,8 @@ impl CacheMaintenance for Omitting<'_> {
     }
 }
 
-const A72: CacheGeometry = CacheGeometry {
-    dcache_line: 64,
-    icache_line: 64,
-    idc: false,
-    dic: false,
-    icache_aliasing: false,
-};
+const A72: CacheGeometry =
+    CacheGeometry { dcache_line: 64, icache_line: 64, idc: false, dic: false, icache_aliasing: false };
 const ADDR: usize = 0x1044;
 
 /// Rewrite the instruction at `ADDR`, run the sequence leaving out `omit`
@@ -274,11 +257,7 @@ fn fetch_after(geometry: CacheGeometry, omit: Option<Step>) -> u32 {
             sync_instructions(&mut machine, geometry, ADDR, 4);
         }
         Some(omit) => {
-            let mut ops = Omitting {
-                machine: &mut machine,
-                omit,
-                dsbs_seen: 0,
-            };
+            let mut ops = Omitting { machine: &mut machine, omit, dsbs_seen: 0 };
             sync_instructions(&mut ops, geometry, ADDR, 4);
         }
     }
@@ -294,16 +273,7 @@ fn full_sequence_makes_the_new_instruction_visible() {
 fn full_sequence_issues_the_operations_in_the_architected_order() {
     let mut machine = NonCoherentMachine::with_instruction_rewritten(A72, ADDR);
     sync_instructions(&mut machine, A72, ADDR, 4);
-    assert_eq!(
-        machine.log,
-        [
-            Op::Clean(0x1040),
-            Op::Dsb,
-            Op::Invalidate(0x1040),
-            Op::Dsb,
-            Op::Isb
-        ]
-    );
+    assert_eq!(machine.log, [Op::Clean(0x1040), Op::Dsb, Op::Invalidate(0x1040), Op::Dsb, Op::Isb]);
 }
 
 #[test]
@@ -343,25 +313,14 @@ fn a_write_straddling_two_lines_needs_both_lines_maintained() {
         let count = match omit {
             None => sync_instructions(&mut machine, geometry, 0x103c, 8),
             Some(omit) => {
-                let mut ops = Omitting {
-                    machine: &mut machine,
-                    omit,
-                    dsbs_seen: 0,
-                };
+                let mut ops = Omitting { machine: &mut machine, omit, dsbs_seen: 0 };
                 sync_instructions(&mut ops, geometry, 0x103c, 8)
             }
         };
         (count, machine.fetch(0x103c), machine.fetch(0x1040))
     };
     let (count, first, second) = run(None);
-    assert_eq!(
-        count,
-        MaintenanceCount {
-            dc_cvau_lines: 2,
-            ic_ivau_lines: 2,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 2, ic_ivau_lines: 2, ic_iallu: 0 });
     assert_eq!((first, second), (NEW, NEW));
     assert_eq!(run(Some(Step::CleanLine(0x1040))).1, NEW);
     assert_eq!(run(Some(Step::CleanLine(0x1040))).2, OLD);
@@ -374,14 +333,7 @@ fn idc_skips_the_clean_and_still_works_on_a_machine_that_has_it() {
     let geometry = CacheGeometry { idc: true, ..A72 };
     let mut machine = NonCoherentMachine::with_instruction_rewritten(geometry, ADDR);
     let count = sync_instructions(&mut machine, geometry, ADDR, 4);
-    assert_eq!(
-        count,
-        MaintenanceCount {
-            dc_cvau_lines: 0,
-            ic_ivau_lines: 1,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 0, ic_ivau_lines: 1, ic_iallu: 0 });
     assert_eq!(machine.fetch(ADDR), NEW);
     assert!(!machine.log.iter().any(|op| matches!(op, Op::Clean(_))));
 }
@@ -391,14 +343,7 @@ fn dic_skips_the_invalidate_and_still_works_on_a_machine_that_has_it() {
     let geometry = CacheGeometry { dic: true, ..A72 };
     let mut machine = NonCoherentMachine::with_instruction_rewritten(geometry, ADDR);
     let count = sync_instructions(&mut machine, geometry, ADDR, 4);
-    assert_eq!(
-        count,
-        MaintenanceCount {
-            dc_cvau_lines: 1,
-            ic_ivau_lines: 0,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(count, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 0, ic_iallu: 0 });
     assert_eq!(machine.fetch(ADDR), NEW);
     // Even a fully coherent fetcher needs the ISB for what it already fetched.
     assert_eq!(machine.log, [Op::Clean(0x1040), Op::Dsb, Op::Dsb, Op::Isb]);
@@ -408,10 +353,7 @@ fn dic_skips_the_invalidate_and_still_works_on_a_machine_that_has_it() {
 fn believing_idc_or_dic_on_a_machine_without_them_fails() {
     // The skips are only correct because the hardware said so.
     let machine_geometry = A72;
-    for lie in [
-        CacheGeometry { idc: true, ..A72 },
-        CacheGeometry { dic: true, ..A72 },
-    ] {
+    for lie in [CacheGeometry { idc: true, ..A72 }, CacheGeometry { dic: true, ..A72 }] {
         let mut machine = NonCoherentMachine::with_instruction_rewritten(machine_geometry, ADDR);
         sync_instructions(&mut machine, lie, ADDR, 4);
         assert_eq!(machine.fetch(ADDR), OLD, "{lie:?}");
@@ -449,52 +391,18 @@ fn count(geometry: CacheGeometry, addr: usize, len: usize) -> (MaintenanceCount,
 #[test]
 fn one_instruction_inside_a_line_is_one_line_each_side() {
     let (lines, ops) = count(A72, 0x1000, 4);
-    assert_eq!(
-        lines,
-        MaintenanceCount {
-            dc_cvau_lines: 1,
-            ic_ivau_lines: 1,
-            ic_iallu: 0
-        }
-    );
-    assert_eq!(
-        ops,
-        [
-            Op::Clean(0x1000),
-            Op::Dsb,
-            Op::Invalidate(0x1000),
-            Op::Dsb,
-            Op::Isb
-        ]
-    );
+    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1, ic_iallu: 0 });
+    assert_eq!(ops, [Op::Clean(0x1000), Op::Dsb, Op::Invalidate(0x1000), Op::Dsb, Op::Isb]);
     // The last word of a line is still one line.
-    assert_eq!(
-        count(A72, 0x103c, 4).0,
-        MaintenanceCount {
-            dc_cvau_lines: 1,
-            ic_ivau_lines: 1,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(count(A72, 0x103c, 4).0, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1, ic_iallu: 0 });
 }
 
 #[test]
 fn ranges_straddling_lines_count_every_line_touched() {
-    let small_icache = CacheGeometry {
-        dcache_line: 64,
-        icache_line: 32,
-        ..A72
-    };
+    let small_icache = CacheGeometry { dcache_line: 64, icache_line: 32, ..A72 };
     // 0x1038..0x1048: D-lines 0x1000, 0x1040; I-lines 0x1020, 0x1040.
     let (lines, ops) = count(small_icache, 0x1038, 16);
-    assert_eq!(
-        lines,
-        MaintenanceCount {
-            dc_cvau_lines: 2,
-            ic_ivau_lines: 2,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 2, ic_ivau_lines: 2, ic_iallu: 0 });
     assert_eq!(
         ops,
         [
@@ -510,21 +418,10 @@ fn ranges_straddling_lines_count_every_line_touched() {
     // A whole 4 KiB page: 64 lines of 64 bytes, 128 of 32.
     assert_eq!(
         count(small_icache, 0x2000, 4096).0,
-        MaintenanceCount {
-            dc_cvau_lines: 64,
-            ic_ivau_lines: 128,
-            ic_iallu: 0
-        }
+        MaintenanceCount { dc_cvau_lines: 64, ic_ivau_lines: 128, ic_iallu: 0 }
     );
     // One byte past a page boundary adds a line.
-    assert_eq!(
-        count(A72, 0x2000, 4097).0,
-        MaintenanceCount {
-            dc_cvau_lines: 65,
-            ic_ivau_lines: 65,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(count(A72, 0x2000, 4097).0, MaintenanceCount { dc_cvau_lines: 65, ic_ivau_lines: 65, ic_iallu: 0 });
 }
 
 #[test]
@@ -537,23 +434,12 @@ fn an_empty_range_does_nothing() {
 #[test]
 fn a_range_at_the_top_of_the_address_space_does_not_overflow() {
     let (lines, _) = count(A72, usize::MAX - 3, 4);
-    assert_eq!(
-        lines,
-        MaintenanceCount {
-            dc_cvau_lines: 1,
-            ic_ivau_lines: 1,
-            ic_iallu: 0
-        }
-    );
+    assert_eq!(lines, MaintenanceCount { dc_cvau_lines: 1, ic_ivau_lines: 1, ic_iallu: 0 });
 }
 
 #[test]
 fn idc_and_dic_skip_the_lines_but_keep_the_barriers() {
-    let both = CacheGeometry {
-        idc: true,
-        dic: true,
-        ..A72
-    };
+    let both = CacheGeometry { idc: true, dic: true, ..A72 };
     let (lines, ops) = count(both, 0x1000, 64);
     assert_eq!(lines, MaintenanceCount::default());
     assert_eq!(ops, [Op::Dsb, Op::Dsb, Op::Isb]);
@@ -625,5 +511,8 @@ fn ctr_el0_l1ip_says_whether_the_icache_may_alias() {
     assert!(with_l1ip(0b10).icache_aliasing, "VIPT");
     assert!(with_l1ip(0b01).icache_aliasing, "AIVIVT");
     assert!(!with_l1ip(0b00).icache_aliasing, "VPIPT");
-    assert_eq!([l1ip_name(0b11), l1ip_name(0b10), l1ip_name(0b01), l1ip_name(0b00)], ["PIPT", "VIPT", "AIVIVT", "VPIPT"]);
+    assert_eq!(
+        [l1ip_name(0b11), l1ip_name(0b10), l1ip_name(0b01), l1ip_name(0b00)],
+        ["PIPT", "VIPT", "AIVIVT", "VPIPT"]
+    );
 }

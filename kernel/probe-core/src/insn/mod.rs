@@ -153,10 +153,7 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exclusive { mnemonic } => {
-                write!(
-                    f,
-                    "exclusive load/store ({mnemonic}) cannot be stepped out of line"
-                )
+                write!(f, "exclusive load/store ({mnemonic}) cannot be stepped out of line")
             }
             Self::ReadsPc { mnemonic } => {
                 write!(f, "{mnemonic} reads the PC implicitly and is not simulated")
@@ -171,35 +168,23 @@ impl fmt::Display for RejectReason {
                 write!(f, "{mnemonic} writes a system register")
             }
             Self::SystemInstruction { mnemonic } => {
-                write!(
-                    f,
-                    "{mnemonic} is a system instruction (cache, TLB or address translation)"
-                )
+                write!(f, "{mnemonic} is a system instruction (cache, TLB or address translation)")
             }
             Self::ConstrainedUnpredictable { what } => {
                 write!(f, "{what}: its behaviour is CONSTRAINED UNPREDICTABLE")
             }
             Self::Unallocated => write!(f, "unallocated encoding"),
             Self::Unsupported { extension } => {
-                write!(
-                    f,
-                    "{extension} instructions are not in the classifier's decode tables"
-                )
+                write!(f, "{extension} instructions are not in the classifier's decode tables")
             }
             Self::EntersKernel { mnemonic } => {
-                write!(
-                    f,
-                    "{mnemonic} enters the kernel or returns from an interrupt"
-                )
+                write!(f, "{mnemonic} enters the kernel or returns from an interrupt")
             }
             Self::Privileged { mnemonic } => {
                 write!(f, "{mnemonic} is privileged: in user mode it faults")
             }
             Self::Transactional { mnemonic } => {
-                write!(
-                    f,
-                    "{mnemonic} is a TSX instruction: the debug exception of a step aborts the transaction"
-                )
+                write!(f, "{mnemonic} is a TSX instruction: the debug exception of a step aborts the transaction")
             }
             Self::BranchSizePrefix { mnemonic } => {
                 write!(
@@ -208,16 +193,10 @@ impl fmt::Display for RejectReason {
                 )
             }
             Self::DelaysSingleStep { mnemonic } => {
-                write!(
-                    f,
-                    "{mnemonic} delays the single-step trap past the next instruction"
-                )
+                write!(f, "{mnemonic} delays the single-step trap past the next instruction")
             }
             Self::RipRelative { what } => {
-                write!(
-                    f,
-                    "its RIP-relative operand cannot be moved to an XOL slot: {what}"
-                )
+                write!(f, "its RIP-relative operand cannot be moved to an XOL slot: {what}")
             }
         }
     }

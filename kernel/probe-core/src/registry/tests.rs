@@ -27,31 +27,16 @@ mod sequential {
     #[test]
     fn registration_classifies_and_numbers_the_probe() {
         let mut registry = ProbeRegistry::new();
-        let stepped = registry
-            .register(spec(1, 0x40_0100, ADD), SimulatePolicy::All)
-            .unwrap();
-        let simulated = registry
-            .register(spec(1, 0x40_0104, NOP), SimulatePolicy::All)
-            .unwrap();
-        let stepped_nop = registry
-            .register(spec(2, 0x40_0104, NOP), SimulatePolicy::Branches)
-            .unwrap();
+        let stepped = registry.register(spec(1, 0x40_0100, ADD), SimulatePolicy::All).unwrap();
+        let simulated = registry.register(spec(1, 0x40_0104, NOP), SimulatePolicy::All).unwrap();
+        let stepped_nop = registry.register(spec(2, 0x40_0104, NOP), SimulatePolicy::Branches).unwrap();
         assert_eq!(stepped.treatment, Treatment::Step);
         assert_eq!(simulated.treatment, Treatment::Simulate(Simulation::Nop));
         assert_eq!(stepped_nop.treatment, Treatment::Step);
-        assert_eq!(
-            [stepped.id, simulated.id, stepped_nop.id],
-            [ProbeId(1), ProbeId(2), ProbeId(3)]
-        );
-        assert_eq!(
-            (stepped.program.as_str(), stepped.symbol.as_str()),
-            ("demo", "compute+0x8")
-        );
+        assert_eq!([stepped.id, simulated.id, stepped_nop.id], [ProbeId(1), ProbeId(2), ProbeId(3)]);
+        assert_eq!((stepped.program.as_str(), stepped.symbol.as_str()), ("demo", "compute+0x8"));
         assert_eq!(registry.len(), 3);
-        assert!(Arc::ptr_eq(
-            &registry.find(SpaceId(1), 0x40_0104).unwrap(),
-            &simulated
-        ));
+        assert!(Arc::ptr_eq(&registry.find(SpaceId(1), 0x40_0104).unwrap(), &simulated));
         assert!(registry.find(SpaceId(3), 0x40_0104).is_none());
         assert!(Arc::ptr_eq(registry.get(ProbeId(3)).unwrap(), &stepped_nop));
         // Reports walk by space, then address.
@@ -63,38 +48,20 @@ mod sequential {
     fn registration_refuses_what_it_must() {
         let mut registry = ProbeRegistry::with_limit(2);
         assert_eq!(
-            registry
-                .register(spec(1, 0x40_0102, ADD), SimulatePolicy::All)
-                .unwrap_err(),
+            registry.register(spec(1, 0x40_0102, ADD), SimulatePolicy::All).unwrap_err(),
             RegisterError::Unaligned { vaddr: 0x40_0102 }
         );
-        let first = registry
-            .register(spec(1, 0x40_0100, ADD), SimulatePolicy::All)
-            .unwrap();
+        let first = registry.register(spec(1, 0x40_0100, ADD), SimulatePolicy::All).unwrap();
         assert_eq!(
-            registry
-                .register(spec(1, 0x40_0100, NOP), SimulatePolicy::All)
-                .unwrap_err(),
+            registry.register(spec(1, 0x40_0100, NOP), SimulatePolicy::All).unwrap_err(),
             RegisterError::Duplicate { existing: first.id }
         );
-        let rejected = registry
-            .register(spec(1, 0x40_0200, LDXR), SimulatePolicy::All)
-            .unwrap_err();
-        assert!(matches!(
-            rejected,
-            RegisterError::Rejected(RejectReason::Exclusive { mnemonic: "ldxr" })
-        ));
+        let rejected = registry.register(spec(1, 0x40_0200, LDXR), SimulatePolicy::All).unwrap_err();
+        assert!(matches!(rejected, RegisterError::Rejected(RejectReason::Exclusive { mnemonic: "ldxr" })));
+        assert_eq!(rejected.to_string(), "exclusive load/store (ldxr) cannot be stepped out of line");
+        registry.register(spec(1, 0x40_0300, ADD), SimulatePolicy::All).unwrap();
         assert_eq!(
-            rejected.to_string(),
-            "exclusive load/store (ldxr) cannot be stepped out of line"
-        );
-        registry
-            .register(spec(1, 0x40_0300, ADD), SimulatePolicy::All)
-            .unwrap();
-        assert_eq!(
-            registry
-                .register(spec(1, 0x40_0400, ADD), SimulatePolicy::All)
-                .unwrap_err(),
+            registry.register(spec(1, 0x40_0400, ADD), SimulatePolicy::All).unwrap_err(),
             RegisterError::Full { limit: 2 }
         );
         // Refusals consumed no id and left nothing behind.
@@ -105,21 +72,14 @@ mod sequential {
     #[test]
     fn unregistration_retires_and_ids_are_never_reused() {
         let mut registry = ProbeRegistry::new();
-        let probe = registry
-            .register(spec(1, 0x40_0100, ADD), SimulatePolicy::All)
-            .unwrap();
+        let probe = registry.register(spec(1, 0x40_0100, ADD), SimulatePolicy::All).unwrap();
         let gone = registry.unregister(probe.id).unwrap();
         assert!(Arc::ptr_eq(&gone, &probe));
         assert!(probe.is_retired());
         assert!(registry.find(SpaceId(1), 0x40_0100).is_none());
         assert_eq!(registry.unregister(probe.id).unwrap_err(), NotRegistered);
-        assert_eq!(
-            registry.unregister_at(SpaceId(1), 0x40_0100).unwrap_err(),
-            NotRegistered
-        );
-        let again = registry
-            .register(spec(1, 0x40_0100, ADD), SimulatePolicy::All)
-            .unwrap();
+        assert_eq!(registry.unregister_at(SpaceId(1), 0x40_0100).unwrap_err(), NotRegistered);
+        let again = registry.register(spec(1, 0x40_0100, ADD), SimulatePolicy::All).unwrap();
         assert_eq!(again.id, ProbeId(2));
         assert!(!again.is_retired());
         let by_address = registry.unregister_at(SpaceId(1), 0x40_0100).unwrap();
@@ -131,28 +91,19 @@ mod sequential {
     fn retiring_a_space_takes_only_its_probes() {
         let mut registry = ProbeRegistry::new();
         for (space, vaddr) in [(1, 0x100), (2, 0x100), (2, 0x104), (3, 0x100)] {
-            registry
-                .register(spec(space, vaddr, ADD), SimulatePolicy::All)
-                .unwrap();
+            registry.register(spec(space, vaddr, ADD), SimulatePolicy::All).unwrap();
         }
         let gone = registry.retire_space(SpaceId(2));
         assert_eq!(gone.len(), 2);
-        assert!(gone
-            .iter()
-            .all(|probe| probe.is_retired() && probe.space == SpaceId(2)));
+        assert!(gone.iter().all(|probe| probe.is_retired() && probe.space == SpaceId(2)));
         assert_eq!(registry.len(), 2);
-        assert!(
-            registry.find(SpaceId(1), 0x100).is_some()
-                && registry.find(SpaceId(3), 0x100).is_some()
-        );
+        assert!(registry.find(SpaceId(1), 0x100).is_some() && registry.find(SpaceId(3), 0x100).is_some());
     }
 
     #[test]
     fn a_hit_counts_and_holds_off_quiescence_until_it_ends() {
         let mut registry = ProbeRegistry::new();
-        let probe = registry
-            .register(spec(1, 0x40_0100, ADD), SimulatePolicy::All)
-            .unwrap();
+        let probe = registry.register(spec(1, 0x40_0100, ADD), SimulatePolicy::All).unwrap();
         let first = probe.enter().unwrap();
         let second = probe.enter().unwrap();
         assert_eq!(probe.hits(), 2);
@@ -191,21 +142,9 @@ mod sequential {
 
     #[test]
     fn errors_read_as_one_line() {
-        assert_eq!(
-            RegisterError::Unaligned { vaddr: 0x401 }.to_string(),
-            "address 0x401 is not instruction-aligned"
-        );
-        assert_eq!(
-            RegisterError::Duplicate {
-                existing: ProbeId(7)
-            }
-            .to_string(),
-            "address already probed by probe 7"
-        );
-        assert_eq!(
-            RegisterError::Full { limit: 3 }.to_string(),
-            "too many probes (the limit is 3)"
-        );
+        assert_eq!(RegisterError::Unaligned { vaddr: 0x401 }.to_string(), "address 0x401 is not instruction-aligned");
+        assert_eq!(RegisterError::Duplicate { existing: ProbeId(7) }.to_string(), "address already probed by probe 7");
+        assert_eq!(RegisterError::Full { limit: 3 }.to_string(), "too many probes (the limit is 3)");
         assert_eq!(ProbeKind::Uretprobe.as_str(), "uretprobe");
     }
 }
@@ -230,10 +169,7 @@ mod models {
                 let unregistered = alloc::sync::Arc::clone(&unregistered);
                 loom::thread::spawn(move || {
                     if let Some(hit) = probe.enter() {
-                        assert!(
-                            !unregistered.load(SeqCst),
-                            "a hit ran after unregistration returned"
-                        );
+                        assert!(!unregistered.load(SeqCst), "a hit ran after unregistration returned");
                         drop(hit);
                         true
                     } else {
@@ -249,11 +185,7 @@ mod models {
             unregistered.store(true, SeqCst);
             let hit = hitter.join().unwrap();
             assert_eq!(probe.hits(), u64::from(hit));
-            assert_eq!(
-                hits_at_return,
-                probe.hits(),
-                "a hit was counted after unregistration returned"
-            );
+            assert_eq!(hits_at_return, probe.hits(), "a hit was counted after unregistration returned");
         });
     }
 }

@@ -12,12 +12,7 @@ const TRAMPOLINE: u64 = 0x7000_0000;
 const PUSH_FRAME: u32 = 0xa9bf_7bfd;
 
 fn probe(id: u32) -> Arc<Probe> {
-    Probe::for_test(
-        id,
-        0x40_0000 + 0x100 * u64::from(id),
-        ProbeKind::Uretprobe,
-        PUSH_FRAME,
-    )
+    Probe::for_test(id, 0x40_0000 + 0x100 * u64::from(id), ProbeKind::Uretprobe, PUSH_FRAME)
 }
 
 fn armed(outcome: PushOutcome) -> bool {
@@ -30,32 +25,12 @@ fn nested_calls_return_innermost_first() {
     let mut stack = ReturnStack::with_trampoline(TRAMPOLINE);
     let (f, g) = (probe(1), probe(2));
     // f entered at SP 0x1000 from 0x40_1234; f calls g at SP 0xfc0.
-    assert!(armed(stack.push(
-        Arc::clone(&f),
-        0x40_1234,
-        0x1000,
-        &counters
-    )));
-    assert!(armed(stack.push(
-        Arc::clone(&g),
-        0x40_0104,
-        0xfc0,
-        &counters
-    )));
+    assert!(armed(stack.push(Arc::clone(&f), 0x40_1234, 0x1000, &counters)));
+    assert!(armed(stack.push(Arc::clone(&g), 0x40_0104, 0xfc0, &counters)));
     let popped = stack.pop(0xfc0).unwrap();
-    assert_eq!(
-        (
-            popped.instance.probe.id,
-            popped.instance.return_address,
-            popped.abandoned
-        ),
-        (g.id, 0x40_0104, 0)
-    );
+    assert_eq!((popped.instance.probe.id, popped.instance.return_address, popped.abandoned), (g.id, 0x40_0104, 0));
     let popped = stack.pop(0x1000).unwrap();
-    assert_eq!(
-        (popped.instance.probe.id, popped.instance.return_address),
-        (f.id, 0x40_1234)
-    );
+    assert_eq!((popped.instance.probe.id, popped.instance.return_address), (f.id, 0x40_1234));
     assert!(stack.is_empty());
     assert_eq!((f.return_hits(), g.return_hits()), (1, 1));
 }
@@ -87,19 +62,12 @@ fn past_the_depth_limit_returns_are_not_armed_and_are_counted() {
 /// the trampoline once (issue 4's "counts exactly the calls").
 #[test]
 fn a_recursive_function_counts_every_return() {
-    fn fib(
-        n: u64,
-        sp: u64,
-        stack: &mut ReturnStack,
-        probe: &Arc<Probe>,
-        counters: &Counters,
-    ) -> u64 {
+    fn fib(n: u64, sp: u64, stack: &mut ReturnStack, probe: &Arc<Probe>, counters: &Counters) -> u64 {
         let armed = armed(stack.push(Arc::clone(probe), 0x40_0800, sp, counters));
         let result = if n < 2 {
             n
         } else {
-            fib(n - 1, sp - 0x30, stack, probe, counters)
-                + fib(n - 2, sp - 0x30, stack, probe, counters)
+            fib(n - 1, sp - 0x30, stack, probe, counters) + fib(n - 2, sp - 0x30, stack, probe, counters)
         };
         if armed {
             assert_eq!(stack.pop(sp).unwrap().instance.return_address, 0x40_0800);
@@ -126,10 +94,7 @@ fn a_longjmp_over_probed_frames_discards_them_at_the_next_return() {
     // c longjmps to a setjmp in a: b and c never return. a then returns.
     let popped = stack.pop(0x1000).unwrap();
     assert_eq!((popped.instance.probe.id, popped.abandoned), (a.id, 2));
-    assert_eq!(
-        (a.return_hits(), b.return_hits(), c.return_hits()),
-        (1, 0, 0)
-    );
+    assert_eq!((a.return_hits(), b.return_hits(), c.return_hits()), (1, 0, 0));
     assert!(stack.is_empty());
 }
 
@@ -142,10 +107,7 @@ fn a_longjmp_over_probed_frames_discards_them_at_the_next_call() {
     stack.push(Arc::clone(&b), 0x40_2000, 0xe00, &counters);
     // b longjmps back into a (SP 0xf80), and a calls d at SP 0xf80: b's
     // frame (entered at 0xe00) is below, so it is dead.
-    assert_eq!(
-        stack.push(Arc::clone(&d), 0x40_4000, 0xf80, &counters),
-        PushOutcome::Armed { abandoned: 1 }
-    );
+    assert_eq!(stack.push(Arc::clone(&d), 0x40_4000, 0xf80, &counters), PushOutcome::Armed { abandoned: 1 });
     assert_eq!(stack.depth(), 2);
     assert_eq!(stack.pop(0xf80).unwrap().instance.probe.id, d.id);
     assert_eq!(stack.pop(0x1000).unwrap().instance.probe.id, a.id);
@@ -163,18 +125,8 @@ fn abandoned_frames_do_not_fill_the_stack() {
     for iteration in 0..1000 {
         let outcome = stack.push(Arc::clone(&f), 0x40_0010, 0x1000, &counters);
         let expected_abandoned = if iteration == 0 { 0 } else { 2 };
-        assert_eq!(
-            outcome,
-            PushOutcome::Armed {
-                abandoned: expected_abandoned
-            }
-        );
-        assert!(armed(stack.push(
-            Arc::clone(&g),
-            0x40_0020,
-            0xfc0,
-            &counters
-        )));
+        assert_eq!(outcome, PushOutcome::Armed { abandoned: expected_abandoned });
+        assert!(armed(stack.push(Arc::clone(&g), 0x40_0020, 0xfc0, &counters)));
     }
     assert_eq!(counters.snapshot().return_probes_skipped, 0);
     assert_eq!(stack.depth(), 2);
@@ -203,11 +155,7 @@ fn a_tail_call_chain_returns_through_every_instance() {
     stack.push(Arc::clone(&f), 0x40_1234, 0x1000, &counters);
     stack.push(Arc::clone(&g), TRAMPOLINE, 0x1000, &counters);
     let mut returned = Vec::new();
-    let resume = stack
-        .pop_chain(0x1000, TRAMPOLINE, |instance, _| {
-            returned.push(instance.probe.id)
-        })
-        .unwrap();
+    let resume = stack.pop_chain(0x1000, TRAMPOLINE, |instance, _| returned.push(instance.probe.id)).unwrap();
     assert_eq!(resume, 0x40_1234);
     assert_eq!(returned, vec![g.id, f.id]);
     assert!(stack.is_empty());
@@ -221,13 +169,7 @@ fn a_trampoline_hit_that_no_return_explains_is_an_error() {
     stack.push(probe(1), 0x40_1234, 0x1000, &counters);
     // Reached from deeper than the function's entry SP: the program jumped
     // to the trampoline itself.
-    assert_eq!(
-        stack.pop(0xf00).unwrap_err(),
-        ReturnError::NoInstanceAt {
-            sp: 0xf00,
-            top_entry_sp: 0x1000
-        }
-    );
+    assert_eq!(stack.pop(0xf00).unwrap_err(), ReturnError::NoInstanceAt { sp: 0xf00, top_entry_sp: 0x1000 });
     assert_eq!(stack.depth(), 1, "the live instance stays");
     // Reached from above every instance: they are all abandoned.
     assert_eq!(stack.pop(0x2000).unwrap_err(), ReturnError::Empty);

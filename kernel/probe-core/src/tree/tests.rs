@@ -31,10 +31,7 @@ fn a_miss_then_a_cached_hit_that_remembers_its_slot() {
     drop(hit);
     tree.remember_slot(0x100, slot(7));
     match tree.lookup(0x100) {
-        TreeLookup::Hit {
-            hit,
-            remembered_slot,
-        } => {
+        TreeLookup::Hit { hit, remembered_slot } => {
             assert!(Arc::ptr_eq(hit.probe(), &p));
             assert_eq!(remembered_slot, Some(slot(7)));
         }
@@ -60,13 +57,7 @@ fn a_retired_entry_is_removed_on_lookup_and_never_used() {
     // A new probe at the same address replaces it.
     let new = probe(2, 0x100);
     drop(tree.insert(Arc::clone(&new)).unwrap());
-    let TreeLookup::Hit {
-        hit,
-        remembered_slot,
-    } = tree.lookup(0x100)
-    else {
-        panic!()
-    };
+    let TreeLookup::Hit { hit, remembered_slot } = tree.lookup(0x100) else { panic!() };
     assert_eq!((hit.probe().id, remembered_slot), (ProbeId(2), None));
 }
 
@@ -83,13 +74,7 @@ fn inserting_a_retired_probe_caches_nothing() {
 fn a_probe_of_another_space_is_refused() {
     let mut tree = BreakpointTree::<crate::Aarch64>::new(SpaceId(9));
     let error = tree.insert(probe(1, 0x100)).unwrap_err();
-    assert_eq!(
-        error,
-        WrongSpace {
-            tree: SpaceId(9),
-            probe: SPACE
-        }
-    );
+    assert_eq!(error, WrongSpace { tree: SpaceId(9), probe: SPACE });
 }
 
 /// The seed patch erased a node and then asked it for its successor. Here:
@@ -97,18 +82,11 @@ fn a_probe_of_another_space_is_refused() {
 /// exactly the live ones stay.
 #[test]
 fn pruning_while_walking_removes_exactly_the_retired_entries() {
-    let patterns: [fn(u64) -> bool; 5] = [
-        |i| i % 2 == 0,
-        |i| !(10..=90).contains(&i),
-        |i| (30..70).contains(&i),
-        |_| true,
-        |i| i == 0 || i == 99,
-    ];
+    let patterns: [fn(u64) -> bool; 5] =
+        [|i| i % 2 == 0, |i| !(10..=90).contains(&i), |i| (30..70).contains(&i), |_| true, |i| i == 0 || i == 99];
     for retired in patterns {
         let mut tree = BreakpointTree::new(SPACE);
-        let probes: Vec<_> = (0..100)
-            .map(|i| probe(i as u32 + 1, 0x1000 + 4 * i))
-            .collect();
+        let probes: Vec<_> = (0..100).map(|i| probe(i as u32 + 1, 0x1000 + 4 * i)).collect();
         for p in &probes {
             drop(tree.insert(Arc::clone(p)).unwrap());
         }
@@ -121,10 +99,7 @@ fn pruning_while_walking_removes_exactly_the_retired_entries() {
         }
         assert_eq!(tree.prune_retired(), expected_removed);
         let left: Vec<_> = tree.iter().map(|(vaddr, _, _)| vaddr).collect();
-        let expected: Vec<_> = (0..100)
-            .filter(|&i| !retired(i))
-            .map(|i| 0x1000 + 4 * i)
-            .collect();
+        let expected: Vec<_> = (0..100).filter(|&i| !retired(i)).map(|i| 0x1000 + 4 * i).collect();
         assert_eq!(left, expected);
         assert!(tree.iter().all(|(_, p, _)| !p.is_retired()));
     }

@@ -71,10 +71,7 @@ mod sequential {
         assert_eq!(slots.try_take(None), Some(slot(2)));
         assert_eq!(slots.try_take(None), Some(slot(3)));
         assert_eq!(slots.try_take(None), None);
-        assert_eq!(
-            slots.release(SlotIndex::TRAMPOLINE),
-            Err(SlotNotHeld(SlotIndex::TRAMPOLINE))
-        );
+        assert_eq!(slots.release(SlotIndex::TRAMPOLINE), Err(SlotNotHeld(SlotIndex::TRAMPOLINE)));
     }
 
     #[test]
@@ -92,9 +89,7 @@ mod sequential {
     #[test]
     fn a_full_page_hands_out_1023_slots_then_waits() {
         let slots = XolSlots::full_page();
-        let taken: BTreeSet<_> = (1..SLOTS_PER_PAGE)
-            .map(|_| slots.try_take(None).unwrap())
-            .collect();
+        let taken: BTreeSet<_> = (1..SLOTS_PER_PAGE).map(|_| slots.try_take(None).unwrap()).collect();
         assert_eq!(taken.len(), SLOTS_PER_PAGE - 1);
         assert!(!slots.has_free_slot());
         assert_eq!(slots.try_take(None), None);
@@ -144,10 +139,7 @@ mod sequential {
     #[test]
     fn reuse_writes_the_slot_once_for_many_hits() {
         let counts = hit_repeatedly(XolPolicy::Reuse, 1000);
-        assert_eq!(
-            (counts.slot_written, counts.slot_reused, counts.slot_waits),
-            (1, 999, 0)
-        );
+        assert_eq!((counts.slot_written, counts.slot_reused, counts.slot_waits), (1, 999, 0));
     }
 
     /// Two probes hit in turn by one task (a loop calling two probed
@@ -238,25 +230,16 @@ mod sequential {
         let slots = XolSlots::new(2);
         let counters = Counters::new();
         let first = choose_slot(&slots, XolPolicy::Reuse, None, ADD, &counters).unwrap();
-        assert_eq!(
-            (first.slot, first.must_write, first.reason),
-            (slot(1), true, SlotReason::NeverWritten)
-        );
+        assert_eq!((first.slot, first.must_write, first.reason), (slot(1), true, SlotReason::NeverWritten));
         slots.note_written(first.slot, ADD);
         slots.release(first.slot).unwrap();
         // Another probe (NOP) steps in slot 1 and leaves its instruction there.
         let other = choose_slot(&slots, XolPolicy::Reuse, None, NOP, &counters).unwrap();
-        assert_eq!(
-            (other.slot, other.must_write, other.reason),
-            (slot(1), true, SlotReason::NoneRemembered)
-        );
+        assert_eq!((other.slot, other.must_write, other.reason), (slot(1), true, SlotReason::NoneRemembered));
         slots.note_written(other.slot, NOP);
         slots.release(other.slot).unwrap();
         let again = choose_slot(&slots, XolPolicy::Reuse, Some(slot(1)), ADD, &counters).unwrap();
-        assert_eq!(
-            (again.slot, again.must_write, again.reason),
-            (slot(1), true, SlotReason::Remembered)
-        );
+        assert_eq!((again.slot, again.must_write, again.reason), (slot(1), true, SlotReason::Remembered));
     }
 
     #[test]
@@ -265,18 +248,9 @@ mod sequential {
         let counters = Counters::new();
         let held = slots.try_take(Some(slot(1))).unwrap();
         let choice = choose_slot(&slots, XolPolicy::Reuse, Some(held), ADD, &counters).unwrap();
-        assert_eq!(
-            (choice.slot, choice.reason),
-            (slot(2), SlotReason::NeverWritten)
-        );
-        assert_eq!(
-            choose_slot(&slots, XolPolicy::Reuse, Some(held), ADD, &counters),
-            None
-        );
-        assert_eq!(
-            choose_slot(&slots, XolPolicy::Fresh, None, ADD, &counters),
-            None
-        );
+        assert_eq!((choice.slot, choice.reason), (slot(2), SlotReason::NeverWritten));
+        assert_eq!(choose_slot(&slots, XolPolicy::Reuse, Some(held), ADD, &counters), None);
+        assert_eq!(choose_slot(&slots, XolPolicy::Fresh, None, ADD, &counters), None);
         assert_eq!(counters.snapshot().slot_waits, 2);
     }
 
@@ -375,20 +349,9 @@ mod models {
         /// One stepped hit: choose, write if needed, "execute", release.
         /// Returns the slot used, or `None` if the thread would have waited.
         fn hit(&self, insn: u32, remembered: Option<SlotIndex>) -> Option<SlotIndex> {
-            let choice = choose_slot(
-                &self.slots,
-                XolPolicy::Reuse,
-                remembered,
-                insn,
-                &self.counters,
-            )?;
+            let choice = choose_slot(&self.slots, XolPolicy::Reuse, remembered, insn, &self.counters)?;
             let index = choice.slot.index();
-            assert_eq!(
-                self.holders[index].fetch_add(1, Ordering::Relaxed),
-                0,
-                "{} handed to two holders",
-                choice.slot
-            );
+            assert_eq!(self.holders[index].fetch_add(1, Ordering::Relaxed), 0, "{} handed to two holders", choice.slot);
             // The content record the decision was made on matches the page.
             let page = SlotContent::from(self.page[index].load(Ordering::Relaxed));
             assert!(
@@ -405,12 +368,7 @@ mod models {
             // The step: the slot must hold our instruction, whether reused or
             // written, with no other thread rewriting it under us.
             loom::thread::yield_now();
-            assert_eq!(
-                self.page[index].load(Ordering::Relaxed),
-                insn,
-                "{} rewritten while held",
-                choice.slot
-            );
+            assert_eq!(self.page[index].load(Ordering::Relaxed), insn, "{} rewritten while held", choice.slot);
             self.holders[index].fetch_sub(1, Ordering::Relaxed);
             self.slots.release(choice.slot).unwrap();
             Some(choice.slot)
@@ -436,10 +394,7 @@ mod models {
             }
             thread.join().unwrap();
             let counts = space.counters.snapshot();
-            assert_eq!(
-                counts.slot_written + counts.slot_reused,
-                2 * iterations as u64
-            );
+            assert_eq!(counts.slot_written + counts.slot_reused, 2 * iterations as u64);
             assert_eq!(counts.slot_waits, 0);
         });
     }
@@ -502,13 +457,8 @@ mod models {
                 })
                 .collect();
             let mine = space.hit(ADD, SlotIndex::new(2));
-            let results: std::vec::Vec<_> =
-                threads.into_iter().map(|t| t.join().unwrap()).collect();
-            let waited = results
-                .iter()
-                .chain([&mine])
-                .filter(|r| r.is_none())
-                .count() as u64;
+            let results: std::vec::Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let waited = results.iter().chain([&mine]).filter(|r| r.is_none()).count() as u64;
             assert_eq!(space.counters.snapshot().slot_waits, waited);
         });
     }

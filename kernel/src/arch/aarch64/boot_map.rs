@@ -159,7 +159,9 @@ unsafe fn l2_table_for(l1: *mut u64) -> Result<*mut u64, CoverError> {
         }
         let table = &raw mut L2[L2_USED].0 as *mut u64;
         L2_USED += 1;
-        *l1 = (DESCRIPTOR::VALID::SET + DESCRIPTOR::TYPE::TableOrPage + DESCRIPTOR::OUTPUT_ADDR.val(table as u64 >> 12)).value;
+        *l1 =
+            (DESCRIPTOR::VALID::SET + DESCRIPTOR::TYPE::TableOrPage + DESCRIPTOR::OUTPUT_ADDR.val(table as u64 >> 12))
+                .value;
         Ok(table)
     }
 }
@@ -176,7 +178,8 @@ fn address_mask() -> u64 {
 /// A 1 GiB (L1) or 2 MiB (L2) block descriptor for `address`.
 fn block(address: usize, kind: BootMemory) -> u64 {
     use DESCRIPTOR::*;
-    let common = VALID::SET + TYPE::Block + AF::SET + AP::El1ReadWrite + UXN::SET + OUTPUT_ADDR.val(address as u64 >> 12);
+    let common =
+        VALID::SET + TYPE::Block + AF::SET + AP::El1ReadWrite + UXN::SET + OUTPUT_ADDR.val(address as u64 >> 12);
     let attributes: FieldValue<u64, Register> = match kind {
         BootMemory::Ram => ATTR_INDEX.val(MAIR_NORMAL) + SH::InnerShareable,
         BootMemory::Device => ATTR_INDEX.val(MAIR_DEVICE) + PXN::SET,

@@ -6,8 +6,8 @@
 //! against a model of a non-coherent instruction cache.
 
 use aarch64_cpu::asm::barrier;
-pub use probe_core::cache::{CacheGeometry, MaintenanceCount};
 use probe_core::cache::CacheMaintenance;
+pub use probe_core::cache::{CacheGeometry, MaintenanceCount};
 use tock_registers::{interfaces::Readable, register_bitfields, registers::InMemoryRegister};
 
 register_bitfields! {
@@ -43,7 +43,10 @@ pub fn geometry() -> CacheGeometry {
         icache_line: 4 << ctr.read(CTR_EL0::IminLine),
         idc: ctr.is_set(CTR_EL0::IDC),
         dic: ctr.is_set(CTR_EL0::DIC),
-        icache_aliasing: !matches!(ctr.read(CTR_EL0::L1Ip), probe_core::cache::L1IP_PIPT | probe_core::cache::L1IP_VPIPT),
+        icache_aliasing: !matches!(
+            ctr.read(CTR_EL0::L1Ip),
+            probe_core::cache::L1IP_PIPT | probe_core::cache::L1IP_VPIPT
+        ),
     }
 }
 

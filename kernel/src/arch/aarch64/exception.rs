@@ -205,7 +205,8 @@ impl ExceptionFrame {
     pub fn abort_detail(&self) -> Option<AbortDetail> {
         let class = self.class();
         let is_data = matches!(class, ExceptionClass::DataAbortLowerEl | ExceptionClass::DataAbortCurrentEl);
-        let is_instruction = matches!(class, ExceptionClass::InstructionAbortLowerEl | ExceptionClass::InstructionAbortCurrentEl);
+        let is_instruction =
+            matches!(class, ExceptionClass::InstructionAbortLowerEl | ExceptionClass::InstructionAbortCurrentEl);
         if !is_data && !is_instruction {
             return None;
         }

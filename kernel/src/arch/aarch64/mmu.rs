@@ -168,7 +168,10 @@ impl Leaf {
     }
     /// Writable at some exception level (AP\[2\] clear).
     pub fn writable(&self) -> bool {
-        matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadWrite))
+        matches!(
+            self.field().read_as_enum(DESCRIPTOR::AP),
+            Some(DESCRIPTOR::AP::Value::El1ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadWrite)
+        )
     }
     /// Executable at some exception level.
     pub fn executable(&self) -> bool {
@@ -177,7 +180,10 @@ impl Leaf {
     }
     /// Readable from EL0 (AP\[1\] set).
     pub fn user_readable(&self) -> bool {
-        matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1El0ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadOnly))
+        matches!(
+            self.field().read_as_enum(DESCRIPTOR::AP),
+            Some(DESCRIPTOR::AP::Value::El1El0ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadOnly)
+        )
     }
     /// Writable from EL0.
     pub fn user_writable(&self) -> bool {
@@ -223,8 +229,7 @@ fn table_descriptor(next: usize) -> u64 {
 fn leaf_descriptor(pa: usize, access: Access, is_page: bool) -> u64 {
     use DESCRIPTOR::*;
     let kind = if is_page { TYPE::TableOrPage } else { TYPE::Block };
-    (VALID::SET + kind + AF::SET + OUTPUT_ADDR.val((pa >> L3_SHIFT) as u64) + access.descriptor_fields())
-        .value
+    (VALID::SET + kind + AF::SET + OUTPUT_ADDR.val((pa >> L3_SHIFT) as u64) + access.descriptor_fields()).value
 }
 
 fn is_valid(entry: u64) -> bool {
@@ -544,8 +549,12 @@ pub fn hardware_check(va: usize, access: AccessCheck) -> bool {
     // The ISB makes the PAR_EL1 result visible to the following read.
     unsafe {
         match access {
-            AccessCheck::El1Read => core::arch::asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)),
-            AccessCheck::El1Write => core::arch::asm!("at s1e1w, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack)),
+            AccessCheck::El1Read => {
+                core::arch::asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+            }
+            AccessCheck::El1Write => {
+                core::arch::asm!("at s1e1w, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack))
+            }
         }
     }
     let par: InMemoryRegister<u64, PAR_EL1::Register> = InMemoryRegister::new(par);

@@ -112,7 +112,11 @@ impl core::fmt::Display for MailboxError {
         match self {
             MailboxError::TooLong => write!(f, "the request does not fit the property buffer"),
             MailboxError::BufferUnreachable(at) => {
-                write!(f, "the property buffer at {:#x} is beyond the first GiB, which is all the VideoCore addresses", at)
+                write!(
+                    f,
+                    "the property buffer at {:#x} is beyond the first GiB, which is all the VideoCore addresses",
+                    at
+                )
             }
             MailboxError::NoAnswer => write!(f, "the firmware did not answer within {} ms", ANSWER_WITHIN_MS),
             MailboxError::Refused(code) => write!(f, "the firmware refused the request (response code {:#010x})", code),
@@ -194,9 +198,7 @@ impl Mailbox {
         while self.registers.MAIL1_STA.is_set(STATUS::FULL) {
             deadline.check()?;
         }
-        self.registers
-            .MAIL1_WRT
-            .write(MESSAGE::DATA.val(bus_address >> 4) + MESSAGE::CHANNEL.val(CHANNEL_PROPERTY));
+        self.registers.MAIL1_WRT.write(MESSAGE::DATA.val(bus_address >> 4) + MESSAGE::CHANNEL.val(CHANNEL_PROPERTY));
         loop {
             while self.registers.MAIL0_STA.is_set(STATUS::EMPTY) {
                 deadline.check()?;

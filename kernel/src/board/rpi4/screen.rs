@@ -52,7 +52,10 @@ pub fn init(platform: &mut Platform) -> String {
     };
     let region = framebuffer.region();
     let Some((cols, rows)) = crate::console::attach_screen(framebuffer) else {
-        return format!("screen:  none: {}x{} is too small for one text cell ({})", framebuffer.width, framebuffer.height, via);
+        return format!(
+            "screen:  none: {}x{} is too small for one text cell ({})",
+            framebuffer.width, framebuffer.height, via
+        );
     };
     platform.framebuffer = Some(region);
     platform.reserved.push(Reservation {

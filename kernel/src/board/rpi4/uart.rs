@@ -29,7 +29,6 @@ pub struct UartSetup {
     pub programmed: bool,
 }
 
-
 /// Mux the pins and program the divisor of `platform`'s console UART, before
 /// the console prints its first line.
 pub fn init(platform: &crate::devicetree::Platform) -> UartSetup {

@@ -18,12 +18,12 @@ pub mod frames;
 #[path = "../../../src/memory/heap.rs"]
 pub mod heap;
 
-use alloc::format;
 use crate::{
     arch::mmu::{self, Access, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
     devicetree::Platform,
     println,
 };
+use alloc::format;
 
 /// The page size of the 4 KiB translation granule used everywhere.
 pub const PAGE_SIZE: usize = 4096;
@@ -148,20 +148,29 @@ pub fn paging_init(platform: &Platform) {
     }
     const FOUR_GIB: usize = 4 << 30;
     let top = platform.highest_address.max(FOUR_GIB).next_multiple_of(LARGE_PAGE);
-    assert!(top <= IDENTITY_LIMIT, "physical memory ends at {:#x}, beyond the identity map's {:#x}", top, IDENTITY_LIMIT);
+    assert!(
+        top <= IDENTITY_LIMIT,
+        "physical memory ends at {:#x}, beyond the identity map's {:#x}",
+        top,
+        IDENTITY_LIMIT
+    );
     let mut table = TranslationTable::new().expect("a frame for the kernel's PML4");
     let special = |region: usize| {
         let region_end = region + LARGE_PAGE;
         let overlaps = |start: usize, end: usize| start < region_end && region < end;
         overlaps(platform.image.base, platform.image.end())
-            || [0, layout::stack_guard(), layout::double_fault_stack_guard()].iter().any(|&g| overlaps(g, g + PAGE_SIZE))
+            || [0, layout::stack_guard(), layout::double_fault_stack_guard()]
+                .iter()
+                .any(|&g| overlaps(g, g + PAGE_SIZE))
             || platform.runtime_code.as_ref().is_ok_and(|code| code.iter().any(|r| overlaps(r.base, r.end())))
     };
     for region in (0..top).step_by(LARGE_PAGE) {
         let result = if special(region) {
-            (region..region + LARGE_PAGE).step_by(PAGE_SIZE).try_for_each(|page| match small_page_access(page, platform) {
-                Some(access) => table.map(page, page, PAGE_SIZE, access),
-                None => Ok(()),
+            (region..region + LARGE_PAGE).step_by(PAGE_SIZE).try_for_each(|page| {
+                match small_page_access(page, platform) {
+                    Some(access) => table.map(page, page, PAGE_SIZE, access),
+                    None => Ok(()),
+                }
             })
         } else {
             table.map(region, region, LARGE_PAGE, Access::KernelReadWrite)

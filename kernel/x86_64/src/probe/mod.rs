@@ -114,7 +114,8 @@ fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<Insn, (E
     if text.is_empty() {
         return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
     }
-    Insn::decode(&text).map_err(|why| (Error::Refused, format!("{} at {:#x}: cannot decode an instruction: {}", symbol, vaddr, why)))
+    Insn::decode(&text)
+        .map_err(|why| (Error::Refused, format!("{} at {:#x}: cannot decode an instruction: {}", symbol, vaddr, why)))
 }
 
 /// Plant the probe's `int3` over the first byte of the instruction at `vaddr`.
@@ -146,9 +147,7 @@ fn insn_text(insn: &Insn) -> String {
 /// the page read-only). Nothing else: x86 snoops stores into code, and the
 /// `iretq` back to ring 3 is serializing, so the next fetch sees the new byte.
 fn write_text(space: &AddressSpace, vaddr: u64, byte: u8) {
-    space
-        .write_as_kernel(vaddr, &[byte])
-        .expect("probe address was checked to be mapped text");
+    space.write_as_kernel(vaddr, &[byte]).expect("probe address was checked to be mapped text");
 }
 
 // ---- the hit path ----
@@ -227,8 +226,18 @@ fn handle_hit(
     let step = match probe.treatment {
         Treatment::Step => {
             let image = *thread.probes.images.entry(probe.id).or_insert_with(|| x86_64::xol_image(&probe.original));
-            trace!("{} runs the same anywhere{}: step it out of line in an XOL slot", hex_bytes(probe.original.bytes()), fixup_note(&image.fixup));
-            match xol::choose_slot(&process.xol, xol_policy(), remembered, SlotContent::from_bytes(image.bytes()), &COUNTERS) {
+            trace!(
+                "{} runs the same anywhere{}: step it out of line in an XOL slot",
+                hex_bytes(probe.original.bytes()),
+                fixup_note(&image.fixup)
+            );
+            match xol::choose_slot(
+                &process.xol,
+                xol_policy(),
+                remembered,
+                SlotContent::from_bytes(image.bytes()),
+                &COUNTERS,
+            ) {
                 Some(choice) => Some((choice, image)),
                 None => {
                     trace!("every XOL slot is busy: tid {} waits and executes the int3 again later", thread.tid);
@@ -272,7 +281,12 @@ fn handle_hit(
                     process.space.xol_slot_kernel_address(slot.index())
                 );
             } else {
-                trace!("slot {} ({:?}): already holds {}: no write", slot.index(), choice.reason, hex_bytes(image.bytes()));
+                trace!(
+                    "slot {} ({:?}): already holds {}: no write",
+                    slot.index(),
+                    choice.reason,
+                    hex_bytes(image.bytes())
+                );
             }
             thread.probes.tree.remember_slot(breakpoint, slot);
             COUNTERS.bump(&COUNTERS.stepped);
@@ -281,7 +295,11 @@ fn handle_hit(
             if let Some(scratch) = image.fixup.rip_relative_scratch {
                 saved_scratch = frame.gpr(scratch);
                 frame.set_gpr(scratch, breakpoint + len);
-                trace!("RIP-relative operand: {} = {:#x} (the original next RIP) for the step", scratch.name(), breakpoint + len);
+                trace!(
+                    "RIP-relative operand: {} = {:#x} (the original next RIP) for the step",
+                    scratch.name(),
+                    breakpoint + len
+                );
             }
             frame.rip = address;
             frame.rflags |= RFlags::TRAP_FLAG.bits();
@@ -303,7 +321,12 @@ fn handle_hit(
 /// the trampoline's address there instead. The entry SP recorded is the SP
 /// the caller will see after the return (RSP + 8), which is the SP at the
 /// trampoline's #BP.
-fn arm_return_probe(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process, probe: &Arc<Probe>) -> Result<(), String> {
+fn arm_return_probe(
+    frame: &mut ExceptionFrame,
+    thread: &mut Thread,
+    process: &mut Process,
+    probe: &Arc<Probe>,
+) -> Result<(), String> {
     use probe_core::UserMemory;
     let mut memory = CheckedUserMemory(&process.space);
     let return_address = memory
@@ -313,10 +336,15 @@ fn arm_return_probe(frame: &mut ExceptionFrame, thread: &mut Thread, process: &m
     match thread.probes.returns.push(Arc::clone(probe), return_address, return_sp, &COUNTERS) {
         probe_core::retstack::PushOutcome::Armed { abandoned } => {
             let trampoline = slot_address(SlotIndex::TRAMPOLINE);
-            memory
-                .write_u64(frame.rsp, trampoline)
-                .map_err(|fault| format!("return probe: writing the trampoline address at RSP {:#x}: {}", frame.rsp, fault))?;
-            trace!("return probe armed: [RSP] {:#x} -> trampoline {:#x} ({} abandoned frames dropped)", return_address, trampoline, abandoned);
+            memory.write_u64(frame.rsp, trampoline).map_err(|fault| {
+                format!("return probe: writing the trampoline address at RSP {:#x}: {}", frame.rsp, fault)
+            })?;
+            trace!(
+                "return probe armed: [RSP] {:#x} -> trampoline {:#x} ({} abandoned frames dropped)",
+                return_address,
+                trampoline,
+                abandoned
+            );
         }
         probe_core::retstack::PushOutcome::SkippedDepthLimit { .. } => {
             trace!("return stack full ({} deep): this return is not probed", probe_core::RETURN_STACK_DEPTH);
@@ -389,7 +417,12 @@ fn clear_pushed_trap_flag(space: &AddressSpace, rsp: u64) -> Result<(), Error> {
 fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<After> {
     let trampoline = slot_address(SlotIndex::TRAMPOLINE);
     let result = thread.probes.returns.pop_chain(frame.rsp, trampoline, |instance, abandoned| {
-        trace!("trampoline: return from {} to {:#x} ({} abandoned frames dropped)", instance.probe.id, instance.return_address, abandoned);
+        trace!(
+            "trampoline: return from {} to {:#x} ({} abandoned frames dropped)",
+            instance.probe.id,
+            instance.return_address,
+            abandoned
+        );
     });
     // No pending return: ring 3 reached the trampoline on its own (`None`: its own doing).
     frame.rip = result.ok()?;

@@ -91,7 +91,9 @@ impl AddressSpace {
         // mapped; the slot lies inside the page. Ring 3's mapping is read-only,
         // so only the kernel writes here, and no thread executes this slot now
         // (the caller holds it).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.xol_slot_kernel_address(slot) as *mut u8, bytes.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.xol_slot_kernel_address(slot) as *mut u8, bytes.len())
+        };
     }
 
     pub fn asid(&self) -> u16 {

@@ -45,7 +45,9 @@ pub fn fault(frame: &ExceptionFrame) {
             format!("{}: the return-probe trampoline, reached with no return probe armed", class)
         }
         (Vector::Breakpoint, None) => format!("{} not placed by a probe", class),
-        (Vector::GeneralProtection | Vector::StackSegment | Vector::SegmentNotPresent, None) if frame.error_code != 0 => {
+        (Vector::GeneralProtection | Vector::StackSegment | Vector::SegmentNotPresent, None)
+            if frame.error_code != 0 =>
+        {
             format!("{}: selector error code {:#x}", class, frame.error_code)
         }
         _ => format!("{}", class),

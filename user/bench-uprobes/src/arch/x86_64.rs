@@ -10,14 +10,7 @@ core::arch::global_asm!(
     // push, ret (all three simulated under simulate=all), and one whose first
     // instruction is always stepped out of line, `add`.
     user_rt::asm_function!("trig_nop", "nop", "mov rax, rdi", "ret"),
-    user_rt::asm_function!(
-        "trig_push",
-        "push rbp",
-        "mov rbp, rsp",
-        "pop rbp",
-        "mov rax, rdi",
-        "ret"
-    ),
+    user_rt::asm_function!("trig_push", "push rbp", "mov rbp, rsp", "pop rbp", "mov rax, rdi", "ret"),
     user_rt::asm_function!("trig_ret", "ret"),
     user_rt::asm_function!("trig_add", "add rdi, 1", "mov rax, rdi", "ret"),
     // 10,000 functions of two instructions each, 8 bytes apart: function i is
@@ -51,12 +44,8 @@ unsafe extern "C" {
 }
 
 /// The `trig` section's targets: (name in the case names, function).
-pub const TRIG_TARGETS: &[(&str, Target)] = &[
-    ("nop", trig_nop),
-    ("push", trig_push),
-    ("ret", trig_ret),
-    ("add", trig_add),
-];
+pub const TRIG_TARGETS: &[(&str, Target)] =
+    &[("nop", trig_nop), ("push", trig_push), ("ret", trig_ret), ("add", trig_add)];
 
 /// Bytes from one function of `bench_fns` to the next.
 pub const MANY_FN_STRIDE: usize = 8;

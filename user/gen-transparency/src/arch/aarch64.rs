@@ -164,7 +164,18 @@ unsafe extern "C" {
 }
 
 pub const fn zero_state() -> State {
-    State { x: [0; 31], sp: 0, nzcv: 0, fpsr: 0, tpidr: 0, entry: 0, host_sp: 0, host_tpidr: 0, v: [0; 32], host: [0; 20] }
+    State {
+        x: [0; 31],
+        sp: 0,
+        nzcv: 0,
+        fpsr: 0,
+        tpidr: 0,
+        entry: 0,
+        host_sp: 0,
+        host_tpidr: 0,
+        v: [0; 32],
+        host: [0; 20],
+    }
 }
 
 /// Bytes in one A64 instruction.

@@ -46,7 +46,8 @@ const RSI: usize = 6;
 const RDI: usize = 7;
 const R13: usize = 13;
 
-const GPR_NAMES: [&str; 16] = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const GPR_NAMES: [&str; 16] =
+    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
 
 /// RFLAGS bit 1 is reserved and always reads 1.
 const RFLAGS_RESERVED: u64 = 1 << 1;

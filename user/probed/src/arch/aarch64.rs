@@ -27,32 +27,105 @@ pub const PROBE_POINTS: &[(&str, u64, &str)] = &[
     ("step_simd", 0x4, "add v0.2d, v0.2d, v0.2d"),
 ];
 
-
 core::arch::global_asm!(
     ".pushsection .text.probed, \"ax\", %progbits",
     user_rt::asm_function!("cls_helper", "add x0, x0, #100", "ret"),
     user_rt::asm_function!("cls_b", "b 1f", "mov x0, #0", "1: add x0, x0, #1", "ret"),
-    user_rt::asm_function!("cls_bl", "stp x29, x30, [sp, #-16]!", "mov x29, sp", "bl cls_helper", "ldp x29, x30, [sp], #16", "ret"),
-    user_rt::asm_function!("cls_bcond", "cmp x0, #500", "b.gt 1f", "add x0, x0, #10", "ret", "1: sub x0, x0, #1", "ret"),
+    user_rt::asm_function!(
+        "cls_bl",
+        "stp x29, x30, [sp, #-16]!",
+        "mov x29, sp",
+        "bl cls_helper",
+        "ldp x29, x30, [sp], #16",
+        "ret"
+    ),
+    user_rt::asm_function!(
+        "cls_bcond",
+        "cmp x0, #500",
+        "b.gt 1f",
+        "add x0, x0, #10",
+        "ret",
+        "1: sub x0, x0, #1",
+        "ret"
+    ),
     user_rt::asm_function!("cls_cbz", "cbz x0, 1f", "add x0, x0, #7", "ret", "1: mov x0, #42", "ret"),
     user_rt::asm_function!("cls_tbnz", "tbnz x0, #1, 1f", "add x0, x0, #3", "ret", "1: eor x0, x0, #0xff", "ret"),
     user_rt::asm_function!("cls_br", "adr x16, 1f", "br x16", "mov x0, #0", "1: add x0, x0, #5", "ret"),
-    user_rt::asm_function!("cls_blr", "stp x29, x30, [sp, #-16]!", "mov x29, sp", "adr x16, cls_helper", "blr x16", "ldp x29, x30, [sp], #16", "ret"),
+    user_rt::asm_function!(
+        "cls_blr",
+        "stp x29, x30, [sp, #-16]!",
+        "mov x29, sp",
+        "adr x16, cls_helper",
+        "blr x16",
+        "ldp x29, x30, [sp], #16",
+        "ret"
+    ),
     user_rt::asm_function!("cls_ret", "add x0, x0, #9", "ret"),
-    user_rt::asm_function!("cls_adr", "adr x1, 1f", "ldr x1, [x1]", "add x0, x0, x1", "ret", ".p2align 3", "1: .quad 1000"),
+    user_rt::asm_function!(
+        "cls_adr",
+        "adr x1, 1f",
+        "ldr x1, [x1]",
+        "add x0, x0, x1",
+        "ret",
+        ".p2align 3",
+        "1: .quad 1000"
+    ),
     // adrp + ldr, not adrp + add: the linker would relax adrp + add into nop + adr.
-    user_rt::asm_function!("cls_adrp", "adrp x1, probed_data", "ldr x1, [x1, :lo12:probed_data]", "add x0, x0, x1", "ret"),
-    user_rt::asm_function!("cls_ldr_literal", "ldr x1, 1f", "add x0, x0, x1", "ret", ".p2align 3", "1: .quad 0x123456789"),
+    user_rt::asm_function!(
+        "cls_adrp",
+        "adrp x1, probed_data",
+        "ldr x1, [x1, :lo12:probed_data]",
+        "add x0, x0, x1",
+        "ret"
+    ),
+    user_rt::asm_function!(
+        "cls_ldr_literal",
+        "ldr x1, 1f",
+        "add x0, x0, x1",
+        "ret",
+        ".p2align 3",
+        "1: .quad 0x123456789"
+    ),
     user_rt::asm_function!("cls_ldrsw_literal", "ldrsw x1, 1f", "add x0, x0, x1", "ret", ".p2align 2", "1: .word -5"),
     user_rt::asm_function!("cls_nop", "nop", "add x0, x0, #1", "ret"),
-    user_rt::asm_function!("cls_push", "stp x29, x30, [sp, #-16]!", "mov x29, sp", "add x0, x0, #2", "ldp x29, x30, [sp], #16", "ret"),
+    user_rt::asm_function!(
+        "cls_push",
+        "stp x29, x30, [sp, #-16]!",
+        "mov x29, sp",
+        "add x0, x0, #2",
+        "ldp x29, x30, [sp], #16",
+        "ret"
+    ),
     user_rt::asm_function!("step_alu", "add x0, x0, x0, lsl #3", "eor x0, x0, #0x5555555555555555", "ret"),
     user_rt::asm_function!("step_madd", "mov x1, #3", "madd x0, x0, x1, x0", "ret"),
     user_rt::asm_function!("step_csel", "cmp x0, #300", "csel x0, x0, xzr, hi", "ret"),
     user_rt::asm_function!("step_mrs_nzcv", "cmp x0, #100", "mrs x1, nzcv", "eor x0, x0, x1, lsr #28", "ret"),
-    user_rt::asm_function!("step_load", "adrp x2, probed_buffer", "add x2, x2, :lo12:probed_buffer", "ldr x1, [x2, #8]!", "add x0, x0, x1", "ret"),
-    user_rt::asm_function!("step_store", "adrp x2, probed_buffer", "add x2, x2, :lo12:probed_buffer", "str x0, [x2, #16]", "ldr x1, [x2, #16]", "add x0, x1, #1", "ret"),
-    user_rt::asm_function!("step_pair", "adrp x2, probed_buffer", "add x2, x2, :lo12:probed_buffer", "ldp x3, x4, [x2]", "add x0, x0, x3", "add x0, x0, x4", "ret"),
+    user_rt::asm_function!(
+        "step_load",
+        "adrp x2, probed_buffer",
+        "add x2, x2, :lo12:probed_buffer",
+        "ldr x1, [x2, #8]!",
+        "add x0, x0, x1",
+        "ret"
+    ),
+    user_rt::asm_function!(
+        "step_store",
+        "adrp x2, probed_buffer",
+        "add x2, x2, :lo12:probed_buffer",
+        "str x0, [x2, #16]",
+        "ldr x1, [x2, #16]",
+        "add x0, x1, #1",
+        "ret"
+    ),
+    user_rt::asm_function!(
+        "step_pair",
+        "adrp x2, probed_buffer",
+        "add x2, x2, :lo12:probed_buffer",
+        "ldp x3, x4, [x2]",
+        "add x0, x0, x3",
+        "add x0, x0, x4",
+        "ret"
+    ),
     user_rt::asm_function!("step_simd", "dup v0.2d, x0", "add v0.2d, v0.2d, v0.2d", "umov x0, v0.d[1]", "ret"),
     // Recursive Fibonacci, every call a real `bl` (the compiler would turn one of
     // the two recursive calls of a Rust version into a loop): fib_rec(n) makes
@@ -121,7 +194,6 @@ unsafe extern "C" {
     pub safe fn fib_rec(n: u64) -> u64;
     pub safe fn fault_load(address: u64) -> u64;
 }
-
 
 /// The functions of [`PROBE_POINTS`], in the same order, by name.
 pub const FUNCTIONS: &[(&str, extern "C" fn(u64) -> u64)] = &[

@@ -24,16 +24,8 @@ pub const PROBE_POINTS: &[(&str, u64, &str)] = &[
     ("cls_nop", 0x0, "nop (90)"),
     ("cls_nop2", 0x0, "nop (66 90)"),
     ("cls_nop3", 0x0, "nop dword ptr [rax] (0f 1f 00)"),
-    (
-        "cls_nop5",
-        0x0,
-        "nop dword ptr [rax + rax] (0f 1f 44 00 00)",
-    ),
-    (
-        "cls_nop9",
-        0x0,
-        "nop word ptr [rax + rax + 0] (66 0f 1f 84 00 00 00 00 00)",
-    ),
+    ("cls_nop5", 0x0, "nop dword ptr [rax + rax] (0f 1f 44 00 00)"),
+    ("cls_nop9", 0x0, "nop word ptr [rax + rax + 0] (66 0f 1f 84 00 00 00 00 00)"),
     ("cls_push", 0x0, "push rbp"),
     ("cls_push_rex", 0x0, "push r12"),
     ("cls_ret", 0x4, "ret"),
@@ -46,35 +38,15 @@ pub const PROBE_POINTS: &[(&str, u64, &str)] = &[
     ("step_add", 0x7, "add rax, rdi"),
     ("step_load", 0x7, "mov rcx, qword ptr [rdx + 8]"),
     ("step_store", 0x7, "mov qword ptr [rdx + 16], rdi"),
-    (
-        "step_rip_load",
-        0x0,
-        "mov rax, qword ptr [rip + probed_data]",
-    ),
+    ("step_rip_load", 0x0, "mov rax, qword ptr [rip + probed_data]"),
     ("step_rip_lea", 0x0, "lea rax, [rip + probed_data]"),
-    (
-        "step_rip_store",
-        0x0,
-        "mov qword ptr [rip + probed_scratch], rdi",
-    ),
-    (
-        "step_cmpxchg",
-        0x13,
-        "lock cmpxchg qword ptr [rip + probed_cas], rcx",
-    ),
+    ("step_rip_store", 0x0, "mov qword ptr [rip + probed_scratch], rdi"),
+    ("step_cmpxchg", 0x13, "lock cmpxchg qword ptr [rip + probed_cas], rcx"),
     ("step_pushfq", 0x7, "pushfq"),
     ("step_rep_movsb", 0x37, "rep movsb"),
     ("step_movabs", 0x0, "movabs rax, imm64 (10 bytes)"),
-    (
-        "step_long",
-        0x7,
-        "mov qword ptr [rip + probed_long], imm32 (11 bytes)",
-    ),
-    (
-        "step_max_length",
-        0x0,
-        "cs cs cs cs cs movabs rax, imm64 (15 bytes)",
-    ),
+    ("step_long", 0x7, "mov qword ptr [rip + probed_long], imm32 (11 bytes)"),
+    ("step_max_length", 0x0, "cs cs cs cs cs movabs rax, imm64 (15 bytes)"),
 ];
 
 core::arch::global_asm!(
@@ -83,18 +55,8 @@ core::arch::global_asm!(
     // ---- simulated: nops of every length the decoders emit for padding.
     user_rt::asm_function!("cls_nop", "nop", "lea rax, [rdi + 1]", "ret"),
     user_rt::asm_function!("cls_nop2", ".byte 0x66, 0x90", "lea rax, [rdi + 2]", "ret"),
-    user_rt::asm_function!(
-        "cls_nop3",
-        ".byte 0x0f, 0x1f, 0x00",
-        "lea rax, [rdi + 3]",
-        "ret"
-    ),
-    user_rt::asm_function!(
-        "cls_nop5",
-        ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
-        "lea rax, [rdi + 5]",
-        "ret"
-    ),
+    user_rt::asm_function!("cls_nop3", ".byte 0x0f, 0x1f, 0x00", "lea rax, [rdi + 3]", "ret"),
+    user_rt::asm_function!("cls_nop5", ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "lea rax, [rdi + 5]", "ret"),
     user_rt::asm_function!(
         "cls_nop9",
         ".byte 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00",
@@ -125,23 +87,8 @@ core::arch::global_asm!(
     // ---- simulated: branches.
     user_rt::asm_function!("cls_ret", "lea rax, [rdi + 9]", "ret"),
     // The frame keeps RSP 16-byte aligned at the call, as the ABI wants.
-    user_rt::asm_function!(
-        "cls_call",
-        "push rbp",
-        "mov rbp, rsp",
-        "call cls_helper",
-        "add rax, rdi",
-        "pop rbp",
-        "ret"
-    ),
-    user_rt::asm_function!(
-        "cls_jmp8",
-        "jmp 2f",
-        "xor eax, eax",
-        "ret",
-        "2: lea rax, [rdi + 1]",
-        "ret"
-    ),
+    user_rt::asm_function!("cls_call", "push rbp", "mov rbp, rsp", "call cls_helper", "add rax, rdi", "pop rbp", "ret"),
+    user_rt::asm_function!("cls_jmp8", "jmp 2f", "xor eax, eax", "ret", "2: lea rax, [rdi + 1]", "ret"),
     // e9 rel32, relative to the end of the instruction (label 2).
     user_rt::asm_function!(
         "cls_jmp32",
@@ -183,13 +130,7 @@ core::arch::global_asm!(
     ),
     // The carry of the stepped `add` (set for x >= 500) feeds the `adc`: the
     // flags after a step must be the instruction's.
-    user_rt::asm_function!(
-        "step_add",
-        "mov rax, -500",
-        "add rax, rdi",
-        "adc rax, rdi",
-        "ret"
-    ),
+    user_rt::asm_function!("step_add", "mov rax, -500", "add rax, rdi", "adc rax, rdi", "ret"),
     user_rt::asm_function!(
         "step_load",
         "lea rdx, [rip + probed_buffer]",
@@ -205,12 +146,7 @@ core::arch::global_asm!(
         "add rax, 1",
         "ret"
     ),
-    user_rt::asm_function!(
-        "step_rip_load",
-        "mov rax, qword ptr [rip + probed_data]",
-        "add rax, rdi",
-        "ret"
-    ),
+    user_rt::asm_function!("step_rip_load", "mov rax, qword ptr [rip + probed_data]", "add rax, rdi", "ret"),
     user_rt::asm_function!(
         "step_rip_lea",
         "lea rax, [rip + probed_data]",
@@ -248,15 +184,7 @@ core::arch::global_asm!(
     // The flags pushed include TF (0x100), which the step sets in the
     // instruction's flags: the kernel must clear it again in the pushed word.
     // The mask keeps CF PF AF ZF SF TF IF DF OF.
-    user_rt::asm_function!(
-        "step_pushfq",
-        "cmp rdi, 500",
-        "pushfq",
-        "pop rax",
-        "and eax, 0xfd5",
-        "add rax, rdi",
-        "ret"
-    ),
+    user_rt::asm_function!("step_pushfq", "cmp rdi, 500", "pushfq", "pop rax", "and eax, 0xfd5", "add rax, rdi", "ret"),
     // Copies 5..12 bytes (x % 8 + 5) of [x, 0x1122334455667788] over a zeroed
     // 16-byte buffer. Under TF, `rep movsb` traps after every byte with RIP
     // still on the instruction: the step is over only when RCX reaches 0.
@@ -276,12 +204,7 @@ core::arch::global_asm!(
         "add rax, qword ptr [rip + probed_copy + 8]",
         "ret"
     ),
-    user_rt::asm_function!(
-        "step_movabs",
-        "movabs rax, 0x123456789abcdef0",
-        "xor rax, rdi",
-        "ret"
-    ),
+    user_rt::asm_function!("step_movabs", "movabs rax, 0x123456789abcdef0", "xor rax, rdi", "ret"),
     // 48 c7 05 disp32 imm32: the immediate follows the displacement, so the
     // fix-up's RIP is the end of all 11 bytes. The slot is first set to x.
     user_rt::asm_function!(

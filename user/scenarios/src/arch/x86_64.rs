@@ -47,14 +47,7 @@ core::arch::global_asm!(
     // each a probe-able instruction start, then the result x + 17,000 (the
     // same as the aarch64 sled's 17,000 `add`s compute). The probes' hit
     // counts show that every `nop` ran.
-    user_rt::asm_function!(
-        "flood_sled",
-        ".rept 17000",
-        "nop",
-        ".endr",
-        "lea rax, [rdi + 17000]",
-        "ret"
-    ),
+    user_rt::asm_function!("flood_sled", ".rept 17000", "nop", ".endr", "lea rax, [rdi + 17000]", "ret"),
     // depth(n): recurses n deep with real `call`s; returns n. The pushed rbp
     // keeps RSP 16-byte aligned at the call.
     user_rt::asm_function!(
@@ -128,9 +121,7 @@ pub unsafe fn call_address(target: u64) {
     // SAFETY: what `target` does is the caller's obligation (# Safety); the
     // registers a callee may change are declared clobbered, and the asm is not
     // `nostack`, so the `call` may push its return address.
-    unsafe {
-        core::arch::asm!("call {0}", in(reg) target, inout("rax") 0u64 => _, clobber_abi("C"))
-    };
+    unsafe { core::arch::asm!("call {0}", in(reg) target, inout("rax") 0u64 => _, clobber_abi("C")) };
 }
 
 /// The kernel enters a thread with RSP 16-byte aligned and no return address

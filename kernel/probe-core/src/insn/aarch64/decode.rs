@@ -118,10 +118,7 @@ fn data_processing_immediate(word: u32) -> Verdict {
             let rd = field(word, 4, 0) as u8;
             let imm = sign_extend(field(word, 23, 5) << 2 | field(word, 30, 29), 21);
             if encodings::ADRP.matches(word) {
-                PcDependent(Simulation::Adrp {
-                    rd,
-                    offset: imm << 12,
-                })
+                PcDependent(Simulation::Adrp { rd, offset: imm << 12 })
             } else {
                 PcDependent(Simulation::Adr { rd, offset: imm })
             }
@@ -134,9 +131,7 @@ fn data_processing_immediate(word: u32) -> Verdict {
         // Logical (immediate): N = 1 needs sf = 1; the bitmask must decode.
         0b100 => {
             let n = bit(word, 22);
-            step_if(
-                !(sf == 0 && n == 1) && bitmask_immediate_is_valid(n, field(word, 15, 10), true),
-            )
+            step_if(!(sf == 0 && n == 1) && bitmask_immediate_is_valid(n, field(word, 15, 10), true))
         }
         // Move wide (immediate): opc = 01 unallocated; hw<1> = 1 needs sf = 1.
         0b101 => step_if(field(word, 30, 29) != 0b01 && !(sf == 0 && bit(word, 22) == 1)),
@@ -149,9 +144,7 @@ fn data_processing_immediate(word: u32) -> Verdict {
         // Extract: op21 = 00, o0 = 0, N = sf, imms < 32 for 32-bit.
         _ => {
             let (n, imms) = (bit(word, 22), field(word, 15, 10));
-            step_if(
-                field(word, 30, 29) == 0 && bit(word, 21) == 0 && n == sf && (sf == 1 || imms < 32),
-            )
+            step_if(field(word, 30, 29) == 0 && bit(word, 21) == 0 && n == sf && (sf == 1 || imms < 32))
         }
     }
 }
@@ -188,21 +181,11 @@ fn branches_exception_system(word: u32) -> Verdict {
             let nonzero = bit(word, 24) == 1;
             if bit(word, 25) == 0 {
                 let offset = sign_extend(field(word, 23, 5), 19) << 2;
-                PcDependent(Simulation::CompareBranch {
-                    rt,
-                    is_64: bit(word, 31) == 1,
-                    nonzero,
-                    offset,
-                })
+                PcDependent(Simulation::CompareBranch { rt, is_64: bit(word, 31) == 1, nonzero, offset })
             } else {
                 let offset = sign_extend(field(word, 18, 5), 14) << 2;
                 let bit_number = (bit(word, 31) << 5 | field(word, 23, 19)) as u8;
-                PcDependent(Simulation::TestBranch {
-                    rt,
-                    bit: bit_number,
-                    nonzero,
-                    offset,
-                })
+                PcDependent(Simulation::TestBranch { rt, bit: bit_number, nonzero, offset })
             }
         }
         // Conditional branch (immediate): o1 = word<24> must be 0; o0 =
@@ -212,10 +195,7 @@ fn branches_exception_system(word: u32) -> Verdict {
                 return UNALLOCATED;
             }
             let condition = Condition::from_bits(field(word, 3, 0));
-            PcDependent(Simulation::BranchConditional {
-                condition,
-                offset: sign_extend(field(word, 23, 5), 19) << 2,
-            })
+            PcDependent(Simulation::BranchConditional { condition, offset: sign_extend(field(word, 23, 5), 19) << 2 })
         }
         0b110 => match field(word, 25, 24) {
             0b00 => exception_generation(word),
@@ -376,9 +356,7 @@ fn exclusive_ordered_and_swap(word: u32) -> Verdict {
                 (_, 0) => ["ldxrb", "ldxrh", "ldxr", "ldxr"],
                 _ => ["ldaxrb", "ldaxrh", "ldaxr", "ldaxr"],
             };
-            Reject(RejectReason::Exclusive {
-                mnemonic: base[size as usize],
-            })
+            Reject(RejectReason::Exclusive { mnemonic: base[size as usize] })
         }
         // Load/store exclusive pair (size 1x), compare and swap pair (size 0x).
         (0, 1) if size >= 2 => {
@@ -441,9 +419,7 @@ fn load_register_literal(word: u32) -> Verdict {
     if bit(word, 26) == 1 {
         return match opc {
             0b11 => UNALLOCATED,
-            _ => Reject(RejectReason::ReadsPc {
-                mnemonic: "ldr (literal, SIMD&FP)",
-            }),
+            _ => Reject(RejectReason::ReadsPc { mnemonic: "ldr (literal, SIMD&FP)" }),
         };
     }
     let width = match opc {
@@ -483,12 +459,7 @@ fn load_store_pair(word: u32) -> Verdict {
     if encodings::STP_FRAME_PUSH.matches(word) {
         return Verdict::Simple(Simulation::FramePush);
     }
-    let (opc, v, mode, l) = (
-        field(word, 31, 30),
-        bit(word, 26),
-        field(word, 24, 23),
-        bit(word, 22),
-    );
+    let (opc, v, mode, l) = (field(word, 31, 30), bit(word, 26), field(word, 24, 23), bit(word, 22));
     let (rt, rn, rt2) = (field(word, 4, 0), field(word, 9, 5), field(word, 14, 10));
     let writeback = mode == 0b01 || mode == 0b11;
     if opc != 0b11 && l == 1 && rt == rt2 {
@@ -534,10 +505,8 @@ fn register_access_is_valid(word: u32, form: RegisterForm) -> bool {
         // B/H/S/D with opc 00/01; Q is size = 00 with opc 1x. No ldtr/sttr.
         return form != RegisterForm::Unprivileged && (opc < 2 || size == 0);
     }
-    let prefetch_form = matches!(
-        form,
-        RegisterForm::Unscaled | RegisterForm::RegisterOffset | RegisterForm::UnsignedOffset
-    );
+    let prefetch_form =
+        matches!(form, RegisterForm::Unscaled | RegisterForm::RegisterOffset | RegisterForm::UnsignedOffset);
     match (size, opc) {
         (0b00 | 0b01, _) => true,      // strb/ldrb/ldrsb, strh/ldrh/ldrsh
         (0b10, 0b11) => false,         // no 32-bit sign-extending word load
@@ -633,13 +602,7 @@ fn data_processing_register(word: u32) -> Verdict {
                 step_if(sf == 1 && op == 0 && s == 1 && bit(word, 4) == 0)
             } else if op3 & 0b1111 == 0b0010 {
                 // setf8, setf16: sf = 0, op = 0, S = 1, opcode2 = 0, o3 = 0, mask = 1101
-                step_if(
-                    sf == 0
-                        && op == 0
-                        && s == 1
-                        && field(word, 20, 15) == 0
-                        && field(word, 4, 0) == 0b01101,
-                )
+                step_if(sf == 0 && op == 0 && s == 1 && field(word, 20, 15) == 0 && field(word, 4, 0) == 0b01101)
             } else {
                 UNALLOCATED
             }
@@ -660,11 +623,8 @@ fn data_processing_register(word: u32) -> Verdict {
 fn data_processing_two_source(word: u32) -> Verdict {
     let sf = bit(word, 31);
     if bit(word, 29) == 1 {
-        return if field(word, 15, 10) == 0 && sf == 1 {
-            MTE
-        } else {
-            UNALLOCATED
-        }; // subps
+        return if field(word, 15, 10) == 0 && sf == 1 { MTE } else { UNALLOCATED };
+        // subps
     }
     match field(word, 15, 10) {
         0b000010 | 0b000011 => Step, // udiv, sdiv
@@ -687,10 +647,10 @@ fn data_processing_one_source(word: u32) -> Verdict {
         return UNALLOCATED;
     }
     match (field(word, 20, 16), field(word, 15, 10)) {
-        (0b00000, 0b000000..=0b000010) => Step, // rbit, rev16, rev (w) / rev32 (x)
+        (0b00000, 0b000000..=0b000010) => Step,  // rbit, rev16, rev (w) / rev32 (x)
         (0b00000, 0b000011) => step_if(sf == 1), // rev (x)
-        (0b00000, 0b000100 | 0b000101) => Step, // clz, cls
-        (0b00000, 0b000110..=0b001000) => CSSC, // ctz, cnt, abs
+        (0b00000, 0b000100 | 0b000101) => Step,  // clz, cls
+        (0b00000, 0b000110..=0b001000) => CSSC,  // ctz, cnt, abs
         // pacia .. autdb (Rn = modifier), paciza .. autdzb (Rn = 11111),
         // xpaci, xpacd.
         (0b00001, 0b000000..=0b000111) => step_if(sf == 1),
@@ -741,9 +701,9 @@ fn simd_vector_01110(word: u32) -> Verdict {
                 0b0000 => vector_two_register_misc(word),
                 0b1000 => vector_across_lanes(word),
                 // Cryptographic AES: 0100 1110 size 10100 opcode 10.
-                0b0100 if u == 0 && q == 1 => step_if(
-                    field(word, 23, 22) == 0 && (0b00100..=0b00111).contains(&field(word, 16, 12)),
-                ),
+                0b0100 if u == 0 && q == 1 => {
+                    step_if(field(word, 23, 22) == 0 && (0b00100..=0b00111).contains(&field(word, 16, 12)))
+                }
                 0b1100 => FP16, // two-register miscellaneous (FP16)
                 _ => UNALLOCATED,
             },
@@ -779,12 +739,7 @@ fn simd_vector_01110(word: u32) -> Verdict {
 
 /// Advanced SIMD copy: `0 Q op 01110000 imm5 0 imm4 1 Rn Rd`.
 fn vector_copy(word: u32) -> Verdict {
-    let (q, op, imm5, imm4) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 20, 16),
-        field(word, 14, 11),
-    );
+    let (q, op, imm5, imm4) = (bit(word, 30), bit(word, 29), field(word, 20, 16), field(word, 14, 11));
     if imm5 & 0b1111 == 0 {
         return UNALLOCATED;
     }
@@ -810,12 +765,7 @@ fn vector_copy(word: u32) -> Verdict {
 
 /// Advanced SIMD three same: `0 Q U 01110 size 1 Rm opcode 1 Rn Rd`.
 fn vector_three_same(word: u32) -> Verdict {
-    let (q, u, size, opcode) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 23, 22),
-        field(word, 15, 11),
-    );
+    let (q, u, size, opcode) = (bit(word, 30), bit(word, 29), field(word, 23, 22), field(word, 15, 11));
     let no_d = size != 0b11; // byte, half and word lanes only
     let d_needs_q = !(size == 0b11 && q == 0); // 64-bit lanes only as 2D
     let h_or_s = size == 0b01 || size == 0b10;
@@ -878,12 +828,7 @@ fn vector_three_different(word: u32) -> Verdict {
 
 /// Advanced SIMD two-register miscellaneous: `0 Q U 01110 size 10000 opcode 10 Rn Rd`.
 fn vector_two_register_misc(word: u32) -> Verdict {
-    let (q, u, size, opcode) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 23, 22),
-        field(word, 16, 12),
-    );
+    let (q, u, size, opcode) = (bit(word, 30), bit(word, 29), field(word, 23, 22), field(word, 16, 12));
     let no_d = size != 0b11;
     let d_needs_q = !(size == 0b11 && q == 0);
     let (high, sz) = (size >> 1, size & 1);
@@ -894,25 +839,25 @@ fn vector_two_register_misc(word: u32) -> Verdict {
         (0, 0b00001) => size == 0,                                    // rev16
         (1, 0b00000) => size < 2,                                     // rev32
         (_, 0b00010 | 0b00110) => no_d,                               // saddlp, sadalp (and u-)
-        (_, 0b00011 | 0b00111) => d_needs_q, // suqadd, sqabs / usqadd, sqneg
-        (_, 0b00100) => no_d,                // cls / clz
-        (0, 0b00101) => size == 0,           // cnt
-        (1, 0b00101) => size < 2,            // not, rbit
-        (_, 0b01000 | 0b01001) => d_needs_q, // cmgt, cmeq / cmge, cmle (zero)
-        (0, 0b01010) => d_needs_q,           // cmlt (zero)
-        (_, 0b01011) => d_needs_q,           // abs / neg
+        (_, 0b00011 | 0b00111) => d_needs_q,                          // suqadd, sqabs / usqadd, sqneg
+        (_, 0b00100) => no_d,                                         // cls / clz
+        (0, 0b00101) => size == 0,                                    // cnt
+        (1, 0b00101) => size < 2,                                     // not, rbit
+        (_, 0b01000 | 0b01001) => d_needs_q,                          // cmgt, cmeq / cmge, cmle (zero)
+        (0, 0b01010) => d_needs_q,                                    // cmlt (zero)
+        (_, 0b01011) => d_needs_q,                                    // abs / neg
         (_, 0b10010) | (0, 0b10100) | (1, 0b10011 | 0b10100) => no_d, // xtn, sqxtun, sqxtn, shll, uqxtn
         (0, 0b10110) if high == 1 => return BF16,                     // bfcvtn
         (0, 0b10110 | 0b10111) => high == 0,                          // fcvtn, fcvtl
         (1, 0b10110) => size == 0b01,                                 // fcvtxn
         // Floating-point, sz selects S or D lanes; size<1> is opcode.
-        (0, 0b11000 | 0b11001) => fp_lanes, // frintn, frintm, frintp, frintz
+        (0, 0b11000 | 0b11001) => fp_lanes,    // frintn, frintm, frintp, frintz
         (1, 0b11000) => high == 0 && fp_lanes, // frinta
-        (1, 0b11001) => fp_lanes,           // frintx, frinti
-        (_, 0b11010 | 0b11011) => fp_lanes, // fcvtns, fcvtms, fcvtps, fcvtzs (and u)
+        (1, 0b11001) => fp_lanes,              // frintx, frinti
+        (_, 0b11010 | 0b11011) => fp_lanes,    // fcvtns, fcvtms, fcvtps, fcvtzs (and u)
         (_, 0b11100) if high == 0 => fp_lanes, // fcvtas / fcvtau
-        (_, 0b11100) => size == 0b10,       // urecpe / ursqrte
-        (_, 0b11101) => fp_lanes,           // scvtf, frecpe / ucvtf, frsqrte
+        (_, 0b11100) => size == 0b10,          // urecpe / ursqrte
+        (_, 0b11101) => fp_lanes,              // scvtf, frecpe / ucvtf, frsqrte
         (_, 0b01100 | 0b01101) if high == 1 => fp_lanes, // fcmgt, fcmeq / fcmge, fcmle (zero)
         (0, 0b01110) if high == 1 => fp_lanes, // fcmlt (zero)
         (_, 0b01111) if high == 1 => fp_lanes, // fabs / fneg
@@ -924,12 +869,7 @@ fn vector_two_register_misc(word: u32) -> Verdict {
 
 /// Advanced SIMD across lanes: `0 Q U 01110 size 11000 opcode 10 Rn Rd`.
 fn vector_across_lanes(word: u32) -> Verdict {
-    let (q, u, size, opcode) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 23, 22),
-        field(word, 16, 12),
-    );
+    let (q, u, size, opcode) = (bit(word, 30), bit(word, 29), field(word, 23, 22), field(word, 16, 12));
     step_if(match (u, opcode) {
         // saddlv, smaxv, sminv, addv (and u-, no uaddv): 4S only as Q = 1.
         (_, 0b00011 | 0b01010 | 0b11010) | (0, 0b11011) => size < 2 || (size == 0b10 && q == 1),
@@ -946,11 +886,7 @@ fn simd_vector_01111(word: u32) -> Verdict {
         if bit(word, 23) == 1 {
             return UNALLOCATED;
         }
-        return if field(word, 22, 19) == 0 {
-            modified_immediate(word)
-        } else {
-            vector_shift_immediate(word)
-        };
+        return if field(word, 22, 19) == 0 { modified_immediate(word) } else { vector_shift_immediate(word) };
     }
     vector_indexed_element(word)
 }
@@ -959,11 +895,7 @@ fn simd_vector_01111(word: u32) -> Verdict {
 fn modified_immediate(word: u32) -> Verdict {
     let (q, op, cmode) = (bit(word, 30), bit(word, 29), field(word, 15, 12));
     if bit(word, 11) == 1 {
-        return if op == 0 && cmode == 0b1111 {
-            FP16
-        } else {
-            UNALLOCATED
-        }; // fmov (half)
+        return if op == 0 && cmode == 0b1111 { FP16 } else { UNALLOCATED }; // fmov (half)
     }
     // Every cmode is allocated; op = 1, cmode = 1111 is fmov (double), 2D only.
     step_if(!(op == 1 && cmode == 0b1111 && q == 0))
@@ -971,18 +903,11 @@ fn modified_immediate(word: u32) -> Verdict {
 
 /// Advanced SIMD shift by immediate: `0 Q U 011110 immh immb opcode 1 Rn Rd`.
 fn vector_shift_immediate(word: u32) -> Verdict {
-    let (q, u, immh, opcode) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 22, 19),
-        field(word, 15, 11),
-    );
+    let (q, u, immh, opcode) = (bit(word, 30), bit(word, 29), field(word, 22, 19), field(word, 15, 11));
     let wide_lanes_need_q = !(immh >= 0b1000 && q == 0);
     step_if(match (u, opcode) {
         // sshr, ssra, srshr, srsra, shl, sqshl (and u-, sri, sli, sqshlu)
-        (_, 0b00000 | 0b00010 | 0b00100 | 0b00110 | 0b01010 | 0b01110) | (1, 0b01000 | 0b01100) => {
-            wide_lanes_need_q
-        }
+        (_, 0b00000 | 0b00010 | 0b00100 | 0b00110 | 0b01010 | 0b01110) | (1, 0b01000 | 0b01100) => wide_lanes_need_q,
         // Narrowing and lengthening shifts: no 64-bit source lanes.
         (_, 0b10000..=0b10100) => immh < 0b1000,
         // scvtf, fcvtzs (fixed-point) (and u): S or D lanes; H is FP16.
@@ -994,21 +919,14 @@ fn vector_shift_immediate(word: u32) -> Verdict {
 
 /// Advanced SIMD vector x indexed element: `0 Q U 01111 size L M Rm opcode H 0 Rn Rd`.
 fn vector_indexed_element(word: u32) -> Verdict {
-    let (q, u, size, l, opcode) = (
-        bit(word, 30),
-        bit(word, 29),
-        field(word, 23, 22),
-        bit(word, 21),
-        field(word, 15, 12),
-    );
+    let (q, u, size, l, opcode) =
+        (bit(word, 30), bit(word, 29), field(word, 23, 22), bit(word, 21), field(word, 15, 12));
     let h_or_s = size == 0b01 || size == 0b10;
     // Floating point: size = 1x (sz = size<0>); a D element has no L bit,
     // and D lanes need Q = 1.
     let fp = size >= 0b10 && !(size == 0b11 && (l == 1 || q == 0));
     step_if(match (u, opcode) {
-        (0, 0b0010 | 0b0011 | 0b0110 | 0b0111 | 0b1000 | 0b1010 | 0b1011 | 0b1100 | 0b1101) => {
-            h_or_s
-        }
+        (0, 0b0010 | 0b0011 | 0b0110 | 0b0111 | 0b1000 | 0b1010 | 0b1011 | 0b1100 | 0b1101) => h_or_s,
         (1, 0b0000 | 0b0010 | 0b0100 | 0b0110 | 0b1010) => h_or_s,
         (0, 0b0001 | 0b0101 | 0b1001) | (1, 0b1001) if size == 0 => return FP16,
         (0, 0b0001 | 0b0101 | 0b1001) | (1, 0b1001) => fp, // fmla, fmls, fmul / fmulx
@@ -1030,9 +948,7 @@ fn simd_scalar_11110(word: u32) -> Verdict {
                 0b0000 => scalar_two_register_misc(word),
                 0b1000 => scalar_pairwise(word),
                 // Cryptographic two-register SHA: 01011110 size 10100 opcode 10.
-                0b0100 if u == 0 => {
-                    step_if(field(word, 23, 22) == 0 && field(word, 16, 12) <= 0b00010)
-                }
+                0b0100 if u == 0 => step_if(field(word, 23, 22) == 0 && field(word, 16, 12) <= 0b00010),
                 0b1100 => FP16,
                 _ => UNALLOCATED,
             },
@@ -1069,11 +985,11 @@ fn scalar_three_same(word: u32) -> Verdict {
     step_if(match (u, opcode) {
         (_, 0b00001 | 0b00101 | 0b01001 | 0b01011) => true, // sqadd, sqsub, sqshl, sqrshl (and u)
         (_, 0b00110 | 0b00111 | 0b01000 | 0b01010 | 0b10000 | 0b10001) => d, // cmgt, cmge, sshl, srshl, add, cmtst ...
-        (_, 0b10110) => h_or_s,                                              // sqdmulh, sqrdmulh
-        (0, 0b11011 | 0b11100 | 0b11111) if high == 0 => true,               // fmulx, fcmeq, frecps
-        (0, 0b11111) => true,                                                // frsqrts
-        (1, 0b11100 | 0b11101) => true, // fcmge, facge / fcmgt, facgt
-        (1, 0b11010) => high == 1,      // fabd
+        (_, 0b10110) => h_or_s,                             // sqdmulh, sqrdmulh
+        (0, 0b11011 | 0b11100 | 0b11111) if high == 0 => true, // fmulx, fcmeq, frecps
+        (0, 0b11111) => true,                               // frsqrts
+        (1, 0b11100 | 0b11101) => true,                     // fcmge, facge / fcmgt, facgt
+        (1, 0b11010) => high == 1,                          // fabd
         _ => false,
     })
 }
@@ -1091,15 +1007,15 @@ fn scalar_two_register_misc(word: u32) -> Verdict {
     let d = size == 0b11;
     let high = size >> 1;
     step_if(match (u, opcode) {
-        (_, 0b00011 | 0b00111) => true, // suqadd, sqabs / usqadd, sqneg
+        (_, 0b00011 | 0b00111) => true,                       // suqadd, sqabs / usqadd, sqneg
         (_, 0b01000 | 0b01001 | 0b01011) | (0, 0b01010) => d, // cmgt, cmeq, abs, cmlt / cmge, cmle, neg (zero)
         (0, 0b10100) | (1, 0b10010 | 0b10100) => !d,          // sqxtn / sqxtun, uqxtn
         (1, 0b10110) => size == 0b01,                         // fcvtxn
-        (_, 0b11010 | 0b11011) => true, // fcvtns, fcvtms, fcvtps, fcvtzs (and u)
-        (_, 0b11100) => high == 0,      // fcvtas, fcvtau
-        (_, 0b11101) => true,           // scvtf, frecpe / ucvtf, frsqrte
-        (0, 0b11111) => high == 1,      // frecpx
-        (_, 0b01100 | 0b01101) | (0, 0b01110) => high == 1, // fcmgt, fcmeq, fcmlt / fcmge, fcmle (zero)
+        (_, 0b11010 | 0b11011) => true,                       // fcvtns, fcvtms, fcvtps, fcvtzs (and u)
+        (_, 0b11100) => high == 0,                            // fcvtas, fcvtau
+        (_, 0b11101) => true,                                 // scvtf, frecpe / ucvtf, frsqrte
+        (0, 0b11111) => high == 1,                            // frecpx
+        (_, 0b01100 | 0b01101) | (0, 0b01110) => high == 1,   // fcmgt, fcmeq, fcmlt / fcmge, fcmle (zero)
         _ => false,
     })
 }
@@ -1111,7 +1027,7 @@ fn scalar_pairwise(word: u32) -> Verdict {
     match (u, opcode) {
         (0, 0b11011) => step_if(size == 0b11), // addp
         (0, 0b01100 | 0b01101 | 0b01111) => FP16,
-        (1, 0b01100 | 0b01111) => Step, // fmaxnmp, fmaxp / fminnmp, fminp
+        (1, 0b01100 | 0b01111) => Step,     // fmaxnmp, fmaxp / fminnmp, fminp
         (1, 0b01101) => step_if(high == 0), // faddp
         _ => UNALLOCATED,
     }
@@ -1134,8 +1050,8 @@ fn scalar_shift_immediate(word: u32) -> Verdict {
     let d = immh >= 0b1000;
     step_if(match (u, opcode) {
         (_, 0b00000 | 0b00010 | 0b00100 | 0b00110 | 0b01010) | (1, 0b01000) => d, // sshr .. shl, sri, sli
-        (_, 0b01110) | (1, 0b01100) => true, // sqshl, uqshl, sqshlu
-        (_, 0b10010 | 0b10011) | (1, 0b10000 | 0b10001) => !d, // sqshrn .. uqrshrn
+        (_, 0b01110) | (1, 0b01100) => true,                                      // sqshl, uqshl, sqshlu
+        (_, 0b10010 | 0b10011) | (1, 0b10000 | 0b10001) => !d,                    // sqshrn .. uqrshrn
         (_, 0b11100 | 0b11111) if (0b0010..0b0100).contains(&immh) => return FP16,
         (_, 0b11100 | 0b11111) => immh >= 0b0100, // scvtf, fcvtzs (fixed)
         _ => false,
@@ -1144,12 +1060,7 @@ fn scalar_shift_immediate(word: u32) -> Verdict {
 
 /// Advanced SIMD scalar x indexed element: `01 U 11111 size L M Rm opcode H 0 Rn Rd`.
 fn scalar_indexed_element(word: u32) -> Verdict {
-    let (u, size, l, opcode) = (
-        bit(word, 29),
-        field(word, 23, 22),
-        bit(word, 21),
-        field(word, 15, 12),
-    );
+    let (u, size, l, opcode) = (bit(word, 29), field(word, 23, 22), bit(word, 21), field(word, 15, 12));
     let h_or_s = size == 0b01 || size == 0b10;
     let fp = size == 0b10 || (size == 0b11 && l == 0);
     step_if(match (u, opcode) {
@@ -1192,10 +1103,7 @@ fn floating_point(word: u32) -> Verdict {
                 fp_type(ftype, step_if(field(word, 9, 5) == 0))
             } else if field(word, 13, 12) == 0b10 {
                 // Compare: fcmp, fcmpe; op = 00, opcode2<2:0> = 000.
-                fp_type(
-                    ftype,
-                    step_if(field(word, 15, 14) == 0 && field(word, 2, 0) == 0),
-                )
+                fp_type(ftype, step_if(field(word, 15, 14) == 0 && field(word, 2, 0) == 0))
             } else if field(word, 14, 12) == 0b100 {
                 fp_one_source(word)
             } else {
@@ -1255,10 +1163,7 @@ fn fp_fixed_point_conversion(word: u32) -> Verdict {
     if s == 1 || (sf == 0 && scale < 32) {
         return UNALLOCATED;
     }
-    let allocated = matches!(
-        (field(word, 20, 19), field(word, 18, 16)),
-        (0b00, 0b010 | 0b011) | (0b11, 0b000 | 0b001)
-    );
+    let allocated = matches!((field(word, 20, 19), field(word, 18, 16)), (0b00, 0b010 | 0b011) | (0b11, 0b000 | 0b001));
     fp_type(ftype, step_if(allocated))
 }
 

@@ -58,11 +58,9 @@ pub const ADR: Encoding = Encoding::new("adr", 0x9f00_0000, 0x1000_0000);
 /// `1 immlo 10000 immhi Rd`
 pub const ADRP: Encoding = Encoding::new("adrp", 0x9f00_0000, 0x9000_0000);
 /// `00 011 0 00 imm19 Rt`
-pub const LDR_LITERAL_W: Encoding =
-    Encoding::new("ldr (literal, 32-bit)", 0xff00_0000, 0x1800_0000);
+pub const LDR_LITERAL_W: Encoding = Encoding::new("ldr (literal, 32-bit)", 0xff00_0000, 0x1800_0000);
 /// `01 011 0 00 imm19 Rt`
-pub const LDR_LITERAL_X: Encoding =
-    Encoding::new("ldr (literal, 64-bit)", 0xff00_0000, 0x5800_0000);
+pub const LDR_LITERAL_X: Encoding = Encoding::new("ldr (literal, 64-bit)", 0xff00_0000, 0x5800_0000);
 /// `10 011 0 00 imm19 Rt`
 pub const LDRSW_LITERAL: Encoding = Encoding::new("ldrsw (literal)", 0xff00_0000, 0x9800_0000);
 /// `11 011 0 00 imm19 Rt`
@@ -75,22 +73,19 @@ pub const NOP: Encoding = Encoding::new("nop", 0xffff_ffff, 0xd503_201f);
 /// `stp x29, x30, [sp, #-16]!`: `10 101 0 011 0 1111110 11110 11111 11101`
 /// (opc = 64-bit, pre-index, imm7 = -2 eight-byte units, Rt2 = x30, Rn = sp,
 /// Rt = x29). Exactly this word: the frame push of almost every function.
-pub const STP_FRAME_PUSH: Encoding =
-    Encoding::new("stp x29, x30, [sp, #-16]!", 0xffff_ffff, 0xa9bf_7bfd);
+pub const STP_FRAME_PUSH: Encoding = Encoding::new("stp x29, x30, [sp, #-16]!", 0xffff_ffff, 0xa9bf_7bfd);
 
 // ---- Rejected --------------------------------------------------------------
 
 /// `opc 011 1 00 imm19 Rt` (opc 11 is unallocated): a PC-relative load into a
 /// SIMD&FP register, which the simulator has no access to.
-pub const LDR_LITERAL_SIMD_FP: Encoding =
-    Encoding::new("ldr (literal, SIMD&FP)", 0x3f00_0000, 0x1c00_0000);
+pub const LDR_LITERAL_SIMD_FP: Encoding = Encoding::new("ldr (literal, SIMD&FP)", 0x3f00_0000, 0x1c00_0000);
 /// `size 001000 0 L 0 Rs o0 Rt2 Rn Rt`: `stxr`, `stlxr`, `ldxr`, `ldaxr` (and
 /// their `b`/`h` forms).
 pub const LOAD_STORE_EXCLUSIVE_REGISTER: Encoding =
     Encoding::new("load/store exclusive register", 0x3fa0_0000, 0x0800_0000);
 /// `1 sz 001000 0 L 1 Rs o0 Rt2 Rn Rt`: `stxp`, `stlxp`, `ldxp`, `ldaxp`.
-pub const LOAD_STORE_EXCLUSIVE_PAIR: Encoding =
-    Encoding::new("load/store exclusive pair", 0xbfa0_0000, 0x8820_0000);
+pub const LOAD_STORE_EXCLUSIVE_PAIR: Encoding = Encoding::new("load/store exclusive pair", 0xbfa0_0000, 0x8820_0000);
 /// `11010100 000 imm16 000 01`
 pub const SVC: Encoding = Encoding::new("svc", 0xffe0_001f, 0xd400_0001);
 /// `11010100 000 imm16 000 10`

@@ -83,10 +83,7 @@ pub fn classify_with(word: u32, policy: SimulatePolicy) -> Classification {
 /// Whether `word` is an allocated A64 instruction as far as the decode tables
 /// go (classified as anything but unallocated or unsupported).
 pub fn is_decoded(word: u32) -> bool {
-    !matches!(
-        decode::decode(word),
-        Verdict::Reject(RejectReason::Unallocated | RejectReason::Unsupported { .. })
-    )
+    !matches!(decode::decode(word), Verdict::Reject(RejectReason::Unallocated | RejectReason::Unsupported { .. }))
 }
 
 /// What the simulator needs to carry out one simulated instruction; the
@@ -101,19 +98,9 @@ pub enum Simulation {
     BranchConditional { condition: Condition, offset: i64 },
     /// `cbz`/`cbnz` (`nonzero`): compare a W (`is_64` false) or X register
     /// with zero. Register 31 is the zero register.
-    CompareBranch {
-        rt: u8,
-        is_64: bool,
-        nonzero: bool,
-        offset: i64,
-    },
+    CompareBranch { rt: u8, is_64: bool, nonzero: bool, offset: i64 },
     /// `tbz`/`tbnz` (`nonzero`): test bit `bit` of X[rt] (31 = zero register).
-    TestBranch {
-        rt: u8,
-        bit: u8,
-        nonzero: bool,
-        offset: i64,
-    },
+    TestBranch { rt: u8, bit: u8, nonzero: bool, offset: i64 },
     /// `br`, `blr`, `ret`: jump to X[rn] (31 = zero register).
     BranchRegister { rn: u8, kind: RegisterBranch },
     /// `adr xd, label`: X[rd] = PC + offset (rd 31 = zero register: no write).
@@ -122,11 +109,7 @@ pub enum Simulation {
     Adrp { rd: u8, offset: i64 },
     /// `ldr wt|xt, label`, `ldrsw xt, label`: load from PC + offset through
     /// the checked user path (rt 31 = zero register: load, then discard).
-    LoadLiteral {
-        rt: u8,
-        offset: i64,
-        width: LiteralLoad,
-    },
+    LoadLiteral { rt: u8, offset: i64, width: LiteralLoad },
     /// `prfm <op>, label`: a hint; nothing to do but move on.
     PrefetchLiteral,
     /// `nop`.
@@ -147,24 +130,12 @@ impl Simulation {
             Self::CompareBranch { nonzero: true, .. } => "cbnz",
             Self::TestBranch { nonzero: false, .. } => "tbz",
             Self::TestBranch { nonzero: true, .. } => "tbnz",
-            Self::BranchRegister {
-                kind: RegisterBranch::Br,
-                ..
-            } => "br",
-            Self::BranchRegister {
-                kind: RegisterBranch::Blr,
-                ..
-            } => "blr",
-            Self::BranchRegister {
-                kind: RegisterBranch::Ret,
-                ..
-            } => "ret",
+            Self::BranchRegister { kind: RegisterBranch::Br, .. } => "br",
+            Self::BranchRegister { kind: RegisterBranch::Blr, .. } => "blr",
+            Self::BranchRegister { kind: RegisterBranch::Ret, .. } => "ret",
             Self::Adr { .. } => "adr",
             Self::Adrp { .. } => "adrp",
-            Self::LoadLiteral {
-                width: LiteralLoad::SignedWord,
-                ..
-            } => "ldrsw (literal)",
+            Self::LoadLiteral { width: LiteralLoad::SignedWord, .. } => "ldrsw (literal)",
             Self::LoadLiteral { .. } => "ldr (literal)",
             Self::PrefetchLiteral => "prfm (literal)",
             Self::Nop => "nop",
@@ -175,12 +146,8 @@ impl Simulation {
     /// Why it is simulated rather than stepped, for traces.
     pub fn why(&self) -> &'static str {
         match self {
-            Self::Nop | Self::FramePush => {
-                "position-independent, but cheaper to simulate than to step"
-            }
-            Self::Adr { .. } | Self::Adrp { .. } => {
-                "computes from the PC: out of line it would use the slot's"
-            }
+            Self::Nop | Self::FramePush => "position-independent, but cheaper to simulate than to step",
+            Self::Adr { .. } | Self::Adrp { .. } => "computes from the PC: out of line it would use the slot's",
             Self::LoadLiteral { .. } | Self::PrefetchLiteral => {
                 "loads PC-relative: out of line it would read near the slot"
             }

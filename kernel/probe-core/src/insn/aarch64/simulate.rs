@@ -26,12 +26,7 @@ fn write_or_discard<R: Registers + ?Sized>(regs: &mut R, n: u8, value: u64) {
 
 /// Simulate `simulation`, the instruction at `pc`: update `regs` (always
 /// including the PC) or, on a fault, leave them as they were.
-pub fn simulate<R, M>(
-    simulation: &Simulation,
-    pc: u64,
-    regs: &mut R,
-    mem: &mut M,
-) -> Result<(), SimulationFault>
+pub fn simulate<R, M>(simulation: &Simulation, pc: u64, regs: &mut R, mem: &mut M) -> Result<(), SimulationFault>
 where
     R: Registers + ?Sized,
     M: UserMemory + ?Sized,
@@ -51,12 +46,7 @@ where
                 next
             }
         }
-        Simulation::CompareBranch {
-            rt,
-            is_64,
-            nonzero,
-            offset,
-        } => {
+        Simulation::CompareBranch { rt, is_64, nonzero, offset } => {
             let value = read_or_zero(regs, rt);
             let value = if is_64 { value } else { value & 0xffff_ffff };
             if (value != 0) == nonzero {
@@ -65,12 +55,7 @@ where
                 next
             }
         }
-        Simulation::TestBranch {
-            rt,
-            bit,
-            nonzero,
-            offset,
-        } => {
+        Simulation::TestBranch { rt, bit, nonzero, offset } => {
             let set = read_or_zero(regs, rt) >> bit & 1 == 1;
             if set == nonzero {
                 relative(offset)

@@ -248,11 +248,7 @@ const ASSEMBLED: &[(&str, u32, Expect)] = &[
 #[test]
 fn assembled_encodings_get_their_class() {
     for &(asm, word, expected) in ASSEMBLED {
-        assert_eq!(
-            expect_of(classify(word)),
-            Some(expected),
-            "{asm} ({word:#010x})"
-        );
+        assert_eq!(expect_of(classify(word)), Some(expected), "{asm} ({word:#010x})");
     }
 }
 
@@ -276,179 +272,43 @@ fn simulated_encodings_decode_to_their_fields() {
     use Simulation::*;
     let expected: &[(u32, Simulation)] = &[
         (0x1400_0010, Branch { offset: 0x40 }),
-        (
-            0x1600_0000,
-            Branch {
-                offset: -0x800_0000,
-            },
-        ),
+        (0x1600_0000, Branch { offset: -0x800_0000 }),
         (0x15ff_ffff, Branch { offset: 0x7ff_fffc }),
         (0x9400_0400, BranchLink { offset: 0x1000 }),
         (0x97ff_ffff, BranchLink { offset: -4 }),
-        (
-            0x5400_0040,
-            BranchConditional {
-                condition: Condition::Eq,
-                offset: 8,
-            },
-        ),
-        (
-            0x5480_0001,
-            BranchConditional {
-                condition: Condition::Ne,
-                offset: -0x10_0000,
-            },
-        ),
-        (
-            0x547f_ffe8,
-            BranchConditional {
-                condition: Condition::Hi,
-                offset: 0xf_fffc,
-            },
-        ),
-        (
-            0x5400_008f,
-            BranchConditional {
-                condition: Condition::Nv,
-                offset: 16,
-            },
-        ),
-        (
-            0x3400_0103,
-            CompareBranch {
-                rt: 3,
-                is_64: false,
-                nonzero: false,
-                offset: 0x20,
-            },
-        ),
-        (
-            0xb5ff_fe07,
-            CompareBranch {
-                rt: 7,
-                is_64: true,
-                nonzero: true,
-                offset: -0x40,
-            },
-        ),
-        (
-            0xb400_005f,
-            CompareBranch {
-                rt: 31,
-                is_64: true,
-                nonzero: false,
-                offset: 8,
-            },
-        ),
-        (
-            0x3628_0082,
-            TestBranch {
-                rt: 2,
-                bit: 5,
-                nonzero: false,
-                offset: 0x10,
-            },
-        ),
-        (
-            0xb7fc_0009,
-            TestBranch {
-                rt: 9,
-                bit: 63,
-                nonzero: true,
-                offset: -0x8000,
-            },
-        ),
-        (
-            0x3603_ffe0,
-            TestBranch {
-                rt: 0,
-                bit: 0,
-                nonzero: false,
-                offset: 0x7ffc,
-            },
-        ),
+        (0x5400_0040, BranchConditional { condition: Condition::Eq, offset: 8 }),
+        (0x5480_0001, BranchConditional { condition: Condition::Ne, offset: -0x10_0000 }),
+        (0x547f_ffe8, BranchConditional { condition: Condition::Hi, offset: 0xf_fffc }),
+        (0x5400_008f, BranchConditional { condition: Condition::Nv, offset: 16 }),
+        (0x3400_0103, CompareBranch { rt: 3, is_64: false, nonzero: false, offset: 0x20 }),
+        (0xb5ff_fe07, CompareBranch { rt: 7, is_64: true, nonzero: true, offset: -0x40 }),
+        (0xb400_005f, CompareBranch { rt: 31, is_64: true, nonzero: false, offset: 8 }),
+        (0x3628_0082, TestBranch { rt: 2, bit: 5, nonzero: false, offset: 0x10 }),
+        (0xb7fc_0009, TestBranch { rt: 9, bit: 63, nonzero: true, offset: -0x8000 }),
+        (0x3603_ffe0, TestBranch { rt: 0, bit: 0, nonzero: false, offset: 0x7ffc }),
         (0xd61f_0200, BranchRegister { rn: 16, kind: Br }),
         (0xd63f_0100, BranchRegister { rn: 8, kind: Blr }),
         (0xd63f_03c0, BranchRegister { rn: 30, kind: Blr }),
         (0xd65f_03c0, BranchRegister { rn: 30, kind: Ret }),
         (0xd65f_00a0, BranchRegister { rn: 5, kind: Ret }),
-        (
-            0x1000_91a0,
-            Adr {
-                rd: 0,
-                offset: 0x1234,
-            },
-        ),
-        (
-            0x1080_0003,
-            Adr {
-                rd: 3,
-                offset: -0x10_0000,
-            },
-        ),
+        (0x1000_91a0, Adr { rd: 0, offset: 0x1234 }),
+        (0x1080_0003, Adr { rd: 3, offset: -0x10_0000 }),
         (0x1000_003f, Adr { rd: 31, offset: 4 }),
-        (
-            0xb000_0021,
-            Adrp {
-                rd: 1,
-                offset: 0x5000,
-            },
-        ),
-        (
-            0x9080_0002,
-            Adrp {
-                rd: 2,
-                offset: -0x1_0000_0000,
-            },
-        ),
-        (
-            0x1800_0804,
-            LoadLiteral {
-                rt: 4,
-                offset: 0x100,
-                width: Word,
-            },
-        ),
-        (
-            0x58ff_fe05,
-            LoadLiteral {
-                rt: 5,
-                offset: -0x40,
-                width: Doubleword,
-            },
-        ),
-        (
-            0x9800_0406,
-            LoadLiteral {
-                rt: 6,
-                offset: 0x80,
-                width: SignedWord,
-            },
-        ),
-        (
-            0x5800_005f,
-            LoadLiteral {
-                rt: 31,
-                offset: 8,
-                width: Doubleword,
-            },
-        ),
+        (0xb000_0021, Adrp { rd: 1, offset: 0x5000 }),
+        (0x9080_0002, Adrp { rd: 2, offset: -0x1_0000_0000 }),
+        (0x1800_0804, LoadLiteral { rt: 4, offset: 0x100, width: Word }),
+        (0x58ff_fe05, LoadLiteral { rt: 5, offset: -0x40, width: Doubleword }),
+        (0x9800_0406, LoadLiteral { rt: 6, offset: 0x80, width: SignedWord }),
+        (0x5800_005f, LoadLiteral { rt: 31, offset: 8, width: Doubleword }),
         (0xd800_1000, PrefetchLiteral),
         (0xd503_201f, Nop),
         (0xa9bf_7bfd, FramePush),
     ];
     for &(word, simulation) in expected {
-        assert_eq!(
-            classify(word),
-            Classification::Simulate(simulation),
-            "{word:#010x}"
-        );
+        assert_eq!(classify(word), Classification::Simulate(simulation), "{word:#010x}");
     }
     // Every simulated row of the assembled table is covered above.
-    let covered = ASSEMBLED
-        .iter()
-        .filter(|row| row.2 == Sim)
-        .all(|row| expected.iter().any(|e| e.0 == row.1));
+    let covered = ASSEMBLED.iter().filter(|row| row.2 == Sim).all(|row| expected.iter().any(|e| e.0 == row.1));
     assert!(covered);
 }
 
@@ -496,36 +356,22 @@ fn every_reject_class_has_its_reason() {
             panic!("{word:#010x} not rejected");
         };
         assert_eq!(why(reason), Some(expected), "{word:#010x}: {reason}");
-        assert!(
-            reason.to_string().contains(mnemonic),
-            "{word:#010x}: {reason}"
-        );
+        assert!(reason.to_string().contains(mnemonic), "{word:#010x}: {reason}");
     }
 }
 
 #[test]
 fn reject_reasons_read_as_sentences() {
     let cases = [
-        (
-            0x885f_7c20,
-            "exclusive load/store (ldxr) cannot be stepped out of line",
-        ),
-        (
-            0x9c00_0200,
-            "ldr (literal, SIMD&FP) reads the PC implicitly and is not simulated",
-        ),
+        (0x885f_7c20, "exclusive load/store (ldxr) cannot be stepped out of line"),
+        (0x9c00_0200, "ldr (literal, SIMD&FP) reads the PC implicitly and is not simulated"),
         (0xd420_0000, "brk is a brk/hlt/svc/hvc/smc/eret"),
         (0xd51b_4200, "msr writes a system register"),
         (0x0000_0000, "unallocated encoding"),
-        (
-            0x0400_0000,
-            "SVE instructions are not in the classifier's decode tables",
-        ),
+        (0x0400_0000, "SVE instructions are not in the classifier's decode tables"),
     ];
     for (word, text) in cases {
-        let Classification::Reject(reason) = classify(word) else {
-            panic!("{word:#x}")
-        };
+        let Classification::Reject(reason) = classify(word) else { panic!("{word:#x}") };
         assert_eq!(reason.to_string(), text);
     }
 }
@@ -574,10 +420,7 @@ fn brk_encodes_and_decodes_its_immediate() {
     assert_eq!(brk(0), 0xd420_0000);
     assert_eq!(brk(0x4d2), 0xd420_9a40);
     for immediate in [0, 1, 0x4d2, 0xffff] {
-        assert_eq!(
-            Aarch64::breakpoint_immediate(Aarch64::breakpoint(immediate)),
-            Some(immediate)
-        );
+        assert_eq!(Aarch64::breakpoint_immediate(Aarch64::breakpoint(immediate)), Some(immediate));
     }
     assert_eq!(Aarch64::breakpoint_immediate(0xd503_201f), None);
     assert_eq!(Aarch64::breakpoint_immediate(0xd440_0000), None); // hlt
@@ -611,10 +454,7 @@ struct Frame {
 
 impl Registers for Frame {
     fn x(&self, index: u8) -> u64 {
-        assert!(
-            index < 31,
-            "x{index} asked for: the simulator must decide what 31 means"
-        );
+        assert!(index < 31, "x{index} asked for: the simulator must decide what 31 means");
         self.x[index as usize]
     }
     fn set_x(&mut self, index: u8, value: u64) {
@@ -649,19 +489,10 @@ struct Window {
 impl Window {
     fn new(base: u64, len: usize) -> Self {
         let bytes = (0..len).map(|i| (i * 7 + 1) as u8).collect();
-        Self {
-            base,
-            bytes,
-            writable: true,
-        }
+        Self { base, bytes, writable: true }
     }
 
-    fn range(
-        &self,
-        addr: u64,
-        len: usize,
-        write: bool,
-    ) -> Result<core::ops::Range<usize>, SimulationFault> {
+    fn range(&self, addr: u64, len: usize, write: bool) -> Result<core::ops::Range<usize>, SimulationFault> {
         let fault = SimulationFault::UserAccess { addr, write };
         if write && !self.writable {
             return Err(fault);
@@ -693,11 +524,7 @@ impl UserMemory for Window {
 const PC: u64 = 0x40_1000;
 
 fn frame() -> Frame {
-    let mut frame = Frame {
-        sp: 0x7fff_0000,
-        pc: PC,
-        ..Frame::default()
-    };
+    let mut frame = Frame { sp: 0x7fff_0000, pc: PC, ..Frame::default() };
     for (i, x) in frame.x.iter_mut().enumerate() {
         *x = 0x1111 * i as u64;
     }
@@ -706,9 +533,7 @@ fn frame() -> Frame {
 
 /// Classify `word`, which must be simulated, and run it at `PC` on `regs`.
 fn run(word: u32, regs: &mut Frame, mem: &mut Window) -> Result<(), SimulationFault> {
-    let Classification::Simulate(simulation) = classify(word) else {
-        panic!("{word:#x} is not simulated")
-    };
+    let Classification::Simulate(simulation) = classify(word) else { panic!("{word:#x} is not simulated") };
     simulate(&simulation, PC, regs, mem)
 }
 
@@ -733,12 +558,7 @@ fn b_and_bl_branch_relative_to_the_probed_address() {
 fn b_cond_evaluates_all_sixteen_conditions_from_nzcv() {
     for cond in 0..16u32 {
         for flags in 0..16u32 {
-            let (n, z, c, v) = (
-                flags & 8 != 0,
-                flags & 4 != 0,
-                flags & 2 != 0,
-                flags & 1 != 0,
-            );
+            let (n, z, c, v) = (flags & 8 != 0, flags & 4 != 0, flags & 2 != 0, flags & 1 != 0);
             let expected = match cond {
                 0 => z,
                 1 => !z,
@@ -756,10 +576,7 @@ fn b_cond_evaluates_all_sixteen_conditions_from_nzcv() {
                 13 => z || n != v,
                 _ => true, // al, nv
             };
-            let mut regs = Frame {
-                nzcv: flags << 28,
-                ..frame()
-            };
+            let mut regs = Frame { nzcv: flags << 28, ..frame() };
             // b.<cond> .+0x20: imm19 = 8
             run(0x5400_0000 | 8 << 5 | cond, &mut regs, &mut no_memory()).unwrap();
             let taken = regs.pc == PC + 0x20;
@@ -836,9 +653,7 @@ fn adr_and_adrp_compute_from_the_probed_address() {
     assert_eq!(regs.x[1], (PC & !0xfff) + 0x5000);
     let mut regs = Frame { pc: 0, ..frame() };
     let at = 0x40_1abc;
-    let Classification::Simulate(adrp) = classify(0x9080_0002) else {
-        panic!()
-    }; // adrp x2, .-4 GiB
+    let Classification::Simulate(adrp) = classify(0x9080_0002) else { panic!() }; // adrp x2, .-4 GiB
     simulate(&adrp, at, &mut regs, &mut no_memory()).unwrap();
     assert_eq!(regs.x[2], (at & !0xfff).wrapping_sub(0x1_0000_0000));
     let mut regs = frame();
@@ -850,9 +665,7 @@ fn adr_and_adrp_compute_from_the_probed_address() {
 #[test]
 fn ldr_literal_reads_through_the_checked_path() {
     let mut mem = Window::new(PC, 0x200);
-    let word_at = |mem: &Window, offset: usize| {
-        u32::from_le_bytes(mem.bytes[offset..offset + 4].try_into().unwrap())
-    };
+    let word_at = |mem: &Window, offset: usize| u32::from_le_bytes(mem.bytes[offset..offset + 4].try_into().unwrap());
     let mut regs = frame();
     run(0x1800_0804, &mut regs, &mut mem).unwrap(); // ldr w4, .+0x100
     assert_eq!(regs.x[4], u64::from(word_at(&mem, 0x100)));
@@ -869,17 +682,11 @@ fn ldr_literal_reads_through_the_checked_path() {
     let mut regs = frame();
     assert_eq!(
         run(0x58ff_fe05, &mut regs, &mut mem), // ldr x5, .-0x40
-        Err(SimulationFault::UserAccess {
-            addr: PC - 0x40,
-            write: false
-        })
+        Err(SimulationFault::UserAccess { addr: PC - 0x40, write: false })
     );
     assert_eq!(regs, frame());
     let mut regs = frame();
-    assert!(
-        run(0x5800_005f, &mut regs, &mut no_memory()).is_err(),
-        "xzr loads still fault"
-    );
+    assert!(run(0x5800_005f, &mut regs, &mut no_memory()).is_err(), "xzr loads still fault");
 }
 
 #[test]
@@ -887,13 +694,7 @@ fn prfm_literal_and_nop_only_move_on() {
     for word in [0xd800_1000, 0xd503_201f] {
         let mut regs = frame();
         run(word, &mut regs, &mut no_memory()).unwrap();
-        assert_eq!(
-            regs,
-            Frame {
-                pc: PC + 4,
-                ..frame()
-            }
-        );
+        assert_eq!(regs, Frame { pc: PC + 4, ..frame() });
     }
 }
 
@@ -917,45 +718,24 @@ fn a_faulting_frame_push_leaves_the_registers_unchanged() {
     let mut regs = frame();
     assert_eq!(
         run(0xa9bf_7bfd, &mut regs, &mut mem),
-        Err(SimulationFault::UserAccess {
-            addr: stack_top - 8,
-            write: true
-        })
+        Err(SimulationFault::UserAccess { addr: stack_top - 8, write: true })
     );
     assert_eq!(regs, frame());
     // Read-only stack.
-    let mut mem = Window {
-        writable: false,
-        ..Window::new(stack_top - 0x100, 0x100)
-    };
+    let mut mem = Window { writable: false, ..Window::new(stack_top - 0x100, 0x100) };
     assert!(run(0xa9bf_7bfd, &mut regs, &mut mem).is_err());
     assert_eq!(regs, frame());
     // A misaligned SP: the SP alignment fault SCTLR_EL1.SA0 asks for.
     let mut mem = Window::new(stack_top - 0x100, 0x100);
-    let mut regs = Frame {
-        sp: stack_top - 8,
-        ..frame()
-    };
-    assert_eq!(
-        run(0xa9bf_7bfd, &mut regs, &mut mem),
-        Err(SimulationFault::SpAlignment { sp: stack_top - 8 })
-    );
-    assert_eq!(
-        regs,
-        Frame {
-            sp: stack_top - 8,
-            ..frame()
-        }
-    );
+    let mut regs = Frame { sp: stack_top - 8, ..frame() };
+    assert_eq!(run(0xa9bf_7bfd, &mut regs, &mut mem), Err(SimulationFault::SpAlignment { sp: stack_top - 8 }));
+    assert_eq!(regs, Frame { sp: stack_top - 8, ..frame() });
 }
 
 #[test]
 fn the_arch_trait_simulates_through_trait_objects() {
     let mut regs = frame();
-    let Classification::Simulate(simulation) = Aarch64::classify(0x1400_0010, SimulatePolicy::All)
-    else {
-        panic!()
-    };
+    let Classification::Simulate(simulation) = Aarch64::classify(0x1400_0010, SimulatePolicy::All) else { panic!() };
     let registers: &mut dyn Registers = &mut regs;
     let memory: &mut dyn UserMemory = &mut no_memory();
     Aarch64::simulate(&simulation, PC, registers, memory).unwrap();
@@ -967,13 +747,8 @@ fn the_arch_trait_simulates_through_trait_objects() {
 /// The new PC after simulating `word` at `pc` with every condition true and
 /// every tested register zero.
 fn target(word: u32, pc: u64) -> u64 {
-    let Classification::Simulate(simulation) = classify(word) else {
-        panic!("{word:#x}")
-    };
-    let mut regs = Frame {
-        nzcv: 0,
-        ..Frame::default()
-    };
+    let Classification::Simulate(simulation) = classify(word) else { panic!("{word:#x}") };
+    let mut regs = Frame { nzcv: 0, ..Frame::default() };
     simulate(&simulation, pc, &mut regs, &mut no_memory()).unwrap();
     regs.pc
 }
@@ -1086,11 +861,7 @@ fn every_pc_dependent_encoding_is_simulated_for_every_operand() {
         let mut operands = 0u32;
         loop {
             let word = class.value | (operands & free);
-            assert!(
-                matches!(classify(word), Classification::Simulate(_)),
-                "{} {word:#010x}",
-                class.name
-            );
+            assert!(matches!(classify(word), Classification::Simulate(_)), "{} {word:#010x}", class.name);
             checked += 1;
             // Next subset of the free bits, in steps that reach the top bits.
             operands = operands.wrapping_add(0x0001_0101 | 0x1f) & free;

@@ -5,8 +5,8 @@
 use super::{riprel, Classification, Condition, DecodeError, Gpr, Insn, Simulation, MAX_INSN_LEN};
 use crate::insn::{RejectReason, SimulatePolicy};
 use iced_x86::{
-    Code, ConditionCode, ConstantOffsets, Decoder, DecoderError, DecoderOptions, FlowControl,
-    Instruction, Mnemonic, Register,
+    Code, ConditionCode, ConstantOffsets, Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic,
+    Register,
 };
 
 /// The decoder runs in 64-bit mode: user programs are 64-bit only.
@@ -55,8 +55,7 @@ pub(super) struct Prefixes {
 }
 
 fn is_legacy_prefix(byte: u8) -> bool {
-    matches!(byte, LOCK | REPNE | REP | OPERAND_SIZE | ADDRESS_SIZE)
-        || SEGMENT_OVERRIDES.contains(&byte)
+    matches!(byte, LOCK | REPNE | REP | OPERAND_SIZE | ADDRESS_SIZE) || SEGMENT_OVERRIDES.contains(&byte)
 }
 
 /// Scan the prefixes of a decoded instruction (`bytes` is exactly it, so
@@ -95,9 +94,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         DecoderError::None => {}
         // With all 15 bytes there, running out means the instruction would
         // be longer than any valid one.
-        DecoderError::NoMoreBytes if available < MAX_INSN_LEN => {
-            return Err(DecodeError::Truncated { available })
-        }
+        DecoderError::NoMoreBytes if available < MAX_INSN_LEN => return Err(DecodeError::Truncated { available }),
         _ => return Err(DecodeError::Invalid),
     }
     let mut copy = [0; MAX_INSN_LEN];
@@ -131,23 +128,17 @@ pub(super) fn classify(insn: &Insn, policy: SimulatePolicy) -> Classification {
     }
     // The decoder gives only `xbegin` its own flow control; `xabort` and
     // `xend` look like ordinary instructions.
-    if matches!(
-        mnemonic,
-        Mnemonic::Xbegin | Mnemonic::Xabort | Mnemonic::Xend
-    ) || instr.flow_control() == FlowControl::XbeginXabortXend
+    if matches!(mnemonic, Mnemonic::Xbegin | Mnemonic::Xabort | Mnemonic::Xend)
+        || instr.flow_control() == FlowControl::XbeginXabortXend
     {
-        return Classification::Reject(RejectReason::Transactional {
-            mnemonic: name_of(mnemonic),
-        });
+        return Classification::Reject(RejectReason::Transactional { mnemonic: name_of(mnemonic) });
     }
     if instr.flow_control() != FlowControl::Next {
         // Every other flow change is a branch of some kind.
         return branch(&decoded);
     }
     if instr.is_privileged() {
-        return Classification::Reject(RejectReason::Privileged {
-            mnemonic: privileged_name(instr),
-        });
+        return Classification::Reject(RejectReason::Privileged { mnemonic: privileged_name(instr) });
     }
     if mnemonic == Mnemonic::Enclu {
         // ENCLU[EENTER/ERESUME/EEXIT] moves RIP into or out of an SGX
@@ -187,10 +178,9 @@ fn simple(decoded: &Decoded) -> Option<Simulation> {
         // `66 50+r` is `push r16` (Code::Push_r16, stepped). With REX.W as
         // well the 66 is overridden, but such an odd encoding is stepped all
         // the same: the processor knows best.
-        Code::Push_r64 if !decoded.prefixes.operand_size => Some(Simulation::Push {
-            reg: gpr(instr.op0_register())?,
-            len,
-        }),
+        Code::Push_r64 if !decoded.prefixes.operand_size => {
+            Some(Simulation::Push { reg: gpr(instr.op0_register())?, len })
+        }
         _ => None,
     }
 }
@@ -209,28 +199,20 @@ fn branch(decoded: &Decoded) -> Classification {
         Code::Call_rel32_64 => Simulation::Call { offset, len },
         Code::Jmp_rel8_64 | Code::Jmp_rel32_64 => Simulation::Jmp { offset },
         _ if instr.is_jcc_short_or_near() => match condition(instr.condition_code()) {
-            Some(condition) => Simulation::Jcc {
-                condition,
-                offset,
-                len,
-            },
+            Some(condition) => Simulation::Jcc { condition, offset, len },
             None => return unsimulated(instr),
         },
         _ => return unsimulated(instr),
     };
     let prefixes = decoded.prefixes;
     if prefixes.operand_size || prefixes.address_size {
-        return Classification::Reject(RejectReason::BranchSizePrefix {
-            mnemonic: simulation.mnemonic(),
-        });
+        return Classification::Reject(RejectReason::BranchSizePrefix { mnemonic: simulation.mnemonic() });
     }
     Classification::Simulate(simulation)
 }
 
 fn unsimulated(instr: &Instruction) -> Classification {
-    Classification::Reject(RejectReason::UnsimulatedBranch {
-        mnemonic: branch_name(instr),
-    })
+    Classification::Reject(RejectReason::UnsimulatedBranch { mnemonic: branch_name(instr) })
 }
 
 /// The decoder's condition code in encoding order.
@@ -307,10 +289,7 @@ fn enters_kernel(mnemonic: Mnemonic) -> Option<&'static str> {
 /// A name for a branch the simulator does not handle.
 fn branch_name(instr: &Instruction) -> &'static str {
     use Mnemonic as M;
-    let far = instr.is_jmp_far()
-        || instr.is_call_far()
-        || instr.is_jmp_far_indirect()
-        || instr.is_call_far_indirect();
+    let far = instr.is_jmp_far() || instr.is_call_far() || instr.is_jmp_far_indirect() || instr.is_call_far_indirect();
     match instr.mnemonic() {
         M::Call if far => "far call",
         M::Call if instr.flow_control() == FlowControl::IndirectCall => "indirect call",

@@ -174,10 +174,7 @@ impl Insn {
 
     /// `bytes` must be one whole instruction the decoder accepted.
     fn from_valid(bytes: &[u8]) -> Insn {
-        let mut insn = Insn {
-            bytes: [0; MAX_INSN_LEN],
-            len: bytes.len() as u8,
-        };
+        let mut insn = Insn { bytes: [0; MAX_INSN_LEN], len: bytes.len() as u8 };
         insn.bytes[..bytes.len()].copy_from_slice(bytes);
         insn
     }
@@ -211,10 +208,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Truncated { available } => write!(
-                f,
-                "instruction cut short: it goes on past the {available} readable bytes"
-            ),
+            Self::Truncated { available } => {
+                write!(f, "instruction cut short: it goes on past the {available} readable bytes")
+            }
             Self::Invalid => write!(f, "not a valid x86_64 instruction"),
         }
     }
@@ -277,8 +273,8 @@ impl Gpr {
     /// The assembler name: `"rax"`.
     pub const fn name(self) -> &'static str {
         const NAMES: [&str; 16] = [
-            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11",
-            "r12", "r13", "r14", "r15",
+            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+            "r15",
         ];
         NAMES[self as usize]
     }
@@ -321,11 +317,7 @@ pub enum Simulation {
     Jmp { offset: i64 },
     /// `jcc rel8`/`jcc rel32`: RIP = pc + offset if the condition holds in
     /// RFLAGS, else pc + len.
-    Jcc {
-        condition: Condition,
-        offset: i64,
-        len: u8,
-    },
+    Jcc { condition: Condition, offset: i64, len: u8 },
 }
 
 impl Simulation {
@@ -345,16 +337,10 @@ impl Simulation {
     /// Why it is simulated rather than stepped, for traces.
     pub fn why(&self) -> &'static str {
         match self {
-            Self::Nop { .. } | Self::Push { .. } => {
-                "position-independent, but cheaper to simulate than to step"
-            }
+            Self::Nop { .. } | Self::Push { .. } => "position-independent, but cheaper to simulate than to step",
             Self::Ret => "a branch: out of line the kernel could not tell where it went",
-            Self::Call { .. } => {
-                "a branch that pushes its own address: out of line it would push the slot's"
-            }
-            Self::Jmp { .. } | Self::Jcc { .. } => {
-                "a relative branch: out of line it would jump relative to the slot"
-            }
+            Self::Call { .. } => "a branch that pushes its own address: out of line it would push the slot's",
+            Self::Jmp { .. } | Self::Jcc { .. } => "a relative branch: out of line it would jump relative to the slot",
         }
     }
 }
@@ -434,10 +420,8 @@ impl Condition {
 
     /// The `jcc` mnemonic (the first of the assembler's synonyms).
     pub const fn mnemonic(self) -> &'static str {
-        const NAMES: [&str; 16] = [
-            "jo", "jno", "jb", "jae", "je", "jne", "jbe", "ja", "js", "jns", "jp", "jnp", "jl",
-            "jge", "jle", "jg",
-        ];
+        const NAMES: [&str; 16] =
+            ["jo", "jno", "jb", "jae", "je", "jne", "jbe", "ja", "js", "jns", "jp", "jnp", "jl", "jge", "jle", "jg"];
         NAMES[self as usize]
     }
 
@@ -512,11 +496,7 @@ pub struct StepFixup {
 /// It asks the decoder for the instruction's register use, which allocates a
 /// little from the heap.
 pub fn xol_image(insn: &Insn) -> XolImage {
-    let mut image = XolImage {
-        bytes: [0; XOL_SLOT_BYTES],
-        len: insn.len,
-        fixup: StepFixup::default(),
-    };
+    let mut image = XolImage { bytes: [0; XOL_SLOT_BYTES], len: insn.len, fixup: StepFixup::default() };
     image.bytes[..insn.len()].copy_from_slice(insn.bytes());
     let Ok(decoded) = decode::decode(insn.bytes()) else {
         return image;

@@ -74,25 +74,17 @@ pub(super) fn plan(decoded: &Decoded) -> Result<Option<Plan>, RejectReason> {
     let opcode = decoded.prefixes.opcode;
     let (set, clear) = match instr.encoding() {
         // 3DNow! is a legacy encoding whose opcode comes after the operand.
-        EncodingKind::Legacy | EncodingKind::D3NOW => {
-            (None, decoded.prefixes.rex.map(|at| (at, REX_B)))
-        }
+        EncodingKind::Legacy | EncodingKind::D3NOW => (None, decoded.prefixes.rex.map(|at| (at, REX_B))),
         // The two-byte VEX (C5) has no B: it is 0 already.
         EncodingKind::VEX => {
             let set = (decoded.instr_byte(opcode) == Some(VEX3)).then_some((opcode + 1, VEX_NOT_B));
             (set, None)
         }
         EncodingKind::EVEX | EncodingKind::MVEX => {
-            return Err(RejectReason::RipRelative {
-                what: "EVEX-encoded instructions are not rewritten",
-            })
+            return Err(RejectReason::RipRelative { what: "EVEX-encoded instructions are not rewritten" })
         }
         // XOP (AMD only, gone since Zen) and any encoding added later.
-        _ => {
-            return Err(RejectReason::RipRelative {
-                what: "XOP-encoded instructions are not rewritten",
-            })
-        }
+        _ => return Err(RejectReason::RipRelative { what: "XOP-encoded instructions are not rewritten" }),
     };
     // No SIB in a RIP-relative form: ModRM sits right before the
     // displacement. Check that it is what the decoder says it is.
@@ -102,9 +94,7 @@ pub(super) fn plan(decoded: &Decoded) -> Result<Option<Plan>, RejectReason> {
     if offsets.displacement_size() != DISP32_BYTES
         || modrm_byte.map(|b| b & (MODRM_MOD_MASK | MODRM_RM_MASK)) != Some(MODRM_RIP_RELATIVE)
     {
-        return Err(RejectReason::RipRelative {
-            what: "the decoder's operand layout is not ModRM + disp32",
-        });
+        return Err(RejectReason::RipRelative { what: "the decoder's operand layout is not ModRM + disp32" });
     }
     // The decoder's register-use table covers implicit operands (`rax` of
     // `cmpxchg`, `rdx` of `mulx`); the explicit operands are added as well,
@@ -125,10 +115,5 @@ pub(super) fn plan(decoded: &Decoded) -> Result<Option<Plan>, RejectReason> {
             what: "it uses every scratch register (rax, rcx, rdx, rbx, rsi, rdi)",
         });
     };
-    Ok(Some(Plan {
-        scratch,
-        modrm,
-        set,
-        clear,
-    }))
+    Ok(Some(Plan { scratch, modrm, set, clear }))
 }

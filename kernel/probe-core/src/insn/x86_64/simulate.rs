@@ -29,22 +29,14 @@ fn branch_target(target: u64) -> Result<u64, SimulationFault> {
     if is_canonical(target) {
         Ok(target)
     } else {
-        Err(SimulationFault::UserAccess {
-            addr: target,
-            write: false,
-        })
+        Err(SimulationFault::UserAccess { addr: target, write: false })
     }
 }
 
 /// Simulate `simulation`, the instruction at `pc` (the probed address, the
 /// original RIP): update `regs` (always including RIP) or, on a fault,
 /// leave them as they were.
-pub fn simulate<R, M>(
-    simulation: &Simulation,
-    pc: u64,
-    regs: &mut R,
-    mem: &mut M,
-) -> Result<(), SimulationFault>
+pub fn simulate<R, M>(simulation: &Simulation, pc: u64, regs: &mut R, mem: &mut M) -> Result<(), SimulationFault>
 where
     R: Registers + ?Sized,
     M: UserMemory + ?Sized,
@@ -73,11 +65,7 @@ where
             target
         }
         Simulation::Jmp { offset } => relative(offset)?,
-        Simulation::Jcc {
-            condition,
-            offset,
-            len,
-        } => {
+        Simulation::Jcc { condition, offset, len } => {
             if condition.holds(regs.rflags()) {
                 relative(offset)?
             } else {

@@ -18,9 +18,7 @@ use std::{string::ToString, vec, vec::Vec};
 
 /// Parse `"48 8b 05"` into bytes.
 fn hex(text: &str) -> Vec<u8> {
-    text.split_whitespace()
-        .map(|byte| u8::from_str_radix(byte, 16).expect("hex byte"))
-        .collect()
+    text.split_whitespace().map(|byte| u8::from_str_radix(byte, 16).expect("hex byte")).collect()
 }
 
 fn insn(text: &str) -> Insn {
@@ -84,18 +82,9 @@ fn observe(insn: &Insn, policy: SimulatePolicy) -> Option<Expect> {
         Classification::Step => {
             let image = xol_image(insn);
             match image.fixup {
-                StepFixup {
-                    rip_relative_scratch: Some(scratch),
-                    pushes_flags: false,
-                } => Fix(scratch),
-                StepFixup {
-                    rip_relative_scratch: None,
-                    pushes_flags: true,
-                } => Flags,
-                StepFixup {
-                    rip_relative_scratch: None,
-                    pushes_flags: false,
-                } => Step,
+                StepFixup { rip_relative_scratch: Some(scratch), pushes_flags: false } => Fix(scratch),
+                StepFixup { rip_relative_scratch: None, pushes_flags: true } => Flags,
+                StepFixup { rip_relative_scratch: None, pushes_flags: false } => Step,
                 StepFixup { .. } => return None,
             }
         }
@@ -292,10 +281,8 @@ fn every_table_row_classifies_as_expected() {
         let insn = insn(bytes);
         let all = observe(&insn, All);
         if all != Some(expect) {
-            failures.push(std::format!(
-                "{text} ({bytes}) under All: want {expect:?}, got {all:?} = {:?}",
-                classify(&insn)
-            ));
+            failures
+                .push(std::format!("{text} ({bytes}) under All: want {expect:?}, got {all:?} = {:?}", classify(&insn)));
         }
         // Under Branches nop and push are stepped; everything else is the same.
         let want = match expect {
@@ -305,9 +292,7 @@ fn every_table_row_classifies_as_expected() {
         };
         let branches = observe(&insn, Branches);
         if branches != Some(want) {
-            failures.push(std::format!(
-                "{text} ({bytes}) under Branches: want {want:?}, got {branches:?}"
-            ));
+            failures.push(std::format!("{text} ({bytes}) under Branches: want {want:?}, got {branches:?}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -318,132 +303,38 @@ fn simulated_forms_carry_their_fields() {
     use Condition as C;
     let rows: &[(&str, Simulation)] = &[
         ("90", Simulation::Nop { len: 1 }),
-        (
-            "66 66 66 66 66 66 2e 0f 1f 84 00 00 00 00 00",
-            Simulation::Nop { len: 15 },
-        ),
-        (
-            "54",
-            Simulation::Push {
-                reg: Gpr::Rsp,
-                len: 1,
-            },
-        ),
-        (
-            "55",
-            Simulation::Push {
-                reg: Gpr::Rbp,
-                len: 1,
-            },
-        ),
-        (
-            "41 50",
-            Simulation::Push {
-                reg: Gpr::R8,
-                len: 2,
-            },
-        ),
-        (
-            "41 57",
-            Simulation::Push {
-                reg: Gpr::R15,
-                len: 2,
-            },
-        ),
-        (
-            "48 50",
-            Simulation::Push {
-                reg: Gpr::Rax,
-                len: 2,
-            },
-        ),
+        ("66 66 66 66 66 66 2e 0f 1f 84 00 00 00 00 00", Simulation::Nop { len: 15 }),
+        ("54", Simulation::Push { reg: Gpr::Rsp, len: 1 }),
+        ("55", Simulation::Push { reg: Gpr::Rbp, len: 1 }),
+        ("41 50", Simulation::Push { reg: Gpr::R8, len: 2 }),
+        ("41 57", Simulation::Push { reg: Gpr::R15, len: 2 }),
+        ("48 50", Simulation::Push { reg: Gpr::Rax, len: 2 }),
         ("c3", Simulation::Ret),
         ("f3 c3", Simulation::Ret),
-        (
-            "e8 fb 0f 00 00",
-            Simulation::Call {
-                offset: 0x1000,
-                len: 5,
-            },
-        ),
-        (
-            "e8 fb ff ef ff",
-            Simulation::Call {
-                offset: -0x10_0000,
-                len: 5,
-            },
-        ),
+        ("e8 fb 0f 00 00", Simulation::Call { offset: 0x1000, len: 5 }),
+        ("e8 fb ff ef ff", Simulation::Call { offset: -0x10_0000, len: 5 }),
         ("eb 00", Simulation::Jmp { offset: 2 }),
         ("eb 80", Simulation::Jmp { offset: -0x7e }),
         ("e9 40 23 01 00", Simulation::Jmp { offset: 0x12345 }),
-        (
-            "e9 0b 00 00 80",
-            Simulation::Jmp {
-                offset: -0x7fff_fff0,
-            },
-        ),
+        ("e9 0b 00 00 80", Simulation::Jmp { offset: -0x7fff_fff0 }),
         ("f2 e9 fa 0f 00 00", Simulation::Jmp { offset: 0x1000 }),
-        (
-            "75 0e",
-            Simulation::Jcc {
-                condition: C::Ne,
-                offset: 0x10,
-                len: 2,
-            },
-        ),
-        (
-            "0f 80 fa 0f 00 00",
-            Simulation::Jcc {
-                condition: C::O,
-                offset: 0x1000,
-                len: 6,
-            },
-        ),
-        (
-            "0f 85 fa ef ff ff",
-            Simulation::Jcc {
-                condition: C::Ne,
-                offset: -0x1000,
-                len: 6,
-            },
-        ),
-        (
-            "0f 8f ea ff ff 7f",
-            Simulation::Jcc {
-                condition: C::G,
-                offset: 0x7fff_fff0,
-                len: 6,
-            },
-        ),
+        ("75 0e", Simulation::Jcc { condition: C::Ne, offset: 0x10, len: 2 }),
+        ("0f 80 fa 0f 00 00", Simulation::Jcc { condition: C::O, offset: 0x1000, len: 6 }),
+        ("0f 85 fa ef ff ff", Simulation::Jcc { condition: C::Ne, offset: -0x1000, len: 6 }),
+        ("0f 8f ea ff ff 7f", Simulation::Jcc { condition: C::G, offset: 0x7fff_fff0, len: 6 }),
     ];
     for &(bytes, want) in rows {
-        assert_eq!(
-            classify(&insn(bytes)),
-            Classification::Simulate(want),
-            "{bytes}"
-        );
+        assert_eq!(classify(&insn(bytes)), Classification::Simulate(want), "{bytes}");
     }
 }
 
 #[test]
 fn every_jcc_names_its_condition_like_the_assembler() {
     for cc in 0..16u8 {
-        let (text, bytes, _) = ASSEMBLED
-            .iter()
-            .find(|row| hex(row.1) == [0x70 + cc, 0x0e])
-            .unwrap();
-        let Classification::Simulate(simulation) = classify(&insn(bytes)) else {
-            panic!("{text}")
-        };
+        let (text, bytes, _) = ASSEMBLED.iter().find(|row| hex(row.1) == [0x70 + cc, 0x0e]).unwrap();
+        let Classification::Simulate(simulation) = classify(&insn(bytes)) else { panic!("{text}") };
         assert_eq!(simulation.mnemonic(), text.split(' ').next().unwrap());
-        assert_eq!(
-            simulation,
-            Simulation::Jcc {
-                condition: Condition::from_bits(cc),
-                offset: 0x10,
-                len: 2
-            }
-        );
+        assert_eq!(simulation, Simulation::Jcc { condition: Condition::from_bits(cc), offset: 0x10, len: 2 });
         assert_eq!(Condition::from_bits(cc).bits(), cc);
     }
 }
@@ -460,42 +351,22 @@ fn mnemonics_and_reasons_read_right() {
     assert_eq!(simulation("e8 00 00 00 00").mnemonic(), "call");
     assert_eq!(simulation("eb 00").mnemonic(), "jmp");
     assert_eq!(simulation("0f 8e 00 00 00 00").mnemonic(), "jle");
-    assert!(simulation("e8 00 00 00 00")
-        .why()
-        .contains("pushes its own address"));
+    assert!(simulation("e8 00 00 00 00").why().contains("pushes its own address"));
     let reason = |bytes: &str| match classify(&insn(bytes)) {
         Classification::Reject(reason) => reason.to_string(),
         other => panic!("{bytes}: {other:?}"),
     };
-    assert_eq!(
-        reason("cc"),
-        "int3 enters the kernel or returns from an interrupt"
-    );
-    assert_eq!(
-        reason("0f 05"),
-        "syscall enters the kernel or returns from an interrupt"
-    );
-    assert_eq!(
-        reason("48 cf"),
-        "iretq enters the kernel or returns from an interrupt"
-    );
+    assert_eq!(reason("cc"), "int3 enters the kernel or returns from an interrupt");
+    assert_eq!(reason("0f 05"), "syscall enters the kernel or returns from an interrupt");
+    assert_eq!(reason("48 cf"), "iretq enters the kernel or returns from an interrupt");
     assert_eq!(reason("f4"), "hlt is privileged: in user mode it faults");
-    assert_eq!(
-        reason("0f 22 d8"),
-        "mov to or from a control register is privileged: in user mode it faults"
-    );
-    assert_eq!(
-        reason("0f 01 d5"),
-        "xend is a TSX instruction: the debug exception of a step aborts the transaction"
-    );
+    assert_eq!(reason("0f 22 d8"), "mov to or from a control register is privileged: in user mode it faults");
+    assert_eq!(reason("0f 01 d5"), "xend is a TSX instruction: the debug exception of a step aborts the transaction");
     assert_eq!(
         reason("66 e8 00 00 00 00"),
         "call has a 0x66/0x67 size prefix, whose effect on a branch differs between Intel and AMD"
     );
-    assert_eq!(
-        reason("8e d0"),
-        "mov ss delays the single-step trap past the next instruction"
-    );
+    assert_eq!(reason("8e d0"), "mov ss delays the single-step trap past the next instruction");
     assert_eq!(
         reason("62 f1 fe 48 6f 05 40 00 00 00"),
         "its RIP-relative operand cannot be moved to an XOL slot: EVEX-encoded instructions are not rewritten"
@@ -504,18 +375,12 @@ fn mnemonics_and_reasons_read_right() {
         reason("ff d0"),
         "indirect call is a branch the simulator does not handle, and a branch cannot be stepped"
     );
-    assert_eq!(
-        reason("ff 28"),
-        "far jmp is a branch the simulator does not handle, and a branch cannot be stepped"
-    );
+    assert_eq!(reason("ff 28"), "far jmp is a branch the simulator does not handle, and a branch cannot be stepped");
     assert_eq!(
         reason("c2 08 00"),
         "ret imm16 is a branch the simulator does not handle, and a branch cannot be stepped"
     );
-    assert_eq!(
-        reason("e3 0e"),
-        "jrcxz is a branch the simulator does not handle, and a branch cannot be stepped"
-    );
+    assert_eq!(reason("e3 0e"), "jrcxz is a branch the simulator does not handle, and a branch cannot be stepped");
     assert_eq!(reason("0f 0b"), "unallocated encoding");
 }
 
@@ -538,10 +403,7 @@ fn nops_of_every_length_decode_whole() {
         text.extend_from_slice(&[0xc3, 0xcc, 0x90]);
         let nop = Insn::decode(&text).unwrap();
         assert_eq!(nop.len(), i + 1);
-        assert_eq!(
-            classify(&nop),
-            Classification::Simulate(Simulation::Nop { len: i as u8 + 1 })
-        );
+        assert_eq!(classify(&nop), Classification::Simulate(Simulation::Nop { len: i as u8 + 1 }));
     }
     // Longer ones: 66 prefixes in front of `cs nopw`, up to the 15-byte limit.
     for len in 10..=15 {
@@ -549,10 +411,7 @@ fn nops_of_every_length_decode_whole() {
         bytes.extend_from_slice(&hex("2e 0f 1f 84 00 00 00 00 00"));
         let nop = Insn::decode(&bytes).unwrap();
         assert_eq!((nop.len(), nop.bytes()), (len, &bytes[..]));
-        assert_eq!(
-            classify(&nop),
-            Classification::Simulate(Simulation::Nop { len: len as u8 })
-        );
+        assert_eq!(classify(&nop), Classification::Simulate(Simulation::Nop { len: len as u8 }));
     }
     // One more prefix is one byte too many.
     let mut too_long = vec![0x66; 7];
@@ -565,30 +424,15 @@ fn rex_b_90_is_xchg_not_nop() {
     for bytes in ["41 90", "49 90"] {
         assert_eq!(classify(&insn(bytes)), Classification::Step, "{bytes}");
     }
-    assert_eq!(
-        classify(&insn("48 90")),
-        Classification::Simulate(Simulation::Nop { len: 2 })
-    );
+    assert_eq!(classify(&insn("48 90")), Classification::Simulate(Simulation::Nop { len: 2 }));
 }
 
 #[test]
 fn decode_errors_say_why() {
-    assert_eq!(
-        Insn::decode(&[]),
-        Err(DecodeError::Truncated { available: 0 })
-    );
-    assert_eq!(
-        Insn::decode(&hex("48")),
-        Err(DecodeError::Truncated { available: 1 })
-    );
-    assert_eq!(
-        Insn::decode(&hex("e8 00 00")),
-        Err(DecodeError::Truncated { available: 3 })
-    );
-    assert_eq!(
-        Insn::decode(&hex("48 8b 05 00 01")),
-        Err(DecodeError::Truncated { available: 5 })
-    );
+    assert_eq!(Insn::decode(&[]), Err(DecodeError::Truncated { available: 0 }));
+    assert_eq!(Insn::decode(&hex("48")), Err(DecodeError::Truncated { available: 1 }));
+    assert_eq!(Insn::decode(&hex("e8 00 00")), Err(DecodeError::Truncated { available: 3 }));
+    assert_eq!(Insn::decode(&hex("48 8b 05 00 01")), Err(DecodeError::Truncated { available: 5 }));
     // Valid in 32-bit mode only.
     assert_eq!(Insn::decode(&hex("06 90 90 90")), Err(DecodeError::Invalid));
     assert_eq!(Insn::decode(&hex("ce 90 90 90")), Err(DecodeError::Invalid));
@@ -601,18 +445,12 @@ fn decode_errors_say_why() {
         DecodeError::Truncated { available: 3 }.to_string(),
         "instruction cut short: it goes on past the 3 readable bytes"
     );
-    assert_eq!(
-        DecodeError::Invalid.to_string(),
-        "not a valid x86_64 instruction"
-    );
+    assert_eq!(DecodeError::Invalid.to_string(), "not a valid x86_64 instruction");
     // Only the first instruction is taken.
     let first = Insn::decode(&hex("55 48 89 e5")).unwrap();
     assert_eq!(first.bytes(), [0x55]);
     assert!(!first.is_empty());
-    assert_eq!(
-        std::format!("{:?}", insn("48 8b 05 10 00 00 00")),
-        "Insn(48 8b 05 10 00 00 00)"
-    );
+    assert_eq!(std::format!("{:?}", insn("48 8b 05 10 00 00 00")), "Insn(48 8b 05 10 00 00 00)");
 }
 
 #[test]
@@ -646,11 +484,7 @@ impl Frame {
             *value = 0x0101_0101_0000_0000 * (i as u64 + 1) + i as u64;
         }
         gpr[Gpr::Rsp as usize] = STACK_TOP;
-        Frame {
-            gpr,
-            rip: 0xdead,
-            rflags: 0x202,
-        }
+        Frame { gpr, rip: 0xdead, rflags: 0x202 }
     }
 }
 
@@ -685,10 +519,7 @@ struct Memory {
 
 impl Memory {
     fn new() -> Memory {
-        Memory {
-            bytes: (0..STACK_BYTES).map(|i| i as u8).collect(),
-            writable: true,
-        }
+        Memory { bytes: (0..STACK_BYTES).map(|i| i as u8).collect(), writable: true }
     }
 
     fn index(&self, addr: u64, len: usize, write: bool) -> Result<usize, SimulationFault> {
@@ -741,33 +572,18 @@ fn run(bytes: &str, pc: u64, frame: &mut Frame, mem: &mut Memory) -> Result<(), 
 
 #[test]
 fn nop_moves_rip_only() {
-    for (bytes, len) in [
-        ("90", 1),
-        ("66 0f 1f 44 00 00", 6),
-        ("48 0f 1f 05 10 00 00 00", 8),
-    ] {
+    for (bytes, len) in [("90", 1), ("66 0f 1f 44 00 00", 6), ("48 0f 1f 05 10 00 00 00", 8)] {
         let (mut frame, mut mem) = (Frame::new(), Memory::new());
         let before = (frame.clone(), mem.bytes.clone());
         run(bytes, PC, &mut frame, &mut mem).unwrap();
-        assert_eq!(
-            frame,
-            Frame {
-                rip: PC + len,
-                ..before.0
-            }
-        );
+        assert_eq!(frame, Frame { rip: PC + len, ..before.0 });
         assert_eq!(mem.bytes, before.1);
     }
 }
 
 #[test]
 fn push_stores_the_register_below_rsp() {
-    for (bytes, reg, len) in [
-        ("50", Gpr::Rax, 1),
-        ("55", Gpr::Rbp, 1),
-        ("41 50", Gpr::R8, 2),
-        ("41 57", Gpr::R15, 2),
-    ] {
+    for (bytes, reg, len) in [("50", Gpr::Rax, 1), ("55", Gpr::Rbp, 1), ("41 50", Gpr::R8, 2), ("41 57", Gpr::R15, 2)] {
         let (mut frame, mut mem) = (Frame::new(), Memory::new());
         let before = frame.clone();
         run(bytes, PC, &mut frame, &mut mem).unwrap();
@@ -834,10 +650,7 @@ fn jmp_goes_relative_to_the_probed_address() {
         ("f2 e9 fa 0f 00 00", PC + 0x1000),
     ] {
         let (mut frame, mut mem) = (Frame::new(), Memory::new());
-        let want = Frame {
-            rip: target,
-            ..frame.clone()
-        };
+        let want = Frame { rip: target, ..frame.clone() };
         run(bytes, PC, &mut frame, &mut mem).unwrap();
         assert_eq!(frame, want, "{bytes}");
     }
@@ -845,8 +658,7 @@ fn jmp_goes_relative_to_the_probed_address() {
 
 /// The conditions as the SDM's `Jcc` table states them, by mnemonic.
 fn reference(mnemonic: &str, rflags: u64) -> bool {
-    let [cf, pf, zf, sf, of] =
-        [RFLAGS_CF, RFLAGS_PF, RFLAGS_ZF, RFLAGS_SF, RFLAGS_OF].map(|flag| rflags & flag != 0);
+    let [cf, pf, zf, sf, of] = [RFLAGS_CF, RFLAGS_PF, RFLAGS_ZF, RFLAGS_SF, RFLAGS_OF].map(|flag| rflags & flag != 0);
     match mnemonic {
         "jo" => of,
         "jno" => !of,
@@ -877,11 +689,7 @@ fn jcc_follows_every_condition_on_every_flag_combination() {
             (std::format!("{:02x} 10", 0x70 + cc), 2, 0x12),
             (std::format!("0f {:02x} 00 01 00 00", 0x80 + cc), 6, 0x106),
         ] {
-            let text = ASSEMBLED
-                .iter()
-                .find(|row| hex(row.1) == [0x70 + cc, 0x0e])
-                .unwrap()
-                .0;
+            let text = ASSEMBLED.iter().find(|row| hex(row.1) == [0x70 + cc, 0x0e]).unwrap().0;
             let mnemonic = text.split(' ').next().unwrap();
             for combination in 0..32u32 {
                 let mut rflags = 0x202 | RFLAGS_TF;
@@ -892,14 +700,8 @@ fn jcc_follows_every_condition_on_every_flag_combination() {
                 }
                 let (mut frame, mut mem) = (Frame::new(), Memory::new());
                 frame.rflags = rflags;
-                let want = Frame {
-                    rip: if reference(mnemonic, rflags) {
-                        PC + offset
-                    } else {
-                        PC + len
-                    },
-                    ..frame.clone()
-                };
+                let want =
+                    Frame { rip: if reference(mnemonic, rflags) { PC + offset } else { PC + len }, ..frame.clone() };
                 run(&bytes, PC, &mut frame, &mut mem).unwrap();
                 assert_eq!(frame, want, "{mnemonic} ({bytes}) with rflags {rflags:#x}");
             }
@@ -913,41 +715,19 @@ fn faults_leave_the_registers_as_they_were() {
     let non_canonical = 0x8000_0000_0000_0000u64;
     let top_of_user = 0x7fff_ffff_fff0u64;
     let cases: &[(&str, &str, u64, SimulationFault)] = &[
-        (
-            "push, stack unmapped",
-            "55",
-            unmapped,
-            SimulationFault::UserAccess {
-                addr: unmapped - 8,
-                write: true,
-            },
-        ),
+        ("push, stack unmapped", "55", unmapped, SimulationFault::UserAccess { addr: unmapped - 8, write: true }),
         (
             "call, stack unmapped",
             "e8 00 00 00 00",
             unmapped,
-            SimulationFault::UserAccess {
-                addr: unmapped - 8,
-                write: true,
-            },
+            SimulationFault::UserAccess { addr: unmapped - 8, write: true },
         ),
-        (
-            "ret, stack unmapped",
-            "c3",
-            unmapped,
-            SimulationFault::UserAccess {
-                addr: unmapped,
-                write: false,
-            },
-        ),
+        ("ret, stack unmapped", "c3", unmapped, SimulationFault::UserAccess { addr: unmapped, write: false }),
         (
             "ret to a non-canonical address",
             "c3",
             STACK_TOP,
-            SimulationFault::UserAccess {
-                addr: non_canonical,
-                write: false,
-            },
+            SimulationFault::UserAccess { addr: non_canonical, write: false },
         ),
     ];
     for &(what, bytes, rsp, fault) in cases {
@@ -973,14 +753,7 @@ fn faults_leave_the_registers_as_they_were() {
         frame.rflags |= RFLAGS_ZF;
         let (before, memory_before) = (frame.clone(), mem.bytes.clone());
         let fault = run(bytes, top_of_user, &mut frame, &mut mem).unwrap_err();
-        assert_eq!(
-            fault,
-            SimulationFault::UserAccess {
-                addr: past_top,
-                write: false
-            },
-            "{bytes}"
-        );
+        assert_eq!(fault, SimulationFault::UserAccess { addr: past_top, write: false }, "{bytes}");
         assert_eq!(frame, before, "{bytes}");
         assert_eq!(mem.bytes, memory_before, "{bytes}");
     }
@@ -1029,22 +802,14 @@ const REWRITES: &[(&str, &str)] = &[
 fn rip_relative_operands_move_to_the_scratch_register() {
     for &(original, image) in REWRITES {
         let insn = insn(original);
-        assert_eq!(
-            classify_with(&insn, Branches),
-            Classification::Step,
-            "{original}"
-        );
+        assert_eq!(classify_with(&insn, Branches), Classification::Step, "{original}");
         let xol = xol_image(&insn);
         assert_eq!(xol.bytes(), hex(image), "{original}");
         assert_eq!((xol.len(), xol.is_empty()), (insn.len(), false));
         assert!(!xol.fixup.pushes_flags);
         let scratch = xol.fixup.rip_relative_scratch.expect("a scratch register");
         // The rewritten ModRM names it.
-        assert!(xol
-            .bytes()
-            .iter()
-            .zip(insn.bytes())
-            .any(|(new, old)| new != old && new & 7 == scratch.number() & 7));
+        assert!(xol.bytes().iter().zip(insn.bytes()).any(|(new, old)| new != old && new & 7 == scratch.number() & 7));
     }
 }
 
@@ -1052,22 +817,16 @@ fn rip_relative_operands_move_to_the_scratch_register() {
 fn the_scratch_register_avoids_every_register_the_instruction_uses() {
     // (instruction, registers it uses explicitly or implicitly)
     let cases: &[(&str, &[Gpr])] = &[
-        ("48 8b 05 00 01 00 00", &[Gpr::Rax]), // mov rax, [rip]
+        ("48 8b 05 00 01 00 00", &[Gpr::Rax]),              // mov rax, [rip]
         ("48 0f b1 0d 10 00 00 00", &[Gpr::Rax, Gpr::Rcx]), // cmpxchg [rip], rcx: rax implicit
-        ("48 f7 25 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]), // mul [rip]: rdx:rax implicit
-        ("48 f7 35 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]), // div [rip]
-        (
-            "48 0f c7 0d 40 00 00 00",
-            &[Gpr::Rax, Gpr::Rbx, Gpr::Rcx, Gpr::Rdx],
-        ), // cmpxchg16b
-        ("0f ae 25 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]), // xsave: edx:eax mask
-        ("48 d3 25 40 00 00 00", &[Gpr::Rcx]), // shl [rip], cl
-        (
-            "c4 e2 e3 f6 05 40 00 00 00",
-            &[Gpr::Rax, Gpr::Rbx, Gpr::Rdx],
-        ), // mulx: rdx implicit, rbx in vvvv
-        ("48 87 05 40 00 00 00", &[Gpr::Rax]), // xchg [rip], rax
-        ("ff 35 40 00 00 00", &[Gpr::Rsp]),    // push [rip]
+        ("48 f7 25 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]),    // mul [rip]: rdx:rax implicit
+        ("48 f7 35 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]),    // div [rip]
+        ("48 0f c7 0d 40 00 00 00", &[Gpr::Rax, Gpr::Rbx, Gpr::Rcx, Gpr::Rdx]), // cmpxchg16b
+        ("0f ae 25 40 00 00 00", &[Gpr::Rax, Gpr::Rdx]),    // xsave: edx:eax mask
+        ("48 d3 25 40 00 00 00", &[Gpr::Rcx]),              // shl [rip], cl
+        ("c4 e2 e3 f6 05 40 00 00 00", &[Gpr::Rax, Gpr::Rbx, Gpr::Rdx]), // mulx: rdx implicit, rbx in vvvv
+        ("48 87 05 40 00 00 00", &[Gpr::Rax]),              // xchg [rip], rax
+        ("ff 35 40 00 00 00", &[Gpr::Rsp]),                 // push [rip]
         // A reserved NOP (0F 1E /0): its reg operand names eax, though the
         // decoder's use table (rightly, for a NOP) lists nothing.
         ("f3 0f 1e 05 40 00 00 00", &[Gpr::Rax]),
@@ -1086,23 +845,14 @@ fn the_scratch_register_avoids_every_register_the_instruction_uses() {
 
 #[test]
 fn images_without_rip_relative_operands_are_the_instruction() {
-    for bytes in [
-        "48 89 d8",
-        "f3 a4",
-        "48 8b 04 25 00 10 00 00",
-        "41 90",
-        "48 8b 44 24 08",
-    ] {
+    for bytes in ["48 89 d8", "f3 a4", "48 8b 04 25 00 10 00 00", "41 90", "48 8b 44 24 08"] {
         let insn = insn(bytes);
         let image = xol_image(&insn);
         assert_eq!(image.bytes(), insn.bytes());
         assert_eq!(image.fixup, StepFixup::default());
     }
     let pushf = xol_image(&insn("9c"));
-    assert_eq!(
-        (pushf.bytes(), pushf.fixup.pushes_flags),
-        (&[0x9c][..], true)
-    );
+    assert_eq!((pushf.bytes(), pushf.fixup.pushes_flags), (&[0x9c][..], true));
 }
 
 #[test]
@@ -1118,24 +868,12 @@ fn the_registry_takes_x86_probes() {
     let mut registry = ProbeRegistry::<X86_64>::new();
     // Any address is aligned enough on x86.
     let push = registry.register(spec(0x40_0000_1001, "55"), All).unwrap();
-    assert_eq!(
-        push.treatment,
-        Treatment::Simulate(Simulation::Push {
-            reg: Gpr::Rbp,
-            len: 1
-        })
-    );
-    let stepped = registry
-        .register(spec(0x40_0000_1003, "48 8b 05 00 01 00 00"), All)
-        .unwrap();
+    assert_eq!(push.treatment, Treatment::Simulate(Simulation::Push { reg: Gpr::Rbp, len: 1 }));
+    let stepped = registry.register(spec(0x40_0000_1003, "48 8b 05 00 01 00 00"), All).unwrap();
     assert_eq!(stepped.treatment, Treatment::Step);
     assert_eq!(
-        registry
-            .register(spec(0x40_0000_1009, "0f 05"), All)
-            .unwrap_err(),
-        RegisterError::Rejected(RejectReason::EntersKernel {
-            mnemonic: "syscall"
-        })
+        registry.register(spec(0x40_0000_1009, "0f 05"), All).unwrap_err(),
+        RegisterError::Rejected(RejectReason::EntersKernel { mnemonic: "syscall" })
     );
 }
 
@@ -1153,12 +891,7 @@ fn check_image(insn: &Insn) -> Result<(), TestCaseError> {
     prop_assert_eq!(image.len(), insn.len());
     let original = iced(insn.bytes());
     let rewritten = iced(image.bytes());
-    prop_assert!(
-        !rewritten.is_invalid(),
-        "{:?}: image {:x?} invalid",
-        insn,
-        image.bytes()
-    );
+    prop_assert!(!rewritten.is_invalid(), "{:?}: image {:x?} invalid", insn, image.bytes());
     prop_assert_eq!(rewritten.len(), insn.len());
     prop_assert_eq!(rewritten.code(), original.code());
     match image.fixup.rip_relative_scratch {
@@ -1169,28 +902,17 @@ fn check_image(insn: &Insn) -> Result<(), TestCaseError> {
         Some(scratch) => {
             prop_assert!(original.is_ip_rel_memory_operand());
             let base = rewritten.memory_base();
-            prop_assert_eq!(
-                decode::gpr(base),
-                Some(scratch),
-                "{:?}: base {:?}",
-                insn,
-                base
-            );
+            prop_assert_eq!(decode::gpr(base), Some(scratch), "{:?}: base {:?}", insn, base);
             // 32-bit addressing (a 0x67 prefix) stays 32-bit.
             prop_assert_eq!(base.is_gpr32(), original.memory_base() == Register::EIP);
             // Decoded at 0, the original's address is len + disp32; the
             // image's displacement is disp32 itself.
             prop_assert_eq!(
                 original.memory_displacement64(),
-                rewritten
-                    .memory_displacement64()
-                    .wrapping_add(insn.len() as u64)
-                    & mask(&original)
+                rewritten.memory_displacement64().wrapping_add(insn.len() as u64) & mask(&original)
             );
             let mut factory = InstructionInfoFactory::new();
-            let explicit: Vec<Register> = (0..original.op_count())
-                .map(|i| original.op_register(i))
-                .collect();
+            let explicit: Vec<Register> = (0..original.op_count()).map(|i| original.op_register(i)).collect();
             let uses = factory
                 .info(&original)
                 .used_registers()
@@ -1200,12 +922,7 @@ fn check_image(insn: &Insn) -> Result<(), TestCaseError> {
                 .any(|register| decode::gpr(register) == Some(scratch));
             prop_assert!(!uses, "{:?}: scratch {:?} is used", insn, scratch);
             // Everything but the ModRM and the REX/VEX byte is untouched.
-            let changed = image
-                .bytes()
-                .iter()
-                .zip(insn.bytes())
-                .filter(|(a, b)| a != b)
-                .count();
+            let changed = image.bytes().iter().zip(insn.bytes()).filter(|(a, b)| a != b).count();
             prop_assert!(changed <= 2);
         }
     }
@@ -1251,19 +968,17 @@ fn rip_relative_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 /// VEX-encoded RIP-relative instructions (the BMI and AVX forms).
 fn vex_rip_relative_bytes() -> impl Strategy<Value = Vec<u8>> {
-    (any::<bool>(), any::<[u8; 3]>(), 0u8..8, any::<[u8; 6]>()).prop_map(
-        |(three, vex, reg, tail)| {
-            let mut bytes = if three {
-                // Map 1 to 3 in the low bits, so the decoder has something to find.
-                vec![0xc4, (vex[0] & 0xe0) | (vex[0] % 3 + 1), vex[1], vex[2]]
-            } else {
-                vec![0xc5, vex[0], vex[1]]
-            };
-            bytes.push(reg << 3 | 0b101);
-            bytes.extend(tail);
-            bytes
-        },
-    )
+    (any::<bool>(), any::<[u8; 3]>(), 0u8..8, any::<[u8; 6]>()).prop_map(|(three, vex, reg, tail)| {
+        let mut bytes = if three {
+            // Map 1 to 3 in the low bits, so the decoder has something to find.
+            vec![0xc4, (vex[0] & 0xe0) | (vex[0] % 3 + 1), vex[1], vex[2]]
+        } else {
+            vec![0xc5, vex[0], vex[1]]
+        };
+        bytes.push(reg << 3 | 0b101);
+        bytes.extend(tail);
+        bytes
+    })
 }
 
 proptest! {

@@ -180,7 +180,9 @@ pub fn under_a_hypervisor() -> bool {
 /// Is SSE off as `disable_sse` leaves it? (self-test)
 pub fn sse_is_off() -> bool {
     let cr4 = Cr4::read();
-    !cr4.contains(Cr4Flags::OSFXSR) && !cr4.contains(Cr4Flags::OSXSAVE) && Cr0::read().contains(Cr0Flags::EMULATE_COPROCESSOR)
+    !cr4.contains(Cr4Flags::OSFXSR)
+        && !cr4.contains(Cr4Flags::OSXSAVE)
+        && Cr0::read().contains(Cr0Flags::EMULATE_COPROCESSOR)
 }
 
 /// The user thread pointer (FS base), saved and restored per thread by the

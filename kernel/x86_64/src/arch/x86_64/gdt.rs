@@ -93,7 +93,10 @@ pub fn loaded_state() -> (u64, u64, u16) {
     let tss = core::ptr::addr_of!(TSS);
     // SAFETY: reading our own static with the kernel not preempted.
     let (rsp0, ist1) = unsafe {
-        ((*tss).privilege_stack_table[0].as_u64(), (*tss).interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize].as_u64())
+        (
+            (*tss).privilege_stack_table[0].as_u64(),
+            (*tss).interrupt_stack_table[DOUBLE_FAULT_IST_INDEX as usize].as_u64(),
+        )
     };
     let task_register: u16;
     // SAFETY: `str` only reads the task register.

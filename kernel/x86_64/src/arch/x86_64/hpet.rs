@@ -46,7 +46,10 @@ impl Hpet {
         let capabilities = read(base, GENERAL_CAPABILITIES_AND_ID);
         let period_fs = capabilities >> COUNTER_CLK_PERIOD_SHIFT;
         if period_fs == 0 || period_fs > MAX_PERIOD_FS {
-            return Err(format!("the HPET at {:#x} reports a counter period of {} fs, outside 1..=100 ns", base, period_fs));
+            return Err(format!(
+                "the HPET at {:#x} reports a counter period of {} fs, outside 1..=100 ns",
+                base, period_fs
+            ));
         }
         let configuration = read(base, GENERAL_CONFIGURATION);
         if configuration & ENABLE_CNF == 0 {

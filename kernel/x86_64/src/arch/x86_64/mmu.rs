@@ -346,5 +346,3 @@ pub fn publish_new_mappings() {}
 pub fn activate_kernel() {
     activate(&kernel_table(), 0);
 }
-
-

@@ -36,10 +36,16 @@ impl PmTimer {
             .ok_or_else(|| String::from("the FADT lists no ACPI PM timer"))?;
         let register = match block.address_space {
             AddressSpace::SystemIo => Register::Io(
-                u16::try_from(block.address).map_err(|_| format!("the ACPI PM timer's port {:#x} is not a port", block.address))?,
+                u16::try_from(block.address)
+                    .map_err(|_| format!("the ACPI PM timer's port {:#x} is not a port", block.address))?,
             ),
             AddressSpace::SystemMemory => Register::Memory(block.address),
-            other => return Err(format!("the ACPI PM timer is in address space {:?}, which the kernel does not read", other)),
+            other => {
+                return Err(format!(
+                    "the ACPI PM timer is in address space {:?}, which the kernel does not read",
+                    other
+                ))
+            }
         };
         // A copy: the FADT is packed, and the flags sit unaligned in it.
         let flags = { fadt.flags };

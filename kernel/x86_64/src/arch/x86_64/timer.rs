@@ -126,7 +126,8 @@ pub fn init(tsc_hz: u64, notes: &mut Vec<String>) -> Result<TickSource, String> 
     let apic_hz = measure_apic_timer(tsc_hz)?;
     lapic::start_one_shot(LOCAL_APIC_TIMER_VECTOR);
     let source = TickSource::OneShot { apic_hz };
-    requests_its_interrupt(source, tsc_hz).map_err(|why| format!("local APIC timer (one-shot at {} Hz): {}", apic_hz, why))?;
+    requests_its_interrupt(source, tsc_hz)
+        .map_err(|why| format!("local APIC timer (one-shot at {} Hz): {}", apic_hz, why))?;
     Ok(source)
 }
 
@@ -158,7 +159,10 @@ fn requests_its_interrupt(source: TickSource, tsc_hz: u64) -> Result<(), String>
         lapic::requested(LOCAL_APIC_TIMER_VECTOR)
     });
     if !requested {
-        return Err(format!("armed for {} ms, no interrupt requested after {} polls", REQUEST_ARMED_MS, REQUEST_POLL_BUDGET));
+        return Err(format!(
+            "armed for {} ms, no interrupt requested after {} polls",
+            REQUEST_ARMED_MS, REQUEST_POLL_BUDGET
+        ));
     }
     Ok(())
 }
