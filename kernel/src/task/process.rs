@@ -79,9 +79,9 @@ pub struct Thread {
     /// Base of `KERNEL_STACK_PAGES` contiguous frames.
     pub kernel_stack: usize,
     pub fp: FpState,
-    /// TPIDR_EL0, the EL0 thread pointer (thread-local storage), while the
-    /// thread is not on the CPU.
-    pub tpidr_el0: u64,
+    /// The user thread pointer (thread-local storage: TPIDR_EL0 on aarch64,
+    /// the FS base on x86_64) while the thread is not on the CPU.
+    pub thread_pointer: u64,
     pub joined_by: Option<Tid>,
     /// Breakpoint tree, return stack and step in progress.
     pub probes: ThreadProbes,

@@ -97,7 +97,7 @@ pub struct Scheduler {
     next_pid: Pid,
     next_tid: Tid,
     /// Whether any thread has run yet (for the boot-time line).
-    entered_el0: bool,
+    entered_user_mode: bool,
     /// The earliest counter value a sleeping thread waits for.
     earliest_wake: Option<u64>,
     /// What could not be started at boot, for the final report and status.
@@ -136,7 +136,7 @@ pub fn init(hooks: Hooks) {
         audited_writable_executable: 0,
         next_pid: 1,
         next_tid: 1,
-        entered_el0: false,
+        entered_user_mode: false,
         earliest_wake: None,
         launch: super::launch::Launched::default(),
         hooks,
@@ -254,7 +254,7 @@ impl Scheduler {
             state: ThreadState::Ready,
             kernel_stack,
             fp: FpState::new(),
-            tpidr_el0: 0,
+            thread_pointer: 0,
             joined_by: None,
             probes: ThreadProbes::new(pid),
         };
@@ -455,7 +455,7 @@ impl Scheduler {
 
     fn resume(&mut self, interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
         // SAFETY: `interrupted` is the frame `vectors.s` just saved on the current stack.
-        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.came_from_el0();
+        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.came_from_user();
         if from_idle {
             // The idle loop always runs at the same stack depth, so its frame is
             // always saved at the same place.
@@ -505,7 +505,7 @@ impl Scheduler {
     fn switch_out(&mut self, tid: Tid) {
         let now = time::counter();
         if let Some(thread) = self.threads.get_mut(&tid) {
-            thread.tpidr_el0 = crate::arch::cpu::thread_pointer();
+            thread.thread_pointer = crate::arch::cpu::thread_pointer();
             if let Some(process) = self.processes.get_mut(&thread.pid) {
                 process.run_time += now - self.switched_in_at;
             }
@@ -529,7 +529,7 @@ impl Scheduler {
         thread.state = ThreadState::Running;
         // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
         crate::arch::debug::set_core_single_step(thread.probes.is_stepping());
-        crate::arch::cpu::set_thread_pointer(thread.tpidr_el0);
+        crate::arch::cpu::set_thread_pointer(thread.thread_pointer);
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
             let space: &AddressSpace = &self.processes[&pid].space;
@@ -538,8 +538,8 @@ impl Scheduler {
         }
         self.current = Some(tid);
         self.switched_in_at = time::counter();
-        if !self.entered_el0 {
-            self.entered_el0 = true;
+        if !self.entered_user_mode {
+            self.entered_user_mode = true;
             // Under QEMU -icount shift=0 every guest instruction takes 1 ns of
             // virtual time, so CNTVCT * 10^9 / frequency is the number of
             // instructions executed since reset.

@@ -182,8 +182,8 @@ impl ExceptionFrame {
         frame
     }
 
-    /// Did this exception come from EL0?
-    pub fn came_from_el0(&self) -> bool {
+    /// Did this exception come from user mode (EL0)?
+    pub fn came_from_user(&self) -> bool {
         self.spsr.matches_all(SPSR_EL1::M::EL0t)
     }
 

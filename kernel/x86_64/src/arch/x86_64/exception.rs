@@ -240,11 +240,6 @@ impl TrapFrame {
         self.cs & SELECTOR_RPL_MASK == PrivilegeLevel::Ring3 as u64
     }
 
-    /// The same in the shared scheduler's (aarch64) words: ring 3 is EL0.
-    pub fn came_from_el0(&self) -> bool {
-        self.came_from_user()
-    }
-
     pub fn class(&self) -> Vector {
         Vector::of(self.vector)
     }
