@@ -38,8 +38,16 @@ pub fn init() {
     arch::exception::init();
 }
 
+/// Called by `arch/x86_64/trap.s` with the saved frame; returns the frame to
+/// resume. It is here rather than in the arch module so that the arch code
+/// never calls up into the dispatcher.
+#[no_mangle]
+extern "sysv64" fn trap_entry(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
+    dispatch(frame)
+}
+
 /// Handle one trap; returns the frame to resume (maybe another thread's).
-pub fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
+fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
     let from_user = frame.came_from_user();
     match frame.class() {
         Vector::LocalApicTimer => {

@@ -19,7 +19,7 @@ use x86_64::{
     PrivilegeLevel, VirtAddr,
 };
 
-core::arch::global_asm!(include_str!("trap.s"), trap_entry = sym trap_entry, tss = sym gdt::TSS, rsp0_offset = const gdt::TSS_RSP0_OFFSET);
+core::arch::global_asm!(include_str!("trap.s"), tss = sym gdt::TSS, rsp0_offset = const gdt::TSS_RSP0_OFFSET);
 
 /// The registers saved on every trap, in the order `trap.s` pushes them
 /// (lowest address first). The last five are the CPU's own interrupt frame.
@@ -371,11 +371,6 @@ pub fn init() {
 pub fn idt_addresses() -> (u64, u64) {
     let loaded = x86_64::instructions::tables::sidt().base.as_u64();
     (loaded, IDT.get().map_or(0, |idt| idt as *const _ as u64))
-}
-
-/// Called by `trap.s` with the saved frame; returns the frame to resume.
-extern "sysv64" fn trap_entry(frame: &mut TrapFrame) -> *mut TrapFrame {
-    crate::exception::dispatch(frame)
 }
 
 extern "sysv64" {

@@ -60,7 +60,7 @@ trap_common:
     mov rdi, rsp
     // The ABI wants the direction flag clear on every call; ring 3 may have set it.
     cld
-    call {trap_entry}
+    call trap_entry
     // The frame to resume: the same one, or another thread's.
     mov rsp, rax
     // Going back to ring 3 (CS.RPL = 3): the thread's next trap must land on
