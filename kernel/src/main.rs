@@ -56,6 +56,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     power::init(platform.psci);
     refuse_el3_entry(entry_el);
 
+    cover_ram_with_the_boot_map(&platform);
     memory::init(&platform);
     arch::mmu::enable(&platform);
 
@@ -66,6 +67,22 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     print_banner(&platform, entry_el);
 
     run::self_tests_and_tasks(&platform)
+}
+
+/// Add the RAM the platform reports to the boot map, so that the frames the MMU
+/// set-up takes are reachable wherever the allocator finds them; RAM that cannot
+/// be added is said, and no frame there is used before the MMU set-up.
+fn cover_ram_with_the_boot_map(platform: &devicetree::Platform) {
+    for ram in &platform.ram {
+        if let Err(why) = arch::boot_map::cover_ram(ram.base, ram.size) {
+            println!(
+                "memory:  RAM at {:#x} ({} MiB) left out of the boot map ({:?}): frames there are not used before the MMU set-up",
+                ram.base,
+                ram.size >> 20,
+                why
+            );
+        }
+    }
 }
 
 /// The device tree lacks a device the kernel needs: say so on its UART if it has

@@ -17,6 +17,25 @@ compile_error!("select a board: --features board-virt or --features board-rpi4")
 
 pub use selected::{memory, BOOT_MAP};
 
+/// What a stretch of a board's boot map is (`arch/aarch64/boot_map.rs` maps it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootMemory {
+    /// RAM: Normal write-back, inner-shareable; EL1 may execute from it.
+    Ram,
+    /// Peripherals: Device-nGnRE, never executable.
+    Device,
+}
+
+/// One stretch of a board's boot map, 2 MiB aligned at both ends. Defined with
+/// the boards, which describe their memory in it, so that the boot map reads the
+/// boards and not the other way round.
+#[derive(Clone, Copy, Debug)]
+pub struct BootRegion {
+    pub start: usize,
+    pub end: usize,
+    pub kind: BootMemory,
+}
+
 /// Bring the console's hardware up where the loader leaves it off: on a Pi 4,
 /// GPIO 14/15 to UART0 and the 115200 baud divisor (see `rpi4/uart.rs`), then
 /// the HDMI screen (`rpi4/screen.rs`), with one line each saying what was used.

@@ -60,20 +60,10 @@ pub mod layout {
     }
 }
 
-/// Hand the platform's free RAM to the frame allocator, after making all of it
-/// reachable through the boot map (the frames the MMU set-up takes may lie
-/// anywhere in it).
+/// Hand the platform's free RAM to the frame allocator. The boot map must
+/// already reach all of it (`main.rs` has `arch::boot_map::cover_ram` add it
+/// first): the frames the MMU set-up takes may lie anywhere in it.
 pub fn init(platform: &Platform) {
-    for ram in &platform.ram {
-        if let Err(why) = crate::arch::boot_map::cover_ram(ram.base, ram.size) {
-            crate::println!(
-                "memory:  RAM at {:#x} ({} MiB) left out of the boot map ({:?}): frames there are not used before the MMU set-up",
-                ram.base,
-                ram.size >> 20,
-                why
-            );
-        }
-    }
     let reserved: alloc::vec::Vec<_> = platform.reserved.iter().map(|r| r.region).collect();
     frames::init(&platform.ram, &reserved);
 }

@@ -23,8 +23,9 @@ use crate::{
         exception::{ExceptionFrame, Vector, FIRST_INTERRUPT_VECTOR},
         lapic, pic,
     },
+    expected_traps,
     power::{self, ExitStatus},
-    probe, selftest, syscall,
+    probe, syscall,
     task::{
         self,
         process::{Process, Thread},
@@ -73,7 +74,9 @@ fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
                 task::fault(frame);
             }
         }
-        Vector::Breakpoint if selftest::is_kernel_int3(frame.rip) => selftest::record_kernel_int3(frame),
+        Vector::Breakpoint if expected_traps::is_kernel_int3(frame.rip) => {
+            expected_traps::record_kernel_int3(frame.rip, frame.vector)
+        }
         // A machine check or an NMI is the machine's doing, whoever was running.
         Vector::MachineCheck | Vector::NonMaskableInterrupt | Vector::DoubleFault => fatal(frame),
         _ if from_user => task::fault(frame),

@@ -26,6 +26,7 @@ mod arch;
 mod bootargs;
 mod console;
 mod exception;
+mod expected_traps;
 mod firmware;
 #[path = "../../src/drivers/framebuffer.rs"]
 mod framebuffer;

@@ -4,8 +4,9 @@
 //! `selftest/runner.rs`).
 
 use crate::{
-    arch::{self, exception::ExceptionFrame, gdt, mmu},
+    arch::{self, gdt, mmu},
     devicetree::Platform,
+    expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
     memory::{self, PAGE_SIZE},
     task::address_space::{AddressSpace, UserAccess, INT3},
     time,
@@ -92,23 +93,6 @@ fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
         memory::layout::double_fault_stack_top()
     );
     Ok(())
-}
-
-/// Where the self-test's `int3` resumes (the byte after it), and where the
-/// dispatcher found it did.
-static INT3_EXPECTED_RIP: AtomicU64 = AtomicU64::new(0);
-static INT3_TRAPPED_RIP: AtomicU64 = AtomicU64::new(0);
-static INT3_VECTOR: AtomicU64 = AtomicU64::new(0);
-
-/// Is this ring 0 #BP the self-test's own?
-pub fn is_kernel_int3(rip: u64) -> bool {
-    rip != 0 && rip == INT3_EXPECTED_RIP.load(Ordering::SeqCst)
-}
-
-/// Called by the dispatcher for the self-test's `int3`: record, and resume.
-pub fn record_kernel_int3(frame: &ExceptionFrame) {
-    INT3_TRAPPED_RIP.store(frame.rip, Ordering::SeqCst);
-    INT3_VECTOR.store(frame.vector, Ordering::SeqCst);
 }
 
 fn int3_in_ring_0_is_trapped(_: &Platform) -> Outcome {

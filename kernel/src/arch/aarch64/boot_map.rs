@@ -26,25 +26,11 @@
 //! aligned 64-bit stores.
 
 use super::mmu::{self, DESCRIPTOR, MAIR_DEVICE, MAIR_NORMAL};
-use crate::{board, memory::layout};
+use crate::{
+    board::{self, BootMemory, BootRegion},
+    memory::layout,
+};
 use tock_registers::fields::FieldValue;
-
-/// What a stretch of the boot map is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BootMemory {
-    /// RAM: Normal write-back, inner-shareable; EL1 may execute from it.
-    Ram,
-    /// Peripherals: Device-nGnRE, never executable.
-    Device,
-}
-
-/// One stretch of the boot map, 2 MiB aligned at both ends.
-#[derive(Clone, Copy, Debug)]
-pub struct BootRegion {
-    pub start: usize,
-    pub end: usize,
-    pub kind: BootMemory,
-}
 
 const GIB: usize = 1 << 30;
 const BLOCK_2M: usize = 1 << 21;

@@ -2,7 +2,7 @@
 
 pub mod memory;
 
-use crate::arch::boot_map::{BootMemory, BootRegion};
+use super::{BootMemory, BootRegion};
 use memory::RAM_BASE;
 
 /// The boot map (`arch/aarch64/boot_map.rs`): the devices below 1 GiB, and RAM from

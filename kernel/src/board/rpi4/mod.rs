@@ -7,7 +7,7 @@ pub mod uart;
 
 pub use brk_devices::rpi4::memory;
 
-use crate::arch::boot_map::{BootMemory, BootRegion};
+use super::{BootMemory, BootRegion};
 
 /// The boot map (`arch/aarch64/boot_map.rs`): the first GiB, which is DRAM on
 /// every Pi 4 (the ARM's share and the GPU's above it), and the low peripheral
