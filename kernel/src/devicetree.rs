@@ -26,18 +26,7 @@ impl Source {
     }
 }
 
-/// A physical memory range.
-#[derive(Clone, Copy, Debug)]
-pub struct MemoryRegion {
-    pub base: usize,
-    pub size: usize,
-}
-
-impl MemoryRegion {
-    pub fn end(&self) -> usize {
-        self.base + self.size
-    }
-}
+pub use crate::memory::region::MemoryRegion;
 
 /// RAM the kernel must leave alone, and who said so.
 #[derive(Clone, Debug)]

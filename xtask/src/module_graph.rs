@@ -354,14 +354,15 @@ impl Graph {
                 let absolute = graph.absolute(module, &path.segments, &scope);
                 if let (Some(absolute), Some(binds)) = (&absolute, &path.binds) {
                     scope.insert(binds.clone(), absolute.clone());
-                    if path.public {
-                        graph
-                            .modules
-                            .get_mut(module)
-                            .expect("read above")
-                            .reexports
-                            .insert(binds.clone(), absolute.clone());
-                    }
+                    // A `use` binds a name for the module and everything below
+                    // it, public or not: `use firmware as devicetree;` at the
+                    // root makes `crate::devicetree::...` work crate-wide.
+                    graph
+                        .modules
+                        .get_mut(module)
+                        .expect("read above")
+                        .reexports
+                        .insert(binds.clone(), absolute.clone());
                 }
                 if let (Some(absolute), true, true) = (&absolute, path.glob, path.public) {
                     graph.modules.get_mut(module).expect("read above").globs.push(absolute.clone());
@@ -435,29 +436,19 @@ impl Graph {
     }
 
     /// Cycles that pass through more than one top-level module, each as
-    /// `a -> b -> a` with the reference behind every edge, except those whose
-    /// modules are exactly one of `known` (each written `a::b`).
-    pub fn cross_module_cycles(&self, known: &[&[&str]]) -> Vec<String> {
+    /// `a -> b -> a` with the reference behind every edge.
+    pub fn cross_module_cycles(&self) -> Vec<String> {
         let mut reports = Vec::new();
         for component in self.strongly_connected() {
             let subsystems: BTreeSet<&str> =
                 component.iter().map(|m| m.first().map_or("crate", String::as_str)).collect();
-            let names: BTreeSet<String> = component.iter().map(|m| name(m)).collect();
-            let is_known = known.iter().any(|k| k.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>() == names);
-            if subsystems.len() < 2 || is_known {
+            if subsystems.len() < 2 {
                 continue;
             }
             reports.push(self.describe_cycle(&component));
         }
         reports
     }
-
-    /// Is there a cycle made of exactly `modules`?
-    pub fn has_cycle_of(&self, modules: &[&str]) -> bool {
-        let wanted: BTreeSet<String> = modules.iter().map(|s| s.to_string()).collect();
-        self.strongly_connected().iter().any(|c| c.iter().map(|m| name(m)).collect::<BTreeSet<_>>() == wanted)
-    }
-
     /// One cycle through the first module of `component`, spelled out.
     fn describe_cycle(&self, component: &BTreeSet<ModPath>) -> String {
         let start = component.iter().next().expect("a component is never empty").clone();
@@ -592,26 +583,13 @@ mod tests {
         Graph::read(Path::new("src/main.rs"), &|path| files.get(path).cloned()).unwrap()
     }
 
-    /// Cycles still to be taken apart (docs/modules.md says how). Each must
-    /// still be there: once it is gone, delete it here.
-    const KNOWN_AARCH64: &[&[&str]] = &[];
-    const KNOWN_X86_64: &[&[&str]] = &[
-        // As on aarch64: paging takes frames from `memory`, which asks the
-        // arch's MMU; the console, the firmware phase, power and time come in
-        // through the framebuffer's and the runtime code's mappings.
-        &["arch::selected::mmu", "console", "firmware", "memory", "memory::frames", "power", "screen", "time"],
-    ];
-
-    fn assert_acyclic(graph: &Graph, known: &[&[&str]]) {
-        let cycles = graph.cross_module_cycles(known);
+    fn assert_acyclic(graph: &Graph) {
+        let cycles = graph.cross_module_cycles();
         assert!(
             cycles.is_empty(),
             "the kernel's modules depend on each other in a circle (docs/modules.md):\n{}",
             cycles.join("\n")
         );
-        for cycle in known {
-            assert!(graph.has_cycle_of(cycle), "the known cycle {cycle:?} is gone: take it off the list");
-        }
     }
 
     #[test]
@@ -641,7 +619,7 @@ mod tests {
         ] {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }
-        assert_acyclic(&graph, KNOWN_AARCH64);
+        assert_acyclic(&graph);
     }
 
     #[test]
@@ -656,7 +634,7 @@ mod tests {
         {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }
-        assert_acyclic(&graph, KNOWN_X86_64);
+        assert_acyclic(&graph);
     }
 
     #[test]
@@ -666,7 +644,7 @@ mod tests {
             ("src/a.rs", "// crate::b in a comment is no edge\nuse crate::b::f;\n"),
             ("src/b.rs", "pub fn f() {\n    let s = \"crate::a\";\n    crate::a::g();\n}\n"),
         ]);
-        let cycles = graph.cross_module_cycles(&[]);
+        let cycles = graph.cross_module_cycles();
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert!(cycles[0].starts_with("cycle a -> b -> a:"), "{}", cycles[0]);
         assert!(cycles[0].contains("a -> b (src/a.rs:2)"), "{}", cycles[0]);
@@ -689,11 +667,20 @@ mod tests {
         assert!(graph.has_edge("probe", "task"));
         assert!(graph.has_edge("probe", "task::scheduler"));
         assert!(graph.has_edge("task::process", "probe::leaf"));
-        // Known cycles are let through only when they are exactly that.
-        assert_eq!(graph.cross_module_cycles(&[&["probe", "task::process"]]).len(), 1);
-        let cycles = graph.cross_module_cycles(&[]);
+        let cycles = graph.cross_module_cycles();
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert!(cycles[0].contains("task::process -> probe::leaf"), "{}", cycles[0]);
+    }
+
+    #[test]
+    fn a_private_alias_at_the_root_is_followed() {
+        let graph = synthetic(&[
+            ("src/main.rs", "mod firmware;\nmod memory;\nuse firmware as devicetree;\n"),
+            ("src/firmware.rs", "use crate::memory::PAGE_SIZE;\npub struct Platform;\n"),
+            ("src/memory.rs", "pub const PAGE_SIZE: usize = 4096;\nfn init(_: &crate::devicetree::Platform) {}\n"),
+        ]);
+        assert!(graph.has_edge("memory", "firmware"), "crate::devicetree is firmware");
+        assert_eq!(graph.cross_module_cycles().len(), 1);
     }
 
     #[test]
@@ -705,6 +692,6 @@ mod tests {
             ("src/task.rs", "pub fn spawn() {}\n"),
         ]);
         assert!(graph.has_edge("probe", "probe::common") && graph.has_edge("probe::common", "probe"));
-        assert!(graph.cross_module_cycles(&[]).is_empty());
+        assert!(graph.cross_module_cycles().is_empty());
     }
 }

@@ -1,7 +1,6 @@
 //! The page-frame allocator: 4 KiB physical frames from a buddy allocator.
 
-use super::{layout, PAGE_SIZE};
-use crate::devicetree::MemoryRegion;
+use super::region::{MemoryRegion, PAGE_SIZE};
 use buddy_system_allocator::FrameAllocator;
 use spin::Mutex;
 
@@ -16,14 +15,13 @@ fn frame_to_addr(frame: usize) -> usize {
 /// them overlaps a reserved range.
 static GIVEN: Mutex<alloc::vec::Vec<MemoryRegion>> = Mutex::new(alloc::vec::Vec::new());
 
-/// Hand `ram` to the allocator, less the kernel image and every `reserved` range.
+/// Hand `ram` to the allocator, less every `reserved` range (the caller's list
+/// includes the kernel image).
 pub fn init(ram: &[MemoryRegion], reserved: &[MemoryRegion]) {
-    let kernel = MemoryRegion { base: layout::kernel_start(), size: layout::kernel_end() - layout::kernel_start() };
-    let holes: alloc::vec::Vec<MemoryRegion> = reserved.iter().copied().chain(core::iter::once(kernel)).collect();
     let mut allocator = FRAMES.lock();
     let mut given = GIVEN.lock();
     for bank in ram {
-        for piece in pages_without(*bank, &holes) {
+        for piece in pages_without(*bank, reserved) {
             allocator.add_frame(piece.base / PAGE_SIZE, piece.end() / PAGE_SIZE);
             given.push(piece);
         }

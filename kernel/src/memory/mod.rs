@@ -8,11 +8,11 @@
 
 pub mod frames;
 pub mod heap;
+pub mod region;
 
 use crate::devicetree::Platform;
 
-/// The page size of the 4 KiB translation granule used everywhere.
-pub const PAGE_SIZE: usize = 4096;
+pub use region::PAGE_SIZE;
 
 /// The kernel image's bounds, from the linker script.
 pub mod layout {
@@ -64,6 +64,9 @@ pub mod layout {
 /// already reach all of it (`main.rs` has `arch::boot_map::cover_ram` add it
 /// first): the frames the MMU set-up takes may lie anywhere in it.
 pub fn init(platform: &Platform) {
-    let reserved: alloc::vec::Vec<_> = platform.reserved.iter().map(|r| r.region).collect();
+    let kernel =
+        region::MemoryRegion { base: layout::kernel_start(), size: layout::kernel_end() - layout::kernel_start() };
+    let reserved: alloc::vec::Vec<_> =
+        platform.reserved.iter().map(|r| r.region).chain(core::iter::once(kernel)).collect();
     frames::init(&platform.ram, &reserved);
 }

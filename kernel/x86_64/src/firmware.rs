@@ -9,7 +9,7 @@
 //! `\bootargs.txt` at the root of the volume the kernel was loaded from (the
 //! ESP), else there are none.
 
-use crate::memory::PAGE_SIZE;
+use crate::memory::region::PAGE_SIZE;
 use alloc::{
     format,
     string::{String, ToString},
@@ -26,18 +26,7 @@ use uefi::{
     system,
 };
 
-/// A range of physical memory.
-#[derive(Clone, Copy, Debug)]
-pub struct MemoryRegion {
-    pub base: usize,
-    pub size: usize,
-}
-
-impl MemoryRegion {
-    pub fn end(&self) -> usize {
-        self.base + self.size
-    }
-}
+pub use crate::memory::region::MemoryRegion;
 
 /// What the kernel's image looks like in memory: one entry per PE section.
 #[derive(Clone, Debug)]

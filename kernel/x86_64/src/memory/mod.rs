@@ -17,6 +17,8 @@
 pub mod frames;
 #[path = "../../../src/memory/heap.rs"]
 pub mod heap;
+#[path = "../../../src/memory/region.rs"]
+pub mod region;
 
 use crate::{
     arch::mmu::{self, Access, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
@@ -25,8 +27,7 @@ use crate::{
 };
 use alloc::format;
 
-/// The page size of the 4 KiB translation granule used everywhere.
-pub const PAGE_SIZE: usize = 4096;
+pub use region::PAGE_SIZE;
 
 /// Where the kernel image lies, and the guard pages of its static stacks.
 pub mod layout {
@@ -91,7 +92,14 @@ pub mod layout {
 /// memory waits for `paging_init`: until CR3 points at the kernel's tables, the
 /// firmware's tables there are the ones the processor walks.
 pub fn init(platform: &Platform) {
-    frames::init(&platform.ram, &platform.reserved);
+    frames::init(&platform.ram, &with_the_kernel_image(&platform.reserved));
+}
+
+/// `reserved` and the kernel image: what the frame allocator must never hand out.
+fn with_the_kernel_image(reserved: &[region::MemoryRegion]) -> alloc::vec::Vec<region::MemoryRegion> {
+    let kernel =
+        region::MemoryRegion { base: layout::kernel_start(), size: layout::kernel_end() - layout::kernel_start() };
+    reserved.iter().copied().chain(core::iter::once(kernel)).collect()
 }
 
 /// What the frame allocator had been given when CR3 switched to the kernel's
@@ -180,7 +188,7 @@ pub fn paging_init(platform: &Platform) {
     mmu::install_kernel_table(table);
     // The firmware's tables are retired: their memory may now be handed out.
     GIVEN_BEFORE_THE_SWITCH.call_once(frames::given);
-    frames::init(&platform.boot_services, &platform.reserved);
+    frames::init(&platform.boot_services, &with_the_kernel_image(&platform.reserved));
     let boot_services_bytes: usize = platform.boot_services.iter().map(|r| r.size).sum();
     println!(
         "memory:  {} MiB of boot-services memory handed to the frame allocator after the switch to the kernel's tables",

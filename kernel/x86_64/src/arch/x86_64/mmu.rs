@@ -23,7 +23,7 @@
 //! executable member, and `for_each_leaf` reports the effective permissions
 //! so the W^X audit sees what the hardware would enforce.
 
-use crate::memory::{frames, PAGE_SIZE};
+use crate::memory::{frames, region::PAGE_SIZE};
 use x86_64::{
     registers::control::{Cr3, Cr3Flags},
     structures::paging::{PageTableFlags as Flags, PhysFrame},
