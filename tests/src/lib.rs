@@ -421,6 +421,16 @@ pub fn raspi4b_args(image: &std::path::Path, dtb: Option<&std::path::Path>, appe
     args
 }
 
+/// QEMU's `raspi4b` with no network, display or monitor, and the guest's
+/// serial line on `serial` (`stdio`, `pty`, `unix:...`): what every Pi 4 boot
+/// of the tests starts from, before it says what to load and how.
+pub fn raspi4b_machine(serial: &str) -> Vec<String> {
+    ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", serial]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// [`raspi4b_args`] without semihosting: the kernel cannot end QEMU and ends as
 /// on a real Pi 4, reporting the status and halting.
 pub fn raspi4b_args_as_on_a_board(
@@ -428,11 +438,7 @@ pub fn raspi4b_args_as_on_a_board(
     dtb: Option<&std::path::Path>,
     append: Option<&str>,
 ) -> Vec<String> {
-    let mut args: Vec<String> =
-        ["-M", "raspi4b", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut args = raspi4b_machine("stdio");
     args.extend(["-kernel".to_string(), image.display().to_string()]);
     if let Some(dtb) = dtb {
         args.extend(["-dtb".to_string(), dtb.display().to_string()]);

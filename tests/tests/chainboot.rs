@@ -18,7 +18,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use qemu_tests::{file_from_env, run_from_parts, strict_log_complaint, with_strict_log, Run, IMAGE_ENV_CHAINLOADER};
+use qemu_tests::{
+    file_from_env, raspi4b_machine, run_from_parts, strict_log_complaint, with_strict_log, Run, IMAGE_ENV_CHAINLOADER,
+};
 use wait_timeout::ChildExt;
 
 /// Hang cut-offs only, far beyond what a loaded machine needs (see
@@ -45,24 +47,9 @@ fn payload() -> PathBuf {
 fn start_loader(serial: &str) -> (Child, mpsc::Receiver<String>, String, PathBuf) {
     let loader = file_from_env(IMAGE_ENV_CHAINLOADER);
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty()).unwrap_or("qemu-system-aarch64".into());
-    let (args, log) = with_strict_log(
-        &[
-            "-M",
-            "raspi4b",
-            "-nic",
-            "none",
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-serial",
-            serial,
-            "-semihosting",
-            "-kernel",
-            &loader.display().to_string(),
-        ]
-        .map(String::from),
-    );
+    let mut args = raspi4b_machine(serial);
+    args.extend(["-semihosting".to_string(), "-kernel".to_string(), loader.display().to_string()]);
+    let (args, log) = with_strict_log(&args);
     let command_line = format!("{qemu} {}", args.join(" "));
     let mut child = Command::new(&qemu)
         .args(&args)

@@ -8,7 +8,8 @@
 
 use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
-    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board, run_qemu,
+    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
+    raspi4b_machine, run_qemu,
     screen::{boot_and_screendump, expect_screen_shows, Screen},
     Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
@@ -233,32 +234,16 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
         );
         text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo\";\n", 1)
     });
-    let args: Vec<String> = [
-        "-M",
-        "raspi4b",
-        "-nic",
-        "none",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-        "-semihosting",
-        "-global",
-        "arm_gic.has-security-extensions=on",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([
+    let mut args = raspi4b_machine("stdio");
+    args.extend(["-semihosting", "-global", "arm_gic.has-security-extensions=on"].map(String::from));
+    args.extend([
         "-device".to_string(),
         format!("loader,file={},addr=0x0,force-raw=on", stub.display()),
         "-device".to_string(),
         format!("loader,file={},addr=0x80000,force-raw=on", image.display()),
         "-device".to_string(),
         format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
-    ])
-    .collect();
+    ]);
     let run = run_qemu(&args, DEFAULT_TIMEOUT);
     let _ = std::fs::remove_dir_all(&dir);
     run.expect_exit(0);
