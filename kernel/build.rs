@@ -1,9 +1,18 @@
-//! Build script: picks the board's linker script, and packs the user programs
-//! named by `BRK_USER_PROGRAMS` (a folder of `NAME.elf`) into the kernel.
+//! Build script: on aarch64, picks the board's linker script (the x86_64 kernel
+//! is a UEFI application, laid out by the target's own PE linker); on both, packs
+//! the user programs named by `BRK_USER_PROGRAMS` (a folder of `NAME.elf`) into
+//! the kernel.
 
 use std::{env, fs, path::Path};
 
 fn main() {
+    if env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("aarch64") {
+        link_with_the_boards_script();
+    }
+    pack_user_programs();
+}
+
+fn link_with_the_boards_script() {
     let linker_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../linker");
     let linker_dir = linker_dir.canonicalize().expect("linker/ folder next to kernel/");
     let script = if env::var_os("CARGO_FEATURE_BOARD_RPI4").is_some() { "kernel-rpi4.ld" } else { "kernel-virt.ld" };
@@ -11,8 +20,6 @@ fn main() {
     println!("cargo:rustc-link-arg=-L{}", linker_dir.display());
     println!("cargo:rustc-link-arg=-T{}", linker_dir.join(script).display());
     println!("cargo:rerun-if-changed={}", linker_dir.display());
-
-    pack_user_programs();
 }
 
 fn pack_user_programs() {

@@ -241,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             steps[4].cmd.display(),
-            "BRK_USER_PROGRAMS=/p cargo clippy -p kernel-x86_64 --target x86_64-unknown-uefi -- -D warnings"
+            "BRK_USER_PROGRAMS=/p cargo clippy -p kernel --target x86_64-unknown-uefi -- -D warnings"
         );
         assert_eq!(
             steps[5].cmd.display(),

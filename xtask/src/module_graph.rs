@@ -176,14 +176,69 @@ fn tokens(code: &str) -> Vec<(String, usize)> {
     out
 }
 
-/// `mod name;` declarations of a file (not inline `mod name { ... }`), each
-/// with its `#[path = "..."]` if it has one.
-fn declared_modules(code: &str) -> Vec<(String, Option<String>)> {
+/// Whether a `cfg` predicate can hold when building for `target_arch`: the
+/// architecture is known, everything else (a board feature) may be either, so
+/// it and its negation both count as possibly true (a `not` over anything but
+/// architectures is taken as possibly true). Both boards of one
+/// architecture are then in its graph.
+fn cfg_may_hold(predicate: &str, target_arch: &str) -> bool {
+    let predicate = predicate.trim();
+    let inner =
+        |name: &str| predicate.strip_prefix(name).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+    if let Some(list) = inner("all") {
+        split_top_level(list).iter().all(|p| cfg_may_hold(p, target_arch))
+    } else if let Some(list) = inner("any") {
+        split_top_level(list).iter().any(|p| cfg_may_hold(p, target_arch))
+    } else if let Some(negated) = inner("not") {
+        // Exact only when the negated predicate names nothing but architectures.
+        negated.contains("feature") || !cfg_may_hold(negated, target_arch)
+    } else if let Some(arch) = predicate.strip_prefix("target_arch") {
+        arch.split('"').nth(1) == Some(target_arch)
+    } else {
+        true
+    }
+}
+
+/// The comma-separated items of a `cfg` list, not splitting inside parentheses.
+fn split_top_level(list: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in list.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&list[start..]);
+    items.into_iter().filter(|item| !item.trim().is_empty()).collect()
+}
+
+/// `mod name;` declarations of a file (not inline `mod name { ... }`) that
+/// are compiled for `target_arch`, each with its `#[path = "..."]` (or the
+/// `#[cfg_attr(<cfg>, path = "...")]` that holds for the target) if it has one.
+fn declared_modules(code: &str, target_arch: &str) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     let mut path = None;
+    let mut compiled = true;
     for line in code.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("#[path") {
             path = rest.split('"').nth(1).map(String::from);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("#[cfg_attr(").and_then(|rest| rest.strip_suffix(")]")) {
+            if let Some((predicate, attribute)) = rest.rsplit_once(", path = ") {
+                if cfg_may_hold(predicate, target_arch) {
+                    path = attribute.split('"').nth(1).map(String::from);
+                }
+            }
+            continue;
+        }
+        if let Some(predicate) = line.strip_prefix("#[cfg(").and_then(|rest| rest.strip_suffix(")]")) {
+            compiled &= cfg_may_hold(predicate, target_arch);
             continue;
         }
         if line.starts_with("#[") || line.is_empty() {
@@ -194,10 +249,13 @@ fn declared_modules(code: &str) -> Vec<(String, Option<String>)> {
         let is_decl = at.is_some_and(|at| words[..at].iter().all(|w| w.starts_with("pub")));
         if let (true, Some(at)) = (is_decl, at) {
             if let Some(name) = words.get(at + 1).and_then(|w| w.strip_suffix(';')) {
-                out.push((name.to_string(), path.take()));
+                if compiled {
+                    out.push((name.to_string(), path.take()));
+                }
             }
         }
         path = None;
+        compiled = true;
     }
     out
 }
@@ -305,9 +363,9 @@ fn paths(code: &str) -> Vec<RawPath> {
 }
 
 impl Graph {
-    /// Read the crate whose root file is `root`, through `read` (the file
-    /// system, or a table in the tests).
-    pub fn read(root: &Path, read: &dyn Fn(&Path) -> Option<String>) -> Result<Graph, String> {
+    /// Read the crate whose root file is `root` as it builds for
+    /// `target_arch`, through `read` (the file system, or a table in the tests).
+    pub fn read(root: &Path, target_arch: &str, read: &dyn Fn(&Path) -> Option<String>) -> Result<Graph, String> {
         let mut graph = Graph { modules: BTreeMap::new(), macros: BTreeMap::new(), edges: BTreeMap::new() };
         let mut sources: Vec<(ModPath, PathBuf, String)> = Vec::new();
         let mut pending = vec![(ModPath::new(), root.to_path_buf(), true)];
@@ -317,7 +375,7 @@ impl Graph {
             let code = strip(&source, false);
             let dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
             let children_dir = if owns_dir { dir.clone() } else { dir.join(file.file_stem().unwrap_or_default()) };
-            for (child, path) in declared_modules(&code) {
+            for (child, path) in declared_modules(&code, target_arch) {
                 let mut child_path = module.clone();
                 child_path.push(child.clone());
                 let (child_file, owns) = match path {
@@ -573,14 +631,14 @@ fn name(module: &[String]) -> String {
 mod tests {
     use super::*;
 
-    fn kernel_graph(root: &str) -> Graph {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(root);
-        Graph::read(&root, &|path| std::fs::read_to_string(path).ok()).unwrap()
+    fn kernel_graph(target_arch: &str) -> Graph {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/src/main.rs");
+        Graph::read(&root, target_arch, &|path| std::fs::read_to_string(path).ok()).unwrap()
     }
 
     fn synthetic(files: &[(&str, &str)]) -> Graph {
         let files: BTreeMap<PathBuf, String> = files.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect();
-        Graph::read(Path::new("src/main.rs"), &|path| files.get(path).cloned()).unwrap()
+        Graph::read(Path::new("src/main.rs"), "aarch64", &|path| files.get(path).cloned()).unwrap()
     }
 
     fn assert_acyclic(graph: &Graph) {
@@ -594,7 +652,7 @@ mod tests {
 
     #[test]
     fn aarch64_kernel_modules_depend_one_way() {
-        let graph = kernel_graph("kernel/src/main.rs");
+        let graph = kernel_graph("aarch64");
         // The graph is really read: the edges docs/modules.md names are there.
         for (from, to) in [
             ("exception", "probe"),
@@ -624,7 +682,7 @@ mod tests {
 
     #[test]
     fn x86_64_kernel_modules_depend_one_way() {
-        let graph = kernel_graph("kernel/x86_64/src/main.rs");
+        let graph = kernel_graph("x86_64");
         for (from, to) in
             [("exception", "probe"), ("task::process", "probe::thread_state"), ("probe::common", "task::scheduler")]
         {
@@ -635,6 +693,26 @@ mod tests {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }
         assert_acyclic(&graph);
+    }
+
+    #[test]
+    fn each_target_reads_its_own_files() {
+        let files = [
+            ("src/main.rs", "#[cfg(target_arch = \"aarch64\")]\nmod tree;\n#[cfg_attr(target_arch = \"x86_64\", path = \"a_x86.rs\")]\nmod a;\nmod b;\n"),
+            ("src/tree.rs", "use crate::b;\n"),
+            ("src/a.rs", "use crate::b;\n"),
+            ("src/a_x86.rs", "pub fn f() {}\n"),
+            ("src/b.rs", "use crate::a;\n"),
+        ];
+        let files: BTreeMap<PathBuf, String> = files.iter().map(|(p, s)| (PathBuf::from(p), s.to_string())).collect();
+        let read = |arch| Graph::read(Path::new("src/main.rs"), arch, &|path| files.get(path).cloned()).unwrap();
+        let (aarch64, x86_64) = (read("aarch64"), read("x86_64"));
+        assert!(aarch64.has_edge("tree", "b") && aarch64.has_edge("a", "b"));
+        assert_eq!(aarch64.cross_module_cycles().len(), 1);
+        assert!(!x86_64.has_edge("tree", "b") && !x86_64.has_edge("a", "b"));
+        assert!(x86_64.cross_module_cycles().is_empty());
+        assert!(cfg_may_hold("all(target_arch = \"aarch64\", not(feature = \"board-rpi4\"))", "aarch64"));
+        assert!(!cfg_may_hold("not(any(target_arch = \"aarch64\", target_arch = \"x86_64\"))", "x86_64"));
     }
 
     #[test]

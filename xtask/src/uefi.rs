@@ -30,8 +30,8 @@ use crate::{
 
 /// The kernel's target: a PE32+ UEFI application.
 pub const UEFI_TARGET: &str = "x86_64-unknown-uefi";
-/// The kernel's package (kernel/x86_64).
-pub const KERNEL_PACKAGE: &str = "kernel-x86_64";
+/// The kernel's package (the one `kernel` crate, built for the UEFI target).
+pub const KERNEL_PACKAGE: &str = "kernel";
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 /// Where distributions put an OVMF build that QEMU can take with `-bios`, in the
 /// order tried (`OVMF=/path` overrides). Debian's 4 MiB variant (`OVMF_CODE_4M.fd`)

@@ -4,20 +4,26 @@
 //! `kernel/devices/src/rpi4/memory.rs`, which the chain-loader reads too). The device
 //! tree overrides every entry; the table is the fallback when a loader passes none.
 
-#[cfg(all(feature = "board-virt", not(feature = "board-rpi4")))]
+#[cfg(all(target_arch = "aarch64", feature = "board-virt", not(feature = "board-rpi4")))]
 #[path = "qemu_virt/mod.rs"]
 mod selected;
 
-#[cfg(feature = "board-rpi4")]
+#[cfg(all(target_arch = "aarch64", feature = "board-rpi4"))]
 #[path = "rpi4/mod.rs"]
 mod selected;
 
-#[cfg(not(any(feature = "board-virt", feature = "board-rpi4")))]
+#[cfg(all(target_arch = "aarch64", not(any(feature = "board-virt", feature = "board-rpi4"))))]
 compile_error!("select a board: --features board-virt or --features board-rpi4");
 
+#[cfg(target_arch = "aarch64")]
 pub use selected::{memory, BOOT_MAP};
 
+/// The one x86_64 board: a PC with UEFI firmware and ACPI tables.
+#[cfg(target_arch = "x86_64")]
+pub mod uefi_pc;
+
 /// What a stretch of a board's boot map is (`arch/aarch64/boot_map.rs` maps it).
+#[cfg(target_arch = "aarch64")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootMemory {
     /// RAM: Normal write-back, inner-shareable; EL1 may execute from it.
@@ -29,6 +35,7 @@ pub enum BootMemory {
 /// One stretch of a board's boot map, 2 MiB aligned at both ends. Defined with
 /// the boards, which describe their memory in it, so that the boot map reads the
 /// boards and not the other way round.
+#[cfg(target_arch = "aarch64")]
 #[derive(Clone, Copy, Debug)]
 pub struct BootRegion {
     pub start: usize,
@@ -41,6 +48,7 @@ pub struct BootRegion {
 /// the HDMI screen (`rpi4/screen.rs`), with one line each saying what was used.
 /// QEMU `virt`'s UART works as it is and it has no screen: nothing to do.
 /// Runs once, on the boot core, once the console points at `platform`'s UART.
+#[cfg(target_arch = "aarch64")]
 pub fn init_console_hardware(platform: &mut crate::devicetree::Platform) {
     #[cfg(feature = "board-rpi4")]
     selected::init_console_hardware(platform);

@@ -4,12 +4,13 @@
 //! chain-loader builds too.
 
 pub mod framebuffer;
+#[cfg(target_arch = "aarch64")]
 pub mod gicv2;
+#[cfg(target_arch = "aarch64")]
 pub use brk_devices::pl011;
 
-use crate::devicetree::Platform;
-
 /// Bring up the interrupt controller described by the platform.
-pub fn interrupt_controller_init(platform: &Platform) {
+#[cfg(target_arch = "aarch64")]
+pub fn interrupt_controller_init(platform: &crate::devicetree::Platform) {
     gicv2::init(platform.gic.distributor, platform.gic.cpu_interface);
 }

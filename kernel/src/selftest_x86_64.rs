@@ -4,9 +4,9 @@
 //! `selftest/runner.rs`).
 
 use crate::{
+    arch::expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
     arch::{self, gdt, mmu},
     devicetree::Platform,
-    expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
     memory::{self, PAGE_SIZE},
     task::address_space::{AddressSpace, UserAccess, INT3},
     time,
@@ -16,7 +16,7 @@ use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 #[macro_use]
-#[path = "../../src/selftest/runner.rs"]
+#[path = "selftest/runner.rs"]
 mod runner;
 use runner::{Outcome, SelfTest};
 

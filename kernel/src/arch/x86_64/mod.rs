@@ -21,3 +21,4 @@ pub mod tsc;
 /// shared code prints (`boot: first ring-3 instruction at TSC=...`).
 pub const USER_MODE: &str = "ring-3";
 pub const COUNTER_NAME: &str = "TSC";
+pub mod expected_traps;

@@ -7,17 +7,14 @@
 //! through `crate::arch`); the address space, the ELF loader and what a fault
 //! is called are this port's.
 
+#[path = "address_space_x86_64.rs"]
 pub mod address_space;
-#[path = "../../../src/task/fault_report.rs"]
 mod fault_report;
-#[path = "../../../src/task/launch.rs"]
 mod launch;
+#[path = "loader_x86_64.rs"]
 pub mod loader;
-#[path = "../../../src/task/process.rs"]
 pub mod process;
-#[path = "../../../src/task/scheduler.rs"]
 pub mod scheduler;
-#[path = "../../../src/task/symbols.rs"]
 pub mod symbols;
 
 pub use launch::launch_requested;

@@ -13,11 +13,8 @@
 //!   are frames of that map (the shared scheduler allocates them); the boot
 //!   stack and the double-fault stack have unmapped guard pages.
 
-#[path = "../../../src/memory/frames.rs"]
 pub mod frames;
-#[path = "../../../src/memory/heap.rs"]
 pub mod heap;
-#[path = "../../../src/memory/region.rs"]
 pub mod region;
 
 use crate::{

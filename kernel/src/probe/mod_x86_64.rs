@@ -28,13 +28,12 @@
 //! per-thread state it keeps is the leaf module [`thread_state`].
 
 #[macro_use]
-#[path = "../../../src/probe/common.rs"]
 mod common;
+#[path = "glue_x86_64.rs"]
 mod glue;
-#[path = "../../../src/probe/report.rs"]
 mod report;
+#[path = "thread_state_x86_64.rs"]
 pub mod thread_state;
-#[path = "../../../src/probe/user_memory.rs"]
 mod user_memory;
 
 use crate::{

@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU16, Ordering};
 
-#[path = "../../../src/task/user_access.rs"]
+#[path = "user_access.rs"]
 mod user_access;
 
 pub use user_access::UserAccess;

@@ -1,56 +1,14 @@
-//! The brk-path kernel on x86_64: a UEFI application that asks the firmware
-//! what it needs, leaves it with ExitBootServices, and then owns the machine
-//! the way the aarch64 kernel does: its own descriptor tables, page tables,
-//! timer, ring-3 tasks, system calls and fault reports.
-//!
-//! This file owns the boot order. [`efi_main`] runs under the firmware: heap,
-//! the console (GOP screen, firmware text output, 16550 UART), boot arguments, the banner, the TSC calibration, ExitBootServices.
-//! Then [`kernel_main`] runs on the kernel's own stack: GDT/TSS, IDT, frames,
-//! paging, SSE off, the local APIC timer (8259s masked), self-tests, tasks,
-//! power off.
-//!
-//! Layout as in `kernel/src`: generic subsystems at `src/<subsystem>.rs`,
-//! architecture code at `src/arch/x86_64/<subsystem>.rs`. Files that are the
-//! same on both architectures are the aarch64 kernel's own, included with
-//! `#[path]` (boot arguments, the program table, system calls, the panic
-//! handler, heap and frame allocators, processes, scheduler, symbols).
+//! The boot order on a UEFI PC: [`efi_main`] runs under the firmware: heap,
+//! the console (GOP screen, firmware text output, 16550 UART), boot arguments,
+//! the banner, the TSC calibration, ExitBootServices. Then [`kernel_main`] runs
+//! on the kernel's own stack: GDT/TSS, IDT, frames, paging, SSE off, the local
+//! APIC timer (8259s masked), then [`crate::run`] (self-tests, tasks, power off).
 
-#![no_std]
-#![no_main]
-
-extern crate alloc;
-
-mod acpi;
-mod arch;
-#[path = "../../src/bootargs.rs"]
-mod bootargs;
-mod console;
-mod exception;
-mod expected_traps;
-mod firmware;
-#[path = "../../src/drivers/framebuffer.rs"]
-mod framebuffer;
-mod memory;
-#[path = "../../src/panic.rs"]
-mod panic;
-mod power;
-mod probe;
-#[path = "../../src/programs.rs"]
-mod programs;
-#[path = "../../src/run.rs"]
-mod run;
-mod screen;
-mod selftest;
-#[path = "../../src/syscall.rs"]
-mod syscall;
-mod task;
-mod time;
-
-/// The shared files call the platform description `devicetree` (on aarch64
-/// it comes from the device tree); here the firmware provides it.
-use firmware as devicetree;
-
-use crate::firmware::Platform;
+use crate::{
+    arch,
+    board::uefi_pc::{acpi, firmware, firmware::Platform},
+    bootargs, console, exception, memory, println, run, time,
+};
 use alloc::boxed::Box;
 use uefi::prelude::*;
 

@@ -15,7 +15,10 @@
 //! framebuffer, and OVMF also mirrors it onto COM1, where every line would then
 //! appear twice.
 
-use crate::{acpi, firmware, framebuffer::Framebuffer, screen};
+use crate::{
+    board::uefi_pc::{acpi, firmware, screen},
+    drivers::framebuffer::Framebuffer,
+};
 use ::acpi::{
     address::AddressSpace,
     spcr::{Spcr, SpcrInterfaceType},

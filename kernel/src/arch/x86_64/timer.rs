@@ -41,7 +41,7 @@ pub fn calibrate_tsc() -> TscCalibration {
         return TscCalibration { hz, source, notes: Vec::new() };
     }
     let mut notes = Vec::new();
-    let tables = crate::acpi::tables();
+    let tables = crate::board::uefi_pc::acpi::tables();
     let hpet = match &tables {
         None => Err(String::from("no HPET: no ACPI tables")),
         Some(tables) => acpi::HpetInfo::new(tables)

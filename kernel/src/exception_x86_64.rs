@@ -18,12 +18,12 @@
 //! (docs/modules.md).
 
 use crate::{
+    arch::expected_traps,
     arch::{
         self,
         exception::{ExceptionFrame, Vector, FIRST_INTERRUPT_VECTOR},
         lapic, pic,
     },
-    expected_traps,
     power::{self, ExitStatus},
     probe, syscall,
     task::{

@@ -17,8 +17,8 @@
 //! `make_visible` is empty.
 
 use crate::{
-    firmware::GraphicsMode,
-    framebuffer::{Framebuffer, BYTES_PER_PIXEL},
+    board::uefi_pc::firmware::GraphicsMode,
+    drivers::framebuffer::{Framebuffer, BYTES_PER_PIXEL},
 };
 use alloc::{format, string::String};
 

@@ -17,7 +17,7 @@
 use crate::{arch, console, time};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-#[path = "../../src/power/exit_status.rs"]
+#[path = "power/exit_status.rs"]
 mod exit_status;
 
 pub use exit_status::ExitStatus;

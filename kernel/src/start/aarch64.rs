@@ -1,0 +1,140 @@
+//! The boot order on an aarch64 board: `arch/aarch64/boot.s` drops to EL1, sets
+//! a stack and zeroes BSS, then calls [`kernel_main`], which brings the machine
+//! up piece by piece (console, device tree, memory, MMU, exceptions,
+//! interrupts, timer), prints the banner read from the hardware, and hands
+//! over to [`crate::run`] (self-tests, tasks, power off).
+
+use crate::{arch, board, console, devicetree, drivers, exception, memory, power, println, run, time};
+
+/// Rust entry point, called once by `arch/aarch64/boot.s` on the boot core at EL1 with
+/// the boot map live (MMU and caches on, `arch/aarch64/boot_map.rs`), a valid
+/// stack and zeroed BSS.
+#[no_mangle]
+pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
+    // Without a device tree the board table is the machine's description, so its
+    // UART is the console from the start (a fault while reading the tree is then
+    // reported). With one, nothing is written anywhere the tree does not name.
+    if !devicetree::present(dtb_addr) {
+        console::init_early(board::memory::UART_BASE);
+    }
+    memory::heap::init();
+    exception::init();
+
+    let mut platform = devicetree::discover(dtb_addr);
+    if let Some(why) = platform.missing() {
+        stop_on_an_incomplete_tree(&platform, why);
+    }
+    console::init(platform.uart_base);
+    board::init_console_hardware(&mut platform);
+    power::init(platform.psci);
+    refuse_el3_entry(entry_el);
+
+    cover_ram_with_the_boot_map(&platform);
+    memory::init(&platform);
+    arch::mmu::enable(&platform);
+
+    drivers::interrupt_controller_init(&platform);
+    time::init(&platform);
+    arch::cpu::enable_interrupts();
+
+    print_banner(&platform, entry_el);
+
+    run::self_tests_and_tasks(&platform)
+}
+
+/// Add the RAM the platform reports to the boot map, so that the frames the MMU
+/// set-up takes are reachable wherever the allocator finds them; RAM that cannot
+/// be added is said, and no frame there is used before the MMU set-up.
+fn cover_ram_with_the_boot_map(platform: &devicetree::Platform) {
+    for ram in &platform.ram {
+        if let Err(why) = arch::boot_map::cover_ram(ram.base, ram.size) {
+            println!(
+                "memory:  RAM at {:#x} ({} MiB) left out of the boot map ({:?}): frames there are not used before the MMU set-up",
+                ram.base,
+                ram.size >> 20,
+                why
+            );
+        }
+    }
+}
+
+/// The device tree lacks a device the kernel needs: say so on its UART if it has
+/// one (never on the board table's guess), and stop with status 6.
+fn stop_on_an_incomplete_tree(platform: &devicetree::Platform, why: &str) -> ! {
+    if platform.uart_source == devicetree::Source::DeviceTree {
+        console::init(platform.uart_base);
+        println!("boot: {}: stopping (with a device tree, every device comes from it; no address is guessed)", why);
+    }
+    power::exit(power::ExitStatus::UnsupportedBoot)
+}
+
+/// Stop, saying why, when the loader entered the kernel at EL3. boot.s drops to
+/// EL1 from there, but EL3 is the firmware's: what it would set up for the
+/// lower levels is left undone (CNTFRQ_EL0, the GIC's interrupt groups, so the
+/// timer stays a Secure Group 0 interrupt EL1 never sees; CPUECTLR_EL1.SMPEN).
+/// The Pi's own armstub does that and enters at EL2, as QEMU does without
+/// `secure=on`.
+fn refuse_el3_entry(entry_el: u64) {
+    if entry_el == 3 {
+        println!(
+            "boot: entered at EL3, where the firmware's set-up of the lower levels (CNTFRQ_EL0, GIC interrupt groups, \
+             CPUECTLR_EL1.SMPEN) is missing: enter at EL2 or EL1 instead (Raspberry Pi: without kernel_old=1 or a \
+             custom armstub; QEMU virt: without secure=on)"
+        );
+        power::exit(power::ExitStatus::UnsupportedBoot);
+    }
+}
+
+/// The boot banner: every figure is read from the hardware or the device tree.
+fn print_banner(platform: &devicetree::Platform, entry_el: u64) {
+    let cpu = arch::cpu::identify();
+    let caches = arch::cache::geometry();
+    println!("brk-path kernel {}", env!("CARGO_PKG_VERSION"));
+    println!("board:   {} ({})", platform.board_name, platform.board_source.describe("device tree model"));
+    println!("cpu:     {}", cpu);
+    println!("entered: EL{}", entry_el);
+    for region in platform.ram.iter() {
+        println!(
+            "ram:     {} MiB at {:#010x} ({})",
+            region.size / (1024 * 1024),
+            region.base,
+            platform.ram_source.describe("device tree /memory"),
+        );
+    }
+    println!(
+        "caches:  D-line {} B, I-line {} B, CTR_EL0.IDC={} DIC={} L1Ip={} ({})",
+        caches.dcache_line,
+        caches.icache_line,
+        caches.idc as u8,
+        caches.dic as u8,
+        arch::cache::icache_policy(),
+        if caches.icache_aliasing {
+            "may alias: code written through the kernel's alias is made visible with IC IALLUIS"
+        } else {
+            "no aliases: IC IVAU by the kernel's alias"
+        }
+    );
+    println!(
+        "timer:   {} Hz (CNTFRQ_EL0), tick every {} ms on INTID {} ({})",
+        time::frequency(),
+        time::TICK_MS,
+        platform.timer_irq,
+        platform.timer_source.describe("device tree")
+    );
+    println!("console: PL011 at {:#010x} ({})", platform.uart_base, platform.uart_source.describe("device tree"));
+    println!(
+        "gic:     GICv2 distributor {:#010x}, cpu interface {:#010x} ({})",
+        platform.gic.distributor,
+        platform.gic.cpu_interface,
+        platform.gic_source.describe("device tree")
+    );
+    for reserved in &platform.reserved {
+        println!(
+            "reserved: {:#010x}-{:#010x} {}{}",
+            reserved.region.base,
+            reserved.region.end(),
+            reserved.what,
+            if reserved.no_map { " (no-map: never mapped)" } else { "" }
+        );
+    }
+}
