@@ -35,7 +35,6 @@ mod run;
 mod selftest;
 mod start;
 mod syscall;
-#[cfg_attr(target_arch = "x86_64", path = "task/mod_x86_64.rs")]
 mod task;
 #[cfg_attr(target_arch = "x86_64", path = "time_x86_64.rs")]
 mod time;

@@ -663,7 +663,7 @@ mod tests {
             ("task::process", "probe::thread_state"),
             ("task::launch", "bootargs"),
             ("run", "probe"),
-            ("probe::thread_state", "arch::selected::debug"),
+            ("probe::thread_state", "arch::aarch64::debug"),
         ] {
             assert!(graph.has_edge(from, to), "no edge {from} -> {to}");
         }
@@ -673,7 +673,7 @@ mod tests {
             ("time", "task::scheduler"),
             ("bootargs", "task::process"),
             ("probe::thread_state", "probe"),
-            ("arch::selected::exception", "exception"),
+            ("arch::aarch64::exception", "exception"),
         ] {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }

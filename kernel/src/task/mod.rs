@@ -1,9 +1,11 @@
 //! Tasks: processes (an address space and a program) and their threads, the
 //! scheduler that shares the CPU between them, and what happens when one faults.
 
+#[cfg_attr(target_arch = "x86_64", path = "address_space_x86_64.rs")]
 pub mod address_space;
 mod fault_report;
 mod launch;
+#[cfg_attr(target_arch = "x86_64", path = "loader_x86_64.rs")]
 pub mod loader;
 pub mod process;
 pub mod scheduler;
@@ -11,6 +13,9 @@ pub mod symbols;
 
 pub use launch::launch_requested;
 
+#[cfg(target_arch = "x86_64")]
+use crate::arch::exception::{fault_address, ExceptionFrame, Vector};
+#[cfg(target_arch = "aarch64")]
 use crate::arch::exception::{ExceptionClass, ExceptionFrame};
 use alloc::{format, string::String};
 
@@ -24,6 +29,7 @@ pub fn run() -> ! {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
 /// An exception from EL0 that is not a system call: report it in one line and
 /// kill the process. Every other process goes on.
 pub fn fault(frame: &ExceptionFrame) {
@@ -45,4 +51,28 @@ pub fn fault(frame: &ExceptionFrame) {
         };
     }
     fault_report::report_and_kill(what, far, "ELR", frame.elr);
+}
+
+#[cfg(target_arch = "x86_64")]
+/// An exception from ring 3 that no one claimed: report it in one line and
+/// kill the process. Every other process goes on.
+pub fn fault(frame: &ExceptionFrame) {
+    let class = frame.class();
+    let what = match (class, frame.page_fault_detail()) {
+        (_, Some(detail)) => format!("{}: {}", class, detail),
+        // RIP is past the `int3`: slot 0 of the XOL page is the trampoline.
+        (Vector::Breakpoint, None) if frame.rip.wrapping_sub(1) == brk_abi::layout::XOL_PAGE => {
+            format!("{}: the return-probe trampoline, reached with no return probe armed", class)
+        }
+        (Vector::Breakpoint, None) => format!("{} not placed by a probe", class),
+        (Vector::GeneralProtection | Vector::StackSegment | Vector::SegmentNotPresent, None)
+            if frame.error_code != 0 =>
+        {
+            format!("{}: selector error code {:#x}", class, frame.error_code)
+        }
+        _ => format!("{}", class),
+    };
+    // CR2 is meaningful for page faults only; elsewhere it holds a stale value.
+    let cr2 = if class == Vector::PageFault { format!(" CR2={:#x}", fault_address()) } else { String::new() };
+    fault_report::report_and_kill(what, cr2, "RIP", frame.rip);
 }

@@ -97,3 +97,6 @@ pub fn thread_pointer() -> u64 {
 pub fn set_thread_pointer(value: u64) {
     TPIDR_EL0.set(value);
 }
+
+/// The processor, as the contract's `Cpu` describes it.
+impl crate::arch::Cpu for super::Machine {}

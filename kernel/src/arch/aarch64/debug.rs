@@ -38,3 +38,6 @@ pub fn arm_single_step(frame: &mut ExceptionFrame) {
 pub fn set_core_single_step(enabled: bool) {
     MDSCR_EL1.modify(if enabled { MDSCR_EL1::SS::SET } else { MDSCR_EL1::SS::CLEAR });
 }
+
+/// The machine half of probes, as the contract's `Probes` describes it.
+impl crate::arch::Probes for super::Machine {}

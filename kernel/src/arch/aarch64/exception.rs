@@ -285,3 +285,6 @@ pub fn init() {
     VBAR_EL1.set(table);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
+
+/// Exceptions and interrupts, as the contract's `Traps` describes them.
+impl crate::arch::Traps for super::Machine {}

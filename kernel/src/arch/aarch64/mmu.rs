@@ -560,3 +560,6 @@ pub fn hardware_check(va: usize, access: AccessCheck) -> bool {
     let par: InMemoryRegister<u64, PAR_EL1::Register> = InMemoryRegister::new(par);
     !par.is_set(PAR_EL1::F) // F: the translation failed
 }
+
+/// Address spaces, as the contract's `Paging` describes them.
+impl crate::arch::Paging for super::Machine {}

@@ -7,6 +7,7 @@ pub mod debug;
 pub mod exception;
 pub mod fpsimd;
 pub mod mmu;
+pub mod power;
 pub mod psci;
 pub mod semihosting;
 pub mod timer;
@@ -19,3 +20,7 @@ pub const COUNTER_NAME: &str = "CNTVCT";
 // The first instructions: Image header, EL drop, stack, BSS (see boot.s).
 // `early_uart`: where boot.s reports a wrong load address before any Rust runs.
 core::arch::global_asm!(include_str!("boot.s"), early_uart = const crate::board::memory::UART_BASE);
+
+/// This architecture as generic code sees it: the type that implements every
+/// trait of the contract (`crate::arch::contract`).
+pub struct Machine;

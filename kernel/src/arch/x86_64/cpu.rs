@@ -218,3 +218,6 @@ pub fn halt() -> ! {
         x86_64::instructions::hlt();
     }
 }
+
+/// The processor, as the contract's `Cpu` describes it.
+impl crate::arch::Cpu for super::Machine {}

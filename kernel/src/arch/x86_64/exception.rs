@@ -388,3 +388,6 @@ pub unsafe fn switch_stack(top: u64, entry: extern "sysv64" fn(u64) -> !, argume
     // SAFETY: forwarded to the caller.
     unsafe { run_on_stack(top, entry, argument) }
 }
+
+/// Exceptions and interrupts, as the contract's `Traps` describes them.
+impl crate::arch::Traps for super::Machine {}

@@ -346,3 +346,6 @@ pub fn publish_new_mappings() {}
 pub fn activate_kernel() {
     activate(&kernel_table(), 0);
 }
+
+/// Address spaces, as the contract's `Paging` describes them.
+impl crate::arch::Paging for super::Machine {}

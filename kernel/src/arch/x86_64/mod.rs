@@ -22,3 +22,7 @@ pub mod tsc;
 pub const USER_MODE: &str = "ring-3";
 pub const COUNTER_NAME: &str = "TSC";
 pub mod expected_traps;
+
+/// This architecture as generic code sees it: the type that implements every
+/// trait of the contract (`crate::arch::contract`).
+pub struct Machine;

@@ -182,3 +182,6 @@ pub fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
 pub fn counter() -> u64 {
     tsc::counter()
 }
+
+/// The counter and the tick, as the contract's `Timer` describes them.
+impl crate::arch::Timer for super::Machine {}
