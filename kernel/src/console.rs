@@ -1,43 +1,35 @@
-//! The kernel console: `print!`/`println!` to the PL011 and, where the board has
-//! a display, to a text screen on its framebuffer (the Pi 4's HDMI output).
+//! The kernel console: `print!`/`println!` to a text screen on a framebuffer,
+//! where the board has a display (the Pi 4's HDMI output, a PC's GOP
+//! framebuffer), and to the board's [`ConsoleSink`] (a PL011 on aarch64; on a
+//! PC the firmware's text output until ExitBootServices, then a 16550 UART).
 //!
-//! The console is reachable before anything else is set up (the board table gives
-//! the UART address), then moved to the address the device tree names; the
-//! screen joins once the board has a framebuffer ([`attach_screen`]). Every
-//! message is drawn on the screen before it goes out of the UART, so a line seen
-//! on the serial port is already on the screen.
+//! The boot order finds the devices: the sink as early as it can (on aarch64
+//! the board table's UART, moved to the device tree's once it is read), the
+//! screen once the board has a framebuffer ([`attach_screen`]). Every message
+//! is drawn on the screen before it goes to the sink, so a line seen on the
+//! serial port is already on the screen.
 
-use crate::drivers::{framebuffer::Framebuffer, pl011::Pl011};
+use crate::{board::ConsoleSink, drivers::framebuffer::Framebuffer, drivers::TextSink};
 use core::fmt::Write;
 use spin::Mutex;
 use text_screen::TextScreen;
 
 /// Where the console's text goes.
 struct Console {
-    uart: Option<Pl011>,
     screen: Option<TextScreen<Framebuffer>>,
+    sink: Option<ConsoleSink>,
 }
 
-static CONSOLE: Mutex<Console> = Mutex::new(Console { uart: None, screen: None });
+static CONSOLE: Mutex<Console> = Mutex::new(Console { screen: None, sink: None });
 
-/// Use the board table's UART so that early panics can be printed.
-pub fn init_early(uart_base: usize) {
-    init(uart_base);
+/// Write to `sink` from now on (instead of the one before, if any).
+pub fn attach_sink(sink: ConsoleSink) {
+    CONSOLE.lock().sink = Some(sink);
 }
 
-/// Use the UART at `uart_base` from now on.
-pub fn init(uart_base: usize) {
-    // SAFETY: `uart_base` comes from the board table or the device tree, is a PL011,
-    // and is identity-mapped as device memory by the boot map and the MMU set-up;
-    // the old driver value is dropped under the lock, so only one exists.
-    let mut uart = unsafe { Pl011::new(uart_base) };
-    uart.enable_if_off();
-    CONSOLE.lock().uart = Some(uart);
-}
-
-/// Draw the console on `framebuffer` from now on, besides the UART. Returns the
+/// Draw the console on `framebuffer` from now on, besides the sink. Returns the
 /// screen's size in text cells (columns, rows), or `None` if it cannot hold one.
-#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // QEMU virt has no display
+#[cfg_attr(all(target_arch = "aarch64", not(feature = "board-rpi4")), allow(dead_code))] // QEMU virt has no display
 pub fn attach_screen(framebuffer: Framebuffer) -> Option<(usize, usize)> {
     let screen = TextScreen::new(framebuffer, framebuffer.width, framebuffer.height)?;
     let cells = (screen.cols(), screen.rows());
@@ -52,8 +44,8 @@ pub fn _print(args: core::fmt::Arguments) {
         let _ = screen.write_fmt(args);
         screen.publish();
     }
-    if let Some(uart) = console.uart.as_mut() {
-        let _ = uart.write_fmt(args);
+    if let Some(sink) = console.sink.as_mut() {
+        let _ = sink.write_fmt(args);
     }
 }
 
@@ -66,10 +58,10 @@ pub fn print_on_the_way_down(args: core::fmt::Arguments) {
     _print(args);
 }
 
-/// Wait for the last byte to leave the UART (before powering off).
+/// Wait for the last byte to leave the sink (before powering off).
 pub fn flush() {
-    if let Some(uart) = CONSOLE.lock().uart.as_ref() {
-        uart.flush();
+    if let Some(sink) = CONSOLE.lock().sink.as_mut() {
+        sink.flush();
     }
 }
 

@@ -1,4 +1,5 @@
-//! Hardware discovery: what the device tree says about this machine.
+//! Hardware discovery on aarch64: what the device tree says about this
+//! machine ([`Platform`], which the boards name as `board::Platform`).
 //!
 //! Parsed with the `fdt-parser` crate (the one parser that reads every tree we
 //! boot on correctly, including QEMU's modified Raspberry Pi tree). Each fact
@@ -40,6 +41,14 @@ pub struct Reservation {
     pub no_map: bool,
 }
 
+/// The instruction that calls the PSCI firmware, as the `/psci` node's
+/// `method` names it (Devicetree binding `arm,psci`: `"hvc"` or `"smc"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciConduit {
+    Hvc,
+    Smc,
+}
+
 /// The GICv2 register blocks.
 #[derive(Clone, Copy, Debug)]
 pub struct GicAddresses {
@@ -63,7 +72,7 @@ pub struct Platform {
     /// `/chosen/bootargs`: QEMU's `-append`.
     pub bootargs: String,
     /// How to reach PSCI firmware (`/psci` `method`), if there is any.
-    pub psci: Option<crate::arch::psci::Conduit>,
+    pub psci: Option<PsciConduit>,
     /// Where the loader's device tree is, if it passed one. Then every device
     /// comes from it: a device it does not describe is missing, not looked for
     /// at the board table's address ([`Platform::missing`]).
@@ -260,8 +269,8 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
         .next()
         .and_then(|node| node.find_property("method").ok()?.str().ok())
         .and_then(|method| match method {
-            "hvc" => Some(crate::arch::psci::Conduit::Hvc),
-            "smc" => Some(crate::arch::psci::Conduit::Smc),
+            "hvc" => Some(PsciConduit::Hvc),
+            "smc" => Some(PsciConduit::Smc),
             _ => None,
         });
 

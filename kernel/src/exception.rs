@@ -18,7 +18,7 @@ use crate::{
     },
     drivers::gicv2,
     power::{self, ExitStatus},
-    probe, selftest, syscall,
+    probe, syscall,
     task::{
         self,
         process::{Process, Thread},
@@ -89,7 +89,7 @@ fn handle_irq() {
         if intid >= gicv2::SPURIOUS {
             break;
         }
-        if time::is_tick(intid) {
+        if arch::timer::is_tick(intid) {
             time::on_tick();
             task::scheduler::on_tick();
         } else {
@@ -101,8 +101,8 @@ fn handle_irq() {
 
 fn handle_el1_synchronous(frame: &mut ExceptionFrame, slot: VectorSlot) {
     match frame.class() {
-        ExceptionClass::BrkAarch64 if frame.brk_immediate() == selftest::EL1_BRK_IMMEDIATE => {
-            selftest::record_el1_brk(frame);
+        ExceptionClass::BrkAarch64 if frame.brk_immediate() == arch::expected_traps::EL1_BRK_IMMEDIATE => {
+            arch::expected_traps::record_el1_brk(frame);
             frame.elr += 4; // ELR points at the brk itself: step over it.
         }
         ExceptionClass::Unknown if arch::semihosting::is_semihosting_trap(frame.elr) => {

@@ -1,19 +1,22 @@
-//! What both kernels do once their machine is up (the x86_64 one compiles
-//! this file through `#[path]`): read the boot arguments, run the self-tests
-//! and any fault injection, set the probes up, start the requested programs,
-//! and power off with the status the run earned.
+//! What the kernel does once its machine is up, on every architecture: read
+//! the boot arguments, run the self-tests and any fault injection, set the
+//! probes up, start the requested programs, and power off with the status the
+//! run earned.
 
 use crate::{
+    board::Platform,
     bootargs,
-    devicetree::Platform,
     power::{self, ExitStatus},
-    println, probe, selftest, task, time,
+    println, probe,
+    selftest::{self, SelfTest},
+    task, time,
 };
 
-/// From the self-tests to power-off. Never returns.
-pub fn self_tests_and_tasks(platform: &Platform) -> ! {
+/// From the self-tests (`self_tests`, in the order the architecture's boot
+/// order gives) to power-off. Never returns.
+pub fn self_tests_and_tasks(platform: &Platform, self_tests: &[SelfTest]) -> ! {
     let args = bootargs::parse(&platform.bootargs);
-    let failed = selftest::run_all(platform);
+    let failed = selftest::run_all(self_tests, platform);
     bootargs::run_injection(&args);
     if failed > 0 {
         power::exit(ExitStatus::SelfTestFailed);

@@ -1,182 +1,75 @@
-//! Kernel self-tests: each checks one piece of the bring-up on the real
-//! (or emulated) hardware and prints exactly one line, `selftest NAME: ok` or
-//! `selftest NAME: FAILED (why)` (the runner is `selftest/runner.rs`, shared
-//! with the x86_64 kernel).
+//! Kernel self-tests: each checks one piece of the bring-up on the real (or
+//! emulated) machine and prints exactly one line, `selftest NAME: ok` or
+//! `selftest NAME: FAILED (why)`, then a `selftests: N ok, M failed` summary.
+//!
+//! This module is the runner, the `ensure!` its tests fail with, and the
+//! tests every architecture runs ([`TIMER_TICK`]). Which tests run, and in
+//! which order, is each architecture's boot order's to say (`start/<arch>/`,
+//! where the tests of what only that architecture sets up live too).
 
-use crate::{
-    arch::{self, exception::ExceptionFrame},
-    devicetree::Platform,
-    memory::{self, frames, heap, PAGE_SIZE},
-    time,
-};
-use aarch64_cpu::registers::ESR_EL1;
-use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
-use tock_registers::{interfaces::Readable, registers::InMemoryRegister};
+use crate::{board::Platform, println, time};
+use alloc::{format, string::String};
 
-#[macro_use]
-#[path = "selftest/runner.rs"]
-mod runner;
-use runner::{Outcome, SelfTest};
+/// What a self-test found: `Err` says why it failed.
+pub type Outcome = Result<(), String>;
 
-const SELF_TESTS: &[SelfTest] = &[
-    SelfTest { name: "heap", run: heap_allocates_and_frees },
-    SelfTest { name: "frames", run: frames_are_distinct_zeroed_ram },
-    SelfTest { name: "brk-el1", run: brk_at_el1_is_trapped_and_decoded },
-    SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
-    SelfTest { name: "timer-tick", run: timer_ticks_arrive },
-    SelfTest { name: "cache-geometry", run: cache_lines_are_sane },
-];
-
-/// Run every self-test; returns how many failed.
-pub fn run_all(platform: &Platform) -> usize {
-    runner::run(SELF_TESTS, platform)
+/// One self-test: its name in the `selftest NAME:` line, and the check.
+pub struct SelfTest {
+    pub name: &'static str,
+    pub run: fn(&Platform) -> Outcome,
 }
 
-fn heap_allocates_and_frees(_: &Platform) -> Outcome {
-    let (used_before, _) = heap::usage();
-    {
-        let numbers: Vec<u64> = (0..10_000).collect();
-        ensure!(numbers.iter().sum::<u64>() == 49_995_000, "vector contents corrupted");
-        let (used_during, _) = heap::usage();
-        ensure!(used_during >= used_before + 80_000, "allocation not accounted ({} -> {})", used_before, used_during);
-    }
-    let (used_after, _) = heap::usage();
-    ensure!(used_after == used_before, "leak: {} bytes in use before, {} after", used_before, used_after);
-    Ok(())
-}
-
-fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
-    let taken: Vec<usize> = (0..16).map_while(|_| frames::alloc_zeroed()).collect();
-    let result = (|| {
-        ensure!(taken.len() == 16, "only {} of 16 frames available", taken.len());
-        let kernel = memory::layout::kernel_start()..memory::layout::kernel_end();
-        for (i, &frame) in taken.iter().enumerate() {
-            ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
-            ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
-            ensure!(
-                platform.ram.iter().any(|r| r.base <= frame && frame + PAGE_SIZE <= r.end()),
-                "frame {:#x} outside RAM",
-                frame
-            );
-            ensure!(
-                !platform.reserved.iter().any(|r| frame < r.region.end() && r.region.base < frame + PAGE_SIZE),
-                "frame {:#x} in a reserved range",
-                frame
-            );
-            ensure!(!taken[..i].contains(&frame), "frame {:#x} handed out twice", frame);
-            // SAFETY: we own this frame until `free` below; it is identity mapped.
-            let contents = unsafe { core::slice::from_raw_parts(frame as *const u64, PAGE_SIZE / 8) };
-            ensure!(contents.iter().all(|&word| word == 0), "frame {:#x} not zeroed", frame);
-        }
-        Ok(())
-    })();
-    taken.into_iter().for_each(frames::free);
-    result?;
-    // Not only these 16: no range the allocator was ever given touches a
-    // reserved one (the device tree blob, /memreserve/, /reserved-memory, the
-    // board table's), so no frame it hands out ever can.
-    for given in frames::given() {
-        for reserved in &platform.reserved {
-            let r = reserved.region;
-            ensure!(
-                given.end() <= r.base || r.end() <= given.base,
-                "the allocator was given {:#x}-{:#x}, which overlaps {} at {:#x}-{:#x}",
-                given.base,
-                given.end(),
-                reserved.what,
-                r.base,
-                r.end()
-            );
+/// Run `tests` in order; returns how many failed.
+pub fn run_all(tests: &[SelfTest], platform: &Platform) -> usize {
+    let mut failed = 0;
+    for test in tests {
+        match (test.run)(platform) {
+            Ok(()) => println!("selftest {}: ok", test.name),
+            Err(why) => {
+                failed += 1;
+                println!("selftest {}: FAILED ({})", test.name, why);
+            }
         }
     }
-    Ok(())
+    println!("selftests: {} ok, {} failed", tests.len() - failed, failed);
+    failed
 }
 
-/// The `brk` immediate the self-test uses at EL1 (probes use others).
-pub const EL1_BRK_IMMEDIATE: u16 = 0x7e1;
-static BRK_ESR: AtomicU64 = AtomicU64::new(0);
-static BRK_ELR: AtomicU64 = AtomicU64::new(0);
-
-/// Called by the exception dispatcher for a self-test `brk`.
-pub fn record_el1_brk(frame: &ExceptionFrame) {
-    BRK_ESR.store(frame.esr.get(), Ordering::SeqCst);
-    BRK_ELR.store(frame.elr, Ordering::SeqCst);
-}
-
-fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {
-    let brk_address: u64;
-    // SAFETY: the brk traps to our own EL1 handler, which records the frame and
-    // resumes after it; no register other than the output is changed.
-    unsafe {
-        core::arch::asm!(
-            "adr {pc}, 1f",
-            "1: brk #{imm}",
-            pc = out(reg) brk_address,
-            imm = const EL1_BRK_IMMEDIATE,
-        );
-    }
-    let esr = InMemoryRegister::<u64, ESR_EL1::Register>::new(BRK_ESR.load(Ordering::SeqCst));
-    let elr = BRK_ELR.load(Ordering::SeqCst);
-    ensure!(esr.matches_all(ESR_EL1::EC::Brk64), "ESR_EL1 {:#x}: class is not brk (0x3c)", esr.get());
-    // The immediate is the low 16 bits of ISS (ISS[24:16] are RES0 for a brk).
-    ensure!(esr.read(ESR_EL1::ISS) as u16 == EL1_BRK_IMMEDIATE, "ESR_EL1 {:#x}: wrong immediate", esr.get());
-    ensure!(elr == brk_address, "ELR_EL1 {:#x}, brk at {:#x}", elr, brk_address);
-    Ok(())
-}
-
-fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
-    use arch::mmu::{self, AccessCheck};
-    let table = mmu::kernel_table();
-    let mut leaves = 0;
-    let mut offender = None;
-    table.for_each_leaf(|leaf| {
-        leaves += 1;
-        if leaf.writable() && leaf.executable() && offender.is_none() {
-            offender = Some(leaf.va);
+/// `ensure!(condition, "why {}", x)`: fail the self-test with that reason
+/// unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($why)*));
         }
-    });
-    ensure!(offender.is_none(), "mapping at {:#x} is writable and executable", offender.unwrap_or(0));
-    ensure!(leaves > 0, "the kernel table has no mappings");
-
-    // Ask the MMU itself (AT instructions), not just our own tables.
-    let text = no_mapping_is_writable_and_executable as *const () as usize;
-    let data = &BRK_ESR as *const AtomicU64 as usize;
-    let guard = memory::layout::stack_guard();
-    ensure!(mmu::hardware_check(text, AccessCheck::El1Read), "kernel text not readable");
-    ensure!(!mmu::hardware_check(text, AccessCheck::El1Write), "kernel text is writable");
-    ensure!(mmu::hardware_check(data, AccessCheck::El1Write), "kernel data not writable");
-    ensure!(!table.lookup(data).is_some_and(|leaf| leaf.executable()), "kernel data is executable");
-    ensure!(!mmu::hardware_check(guard, AccessCheck::El1Read), "stack guard page {:#x} is mapped", guard);
-    // Firmware's `no-map` memory is not mapped at all: its first and last page.
-    for reserved in platform.reserved.iter().filter(|r| r.no_map) {
-        let r = reserved.region;
-        for page in [r.base, r.end() - 1] {
-            ensure!(
-                !mmu::hardware_check(page, AccessCheck::El1Read),
-                "{} is no-map, but {:#x} is mapped",
-                reserved.what,
-                page
-            );
-        }
-    }
-    Ok(())
+    };
 }
+
+/// The tick arrives: five ticks are counted.
+pub const TIMER_TICK: SelfTest = SelfTest { name: "timer-tick", run: timer_ticks_arrive };
+
+/// How many times the timer-tick test polls for ticks before it calls the
+/// timer dead. A bound on the guest's own work, not on time: a host that
+/// stops the emulator for a while (a loaded machine) stops this loop too, so
+/// only a tick that never comes exhausts it. Billions of polls take seconds
+/// on any core, against the few tick periods that are waited for.
+const TICK_POLL_BUDGET: u64 = 1 << 31;
 
 fn timer_ticks_arrive(_: &Platform) -> Outcome {
-    const WANTED: u64 = 3;
-    let start = time::ticks();
-    // Counted, never timed: how fast ticks come depends on the host's load
-    // under an emulator. The wait is bounded by the guest's own polls.
-    let polls = runner::poll_until(|| time::ticks() >= start + WANTED);
-    ensure!(polls.is_some(), "{} of {} ticks after {} polls", time::ticks() - start, WANTED, runner::TICK_POLL_BUDGET);
-    Ok(())
-}
-
-fn cache_lines_are_sane(_: &Platform) -> Outcome {
-    let caches = arch::cache::geometry();
-    for (which, line) in [("D", caches.dcache_line), ("I", caches.icache_line)] {
-        ensure!(line.is_power_of_two() && (16..=2048).contains(&line), "{}-cache line of {} bytes", which, line);
+    const TICKS: u64 = 5;
+    if let Some(why) = time::tick_failure() {
+        return Err(format!("no tick source: {}", why));
     }
+    // Ticks are counted, never timed: how fast they come depends on the host's
+    // load under an emulator. The wait is bounded by the guest's own polls
+    // (polling, not waiting for an interrupt, so a broken interrupt path fails
+    // instead of hanging the machine).
+    let start = time::ticks();
+    let arrived = (0..TICK_POLL_BUDGET).any(|_| {
+        core::hint::spin_loop();
+        time::ticks() >= start + TICKS
+    });
+    ensure!(arrived, "{} of {} ticks after {} polls", time::ticks() - start, TICKS, TICK_POLL_BUDGET);
     Ok(())
 }

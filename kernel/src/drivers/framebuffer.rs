@@ -1,8 +1,7 @@
 //! A linear framebuffer of 32-bit pixels that a display controller scans out:
-//! the [`text_screen::Pixels`] the console's screen draws on. Shared by both
-//! kernels (the x86_64 port includes this file with `#[path]`); what differs is
-//! how written pixels reach the display, which the board that found the buffer
-//! says in [`Framebuffer::make_visible`]:
+//! the [`text_screen::Pixels`] the console's screen draws on, on the Pi 4 and
+//! on a PC. What differs is how written pixels reach the display, which the
+//! board that found the buffer says in [`Framebuffer::make_visible`]:
 //!
 //! - On the Pi 4 the buffer is mapped like RAM (Normal, write-back: the boot
 //!   map's first GiB and then the kernel's map, `arch/aarch64/mmu.rs`), so
@@ -12,9 +11,9 @@
 //!   ([`text_screen::TextScreen::publish`]).
 //! - On a PC the firmware's memory type for the buffer (MTRRs and PAT: uncached
 //!   or write-combining) already sends every store towards the display, so
-//!   there is nothing to do (`kernel/x86_64/src/screen.rs`).
+//!   there is nothing to do (`board/uefi_pc/screen.rs`).
 
-use crate::devicetree::MemoryRegion;
+use crate::memory::region::MemoryRegion;
 
 /// Where the pixels are and how they are laid out. Pixels are `0x00RRGGBB` words
 /// (text is grey, so the display's byte order does not matter).

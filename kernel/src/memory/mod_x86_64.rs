@@ -191,7 +191,7 @@ pub fn paging_init(platform: &Platform) {
         "memory:  {} MiB of boot-services memory handed to the frame allocator after the switch to the kernel's tables",
         boot_services_bytes >> 20
     );
-    crate::power::set_runtime_services_callable(platform.runtime_code.is_ok());
+    crate::board::uefi_pc::firmware::set_runtime_services_callable(platform.runtime_code.is_ok());
     let runtime = match &platform.runtime_code {
         Ok(code) => format!("the firmware's runtime code read-only and executable ({} regions)", code.len()),
         Err(why) => format!("the firmware's runtime code not executable ({})", why),

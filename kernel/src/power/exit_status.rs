@@ -1,6 +1,6 @@
-//! The statuses a run ends with, and the words the power-off line gives them.
-//! Both kernels compile this file (the x86_64 one through `#[path]`): the
-//! numbers are the contract of docs/kernel-contract.md on both.
+//! The statuses a run ends with, and the words the power-off line gives them:
+//! the numbers are the contract of docs/kernel-contract.md on both
+//! architectures.
 
 /// Why the kernel stops. The number is the status the host sees (on aarch64
 /// QEMU's exit status itself; on x86_64 behind QEMU's `33 + 2 * status`).

@@ -2,7 +2,10 @@
 //! a stack and zeroes BSS, then calls [`kernel_main`], which brings the machine
 //! up piece by piece (console, device tree, memory, MMU, exceptions,
 //! interrupts, timer), prints the banner read from the hardware, and hands
-//! over to [`crate::run`] (self-tests, tasks, power off).
+//! over to [`crate::run`] with this architecture's self-tests (`selftests.rs`),
+//! then tasks, then power off.
+
+mod selftests;
 
 use crate::{arch, board, console, devicetree, drivers, exception, memory, power, println, run, time};
 
@@ -15,7 +18,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     // UART is the console from the start (a fault while reading the tree is then
     // reported). With one, nothing is written anywhere the tree does not name.
     if !devicetree::present(dtb_addr) {
-        console::init_early(board::memory::UART_BASE);
+        console::attach_sink(board::console_uart(board::memory::UART_BASE));
     }
     memory::heap::init();
     exception::init();
@@ -24,9 +27,9 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     if let Some(why) = platform.missing() {
         stop_on_an_incomplete_tree(&platform, why);
     }
-    console::init(platform.uart_base);
+    console::attach_sink(board::console_uart(platform.uart_base));
     board::init_console_hardware(&mut platform);
-    power::init(platform.psci);
+    arch::power::use_psci(platform.psci);
     refuse_el3_entry(entry_el);
 
     cover_ram_with_the_boot_map(&platform);
@@ -39,7 +42,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
 
     print_banner(&platform, entry_el);
 
-    run::self_tests_and_tasks(&platform)
+    run::self_tests_and_tasks(&platform, selftests::SELF_TESTS)
 }
 
 /// Add the RAM the platform reports to the boot map, so that the frames the MMU
@@ -62,7 +65,7 @@ fn cover_ram_with_the_boot_map(platform: &devicetree::Platform) {
 /// one (never on the board table's guess), and stop with status 6.
 fn stop_on_an_incomplete_tree(platform: &devicetree::Platform, why: &str) -> ! {
     if platform.uart_source == devicetree::Source::DeviceTree {
-        console::init(platform.uart_base);
+        console::attach_sink(board::console_uart(platform.uart_base));
         println!("boot: {}: stopping (with a device tree, every device comes from it; no address is guessed)", why);
     }
     power::exit(power::ExitStatus::UnsupportedBoot)

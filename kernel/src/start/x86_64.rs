@@ -2,12 +2,15 @@
 //! the console (GOP screen, firmware text output, 16550 UART), boot arguments,
 //! the banner, the TSC calibration, ExitBootServices. Then [`kernel_main`] runs
 //! on the kernel's own stack: GDT/TSS, IDT, frames, paging, SSE off, the local
-//! APIC timer (8259s masked), then [`crate::run`] (self-tests, tasks, power off).
+//! APIC timer (8259s masked), then [`crate::run`] with this architecture's
+//! self-tests (`selftests.rs`), then tasks, then power off.
+
+mod selftests;
 
 use crate::{
     arch,
-    board::uefi_pc::{acpi, firmware, firmware::Platform},
-    bootargs, console, exception, memory, println, run, time,
+    board::uefi_pc::{acpi, console, firmware, firmware::Platform},
+    bootargs, exception, memory, println, run, time,
 };
 use alloc::boxed::Box;
 use uefi::prelude::*;
@@ -31,9 +34,8 @@ fn efi_main() -> Status {
         }
     }
     memory::layout::set_kernel_image(platform.image.base, platform.image.end());
-    time::calibrate();
+    arch::timer::calibrate();
     print_banner(&platform, &console);
-    console::leave_firmware();
     firmware::exit_boot_services(&mut platform);
     // The machine is ours. Nothing of the firmware's stays in use: leave its
     // stack for the kernel's own (whose guard page becomes real with paging).
@@ -61,10 +63,10 @@ extern "sysv64" fn kernel_main(platform: u64) -> ! {
         if smep { "on" } else { "not offered" },
         if smap { "on" } else { "not offered" }
     );
-    time::init();
+    time::init(platform);
     arch::cpu::enable_interrupts();
 
-    run::self_tests_and_tasks(platform)
+    run::self_tests_and_tasks(platform, selftests::SELF_TESTS)
 }
 
 /// The boot banner, printed while the firmware still runs: every figure is
@@ -80,7 +82,7 @@ fn print_banner(platform: &Platform, console: &str) {
         "caches:  coherent instruction fetch, no cache maintenance for written code (CPUID line size {} B)",
         cpu.line_size
     );
-    for line in time::banner_lines() {
+    for line in arch::timer::banner_lines(time::TICK_MS) {
         println!("timer:   {}", line);
     }
     println!("console: {}", console);

@@ -23,9 +23,9 @@ use alloc::{format, string::String};
 /// the first timer tick leaves for the first ready thread. Never returns: the
 /// scheduler powers off when the last process ends.
 pub fn run() -> ! {
-    crate::arch::cpu::enable_interrupts();
+    <crate::arch::Machine as crate::arch::Cpu>::enable_interrupts();
     loop {
-        crate::arch::cpu::wait_for_interrupt();
+        <crate::arch::Machine as crate::arch::Cpu>::wait_for_interrupt();
     }
 }
 

@@ -505,7 +505,7 @@ impl Scheduler {
     fn switch_out(&mut self, tid: Tid) {
         let now = time::counter();
         if let Some(thread) = self.threads.get_mut(&tid) {
-            thread.thread_pointer = crate::arch::cpu::thread_pointer();
+            thread.thread_pointer = <crate::arch::Machine as crate::arch::Cpu>::thread_pointer();
             if let Some(process) = self.processes.get_mut(&thread.pid) {
                 process.run_time += now - self.switched_in_at;
             }
@@ -529,7 +529,7 @@ impl Scheduler {
         thread.state = ThreadState::Running;
         // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
         crate::arch::debug::set_core_single_step(thread.probes.is_stepping());
-        crate::arch::cpu::set_thread_pointer(thread.thread_pointer);
+        <crate::arch::Machine as crate::arch::Cpu>::set_thread_pointer(thread.thread_pointer);
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
             let space: &AddressSpace = &self.processes[&pid].space;
@@ -545,8 +545,8 @@ impl Scheduler {
             // instructions executed since reset.
             println!(
                 "boot: first {} instruction at {}={} ({} Hz)",
-                crate::arch::USER_MODE,
-                crate::arch::COUNTER_NAME,
+                <crate::arch::Machine as crate::arch::Cpu>::USER_MODE,
+                <crate::arch::Machine as crate::arch::Timer>::COUNTER_NAME,
                 self.switched_in_at,
                 time::frequency()
             );

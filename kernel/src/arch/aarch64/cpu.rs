@@ -1,4 +1,6 @@
-//! AArch64 CPU identity and interrupt masking (serves the banner and `time`).
+//! AArch64 CPU identity (for the banner), interrupt masking, waiting and
+//! halting, and EL0's thread pointer: the contract's `Cpu` for this
+//! architecture.
 
 use aarch64_cpu::registers::{DAIF, MIDR_EL1, TPIDR_EL0};
 use core::fmt;
@@ -99,4 +101,30 @@ pub fn set_thread_pointer(value: u64) {
 }
 
 /// The processor, as the contract's `Cpu` describes it.
-impl crate::arch::Cpu for super::Machine {}
+impl crate::arch::Cpu for super::Machine {
+    const USER_MODE: &'static str = "EL0";
+
+    fn enable_interrupts() {
+        enable_interrupts();
+    }
+
+    fn disable_interrupts() {
+        disable_interrupts();
+    }
+
+    fn wait_for_interrupt() {
+        wait_for_interrupt();
+    }
+
+    fn halt() -> ! {
+        halt()
+    }
+
+    fn thread_pointer() -> u64 {
+        thread_pointer()
+    }
+
+    fn set_thread_pointer(value: u64) {
+        set_thread_pointer(value);
+    }
+}

@@ -1,4 +1,4 @@
-//! Arm semihosting (serves `crate::power`): how the kernel tells QEMU to exit
+//! Arm semihosting (serves `power.rs`): how the kernel tells QEMU to exit
 //! with a status, so that a failing run is a failing test on the host.
 //!
 //! Semihosting for AArch64, "SYS_EXIT (0x18)": w0 = 0x18, x1 points to the pair

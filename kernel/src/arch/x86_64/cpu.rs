@@ -1,6 +1,7 @@
-//! The processor (serves the banner, `exception` and `task`): identification
-//! through CPUID, the control-register set-up the kernel relies on, interrupt
-//! masking and halting.
+//! The processor: identification through CPUID (for the banner), the
+//! control-register set-up the kernel relies on, and the contract's `Cpu` for
+//! this architecture (interrupt masking, waiting, halting, the FS base as the
+//! user thread pointer).
 
 use core::arch::x86_64::{__cpuid, __cpuid_count};
 use x86_64::registers::{
@@ -220,4 +221,30 @@ pub fn halt() -> ! {
 }
 
 /// The processor, as the contract's `Cpu` describes it.
-impl crate::arch::Cpu for super::Machine {}
+impl crate::arch::Cpu for super::Machine {
+    const USER_MODE: &'static str = "ring-3";
+
+    fn enable_interrupts() {
+        enable_interrupts();
+    }
+
+    fn disable_interrupts() {
+        disable_interrupts();
+    }
+
+    fn wait_for_interrupt() {
+        wait_for_interrupt();
+    }
+
+    fn halt() -> ! {
+        halt()
+    }
+
+    fn thread_pointer() -> u64 {
+        thread_pointer()
+    }
+
+    fn set_thread_pointer(value: u64) {
+        set_thread_pointer(value);
+    }
+}

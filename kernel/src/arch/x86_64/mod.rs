@@ -17,10 +17,6 @@ pub mod poweroff;
 pub mod timer;
 pub mod tsc;
 
-/// What this architecture calls user mode and its counter, for the lines the
-/// shared code prints (`boot: first ring-3 instruction at TSC=...`).
-pub const USER_MODE: &str = "ring-3";
-pub const COUNTER_NAME: &str = "TSC";
 pub mod expected_traps;
 
 /// This architecture as generic code sees it: the type that implements every

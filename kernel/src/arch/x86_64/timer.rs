@@ -1,6 +1,7 @@
-//! The timers of a PC and which of them the kernel uses (serves
-//! `crate::time`): where the TSC's frequency comes from, and what drives the
-//! tick.
+//! The timers of a PC and which of them the kernel uses, the contract's
+//! `Timer` for this architecture: the counter is the TSC, the tick the local
+//! APIC timer on vector 0x30. This module finds where the TSC's frequency
+//! comes from and what drives the tick, and keeps both.
 //!
 //! The TSC frequency, first source that works: CPUID leaf 0x15/0x16 (the
 //! processor states it), the HPET (ACPI HPET table), the ACPI PM timer (FADT),
@@ -23,20 +24,69 @@ use super::{
     pm_timer::PmTimer,
     tsc::{self, ReferenceClock},
 };
+use crate::board::Platform;
 use alloc::{boxed::Box, format, string::String, vec::Vec};
+use spin::Once;
+
+/// How the TSC's frequency was found ([`calibrate`]).
+static CALIBRATION: Once<TscCalibration> = Once::new();
+/// What drives the tick, or why nothing does (after `start_tick`).
+static TICK_SOURCE: Once<Result<TickSource, String>> = Once::new();
 
 /// How the TSC frequency was found.
-pub struct TscCalibration {
-    pub hz: u64,
+struct TscCalibration {
+    hz: u64,
     /// `CPUID leaf 0x15: ...`, `the HPET at 0xfed00000`, ...
-    pub source: String,
+    source: String,
     /// One line for each source that was tried and did not work.
-    pub notes: Vec<String>,
+    notes: Vec<String>,
 }
 
-/// Find the TSC's frequency. Before ExitBootServices: it reads the ACPI
-/// tables, and only polls.
-pub fn calibrate_tsc() -> TscCalibration {
+/// Find the TSC's frequency, once (before ExitBootServices: it reads the ACPI
+/// tables, and only polls).
+pub fn calibrate() {
+    CALIBRATION.call_once(calibrate_tsc);
+}
+
+/// The TSC's frequency in Hz; 0 before [`calibrate`].
+fn tsc_hz() -> u64 {
+    CALIBRATION.get().map_or(0, |calibration| calibration.hz)
+}
+
+/// The banner's `timer:` lines (without the label): what will drive the tick,
+/// every `tick_ms`, and where the TSC frequency came from, then one line per
+/// clock that was tried and failed.
+pub fn banner_lines(tick_ms: u64) -> Vec<String> {
+    let tsc = format!(
+        "TSC {} Hz (from {})",
+        tsc_hz(),
+        CALIBRATION.get().map_or("nothing: not calibrated", |c| c.source.as_str())
+    );
+    let mut lines = Vec::new();
+    lines.push(match local_apic_address() {
+        Some(address) => format!(
+            "local APIC timer ({}) at {:#x}, tick every {} ms on vector {:#x}; {}",
+            planned_mode(),
+            address,
+            tick_ms,
+            LOCAL_APIC_TIMER_VECTOR,
+            tsc
+        ),
+        None => format!("no local APIC (CPUID.01H:EDX[9] is clear), so no tick; {}", tsc),
+    });
+    lines.extend(CALIBRATION.get().into_iter().flat_map(|c| c.notes.iter().cloned()));
+    lines
+}
+
+/// Busy-wait `ms` milliseconds on the TSC (interrupts may be off).
+pub fn delay_ms(ms: u64) {
+    let end = tsc::counter() + tsc_hz() * ms / 1000;
+    while tsc::counter() < end {
+        core::hint::spin_loop();
+    }
+}
+
+fn calibrate_tsc() -> TscCalibration {
     if let Some((hz, source)) = tsc::frequency_from_cpuid() {
         return TscCalibration { hz, source, notes: Vec::new() };
     }
@@ -75,7 +125,7 @@ fn into_box(clock: impl ReferenceClock + 'static) -> Box<dyn ReferenceClock> {
 
 /// What drives the tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TickSource {
+enum TickSource {
     /// The local APIC timer firing at a TSC value.
     TscDeadline,
     /// The local APIC timer counting down at `apic_hz`.
@@ -84,7 +134,7 @@ pub enum TickSource {
 
 /// The mode the banner announces before ExitBootServices (the one-shot rate
 /// is measured after it, the local APIC being the firmware's until then).
-pub fn planned_mode() -> &'static str {
+fn planned_mode() -> &'static str {
     if lapic::has_tsc_deadline() {
         "TSC-deadline"
     } else {
@@ -94,7 +144,7 @@ pub fn planned_mode() -> &'static str {
 
 /// The xAPIC's address, for the banner; `None` without a local APIC (whose
 /// IA32_APIC_BASE MSR would not exist either).
-pub fn local_apic_address() -> Option<u64> {
+fn local_apic_address() -> Option<u64> {
     lapic::present().then(lapic::base_address)
 }
 
@@ -112,7 +162,7 @@ const REQUEST_ARMED_MS: u64 = 1;
 /// mode if CPUID offers it and it works, else one-shot mode if the counter
 /// moves and works. Interrupts are off. `notes` receives one line for each
 /// mode that was tried and failed.
-pub fn init(tsc_hz: u64, notes: &mut Vec<String>) -> Result<TickSource, String> {
+fn choose_tick_source(tsc_hz: u64, notes: &mut Vec<String>) -> Result<TickSource, String> {
     pic::init_masked(PIC_BASE);
     lapic::init(LOCAL_APIC_SPURIOUS_VECTOR).map_err(String::from)?;
     if lapic::has_tsc_deadline() {
@@ -168,7 +218,7 @@ fn requests_its_interrupt(source: TickSource, tsc_hz: u64) -> Result<(), String>
 }
 
 /// Interrupt after `ticks` TSC ticks (at least 1 local APIC clock later).
-pub fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
+fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
     match source {
         TickSource::TscDeadline => lapic::arm_deadline(tsc::counter().saturating_add(ticks.max(1))),
         TickSource::OneShot { apic_hz } => {
@@ -178,10 +228,41 @@ pub fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
     }
 }
 
-/// The counter: the TSC.
-pub fn counter() -> u64 {
-    tsc::counter()
-}
-
 /// The counter and the tick, as the contract's `Timer` describes them.
-impl crate::arch::Timer for super::Machine {}
+impl crate::arch::Timer for super::Machine {
+    const COUNTER_NAME: &'static str = "TSC";
+
+    fn counter() -> u64 {
+        tsc::counter()
+    }
+
+    fn counter_frequency() -> u64 {
+        tsc_hz()
+    }
+
+    /// Mask the 8259s, start the local APIC and choose its timer mode; says
+    /// what was found on the way, and, if no tick source works, why.
+    fn start_tick(_: &Platform) -> Vec<String> {
+        let mut lines = Vec::new();
+        let source = TICK_SOURCE.call_once(|| choose_tick_source(tsc_hz(), &mut lines));
+        match source {
+            Ok(TickSource::OneShot { apic_hz }) => lines.push(format!(
+                "local APIC timer counts at {} Hz (measured against the TSC), one shot per tick",
+                apic_hz
+            )),
+            Ok(TickSource::TscDeadline) => {}
+            Err(why) => lines.push(format!("no tick source: {}", why)),
+        }
+        lines
+    }
+
+    fn tick_failure() -> Option<&'static str> {
+        TICK_SOURCE.get().and_then(|source| source.as_ref().err()).map(String::as_str)
+    }
+
+    fn arm_tick(counter_ticks: u64) {
+        if let Some(Ok(source)) = TICK_SOURCE.get() {
+            arm(*source, counter_ticks, tsc_hz());
+        }
+    }
+}

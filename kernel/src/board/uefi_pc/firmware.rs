@@ -8,6 +8,10 @@
 //! word, the program's own name, is dropped), else from the file
 //! `\bootargs.txt` at the root of the volume the kernel was loaded from (the
 //! ESP), else there are none.
+//!
+//! After ExitBootServices one firmware service is still used: ResetSystem, to
+//! power the PC off ([`shut_down`]), once the kernel's map covers the
+//! firmware's runtime code.
 
 use crate::memory::region::PAGE_SIZE;
 use alloc::{
@@ -15,6 +19,7 @@ use alloc::{
     string::{String, ToString},
     vec::Vec,
 };
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use uefi::{
     boot::{self, MemoryType},
     fs::FileSystem,
@@ -116,8 +121,20 @@ fn is_loaded(ty: MemoryType) -> bool {
     matches!(ty, MemoryType::LOADER_CODE | MemoryType::LOADER_DATA)
 }
 
+/// Whether the firmware's boot services still run (until [`exit_boot_services`]).
+static BOOT_SERVICES_RUN: AtomicBool = AtomicBool::new(true);
+
+/// Whether the firmware's boot services, and with them its text output
+/// (ConOut), may still be called.
+pub fn boot_services_run() -> bool {
+    BOOT_SERVICES_RUN.load(Ordering::SeqCst)
+}
+
 /// Leave the firmware for good; record the final memory map in `platform`.
 pub fn exit_boot_services(platform: &mut Platform) {
+    // From here on the firmware's code is no longer the firmware's to run:
+    // the console stops writing through ConOut before the call.
+    BOOT_SERVICES_RUN.store(false, Ordering::SeqCst);
     // SAFETY: nothing of the firmware is used afterwards: no protocol is open
     // (the scopes above have ended), the heap is the kernel's own (BSS), the
     // console is COM1 driven directly, and the memory map is copied out below.
@@ -191,6 +208,30 @@ fn runtime_code() -> Result<Vec<MemoryRegion>, String> {
         }
     }
     Ok(code)
+}
+
+/// Whether the firmware's runtime code is mapped so that ResetSystem can run:
+/// 0 not yet known (before paging), 1 yes, 2 no.
+static RUNTIME_CALLABLE: AtomicU8 = AtomicU8::new(0);
+
+/// Record whether `memory::paging_init` mapped the firmware's runtime code.
+pub fn set_runtime_services_callable(callable: bool) {
+    RUNTIME_CALLABLE.store(if callable { 1 } else { 2 }, Ordering::SeqCst);
+}
+
+/// Whether ResetSystem can be called: `None` before paging has decided.
+pub fn runtime_services_callable() -> Option<bool> {
+    match RUNTIME_CALLABLE.load(Ordering::SeqCst) {
+        0 => None,
+        state => Some(state == 1),
+    }
+}
+
+/// Power the PC off through the firmware's ResetSystem(EfiResetShutdown)
+/// (UEFI 2.10, 8.5.1). Only once [`runtime_services_callable`] says so, with
+/// interrupts off and the SSE the firmware's code may use switched on.
+pub fn shut_down() -> ! {
+    uefi::runtime::reset(uefi::runtime::ResetType::SHUTDOWN, uefi::Status::SUCCESS, None)
 }
 
 /// The graphics mode the firmware set up, as the Graphics Output Protocol

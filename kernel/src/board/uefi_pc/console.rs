@@ -1,46 +1,25 @@
-//! The kernel console: `print!`/`println!` to whatever of these the PC has,
-//! in this order for every message:
-//!
-//! 1. the screen: a text screen (the `text-screen` crate, as on the Pi 4) on
-//!    the framebuffer of the firmware's Graphics Output Protocol
-//!    (`screen.rs`), before and after ExitBootServices;
-//! 2. where there is no such screen, the firmware's text output (ConOut),
-//!    until ExitBootServices ([`leave_firmware`]): whatever console the
-//!    firmware itself shows, so a PC without a GOP still shows the boot;
-//! 3. a 16550 UART, when one answers: at the I/O port the ACPI SPCR table
-//!    names for the firmware's serial console, else COM1's 0x3f8.
-//!
-//! So a line seen on the serial port is already on the screen. ConOut is left
-//! alone when the kernel has the screen: the firmware draws ConOut on that same
-//! framebuffer, and OVMF also mirrors it onto COM1, where every line would then
-//! appear twice.
+//! Finding the PC's console at boot, while boot services still run: the
+//! screen, a text screen (the `text-screen` crate, as on the Pi 4) on the
+//! framebuffer of the firmware's Graphics Output Protocol (`screen.rs`); where
+//! there is no such screen, the firmware's text output (ConOut) until
+//! ExitBootServices, so a PC without a GOP still shows the boot; and a 16550
+//! UART, when one answers: at the I/O port the ACPI SPCR table names for the
+//! firmware's serial console, else COM1's 0x3f8. `crate::console` draws every
+//! message on the screen first, then hands it to the [`ConsoleSink`]
+//! (`console_sink.rs`: ConOut, then the UART), so a line seen on the serial
+//! port is already on the screen.
 
-use crate::{
-    board::uefi_pc::{acpi, firmware, screen},
-    drivers::framebuffer::Framebuffer,
-};
+use super::{acpi, console_sink::ConsoleSink, firmware, screen};
+use crate::console;
 use ::acpi::{
     address::AddressSpace,
     spcr::{Spcr, SpcrInterfaceType},
 };
 use alloc::{format, string::String};
-use core::fmt::Write;
-use spin::Mutex;
-use text_screen::TextScreen;
-use uart_16550::{backend::PioBackend, BaudRate, Config, Uart16550Tty};
+use uart_16550::{BaudRate, Config, Uart16550Tty};
 
 /// COM1's I/O port base, the PC's first serial port since the IBM PC.
 const COM1_PORT: u16 = 0x3f8;
-
-/// Where the console's text goes.
-struct Console {
-    screen: Option<TextScreen<Framebuffer>>,
-    /// Write through the firmware's ConOut (only while boot services run).
-    firmware_text: bool,
-    uart: Option<Uart16550Tty<PioBackend>>,
-}
-
-static CONSOLE: Mutex<Console> = Mutex::new(Console { screen: None, firmware_text: false, uart: None });
 
 /// Find every sink the PC has, while boot services still run and before
 /// anything is printed; returns the banner's `console:` line (without its
@@ -69,12 +48,11 @@ pub fn init() -> String {
         Some(_) => format!("16550 UART at {:#x} ({})", port, source),
         None => format!("no 16550 answered at {:#x} ({})", port, source),
     };
-    let mut console = CONSOLE.lock();
-    console.uart = uart;
+    let firmware_text = screen.is_err() && firmware_has_text_output();
+    console::attach_sink(ConsoleSink::new(firmware_text, uart));
     match screen {
         Ok(screen_line) => format!("{}; {}", screen_line, uart_line),
-        Err(why) if firmware_has_text_output() => {
-            console.firmware_text = true;
+        Err(why) if firmware_text => {
             format!("no screen ({}), firmware ConOut until ExitBootServices; {}", why, uart_line)
         }
         Err(why) => format!("no screen ({}), no firmware ConOut; {}", why, uart_line),
@@ -95,19 +73,12 @@ fn firmware_has_text_output() -> bool {
 fn attach_screen() -> Result<String, String> {
     let mode = firmware::graphics_output()?;
     let framebuffer = screen::framebuffer(&mode)?;
-    let text = TextScreen::new(framebuffer, framebuffer.width, framebuffer.height)
+    let (cols, rows) = console::attach_screen(framebuffer)
         .ok_or_else(|| format!("{}x{} is too small for one text cell", mode.width, mode.height))?;
-    let line = format!(
+    Ok(format!(
         "GOP framebuffer {}x{} {} at {:#x}, {}x{} text cells",
-        mode.width,
-        mode.height,
-        mode.format,
-        mode.base,
-        text.cols(),
-        text.rows()
-    );
-    CONSOLE.lock().screen = Some(text);
-    Ok(line)
+        mode.width, mode.height, mode.format, mode.base, cols, rows
+    ))
 }
 
 /// The UART's I/O port and where it came from: the ACPI SPCR table (ACPI 6.5,
@@ -142,45 +113,4 @@ fn serial_port() -> (u16, String) {
         Some(Err(e)) => (COM1_PORT, format!("COM1: the SPCR's address is unreadable ({:?})", e)),
         None => (COM1_PORT, String::from("COM1: the SPCR says console redirection is off")),
     }
-}
-
-/// Stop writing through the firmware's ConOut: called just before
-/// ExitBootServices, after which its code is no longer the firmware's to run.
-pub fn leave_firmware() {
-    CONSOLE.lock().firmware_text = false;
-}
-
-#[doc(hidden)]
-pub fn _print(args: core::fmt::Arguments) {
-    let mut console = CONSOLE.lock();
-    if let Some(screen) = console.screen.as_mut() {
-        let _ = screen.write_fmt(args);
-        screen.publish();
-    }
-    if console.firmware_text {
-        let _ = uefi::system::with_stdout(|out| out.write_fmt(args));
-    }
-    if let Some(uart) = console.uart.as_mut() {
-        let _ = uart.write_fmt(args);
-    }
-}
-
-/// Print even if the lock is held: used on the way down (panic, fatal
-/// exception), when the holder will never run again.
-pub fn print_on_the_way_down(args: core::fmt::Arguments) {
-    // SAFETY: only called when the kernel is about to power off; nobody else will
-    // use the console concurrently (single core, interrupts masked on this path).
-    unsafe { CONSOLE.force_unlock() };
-    _print(args);
-}
-
-#[macro_export]
-macro_rules! print {
-    ($($arg:tt)*) => ($crate::console::_print(format_args!($($arg)*)));
-}
-
-#[macro_export]
-macro_rules! println {
-    () => ($crate::print!("\n"));
-    ($($arg:tt)*) => ($crate::console::_print(format_args!("{}\n", format_args!($($arg)*))));
 }

@@ -1,40 +1,41 @@
-//! Kernel self-tests: each checks one piece of the bring-up on the real (or
-//! emulated) machine and prints exactly one line, `selftest NAME: ok` or
-//! `selftest NAME: FAILED (why)` (the runner is the aarch64 kernel's
-//! `selftest/runner.rs`).
+//! The self-tests of a UEFI PC boot, in the order they run: what replaced the
+//! firmware's set-up (`boot-services`, `idt-tss`), the ring-0 trap path
+//! (`int3-ring0`), the kernel's map (`mmu-wx`), the FPU and vector units being
+//! off (`sse-off`), the tick (shared, [`selftest::TIMER_TICK`]), interrupts on
+//! vectors nobody claims (`unexpected-vectors`) and the user-access checker
+//! behind every system call (`user-access`). They check what this boot order
+//! set up, with the architecture's own registers and tables and with the
+//! subsystems above the architecture layer (the dispatcher's counts, address
+//! spaces), so they live with the boot order rather than in that layer, which
+//! calls nothing above it.
 
 use crate::{
-    arch::expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
-    arch::{self, gdt, mmu},
-    devicetree::Platform,
-    memory::{self, PAGE_SIZE},
+    arch::{
+        cpu, exception,
+        expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
+        gdt, mmu,
+    },
+    board::Platform,
+    ensure,
+    memory::{self, region::MemoryRegion, PAGE_SIZE},
+    selftest::{self, Outcome, SelfTest},
     task::address_space::{AddressSpace, UserAccess, INT3},
-    time,
 };
 use alloc::format;
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-#[macro_use]
-#[path = "selftest/runner.rs"]
-mod runner;
-use runner::{Outcome, SelfTest};
-
-const SELF_TESTS: &[SelfTest] = &[
+/// This architecture's self-tests, in order.
+pub const SELF_TESTS: &[SelfTest] = &[
     SelfTest { name: "boot-services", run: no_frame_came_from_boot_services_memory_before_the_switch },
     SelfTest { name: "idt-tss", run: descriptor_tables_are_in_place },
     SelfTest { name: "int3-ring0", run: int3_in_ring_0_is_trapped },
     SelfTest { name: "mmu-wx", run: no_mapping_is_writable_and_executable },
     SelfTest { name: "sse-off", run: sse_and_x87_are_off },
-    SelfTest { name: "timer-tick", run: timer_ticks_arrive },
+    selftest::TIMER_TICK,
     SelfTest { name: "unexpected-vectors", run: unexpected_and_spurious_vectors_are_survived },
     SelfTest { name: "user-access", run: user_access_checker_demands_ring_3_rights },
 ];
-
-/// Run every self-test; returns how many failed.
-pub fn run_all(platform: &Platform) -> usize {
-    runner::run(SELF_TESTS, platform)
-}
 
 /// The firmware's page tables live in boot-services memory until CR3 holds
 /// the kernel's: every range the frame allocator could hand out before the
@@ -57,8 +58,7 @@ fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform
     }
     let after = memory::frames::given();
     // Whatever of it is not reserved (the first MiB) must be in use now.
-    let handed_out =
-        |bs: &&crate::devicetree::MemoryRegion| !memory::frames::pages_without(**bs, &platform.reserved).is_empty();
+    let handed_out = |bs: &&MemoryRegion| !memory::frames::pages_without(**bs, &platform.reserved).is_empty();
     for firmware in platform.boot_services.iter().filter(handed_out) {
         ensure!(
             after.iter().any(|given| given.base < firmware.end() && firmware.base < given.end()),
@@ -71,7 +71,7 @@ fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform
 }
 
 fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
-    let (loaded_idt, our_idt) = arch::exception::idt_addresses();
+    let (loaded_idt, our_idt) = exception::idt_addresses();
     ensure!(
         loaded_idt == our_idt && our_idt != 0,
         "IDTR base {:#x}, the kernel's IDT is at {:#x}",
@@ -150,42 +150,22 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
 }
 
 fn sse_and_x87_are_off(_: &Platform) -> Outcome {
-    ensure!(arch::cpu::sse_is_off(), "CR4.OSFXSR or CR4.OSXSAVE set, or CR0.EM clear");
-    Ok(())
-}
-
-/// The local APIC timer ticks: five ticks arrive.
-fn timer_ticks_arrive(_: &Platform) -> Outcome {
-    const TICKS: u64 = 5;
-    if let Some(why) = time::tick_failure() {
-        return Err(format!("no tick source: {}", why));
-    }
-    // Ticks are counted, never timed: how fast they come depends on the host's
-    // load under an emulator. The wait is bounded by the guest's own polls.
-    let start = time::ticks();
-    ensure!(
-        runner::poll_until(|| time::ticks() >= start + TICKS).is_some(),
-        "{} of {} ticks after {} polls",
-        time::ticks() - start,
-        TICKS,
-        runner::TICK_POLL_BUDGET
-    );
+    ensure!(cpu::sse_is_off(), "CR4.OSFXSR or CR4.OSXSAVE set, or CR0.EM clear");
     Ok(())
 }
 
 /// The vector `unexpected-vectors` raises: one no handler claims.
 const UNCLAIMED_VECTOR: u8 = 0x41;
 const _: () = assert!(
-    UNCLAIMED_VECTOR >= arch::exception::FIRST_INTERRUPT_VECTOR
-        && UNCLAIMED_VECTOR != arch::exception::LOCAL_APIC_TIMER_VECTOR
-        && UNCLAIMED_VECTOR != arch::exception::SYSCALL_VECTOR
-        && (UNCLAIMED_VECTOR < arch::exception::PIC_BASE
-            || UNCLAIMED_VECTOR >= arch::exception::PIC_BASE + arch::exception::PIC_LINES)
+    UNCLAIMED_VECTOR >= exception::FIRST_INTERRUPT_VECTOR
+        && UNCLAIMED_VECTOR != exception::LOCAL_APIC_TIMER_VECTOR
+        && UNCLAIMED_VECTOR != exception::SYSCALL_VECTOR
+        && (UNCLAIMED_VECTOR < exception::PIC_BASE || UNCLAIMED_VECTOR >= exception::PIC_BASE + exception::PIC_LINES)
 );
 /// The master 8259's line 7 as remapped: what its spurious interrupt arrives
 /// on. `int` raises it with the line's in-service bit clear, as a real
 /// spurious one finds it.
-const PIC_SPURIOUS_VECTOR: u8 = arch::exception::PIC_BASE + 7;
+const PIC_SPURIOUS_VECTOR: u8 = exception::PIC_BASE + 7;
 
 /// Every vector has a gate: an interrupt on one nobody handles is reported
 /// and the kernel goes on; the local APIC's spurious vector and an 8259's
@@ -202,7 +182,7 @@ fn unexpected_and_spurious_vectors_are_survived(_: &Platform) -> Outcome {
             "int {apic_spurious}",
             "int {pic_spurious}",
             unclaimed = const UNCLAIMED_VECTOR,
-            apic_spurious = const arch::exception::LOCAL_APIC_SPURIOUS_VECTOR,
+            apic_spurious = const exception::LOCAL_APIC_SPURIOUS_VECTOR,
             pic_spurious = const PIC_SPURIOUS_VECTOR,
         );
     }
