@@ -4,7 +4,10 @@
 //! with the x86_64 kernel).
 
 use crate::{
-    arch::{self, exception::ExceptionFrame},
+    arch::{
+        self,
+        expected_traps::{BRK_ELR, BRK_ESR, EL1_BRK_IMMEDIATE},
+    },
     devicetree::Platform,
     memory::{self, frames, heap, PAGE_SIZE},
     time,
@@ -91,17 +94,6 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
         }
     }
     Ok(())
-}
-
-/// The `brk` immediate the self-test uses at EL1 (probes use others).
-pub const EL1_BRK_IMMEDIATE: u16 = 0x7e1;
-static BRK_ESR: AtomicU64 = AtomicU64::new(0);
-static BRK_ELR: AtomicU64 = AtomicU64::new(0);
-
-/// Called by the exception dispatcher for a self-test `brk`.
-pub fn record_el1_brk(frame: &ExceptionFrame) {
-    BRK_ESR.store(frame.esr.get(), Ordering::SeqCst);
-    BRK_ELR.store(frame.elr, Ordering::SeqCst);
 }
 
 fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {

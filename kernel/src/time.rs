@@ -6,13 +6,12 @@
 //! calls nothing above it.
 
 use crate::{arch::timer, devicetree::Platform, drivers::gicv2};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Tick period in milliseconds.
 pub const TICK_MS: u64 = 10;
 
 static TICKS: AtomicU64 = AtomicU64::new(0);
-static TIMER_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// Counter frequency in Hz.
 pub fn frequency() -> u64 {
@@ -34,14 +33,8 @@ fn tick_interval() -> u64 {
 }
 
 pub fn init(platform: &Platform) {
-    TIMER_INTID.store(platform.timer_irq, Ordering::Relaxed);
-    gicv2::enable(platform.timer_irq);
+    gicv2::enable_tick(platform.timer_irq);
     timer::arm(tick_interval());
-}
-
-/// Is `intid` the tick? Called by the interrupt dispatcher.
-pub fn is_tick(intid: u32) -> bool {
-    intid == TIMER_INTID.load(Ordering::Relaxed)
 }
 
 /// Count a tick and schedule the next one.

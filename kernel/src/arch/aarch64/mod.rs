@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cpu;
 pub mod debug;
 pub mod exception;
+pub mod expected_traps;
 pub mod fpsimd;
 pub mod mmu;
 pub mod power;
