@@ -1,24 +1,27 @@
 //! Exception dispatch: what the kernel does with each trap and interrupt.
 //!
-//! The architecture code saves the registers and names the vector slot; this
-//! module decides. Today: IRQs go to the interrupt controller and the tick,
-//! kernel self-test `brk`s are stepped over, and anything unexpected at EL1 is
-//! reported in full and ends the run with a failure status.
+//! The architecture's assembly entry saves the registers and calls
+//! [`handle_exception`]; the architecture decodes the trap into the contract's
+//! [`Trap`] and this module decides. Interrupts: the tick goes to the timer
+//! and then the scheduler; any other is reported in one line and ignored. From user mode: a system call is carried out, a
+//! breakpoint or a single step is offered to the probes first, and any other
+//! exception (or an unclaimed breakpoint or step) kills that process only.
+//! The kernel's own expected traps (self-tests, semihosting without a host)
+//! resume the kernel code that took them; anything else unexpected in kernel
+//! mode is reported in full and ends the run with a failure status. Every
+//! other trap ends in the scheduler's `resume`, which returns the frame to
+//! restore: the same thread's or another's.
 //!
 //! This is the top of the kernel's dependency graph: it calls the timer and
-//! then the scheduler on a tick, and for a `brk` or a step from EL0 it takes the
-//! scheduler's lock once and hands the probes the current thread and process
-//! ([`offer_to_probes`]); nothing it calls calls back up
+//! then the scheduler on a tick, and for a breakpoint or a step from user mode
+//! it takes the scheduler's lock once and hands the probes the current thread
+//! and process ([`offer_to_probes`]); nothing it calls calls back up
 //! (docs/modules.md).
 
 use crate::{
-    arch::{
-        self,
-        exception::{ExceptionClass, ExceptionFrame, VectorSlot},
-    },
-    drivers::gicv2,
+    arch::{Frame, Interrupt, Machine, Trap, Traps},
     power::{self, ExitStatus},
-    probe, syscall,
+    syscall,
     task::{
         self,
         process::{Process, Thread},
@@ -26,56 +29,59 @@ use crate::{
     },
     time,
 };
-use tock_registers::interfaces::Readable;
+// Transition: the probe code's two entry points still have each
+// architecture's own names (aarch64 `on_brk`, x86_64 `on_debug`) until it is
+// one module.
+#[cfg(target_arch = "x86_64")]
+use crate::probe::{on_breakpoint, on_debug as on_step};
+#[cfg(target_arch = "aarch64")]
+use crate::probe::{on_brk as on_breakpoint, on_step};
 
 pub fn init() {
-    arch::exception::init();
+    Machine::init_traps();
 }
 
-/// Called from `arch/aarch64/vectors.s` with the saved frame and the number of
-/// the vector slot taken; returns the frame to resume. It is here rather than
-/// in the arch module so that the arch code never calls up into the dispatcher.
+/// The kernel's one trap entry, called by the architecture's assembly
+/// (`arch/aarch64/vectors.s`, `arch/x86_64/trap.s`) with the saved frame and
+/// the number [`Traps::decode`] reads; returns the frame to resume. It is here
+/// rather than in the arch code so that the arch code never calls up into the
+/// dispatcher.
 #[no_mangle]
-extern "C" fn handle_exception(frame: &mut ExceptionFrame, slot: u64) -> *mut ExceptionFrame {
-    dispatch(frame, VectorSlot::ALL[slot as usize & 0xf])
-}
-
-/// Handle one exception; returns the frame to resume (maybe another thread's).
-fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame {
-    match slot {
-        VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => handle_irq(),
-        // The kernel's own traps (a self-test `brk`, the semihosting `hlt` on a
-        // board without a debugger) resume the kernel code that took them, as it
-        // was: no scheduling decision belongs in the middle of it. (Through the
-        // scheduler, the `hlt` in `power::exit` on a real Pi 4 found no process
-        // left and printed the task report a second time before halting.)
-        VectorSlot::CurrentElSpxSynchronous => {
-            handle_el1_synchronous(frame, slot);
-            return frame;
-        }
-        VectorSlot::LowerAarch64Synchronous => match frame.class() {
-            ExceptionClass::SvcAarch64 => syscall::handle(frame),
-            ExceptionClass::BrkAarch64 if frame.brk_immediate() == crate::arch::debug::NULL_BRK_IMMEDIATE => {
-                frame.elr += 4; // the null breakpoint: the floor of a brk round trip
+extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
+    match Machine::decode(frame, entry) {
+        Trap::Interrupt => Machine::take_interrupts(frame, handle_interrupt),
+        Trap::SystemCall => syscall::handle(frame),
+        Trap::Breakpoint => {
+            if !offer_to_probes(frame, on_breakpoint) {
+                task::fault(frame);
             }
-            ExceptionClass::BrkAarch64 if offer_to_probes(frame, probe::on_brk) => {}
-            ExceptionClass::SoftwareStepLowerEl if offer_to_probes(frame, probe::on_step) => {}
-            _ => task::fault(frame),
-        },
-        // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.
-        VectorSlot::LowerAarch64Serror | VectorSlot::LowerAarch64Fiq => task::fault(frame),
-        _ => fatal(frame, slot),
+        }
+        Trap::Step => {
+            if !offer_to_probes(frame, on_step) {
+                task::fault(frame);
+            }
+        }
+        Trap::UserFault => task::fault(frame),
+        Trap::Dismissed => {}
+        // The kernel's own traps (a self-test's breakpoint, the semihosting
+        // `hlt` on a board without a debugger) resume the kernel code that took
+        // them, as it was: no scheduling decision belongs in the middle of it.
+        // (Through the scheduler, the `hlt` in `power::exit` on a real Pi 4
+        // found no process left and printed the task report a second time
+        // before halting.)
+        Trap::Expected => return frame,
+        Trap::Fatal => fatal(frame, entry),
     }
     task::scheduler::resume(frame)
 }
 
-/// Offer a trap from EL0 to the probe code `handler` with the running thread
-/// and its process, under one hold of the scheduler's lock, and do what it
-/// asks of the scheduler. False if the trap is no probe's.
+/// Offer a trap from user mode to the probe code `handler` with the running
+/// thread and its process, under one hold of the scheduler's lock, and do
+/// what it asks of the scheduler. False if the trap is no probe's.
 #[inline]
 fn offer_to_probes(
-    frame: &mut ExceptionFrame,
-    handler: impl FnOnce(&mut ExceptionFrame, &mut Thread, &mut Process) -> Option<After>,
+    frame: &mut Frame,
+    handler: impl FnOnce(&mut Frame, &mut Thread, &mut Process) -> Option<After>,
 ) -> bool {
     task::scheduler::with(|s| {
         let (thread, process) = s.current();
@@ -83,45 +89,23 @@ fn offer_to_probes(
     })
 }
 
-fn handle_irq() {
-    loop {
-        let intid = gicv2::acknowledge();
-        if intid >= gicv2::SPURIOUS {
-            break;
-        }
-        if arch::timer::is_tick(intid) {
+/// One interrupt, between the architecture's acknowledge and its end.
+fn handle_interrupt(interrupt: Interrupt<<Machine as Traps>::InterruptSource>) {
+    match interrupt {
+        Interrupt::Tick => {
             time::on_tick();
             task::scheduler::on_tick();
-        } else {
-            crate::println!("irq: unexpected interrupt {} ignored (no handler)", intid);
         }
-        gicv2::end_of_interrupt(intid);
+        Interrupt::Unexpected { source, why } => crate::println!("irq: unexpected {} ignored ({})", source, why),
     }
 }
 
-fn handle_el1_synchronous(frame: &mut ExceptionFrame, slot: VectorSlot) {
-    match frame.class() {
-        ExceptionClass::BrkAarch64 if frame.brk_immediate() == arch::expected_traps::EL1_BRK_IMMEDIATE => {
-            arch::expected_traps::record_el1_brk(frame);
-            frame.elr += 4; // ELR points at the brk itself: step over it.
-        }
-        ExceptionClass::Unknown if arch::semihosting::is_semihosting_trap(frame.elr) => {
-            frame.elr += 4; // No semihosting host: skip the hlt, power::exit goes on.
-        }
-        _ => fatal(frame, slot),
-    }
-}
-
-/// An exception the kernel cannot continue after: report everything, power off.
-fn fatal(frame: &ExceptionFrame, slot: VectorSlot) -> ! {
-    arch::cpu::disable_interrupts();
+/// A trap the kernel cannot continue after: report everything, power off.
+/// (Interrupts are off, as in every handler: the CPU masks them on entry.)
+fn fatal(frame: &Frame, entry: u64) -> ! {
     crate::console::print_on_the_way_down(format_args!(
-        "unexpected exception: {} {} ESR_EL1={:#010x} FAR_EL1={:#018x} ELR_EL1={:#018x}\n",
-        slot.name(),
-        frame.class(),
-        frame.esr.get(),
-        frame.far,
-        frame.elr,
+        "unexpected exception: {}\n",
+        Machine::describe_fatal(frame, entry)
     ));
     let mut dump = alloc::string::String::new();
     let _ = frame.dump(&mut dump);

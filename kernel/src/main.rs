@@ -19,7 +19,6 @@ mod console;
 #[cfg(target_arch = "aarch64")]
 mod devicetree;
 mod drivers;
-#[cfg_attr(target_arch = "x86_64", path = "exception_x86_64.rs")]
 mod exception;
 #[cfg_attr(target_arch = "x86_64", path = "memory/mod_x86_64.rs")]
 mod memory;

@@ -6,7 +6,7 @@
 //! bad one returns `BadAddress` and the caller goes on.
 
 use crate::{
-    arch::exception::ExceptionFrame,
+    arch::Frame,
     probe,
     task::{address_space::UserAccess, scheduler},
     time,
@@ -32,7 +32,7 @@ enum Outcome {
 /// exception dispatcher: inlined there, a call costs no extra frame (the
 /// benchmarks' null `svc` floor).
 #[inline(always)]
-pub fn handle(frame: &mut ExceptionFrame) {
+pub fn handle(frame: &mut Frame) {
     let args: [u64; 3] = [frame.syscall_arg(0), frame.syscall_arg(1), frame.syscall_arg(2)];
     let arg = |i: usize| args[i];
     let outcome = match Syscall::from_number(frame.syscall_number()) {

@@ -2,8 +2,11 @@
 //!
 //! Datasheet: Arm GIC Architecture Specification v2, chapter 4 "Programmers'
 //! Model": 4.3 distributor registers, 4.4 CPU interface registers. One core,
-//! group 0 only; interrupts are enabled one by one with [`enable`].
+//! group 0 only; interrupts are enabled one by one with [`enable`], the tick
+//! timer's with [`enable_tick`], so that the interrupt decoding
+//! (`arch::aarch64::exception`) can tell the tick from the rest ([`is_tick`]).
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Once;
 use tock_registers::{
     interfaces::{Readable, Writeable},
@@ -64,6 +67,8 @@ unsafe impl Sync for Gic {}
 unsafe impl Send for Gic {}
 
 static GIC: Once<Gic> = Once::new();
+/// The INTID the tick timer is wired to, once [`enable_tick`] has named it.
+static TICK_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// INTIDs 1020-1023 are special; 1023 means "nothing pending" (spurious).
 pub const SPURIOUS: u32 = 1023;
@@ -94,6 +99,18 @@ pub fn enable(intid: u32) {
     let gic = gic();
     gic.distributor.IPRIORITYR[intid as usize].set(DEFAULT_PRIORITY);
     gic.distributor.ISENABLER[(intid / 32) as usize].set(1 << (intid % 32));
+}
+
+/// Let the tick timer's interrupt `intid` through to this core, and remember
+/// it as the tick's.
+pub fn enable_tick(intid: u32) {
+    TICK_INTID.store(intid, Ordering::Relaxed);
+    enable(intid);
+}
+
+/// Is `intid` the tick timer's?
+pub fn is_tick(intid: u32) -> bool {
+    intid == TICK_INTID.load(Ordering::Relaxed)
 }
 
 /// Take the highest-priority pending interrupt (GICC_IAR); `SPURIOUS` if none.

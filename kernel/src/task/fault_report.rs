@@ -1,20 +1,24 @@
 //! The one line a fault in user mode is reported with, and killing the
-//! faulting process (every other process goes on). Both kernels compile this
-//! file (the x86_64 one through `#[path]`); each decides what to call the
-//! fault and which registers to show.
+//! faulting process (every other process goes on). The architecture says what
+//! to call the fault and which registers to show (`arch::FaultDescription`).
 
 use super::scheduler;
-use crate::println;
+use crate::{arch::FaultDescription, println};
 use alloc::{format, string::String};
 
 /// Report a fault of the current thread and kill its process:
 ///
 /// `fault: <what> (pid <pid> <title>, tid <tid>):<address> <pc_name>=0x... at <program>:<function>+0x...; process killed`
 ///
-/// `address` is the fault-address field with its leading space, or empty.
+/// The fault-address field is there only when the architecture names one.
 /// A fault in an instruction stepped out of line is the probed instruction's:
 /// it is reported at the probed address, not in the XOL page.
-pub fn report_and_kill(mut what: String, address: String, pc_name: &str, pc: u64) {
+pub fn report_and_kill(fault: FaultDescription) {
+    let FaultDescription { mut what, fault_address, pc_register, pc } = fault;
+    let address = match fault_address {
+        Some((register, value)) => format!(" {}={:#x}", register, value),
+        None => String::new(),
+    };
     let pc = scheduler::with(|s| {
         let (thread, process) = s.current();
         match thread.probes.abandon_step(&mut process.xol, pc) {
@@ -35,7 +39,7 @@ pub fn report_and_kill(mut what: String, address: String, pc_name: &str, pc: u64
             process.title(),
             thread.tid,
             address,
-            pc_name,
+            pc_register,
             pc,
             location
         );

@@ -1,7 +1,15 @@
-//! AArch64 exceptions (serves `crate::exception`): the vector table, the saved
-//! register frame, ESR_EL1 decoding and the first-level dispatch by vector slot.
+//! AArch64 exceptions (serves `crate::exception` through the contract's
+//! `Traps`): the vector table, the saved register frame, ESR_EL1 decoding,
+//! the decoding of a trap by vector slot and class into the contract's
+//! [`Trap`], and the GIC's acknowledge loop for interrupts.
 
+use super::{debug, expected_traps, semihosting, Machine};
+use crate::{
+    arch::{FaultDescription, Interrupt, Trap, Traps, UNARMED_TRAMPOLINE},
+    drivers::gicv2,
+};
 use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1, VBAR_EL1};
+use alloc::format;
 use core::fmt;
 use tock_registers::{
     interfaces::{Readable, Writeable},
@@ -275,16 +283,126 @@ impl fmt::Display for AbortDetail {
     }
 }
 
-/// Install the vector table.
-pub fn init() {
-    extern "C" {
-        static exception_vector_table: u8;
+/// An interrupt no handler claims, by its GIC INTID (`interrupt 42`).
+pub struct UnclaimedInterrupt(u32);
+
+impl fmt::Display for UnclaimedInterrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "interrupt {}", self.0)
     }
-    // Only the symbol's address is taken: the 2 KiB aligned table in vectors.s.
-    let table = core::ptr::addr_of!(exception_vector_table) as u64;
-    VBAR_EL1.set(table);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
+/// The width of every A64 instruction: what stepping over one adds to ELR.
+const INSTRUCTION_BYTES: u64 = 4;
+
 /// Exceptions and interrupts, as the contract's `Traps` describes them.
-impl crate::arch::Traps for super::Machine {}
+impl Traps for Machine {
+    type Frame = ExceptionFrame;
+    type InterruptSource = UnclaimedInterrupt;
+
+    /// Install the vector table.
+    fn init_traps() {
+        extern "C" {
+            static exception_vector_table: u8;
+        }
+        // Only the symbol's address is taken: the 2 KiB aligned table in vectors.s.
+        let table = core::ptr::addr_of!(exception_vector_table) as u64;
+        VBAR_EL1.set(table);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    }
+
+    /// `entry` is the vector slot `vectors.s` took.
+    #[inline(always)]
+    fn decode(frame: &mut ExceptionFrame, entry: u64) -> Trap {
+        match VectorSlot::ALL[entry as usize & 0xf] {
+            VectorSlot::CurrentElSpxIrq | VectorSlot::LowerAarch64Irq => Trap::Interrupt,
+            VectorSlot::CurrentElSpxSynchronous => match frame.class() {
+                ExceptionClass::BrkAarch64 if frame.brk_immediate() == expected_traps::EL1_BRK_IMMEDIATE => {
+                    expected_traps::record_el1_brk(frame.esr.get(), frame.elr);
+                    frame.elr += INSTRUCTION_BYTES; // ELR points at the brk itself: step over it.
+                    Trap::Expected
+                }
+                ExceptionClass::Unknown if semihosting::is_semihosting_trap(frame.elr) => {
+                    frame.elr += INSTRUCTION_BYTES; // No semihosting host: skip the hlt, power::exit goes on.
+                    Trap::Expected
+                }
+                _ => Trap::Fatal,
+            },
+            VectorSlot::LowerAarch64Synchronous => match frame.class() {
+                ExceptionClass::SvcAarch64 => Trap::SystemCall,
+                ExceptionClass::BrkAarch64 if frame.brk_immediate() == debug::NULL_BRK_IMMEDIATE => {
+                    frame.elr += INSTRUCTION_BYTES; // the null breakpoint: the floor of a brk round trip
+                    Trap::Dismissed
+                }
+                ExceptionClass::BrkAarch64 => Trap::Breakpoint,
+                ExceptionClass::SoftwareStepLowerEl => Trap::Step,
+                _ => Trap::UserFault,
+            },
+            // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.
+            VectorSlot::LowerAarch64Serror | VectorSlot::LowerAarch64Fiq => Trap::UserFault,
+            _ => Trap::Fatal,
+        }
+    }
+
+    /// Acknowledge (GICC_IAR) and end (GICC_EOIR) every pending interrupt in
+    /// turn, until the GIC has none left.
+    #[inline]
+    fn take_interrupts(_: &ExceptionFrame, mut handle: impl FnMut(Interrupt<UnclaimedInterrupt>)) {
+        loop {
+            let intid = gicv2::acknowledge();
+            if intid >= gicv2::SPURIOUS {
+                break;
+            }
+            handle(if gicv2::is_tick(intid) {
+                Interrupt::Tick
+            } else {
+                Interrupt::Unexpected { source: UnclaimedInterrupt(intid), why: "no handler" }
+            });
+            gicv2::end_of_interrupt(intid);
+        }
+    }
+
+    fn describe_fault(frame: &ExceptionFrame) -> FaultDescription {
+        let class = frame.class();
+        let mut what = format!("{}", class);
+        // FAR_EL1 is only meaningful for aborts; elsewhere it holds a stale value.
+        let mut fault_address = None;
+        if let Some(detail) = frame.abort_detail() {
+            what = format!("{}: {}", what, detail);
+            fault_address = Some(("FAR", frame.far));
+        }
+        if class == ExceptionClass::BrkAarch64 {
+            what = if frame.brk_immediate() == debug::TRAMPOLINE_BRK_IMMEDIATE && frame.elr == brk_abi::layout::XOL_PAGE
+            {
+                format!("{}: {}", what, UNARMED_TRAMPOLINE)
+            } else {
+                format!("{}: brk #{:#x}, which no probe owns", what, frame.brk_immediate())
+            };
+        }
+        FaultDescription { what, fault_address, pc_register: "ELR", pc: frame.elr }
+    }
+
+    fn describe_fatal(frame: &ExceptionFrame, entry: u64) -> impl fmt::Display + '_ {
+        Fatal { frame, slot: VectorSlot::ALL[entry as usize & 0xf] }
+    }
+}
+
+/// An exception the kernel cannot continue after, as `fatal` reports it.
+struct Fatal<'a> {
+    frame: &'a ExceptionFrame,
+    slot: VectorSlot,
+}
+
+impl fmt::Display for Fatal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} ESR_EL1={:#010x} FAR_EL1={:#018x} ELR_EL1={:#018x}",
+            self.slot.name(),
+            self.frame.class(),
+            self.frame.esr.get(),
+            self.frame.far,
+            self.frame.elr,
+        )
+    }
+}

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cpu;
 pub mod debug;
 pub mod exception;
+pub mod expected_traps;
 pub mod fpsimd;
 pub mod mmu;
 pub mod power;
@@ -19,4 +20,3 @@ core::arch::global_asm!(include_str!("boot.s"), early_uart = const crate::board:
 /// This architecture as generic code sees it: the type that implements every
 /// trait of the contract (`crate::arch::contract`).
 pub struct Machine;
-pub mod expected_traps;

@@ -5,16 +5,12 @@
 //! CNTVOFF_EL2 = 0 when it enters at EL2), and the virtual timer is the one a
 //! kernel may use without EL2 configuring access for it. Its interrupt is a PPI
 //! whose INTID the device tree gives (`timer_irq` of the platform), enabled at
-//! the GIC when the tick starts.
+//! the GIC (which remembers it as the tick's) when the tick starts.
 
 use crate::{board::Platform, drivers::gicv2};
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, CNTV_CTL_EL0, CNTV_TVAL_EL0};
 use alloc::{string::String, vec::Vec};
-use core::sync::atomic::{AtomicU32, Ordering};
 use tock_registers::interfaces::{Readable, Writeable};
-
-/// The tick's INTID, once [`crate::arch::Timer::start_tick`] has enabled it.
-static TICK_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// Counter ticks per second, as firmware/QEMU programmed CNTFRQ_EL0 (62.5 MHz on
 /// QEMU's Cortex-A72, 54 MHz on a Pi 4, 1 GHz on `-cpu max`): never assumed.
@@ -25,11 +21,6 @@ pub fn frequency() -> u64 {
 /// The current counter value.
 pub fn counter() -> u64 {
     CNTVCT_EL0.get()
-}
-
-/// Whether the GIC's `intid` is the tick (for the interrupt path).
-pub fn is_tick(intid: u32) -> bool {
-    intid == TICK_INTID.load(Ordering::Relaxed)
 }
 
 /// The counter and the tick, as the contract's `Timer` describes them.
@@ -45,8 +36,9 @@ impl crate::arch::Timer for super::Machine {
     }
 
     fn start_tick(platform: &Platform) -> Vec<String> {
-        TICK_INTID.store(platform.timer_irq, Ordering::Relaxed);
-        gicv2::enable(platform.timer_irq);
+        // The GIC driver remembers the tick's INTID, so that the interrupt
+        // decoding (`exception.rs`) can tell the tick from the rest.
+        gicv2::enable_tick(platform.timer_irq);
         Vec::new()
     }
 

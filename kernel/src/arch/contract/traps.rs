@@ -1,4 +1,136 @@
-//! The contract's `Traps` trait: exceptions and interrupts: the saved frame, and the decoding of a trap into what the generic dispatcher does with it.
+//! The contract's `Traps` trait: exceptions and interrupts: the saved frame,
+//! and the decoding of a trap into what the generic dispatcher
+//! (`crate::exception`) does with it.
+//!
+//! The assembly entry of each architecture saves a frame and calls the
+//! dispatcher's one entry point with it and a number ([`Traps::decode`] says
+//! which). The architecture turns that into a [`Trap`], acknowledges and ends
+//! interrupts around the dispatcher's handling of each ([`Interrupt`]), and
+//! describes faults in the words of its own manual; what the kernel does about
+//! each case is the dispatcher's.
 
-/// Exceptions and interrupts: the saved frame, and the decoding of a trap into what the generic dispatcher does with it.
-pub trait Traps {}
+use alloc::string::String;
+use core::fmt;
+
+/// What a trap is, as the architecture decoded it: every case the dispatcher
+/// tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// One or more interrupts: the dispatcher takes them with
+    /// [`Traps::take_interrupts`]. From user or kernel mode (the idle loop).
+    Interrupt,
+    /// A system call from user mode (aarch64 `svc`, x86_64 `int 0x80`).
+    SystemCall,
+    /// A breakpoint instruction from user mode (aarch64 `brk`, x86_64
+    /// `int3`): a probe's, or the program's own.
+    Breakpoint,
+    /// A single step of one user instruction has completed.
+    Step,
+    /// Any other exception from user mode (or one the machine raised while
+    /// user code ran): the program's doing, reported with
+    /// [`Traps::describe_fault`]; its process is killed, the others go on.
+    UserFault,
+    /// A trap the architecture has dealt with on its own, with nothing left
+    /// for the kernel to do but resume (through the scheduler, as after any
+    /// trap): aarch64's null breakpoint from user mode (`brk
+    /// #NULL_BRK_IMMEDIATE`, the benchmarks' floor of a breakpoint round
+    /// trip), already stepped over; x86_64's spurious interrupts, counted.
+    /// (x86_64's null breakpoint, the two-byte `int 3`, cannot be told from
+    /// the frame alone: it is a [`Trap::Breakpoint`] the probe code resolves.)
+    Dismissed,
+    /// A trap the kernel raised on purpose in kernel mode (a self-test's
+    /// breakpoint, a semihosting call with no host to take it), which the
+    /// architecture has recorded for the code that raised it and stepped over
+    /// where needed: the kernel code resumes as it was, with no scheduling
+    /// decision in the middle of it.
+    Expected,
+    /// A trap in kernel mode the kernel did not expect, or one the machine
+    /// raised that nothing can continue after (x86_64: NMI, machine check,
+    /// double fault): reported with [`Traps::describe_fatal`], and the run ends.
+    Fatal,
+}
+
+/// One interrupt, as the architecture classified it, for the dispatcher to
+/// handle between the architecture's acknowledge and its end of interrupt. A
+/// spurious interrupt is none of these: the architecture drops it.
+pub enum Interrupt<Source> {
+    /// The tick timer: the dispatcher has time count it, then the scheduler.
+    Tick,
+    /// An interrupt no handler claims: reported as
+    /// `irq: unexpected <source> ignored (<why>)`, and the kernel goes on.
+    Unexpected {
+        /// Where it came from, as the line names it (`interrupt 42`,
+        /// `vector 0x41`, `interrupt on 8259 PIC line 3`).
+        source: Source,
+        /// Why nothing handles it (`no handler`).
+        why: &'static str,
+    },
+}
+
+/// A fault from user mode as the architecture describes it, for the one line
+/// `task::fault` prints:
+/// `fault: <what> (pid ...):[ <address register>=0x...] <pc register>=0x... at ...`.
+pub struct FaultDescription {
+    /// What happened, in the manual's words, with what the architecture
+    /// decoded of it (`data abort from EL0 (EC 0x24): translation fault
+    /// (level 3) on write`, `page fault: not present on read`).
+    pub what: String,
+    /// The fault address register's name and value, when it means something
+    /// for this fault (aarch64 `FAR` for aborts, x86_64 `CR2` for page faults).
+    pub fault_address: Option<(&'static str, u64)>,
+    /// The name of the register the faulting PC is shown as (`ELR`, `RIP`).
+    pub pc_register: &'static str,
+    /// Its value: where the fault was taken.
+    pub pc: u64,
+}
+
+/// What a [`FaultDescription`] says of a breakpoint in XOL slot 0, the
+/// return-probe trampoline, that no armed return probe was waiting for.
+pub const UNARMED_TRAMPOLINE: &str = "the return-probe trampoline, reached with no return probe armed";
+
+/// The registers a trap saved, as this architecture lays them out
+/// (`Machine`'s [`Traps::Frame`]).
+pub type Frame = <crate::arch::Machine as Traps>::Frame;
+
+/// Exceptions and interrupts: the saved frame, and the decoding of a trap
+/// into what the generic dispatcher does with it.
+pub trait Traps {
+    /// The registers the assembly entry saves on every trap and restores on
+    /// the way out; a thread's frame is its user state while it does not run.
+    /// Generic code also uses these methods of it: `new_user(entry,
+    /// stack_top, [arg0, arg1])` (a new thread's first frame),
+    /// `came_from_user()`, `syscall_number()`, `syscall_arg(i)`,
+    /// `set_syscall_result(v)`, `set_syscall_second_result(v)`, and `dump(out)`
+    /// (every register, for a fatal report).
+    type Frame;
+
+    /// What an unexpected interrupt's line names as its source.
+    type InterruptSource: fmt::Display;
+
+    /// Install the trap entry (aarch64: the vector table in VBAR_EL1; x86_64:
+    /// the IDT, which needs the GDT loaded first).
+    fn init_traps();
+
+    /// Decode the trap the assembly entry saved in `frame`; `entry` is the
+    /// number it passed along (aarch64: the vector table slot, 0-15; x86_64:
+    /// the IDT vector). Traps that are the architecture's business alone
+    /// (the ones [`Trap::Expected`] and [`Trap::Dismissed`] describe) are
+    /// finished here.
+    fn decode(frame: &mut Self::Frame, entry: u64) -> Trap;
+
+    /// For a [`Trap::Interrupt`] in `frame`: acknowledge each pending
+    /// interrupt, have `handle` deal with it, then end it (signal the end of
+    /// interrupt where the controller expects one). Spurious interrupts are
+    /// not handed to `handle`.
+    fn take_interrupts(frame: &Self::Frame, handle: impl FnMut(Interrupt<Self::InterruptSource>));
+
+    /// Describe the [`Trap::UserFault`] (or the unclaimed breakpoint or step)
+    /// in `frame` for the fault report.
+    fn describe_fault(frame: &Self::Frame) -> FaultDescription;
+
+    /// Describe the [`Trap::Fatal`] in `frame`, taken through `entry` (as
+    /// [`Traps::decode`] got it), in one line: what it was, the registers
+    /// that say why, and where (`fatal` prints it after `unexpected
+    /// exception: `, then the frame's `dump`).
+    fn describe_fatal(frame: &Self::Frame, entry: u64) -> impl fmt::Display + '_;
+}

@@ -1,6 +1,8 @@
-//! x86_64 traps (serves `crate::exception`): the IDT, the uniform register
-//! frame every stub in `trap.s` builds, the kernel's vector assignment and the
-//! names of the vectors.
+//! x86_64 traps (serves `crate::exception` through the contract's `Traps`):
+//! the IDT, the uniform register frame every stub in `trap.s` builds, the
+//! kernel's vector assignment, the names of the vectors, and the decoding of a
+//! trap by vector into the contract's [`Trap`], with the interrupt sources'
+//! acknowledgement and their counts.
 //!
 //! All 256 gates are present, each leading to its own stub, so an interrupt
 //! nobody expected is reported by the dispatcher instead of becoming a
@@ -9,9 +11,19 @@
 //! IRQs masked). Gates ring 3 may reach with a software interrupt have DPL 3:
 //! `int 0x80` (system calls) and `int3` (#BP, vector 3). Vector 1 (#DB) needs
 //! no DPL 3: single-step traps (RFLAGS.TF) are not software interrupts.
+//!
+//! The interrupts: the local APIC timer is the tick; a spurious interrupt (the
+//! local APIC's spurious vector, an 8259's line 7 or 15) is counted and
+//! ignored; any other interrupt vector is counted and reported in one line and
+//! ignored, so the kernel goes on.
 
-use super::gdt;
-use core::fmt;
+use super::{expected_traps, gdt, lapic, pic, Machine};
+use crate::arch::{FaultDescription, Interrupt, Trap, Traps, UNARMED_TRAMPOLINE};
+use alloc::format;
+use core::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering},
+};
 use spin::Once;
 use x86_64::{
     registers::{control::Cr2, rflags::RFlags},
@@ -72,7 +84,7 @@ const _: () = {
 /// RFLAGS bit 1 is reserved and always reads 1 (`RFlags` has no name for it).
 const RFLAGS_RESERVED_ONE: u64 = 1 << 1;
 /// The low two bits of a selector are its privilege level.
-pub const SELECTOR_RPL_MASK: u64 = 0b11;
+const SELECTOR_RPL_MASK: u64 = 0b11;
 
 /// The vectors this kernel installs (SDM vol. 3A, 6.3.1 and table 6-1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,7 +322,7 @@ impl TrapFrame {
 }
 
 /// CR2: the linear address of the last page fault.
-pub fn fault_address() -> u64 {
+fn fault_address() -> u64 {
     Cr2::read_raw()
 }
 
@@ -325,47 +337,11 @@ const VECTORS: usize = 256;
 
 /// The IDT the `x86_64` crate lays out: 256 16-byte gates in vector order.
 /// Its typed fields leave out the reserved vectors (15, 22-27, 31), so
-/// [`init`] fills the gates through this view of the same memory instead.
+/// `init_traps` fills the gates through this view of the same memory instead.
 type RawIdt = [Entry<HandlerFunc>; VECTORS];
 const _: () = assert!(core::mem::size_of::<InterruptDescriptorTable>() == core::mem::size_of::<RawIdt>());
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
-
-/// Build and load the IDT: a present interrupt gate for every vector, each to
-/// its own stub. Needs the GDT (the gates name the current CS).
-pub fn init() {
-    let first_stub = core::ptr::addr_of!(trap_stubs) as u64;
-    let idt = IDT.call_once(|| {
-        let mut idt = InterruptDescriptorTable::new();
-        // SAFETY: `InterruptDescriptorTable` is `#[repr(C)]`, 256 gate entries
-        // of 16 bytes each in vector order and nothing else (the size check
-        // above); `Entry<F>` has the same layout for every handler type `F`,
-        // which only records what the handler expects.
-        let gates = unsafe { &mut *(&mut idt as *mut InterruptDescriptorTable).cast::<RawIdt>() };
-        for (vector, gate) in gates.iter_mut().enumerate() {
-            // SAFETY: the address is the `trap.s` stub of exactly this vector,
-            // which saves a full frame, calls `trap_entry` and returns with
-            // `iretq`, as a gate handler must.
-            let options = unsafe { gate.set_handler_addr(VirtAddr::new(first_stub + vector as u64 * STUB_SIZE)) };
-            match vector {
-                // Ring 3 may raise these two with `int3` / `int 0x80`; every
-                // other gate keeps DPL 0, so an `int n` from ring 3 to it is a
-                // #GP.
-                BREAKPOINT_VECTOR | SYSCALL_GATE => {
-                    options.set_privilege_level(PrivilegeLevel::Ring3);
-                }
-                // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its
-                // own (gdt::init).
-                DOUBLE_FAULT_VECTOR => unsafe {
-                    options.set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
-                },
-                _ => {}
-            }
-        }
-        idt
-    });
-    idt.load();
-}
 
 /// The IDT's address as loaded now, and ours (self-test).
 pub fn idt_addresses() -> (u64, u64) {
@@ -389,5 +365,189 @@ pub unsafe fn switch_stack(top: u64, entry: extern "sysv64" fn(u64) -> !, argume
     unsafe { run_on_stack(top, entry, argument) }
 }
 
+/// Spurious interrupts seen, by source, and unexpected vectors reported.
+static SPURIOUS_LOCAL_APIC: AtomicU64 = AtomicU64::new(0);
+static SPURIOUS_PIC: AtomicU64 = AtomicU64::new(0);
+static UNEXPECTED_VECTORS: AtomicU64 = AtomicU64::new(0);
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many spurious local APIC interrupts, spurious 8259 interrupts and
+/// unexpected vectors have arrived so far.
+pub fn interrupt_counts() -> (u64, u64, u64) {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    (load(&SPURIOUS_LOCAL_APIC), load(&SPURIOUS_PIC), load(&UNEXPECTED_VECTORS))
+}
+
+/// Where an interrupt no handler claims came from.
+pub enum UnclaimedInterrupt {
+    /// An 8259 line (every one is masked, so only a spurious one should come).
+    PicLine(u8),
+    /// Any other interrupt vector, from a device or an `int n` in ring 0
+    /// (from ring 3, `int n` to a DPL 0 gate is a #GP instead).
+    Vector(u8),
+}
+
+impl fmt::Display for UnclaimedInterrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PicLine(line) => write!(f, "interrupt on 8259 PIC line {}", line),
+            Self::Vector(vector) => write!(f, "vector {:#04x}", vector),
+        }
+    }
+}
+
 /// Exceptions and interrupts, as the contract's `Traps` describes them.
-impl crate::arch::Traps for super::Machine {}
+impl Traps for Machine {
+    type Frame = TrapFrame;
+    type InterruptSource = UnclaimedInterrupt;
+
+    /// Build and load the IDT: a present interrupt gate for every vector, each to
+    /// its own stub. Needs the GDT (the gates name the current CS).
+    fn init_traps() {
+        let first_stub = core::ptr::addr_of!(trap_stubs) as u64;
+        let idt = IDT.call_once(|| {
+            let mut idt = InterruptDescriptorTable::new();
+            // SAFETY: `InterruptDescriptorTable` is `#[repr(C)]`, 256 gate entries
+            // of 16 bytes each in vector order and nothing else (the size check
+            // above); `Entry<F>` has the same layout for every handler type `F`,
+            // which only records what the handler expects.
+            let gates = unsafe { &mut *(&mut idt as *mut InterruptDescriptorTable).cast::<RawIdt>() };
+            for (vector, gate) in gates.iter_mut().enumerate() {
+                // SAFETY: the address is the `trap.s` stub of exactly this vector,
+                // which saves a full frame, calls `handle_exception` and returns with
+                // `iretq`, as a gate handler must.
+                let options = unsafe { gate.set_handler_addr(VirtAddr::new(first_stub + vector as u64 * STUB_SIZE)) };
+                match vector {
+                    // Ring 3 may raise these two with `int3` / `int 0x80`; every
+                    // other gate keeps DPL 0, so an `int n` from ring 3 to it is a
+                    // #GP.
+                    BREAKPOINT_VECTOR | SYSCALL_GATE => {
+                        options.set_privilege_level(PrivilegeLevel::Ring3);
+                    }
+                    // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its
+                    // own (gdt::init).
+                    DOUBLE_FAULT_VECTOR => unsafe {
+                        options.set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
+                    },
+                    _ => {}
+                }
+            }
+            idt
+        });
+        idt.load();
+    }
+
+    /// `entry` is the vector, as `frame.vector` holds it too.
+    #[inline(always)]
+    fn decode(frame: &mut TrapFrame, _: u64) -> Trap {
+        let from_user = frame.came_from_user();
+        match frame.class() {
+            // The local APIC marks no spurious interrupt in service: no EOI (SDM
+            // vol. 3A, 11.9).
+            Vector::LocalApicSpurious => {
+                count(&SPURIOUS_LOCAL_APIC);
+                Trap::Dismissed
+            }
+            Vector::PicLine(line) if pic::is_spurious(line) => {
+                count(&SPURIOUS_PIC);
+                Trap::Dismissed
+            }
+            Vector::LocalApicTimer | Vector::PicLine(_) => Trap::Interrupt,
+            Vector::Other(vector) if vector >= FIRST_INTERRUPT_VECTOR => Trap::Interrupt,
+            Vector::Syscall if from_user => Trap::SystemCall,
+            Vector::Breakpoint if from_user => Trap::Breakpoint,
+            Vector::Debug if from_user => Trap::Step,
+            Vector::Breakpoint if expected_traps::is_kernel_int3(frame.rip) => {
+                expected_traps::record_kernel_int3(frame.rip, frame.vector);
+                Trap::Expected
+            }
+            // A machine check or an NMI is the machine's doing, whoever was running.
+            Vector::MachineCheck | Vector::NonMaskableInterrupt | Vector::DoubleFault => Trap::Fatal,
+            _ if from_user => Trap::UserFault,
+            _ => Trap::Fatal,
+        }
+    }
+
+    /// One vector is one interrupt (a spurious one never comes here, `decode`
+    /// dismissed it): count an unexpected one, have `handle` deal with it, and
+    /// send the end of interrupt its source waits for.
+    #[inline]
+    fn take_interrupts(frame: &TrapFrame, mut handle: impl FnMut(Interrupt<UnclaimedInterrupt>)) {
+        match frame.class() {
+            Vector::LocalApicTimer => {
+                handle(Interrupt::Tick);
+                lapic::end_of_interrupt();
+            }
+            // Every 8259 line is masked, so only a spurious interrupt should
+            // come; anything else is reported and acknowledged so the PIC is
+            // not left stuck.
+            Vector::PicLine(line) => {
+                count(&UNEXPECTED_VECTORS);
+                let source = UnclaimedInterrupt::PicLine(line);
+                handle(Interrupt::Unexpected { source, why: "every line is masked" });
+                pic::end_of_interrupt(line);
+            }
+            _ => {
+                let vector = frame.vector as u8;
+                count(&UNEXPECTED_VECTORS);
+                handle(Interrupt::Unexpected { source: UnclaimedInterrupt::Vector(vector), why: "no handler" });
+                // Delivered by the local APIC, it waits for an EOI, without which no
+                // interrupt of its priority class or below would come again (11.8.3).
+                if lapic::in_service(vector) {
+                    lapic::end_of_interrupt();
+                }
+            }
+        }
+    }
+
+    fn describe_fault(frame: &TrapFrame) -> FaultDescription {
+        let class = frame.class();
+        let what = match (class, frame.page_fault_detail()) {
+            (_, Some(detail)) => format!("{}: {}", class, detail),
+            // RIP is past the `int3`: slot 0 of the XOL page is the trampoline.
+            (Vector::Breakpoint, None) if frame.rip.wrapping_sub(1) == brk_abi::layout::XOL_PAGE => {
+                format!("{}: {}", class, UNARMED_TRAMPOLINE)
+            }
+            (Vector::Breakpoint, None) => format!("{} not placed by a probe", class),
+            (Vector::GeneralProtection | Vector::StackSegment | Vector::SegmentNotPresent, None)
+                if frame.error_code != 0 =>
+            {
+                format!("{}: selector error code {:#x}", class, frame.error_code)
+            }
+            _ => format!("{}", class),
+        };
+        // CR2 is meaningful for page faults only; elsewhere it holds a stale value.
+        let fault_address = (class == Vector::PageFault).then(|| ("CR2", fault_address()));
+        FaultDescription { what, fault_address, pc_register: "RIP", pc: frame.rip }
+    }
+
+    fn describe_fatal(frame: &TrapFrame, _: u64) -> impl fmt::Display + '_ {
+        Fatal { frame, fault_address: fault_address() }
+    }
+}
+
+/// A trap the kernel cannot continue after, as `fatal` reports it.
+struct Fatal<'a> {
+    frame: &'a TrapFrame,
+    /// CR2 when the report was made.
+    fault_address: u64,
+}
+
+impl fmt::Display for Fatal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.frame;
+        write!(
+            f,
+            "vector {} {} error code {:#x} CR2={:#018x} RIP={:#018x} in ring {}",
+            frame.vector,
+            frame.class(),
+            frame.error_code,
+            self.fault_address,
+            frame.rip,
+            frame.cs & SELECTOR_RPL_MASK,
+        )
+    }
+}

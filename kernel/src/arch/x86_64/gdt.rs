@@ -1,4 +1,5 @@
-//! The GDT and the TSS (serve `exception` and `task`).
+//! The GDT and the TSS (serve the IDT, the trap frames and `trap.s` in
+//! `exception.rs`).
 //!
 //! Long mode ignores segment bases and limits, but ring changes still need
 //! descriptors: ring 0 code and data, ring 3 code and data, and the TSS, which

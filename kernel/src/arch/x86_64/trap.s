@@ -10,16 +10,19 @@
 //   low  r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax
 //        vector error_code rip cs rflags rsp ss                      high
 //
-// 22 quadwords = 176 bytes, a multiple of 16: RSP is 16-byte aligned at the
-// `call`, as the System V ABI of `trap_entry` wants. `trap_entry` returns the
-// frame to resume, maybe another thread's (a context switch), and the exit
-// path restores from that one.
+// 22 quadwords = 176 bytes, a multiple of 16. The stubs then call the kernel's
+// one trap entry, `handle_exception(frame, vector)` in crate::exception, which
+// is `extern "C"`: on this UEFI target that is the Microsoft x64 convention
+// (arguments in RCX and RDX, 32 bytes of shadow space reserved by the caller
+// above the return address, RSP 16-byte aligned at the `call`, RAX the
+// result). It returns the frame to resume, maybe another thread's (a context
+// switch), and the exit path restores from that one.
 
 .section .text
 
 // One 16-byte stub per vector, all 256 of them, so that whatever arrives (a
 // CPU exception, a device's interrupt, a spurious local APIC interrupt, an
-// `int n` of the kernel's own) reaches `trap_entry` with its number: stub N is
+// `int n` of the kernel's own) reaches `handle_exception` with its number: stub N is
 // at `trap_stubs + 16 * N` (exception.rs computes the IDT's gate addresses
 // that way). The vectors whose exceptions push an error code (SDM vol. 3A,
 // 6.3.1, table 6-1: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14, #AC 17,
@@ -57,10 +60,14 @@ trap_common:
     push r13
     push r14
     push r15
-    mov rdi, rsp
+    mov rcx, rsp
+    mov rdx, [rsp + 15*8]
     // The ABI wants the direction flag clear on every call; ring 3 may have set it.
     cld
-    call trap_entry
+    // The shadow space: 32 bytes keep RSP 16-byte aligned; the frame to resume
+    // replaces RSP below, so nothing needs to give them back.
+    sub rsp, 32
+    call handle_exception
     // The frame to resume: the same one, or another thread's.
     mov rsp, rax
     // Going back to ring 3 (CS.RPL = 3): the thread's next trap must land on

@@ -172,7 +172,7 @@ const PIC_SPURIOUS_VECTOR: u8 = exception::PIC_BASE + 7;
 /// spurious line are counted. Raised here with `int n` from ring 0, where a
 /// missing gate would be a fatal #GP.
 fn unexpected_and_spurious_vectors_are_survived(_: &Platform) -> Outcome {
-    let before = crate::exception::interrupt_counts();
+    let before = exception::interrupt_counts();
     // SAFETY: each `int` enters the kernel's own stub for that vector, whose
     // handler counts it and returns with `iretq` to the next instruction; no
     // register is changed (trap.s saves and restores them all).
@@ -186,7 +186,7 @@ fn unexpected_and_spurious_vectors_are_survived(_: &Platform) -> Outcome {
             pic_spurious = const PIC_SPURIOUS_VECTOR,
         );
     }
-    let after = crate::exception::interrupt_counts();
+    let after = exception::interrupt_counts();
     let seen = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
     ensure!(
         seen == (1, 1, 1),
