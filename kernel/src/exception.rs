@@ -58,7 +58,7 @@ fn dispatch(frame: &mut ExceptionFrame, slot: VectorSlot) -> *mut ExceptionFrame
             ExceptionClass::BrkAarch64 if frame.brk_immediate() == crate::arch::debug::NULL_BRK_IMMEDIATE => {
                 frame.elr += 4; // the null breakpoint: the floor of a brk round trip
             }
-            ExceptionClass::BrkAarch64 if offer_to_probes(frame, probe::on_brk) => {}
+            ExceptionClass::BrkAarch64 if offer_to_probes(frame, probe::on_breakpoint) => {}
             ExceptionClass::SoftwareStepLowerEl if offer_to_probes(frame, probe::on_step) => {}
             _ => task::fault(frame),
         },

@@ -70,7 +70,7 @@ fn dispatch(frame: &mut ExceptionFrame) -> *mut ExceptionFrame {
             }
         }
         Vector::Debug if from_user => {
-            if !offer_to_probes(frame, probe::on_debug) {
+            if !offer_to_probes(frame, probe::on_step) {
                 task::fault(frame);
             }
         }

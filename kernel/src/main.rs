@@ -27,7 +27,6 @@ mod memory;
 mod panic;
 #[cfg_attr(target_arch = "x86_64", path = "power_x86_64.rs")]
 mod power;
-#[cfg_attr(target_arch = "x86_64", path = "probe/mod_x86_64.rs")]
 mod probe;
 mod programs;
 mod run;

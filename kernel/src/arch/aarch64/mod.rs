@@ -8,6 +8,7 @@ pub mod exception;
 pub mod fpsimd;
 pub mod mmu;
 pub mod power;
+mod probe;
 pub mod psci;
 pub mod semihosting;
 pub mod timer;
