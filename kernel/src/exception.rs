@@ -18,6 +18,7 @@
 //! and process ([`offer_to_probes`]); nothing it calls calls back up
 //! (docs/modules.md).
 
+use crate::probe::{on_breakpoint, on_step};
 use crate::{
     arch::{Frame, Interrupt, Machine, Trap, Traps},
     power::{self, ExitStatus},
@@ -29,13 +30,6 @@ use crate::{
     },
     time,
 };
-// Transition: the probe code's two entry points still have each
-// architecture's own names (aarch64 `on_brk`, x86_64 `on_debug`) until it is
-// one module.
-#[cfg(target_arch = "x86_64")]
-use crate::probe::{on_breakpoint, on_debug as on_step};
-#[cfg(target_arch = "aarch64")]
-use crate::probe::{on_brk as on_breakpoint, on_step};
 
 pub fn init() {
     Machine::init_traps();

@@ -24,7 +24,6 @@ mod exception;
 mod memory;
 mod panic;
 mod power;
-#[cfg_attr(target_arch = "x86_64", path = "probe/mod_x86_64.rs")]
 mod probe;
 mod programs;
 mod run;

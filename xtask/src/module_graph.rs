@@ -663,7 +663,7 @@ mod tests {
             ("task::process", "probe::thread_state"),
             ("task::launch", "bootargs"),
             ("run", "probe"),
-            ("probe::thread_state", "arch::aarch64::debug"),
+            ("probe::thread_state", "arch"),
         ] {
             assert!(graph.has_edge(from, to), "no edge {from} -> {to}");
         }

@@ -1,20 +1,7 @@
-//! The arch-neutral half of the kernel's probe module: the probe registry and
-//! its options, registering command-line probes, the probe system calls, and
-//! what happens to probes when processes end. The aarch64 kernel
-//! and the x86_64 kernel both compile this file (x86_64 through `#[path]`);
-//! everything that depends on the machine (reading and planting the
-//! breakpoint, the trap, the step) is the parent module's, through:
-//!
-//! - `super::read_original(process, vaddr, symbol)`: check that a probe may go
-//!   at `vaddr` and read the instruction there;
-//! - `super::plant(space, vaddr)` and `super::restore(space, vaddr, original)`:
-//!   write the breakpoint, or the original instruction back;
-//! - `super::rewind_syscall(frame)`: make the thread run its system call again;
-//! - `super::insn_text(insn)`: an instruction as traces show it;
-//! - `super::resume_address(frame)`: where the thread resumes (ELR or RIP);
-//! - `super::new_xol_slots()`: the XOL slots of a new address space;
-//! - `super::thread_state`: the per-thread probe state (a leaf module), with
-//!   `Isa`, `Probe`, `space_of` and `slot_address`.
+//! The probe registry and what goes with it: the options, registering the
+//! command-line probes, the probe system calls, planting and removing
+//! breakpoints in a process's text, and what happens to probes when
+//! processes start and end. The hit path is the parent module's.
 //!
 //! The scheduler does not call this module: [`scheduler_hooks`] hands it, at
 //! init, the functions it calls when a process starts and ends and when the
@@ -23,22 +10,22 @@
 
 use super::{
     thread_state::{space_of, Isa, Probe},
-    user_memory::CheckedUserMemory,
+    Frame,
 };
 use crate::{
-    arch::exception::ExceptionFrame,
+    arch::{Machine, Probes},
     bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
     println,
     task::{
+        address_space::{AddressSpace, UserAccess},
         process::Process,
-        scheduler::{self, After},
+        scheduler,
     },
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
 use probe_core::{
-    registry::Treatment, ActiveHit, Arch, BreakpointTree, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy,
-    SlotIndex, TreeLookup, XolPolicy,
+    registry::Treatment, xol, Arch, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, XolPolicy, XolSlots,
 };
 use spin::{Mutex, Once};
 
@@ -123,6 +110,49 @@ pub fn requests_not_installed() -> Vec<(String, String)> {
         .collect()
 }
 
+// ---- the text of a process ----
+
+/// The XOL slots of a new address space, as `xol-slots=N` asks.
+fn new_xol_slots() -> XolSlots {
+    let page = xol::slots_per_page::<Isa>();
+    XolSlots::for_arch::<Isa>(options().xol_slots.map_or(page, |step_slots| step_slots + 1))
+}
+
+/// Up to one instruction's bytes of user text at `vaddr`: as many as are
+/// readable and executable from there (an instruction never runs past the
+/// end of text).
+fn read_text(space: &AddressSpace, vaddr: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for len in (1..=Machine::LONGEST_INSTRUCTION as u64).rev() {
+        if let Ok(range) = space.check(vaddr, len, UserAccess::Execute) {
+            space.read(range, &mut bytes);
+            break;
+        }
+    }
+    bytes
+}
+
+/// Check that a probe may go at `vaddr` in `process` and decode the
+/// instruction there.
+fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<<Isa as Arch>::Insn, (Error, String)> {
+    if !vaddr.is_multiple_of(Isa::INSN_ALIGN) {
+        return Err((Error::InvalidArgument, format!("address {:#x} is not {}-byte aligned", vaddr, Isa::INSN_ALIGN)));
+    }
+    let text = read_text(&process.space, vaddr);
+    if text.is_empty() {
+        return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
+    }
+    Machine::decode_instruction(&text)
+        .map_err(|why| (Error::Refused, format!("{} at {:#x}: cannot decode an instruction: {}", symbol, vaddr, why)))
+}
+
+/// Write `bytes` into the process's text at `vaddr` through the kernel alias
+/// (user mode sees the page read-only) and make them visible to instruction
+/// fetch.
+fn write_text(space: &AddressSpace, vaddr: u64, bytes: &[u8]) {
+    space.write_as_kernel(vaddr, bytes).expect("probe address was checked to be mapped text");
+}
+
 // ---- registration ----
 
 /// Plant the command-line probes that name `process`'s program. Each failure
@@ -197,7 +227,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
             format!("address {:#x} is in the XOL page, not in {}'s text", vaddr, process.name),
         ));
     }
-    let original = super::read_original(process, vaddr, &symbol)?;
+    let original = read_original(process, vaddr, &symbol)?;
     let spec = ProbeSpec {
         space: space_of(process.pid),
         vaddr,
@@ -215,7 +245,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         };
         (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
     })?;
-    super::plant(&process.space, vaddr);
+    write_text(&process.space, vaddr, Machine::PROBE_BREAKPOINT);
     EVERY_PROBE.lock().push(Arc::clone(&probe));
     Ok(probe)
 }
@@ -254,12 +284,12 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
         Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
         _ => return Err(Error::InvalidArgument),
     };
-    super::restore(&process.space, vaddr, &original);
+    write_text(&process.space, vaddr, Machine::covered_bytes(&original).as_ref());
     let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
     trace!(
         "probe_unregister: {} retired, {} restored at {:#x}",
         probe.id,
-        super::insn_text(&probe.original),
+        Machine::instruction_text(&probe.original),
         probe.vaddr
     );
     Ok(probe)
@@ -268,7 +298,7 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
 /// `probe_unregister`: put the original instruction back and retire the probe;
 /// returns `None` while a thread is still stepping it (the caller's system
 /// call is executed again until then), `Some` when done.
-pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64, Error>> {
+pub fn sys_unregister(frame: &mut Frame, id: u64) -> Option<Result<u64, Error>> {
     scheduler::with(|s| {
         let (thread, process) = s.current();
         let probe = match thread.probes.unregistering.take() {
@@ -284,7 +314,7 @@ pub fn sys_unregister(frame: &mut ExceptionFrame, id: u64) -> Option<Result<u64,
         // A thread is between this probe's breakpoint and its step: let it finish first.
         trace!("probe_unregister: {} has a step in flight, waiting", probe.id);
         thread.probes.unregistering = Some(probe);
-        super::rewind_syscall(frame); // run the system call again when we are scheduled next
+        Machine::restart_system_call(frame); // run the system call again when we are scheduled next
         s.yield_now();
         None
     })
@@ -317,87 +347,6 @@ pub fn counters() -> brk_abi::ProbeCounters {
     }
 }
 
-// ---- the hit path ----
-
-/// Find the probe a thread of process `pid` hit at `breakpoint`: first in the
-/// thread's own `tree` (no lock, no other thread involved), then in the
-/// registry (locked), whose answer is cached in the tree. A tree entry whose
-/// probe was retired is dropped, never used. Returns the hit and the slot this
-/// breakpoint used last time, or `None` if no live probe is there.
-#[inline]
-pub fn find_probe(
-    tree: &mut BreakpointTree<Isa>,
-    pid: u32,
-    tid: u32,
-    breakpoint: u64,
-) -> Option<(ActiveHit<Isa>, Option<SlotIndex>)> {
-    match tree.lookup(breakpoint) {
-        TreeLookup::Hit { hit, remembered_slot } => {
-            trace!(
-                "tree hit: {}, slot last time: {}",
-                hit.probe().id,
-                remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
-            );
-            Some((hit, remembered_slot))
-        }
-        lookup => {
-            if matches!(lookup, TreeLookup::StaleRemoved) {
-                trace!("tree entry was for a retired probe: dropped");
-            }
-            let found = REGISTRY.lock().find(space_of(pid), breakpoint);
-            match found.map(|probe| tree.insert(probe)) {
-                Some(Ok(Some(hit))) => {
-                    trace!(
-                        "tree miss; registry: {} ({}), cached in tid {}'s tree",
-                        hit.probe().id,
-                        hit.probe().kind.as_str(),
-                        tid
-                    );
-                    Some((hit, None))
-                }
-                _ => None,
-            }
-        }
-    }
-}
-
-/// Step 5 for a simulated instruction: do what it would have done, on the
-/// saved registers and (through the checked path) the task's memory, and
-/// resume past it: one exception per hit. A memory access the task itself
-/// could not have made kills the process, reported at the probed address.
-pub fn simulate_hit(
-    simulation: &<Isa as Arch>::Simulation,
-    breakpoint: u64,
-    frame: &mut ExceptionFrame,
-    process: &Process,
-    hit: ActiveHit<Isa>,
-) -> After {
-    let result = Isa::simulate(simulation, breakpoint, frame, &mut CheckedUserMemory(&process.space));
-    drop(hit);
-    match result {
-        Ok(()) => {
-            COUNTERS.bump(&COUNTERS.simulated);
-            trace!(
-                "simulated {} ({}): resume at {:#x}, one exception in all",
-                simulation.mnemonic(),
-                simulation.why(),
-                super::resume_address(frame)
-            );
-            After::Resume
-        }
-        Err(fault) => {
-            println!(
-                "fault: simulated {} at {:#x} ({}): {}; process killed",
-                simulation.mnemonic(),
-                breakpoint,
-                process.symbols.locate(&process.name, breakpoint),
-                fault
-            );
-            After::kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
-        }
-    }
-}
-
 // ---- when processes end ----
 
 /// A process ends: its probes go with its address space.
@@ -410,7 +359,7 @@ fn on_process_end(pid: u32) {
 /// probes' end with it, and the report once every process has ended.
 pub fn scheduler_hooks() -> scheduler::Hooks {
     scheduler::Hooks {
-        new_xol_slots: super::new_xol_slots,
+        new_xol_slots,
         process_loaded: install_requested,
         process_ended: on_process_end,
         all_ended: super::report::print_report,

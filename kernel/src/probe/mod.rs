@@ -1,41 +1,41 @@
-//! Probes: the brk path of this kernel, end to end.
+//! Probes: the breakpoint path of this kernel, end to end, one hit path for
+//! every architecture.
 //!
-//! This module adapts the arch-neutral `probe_core` crate (registry, per-task
+//! This module adapts the arch-neutral `probe_core` crate (registry, per-thread
 //! breakpoint tree, XOL slot allocator, return stack, classifier, counters) to
-//! the machine: it plants and removes `brk`s in a process's text, handles the
-//! `brk` and software-step exceptions, and reports. docs/brk-path.md tells the
-//! story of one hit with links into this file.
+//! the kernel: it handles the breakpoint and single-step traps, and reports.
+//! docs/brk-path.md tells the story of one hit with links into this file.
+//! The registry, the probe system calls and planting breakpoints are
+//! `common.rs`; what the machine does (what a breakpoint looks like, how a
+//! step is armed, what an XOL slot holds) is the contract's `Probes`,
+//! implemented by `crate::arch::Machine`. The hit path is generic over the
+//! machine's instruction set and compiled once per architecture: no
+//! indirect call, allocation or lock is added by the contract.
 //!
-//! This file is the machine's half. The arch-neutral half (the registry and
-//! its options, registration, the probe system calls, the tree-then-registry
-//! lookup) is `common.rs`, which the x86_64 kernel compiles too, next to its
-//! own machine half (`kernel/x86_64/src/probe/mod.rs`).
-//!
-//! Locking: everything here runs in exception context with interrupts masked on
+//! Locking: everything here runs in trap context with interrupts masked on
 //! one core. The hit path touches only the current thread's tree and its
 //! process's XOL slots; the global registry's lock is taken on a tree miss, at
 //! registration and at unregistration.
 //!
 //! Who calls whom: the exception dispatcher takes the scheduler's lock once and
-//! hands [`on_brk`] and [`on_step`] the current thread and its process; they
-//! return what the scheduler must do next (`task::scheduler::After`), and the
-//! dispatcher has the scheduler do it. The probe code never takes the scheduler's lock on the hit path and the
-//! scheduler never calls into this module: what it needs at a process's start
-//! and end reaches it as the [`scheduler_hooks`] it is handed at init, and the
-//! per-thread state it keeps is the leaf module [`thread_state`].
+//! hands [`on_breakpoint`] and [`on_step`] the current thread and its process;
+//! they return what the scheduler must do next (`task::scheduler::After`), and
+//! the dispatcher has the scheduler do it. The probe code never takes the
+//! scheduler's lock on the hit path and the scheduler never calls into this
+//! module: what it needs at a process's start and end reaches it as the
+//! [`scheduler_hooks`] it is handed at init, and the per-thread state it keeps
+//! is the leaf module [`thread_state`].
 
 #[macro_use]
 mod common;
-mod glue;
 mod report;
 pub mod thread_state;
 mod user_memory;
 
+// The trap frame: the `Traps` contract's frame type once that names one.
+use crate::arch::exception::ExceptionFrame as Frame;
 use crate::{
-    arch::{
-        debug::{self, PROBE_BRK_IMMEDIATE, TRAMPOLINE_BRK_IMMEDIATE},
-        exception::ExceptionFrame,
-    },
+    arch::{BreakpointTrap, Machine, Probes},
     println,
     task::{
         address_space::{AddressSpace, UserAccess},
@@ -43,133 +43,146 @@ use crate::{
         scheduler::After,
     },
 };
-use alloc::{format, string::String, sync::Arc, vec::Vec};
-use brk_abi::Error;
-use common::{find_probe, options, simulate_hit, xol_policy, COUNTERS};
-use probe_core::{registry::Treatment, xol, Aarch64, ActiveHit, Arch, ProbeKind, SlotIndex, XolPolicy, XolSlots};
-use thread_state::{slot_address, Stepping};
+use alloc::{format, string::String, sync::Arc};
+use common::{options, xol_policy, COUNTERS, REGISTRY};
+use probe_core::{
+    registry::Treatment, retstack::PushOutcome, xol, ActiveHit, Arch, BreakpointTree, ProbeKind, SlotIndex, TreeLookup,
+    XolPolicy,
+};
+use thread_state::{slot_address, space_of, Isa, Probe, Stepping};
+use user_memory::CheckedUserMemory;
 
 pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
 
-/// The XOL slots of a new address space, as `xol-slots=N` asks.
-pub fn new_xol_slots() -> XolSlots {
-    match options().xol_slots {
-        Some(step_slots) => XolSlots::new(step_slots + 1),
-        None => XolSlots::full_page(),
-    }
-}
-
-/// Read the instruction at user address `vaddr` (which must be readable text).
-fn read_instruction(space: &AddressSpace, vaddr: u64) -> Option<u32> {
-    let range = space.check(vaddr, 4, UserAccess::Read).ok()?;
-    let mut bytes = Vec::new();
-    space.read(range, &mut bytes);
-    Some(u32::from_le_bytes(bytes[..4].try_into().ok()?))
-}
-
-// ---- the machine's side of registration (the rest is `common.rs`) ----
-
-/// Check that a probe may go at `vaddr` in `process` and read the instruction there.
-fn read_original(process: &Process, vaddr: u64, _symbol: &str) -> Result<u32, (Error, String)> {
-    if !vaddr.is_multiple_of(Aarch64::INSN_ALIGN) {
-        return Err((Error::InvalidArgument, format!("address {:#x} is not 4-byte aligned", vaddr)));
-    }
-    if process.space.check(vaddr, 4, UserAccess::Execute).is_err() {
-        return Err((Error::InvalidArgument, format!("address {:#x} is not in {}'s text", vaddr, process.name)));
-    }
-    read_instruction(&process.space, vaddr)
-        .ok_or_else(|| (Error::InvalidArgument, format!("address {:#x} is not readable", vaddr)))
-}
-
-/// Plant the probe's `brk` over the instruction at `vaddr`.
-fn plant(space: &AddressSpace, vaddr: u64) {
-    write_text(space, vaddr, Aarch64::breakpoint(PROBE_BRK_IMMEDIATE));
-}
-
-/// Put the original instruction back at `vaddr`.
-fn restore(space: &AddressSpace, vaddr: u64, original: &u32) {
-    write_text(space, vaddr, *original);
-}
-
-/// Make the thread execute its `svc` again (it is 4 bytes before ELR).
-fn rewind_syscall(frame: &mut ExceptionFrame) {
-    frame.elr -= 4;
-}
-
-/// Where the thread resumes: the saved ELR_EL1.
-fn resume_address(frame: &ExceptionFrame) -> u64 {
-    frame.elr
-}
-
-/// An instruction word as traces show it.
-fn insn_text(insn: &u32) -> String {
-    format!("{:#010x}", insn)
-}
-
-/// Write one instruction into the process's text through the kernel alias (EL0
-/// sees the page read-only) and make it visible to instruction fetch.
-fn write_text(space: &AddressSpace, vaddr: u64, instruction: u32) {
-    space
-        .write_as_kernel(vaddr, &instruction.to_le_bytes(), true)
-        .expect("probe address was checked to be mapped text");
-}
-
-// ---- the hit path ----
-
-/// A `brk` from EL0 by `thread` of `process` (the running ones). Returns what
-/// the scheduler must do next, or `None` if it is not a probe's (the caller
-/// reports the program's own `brk` and kills the process).
-pub fn on_brk(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
-    let immediate = frame.brk_immediate();
-    if immediate == TRAMPOLINE_BRK_IMMEDIATE && frame.elr == slot_address(SlotIndex::TRAMPOLINE) {
-        return on_trampoline(frame, thread);
-    }
-    if immediate != PROBE_BRK_IMMEDIATE {
-        return None;
-    }
-    let breakpoint = frame.elr;
+/// A breakpoint trap from user mode by `thread` of `process` (the running
+/// ones). Returns what the scheduler must do next, or `None` if it is not a
+/// probe's (the caller reports the program's own breakpoint and kills the
+/// process).
+pub fn on_breakpoint(frame: &mut Frame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+    let breakpoint = match Machine::breakpoint_trap(frame, |address, bytes| read_user(&process.space, address, bytes))?
+    {
+        BreakpointTrap::Planted { address } => address,
+        BreakpointTrap::Trampoline => return on_trampoline(frame, thread),
+        BreakpointTrap::Null { resume } => {
+            Machine::set_resume_address(frame, resume);
+            return Some(After::Resume);
+        }
+    };
     trace!(
-        "brk #{:#x} at {:#x} ({}): ESR_EL1={:#010x}, EC 0x3C (brk from EL0), tid {}",
-        immediate,
-        breakpoint,
-        process.symbols.locate(&process.name, breakpoint),
-        tock_registers::interfaces::Readable::get(&frame.esr),
+        "{}, tid {}",
+        Machine::breakpoint_trace(frame, breakpoint, process.symbols.locate(&process.name, breakpoint)),
         thread.tid
     );
     // 1. and 2.: this thread's own tree, then the registry.
     let Some((hit, remembered)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, breakpoint) else {
-        // 3. No probe. Still a brk there? Then it is the program's own.
-        return match read_instruction(&process.space, breakpoint) {
-            Some(word) if Aarch64::breakpoint_immediate(word).is_some() => None,
-            _ => {
-                trace!("no probe and no brk at {:#x} any more (unregistered meanwhile): restart there", breakpoint);
-                Some(After::Resume)
-            }
-        };
+        return not_a_probe(frame, &process.space, breakpoint);
     };
     Some(handle_hit(frame, thread, process, hit, remembered, breakpoint))
 }
 
+/// `bytes.len()` bytes of user memory at `address` into `bytes`, if the
+/// thread could read them.
+fn read_user(space: &AddressSpace, address: u64, bytes: &mut [u8]) -> bool {
+    let Ok(range) = space.check(address, bytes.len() as u64, UserAccess::Read) else { return false };
+    space.read_exact(range, bytes);
+    true
+}
+
+/// Step 3: a breakpoint trap no probe owns. A breakpoint still there is the
+/// program's own: not ours (`None`). Otherwise the probe was unregistered
+/// between the trap and now: run the original instruction, which is back in
+/// place.
+fn not_a_probe(frame: &mut Frame, space: &AddressSpace, breakpoint: u64) -> Option<After> {
+    let mut text = [0; Machine::PROBE_BREAKPOINT.len()];
+    let still_there = read_user(space, breakpoint, &mut text)
+        && Machine::decode_instruction(&text).is_ok_and(|insn| Isa::breakpoint_immediate(insn).is_some());
+    if still_there {
+        return None;
+    }
+    trace!(
+        "no probe and no {} at {:#x} any more (unregistered meanwhile): restart there",
+        Machine::BREAKPOINT_NAME,
+        breakpoint
+    );
+    Machine::set_resume_address(frame, breakpoint);
+    Some(After::Resume)
+}
+
+/// Find the probe a thread of process `pid` hit at `breakpoint`: first in the
+/// thread's own `tree` (no lock, no other thread involved), then in the
+/// registry (locked), whose answer is cached in the tree. A tree entry whose
+/// probe was retired is dropped, never used. Returns the hit and the slot this
+/// breakpoint used last time, or `None` if no live probe is there.
+#[inline]
+fn find_probe(
+    tree: &mut BreakpointTree<Isa>,
+    pid: u32,
+    tid: u32,
+    breakpoint: u64,
+) -> Option<(ActiveHit<Isa>, Option<SlotIndex>)> {
+    match tree.lookup(breakpoint) {
+        TreeLookup::Hit { hit, remembered_slot } => {
+            trace!(
+                "tree hit: {}, slot last time: {}",
+                hit.probe().id,
+                remembered_slot.map_or(String::from("none"), |slot| format!("{}", slot.index()))
+            );
+            Some((hit, remembered_slot))
+        }
+        lookup => {
+            if matches!(lookup, TreeLookup::StaleRemoved) {
+                trace!("tree entry was for a retired probe: dropped");
+            }
+            let found = REGISTRY.lock().find(space_of(pid), breakpoint);
+            match found.map(|probe| tree.insert(probe)) {
+                Some(Ok(Some(hit))) => {
+                    trace!(
+                        "tree miss; registry: {} ({}), cached in tid {}'s tree",
+                        hit.probe().id,
+                        hit.probe().kind.as_str(),
+                        tid
+                    );
+                    Some((hit, None))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Steps 4 to 6: a live probe was hit. Claim an XOL slot if the instruction is
+/// stepped, arm a return probe, then simulate the instruction or step it
+/// out of line.
 fn handle_hit(
-    frame: &mut ExceptionFrame,
+    frame: &mut Frame,
     thread: &mut Thread,
     process: &mut Process,
-    hit: ActiveHit,
+    hit: ActiveHit<Isa>,
     remembered: Option<SlotIndex>,
     breakpoint: u64,
 ) -> After {
     let probe = Arc::clone(hit.probe());
-    // A step needs a slot first: without one, the thread waits and the brk is
-    // executed again later (the hit is not counted twice: see below).
-    let choice = match probe.treatment {
+    // A step needs a slot first: without one, the thread waits and the
+    // breakpoint is executed again later (the hit is not counted twice: see below).
+    let step = match probe.treatment {
         Treatment::Step => {
-            trace!("{:#010x} runs the same anywhere: step it out of line in an XOL slot", probe.original);
-            match xol::choose_slot(&process.xol, xol_policy(), remembered, probe.original, &COUNTERS) {
-                Some(choice) => Some(choice),
+            let image = Machine::slot_image(&mut thread.probes.slot_images, &probe);
+            trace!(
+                "{} runs the same anywhere{}: step it out of line in an XOL slot",
+                Machine::instruction_text(&probe.original),
+                Machine::image_note(&image)
+            );
+            match xol::choose_slot(&process.xol, xol_policy(), remembered, Machine::slot_content(&image), &COUNTERS) {
+                Some(choice) => Some((choice, image)),
                 None => {
-                    trace!("every XOL slot is busy: tid {} waits and executes the brk again later", thread.tid);
+                    trace!(
+                        "every XOL slot is busy: tid {} waits and executes the {} again later",
+                        thread.tid,
+                        Machine::BREAKPOINT_NAME
+                    );
                     hit.retract();
+                    Machine::set_resume_address(frame, breakpoint);
                     return After::Yield;
                 }
             }
@@ -179,82 +192,62 @@ fn handle_hit(
     COUNTERS.bump(&COUNTERS.hits);
 
     if probe.kind == ProbeKind::Uretprobe {
-        let return_address = frame.x[30];
-        match thread.probes.returns.push(Arc::clone(&probe), return_address, frame.sp_el0, &COUNTERS) {
-            probe_core::retstack::PushOutcome::Armed { abandoned } => {
-                frame.x[30] = slot_address(SlotIndex::TRAMPOLINE);
-                trace!(
-                    "return probe armed: x30 {:#x} -> trampoline {:#x} ({} abandoned frames dropped)",
-                    return_address,
-                    frame.x[30],
-                    abandoned
-                );
+        if let Err(reason) = arm_return_probe(frame, thread, process, &probe) {
+            drop(hit);
+            if let Some((choice, _)) = step {
+                let _ = process.xol.release(choice.slot);
             }
-            probe_core::retstack::PushOutcome::SkippedDepthLimit { .. } => {
-                trace!("return stack full ({} deep): this return is not probed", probe_core::RETURN_STACK_DEPTH);
-            }
+            return After::kill(reason);
         }
     }
 
-    match (&probe.treatment, choice) {
+    match (&probe.treatment, step) {
         (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
-        (Treatment::Step, Some(choice)) => {
+        (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
             // Compare through the kernel alias: what the page really holds.
-            let holds_it = process.space.read_xol_slot(slot.index()) == probe.original;
+            let holds_it = process.space.xol_slot_holds(slot.index(), Machine::image_bytes(&image));
             if choice.must_write == holds_it && xol_policy() == XolPolicy::Reuse {
                 println!("probe: XOL slot {} record disagrees with the page; writing it", slot.index());
             }
             if choice.must_write || !holds_it {
-                let lines = process.space.write_xol_slot(slot.index(), probe.original);
-                process.xol.note_written(slot, probe.original);
+                let lines = process.space.write_xol_slot(slot.index(), Machine::image_bytes(&image));
+                process.xol.note_written(slot, Machine::slot_content(&image));
                 COUNTERS.add_maintenance(lines);
                 let alias = process.space.xol_slot_kernel_address(slot.index());
-                let geometry = crate::arch::cache::geometry();
-                if lines.ic_iallu > 0 {
-                    trace!(
-                        "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IALLUIS (the I-cache may alias: the user's line is not indexed by the kernel's address), DSB ISH, ISB",
-                        slot.index(),
-                        choice.reason,
-                        probe.original,
-                        alias,
-                        lines.dc_cvau_lines,
-                        alias & !(geometry.dcache_line - 1)
-                    );
-                } else {
-                    trace!(
-                        "slot {} ({:?}): written {:#010x} through the kernel alias {:#x}; DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB",
-                        slot.index(),
-                        choice.reason,
-                        probe.original,
-                        alias,
-                        lines.dc_cvau_lines,
-                        alias & !(geometry.dcache_line - 1),
-                        lines.ic_ivau_lines,
-                        alias & !(geometry.icache_line - 1)
-                    );
-                }
-            } else {
                 trace!(
-                    "slot {} ({:?}): already holds {:#010x}: no write, no cache maintenance",
+                    "slot {} ({:?}): written {} through the kernel alias {:#x}; {}",
                     slot.index(),
                     choice.reason,
-                    probe.original
+                    Machine::image_text(&image),
+                    alias,
+                    Machine::slot_write_trace(alias, lines)
+                );
+            } else {
+                trace!(
+                    "slot {} ({:?}): already holds {}: {}",
+                    slot.index(),
+                    choice.reason,
+                    Machine::image_text(&image),
+                    Machine::SLOT_UNCHANGED
                 );
             }
             thread.probes.tree.remember_slot(breakpoint, slot);
             COUNTERS.bump(&COUNTERS.stepped);
-            frame.elr = address;
-            debug::arm_single_step(frame);
-            thread.probes.stepping = Some(Stepping { hit, slot, breakpoint });
-            trace!(
-                "eret to slot {:#x} with MDSCR_EL1.SS=1 and SPSR_EL1.SS=1: one instruction, then a step exception",
-                address
-            );
+            let stepping = thread.probes.stepping.insert(Stepping {
+                hit,
+                slot,
+                breakpoint,
+                machine: Machine::arm_step(frame, &image, breakpoint, address),
+            });
+            if let Some(fixup) = Machine::step_fixup_trace(&stepping.machine, breakpoint) {
+                trace!("{}", fixup);
+            }
+            trace!("{}", Machine::step_armed_trace(address));
             if options().preempt_steps {
                 // As if an interrupt arrived now: the step stays armed in this
-                // thread's saved SPSR and resumes when it runs again.
+                // thread's saved frame and resumes when it runs again.
                 return After::Yield;
             }
             After::Resume
@@ -263,36 +256,126 @@ fn handle_hit(
     }
 }
 
-/// The software-step exception after an out-of-line instruction, taken by
-/// `thread` of `process`. Returns what the scheduler must do next, or `None`
-/// if this thread was not stepping a probe (the caller reports it).
-pub fn on_step(frame: &mut ExceptionFrame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+/// Step 5 for a return probe, at its entry hit: save where the function returns to on the
+/// thread's return stack and make it return to the trampoline instead.
+fn arm_return_probe(
+    frame: &mut Frame,
+    thread: &mut Thread,
+    process: &Process,
+    probe: &Arc<Probe>,
+) -> Result<(), String> {
+    let mut memory = CheckedUserMemory(&process.space);
+    let site = Machine::return_site(frame, &mut memory)?;
+    match thread.probes.returns.push(Arc::clone(probe), site.address, site.stack_pointer, &COUNTERS) {
+        PushOutcome::Armed { abandoned } => {
+            let trampoline = slot_address(SlotIndex::TRAMPOLINE);
+            Machine::set_return_address(frame, &mut memory, trampoline)?;
+            trace!(
+                "return probe armed: {} {:#x} -> trampoline {:#x} ({} abandoned frames dropped)",
+                Machine::RETURN_ADDRESS_NAME,
+                site.address,
+                trampoline,
+                abandoned
+            );
+        }
+        PushOutcome::SkippedDepthLimit { .. } => {
+            trace!("return stack full ({} deep): this return is not probed", probe_core::RETURN_STACK_DEPTH);
+        }
+    }
+    Ok(())
+}
+
+/// Step 6 for a simulated instruction: do what it would have done, on the saved
+/// registers and (through the checked path) the task's memory, and resume
+/// past it: one exception per hit. A memory access the task itself could not
+/// have made kills the process, reported at the probed address.
+fn simulate_hit(
+    simulation: &<Isa as Arch>::Simulation,
+    breakpoint: u64,
+    frame: &mut Frame,
+    process: &Process,
+    hit: ActiveHit<Isa>,
+) -> After {
+    let result =
+        Isa::simulate(simulation, breakpoint, Machine::registers(frame), &mut CheckedUserMemory(&process.space));
+    drop(hit);
+    match result {
+        Ok(()) => {
+            COUNTERS.bump(&COUNTERS.simulated);
+            trace!(
+                "simulated {} ({}): resume at {:#x}, one exception in all",
+                simulation.mnemonic(),
+                simulation.why(),
+                Machine::resume_address(frame)
+            );
+            After::Resume
+        }
+        Err(fault) => {
+            println!(
+                "fault: simulated {} at {:#x} ({}): {}; process killed",
+                simulation.mnemonic(),
+                breakpoint,
+                process.symbols.locate(&process.name, breakpoint),
+                fault
+            );
+            After::kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
+        }
+    }
+}
+
+/// Step 7: the step trap after an out-of-line instruction, taken by `thread` of
+/// `process`. Returns what the scheduler must do next, or `None` if this
+/// thread was not stepping a probe (the caller reports it).
+pub fn on_step(frame: &mut Frame, thread: &mut Thread, process: &mut Process) -> Option<After> {
     let stepping = thread.probes.stepping.take()?;
-    debug::set_core_single_step(false);
     let slot = slot_address(stepping.slot);
+    if Machine::step_repeats(frame, slot) {
+        thread.probes.stepping = Some(stepping);
+        return Some(After::Resume);
+    }
     let _ = process.xol.release(stepping.slot);
-    if frame.elr != slot + 4 {
+    Machine::disarm_step(frame, &stepping.machine);
+    let length = Machine::step_length(&stepping.machine);
+    let stepped_to = slot + length;
+    if Machine::resume_address(frame) != stepped_to {
         // The stepped instructions never branch, so this cannot happen; if it
         // did, resuming anywhere would be a guess.
-        println!("probe: step from slot {:#x} ended at {:#x}, not the next slot address", slot, frame.elr);
+        println!(
+            "probe: step from slot {:#x} ended at {:#x}, {}",
+            slot,
+            Machine::resume_address(frame),
+            Machine::STEP_LEFT_SLOT
+        );
         return Some(After::kill("single step left the XOL slot"));
     }
-    frame.elr = stepping.breakpoint + 4;
+    let fixed =
+        Machine::finish_step(frame, &stepping.machine, |address, bits| clear_user_bits(&process.space, address, bits));
+    if let Err(why) = fixed {
+        return Some(After::kill(why));
+    }
+    Machine::set_resume_address(frame, stepping.breakpoint + length);
     trace!(
-        "step exception ESR_EL1={:#010x} (EC 0x32) at {:#x}: PC = {:#x} + 4, MDSCR_EL1.SS cleared, slot {} released",
-        tock_registers::interfaces::Readable::get(&frame.esr),
-        slot + 4,
-        stepping.breakpoint,
+        "{}, slot {} released",
+        Machine::step_done_trace(frame, &stepping.machine, stepped_to, stepping.breakpoint),
         stepping.slot.index()
     );
     drop(stepping.hit);
     Some(After::Resume)
 }
 
-/// The return trampoline in XOL slot 0: a probed function returned.
-fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<After> {
+/// Clear `bits` in the user byte at `address`, if the thread could write it.
+fn clear_user_bits(space: &AddressSpace, address: u64, bits: u8) -> bool {
+    let Ok(range) = space.check(address, 1, UserAccess::Write) else { return false };
+    let mut byte = [0];
+    space.read_exact(range, &mut byte);
+    space.write(range, &[byte[0] & !bits]);
+    true
+}
+
+/// Step 8: the return trampoline in XOL slot 0: a probed function returned.
+fn on_trampoline(frame: &mut Frame, thread: &mut Thread) -> Option<After> {
     let trampoline = slot_address(SlotIndex::TRAMPOLINE);
-    let result = thread.probes.returns.pop_chain(frame.sp_el0, trampoline, |instance, abandoned| {
+    let result = thread.probes.returns.pop_chain(Machine::stack_pointer(frame), trampoline, |instance, abandoned| {
         trace!(
             "trampoline: return from {} to {:#x} ({} abandoned frames dropped)",
             instance.probe.id,
@@ -300,7 +383,7 @@ fn on_trampoline(frame: &mut ExceptionFrame, thread: &mut Thread) -> Option<Afte
             abandoned
         );
     });
-    // No pending return: EL0 reached the trampoline on its own (`None`: its own doing).
-    frame.elr = result.ok()?;
+    // No pending return: user mode reached the trampoline on its own (`None`: its own doing).
+    Machine::set_resume_address(frame, result.ok()?);
     Some(After::Resume)
 }

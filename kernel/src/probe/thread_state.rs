@@ -1,41 +1,47 @@
 //! The probe state of one thread: its breakpoint tree, its pending return
-//! probes, the step it may be in the middle of, and an unregistration it waits
-//! for. `task::process::Thread` holds one of these.
+//! probes, the step it may be in the middle of, an unregistration it waits
+//! for, and the machine's cache of slot images. `task::process::Thread` holds
+//! one of these.
 //!
 //! This is a leaf module: it depends on `probe_core`, `brk_abi`'s layout and
-//! `arch::debug`, never on the rest of `probe` or on `task`, so the task
-//! records can hold probe state without `task` depending on the probe code
-//! (the probe code depends on `task`, not the other way round). What the
-//! scheduler does with a thread's probe state when the thread ends or faults
-//! (give back its XOL slot, empty its tree) is here too, as methods.
+//! the machine's `Probes` contract, never on the rest of `probe` or on
+//! `task`, so the task records can hold probe state without `task` depending
+//! on the probe code (the probe code depends on `task`, not the other way
+//! round). What the scheduler does with a thread's probe state when the
+//! thread ends or faults (give back its XOL slot, empty its tree) is here
+//! too, as methods.
 
-use crate::arch::debug;
+use crate::arch::{Machine, Probes};
 use alloc::sync::Arc;
 use brk_abi::layout;
-use probe_core::{Aarch64, ActiveHit, BreakpointTree, ReturnStack, SlotIndex, SpaceId, XolSlots};
+use probe_core::{ActiveHit, Arch, BreakpointTree, ReturnStack, SlotIndex, SpaceId, XolSlots};
 
-/// This kernel's instruction set, as the probe core knows it.
-pub type Isa = Aarch64;
-/// A registered probe of this kernel's instruction set.
+/// This machine's instruction set, as the probe core knows it.
+pub type Isa = <Machine as Probes>::Isa;
+/// A registered probe of this machine's instruction set.
 pub type Probe = probe_core::Probe<Isa>;
 
 /// The probe state of one thread.
 pub struct ThreadProbes {
     /// Breakpoints this thread has hit: its private cache of the registry.
-    pub(super) tree: BreakpointTree,
+    pub(super) tree: BreakpointTree<Isa>,
     /// Pending return probes.
-    pub(super) returns: ReturnStack,
-    /// Set between a hit's `brk` and its step exception.
+    pub(super) returns: ReturnStack<Isa>,
+    /// Set between a hit's breakpoint trap and its step trap.
     pub(super) stepping: Option<Stepping>,
     /// An unregistration this thread started and waits to see finish.
     pub(super) unregistering: Option<Arc<Probe>>,
+    /// The slot images of the probes this thread has stepped, as the machine keeps them.
+    pub(super) slot_images: <Machine as Probes>::SlotImages,
 }
 
-/// A step in flight: what the step exception needs to finish it.
+/// A step in flight: what the step trap needs to finish it.
 pub(super) struct Stepping {
-    pub(super) hit: ActiveHit,
+    pub(super) hit: ActiveHit<Isa>,
     pub(super) slot: SlotIndex,
     pub(super) breakpoint: u64,
+    /// The machine's part: what it changed to arm the step.
+    pub(super) machine: <Machine as Probes>::StepState,
 }
 
 impl ThreadProbes {
@@ -47,34 +53,38 @@ impl ThreadProbes {
             returns: ReturnStack::with_trampoline(slot_address(SlotIndex::TRAMPOLINE)),
             stepping: None,
             unregistering: None,
+            slot_images: Default::default(),
         }
     }
 
-    /// Is this thread between a `brk` and its step exception? (The scheduler sets
-    /// MDSCR_EL1.SS from this on every switch.)
+    /// Is this thread between a breakpoint and its step trap? (On aarch64 the
+    /// scheduler sets MDSCR_EL1.SS from this on every switch.)
     pub fn is_stepping(&self) -> bool {
         self.stepping.is_some()
     }
 
-    /// A fault while this thread is stepping a probe: the slot goes back to
-    /// `xol` (its process's) and the fault is reported at the probed address.
-    /// Returns that address if the fault was in the slot.
-    pub fn abandon_step(&mut self, xol: &mut XolSlots, fault_elr: u64) -> Option<u64> {
+    /// A fault while this thread is stepping a probe (the process is killed
+    /// for it): the slot goes back to `xol` (its process's), and the fault is
+    /// reported at the probed address if it happened in the slot. Returns
+    /// that address.
+    pub fn abandon_step(&mut self, xol: &mut XolSlots, fault_pc: u64) -> Option<u64> {
         let stepping = self.stepping.take()?;
-        debug::set_core_single_step(false);
+        Machine::set_core_single_step(false);
         let _ = xol.release(stepping.slot);
-        let in_slot = fault_elr == slot_address(stepping.slot);
+        let slot = slot_address(stepping.slot);
+        let in_slot = (slot..slot + Isa::XOL_SLOT_BYTES as u64).contains(&fault_pc);
         in_slot.then_some(stepping.breakpoint)
     }
 
     /// The thread ends: give back the slot it may hold to `xol` (its
-    /// process's) and forget its breakpoints and pending returns.
+    /// process's) and forget its breakpoints, pending returns and slot images.
     pub fn end(&mut self, xol: &mut XolSlots) {
         if let Some(stepping) = self.stepping.take() {
             let _ = xol.release(stepping.slot);
         }
         self.tree.clear();
         self.returns.clear();
+        self.slot_images = Default::default();
     }
 }
 

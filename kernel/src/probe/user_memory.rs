@@ -1,6 +1,4 @@
 //! A task's address space as the probe simulators' *checked* user memory.
-//! Arch-neutral: the aarch64 and the x86_64 kernel both compile this file
-//! (the x86_64 one through `#[path]`), each against its own `AddressSpace`.
 //!
 //! A simulated `ldr` literal, frame push, `push`, `call` or `ret` reads or
 //! writes user memory on the task's behalf; it goes through

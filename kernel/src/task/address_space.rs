@@ -61,7 +61,7 @@ impl AddressSpace {
         let xol = space.map_zeroed(layout::XOL_PAGE as usize, PAGE_SIZE, Access::UserText)?;
         space.xol_frame = xol[0];
         let trampoline = crate::arch::debug::brk_instruction(crate::arch::debug::TRAMPOLINE_BRK_IMMEDIATE);
-        space.write_xol_slot(0, trampoline);
+        space.write_xol_slot(0, &trampoline.to_le_bytes());
         Ok(space)
     }
 
@@ -70,22 +70,30 @@ impl AddressSpace {
         self.xol_frame + slot * XOL_SLOT_BYTES
     }
 
-    /// What XOL slot `slot` holds now (read through the kernel alias).
-    pub fn read_xol_slot(&self, slot: usize) -> u32 {
+    /// Whether XOL slot `slot` begins with `bytes` now (read through the
+    /// kernel alias: what the page really holds).
+    #[inline]
+    pub fn xol_slot_holds(&self, slot: usize, bytes: &[u8]) -> bool {
+        debug_assert!(bytes.len() <= XOL_SLOT_BYTES && (slot + 1) * XOL_SLOT_BYTES <= PAGE_SIZE);
         // SAFETY: the XOL frame is owned by this address space and identity mapped;
-        // slots are 4-byte aligned and inside the page.
-        unsafe { core::ptr::read_volatile(self.xol_slot_kernel_address(slot) as *const u32) }
+        // the slot lies inside the page, and only the kernel writes it, never
+        // while this reads.
+        let held = unsafe { core::slice::from_raw_parts(self.xol_slot_kernel_address(slot) as *const u8, bytes.len()) };
+        held == bytes
     }
 
-    /// Write an instruction into XOL slot `slot` through the kernel alias and make
-    /// it visible to instruction fetch; returns the cache lines maintained.
-    pub fn write_xol_slot(&self, slot: usize, instruction: u32) -> crate::arch::cache::MaintenanceCount {
+    /// Write `bytes` (at most one slot) into XOL slot `slot` through the kernel
+    /// alias and make them visible to instruction fetch; returns the cache
+    /// lines maintained.
+    #[inline]
+    pub fn write_xol_slot(&self, slot: usize, bytes: &[u8]) -> crate::arch::cache::MaintenanceCount {
+        debug_assert!(bytes.len() <= XOL_SLOT_BYTES && (slot + 1) * XOL_SLOT_BYTES <= PAGE_SIZE);
         let address = self.xol_slot_kernel_address(slot);
-        // SAFETY: as in `read_xol_slot`; EL0's mapping of the page is read-only, so
-        // only the kernel writes here, and no thread executes this slot right now
-        // (the caller holds it).
-        unsafe { core::ptr::write_volatile(address as *mut u32, instruction) };
-        crate::arch::cache::sync_instructions(address, 4)
+        // SAFETY: as in `xol_slot_holds`; EL0's mapping of the page is read-only,
+        // so only the kernel writes here, and no thread executes this slot right
+        // now (the caller holds it).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
+        crate::arch::cache::sync_instructions(address, bytes.len())
     }
 
     pub fn asid(&self) -> u16 {
@@ -97,13 +105,14 @@ impl AddressSpace {
     }
 
     /// Copy into user memory at `addr` through the kernel's alias, regardless of
-    /// EL0's permissions there (loading text and rodata). The pages must be mapped.
-    /// With `is_code`, the written lines are also made visible to instruction fetch
-    /// (the frames may have held another program's code a moment ago).
-    pub fn write_as_kernel(&self, addr: u64, bytes: &[u8], is_code: bool) -> Result<(), Error> {
+    /// EL0's permissions there (loading a program, planting and removing probes).
+    /// The pages must be mapped. Bytes written to text are also made visible to
+    /// instruction fetch (the frames may have held another program's code a
+    /// moment ago).
+    pub fn write_as_kernel(&self, addr: u64, bytes: &[u8]) -> Result<(), Error> {
         let range = self.check(addr, bytes.len() as u64, UserAccess::Read)?;
         self.write(range, bytes);
-        if is_code {
+        if self.check(addr, bytes.len() as u64, UserAccess::Execute).is_ok() {
             self.for_each_chunk(range, |target, len| {
                 crate::arch::cache::sync_instructions(target as usize, len);
             });

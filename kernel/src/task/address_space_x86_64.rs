@@ -83,9 +83,21 @@ impl AddressSpace {
         self.xol_frame + slot * XOL_SLOT_BYTES
     }
 
+    /// Whether XOL slot `slot` begins with `bytes` now (read through the
+    /// kernel alias: what the page really holds).
+    #[inline]
+    pub fn xol_slot_holds(&self, slot: usize, bytes: &[u8]) -> bool {
+        debug_assert!(bytes.len() <= XOL_SLOT_BYTES && (slot + 1) * XOL_SLOT_BYTES <= PAGE_SIZE);
+        // SAFETY: the XOL frame is owned by this address space and identity
+        // mapped; the slot lies inside the page, and only the kernel writes it,
+        // never while this reads.
+        let held = unsafe { core::slice::from_raw_parts(self.xol_slot_kernel_address(slot) as *const u8, bytes.len()) };
+        held == bytes
+    }
+
     /// Write `bytes` (at most one slot) into XOL slot `slot` through the kernel
-    /// alias. No cache maintenance: see the module comment.
-    pub fn write_xol_slot(&self, slot: usize, bytes: &[u8]) {
+    /// alias. No cache maintenance (none counted): see the module comment.
+    pub fn write_xol_slot(&self, slot: usize, bytes: &[u8]) -> probe_core::cache::MaintenanceCount {
         assert!(bytes.len() <= XOL_SLOT_BYTES && (slot + 1) * XOL_SLOT_BYTES <= PAGE_SIZE);
         // SAFETY: the XOL frame is owned by this address space and identity
         // mapped; the slot lies inside the page. Ring 3's mapping is read-only,
@@ -94,6 +106,7 @@ impl AddressSpace {
         unsafe {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.xol_slot_kernel_address(slot) as *mut u8, bytes.len())
         };
+        probe_core::cache::MaintenanceCount::default()
     }
 
     pub fn asid(&self) -> u16 {

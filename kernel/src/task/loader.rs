@@ -70,7 +70,7 @@ pub fn load(name: &str, image: &[u8]) -> Result<LoadedProgram, LoadError> {
             )
         })?;
         space
-            .write_as_kernel(segment.p_vaddr, file_bytes, executable)
+            .write_as_kernel(segment.p_vaddr, file_bytes)
             .map_err(|e| format!("{}: cannot fill segment at {:#x}: {}", name, segment.p_vaddr, e.name()))?;
     }
     if !loaded_any_text {

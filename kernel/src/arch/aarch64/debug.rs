@@ -1,5 +1,6 @@
-//! AArch64 self-hosted debug (serves `crate::probe`): the `brk` instructions the
-//! probe code plants and hardware single-step of one EL0 instruction.
+//! AArch64 self-hosted debug (serves `crate::probe` through `probe.rs`, and
+//! `task`): the `brk` instructions the probes plant and hardware single-step
+//! of one EL0 instruction.
 //!
 //! Single-step needs two bits (Arm ARM D2.12, "Software Step exceptions"):
 //! MDSCR_EL1.SS enables stepping for the core, and SPSR_EL1.SS in the frame we
@@ -38,6 +39,3 @@ pub fn arm_single_step(frame: &mut ExceptionFrame) {
 pub fn set_core_single_step(enabled: bool) {
     MDSCR_EL1.modify(if enabled { MDSCR_EL1::SS::SET } else { MDSCR_EL1::SS::CLEAR });
 }
-
-/// The machine half of probes, as the contract's `Probes` describes it.
-impl crate::arch::Probes for super::Machine {}

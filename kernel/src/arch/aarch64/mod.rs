@@ -9,6 +9,7 @@ pub mod expected_traps;
 pub mod fpsimd;
 pub mod mmu;
 pub mod power;
+mod probe;
 pub mod psci;
 pub mod semihosting;
 pub mod timer;

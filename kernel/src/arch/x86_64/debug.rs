@@ -8,6 +8,3 @@
 /// Match the core's single-step state to the thread about to run: on x86_64
 /// the state travels in the thread's RFLAGS.TF, so there is nothing to do.
 pub fn set_core_single_step(_stepping: bool) {}
-
-/// The machine half of probes, as the contract's `Probes` describes it.
-impl crate::arch::Probes for super::Machine {}

@@ -14,6 +14,7 @@ pub mod pic;
 pub mod pit;
 pub mod pm_timer;
 pub mod poweroff;
+mod probe;
 pub mod timer;
 pub mod tsc;
 
