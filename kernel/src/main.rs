@@ -22,7 +22,6 @@ mod devicetree;
 mod drivers;
 #[cfg_attr(target_arch = "x86_64", path = "exception_x86_64.rs")]
 mod exception;
-#[cfg_attr(target_arch = "x86_64", path = "memory/mod_x86_64.rs")]
 mod memory;
 mod panic;
 #[cfg_attr(target_arch = "x86_64", path = "power_x86_64.rs")]

@@ -6,7 +6,7 @@
 use crate::{
     arch::{self, exception::ExceptionFrame},
     devicetree::Platform,
-    memory::{self, frames, heap, PAGE_SIZE},
+    memory::{frames, heap, PAGE_SIZE},
     time,
 };
 use aarch64_cpu::registers::ESR_EL1;
@@ -50,7 +50,7 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
     let taken: Vec<usize> = (0..16).map_while(|_| frames::alloc_zeroed()).collect();
     let result = (|| {
         ensure!(taken.len() == 16, "only {} of 16 frames available", taken.len());
-        let kernel = memory::layout::kernel_start()..memory::layout::kernel_end();
+        let kernel = arch::memory_layout::kernel_start()..arch::memory_layout::kernel_end();
         for (i, &frame) in taken.iter().enumerate() {
             ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
             ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
@@ -126,7 +126,10 @@ fn brk_at_el1_is_trapped_and_decoded(_: &Platform) -> Outcome {
 }
 
 fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
-    use arch::mmu::{self, AccessCheck};
+    use arch::{
+        mmu::{self, AccessCheck},
+        PageLeaf, PageTable,
+    };
     let table = mmu::kernel_table();
     let mut leaves = 0;
     let mut offender = None;
@@ -142,7 +145,7 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
     // Ask the MMU itself (AT instructions), not just our own tables.
     let text = no_mapping_is_writable_and_executable as *const () as usize;
     let data = &BRK_ESR as *const AtomicU64 as usize;
-    let guard = memory::layout::stack_guard();
+    let guard = arch::memory_layout::stack_guard();
     ensure!(mmu::hardware_check(text, AccessCheck::El1Read), "kernel text not readable");
     ensure!(!mmu::hardware_check(text, AccessCheck::El1Write), "kernel text is writable");
     ensure!(mmu::hardware_check(data, AccessCheck::El1Write), "kernel data not writable");

@@ -110,9 +110,7 @@ fn insn_text(insn: &u32) -> String {
 /// Write one instruction into the process's text through the kernel alias (EL0
 /// sees the page read-only) and make it visible to instruction fetch.
 fn write_text(space: &AddressSpace, vaddr: u64, instruction: u32) {
-    space
-        .write_as_kernel(vaddr, &instruction.to_le_bytes(), true)
-        .expect("probe address was checked to be mapped text");
+    space.write_as_kernel(vaddr, &instruction.to_le_bytes()).expect("probe address was checked to be mapped text");
 }
 
 // ---- the hit path ----
@@ -202,12 +200,12 @@ fn handle_hit(
             let slot = choice.slot;
             let address = slot_address(slot);
             // Compare through the kernel alias: what the page really holds.
-            let holds_it = process.space.read_xol_slot(slot.index()) == probe.original;
+            let holds_it = process.space.xol_slot_holds(slot.index(), &probe.original.to_le_bytes());
             if choice.must_write == holds_it && xol_policy() == XolPolicy::Reuse {
                 println!("probe: XOL slot {} record disagrees with the page; writing it", slot.index());
             }
             if choice.must_write || !holds_it {
-                let lines = process.space.write_xol_slot(slot.index(), probe.original);
+                let lines = process.space.write_xol_slot(slot.index(), &probe.original.to_le_bytes());
                 process.xol.note_written(slot, probe.original);
                 COUNTERS.add_maintenance(lines);
                 let alias = process.space.xol_slot_kernel_address(slot.index());

@@ -49,7 +49,7 @@ use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::Error;
 use common::{find_probe, options, simulate_hit, xol_policy, COUNTERS};
 use probe_core::{
-    insn::x86_64::{self, Insn, Registers, StepFixup, XolImage, INT3, MAX_INSN_LEN},
+    insn::x86_64::{self, Insn, Registers, StepFixup, INT3, MAX_INSN_LEN},
     registry::Treatment,
     xol::{self, SlotContent},
     ActiveHit, ProbeKind, SlotIndex, XolPolicy, XolSlots, X86_64,
@@ -265,7 +265,7 @@ fn handle_hit(
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
-            let holds_it = slot_holds(&process.space, slot, &image);
+            let holds_it = process.space.xol_slot_holds(slot.index(), image.bytes());
             if choice.must_write == holds_it && xol_policy() == XolPolicy::Reuse {
                 println!("probe: XOL slot {} record disagrees with the page; writing it", slot.index());
             }
@@ -350,15 +350,6 @@ fn arm_return_probe(
         }
     }
     Ok(())
-}
-
-/// Whether XOL slot `slot` holds `image` now, read through the kernel alias.
-fn slot_holds(space: &AddressSpace, slot: SlotIndex, image: &XolImage) -> bool {
-    let start = space.xol_slot_kernel_address(slot.index()) as *const u8;
-    // SAFETY: the slot lies inside the XOL frame the address space owns and the
-    // kernel maps; the caller holds the slot, so nobody writes it meanwhile.
-    let held = unsafe { core::slice::from_raw_parts(start, image.len()) };
-    held == image.bytes()
 }
 
 /// #DB from ring 3, taken by `thread` of `process`. Returns what the

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod debug;
 pub mod exception;
 pub mod fpsimd;
+pub mod memory_layout;
 pub mod mmu;
 pub mod power;
 pub mod psci;

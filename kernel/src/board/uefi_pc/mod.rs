@@ -5,4 +5,5 @@
 
 pub mod acpi;
 pub mod firmware;
+pub mod memory;
 pub mod screen;
