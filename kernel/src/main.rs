@@ -20,7 +20,6 @@ mod console;
 mod devicetree;
 mod drivers;
 mod exception;
-#[cfg_attr(target_arch = "x86_64", path = "memory/mod_x86_64.rs")]
 mod memory;
 mod panic;
 mod power;
@@ -32,10 +31,3 @@ mod start;
 mod syscall;
 mod task;
 mod time;
-
-/// Transition: files still naming `crate::devicetree::...` on x86_64 reach the
-/// firmware's description of the machine through this alias; the machine's
-/// description is `board::Platform` on both architectures, and the alias goes
-/// once no file names `devicetree` on x86_64.
-#[cfg(target_arch = "x86_64")]
-use board::uefi_pc::firmware as devicetree;

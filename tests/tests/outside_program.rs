@@ -112,6 +112,9 @@ fn tiny_elf(vaddr: u64, flags: u32) -> Vec<u8> {
 #[test]
 fn programs_the_kernel_cannot_start_fail_the_run_after_the_others_ran() {
     const USER_BASE: u64 = 0x40_0000_0000;
+    // The lowest of the 64 thread stack slots' guard page (brk_abi::layout:
+    // STACKS_TOP - (STACK_SIZE + GUARD_SIZE) * 64): no program may reach it.
+    const LOWEST_STACK_GUARD: u64 = 0x7f_0000_0000 - (64 * 1024 + 4096) * 64;
     const PF_X: u32 = 1;
     const PF_W: u32 = 2;
     const PF_R: u32 = 4;
@@ -126,6 +129,11 @@ fn programs_the_kernel_cannot_start_fail_the_run_after_the_others_ran() {
             "wx: segment at 0x4000000000 is writable and executable (refused: W^X)",
         ),
         ("low", tiny_elf(0x1000, PF_R | PF_X), "low: segment at 0x1000 is outside the user program range"),
+        (
+            "guard",
+            tiny_elf(LOWEST_STACK_GUARD, PF_R | PF_X),
+            "guard: segment at 0x7effbc0000 is outside the user program range",
+        ),
         ("broken", b"\x7fELF\x02\x01".to_vec(), "broken: not an ELF file"),
     ];
     let mut command = Command::new("cargo");
@@ -157,6 +165,6 @@ fn programs_the_kernel_cannot_start_fail_the_run_after_the_others_ran() {
             "{program} did not run to the end\n{context}"
         );
     }
-    assert!(stdout.contains("tasks: 3 requested program(s) could not be started"), "{context}");
+    assert!(stdout.contains("tasks: 4 requested program(s) could not be started"), "{context}");
     assert!(stdout.contains("power off: status 5 (program not started)"), "{context}");
 }

@@ -61,7 +61,7 @@ pub fn alloc_zeroed_contiguous(count: usize) -> Option<usize> {
     let frame = FRAMES.lock().alloc(count)?;
     let addr = frame_to_addr(frame);
     // SAFETY: the allocator just gave us exclusive ownership of these frames,
-    // which lie in RAM that is identity mapped read/write for EL1.
+    // which lie in RAM that the kernel identity maps read/write for itself.
     unsafe { core::ptr::write_bytes(addr as *mut u8, 0, count * PAGE_SIZE) };
     Some(addr)
 }

@@ -33,7 +33,7 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     refuse_el3_entry(entry_el);
 
     cover_ram_with_the_boot_map(&platform);
-    memory::init(&platform);
+    memory::init(&platform.ram, platform.reserved.iter().map(|r| r.region), arch::memory_layout::kernel_image());
     arch::mmu::enable(&platform);
 
     drivers::interrupt_controller_init(&platform);

@@ -8,7 +8,7 @@
 mod selftests;
 
 use crate::{
-    arch,
+    arch, board,
     board::uefi_pc::{acpi, console, firmware, firmware::Platform},
     bootargs, exception, memory, println, run, time,
 };
@@ -33,7 +33,7 @@ fn efi_main() -> Status {
             println!("{}: this processor has no XSAVE or no AVX; nothing to turn on", bootargs::FIRMWARE_LEFT_AVX_ON);
         }
     }
-    memory::layout::set_kernel_image(platform.image.base, platform.image.end());
+    arch::memory_layout::set_kernel_image(platform.image.base, platform.image.end());
     arch::timer::calibrate();
     print_banner(&platform, &console);
     firmware::exit_boot_services(&mut platform);
@@ -44,19 +44,19 @@ fn efi_main() -> Status {
     // SAFETY: the boot stack is a static of the image, unused until now, and
     // 16-byte aligned at its top; `platform` lives on the heap, not on the
     // firmware stack we leave behind.
-    unsafe { arch::exception::switch_stack(memory::layout::boot_stack_top() as u64, kernel_main, platform as u64) }
+    unsafe { arch::exception::switch_stack(arch::memory_layout::boot_stack_top() as u64, kernel_main, platform as u64) }
 }
 
 /// The kernel proper, on its own stack, after ExitBootServices.
 extern "sysv64" fn kernel_main(platform: u64) -> ! {
     // SAFETY: `efi_main` passes a leaked `Box<Platform>`, never freed.
     let platform: &'static Platform = unsafe { &*(platform as *const Platform) };
-    arch::gdt::init(memory::layout::double_fault_stack_top() as u64);
+    arch::gdt::init(arch::memory_layout::double_fault_stack_top() as u64);
     exception::init();
-    memory::init(platform);
+    memory::init(&platform.ram, platform.reserved.iter().copied(), arch::memory_layout::kernel_image());
     let cpu = arch::cpu::identify();
     let (smep, smap) = arch::cpu::enable_protection(&cpu);
-    memory::paging_init(platform);
+    board::uefi_pc::memory::paging_init(platform);
     arch::cpu::disable_sse();
     println!(
         "cpu:     NX, WP, global pages on; SMEP {}, SMAP {}; SSE, AVX (XSAVE) and x87 off",

@@ -1,11 +1,9 @@
 //! Tasks: processes (an address space and a program) and their threads, the
 //! scheduler that shares the CPU between them, and what happens when one faults.
 
-#[cfg_attr(target_arch = "x86_64", path = "address_space_x86_64.rs")]
 pub mod address_space;
 mod fault_report;
 mod launch;
-#[cfg_attr(target_arch = "x86_64", path = "loader_x86_64.rs")]
 pub mod loader;
 pub mod process;
 pub mod scheduler;

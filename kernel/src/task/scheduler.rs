@@ -16,12 +16,12 @@
 //! itself, under the one lock it takes).
 
 use super::{
-    address_space::{AddressSpace, UserAccess},
+    address_space::{self, UserAccess},
     process::*,
     symbols::Symbols,
 };
 use crate::{
-    arch::{exception::ExceptionFrame, fpsimd::FpState, mmu},
+    arch::{exception::ExceptionFrame, fpsimd::FpState, Access},
     bootargs::Expectation,
     memory::frames,
     power::{self, ExitStatus},
@@ -426,7 +426,7 @@ impl Scheduler {
         (self.hooks.process_ended)(pid);
         if self.active_pid == Some(pid) {
             // Leave the process's table before it is freed.
-            mmu::activate_kernel();
+            address_space::activate_kernel();
             self.active_pid = None;
         }
         let (user_pages, writable_executable) = process.space.audit();
@@ -532,8 +532,7 @@ impl Scheduler {
         <crate::arch::Machine as crate::arch::Cpu>::set_thread_pointer(thread.thread_pointer);
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
-            let space: &AddressSpace = &self.processes[&pid].space;
-            mmu::activate(space.table(), space.asid());
+            self.processes[&pid].space.activate();
             self.active_pid = Some(pid);
         }
         self.current = Some(tid);
@@ -615,18 +614,20 @@ impl Scheduler {
     }
 }
 
+/// Thread stack slots per process, so stacks never reach the program image
+/// (the loader keeps programs below the lowest slot's guard page).
+pub(super) const MAX_THREADS: u64 = 64;
+
 /// Map the next thread stack slot of `process`; returns its top. Each slot is
 /// `STACK_SIZE` of zeroed read/write memory with an unmapped guard page below.
 fn map_thread_stack(process: &mut Process) -> Result<u64, Error> {
-    /// Thread stack slots per process, so stacks never reach the program image.
-    const MAX_THREADS: u64 = 64;
     if process.threads_created >= MAX_THREADS {
         return Err(Error::OutOfMemory);
     }
     let slot = process.threads_created;
     let top = layout::STACKS_TOP - slot * (layout::STACK_SIZE + layout::GUARD_SIZE);
     let bottom = top - layout::STACK_SIZE;
-    process.space.map_zeroed(bottom as usize, layout::STACK_SIZE as usize, mmu::Access::UserReadWrite)?;
+    process.space.map_zeroed(bottom as usize, layout::STACK_SIZE as usize, Access::UserReadWrite)?;
     process.threads_created += 1;
     Ok(top)
 }

@@ -3,15 +3,15 @@
 //! checked page by page against the task's own table with the access user
 //! mode would need ([`AddressSpace::check`]), and only a checked [`UserRange`]
 //! is read or written, through the kernel's identity map of the frames behind
-//! it; [`AddressSpace::audit`] counts writable+executable mappings. Both
-//! kernels compile this file (the x86_64 one through `#[path]`); each has its
-//! own `AddressSpace` and page table, whose leaves answer `user_readable`,
-//! `user_writable`, `user_executable`, `writable`, `executable` and
-//! `translate`.
+//! it; [`AddressSpace::audit`] counts writable+executable mappings. The
+//! tables are the machine's (the contract's `PageTable`), whose leaves answer
+//! `user_readable`, `user_writable`, `user_executable`, `writable`,
+//! `executable` and `translate` (`PageLeaf`); these calls are static and
+//! inlined, so a check costs one table walk per page and nothing more.
 
 use super::AddressSpace;
 use crate::{
-    arch::mmu::{self, Access, MapError},
+    arch::{Access, Machine, MapError, PageLeaf, PageTable, Paging},
     memory::{frames, PAGE_SIZE},
 };
 use alloc::vec::Vec;
@@ -52,7 +52,7 @@ impl AddressSpace {
             })?;
             mapped.push(frame);
         }
-        mmu::publish_new_mappings();
+        Machine::publish_new_mappings();
         Ok(mapped)
     }
 
@@ -133,7 +133,7 @@ impl AddressSpace {
     pub fn audit(&self) -> (usize, usize) {
         let (mut user_pages, mut writable_and_executable) = (0, 0);
         self.table.for_each_leaf(|leaf| {
-            if leaf.va >= layout::USER_BASE as usize {
+            if leaf.va() >= layout::USER_BASE as usize {
                 user_pages += 1;
             }
             if leaf.writable() && leaf.executable() {

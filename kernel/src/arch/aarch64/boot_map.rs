@@ -25,11 +25,11 @@
 //! Until step 4 this runs with the MMU off: no atomics, no locks, no heap, only
 //! aligned 64-bit stores.
 
-use super::mmu::{self, DESCRIPTOR, MAIR_DEVICE, MAIR_NORMAL};
-use crate::{
-    board::{self, BootMemory, BootRegion},
-    memory::layout,
+use super::{
+    memory_layout as layout,
+    mmu::{self, DESCRIPTOR, MAIR_DEVICE, MAIR_NORMAL},
 };
+use crate::board::{self, BootMemory, BootRegion};
 use tock_registers::fields::FieldValue;
 
 const GIB: usize = 1 << 30;

@@ -1,5 +1,6 @@
-//! AArch64 caches (serves the loader's and the probe code's instruction
-//! writes): the cache geometry read from CTR_EL0, and the five instructions of
+//! AArch64 caches (serve the contract's `Paging::sync_instructions`, through
+//! which the address space makes the code it writes visible to instruction
+//! fetch): the cache geometry read from CTR_EL0, and the five instructions of
 //! the maintenance sequence (`DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB`)
 //! that `probe_core::cache::sync_instructions` puts in order. The order and the
 //! reason for every barrier are explained there, where a host test checks them

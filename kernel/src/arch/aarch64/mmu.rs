@@ -1,4 +1,4 @@
-//! AArch64 MMU (serves `crate::memory`): stage 1 translation tables for EL1&0,
+//! AArch64 MMU (the contract's `Paging`): stage 1 translation tables for EL1&0,
 //! 4 KiB granule, 39-bit virtual addresses.
 //!
 //! With TCR_EL1.T0SZ = 25 the walk starts at level 1: VA\[38:30\] indexes the L1
@@ -6,16 +6,26 @@
 //! table (4 KiB). The kernel is identity mapped (VA = PA) through TTBR0_EL1, with
 //! per-section permissions; RAM and MMIO are mapped as found in the device tree.
 //! TTBR1_EL1 is not used (TCR_EL1.EPD1 = 1).
+//!
+//! Every user table carries an ASID of its own, which tags its (non-global)
+//! TLB entries: a process switch writes TTBR0_EL1 and flushes nothing, and a
+//! table's ASID is flushed and given back when the table is freed.
 
+use super::memory_layout as layout;
 use crate::{
+    arch::{Access, MapError, PageLeaf, PageTable, Paging},
     devicetree::{MemoryRegion, Platform},
-    memory::{frames, layout, PAGE_SIZE},
+    memory::{frames, PAGE_SIZE},
 };
 use aarch64_cpu::{
     asm::barrier,
     registers::{ID_AA64MMFR0_EL1, MAIR_EL1, PAR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1},
 };
-use spin::Once;
+use probe_core::{
+    cache::MaintenanceCount,
+    insn::{aarch64::Aarch64, Arch},
+};
+use spin::{Mutex, Once};
 use tock_registers::{
     interfaces::{ReadWriteable, Readable, Writeable},
     register_bitfields,
@@ -80,16 +90,15 @@ pub const KERNEL_VA_LIMIT: usize = brk_abi::layout::USER_BASE as usize;
 const USER_L1_FIRST: usize = brk_abi::layout::USER_BASE as usize >> L1_SHIFT;
 const _: () = assert!(brk_abi::layout::USER_END as usize == VA_LIMIT);
 
-/// Make `table` with `asid` the live EL0 translation (a process switch). Kernel
-/// mappings are global and identical in every table, so the kernel keeps running.
-pub fn activate(table: &TranslationTable, asid: u16) {
-    TTBR0_EL1.write(TTBR0_EL1::ASID.val(asid as u64) + TTBR0_EL1::BADDR.val((table.root() >> 1) as u64));
-    barrier::isb(barrier::SY);
-}
+/// ASIDs in use (8-bit ASIDs: TCR_EL1.AS = 0; ASID 0 is the kernel's own table).
+static ASIDS: Mutex<[bool; 256]> = Mutex::new([false; 256]);
 
-/// Go back to the kernel's own table (before a process's table is freed).
-pub fn activate_kernel() {
-    activate(&kernel_table(), 0);
+/// A free ASID for a new user table, marked used.
+fn allocate_asid() -> Option<u16> {
+    let mut used = ASIDS.lock();
+    let free = (1..used.len()).find(|&asid| !used[asid])?;
+    used[free] = true;
+    Some(free as u16)
 }
 
 /// Make new table entries visible to the walker before EL0 uses them.
@@ -99,7 +108,7 @@ pub fn publish_new_mappings() {
 }
 
 /// Drop every TLB entry tagged with `asid` (its mappings are going away).
-pub fn flush_asid(asid: u16) {
+fn flush_asid(asid: u16) {
     let operand = (asid as u64) << 48;
     barrier::dsb(barrier::ISHST);
     // SAFETY: TLBI ASIDE1IS only invalidates cached translations of that ASID.
@@ -108,51 +117,33 @@ pub fn flush_asid(asid: u16) {
     barrier::isb(barrier::SY);
 }
 
-/// What a mapping may be used for; each maps to one combination of AP, UXN, PXN
+/// What a leaf maps: memory with one of the contract's accesses, or device
+/// registers (the kernel's map only). Each is one combination of AP, UXN, PXN
 /// and memory type, so "writable and executable" cannot be asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Kernel code: EL1 read + execute.
-    KernelText,
-    /// Kernel constants: EL1 read.
-    KernelReadOnly,
-    /// Kernel data, stacks, heap, free RAM: EL1 read + write.
-    KernelReadWrite,
+enum Attributes {
+    Memory(Access),
     /// Device registers: EL1 read + write, device memory, never executable.
     Device,
-    /// User code: EL0 and EL1 read, EL0 execute (never EL1: PXN).
-    UserText,
-    /// User constants: EL0 and EL1 read.
-    UserReadOnly,
-    /// User data, bss and stacks: EL0 and EL1 read + write, never executable.
-    UserReadWrite,
 }
 
-impl Access {
+impl Attributes {
     fn descriptor_fields(self) -> tock_registers::fields::FieldValue<u64, DESCRIPTOR::Register> {
         use DESCRIPTOR::*;
         let normal = ATTR_INDEX.val(MAIR_NORMAL) + SH::InnerShareable;
         match self {
-            Access::KernelText => normal + AP::El1ReadOnly + UXN::SET,
-            Access::KernelReadOnly => normal + AP::El1ReadOnly + UXN::SET + PXN::SET,
-            Access::KernelReadWrite => normal + AP::El1ReadWrite + UXN::SET + PXN::SET,
-            Access::Device => ATTR_INDEX.val(MAIR_DEVICE) + AP::El1ReadWrite + UXN::SET + PXN::SET,
+            // Kernel code: EL1 read + execute.
+            Attributes::Memory(Access::KernelText) => normal + AP::El1ReadOnly + UXN::SET,
+            Attributes::Memory(Access::KernelReadOnly) => normal + AP::El1ReadOnly + UXN::SET + PXN::SET,
+            Attributes::Memory(Access::KernelReadWrite) => normal + AP::El1ReadWrite + UXN::SET + PXN::SET,
+            Attributes::Device => ATTR_INDEX.val(MAIR_DEVICE) + AP::El1ReadWrite + UXN::SET + PXN::SET,
             // User mappings are not global (NG): their TLB entries carry the ASID.
-            Access::UserText => normal + NG::SET + AP::El1El0ReadOnly + PXN::SET,
-            Access::UserReadOnly => normal + NG::SET + AP::El1El0ReadOnly + UXN::SET + PXN::SET,
-            Access::UserReadWrite => normal + NG::SET + AP::El1El0ReadWrite + UXN::SET + PXN::SET,
+            // User code: EL0 and EL1 read, EL0 execute (never EL1: PXN).
+            Attributes::Memory(Access::UserText) => normal + NG::SET + AP::El1El0ReadOnly + PXN::SET,
+            Attributes::Memory(Access::UserReadOnly) => normal + NG::SET + AP::El1El0ReadOnly + UXN::SET + PXN::SET,
+            Attributes::Memory(Access::UserReadWrite) => normal + NG::SET + AP::El1El0ReadWrite + UXN::SET + PXN::SET,
         }
     }
-}
-
-/// Why a mapping could not be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapError {
-    OutOfFrames,
-    /// The range is already mapped (by a block, or by another page).
-    AlreadyMapped(usize),
-    /// The address is not page aligned or beyond `VA_LIMIT`.
-    BadAddress(usize),
 }
 
 /// A leaf mapping found by a walk: the block or page at `va`, raw descriptor `descriptor`.
@@ -166,48 +157,62 @@ impl Leaf {
     fn field(&self) -> InMemoryRegister<u64, DESCRIPTOR::Register> {
         InMemoryRegister::new(self.descriptor)
     }
-    /// Writable at some exception level (AP\[2\] clear).
-    pub fn writable(&self) -> bool {
+    /// The output address: the block's or page's physical address.
+    fn output_address(&self) -> usize {
+        (self.field().read(DESCRIPTOR::OUTPUT_ADDR) as usize) << L3_SHIFT
+    }
+}
+
+impl PageLeaf for Leaf {
+    #[inline]
+    fn va(&self) -> usize {
+        self.va
+    }
+    #[inline]
+    fn translate(&self, va: usize) -> usize {
+        self.output_address() + (va - self.va)
+    }
+    /// AP\[2\] clear.
+    #[inline]
+    fn writable(&self) -> bool {
         matches!(
             self.field().read_as_enum(DESCRIPTOR::AP),
             Some(DESCRIPTOR::AP::Value::El1ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadWrite)
         )
     }
-    /// Executable at some exception level.
-    pub fn executable(&self) -> bool {
+    /// PXN or UXN clear.
+    #[inline]
+    fn executable(&self) -> bool {
         let field = self.field();
         !field.is_set(DESCRIPTOR::PXN) || !field.is_set(DESCRIPTOR::UXN)
     }
-    /// Readable from EL0 (AP\[1\] set).
-    pub fn user_readable(&self) -> bool {
+    /// AP\[1\] set.
+    #[inline]
+    fn user_readable(&self) -> bool {
         matches!(
             self.field().read_as_enum(DESCRIPTOR::AP),
             Some(DESCRIPTOR::AP::Value::El1El0ReadWrite) | Some(DESCRIPTOR::AP::Value::El1El0ReadOnly)
         )
     }
-    /// Writable from EL0.
-    pub fn user_writable(&self) -> bool {
+    #[inline]
+    fn user_writable(&self) -> bool {
         matches!(self.field().read_as_enum(DESCRIPTOR::AP), Some(DESCRIPTOR::AP::Value::El1El0ReadWrite))
     }
-    /// Executable at EL0.
-    pub fn user_executable(&self) -> bool {
+    /// UXN clear.
+    #[inline]
+    fn user_executable(&self) -> bool {
         !self.field().is_set(DESCRIPTOR::UXN)
-    }
-    /// The physical address this leaf maps `va` (inside the leaf) to.
-    pub fn translate(&self, va: usize) -> usize {
-        self.output_address() + (va - self.va)
-    }
-    pub fn output_address(&self) -> usize {
-        (self.field().read(DESCRIPTOR::OUTPUT_ADDR) as usize) << L3_SHIFT
     }
 }
 
 /// One translation table hierarchy, identified by the physical address of its
-/// L1 table. Tables live in identity-mapped RAM, so a table's physical address
-/// is also the kernel's pointer to it.
+/// L1 table, and the ASID its non-global entries are tagged with (0 for the
+/// kernel's). Tables live in identity-mapped RAM, so a table's physical
+/// address is also the kernel's pointer to it.
 #[derive(Clone, Copy, Debug)]
 pub struct TranslationTable {
     l1: usize,
+    asid: u16,
 }
 
 fn table_entries(table: usize) -> &'static mut [u64; ENTRIES_PER_TABLE] {
@@ -226,10 +231,10 @@ fn table_descriptor(next: usize) -> u64 {
     (VALID::SET + TYPE::TableOrPage + OUTPUT_ADDR.val((next >> L3_SHIFT) as u64)).value
 }
 
-fn leaf_descriptor(pa: usize, access: Access, is_page: bool) -> u64 {
+fn leaf_descriptor(pa: usize, attributes: Attributes, is_page: bool) -> u64 {
     use DESCRIPTOR::*;
     let kind = if is_page { TYPE::TableOrPage } else { TYPE::Block };
-    (VALID::SET + kind + AF::SET + OUTPUT_ADDR.val((pa >> L3_SHIFT) as u64) + access.descriptor_fields()).value
+    (VALID::SET + kind + AF::SET + OUTPUT_ADDR.val((pa >> L3_SHIFT) as u64) + attributes.descriptor_fields()).value
 }
 
 fn is_valid(entry: u64) -> bool {
@@ -243,38 +248,13 @@ fn next_table(entry: u64) -> usize {
 }
 
 impl TranslationTable {
-    pub fn new() -> Result<Self, MapError> {
-        Ok(Self { l1: frames::alloc_zeroed().ok_or(MapError::OutOfFrames)? })
-    }
-
-    /// A table for a user address space: the kernel's L1 entries (the identity map
-    /// of RAM and devices, EL1-only, global) are shared, the user half is empty.
-    pub fn new_user() -> Result<Self, MapError> {
-        let table = Self::new()?;
-        let kernel = table_entries(kernel_table().l1);
-        table_entries(table.l1)[..USER_L1_FIRST].copy_from_slice(&kernel[..USER_L1_FIRST]);
-        Ok(table)
-    }
-
-    /// Free the user half's intermediate tables and the L1 table itself. The
-    /// mapped frames belong to the caller, who frees them. The table must not be
-    /// live in TTBR0 any more.
-    pub fn free_user(self) {
-        for &e1 in &table_entries(self.l1)[USER_L1_FIRST..] {
-            if is_valid(e1) && is_table(e1) {
-                for &e2 in table_entries(next_table(e1)).iter() {
-                    if is_valid(e2) && is_table(e2) {
-                        frames::free(next_table(e2));
-                    }
-                }
-                frames::free(next_table(e1));
-            }
-        }
-        frames::free(self.l1);
+    /// An empty table for the kernel's own map (ASID 0).
+    fn new() -> Result<Self, MapError> {
+        Ok(Self { l1: frames::alloc_zeroed().ok_or(MapError::OutOfFrames)?, asid: 0 })
     }
 
     /// The value for TTBR0_EL1.BADDR.
-    pub fn root(&self) -> usize {
+    fn root(&self) -> usize {
         self.l1
     }
 
@@ -293,9 +273,9 @@ impl TranslationTable {
         }
     }
 
-    /// Map `[va, va + len)` to `[pa, pa + len)`, using 2 MiB blocks where both
-    /// addresses are 2 MiB aligned and 4 KiB pages elsewhere.
-    pub fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
+    /// Map `[va, va + len)` to `[pa, pa + len)` with `attributes`, using 2 MiB
+    /// blocks where both addresses are 2 MiB aligned and 4 KiB pages elsewhere.
+    fn map_with(&mut self, va: usize, pa: usize, len: usize, attributes: Attributes) -> Result<(), MapError> {
         if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadAddress(va));
         }
@@ -308,7 +288,7 @@ impl TranslationTable {
             let l2 = Self::descend(self.l1, index(va, L1_SHIFT), va)?;
             let use_block = va % BLOCK_2M == 0 && pa % BLOCK_2M == 0 && end - va >= BLOCK_2M;
             if use_block && !is_valid(table_entries(l2)[index(va, L2_SHIFT)]) {
-                table_entries(l2)[index(va, L2_SHIFT)] = leaf_descriptor(pa, access, false);
+                table_entries(l2)[index(va, L2_SHIFT)] = leaf_descriptor(pa, attributes, false);
                 va += BLOCK_2M;
                 pa += BLOCK_2M;
                 continue;
@@ -318,15 +298,37 @@ impl TranslationTable {
             if is_valid(*slot) {
                 return Err(MapError::AlreadyMapped(va));
             }
-            *slot = leaf_descriptor(pa, access, true);
+            *slot = leaf_descriptor(pa, attributes, true);
             va += PAGE_SIZE;
             pa += PAGE_SIZE;
         }
         Ok(())
     }
+}
 
-    /// The leaf mapping that covers `va`, if any (a software table walk).
-    pub fn lookup(&self, va: usize) -> Option<Leaf> {
+impl PageTable for TranslationTable {
+    type Leaf = Leaf;
+
+    /// The kernel's L1 entries (the identity map of RAM and devices, EL1-only,
+    /// global) are shared, the user half is empty; the table gets a free ASID.
+    fn new_user() -> Result<Self, MapError> {
+        let asid = allocate_asid().ok_or(MapError::OutOfFrames)?;
+        let Ok(mut table) = Self::new() else {
+            ASIDS.lock()[asid as usize] = false;
+            return Err(MapError::OutOfFrames);
+        };
+        table.asid = asid;
+        let kernel = table_entries(kernel_table().l1);
+        table_entries(table.l1)[..USER_L1_FIRST].copy_from_slice(&kernel[..USER_L1_FIRST]);
+        Ok(table)
+    }
+
+    fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
+        self.map_with(va, pa, len, Attributes::Memory(access))
+    }
+
+    #[inline]
+    fn lookup(&self, va: usize) -> Option<Leaf> {
         if va >= VA_LIMIT {
             return None;
         }
@@ -345,8 +347,7 @@ impl TranslationTable {
         None
     }
 
-    /// Visit every valid leaf (block or page) in VA order.
-    pub fn for_each_leaf(&self, mut visit: impl FnMut(Leaf)) {
+    fn for_each_leaf(&self, mut visit: impl FnMut(Leaf)) {
         for (i1, &e1) in table_entries(self.l1).iter().enumerate() {
             if !is_valid(e1) {
                 continue;
@@ -373,6 +374,29 @@ impl TranslationTable {
             }
         }
     }
+
+    /// TTBR0_EL1 with the table's ASID: entries of other ASIDs stay in the TLB
+    /// but no longer match.
+    fn activate(&self) {
+        TTBR0_EL1.write(TTBR0_EL1::ASID.val(self.asid as u64) + TTBR0_EL1::BADDR.val((self.root() >> 1) as u64));
+        barrier::isb(barrier::SY);
+    }
+
+    fn free_user(self) {
+        flush_asid(self.asid);
+        for &e1 in &table_entries(self.l1)[USER_L1_FIRST..] {
+            if is_valid(e1) && is_table(e1) {
+                for &e2 in table_entries(next_table(e1)).iter() {
+                    if is_valid(e2) && is_table(e2) {
+                        frames::free(next_table(e2));
+                    }
+                }
+                frames::free(next_table(e1));
+            }
+        }
+        frames::free(self.l1);
+        ASIDS.lock()[self.asid as usize] = false;
+    }
 }
 
 static KERNEL_TABLE: Once<TranslationTable> = Once::new();
@@ -383,12 +407,12 @@ pub fn kernel_table() -> TranslationTable {
 }
 
 /// Map one range of the kernel map, stopping boot with a clear message on failure.
-fn map_or_die(table: &mut TranslationTable, start: usize, end: usize, access: Access, what: &str) {
+fn map_or_die(table: &mut TranslationTable, start: usize, end: usize, attributes: Attributes, what: &str) {
     if end <= start {
         return;
     }
-    if let Err(error) = table.map(start, start, end - start, access) {
-        panic!("cannot map {} [{:#x}, {:#x}) as {:?}: {:?}", what, start, end, access, error);
+    if let Err(error) = table.map_with(start, start, end - start, attributes) {
+        panic!("cannot map {} [{:#x}, {:#x}) as {:?}: {:?}", what, start, end, attributes, error);
     }
 }
 
@@ -399,21 +423,25 @@ pub fn enable(platform: &Platform) {
     // The kernel image, section by section (bounds from linker/kernel-common.ld).
     let (start, text_end, rodata_end) = (layout::kernel_start(), layout::text_end(), layout::rodata_end());
     let (guard, stack_bottom, end) = (layout::stack_guard(), layout::stack_bottom(), layout::kernel_end());
-    map_or_die(&mut table, start, text_end, Access::KernelText, "kernel text");
-    map_or_die(&mut table, text_end, rodata_end, Access::KernelReadOnly, "kernel rodata");
-    map_or_die(&mut table, rodata_end, guard, Access::KernelReadWrite, "kernel data/bss");
+    map_or_die(&mut table, start, text_end, Attributes::Memory(Access::KernelText), "kernel text");
+    map_or_die(&mut table, text_end, rodata_end, Attributes::Memory(Access::KernelReadOnly), "kernel rodata");
+    map_or_die(&mut table, rodata_end, guard, Attributes::Memory(Access::KernelReadWrite), "kernel data/bss");
     // [guard, stack_bottom) stays unmapped: a boot stack overflow faults here.
-    map_or_die(&mut table, stack_bottom, end, Access::KernelReadWrite, "boot stack");
+    map_or_die(&mut table, stack_bottom, end, Attributes::Memory(Access::KernelReadWrite), "boot stack");
 
     // All other RAM, read/write and never executable, except what firmware
     // marked `no-map` in /reserved-memory: no access may reach that, not even a
     // speculative one through a mapping nobody uses.
-    let kernel_image = MemoryRegion { base: start, size: end - start };
-    let holes: alloc::vec::Vec<MemoryRegion> =
-        platform.reserved.iter().filter(|r| r.no_map).map(|r| r.region).chain(core::iter::once(kernel_image)).collect();
+    let holes: alloc::vec::Vec<MemoryRegion> = platform
+        .reserved
+        .iter()
+        .filter(|r| r.no_map)
+        .map(|r| r.region)
+        .chain(core::iter::once(layout::kernel_image()))
+        .collect();
     for ram in &platform.ram {
         for piece in frames::pages_without(*ram, &holes) {
-            map_or_die(&mut table, piece.base, piece.end(), Access::KernelReadWrite, "RAM");
+            map_or_die(&mut table, piece.base, piece.end(), Attributes::Memory(Access::KernelReadWrite), "RAM");
         }
     }
 
@@ -423,7 +451,13 @@ pub fn enable(platform: &Platform) {
         let start = framebuffer.base & !(PAGE_SIZE - 1);
         for page in (start..framebuffer.end()).step_by(PAGE_SIZE) {
             if table.lookup(page).is_none() {
-                map_or_die(&mut table, page, page + PAGE_SIZE, Access::KernelReadWrite, "framebuffer");
+                map_or_die(
+                    &mut table,
+                    page,
+                    page + PAGE_SIZE,
+                    Attributes::Memory(Access::KernelReadWrite),
+                    "framebuffer",
+                );
             }
         }
     }
@@ -434,7 +468,7 @@ pub fn enable(platform: &Platform) {
         let base = device & !(PAGE_SIZE - 1);
         for page in (base..base + DEVICE_WINDOW).step_by(PAGE_SIZE) {
             if table.lookup(page).is_none() {
-                map_or_die(&mut table, page, page + PAGE_SIZE, Access::Device, "device");
+                map_or_die(&mut table, page, page + PAGE_SIZE, Attributes::Device, "device");
             }
         }
     }
@@ -562,4 +596,27 @@ pub fn hardware_check(va: usize, access: AccessCheck) -> bool {
 }
 
 /// Address spaces, as the contract's `Paging` describes them.
-impl crate::arch::Paging for super::Machine {}
+impl Paging for super::Machine {
+    type Table = TranslationTable;
+
+    const ELF_MACHINE: u16 = elf::abi::EM_AARCH64;
+    const ELF_MACHINE_NAME: &'static str = "AArch64";
+    const XOL_SLOT_BYTES: usize = Aarch64::XOL_SLOT_BYTES;
+    const XOL_TRAMPOLINE: &'static [u8] =
+        &super::debug::brk_instruction(super::debug::TRAMPOLINE_BRK_IMMEDIATE).to_le_bytes();
+
+    fn kernel_table() -> TranslationTable {
+        kernel_table()
+    }
+
+    fn publish_new_mappings() {
+        publish_new_mappings();
+    }
+
+    /// `DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB` (`cache.rs`): the
+    /// kernel's alias and the user's address may share no I-cache line.
+    #[inline]
+    fn sync_instructions(kernel_address: usize, len: usize) -> MaintenanceCount {
+        super::cache::sync_instructions(kernel_address, len)
+    }
+}

@@ -7,6 +7,7 @@ pub mod debug;
 pub mod exception;
 pub mod expected_traps;
 pub mod fpsimd;
+pub mod memory_layout;
 pub mod mmu;
 pub mod power;
 mod probe;

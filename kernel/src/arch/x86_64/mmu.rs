@@ -1,4 +1,4 @@
-//! x86_64 paging (serves `crate::memory` and `crate::task::address_space`):
+//! x86_64 paging (the contract's `Paging`, and the tables `board/uefi_pc/memory.rs` builds):
 //! 4-level tables, 4 KiB pages and 2 MiB large pages, 48-bit addresses.
 //!
 //! A virtual address splits into PML4 index \[47:39\], PDPT index \[38:30\], PD
@@ -22,8 +22,18 @@
 //! set at some level (EFER.NXE on). The `Access` enum has no writable and
 //! executable member, and `for_each_leaf` reports the effective permissions
 //! so the W^X audit sees what the hardware would enforce.
+//!
+//! x86 keeps instruction fetch coherent with data writes, even through
+//! another linear address (Intel SDM vol. 3A, 12.6 "Self-Modifying Code"),
+//! and the `iretq` back to ring 3 is serializing: code the kernel writes
+//! through its alias needs no cache maintenance (aarch64 needs `DC CVAU` /
+//! `IC IVAU` there).
 
-use crate::memory::{frames, region::PAGE_SIZE};
+use crate::{
+    arch::{Access, MapError, PageLeaf, PageTable, Paging},
+    memory::{frames, region::PAGE_SIZE},
+};
+use probe_core::{cache::MaintenanceCount, insn::x86_64 as isa};
 use x86_64::{
     registers::control::{Cr3, Cr3Flags},
     structures::paging::{PageTableFlags as Flags, PhysFrame},
@@ -47,42 +57,19 @@ const _: () = assert!(brk_abi::layout::USER_END as usize == VA_LIMIT);
 /// The identity map must end below the user half.
 pub const IDENTITY_LIMIT: usize = brk_abi::layout::USER_BASE as usize;
 
-/// What a mapping allows. There is deliberately no writable+executable member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Kernel code: ring 0 read + execute.
-    KernelText,
-    KernelReadOnly,
-    KernelReadWrite,
-    /// User code: ring 3 read + execute, never writable.
-    UserText,
-    UserReadOnly,
-    UserReadWrite,
-}
-
-impl Access {
-    fn leaf_flags(self) -> Flags {
-        let kernel = Flags::PRESENT | Flags::GLOBAL;
-        let user = Flags::PRESENT | Flags::USER_ACCESSIBLE;
-        match self {
-            Access::KernelText => kernel,
-            Access::KernelReadOnly => kernel | Flags::NO_EXECUTE,
-            Access::KernelReadWrite => kernel | Flags::WRITABLE | Flags::NO_EXECUTE,
-            Access::UserText => user,
-            Access::UserReadOnly => user | Flags::NO_EXECUTE,
-            Access::UserReadWrite => user | Flags::WRITABLE | Flags::NO_EXECUTE,
-        }
+/// The leaf entry flags for `access`: kernel mappings are global, user ones
+/// are not (a CR3 write flushes them).
+fn leaf_flags(access: Access) -> Flags {
+    let kernel = Flags::PRESENT | Flags::GLOBAL;
+    let user = Flags::PRESENT | Flags::USER_ACCESSIBLE;
+    match access {
+        Access::KernelText => kernel,
+        Access::KernelReadOnly => kernel | Flags::NO_EXECUTE,
+        Access::KernelReadWrite => kernel | Flags::WRITABLE | Flags::NO_EXECUTE,
+        Access::UserText => user,
+        Access::UserReadOnly => user | Flags::NO_EXECUTE,
+        Access::UserReadWrite => user | Flags::WRITABLE | Flags::NO_EXECUTE,
     }
-}
-
-/// Why a mapping could not be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MapError {
-    OutOfFrames,
-    /// The range is already mapped (by a large page, or by another page).
-    AlreadyMapped(usize),
-    /// Not page aligned, or beyond `VA_LIMIT`.
-    BadAddress(usize),
 }
 
 /// A leaf mapping found by a walk, with the permissions in effect after
@@ -98,27 +85,34 @@ pub struct Leaf {
     executable: bool,
 }
 
-impl Leaf {
-    /// Writable at some privilege level.
-    pub fn writable(&self) -> bool {
+impl PageLeaf for Leaf {
+    #[inline]
+    fn va(&self) -> usize {
+        self.va
+    }
+    #[inline]
+    fn translate(&self, va: usize) -> usize {
+        self.pa + (va - self.va)
+    }
+    #[inline]
+    fn writable(&self) -> bool {
         self.writable
     }
-    /// Executable at some privilege level.
-    pub fn executable(&self) -> bool {
+    #[inline]
+    fn executable(&self) -> bool {
         self.executable
     }
-    pub fn user_readable(&self) -> bool {
+    #[inline]
+    fn user_readable(&self) -> bool {
         self.user
     }
-    pub fn user_writable(&self) -> bool {
+    #[inline]
+    fn user_writable(&self) -> bool {
         self.user && self.writable
     }
-    pub fn user_executable(&self) -> bool {
+    #[inline]
+    fn user_executable(&self) -> bool {
         self.user && self.executable
-    }
-    /// The physical address `va` (inside the leaf) maps to.
-    pub fn translate(&self, va: usize) -> usize {
-        self.pa + (va - self.va)
     }
 }
 
@@ -165,48 +159,13 @@ fn table_flags(va: usize) -> Flags {
 }
 
 impl TranslationTable {
+    /// An empty table for the kernel's own map.
     pub fn new() -> Result<Self, MapError> {
         Ok(Self { pml4: frames::alloc_zeroed().ok_or(MapError::OutOfFrames)? })
     }
 
-    /// A table for a user address space: a PML4 and PDPT of its own, the
-    /// PDPT's kernel entries (identity map, stack window) copied from the
-    /// kernel's, so the page directories below them are shared.
-    pub fn new_user() -> Result<Self, MapError> {
-        let table = Self::new()?;
-        let pdpt = match frames::alloc_zeroed() {
-            Some(pdpt) => pdpt,
-            None => {
-                frames::free(table.pml4);
-                return Err(MapError::OutOfFrames);
-            }
-        };
-        let kernel_pdpt = next_table(table_entries(kernel_table().pml4)[0]);
-        table_entries(pdpt)[..USER_PDPT_FIRST].copy_from_slice(&table_entries(kernel_pdpt)[..USER_PDPT_FIRST]);
-        table_entries(table.pml4)[0] = pdpt as u64 | table_flags(brk_abi::layout::USER_BASE as usize).bits();
-        Ok(table)
-    }
-
-    /// Free the user half's tables, the PDPT and the PML4. The mapped frames
-    /// belong to the caller. The table must not be in CR3 any more.
-    pub fn free_user(self) {
-        let pdpt = next_table(table_entries(self.pml4)[0]);
-        for &pdpt_entry in &table_entries(pdpt)[USER_PDPT_FIRST..] {
-            if is_present(pdpt_entry) && !is_large(pdpt_entry) {
-                for &pd_entry in table_entries(next_table(pdpt_entry)).iter() {
-                    if is_present(pd_entry) && !is_large(pd_entry) {
-                        frames::free(next_table(pd_entry));
-                    }
-                }
-                frames::free(next_table(pdpt_entry));
-            }
-        }
-        frames::free(pdpt);
-        frames::free(self.pml4);
-    }
-
     /// The physical address for CR3.
-    pub fn root(&self) -> usize {
+    fn root(&self) -> usize {
         self.pml4
     }
 
@@ -225,9 +184,52 @@ impl TranslationTable {
         }
     }
 
+    fn walk(&self, table: usize, shift: u32, base: usize, inherited: (bool, bool, bool), visit: &mut dyn FnMut(Leaf)) {
+        for (i, &entry) in table_entries(table).iter().enumerate() {
+            if !is_present(entry) {
+                continue;
+            }
+            let flags = flags_of(entry);
+            let permissions = (
+                inherited.0 && flags.contains(Flags::WRITABLE),
+                inherited.1 && flags.contains(Flags::USER_ACCESSIBLE),
+                inherited.2 && !flags.contains(Flags::NO_EXECUTE),
+            );
+            let va = base | (i << shift);
+            if shift == PT_SHIFT || (shift != PML4_SHIFT && is_large(entry)) {
+                let (writable, user, executable) = permissions;
+                visit(Leaf { va, pa: next_table(entry), writable, user, executable });
+            } else {
+                self.walk(next_table(entry), shift - 9, va, permissions, visit);
+            }
+        }
+    }
+}
+
+impl PageTable for TranslationTable {
+    type Leaf = Leaf;
+
+    /// A table for a user address space: a PML4 and PDPT of its own, the
+    /// PDPT's kernel entries (identity map, stack window) copied from the
+    /// kernel's, so the page directories below them are shared.
+    fn new_user() -> Result<Self, MapError> {
+        let table = Self::new()?;
+        let pdpt = match frames::alloc_zeroed() {
+            Some(pdpt) => pdpt,
+            None => {
+                frames::free(table.pml4);
+                return Err(MapError::OutOfFrames);
+            }
+        };
+        let kernel_pdpt = next_table(table_entries(kernel_table().pml4)[0]);
+        table_entries(pdpt)[..USER_PDPT_FIRST].copy_from_slice(&table_entries(kernel_pdpt)[..USER_PDPT_FIRST]);
+        table_entries(table.pml4)[0] = pdpt as u64 | table_flags(brk_abi::layout::USER_BASE as usize).bits();
+        Ok(table)
+    }
+
     /// Map `[va, va + len)` to `[pa, pa + len)`, with 2 MiB pages where both
     /// addresses are 2 MiB aligned and 4 KiB pages elsewhere.
-    pub fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
+    fn map(&mut self, va: usize, pa: usize, len: usize, access: Access) -> Result<(), MapError> {
         if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::BadAddress(va));
         }
@@ -235,7 +237,7 @@ impl TranslationTable {
         if end > VA_LIMIT {
             return Err(MapError::BadAddress(va));
         }
-        let flags = access.leaf_flags();
+        let flags = leaf_flags(access);
         let (mut va, mut pa) = (va, pa);
         while va < end {
             let pdpt = Self::descend(self.pml4, index(va, PML4_SHIFT), va)?;
@@ -259,8 +261,8 @@ impl TranslationTable {
         Ok(())
     }
 
-    /// The leaf mapping that covers `va`, if any (a software walk).
-    pub fn lookup(&self, va: usize) -> Option<Leaf> {
+    #[inline]
+    fn lookup(&self, va: usize) -> Option<Leaf> {
         if va >= VA_LIMIT {
             return None;
         }
@@ -286,29 +288,35 @@ impl TranslationTable {
     }
 
     /// Visit every present leaf, in VA order, with its effective permissions.
-    pub fn for_each_leaf(&self, mut visit: impl FnMut(Leaf)) {
+    fn for_each_leaf(&self, mut visit: impl FnMut(Leaf)) {
         self.walk(self.pml4, PML4_SHIFT, 0, (true, true, true), &mut visit);
     }
 
-    fn walk(&self, table: usize, shift: u32, base: usize, inherited: (bool, bool, bool), visit: &mut dyn FnMut(Leaf)) {
-        for (i, &entry) in table_entries(table).iter().enumerate() {
-            if !is_present(entry) {
-                continue;
-            }
-            let flags = flags_of(entry);
-            let permissions = (
-                inherited.0 && flags.contains(Flags::WRITABLE),
-                inherited.1 && flags.contains(Flags::USER_ACCESSIBLE),
-                inherited.2 && !flags.contains(Flags::NO_EXECUTE),
-            );
-            let va = base | (i << shift);
-            if shift == PT_SHIFT || (shift != PML4_SHIFT && is_large(entry)) {
-                let (writable, user, executable) = permissions;
-                visit(Leaf { va, pa: next_table(entry), writable, user, executable });
-            } else {
-                self.walk(next_table(entry), shift - 9, va, permissions, visit);
+    /// A CR3 write: it flushes the previous process's non-global entries, so
+    /// no address-space tag is needed (PCIDs stay off).
+    fn activate(&self) {
+        let frame = PhysFrame::containing_address(PhysAddr::new(self.root() as u64));
+        // SAFETY: every table shares the kernel's identity map and stack window,
+        // so the code, stack and data in use stay mapped across the switch.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+
+    /// Free the user half's tables, the PDPT and the PML4. The mapped frames
+    /// belong to the caller. The table must not be in CR3 any more.
+    fn free_user(self) {
+        let pdpt = next_table(table_entries(self.pml4)[0]);
+        for &pdpt_entry in &table_entries(pdpt)[USER_PDPT_FIRST..] {
+            if is_present(pdpt_entry) && !is_large(pdpt_entry) {
+                for &pd_entry in table_entries(next_table(pdpt_entry)).iter() {
+                    if is_present(pd_entry) && !is_large(pd_entry) {
+                        frames::free(next_table(pd_entry));
+                    }
+                }
+                frames::free(next_table(pdpt_entry));
             }
         }
+        frames::free(pdpt);
+        frames::free(self.pml4);
     }
 }
 
@@ -322,30 +330,30 @@ pub fn kernel_table() -> TranslationTable {
 /// Remember `table` as the kernel's and load it.
 pub fn install_kernel_table(table: TranslationTable) {
     KERNEL_TABLE.call_once(|| table);
-    activate_kernel();
-}
-
-/// Make `table` the live translation (a process switch). Kernel entries are
-/// global and identical in every table, so the kernel keeps running; the
-/// CR3 write flushes the previous process's non-global entries, so the
-/// address-space number (aarch64's ASID) is not needed: PCIDs stay off.
-pub fn activate(table: &TranslationTable, _asid: u16) {
-    let frame = PhysFrame::containing_address(PhysAddr::new(table.root() as u64));
-    // SAFETY: every table shares the kernel's identity map and stack window,
-    // so the code, stack and data in use stay mapped across the switch.
-    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
-}
-
-/// Make new table entries visible to the page walker before ring 3 uses
-/// them: nothing to do on x86, whose walker reads entries through the caches
-/// and never caches a not-present entry, so a new mapping needs no fence and
-/// no TLB flush (aarch64 needs `DSB ISHST` and `ISB` here).
-pub fn publish_new_mappings() {}
-
-/// Go back to the kernel's own table (before a process's table is freed).
-pub fn activate_kernel() {
-    activate(&kernel_table(), 0);
+    table.activate();
 }
 
 /// Address spaces, as the contract's `Paging` describes them.
-impl crate::arch::Paging for super::Machine {}
+impl Paging for super::Machine {
+    type Table = TranslationTable;
+
+    const ELF_MACHINE: u16 = elf::abi::EM_X86_64;
+    const ELF_MACHINE_NAME: &'static str = "x86_64";
+    const XOL_SLOT_BYTES: usize = isa::XOL_SLOT_BYTES;
+    const XOL_TRAMPOLINE: &'static [u8] = &[isa::INT3];
+
+    fn kernel_table() -> TranslationTable {
+        kernel_table()
+    }
+
+    /// Nothing to do: x86's walker reads entries through the caches and never
+    /// caches a not-present entry, so a new mapping needs no fence and no TLB
+    /// flush (aarch64 needs `DSB ISHST` and `ISB` here).
+    fn publish_new_mappings() {}
+
+    /// Nothing to do: see the module comment.
+    #[inline]
+    fn sync_instructions(_kernel_address: usize, _len: usize) -> MaintenanceCount {
+        MaintenanceCount::default()
+    }
+}

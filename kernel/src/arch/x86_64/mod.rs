@@ -9,6 +9,7 @@ pub mod fpsimd;
 pub mod gdt;
 pub mod hpet;
 pub mod lapic;
+pub mod memory_layout;
 pub mod mmu;
 pub mod pic;
 pub mod pit;

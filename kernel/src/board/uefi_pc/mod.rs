@@ -8,4 +8,5 @@ pub mod acpi;
 pub mod console;
 pub mod console_sink;
 pub mod firmware;
+pub mod memory;
 pub mod screen;

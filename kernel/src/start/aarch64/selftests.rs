@@ -10,11 +10,13 @@ use crate::{
     arch::{
         cache,
         expected_traps::{BRK_ELR, BRK_ESR, EL1_BRK_IMMEDIATE},
+        memory_layout,
         mmu::{self, AccessCheck},
+        PageLeaf, PageTable,
     },
     board::Platform,
     ensure,
-    memory::{self, frames, heap, PAGE_SIZE},
+    memory::{frames, heap, PAGE_SIZE},
     selftest::{self, Outcome, SelfTest},
 };
 use aarch64_cpu::registers::ESR_EL1;
@@ -49,7 +51,7 @@ fn frames_are_distinct_zeroed_ram(platform: &Platform) -> Outcome {
     let taken: Vec<usize> = (0..16).map_while(|_| frames::alloc_zeroed()).collect();
     let result = (|| {
         ensure!(taken.len() == 16, "only {} of 16 frames available", taken.len());
-        let kernel = memory::layout::kernel_start()..memory::layout::kernel_end();
+        let kernel = memory_layout::kernel_start()..memory_layout::kernel_end();
         for (i, &frame) in taken.iter().enumerate() {
             ensure!(frame % PAGE_SIZE == 0, "frame {:#x} not page aligned", frame);
             ensure!(!kernel.contains(&frame), "frame {:#x} inside the kernel image", frame);
@@ -129,7 +131,7 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
     // Ask the MMU itself (AT instructions), not just our own tables.
     let text = no_mapping_is_writable_and_executable as *const () as usize;
     let data = &BRK_ESR as *const AtomicU64 as usize;
-    let guard = memory::layout::stack_guard();
+    let guard = memory_layout::stack_guard();
     ensure!(mmu::hardware_check(text, AccessCheck::El1Read), "kernel text not readable");
     ensure!(!mmu::hardware_check(text, AccessCheck::El1Write), "kernel text is writable");
     ensure!(mmu::hardware_check(data, AccessCheck::El1Write), "kernel data not writable");

@@ -13,17 +13,18 @@ use crate::{
     arch::{
         cpu, exception,
         expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
-        gdt, mmu,
+        gdt, memory_layout, mmu, Access, PageLeaf, PageTable,
     },
-    board::Platform,
+    board::{uefi_pc::memory::given_before_the_switch, Platform},
     ensure,
     memory::{self, region::MemoryRegion, PAGE_SIZE},
     selftest::{self, Outcome, SelfTest},
-    task::address_space::{AddressSpace, UserAccess, INT3},
+    task::address_space::{AddressSpace, UserAccess},
 };
 use alloc::format;
 use brk_abi::{layout, Error};
 use core::sync::atomic::{AtomicU64, Ordering};
+use probe_core::insn::x86_64::INT3;
 
 /// This architecture's self-tests, in order.
 pub const SELF_TESTS: &[SelfTest] = &[
@@ -42,7 +43,7 @@ pub const SELF_TESTS: &[SelfTest] = &[
 /// switch must lie outside it, and boot-services memory must have been added
 /// after.
 fn no_frame_came_from_boot_services_memory_before_the_switch(platform: &Platform) -> Outcome {
-    let before = memory::given_before_the_switch();
+    let before = given_before_the_switch();
     ensure!(!before.is_empty(), "nothing was recorded at the switch to the kernel's tables");
     for given in before {
         if let Some(firmware) = platform.boot_services.iter().find(|bs| bs.base < given.end() && given.base < bs.end())
@@ -87,10 +88,10 @@ fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
         selectors.tss.0
     );
     ensure!(
-        ist1 == memory::layout::double_fault_stack_top() as u64,
+        ist1 == memory_layout::double_fault_stack_top() as u64,
         "IST1 {:#x}, the double-fault stack's top is {:#x}",
         ist1,
-        memory::layout::double_fault_stack_top()
+        memory_layout::double_fault_stack_top()
     );
     Ok(())
 }
@@ -142,7 +143,7 @@ fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
         "kernel data at {:#x} is not read+write, no execute",
         data
     );
-    for guard in [memory::layout::stack_guard(), memory::layout::double_fault_stack_guard(), 0] {
+    for guard in [memory_layout::stack_guard(), memory_layout::double_fault_stack_guard(), 0] {
         ensure!(table.lookup(guard).is_none(), "guard page {:#x} is mapped", guard);
     }
     ensure!(table.lookup(platform.image.base).is_some_and(|leaf| !leaf.writable()), "the PE headers are writable");
@@ -208,8 +209,8 @@ fn user_access_checker_demands_ring_3_rights(_: &Platform) -> Outcome {
     let map = |space: &mut AddressSpace, va: u64, access| {
         space.map_zeroed(va as usize, PAGE_SIZE, access).map_err(|e| format!("map: {}", e.name()))
     };
-    map(&mut space, read_only, mmu::Access::UserReadOnly)?;
-    map(&mut space, read_write, mmu::Access::UserReadWrite)?;
+    map(&mut space, read_only, Access::UserReadOnly)?;
+    map(&mut space, read_write, Access::UserReadWrite)?;
     let allowed = |addr: u64, len: u64, access| space.check(addr, len, access).is_ok();
     ensure!(allowed(read_only, 16, UserAccess::Read), "cannot read a read-only page");
     ensure!(!allowed(read_only, 16, UserAccess::Write), "may write a read-only page");
@@ -225,14 +226,10 @@ fn user_access_checker_demands_ring_3_rights(_: &Platform) -> Outcome {
     ensure!(!allowed(layout::XOL_PAGE, 16, UserAccess::Write), "the XOL page is writable from ring 3");
     let (pa, flags) = space.translate(layout::XOL_PAGE).ok_or("the XOL page does not translate")?;
     ensure!(flags.executable && !flags.writable, "XOL flags {:?}", flags);
-    ensure!(
-        pa == space.xol_kernel_alias() as usize,
-        "XOL translates to {:#x}, its alias is {:p}",
-        pa,
-        space.xol_kernel_alias()
-    );
+    let xol_alias = space.xol_slot_kernel_address(0);
+    ensure!(pa == xol_alias, "XOL translates to {:#x}, its alias is {:#x}", pa, xol_alias);
     // SAFETY: the alias is the identity-mapped XOL frame this space owns.
-    let trampoline = unsafe { *space.xol_kernel_alias() };
+    let trampoline = unsafe { *(xol_alias as *const u8) };
     ensure!(trampoline == INT3, "XOL slot 0 holds {:#04x}, not int3", trampoline);
     ensure!(
         space.kernel_alias(read_only + 5) == space.translate(read_only + 5).map(|(pa, _)| pa as *mut u8),

@@ -1,111 +1,33 @@
-//! Physical memory and the kernel's own map: the heap, the page-frame
-//! allocator, the kernel stacks, and the identity map built at boot.
+//! The UEFI PC's memory after ExitBootServices: the kernel's own map, built
+//! from what the firmware described (the image's PE sections, its runtime
+//! code, the end of physical memory), and the boot-services memory handed to
+//! the frame allocator once CR3 no longer points at the firmware's tables,
+//! which live there.
 //!
-//! - The heap (`linked_list_allocator`, the aarch64 kernel's `heap.rs`) lives
-//!   in a fixed region of the image's BSS, so it works from the first line of
-//!   the UEFI entry point, before and after ExitBootServices alike.
-//! - Page frames (`buddy_system_allocator`, the aarch64 kernel's `frames.rs`)
-//!   come from the RAM the final UEFI memory map calls conventional, minus the
-//!   first MiB, and, once CR3 holds the kernel's own tables, from boot-services
-//!   memory, where the firmware's page tables lived until then.
-//! - The kernel map identity-maps physical memory for ring 0 with the image's
-//!   sections mapped by their PE flags (`paging_init`). Thread kernel stacks
-//!   are frames of that map (the shared scheduler allocates them); the boot
-//!   stack and the double-fault stack have unmapped guard pages.
+//! The kernel map identity-maps physical memory for ring 0 with the image's
+//! sections mapped by their PE flags. Thread kernel stacks are frames of that
+//! map (the scheduler allocates them); the boot stack and the double-fault
+//! stack have unmapped guard pages (`arch::memory_layout`).
 
-pub mod frames;
-pub mod heap;
-pub mod region;
-
+use super::firmware::Platform;
 use crate::{
-    arch::mmu::{self, Access, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
-    devicetree::Platform,
+    arch::{
+        memory_layout as layout,
+        mmu::{self, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
+        Access, PageTable,
+    },
+    memory::{self, frames, region::MemoryRegion, PAGE_SIZE},
     println,
 };
-use alloc::format;
-
-pub use region::PAGE_SIZE;
-
-/// Where the kernel image lies, and the guard pages of its static stacks.
-pub mod layout {
-    use super::PAGE_SIZE;
-    use core::sync::atomic::{AtomicUsize, Ordering};
-
-    static KERNEL_START: AtomicUsize = AtomicUsize::new(0);
-    static KERNEL_END: AtomicUsize = AtomicUsize::new(0);
-
-    /// Remember where the firmware loaded the image (LoadedImage protocol).
-    pub fn set_kernel_image(start: usize, end: usize) {
-        KERNEL_START.store(start, Ordering::Relaxed);
-        KERNEL_END.store(end, Ordering::Relaxed);
-    }
-    pub fn kernel_start() -> usize {
-        KERNEL_START.load(Ordering::Relaxed)
-    }
-    pub fn kernel_end() -> usize {
-        KERNEL_END.load(Ordering::Relaxed)
-    }
-
-    /// A stack in the image's BSS whose first page stays unmapped: running
-    /// off its bottom faults instead of overwriting whatever lies below.
-    #[repr(C, align(4096))]
-    pub struct GuardedStack<const BYTES: usize> {
-        guard: [u8; PAGE_SIZE],
-        stack: [u8; BYTES],
-    }
-
-    impl<const BYTES: usize> GuardedStack<BYTES> {
-        pub const fn new() -> Self {
-            Self { guard: [0; PAGE_SIZE], stack: [0; BYTES] }
-        }
-    }
-
-    /// The boot stack (later the idle loop's) and the double-fault stack (IST1).
-    pub const BOOT_STACK_BYTES: usize = 64 * 1024;
-    pub const DOUBLE_FAULT_STACK_BYTES: usize = 16 * 1024;
-    static mut BOOT_STACK: GuardedStack<BOOT_STACK_BYTES> = GuardedStack::new();
-    static mut DOUBLE_FAULT_STACK: GuardedStack<DOUBLE_FAULT_STACK_BYTES> = GuardedStack::new();
-
-    fn guard_of<const BYTES: usize>(stack: *const GuardedStack<BYTES>) -> usize {
-        stack as usize
-    }
-
-    /// The unmapped page below the boot stack.
-    pub fn stack_guard() -> usize {
-        guard_of(core::ptr::addr_of!(BOOT_STACK))
-    }
-    pub fn boot_stack_top() -> usize {
-        stack_guard() + PAGE_SIZE + BOOT_STACK_BYTES
-    }
-    pub fn double_fault_stack_guard() -> usize {
-        guard_of(core::ptr::addr_of!(DOUBLE_FAULT_STACK))
-    }
-    pub fn double_fault_stack_top() -> usize {
-        double_fault_stack_guard() + PAGE_SIZE + DOUBLE_FAULT_STACK_BYTES
-    }
-}
-
-/// Hand the platform's conventional RAM to the frame allocator. Boot-services
-/// memory waits for `paging_init`: until CR3 points at the kernel's tables, the
-/// firmware's tables there are the ones the processor walks.
-pub fn init(platform: &Platform) {
-    frames::init(&platform.ram, &with_the_kernel_image(&platform.reserved));
-}
-
-/// `reserved` and the kernel image: what the frame allocator must never hand out.
-fn with_the_kernel_image(reserved: &[region::MemoryRegion]) -> alloc::vec::Vec<region::MemoryRegion> {
-    let kernel =
-        region::MemoryRegion { base: layout::kernel_start(), size: layout::kernel_end() - layout::kernel_start() };
-    reserved.iter().copied().chain(core::iter::once(kernel)).collect()
-}
+use alloc::{format, vec::Vec};
 
 /// What the frame allocator had been given when CR3 switched to the kernel's
 /// tables (the `boot-services` self-test proves none of it is boot-services memory).
-static GIVEN_BEFORE_THE_SWITCH: spin::Once<alloc::vec::Vec<crate::devicetree::MemoryRegion>> = spin::Once::new();
+static GIVEN_BEFORE_THE_SWITCH: spin::Once<Vec<MemoryRegion>> = spin::Once::new();
 
 /// The ranges the frame allocator could hand out before the switch to the
 /// kernel's tables: every frame allocated until then came from them.
-pub fn given_before_the_switch() -> &'static [crate::devicetree::MemoryRegion] {
+pub fn given_before_the_switch() -> &'static [MemoryRegion] {
     GIVEN_BEFORE_THE_SWITCH.get().map(|given| given.as_slice()).unwrap_or(&[])
 }
 
@@ -141,7 +63,8 @@ fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
 /// end of RAM (at least 4 GiB, which holds the PC's MMIO: local APIC, I/O APIC,
 /// the firmware flash) identity mapped for ring 0, read/write and never
 /// executable, except the kernel image, whose sections get their own
-/// permissions, and the guard pages, which stay unmapped.
+/// permissions, and the guard pages, which stay unmapped. Then hand the
+/// boot-services memory to the frame allocator.
 pub fn paging_init(platform: &Platform) {
     for section in &platform.sections {
         assert!(section.start.is_multiple_of(PAGE_SIZE), "kernel image section {} is not page aligned", section.name);
@@ -185,7 +108,7 @@ pub fn paging_init(platform: &Platform) {
     mmu::install_kernel_table(table);
     // The firmware's tables are retired: their memory may now be handed out.
     GIVEN_BEFORE_THE_SWITCH.call_once(frames::given);
-    frames::init(&platform.boot_services, &with_the_kernel_image(&platform.reserved));
+    memory::init(&platform.boot_services, platform.reserved.iter().copied(), layout::kernel_image());
     let boot_services_bytes: usize = platform.boot_services.iter().map(|r| r.size).sum();
     println!(
         "memory:  {} MiB of boot-services memory handed to the frame allocator after the switch to the kernel's tables",
