@@ -173,9 +173,11 @@ pub fn parse(line: &str) -> BootArgs {
     args
 }
 
-/// An address that is never mapped: the first page of the 512 GiB TTBR0 range's
-/// last GiB, far from RAM and devices on every supported board.
-const UNMAPPED_ADDRESS: usize = crate::arch::mmu::VA_LIMIT - 0x4000_0000;
+/// An address that is never mapped: the first page of the user range's last GiB
+/// (`USER_END` is where TTBR0 and the first PML4 entry stop translating), above
+/// every program and stack, below the XOL page, and far from RAM and devices on
+/// every supported board.
+const UNMAPPED_ADDRESS: usize = brk_abi::layout::USER_END as usize - 0x4000_0000;
 
 /// Commit the requested fault, if any. Does not return when one was requested.
 pub fn run_injection(args: &BootArgs) {

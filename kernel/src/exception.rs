@@ -18,10 +18,10 @@
 //! and process ([`offer_to_probes`]); nothing it calls calls back up
 //! (docs/modules.md).
 
-use crate::probe::{on_breakpoint, on_step};
 use crate::{
-    arch::{Frame, Interrupt, Machine, Trap, Traps},
+    arch::{Frame, Interrupt, Machine, SavedRegisters, Trap, Traps},
     power::{self, ExitStatus},
+    probe::{on_breakpoint, on_step},
     syscall,
     task::{
         self,

@@ -6,7 +6,7 @@
 //! bad one returns `BadAddress` and the caller goes on.
 
 use crate::{
-    arch::Frame,
+    arch::{Frame, SavedRegisters},
     probe,
     task::{address_space::UserAccess, scheduler},
     time,

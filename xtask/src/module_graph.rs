@@ -23,6 +23,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// The top-level modules that are architecture code: the architectures
+/// themselves, the boards, and each architecture's boot order. Every other
+/// module is generic and reaches the machine only through the contract
+/// ([`Graph::past_the_contract`]).
+const ARCHITECTURE_CODE: [&str; 3] = ["arch", "board", "start"];
+
 /// A module's path from the crate root, e.g. `["task", "scheduler"]`; the root is `[]`.
 type ModPath = Vec<String>;
 
@@ -606,6 +612,24 @@ impl Graph {
     }
 
     /// Does `from` refer to `to` (module paths written `a::b`)?
+    /// Where generic code names an architecture's own module instead of the
+    /// contract (`crate::arch::{Machine, <trait>, ...}`): every edge from a
+    /// module outside `ARCHITECTURE_CODE` into a module below `arch::<arch>`,
+    /// with its file and line. The architecture's root module, where
+    /// `Machine` is, may be named.
+    pub fn past_the_contract(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (from, targets) in &self.edges {
+            let generic = from.first().is_some_and(|top| !ARCHITECTURE_CODE.contains(&top.as_str()));
+            for (to, at) in targets.iter().filter(|_| generic) {
+                if to.len() > 2 && to[0] == "arch" && to[1] != "contract" {
+                    out.push(format!("{} -> {} ({}:{})", name(from), name(to), at.file.display(), at.line));
+                }
+            }
+        }
+        out
+    }
+
     pub fn has_edge(&self, from: &str, to: &str) -> bool {
         let split = |s: &str| -> ModPath { s.split("::").filter(|p| !p.is_empty()).map(String::from).collect() };
         self.edges.get(&split(from)).is_some_and(|targets| targets.contains_key(&split(to)))
@@ -678,6 +702,36 @@ mod tests {
             assert!(!graph.has_edge(from, to), "edge {from} -> {to} is back");
         }
         assert_acyclic(&graph);
+    }
+
+    #[test]
+    fn generic_code_reaches_the_machine_only_through_the_contract() {
+        for target_arch in ["aarch64", "x86_64"] {
+            let graph = kernel_graph(target_arch);
+            let past = graph.past_the_contract();
+            assert!(
+                past.is_empty(),
+                "{target_arch}: generic code names an architecture's module:\n{}",
+                past.join("\n")
+            );
+        }
+    }
+
+    #[test]
+    fn naming_an_architectures_module_from_generic_code_is_found() {
+        let graph = synthetic(&[
+            ("src/main.rs", "mod arch;\nmod task;\nmod start;\n"),
+            ("src/arch/mod.rs", "pub mod contract;\npub mod aarch64;\npub use aarch64::Machine;\n"),
+            ("src/arch/contract.rs", "pub trait Cpu {}\n"),
+            ("src/arch/aarch64/mod.rs", "pub mod cpu;\npub struct Machine;\n"),
+            ("src/arch/aarch64/cpu.rs", "pub fn halt() {}\n"),
+            (
+                "src/task.rs",
+                "use crate::arch::{contract::Cpu, Machine};\nfn f() {\n    crate::arch::aarch64::cpu::halt();\n}\n",
+            ),
+            ("src/start.rs", "use crate::arch::aarch64::cpu;\n"),
+        ]);
+        assert_eq!(graph.past_the_contract(), ["task -> arch::aarch64::cpu (src/task.rs:3)"]);
     }
 
     #[test]

@@ -28,14 +28,6 @@ pub use self::x86_64::Machine;
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
 compile_error!("the kernel builds for aarch64-unknown-none-softfloat and x86_64-unknown-uefi");
 
-// Transition: generic code still naming `arch::<module>::...` reaches the
-// selected architecture's module through this re-export; it goes once every
-// such use is through the contract.
-#[cfg(target_arch = "x86_64")]
-pub use self::x86_64::*;
-#[cfg(target_arch = "aarch64")]
-pub use aarch64::*;
-
 /// Every trait of the contract is implemented by this architecture's
 /// [`Machine`] (a missing `impl` fails here, by name).
 const _: fn() = || {

@@ -33,7 +33,7 @@ pub mod thread_state;
 mod user_memory;
 
 // The trap frame: the `Traps` contract's frame type once that names one.
-use crate::arch::exception::ExceptionFrame as Frame;
+use crate::arch::Frame;
 use crate::{
     arch::{BreakpointTrap, Machine, Probes},
     println,

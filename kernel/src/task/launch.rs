@@ -28,7 +28,7 @@ pub struct Launched {
 pub fn launch_requested(args: &BootArgs, hooks: scheduler::Hooks) -> Launched {
     // The scheduler's lock is also taken by the tick interrupt: from here on,
     // interrupts stay masked in the kernel except in the idle loop (`run`).
-    crate::arch::cpu::disable_interrupts();
+    <crate::arch::Machine as crate::arch::Cpu>::disable_interrupts();
     scheduler::init(hooks);
     let mut launched = Launched::default();
     for request in &args.programs {

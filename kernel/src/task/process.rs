@@ -2,7 +2,7 @@
 
 use super::{address_space::AddressSpace, symbols::Symbols};
 use crate::{
-    arch::{exception::ExceptionFrame, fpsimd::FpState},
+    arch::{Cpu, Frame, Machine},
     bootargs::Expectation,
     probe::thread_state::ThreadProbes,
 };
@@ -78,7 +78,7 @@ pub struct Thread {
     pub state: ThreadState,
     /// Base of `KERNEL_STACK_PAGES` contiguous frames.
     pub kernel_stack: usize,
-    pub fp: FpState,
+    pub fp: <Machine as Cpu>::FpState,
     /// The user thread pointer (thread-local storage: TPIDR_EL0 on aarch64,
     /// the FS base on x86_64) while the thread is not on the CPU.
     pub thread_pointer: u64,
@@ -91,12 +91,12 @@ impl Thread {
     /// Where `vectors.s` saves this thread's registers when it enters the kernel
     /// from EL0: always the top of its kernel stack, since the kernel itself is
     /// never preempted.
-    pub fn frame(&self) -> *mut ExceptionFrame {
-        (self.kernel_stack + KERNEL_STACK_PAGES * crate::memory::PAGE_SIZE - core::mem::size_of::<ExceptionFrame>())
-            as *mut ExceptionFrame
+    pub fn frame(&self) -> *mut Frame {
+        (self.kernel_stack + KERNEL_STACK_PAGES * crate::memory::PAGE_SIZE - core::mem::size_of::<Frame>())
+            as *mut Frame
     }
 
-    pub fn frame_mut(&mut self) -> &mut ExceptionFrame {
+    pub fn frame_mut(&mut self) -> &mut Frame {
         // SAFETY: the frame lies inside this thread's own kernel stack, which it
         // owns exclusively; the scheduler lock serialises access.
         unsafe { &mut *self.frame() }

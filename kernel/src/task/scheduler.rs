@@ -21,7 +21,7 @@ use super::{
     symbols::Symbols,
 };
 use crate::{
-    arch::{exception::ExceptionFrame, fpsimd::FpState, Access},
+    arch::{Access, Cpu, Frame, Machine, Probes, SavedRegisters, Timer},
     bootargs::Expectation,
     memory::frames,
     power::{self, ExitStatus},
@@ -76,7 +76,7 @@ pub struct Scheduler {
     /// The thread on the CPU; `None` while idling.
     current: Option<Tid>,
     /// Where the idle loop's registers were saved when a thread was switched in.
-    idle_frame: *mut ExceptionFrame,
+    idle_frame: *mut Frame,
     /// Whose FP/SIMD state is in the registers.
     fp_owner: Option<Tid>,
     /// Whose table is in TTBR0.
@@ -144,7 +144,7 @@ pub fn init(hooks: Hooks) {
 }
 
 /// The frame to return to after an exception that interrupted `interrupted`.
-pub fn resume(interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
+pub fn resume(interrupted: *mut Frame) -> *mut Frame {
     match SCHEDULER.lock().as_mut() {
         Some(scheduler) => scheduler.resume(interrupted),
         None => interrupted, // before tasks exist (self-tests): just return
@@ -233,7 +233,7 @@ impl Scheduler {
             .check(args_at, args.len() as u64, UserAccess::Write)
             .map(|range| process.space.write(range, args))
             .map_err(|e| format!("{}: arguments: {}", launch.name, e.name()))?;
-        let frame = ExceptionFrame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
+        let frame = Frame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
         self.next_pid += 1;
         (self.hooks.process_loaded)(&mut process);
         self.processes.insert(pid, process);
@@ -244,7 +244,7 @@ impl Scheduler {
         Ok(pid)
     }
 
-    fn add_thread(&mut self, pid: Pid, frame: ExceptionFrame) -> Result<Tid, Error> {
+    fn add_thread(&mut self, pid: Pid, frame: Frame) -> Result<Tid, Error> {
         let kernel_stack = frames::alloc_zeroed_contiguous(KERNEL_STACK_PAGES).ok_or(Error::OutOfMemory)?;
         let tid = self.next_tid;
         self.next_tid += 1;
@@ -253,7 +253,7 @@ impl Scheduler {
             pid,
             state: ThreadState::Ready,
             kernel_stack,
-            fp: FpState::new(),
+            fp: Machine::new_fp_state(),
             thread_pointer: 0,
             joined_by: None,
             probes: ThreadProbes::new(pid),
@@ -287,7 +287,7 @@ impl Scheduler {
         let pid = thread.pid;
         process.space.check(entry, 4, UserAccess::Execute).map_err(|_| Error::InvalidArgument)?;
         let stack_top = map_thread_stack(process)?;
-        let tid = self.add_thread(pid, ExceptionFrame::new_user(entry, stack_top, args))?;
+        let tid = self.add_thread(pid, Frame::new_user(entry, stack_top, args))?;
         Ok(tid as u64)
     }
 
@@ -453,7 +453,7 @@ impl Scheduler {
 
     // ---- switching ----
 
-    fn resume(&mut self, interrupted: *mut ExceptionFrame) -> *mut ExceptionFrame {
+    fn resume(&mut self, interrupted: *mut Frame) -> *mut Frame {
         // SAFETY: `interrupted` is the frame `vectors.s` just saved on the current stack.
         let from_idle = self.current.is_none() && !unsafe { &*interrupted }.came_from_user();
         if from_idle {
@@ -505,7 +505,7 @@ impl Scheduler {
     fn switch_out(&mut self, tid: Tid) {
         let now = time::counter();
         if let Some(thread) = self.threads.get_mut(&tid) {
-            thread.thread_pointer = <crate::arch::Machine as crate::arch::Cpu>::thread_pointer();
+            thread.thread_pointer = Machine::thread_pointer();
             if let Some(process) = self.processes.get_mut(&thread.pid) {
                 process.run_time += now - self.switched_in_at;
             }
@@ -517,19 +517,19 @@ impl Scheduler {
         self.current = None;
     }
 
-    fn switch_in(&mut self, tid: Tid) -> *mut ExceptionFrame {
+    fn switch_in(&mut self, tid: Tid) -> *mut Frame {
         if self.fp_owner != Some(tid) {
             if let Some(owner) = self.fp_owner.and_then(|owner| self.threads.get_mut(&owner)) {
-                owner.fp.save();
+                Machine::save_fp_state(&mut owner.fp);
             }
-            self.threads[&tid].fp.restore();
+            Machine::restore_fp_state(&self.threads[&tid].fp);
             self.fp_owner = Some(tid);
         }
         let thread = self.threads.get_mut(&tid).expect("switching to a live thread");
         thread.state = ThreadState::Running;
         // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
-        crate::arch::debug::set_core_single_step(thread.probes.is_stepping());
-        <crate::arch::Machine as crate::arch::Cpu>::set_thread_pointer(thread.thread_pointer);
+        Machine::set_core_single_step(thread.probes.is_stepping());
+        Machine::set_thread_pointer(thread.thread_pointer);
         let pid = thread.pid;
         if self.active_pid != Some(pid) {
             self.processes[&pid].space.activate();
@@ -544,8 +544,8 @@ impl Scheduler {
             // instructions executed since reset.
             println!(
                 "boot: first {} instruction at {}={} ({} Hz)",
-                <crate::arch::Machine as crate::arch::Cpu>::USER_MODE,
-                <crate::arch::Machine as crate::arch::Timer>::COUNTER_NAME,
+                <Machine as Cpu>::USER_MODE,
+                <Machine as Timer>::COUNTER_NAME,
                 self.switched_in_at,
                 time::frequency()
             );

@@ -127,4 +127,18 @@ impl crate::arch::Cpu for super::Machine {
     fn set_thread_pointer(value: u64) {
         set_thread_pointer(value);
     }
+
+    type FpState = super::fpsimd::FpState;
+
+    fn new_fp_state() -> Self::FpState {
+        super::fpsimd::FpState::new()
+    }
+
+    fn save_fp_state(state: &mut Self::FpState) {
+        state.save();
+    }
+
+    fn restore_fp_state(state: &Self::FpState) {
+        state.restore();
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::{debug, expected_traps, semihosting, Machine};
 use crate::{
-    arch::{FaultDescription, Interrupt, Trap, Traps, UNARMED_TRAMPOLINE},
+    arch::{FaultDescription, Interrupt, SavedRegisters, Trap, Traps, UNARMED_TRAMPOLINE},
     drivers::gicv2,
 };
 use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1, VBAR_EL1};
@@ -164,51 +164,6 @@ impl fmt::Display for ExceptionClass {
 }
 
 impl ExceptionFrame {
-    /// The frame that, restored by `vectors.s` and `eret`ed to, starts EL0 at
-    /// `entry` with stack `stack_top` and `x0`, `x1` = `args`.
-    pub fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
-        let frame = Self {
-            x: [0; 31],
-            sp_el0: stack_top,
-            elr: entry,
-            spsr: InMemoryRegister::new(0),
-            esr: InMemoryRegister::new(0),
-            far: 0,
-        };
-        // EL0 with interrupts (IRQ, FIQ, SError) taken; debug exceptions masked
-        // only matter for same-EL debug, so they stay masked as at EL1.
-        frame.spsr.write(
-            SPSR_EL1::M::EL0t
-                + SPSR_EL1::D::Masked
-                + SPSR_EL1::A::Unmasked
-                + SPSR_EL1::I::Unmasked
-                + SPSR_EL1::F::Unmasked,
-        );
-        let mut frame = frame;
-        frame.x[0] = args[0];
-        frame.x[1] = args[1];
-        frame
-    }
-
-    /// Did this exception come from user mode (EL0)?
-    pub fn came_from_user(&self) -> bool {
-        self.spsr.matches_all(SPSR_EL1::M::EL0t)
-    }
-
-    /// `svc` arguments and number (`brk_abi`'s convention).
-    pub fn syscall_number(&self) -> u64 {
-        self.x[8]
-    }
-    pub fn syscall_arg(&self, index: usize) -> u64 {
-        self.x[index]
-    }
-    pub fn set_syscall_result(&mut self, value: u64) {
-        self.x[0] = value;
-    }
-    pub fn set_syscall_second_result(&mut self, value: u64) {
-        self.x[1] = value;
-    }
-
     /// For an abort: the fault status decoded (ESR_EL1.ISS, Arm ARM D19.2.40).
     pub fn abort_detail(&self) -> Option<AbortDetail> {
         let class = self.class();
@@ -251,9 +206,60 @@ impl ExceptionFrame {
     pub fn brk_immediate(&self) -> u16 {
         self.esr.read(ESR_EL1::ISS) as u16
     }
+}
+
+/// What generic code reads and writes of a frame (the contract's `SavedRegisters`).
+impl SavedRegisters for ExceptionFrame {
+    /// The frame that, restored by `vectors.s` and `eret`ed to, starts EL0 at
+    /// `entry` with stack `stack_top` and `x0`, `x1` = `args`.
+    fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
+        let frame = Self {
+            x: [0; 31],
+            sp_el0: stack_top,
+            elr: entry,
+            spsr: InMemoryRegister::new(0),
+            esr: InMemoryRegister::new(0),
+            far: 0,
+        };
+        // EL0 with interrupts (IRQ, FIQ, SError) taken; debug exceptions masked
+        // only matter for same-EL debug, so they stay masked as at EL1.
+        frame.spsr.write(
+            SPSR_EL1::M::EL0t
+                + SPSR_EL1::D::Masked
+                + SPSR_EL1::A::Unmasked
+                + SPSR_EL1::I::Unmasked
+                + SPSR_EL1::F::Unmasked,
+        );
+        let mut frame = frame;
+        frame.x[0] = args[0];
+        frame.x[1] = args[1];
+        frame
+    }
+
+    /// Did this exception come from user mode (EL0)?
+    fn came_from_user(&self) -> bool {
+        self.spsr.matches_all(SPSR_EL1::M::EL0t)
+    }
+
+    /// `svc` arguments and number (`brk_abi`'s convention).
+    fn syscall_number(&self) -> u64 {
+        self.x[8]
+    }
+
+    fn syscall_arg(&self, index: usize) -> u64 {
+        self.x[index]
+    }
+
+    fn set_syscall_result(&mut self, value: u64) {
+        self.x[0] = value;
+    }
+
+    fn set_syscall_second_result(&mut self, value: u64) {
+        self.x[1] = value;
+    }
 
     /// Print every saved register, four to a line.
-    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+    fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         for (i, value) in self.x.iter().enumerate() {
             write!(out, "  x{:<2}={:#018x}", i, value)?;
             if i % 4 == 3 {

@@ -31,4 +31,19 @@ pub trait Cpu {
 
     /// Load the user thread pointer of the thread that is switched in.
     fn set_thread_pointer(value: u64);
+
+    /// A thread's floating-point and vector registers, kept while it is
+    /// switched out (the kernel itself never touches them: it is built
+    /// soft-float on both architectures).
+    type FpState;
+
+    /// The state a new thread starts with.
+    fn new_fp_state() -> Self::FpState;
+
+    /// Store this core's floating-point and vector registers in `state` (the
+    /// thread that owns them is being switched out).
+    fn save_fp_state(state: &mut Self::FpState);
+
+    /// Load `state` into this core's registers (its thread is switched in).
+    fn restore_fp_state(state: &Self::FpState);
 }

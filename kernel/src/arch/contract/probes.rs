@@ -17,7 +17,7 @@
 //! x86_64): the generic code evaluates them only when tracing.
 
 // The trap frame: the `Traps` contract's frame type once that names one.
-use crate::arch::exception::ExceptionFrame as Frame;
+use super::Frame;
 use alloc::string::String;
 use core::fmt::Display;
 use probe_core::{cache::MaintenanceCount, xol::SlotContent, Arch, Probe, UserMemory};

@@ -92,17 +92,44 @@ pub const UNARMED_TRAMPOLINE: &str = "the return-probe trampoline, reached with 
 /// (`Machine`'s [`Traps::Frame`]).
 pub type Frame = <crate::arch::Machine as Traps>::Frame;
 
+/// What generic code reads and writes of a trap's saved registers (the
+/// scheduler, the system calls, the fatal report); the probe code's view of
+/// them is the contract's `Probes`.
+pub trait SavedRegisters {
+    /// The frame that, restored by the trap exit, starts user mode at `entry`
+    /// with its stack pointer at `stack_top` and the first two argument
+    /// registers (aarch64 `x0`, `x1`; x86_64 `rdi`, `rsi`) holding `args`,
+    /// every other register zero and interrupts enabled.
+    fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self;
+
+    /// Did this trap come from user mode?
+    fn came_from_user(&self) -> bool;
+
+    /// The system call's number (`brk_abi`'s convention: aarch64 `x8`,
+    /// x86_64 `rax`).
+    fn syscall_number(&self) -> u64;
+
+    /// The system call's argument `index` (0-5).
+    fn syscall_arg(&self, index: usize) -> u64;
+
+    /// Set the system call's result register (aarch64 `x0`, x86_64 `rax`).
+    fn set_syscall_result(&mut self, value: u64);
+
+    /// Set the system call's second result register (aarch64 `x1`, x86_64
+    /// `rdx`: `clock`'s frequency, `join`'s value).
+    fn set_syscall_second_result(&mut self, value: u64);
+
+    /// Write every saved register to `out`, four to a line (the fatal report).
+    fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result;
+}
+
 /// Exceptions and interrupts: the saved frame, and the decoding of a trap
 /// into what the generic dispatcher does with it.
 pub trait Traps {
     /// The registers the assembly entry saves on every trap and restores on
     /// the way out; a thread's frame is its user state while it does not run.
-    /// Generic code also uses these methods of it: `new_user(entry,
-    /// stack_top, [arg0, arg1])` (a new thread's first frame),
-    /// `came_from_user()`, `syscall_number()`, `syscall_arg(i)`,
-    /// `set_syscall_result(v)`, `set_syscall_second_result(v)`, and `dump(out)`
-    /// (every register, for a fatal report).
-    type Frame;
+    /// What generic code reads and writes of it is [`SavedRegisters`].
+    type Frame: SavedRegisters;
 
     /// What an unexpected interrupt's line names as its source.
     type InterruptSource: fmt::Display;

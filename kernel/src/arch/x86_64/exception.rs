@@ -18,7 +18,7 @@
 //! ignored, so the kernel goes on.
 
 use super::{expected_traps, gdt, lapic, pic, Machine};
-use crate::arch::{FaultDescription, Interrupt, Trap, Traps, UNARMED_TRAMPOLINE};
+use crate::arch::{FaultDescription, Interrupt, SavedRegisters, Trap, Traps, UNARMED_TRAMPOLINE};
 use alloc::format;
 use core::{
     fmt,
@@ -230,45 +230,8 @@ impl fmt::Display for PageFaultDetail {
 }
 
 impl TrapFrame {
-    /// The frame that, restored by `trap.s` and `iretq`ed to, starts ring 3 at
-    /// `entry` with `rsp` = `stack_top` and `rdi`, `rsi` = `args`, every other
-    /// register 0 and RFLAGS = IF only (the x86_64 ABI in `brk_abi`'s documentation).
-    pub fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
-        let (code, data) = gdt::user_selectors();
-        Self {
-            rip: entry,
-            cs: code,
-            rflags: RFlags::INTERRUPT_FLAG.bits() | RFLAGS_RESERVED_ONE,
-            rsp: stack_top,
-            ss: data,
-            rdi: args[0],
-            rsi: args[1],
-            ..Self::default()
-        }
-    }
-
-    /// Did this trap come from ring 3?
-    pub fn came_from_user(&self) -> bool {
-        self.cs & SELECTOR_RPL_MASK == PrivilegeLevel::Ring3 as u64
-    }
-
     pub fn class(&self) -> Vector {
         Vector::of(self.vector)
-    }
-
-    /// System call number and arguments (`int 0x80`: rax; rdi, rsi, rdx, r10, r8, r9).
-    pub fn syscall_number(&self) -> u64 {
-        self.rax
-    }
-    pub fn syscall_arg(&self, index: usize) -> u64 {
-        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9][index]
-    }
-    pub fn set_syscall_result(&mut self, value: u64) {
-        self.rax = value;
-    }
-    /// The second result (`clock`'s frequency, `join`'s value) goes in rdx.
-    pub fn set_syscall_second_result(&mut self, value: u64) {
-        self.rdx = value;
     }
 
     /// For a page fault: the error code decoded.
@@ -290,9 +253,52 @@ impl TrapFrame {
             protection_key: code.contains(PageFaultErrorCode::PROTECTION_KEY),
         })
     }
+}
+
+/// What generic code reads and writes of a frame (the contract's `SavedRegisters`).
+impl SavedRegisters for TrapFrame {
+    /// The frame that, restored by `trap.s` and `iretq`ed to, starts ring 3 at
+    /// `entry` with `rsp` = `stack_top` and `rdi`, `rsi` = `args`, every other
+    /// register 0 and RFLAGS = IF only (the x86_64 ABI in `brk_abi`'s documentation).
+    fn new_user(entry: u64, stack_top: u64, args: [u64; 2]) -> Self {
+        let (code, data) = gdt::user_selectors();
+        Self {
+            rip: entry,
+            cs: code,
+            rflags: RFlags::INTERRUPT_FLAG.bits() | RFLAGS_RESERVED_ONE,
+            rsp: stack_top,
+            ss: data,
+            rdi: args[0],
+            rsi: args[1],
+            ..Self::default()
+        }
+    }
+
+    /// Did this trap come from ring 3?
+    fn came_from_user(&self) -> bool {
+        self.cs & SELECTOR_RPL_MASK == PrivilegeLevel::Ring3 as u64
+    }
+
+    /// System call number and arguments (`int 0x80`: rax; rdi, rsi, rdx, r10, r8, r9).
+    fn syscall_number(&self) -> u64 {
+        self.rax
+    }
+
+    fn syscall_arg(&self, index: usize) -> u64 {
+        [self.rdi, self.rsi, self.rdx, self.r10, self.r8, self.r9][index]
+    }
+
+    fn set_syscall_result(&mut self, value: u64) {
+        self.rax = value;
+    }
+
+    /// The second result (`clock`'s frequency, `join`'s value) goes in rdx.
+    fn set_syscall_second_result(&mut self, value: u64) {
+        self.rdx = value;
+    }
 
     /// Print every saved register, four to a line.
-    pub fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+    fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         let registers = [
             ("rax", self.rax),
             ("rbx", self.rbx),

@@ -168,9 +168,9 @@ impl Mailbox {
             return Err(MailboxError::BufferUnreachable(address));
         }
         let span = (address, address + core::mem::size_of::<PropertyBuffer>());
-        arch::cache::clean_and_invalidate_dcache_to_poc(span.0, span.1);
+        arch::aarch64::cache::clean_and_invalidate_dcache_to_poc(span.0, span.1);
         self.exchange(BUS_ALIAS | address as u32)?;
-        arch::cache::clean_and_invalidate_dcache_to_poc(span.0, span.1);
+        arch::aarch64::cache::clean_and_invalidate_dcache_to_poc(span.0, span.1);
 
         // SAFETY: the firmware wrote the buffer behind the compiler's back;
         // re-read it from memory rather than from what the compiler remembers.
@@ -217,11 +217,11 @@ struct Deadline(u64);
 
 impl Deadline {
     fn after_ms(ms: u64) -> Self {
-        Deadline(arch::timer::counter() + arch::timer::frequency() * ms / 1000)
+        Deadline(arch::aarch64::timer::counter() + arch::aarch64::timer::frequency() * ms / 1000)
     }
 
     fn check(&self) -> Result<(), MailboxError> {
-        if arch::timer::counter() > self.0 {
+        if arch::aarch64::timer::counter() > self.0 {
             Err(MailboxError::NoAnswer)
         } else {
             Ok(())

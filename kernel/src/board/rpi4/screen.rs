@@ -125,7 +125,7 @@ fn allocate(mailbox: &Mailbox) -> Result<Framebuffer, String> {
     let base = mailbox::physical(bus_address);
     // The buffer is mapped write-back (see `drivers/framebuffer.rs`): the
     // display reads memory, so every change is cleaned out of the caches.
-    let make_visible = crate::arch::cache::clean_dcache_to_poc;
+    let make_visible = crate::arch::aarch64::cache::clean_dcache_to_poc;
     let framebuffer = Framebuffer { base, width, height, stride: pitch, make_visible };
     check_inside_the_first_gib(framebuffer.region())?;
     Ok(framebuffer)

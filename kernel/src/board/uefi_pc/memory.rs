@@ -12,8 +12,10 @@
 use super::firmware::Platform;
 use crate::{
     arch::{
-        memory_layout as layout,
-        mmu::{self, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
+        x86_64::{
+            memory_layout as layout,
+            mmu::{self, TranslationTable, IDENTITY_LIMIT, LARGE_PAGE},
+        },
         Access, PageTable,
     },
     memory::{self, frames, region::MemoryRegion, PAGE_SIZE},

@@ -8,10 +8,12 @@
 
 use crate::{
     arch::{
-        cache,
-        expected_traps::{BRK_ELR, BRK_ESR, EL1_BRK_IMMEDIATE},
-        memory_layout,
-        mmu::{self, AccessCheck},
+        aarch64::{
+            cache,
+            expected_traps::{BRK_ELR, BRK_ESR, EL1_BRK_IMMEDIATE},
+            memory_layout,
+            mmu::{self, AccessCheck},
+        },
         PageLeaf, PageTable,
     },
     board::Platform,

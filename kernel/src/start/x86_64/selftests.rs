@@ -11,9 +11,12 @@
 
 use crate::{
     arch::{
-        cpu, exception,
-        expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
-        gdt, memory_layout, mmu, Access, PageLeaf, PageTable,
+        x86_64::{
+            cpu, exception,
+            expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
+            gdt, memory_layout, mmu,
+        },
+        Access, PageLeaf, PageTable,
     },
     board::{uefi_pc::memory::given_before_the_switch, Platform},
     ensure,
