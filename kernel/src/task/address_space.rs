@@ -16,12 +16,12 @@
 //! them visible to instruction fetch ([`Paging::sync_instructions`]).
 
 use crate::{
-    arch::{Access, Machine, PageLeaf, PageTable, Paging},
+    arch::{Access, Machine, PageLeaf, PageTable, Paging, Probes},
     memory::{frames, PAGE_SIZE},
 };
 use alloc::vec::Vec;
 use brk_abi::{layout, Error};
-use probe_core::{cache::MaintenanceCount, xol::SlotIndex};
+use probe_core::{cache::MaintenanceCount, xol::SlotIndex, Arch};
 
 #[path = "user_access.rs"]
 mod user_access;
@@ -29,7 +29,7 @@ mod user_access;
 pub use user_access::UserAccess;
 
 /// Bytes per XOL slot: room for the longest instruction a slot is given.
-pub const XOL_SLOT_BYTES: usize = <Machine as Paging>::XOL_SLOT_BYTES;
+pub const XOL_SLOT_BYTES: usize = <<Machine as Probes>::Isa as Arch>::XOL_SLOT_BYTES;
 
 /// This machine's translation tables.
 type Table = <Machine as Paging>::Table;

@@ -21,10 +21,7 @@ use aarch64_cpu::{
     asm::barrier,
     registers::{ID_AA64MMFR0_EL1, MAIR_EL1, PAR_EL1, SCTLR_EL1, TCR_EL1, TTBR0_EL1},
 };
-use probe_core::{
-    cache::MaintenanceCount,
-    insn::{aarch64::Aarch64, Arch},
-};
+use probe_core::cache::MaintenanceCount;
 use spin::{Mutex, Once};
 use tock_registers::{
     interfaces::{ReadWriteable, Readable, Writeable},
@@ -601,9 +598,6 @@ impl Paging for super::Machine {
 
     const ELF_MACHINE: u16 = elf::abi::EM_AARCH64;
     const ELF_MACHINE_NAME: &'static str = "AArch64";
-    const XOL_SLOT_BYTES: usize = Aarch64::XOL_SLOT_BYTES;
-    const XOL_TRAMPOLINE: &'static [u8] =
-        &super::debug::brk_instruction(super::debug::TRAMPOLINE_BRK_IMMEDIATE).to_le_bytes();
 
     fn kernel_table() -> TranslationTable {
         kernel_table()

@@ -41,6 +41,7 @@ impl Probes for Machine {
 
     const BREAKPOINT_NAME: &'static str = "brk";
     const PROBE_BREAKPOINT: &'static [u8] = &PROBE_BRK;
+    const XOL_TRAMPOLINE: &'static [u8] = &debug::brk_instruction(debug::TRAMPOLINE_BRK_IMMEDIATE).to_le_bytes();
     const LONGEST_INSTRUCTION: usize = INSTRUCTION_BYTES;
     const RETURN_ADDRESS_NAME: &'static str = "x30";
     const STEP_LEFT_SLOT: &'static str = "not the next slot address";

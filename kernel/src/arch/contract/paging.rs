@@ -104,12 +104,6 @@ pub trait Paging {
     /// The machine's name in the loader's refusal of another machine's
     /// program ("not an AArch64 program").
     const ELF_MACHINE_NAME: &'static str;
-    /// Bytes per slot of the XOL page: room for the longest instruction a
-    /// slot is given.
-    const XOL_SLOT_BYTES: usize;
-    /// What XOL slot 0 holds, in memory order: the breakpoint instruction a
-    /// probed function's return lands on (the return-probe trampoline).
-    const XOL_TRAMPOLINE: &'static [u8];
 
     /// The kernel's own table (the identity map, no user half).
     fn kernel_table() -> Self::Table;

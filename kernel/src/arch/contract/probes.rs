@@ -16,7 +16,6 @@
 //! from here too (`brk #0x5 ... EC 0x3C` on aarch64, `#BP (vector 3)` on
 //! x86_64): the generic code evaluates them only when tracing.
 
-// The trap frame: the `Traps` contract's frame type once that names one.
 use super::Frame;
 use alloc::string::String;
 use core::fmt::Display;
@@ -66,6 +65,9 @@ pub trait Probes {
     const BREAKPOINT_NAME: &'static str;
     /// The bytes a probe writes over the start of the probed instruction.
     const PROBE_BREAKPOINT: &'static [u8];
+    /// What XOL slot 0 holds, in memory order: the breakpoint a probed
+    /// function's return lands on (the return-probe trampoline).
+    const XOL_TRAMPOLINE: &'static [u8];
     /// The most bytes one instruction has.
     const LONGEST_INSTRUCTION: usize;
     /// Where a return address is, as traces name it (`x30`, `[RSP]`).

@@ -33,7 +33,7 @@ use crate::{
     arch::{Access, MapError, PageLeaf, PageTable, Paging},
     memory::{frames, region::PAGE_SIZE},
 };
-use probe_core::{cache::MaintenanceCount, insn::x86_64 as isa};
+use probe_core::cache::MaintenanceCount;
 use x86_64::{
     registers::control::{Cr3, Cr3Flags},
     structures::paging::{PageTableFlags as Flags, PhysFrame},
@@ -339,8 +339,6 @@ impl Paging for super::Machine {
 
     const ELF_MACHINE: u16 = elf::abi::EM_X86_64;
     const ELF_MACHINE_NAME: &'static str = "x86_64";
-    const XOL_SLOT_BYTES: usize = isa::XOL_SLOT_BYTES;
-    const XOL_TRAMPOLINE: &'static [u8] = &[isa::INT3];
 
     fn kernel_table() -> TranslationTable {
         kernel_table()

@@ -58,6 +58,7 @@ impl Probes for Machine {
 
     const BREAKPOINT_NAME: &'static str = "int3";
     const PROBE_BREAKPOINT: &'static [u8] = &[INT3];
+    const XOL_TRAMPOLINE: &'static [u8] = &[INT3];
     const LONGEST_INSTRUCTION: usize = MAX_INSN_LEN;
     const RETURN_ADDRESS_NAME: &'static str = "[RSP]";
     const STEP_LEFT_SLOT: &'static str = "not past the instruction";
