@@ -7,7 +7,11 @@
 //! which order, is each architecture's boot order's to say (`start/<arch>/`,
 //! where the tests of what only that architecture sets up live too).
 
-use crate::{board::Platform, println, time};
+use crate::{
+    arch::{Machine, PageLeaf, PageTable, Paging},
+    board::Platform,
+    println, time,
+};
 use alloc::{format, string::String};
 
 /// What a self-test found: `Err` says why it failed.
@@ -44,6 +48,24 @@ macro_rules! ensure {
             return Err(alloc::format!($($why)*));
         }
     };
+}
+
+/// What every architecture's `mmu-wx` self-test checks first, in the
+/// kernel's own table as the architecture walks it: it maps something, and no
+/// leaf is both writable and executable. (Each test then asks its MMU about
+/// the kernel's text, data and guard pages.)
+pub fn kernel_table_has_no_writable_executable_leaf() -> Outcome {
+    let mut leaves = 0;
+    let mut offender = None;
+    <Machine as Paging>::kernel_table().for_each_leaf(|leaf| {
+        leaves += 1;
+        if leaf.writable() && leaf.executable() && offender.is_none() {
+            offender = Some(leaf.va());
+        }
+    });
+    ensure!(offender.is_none(), "mapping at {:#x} is writable and executable", offender.unwrap_or(0));
+    ensure!(leaves > 0, "the kernel table has no mappings");
+    Ok(())
 }
 
 /// The tick arrives: five ticks are counted.

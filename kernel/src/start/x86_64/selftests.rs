@@ -125,17 +125,8 @@ fn int3_in_ring_0_is_trapped(_: &Platform) -> Outcome {
 }
 
 fn no_mapping_is_writable_and_executable(platform: &Platform) -> Outcome {
+    selftest::kernel_table_has_no_writable_executable_leaf()?;
     let table = mmu::kernel_table();
-    let mut leaves = 0;
-    let mut offender = None;
-    table.for_each_leaf(|leaf| {
-        leaves += 1;
-        if leaf.writable() && leaf.executable() && offender.is_none() {
-            offender = Some(leaf.va);
-        }
-    });
-    ensure!(offender.is_none(), "mapping at {:#x} is writable and executable", offender.unwrap_or(0));
-    ensure!(leaves > 0, "the kernel table has no mappings");
     let text = no_mapping_is_writable_and_executable as *const () as usize;
     let data = &INT3_TRAPPED_RIP as *const AtomicU64 as usize;
     let text_leaf = table.lookup(text).ok_or("kernel text not mapped")?;
