@@ -1,6 +1,6 @@
 //! The two facts about physical memory that every other module agrees on: a
-//! range of it, and the size of a page. A leaf (both kernels compile it, the
-//! x86_64 one through `#[path]`): the device tree or firmware phase describes
+//! range of it, and the size of a page. A leaf: the device tree or the UEFI
+//! phase describes
 //! RAM in these terms, the frame allocator hands them out, the MMU maps them,
 //! and none of them has to reach into another to say so.
 

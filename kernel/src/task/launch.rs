@@ -1,6 +1,5 @@
 //! Starting the processes the boot arguments ask for (`run=`, `test=`,
-//! `expect-fault=`). Both kernels compile this file (the x86_64 one through
-//! `#[path]`).
+//! `expect-fault=`), on either architecture.
 
 use super::scheduler;
 use crate::{
