@@ -32,10 +32,8 @@ mod report;
 pub mod thread_state;
 mod user_memory;
 
-// The trap frame: the `Traps` contract's frame type once that names one.
-use crate::arch::Frame;
 use crate::{
-    arch::{BreakpointTrap, Machine, Probes},
+    arch::{BreakpointTrap, Frame, Machine, Probes},
     println,
     task::{
         address_space::{AddressSpace, UserAccess},
