@@ -202,7 +202,7 @@ fn handle_hit(
     }
 
     match (&probe.treatment, step) {
-        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
+        (Treatment::Simulate(simulation), _) => simulate_hit(&probe, simulation, breakpoint, frame, process, hit),
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
@@ -285,11 +285,12 @@ fn arm_return_probe(
     Ok(())
 }
 
-/// Step 6 for a simulated instruction: do what it would have done, on the saved
-/// registers and (through the checked path) the task's memory, and resume
-/// past it: one exception per hit. A memory access the task itself could not
-/// have made kills the process, reported at the probed address.
+/// Step 6 for a simulated instruction, `probe`'s: do what it would have done,
+/// on the saved registers and (through the checked path) the task's memory,
+/// and resume past it: one exception per hit. A memory access the task itself
+/// could not have made kills the process, reported at the probed address.
 fn simulate_hit(
+    probe: &Probe,
     simulation: &<Isa as Arch>::Simulation,
     breakpoint: u64,
     frame: &mut Frame,
@@ -303,9 +304,10 @@ fn simulate_hit(
         Ok(()) => {
             COUNTERS.bump(&COUNTERS.simulated);
             trace!(
-                "simulated {} ({}): resume at {:#x}, one exception in all",
-                simulation.mnemonic(),
+                "simulated {} ({}): {}resume at {:#x}, one exception in all",
+                Machine::instruction_text(&probe.original),
                 simulation.why(),
+                BranchTrace(Isa::branch_decision(simulation, Machine::registers(frame))),
                 Machine::resume_address(frame)
             );
             After::Resume
@@ -319,6 +321,19 @@ fn simulate_hit(
                 fault
             );
             After::kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
+        }
+    }
+}
+
+/// A simulated conditional branch's decision as the trace says it before
+/// "resume at": `b.gt taken: ...; ` (nothing for any other instruction).
+struct BranchTrace(Option<<Isa as Arch>::BranchDecision>);
+
+impl core::fmt::Display for BranchTrace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match &self.0 {
+            Some(decision) => write!(f, "{decision}; "),
+            None => Ok(()),
         }
     }
 }

@@ -5,11 +5,11 @@
 //! so the kernel can report the fault at the probed address exactly as the
 //! hardware would have.
 
-use super::{LiteralLoad, RegisterBranch, Registers, Simulation};
+use super::{branch_decision, LiteralLoad, RegisterBranch, Registers, Simulation};
 use crate::insn::{SimulationFault, UserMemory};
 
 /// X[n] where 31 names the zero register.
-fn read_or_zero<R: Registers + ?Sized>(regs: &R, n: u8) -> u64 {
+pub(super) fn read_or_zero<R: Registers + ?Sized>(regs: &R, n: u8) -> u64 {
     if n == 31 {
         0
     } else {
@@ -39,25 +39,10 @@ where
             regs.set_x(30, next);
             relative(offset)
         }
-        Simulation::BranchConditional { condition, offset } => {
-            if condition.holds(regs.nzcv()) {
-                relative(offset)
-            } else {
-                next
-            }
-        }
-        Simulation::CompareBranch { rt, is_64, nonzero, offset } => {
-            let value = read_or_zero(regs, rt);
-            let value = if is_64 { value } else { value & 0xffff_ffff };
-            if (value != 0) == nonzero {
-                relative(offset)
-            } else {
-                next
-            }
-        }
-        Simulation::TestBranch { rt, bit, nonzero, offset } => {
-            let set = read_or_zero(regs, rt) >> bit & 1 == 1;
-            if set == nonzero {
+        Simulation::BranchConditional { offset, .. }
+        | Simulation::CompareBranch { offset, .. }
+        | Simulation::TestBranch { offset, .. } => {
+            if branch_decision(simulation, regs).is_some_and(|decision| decision.taken) {
                 relative(offset)
             } else {
                 next
