@@ -80,13 +80,7 @@ impl Probes for Machine {
     }
 
     fn breakpoint_trace(frame: &ExceptionFrame, address: u64, location: impl Display) -> impl Display {
-        format!(
-            "brk #{:#x} at {:#x} ({}): {}",
-            frame.brk_immediate(),
-            address,
-            location,
-            BrkSyndrome(frame.esr.get())
-        )
+        format!("brk #{:#x} at {:#x} ({}): {}", frame.brk_immediate(), address, location, BrkSyndrome(frame.esr.get()))
     }
 
     #[inline]

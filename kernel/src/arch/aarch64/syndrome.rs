@@ -36,7 +36,13 @@ pub struct BrkSyndrome(pub u64);
 impl fmt::Display for BrkSyndrome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let iss = LocalRegisterCopy::<u64, BRK_ISS::Register>::new(self.0);
-        write!(f, "ESR_EL1={:#010x} ({}, ISS: comment #{:#x})", self.0, ClassAndLength(self.0), iss.read(BRK_ISS::COMMENT))
+        write!(
+            f,
+            "ESR_EL1={:#010x} ({}, ISS: comment #{:#x})",
+            self.0,
+            ClassAndLength(self.0),
+            iss.read(BRK_ISS::COMMENT)
+        )
     }
 }
 

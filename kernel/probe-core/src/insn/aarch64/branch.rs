@@ -102,7 +102,11 @@ impl fmt::Display for BranchDecision {
                 let mnemonic = if nonzero { "tbnz" } else { "tbz" };
                 // The assembler names a W register for bits 0 to 31.
                 let register = RegisterName { rt, is_64: bit >= 32 };
-                write!(f, "{mnemonic} {taken}: bit {bit} of {register} is {} ({register} = {value:#x})", value >> bit & 1)
+                write!(
+                    f,
+                    "{mnemonic} {taken}: bit {bit} of {register} is {} ({register} = {value:#x})",
+                    value >> bit & 1
+                )
             }
         }
     }

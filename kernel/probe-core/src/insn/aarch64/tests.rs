@@ -649,10 +649,7 @@ fn conditional_branches_say_whether_they_were_taken_and_why() {
     regs.x[2] = 0xffff_ffff_0000_0020;
     assert_eq!(decide(0x3628_0082, &regs).to_string(), "tbz not taken: bit 5 of w2 is 1 (w2 = 0x20)");
     regs.x[9] = 1 << 63;
-    assert_eq!(
-        decide(0xb7fc_0009, &regs).to_string(),
-        "tbnz taken: bit 63 of x9 is 1 (x9 = 0x8000000000000000)"
-    );
+    assert_eq!(decide(0xb7fc_0009, &regs).to_string(), "tbnz taken: bit 63 of x9 is 1 (x9 = 0x8000000000000000)");
     // Anything else is no conditional branch.
     let Classification::Simulate(b) = classify(0x1400_0010) else { panic!("b is simulated") };
     assert_eq!(branch_decision(&b, &regs), None);

@@ -730,7 +730,11 @@ fn jcc_decisions_agree_with_the_simulator_and_name_the_flags_the_rule_reads() {
             assert_eq!(decision.taken, frame.rip == PC + 0x12, "{bytes} with rflags {:#x}", frame.rflags);
             let text = decision.to_string();
             for flag in ["CF", "PF", "ZF", "SF", "OF"] {
-                assert_eq!(text.contains(&std::format!(" {flag}=")), decision.condition.rule().contains(flag), "{text}");
+                assert_eq!(
+                    text.contains(&std::format!(" {flag}=")),
+                    decision.condition.rule().contains(flag),
+                    "{text}"
+                );
             }
         }
     }
