@@ -170,7 +170,7 @@ fn handle_hit(
             let image = Machine::slot_image(&mut thread.probes.slot_images, &probe);
             trace!(
                 "{} runs the same anywhere{}: step it out of line in an XOL slot",
-                Machine::instruction_text(&probe.original),
+                Machine::instruction_text(&hit.probe().original),
                 Machine::image_note(&image)
             );
             match xol::choose_slot(&process.xol, xol_policy(), remembered, Machine::slot_content(&image), &COUNTERS) {
@@ -202,7 +202,7 @@ fn handle_hit(
     }
 
     match (&probe.treatment, step) {
-        (Treatment::Simulate(simulation), _) => simulate_hit(&probe, simulation, breakpoint, frame, process, hit),
+        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
@@ -285,12 +285,12 @@ fn arm_return_probe(
     Ok(())
 }
 
-/// Step 6 for a simulated instruction, `probe`'s: do what it would have done,
-/// on the saved registers and (through the checked path) the task's memory,
-/// and resume past it: one exception per hit. A memory access the task itself
-/// could not have made kills the process, reported at the probed address.
+/// Step 6 for a simulated instruction: do what it would have done, on the saved
+/// registers and (through the checked path) the task's memory, and resume
+/// past it: one exception per hit. A memory access the task itself could not
+/// have made kills the process, reported at the probed address. The hit ends
+/// when `hit` drops, on return.
 fn simulate_hit(
-    probe: &Probe,
     simulation: &<Isa as Arch>::Simulation,
     breakpoint: u64,
     frame: &mut Frame,
@@ -299,16 +299,15 @@ fn simulate_hit(
 ) -> After {
     let result =
         Isa::simulate(simulation, breakpoint, Machine::registers(frame), &mut CheckedUserMemory(&process.space));
-    drop(hit);
     match result {
         Ok(()) => {
             COUNTERS.bump(&COUNTERS.simulated);
             trace!(
-                "simulated {} ({}): {}resume at {:#x}, one exception in all",
-                Machine::instruction_text(&probe.original),
+                "simulated {0} ({1}): {3}resume at {2:#x}, one exception in all",
+                Machine::instruction_text(&hit.probe().original),
                 simulation.why(),
-                BranchTrace(Isa::branch_decision(simulation, Machine::registers(frame))),
-                Machine::resume_address(frame)
+                Machine::resume_address(frame),
+                BranchTrace { simulation, registers: Machine::registers(frame) }
             );
             After::Resume
         }
@@ -327,11 +326,16 @@ fn simulate_hit(
 
 /// A simulated conditional branch's decision as the trace says it before
 /// "resume at": `b.gt taken: ...; ` (nothing for any other instruction).
-struct BranchTrace(Option<<Isa as Arch>::BranchDecision>);
+/// Decided when displayed, from the registers the branch left (it changes
+/// none the decision reads).
+struct BranchTrace<'a> {
+    simulation: &'a <Isa as Arch>::Simulation,
+    registers: &'a <Isa as Arch>::Registers,
+}
 
-impl core::fmt::Display for BranchTrace {
+impl core::fmt::Display for BranchTrace<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match &self.0 {
+        match Isa::branch_decision(self.simulation, self.registers) {
             Some(decision) => write!(f, "{decision}; "),
             None => Ok(()),
         }

@@ -34,23 +34,49 @@ pub enum BranchReason {
 
 /// The decision of `simulation` on `regs`, if it is a conditional branch.
 pub fn branch_decision<R: Registers + ?Sized>(simulation: &Simulation, regs: &R) -> Option<BranchDecision> {
-    let register = |rt: u8| read_or_zero(regs, rt);
     let (taken, reason) = match *simulation {
         Simulation::BranchConditional { condition, .. } => {
             let nzcv = regs.nzcv();
             (condition.holds(nzcv), BranchReason::Flags { condition, nzcv })
         }
         Simulation::CompareBranch { rt, is_64, nonzero, .. } => {
-            let value = if is_64 { register(rt) } else { register(rt) & 0xffff_ffff };
-            ((value != 0) == nonzero, BranchReason::Register { rt, is_64, nonzero, value })
+            let value = compared_value(regs, rt, is_64);
+            (compare_taken(value, nonzero), BranchReason::Register { rt, is_64, nonzero, value })
         }
         Simulation::TestBranch { rt, bit, nonzero, .. } => {
-            let value = if bit < 32 { register(rt) & 0xffff_ffff } else { register(rt) };
-            ((value >> bit & 1 == 1) == nonzero, BranchReason::Bit { rt, bit, nonzero, value })
+            let value = tested_value(regs, rt, bit);
+            (test_taken(value, bit, nonzero), BranchReason::Bit { rt, bit, nonzero, value })
         }
         _ => return None,
     };
     Some(BranchDecision { taken, reason })
+}
+
+/// What `cbz`/`cbnz` compares with zero: X[rt], or W[rt] (the low 32 bits)
+/// unless `is_64`; 31 is the zero register.
+pub(super) fn compared_value<R: Registers + ?Sized>(regs: &R, rt: u8, is_64: bool) -> u64 {
+    let value = read_or_zero(regs, rt);
+    if is_64 {
+        value
+    } else {
+        value & 0xffff_ffff
+    }
+}
+
+/// Whether `cbz` (`cbnz` if `nonzero`) of `value` is taken.
+pub(super) const fn compare_taken(value: u64, nonzero: bool) -> bool {
+    (value != 0) == nonzero
+}
+
+/// What `tbz`/`tbnz` tests bit `bit` of: X[rt], or for bits 0 to 31 W[rt]
+/// (the low 32 bits); 31 is the zero register.
+pub(super) fn tested_value<R: Registers + ?Sized>(regs: &R, rt: u8, bit: u8) -> u64 {
+    compared_value(regs, rt, bit >= 32)
+}
+
+/// Whether `tbz` (`tbnz` if `nonzero`) of bit `bit` of `value` is taken.
+pub(super) const fn test_taken(value: u64, bit: u8, nonzero: bool) -> bool {
+    (value >> bit & 1 == 1) == nonzero
 }
 
 /// The flags as `N`, `Z`, `C`, `V` and their bit in NZCV (bits 31..28).

@@ -5,7 +5,10 @@
 //! so the kernel can report the fault at the probed address exactly as the
 //! hardware would have.
 
-use super::{branch_decision, LiteralLoad, RegisterBranch, Registers, Simulation};
+use super::{
+    branch::{compare_taken, compared_value, test_taken, tested_value},
+    LiteralLoad, RegisterBranch, Registers, Simulation,
+};
 use crate::insn::{SimulationFault, UserMemory};
 
 /// X[n] where 31 names the zero register.
@@ -39,10 +42,22 @@ where
             regs.set_x(30, next);
             relative(offset)
         }
-        Simulation::BranchConditional { offset, .. }
-        | Simulation::CompareBranch { offset, .. }
-        | Simulation::TestBranch { offset, .. } => {
-            if branch_decision(simulation, regs).is_some_and(|decision| decision.taken) {
+        Simulation::BranchConditional { condition, offset } => {
+            if condition.holds(regs.nzcv()) {
+                relative(offset)
+            } else {
+                next
+            }
+        }
+        Simulation::CompareBranch { rt, is_64, nonzero, offset } => {
+            if compare_taken(compared_value(regs, rt, is_64), nonzero) {
+                relative(offset)
+            } else {
+                next
+            }
+        }
+        Simulation::TestBranch { rt, bit, nonzero, offset } => {
+            if test_taken(tested_value(regs, rt, bit), bit, nonzero) {
                 relative(offset)
             } else {
                 next

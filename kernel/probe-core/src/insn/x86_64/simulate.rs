@@ -5,7 +5,7 @@
 //! registers untouched, so the kernel can report the fault at the probed
 //! address exactly as the hardware would have.
 
-use super::{branch_decision, Gpr, Registers, Simulation};
+use super::{Gpr, Registers, Simulation};
 use crate::insn::{SimulationFault, UserMemory};
 
 /// Bits of a virtual address with 4-level paging; the bits above must copy
@@ -65,8 +65,8 @@ where
             target
         }
         Simulation::Jmp { offset } => relative(offset)?,
-        Simulation::Jcc { offset, len, .. } => {
-            if branch_decision(simulation, regs).is_some_and(|decision| decision.taken) {
+        Simulation::Jcc { condition, offset, len } => {
+            if condition.holds(regs.rflags()) {
                 relative(offset)?
             } else {
                 after(len)
