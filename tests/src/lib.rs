@@ -931,7 +931,12 @@ pub fn parse_selftest_summary(line: &str) -> Option<(u32, u32)> {
 
 /// The value of a `NAME=0x...` field in a line, e.g. `ESR_EL1` in an exception report.
 pub fn hex_field(line: &str, name: &str) -> Option<u64> {
-    let start = line.find(&format!("{name}=0x"))? + name.len() + 3;
+    hex_after(line, &format!("{name}="))
+}
+
+/// The `0x...` number right after the first `words` in a line (`resume at `).
+pub fn hex_after(line: &str, words: &str) -> Option<u64> {
+    let start = line.find(&format!("{words}0x"))? + words.len() + 2;
     let digits: String = line[start..].chars().take_while(char::is_ascii_hexdigit).collect();
     u64::from_str_radix(&digits, 16).ok()
 }

@@ -3,7 +3,7 @@
 //! probes count recursive calls, unregistration is clean, threads wait for
 //! slots, bad probe requests are refused with a reason (docs/brk-path.md).
 
-use qemu_tests::{boot, probed_probe_args, probed_results, Boot, PROBED_POINTS};
+use qemu_tests::{boot, hex_after, hex_field, probed_probe_args, probed_results, Boot, PROBED_POINTS};
 
 #[test]
 fn probes_on_every_class_leave_results_identical_under_every_policy() {
@@ -128,19 +128,92 @@ fn trace_follows_one_breakpoint_through_the_kernel() {
     let run = boot(&Boot::default().append("test=probed:2 probe=probed:step_alu trace"));
     run.expect_exit(0);
     // First hit: tree miss, registry, slot written with cache maintenance, step.
-    run.expect_lines_in_order(&[
+    let lines = run.expect_lines_in_order(&[
         "trace: brk #0x5 at ",
         "trace: tree miss; registry: probe ",
-        "trace: slot 1 (NeverWritten): written ",
+        // The probed instruction, `add x0, x0, x0, lsl #3` (user/probed), disassembled.
+        "trace: 0x8b000c00 add x0, x0, x0, lsl #3 runs the same anywhere",
+        "trace: slot 1 (NeverWritten): written 0x8b000c00 add x0, x0, x0, lsl #3 through the kernel alias ",
         "trace: eret to slot ",
-        "trace: step exception ",
+        "trace: step exception at ",
         // Second hit: the task's own tree, the slot already holds it.
         "trace: brk #0x5 at ",
         "trace: tree hit: probe ",
-        "trace: slot 1 (Remembered): already holds ",
+        "trace: 0x8b000c00 add x0, x0, x0, lsl #3 runs the same anywhere",
+        "trace: slot 1 (Remembered): already holds 0x8b000c00 add x0, x0, x0, lsl #3: ",
         "trace: eret to slot ",
-        "trace: step exception ",
+        "trace: step exception at ",
     ]);
+    // The ESRs' fields, decoded as the Arm ARM lays them out.
+    let brk = lines[0];
+    let esr = hex_field(brk, "ESR_EL1").unwrap_or_else(|| run.fail(&format!("no ESR_EL1 in {brk:?}")));
+    assert_eq!(esr >> 26, 0x3c, "{brk}");
+    assert!(
+        brk.contains(&format!("(EC 0x3C brk from EL0, IL {}, ISS: comment #{:#x})", esr >> 25 & 1, esr & 0xffff)),
+        "{brk}"
+    );
+    for step in [lines[5], lines[11]] {
+        let esr = hex_field(step, "ESR_EL1").unwrap_or_else(|| run.fail(&format!("no ESR_EL1 in {step:?}")));
+        assert_eq!(esr >> 26, 0x32, "{step}");
+        // ISV (bit 24) set: EX (bit 6) is valid, and an `add` is no load-exclusive.
+        assert_eq!((esr >> 24 & 1, esr >> 6 & 1, esr & 0x3f), (1, 0, 0x22), "{step}");
+        assert!(
+            step.contains("(EC 0x32 software step from EL0, IL 1, ISS: ISV 1, EX 0 not a load-exclusive, IFSC 0x22 debug exception)"),
+            "{step}"
+        );
+    }
+}
+
+/// The N, Z, C, V a `b.cond` trace line shows: `(NZCV=1001;`.
+fn nzcv_of(line: &str) -> Option<[bool; 4]> {
+    let digits = line.split_once("(NZCV=")?.1.get(..4)?;
+    let mut flags = [false; 4];
+    for (flag, digit) in flags.iter_mut().zip(digits.chars()) {
+        *flag = match digit {
+            '0' => false,
+            '1' => true,
+            _ => return None,
+        };
+    }
+    Some(flags)
+}
+
+#[test]
+fn the_trace_says_why_a_simulated_branch_went_where_it_did() {
+    let run = boot(&Boot::default().append("test=probed probe=probed:cls_bcond+4 probe=probed:cls_cbz trace"));
+    run.expect_exit(0);
+    let resume_of = |line: &str| hex_after(line, "resume at ");
+    let address_of = |symbol: &str| {
+        let line = run.expect_line_starting(&format!("probe probed:{symbol}: uprobe at "));
+        hex_after(line, "uprobe at ").unwrap_or_else(|| run.fail(&format!("no address: {line:?}")))
+    };
+    // cls_bcond: `cmp x0, #500` then `b.gt 1f`, 3 instructions ahead. Every
+    // line says taken or not from N, Z, V as `gt` reads them, and resumes there.
+    let bcond = address_of("cls_bcond+4");
+    let mut taken = [0, 0];
+    for line in run.lines().filter(|line| line.starts_with("trace: simulated 0x5400006c b.gt $+0xc (")) {
+        let [n, z, _, v] = nzcv_of(line).unwrap_or_else(|| run.fail(&format!("no NZCV in {line:?}")));
+        let was_taken = line.contains("): b.gt taken: ");
+        assert!(was_taken || line.contains("): b.gt not taken: "), "{line}");
+        assert_eq!(was_taken, !z && n == v, "{line}");
+        assert!(line.contains(&format!(" N={} Z={} V={} ", u8::from(n), u8::from(z), u8::from(v))), "{line}");
+        assert!(line.contains("; gt: Z=0 and N=V); resume at "), "{line}");
+        assert_eq!(resume_of(line), Some(if was_taken { bcond + 0xc } else { bcond + 4 }), "{line}");
+        taken[usize::from(was_taken)] += 1;
+    }
+    assert!(taken[0] > 0 && taken[1] > 0, "b.gt should go both ways over probed's arguments: {taken:?}");
+    assert_eq!(taken[0] + taken[1], run.probe_counts("probed:cls_bcond+0x4").0);
+    // cls_cbz: `cbz x0, 1f`: the value of x0 decides.
+    let cbz = address_of("cls_cbz");
+    let mut cbz_lines = 0;
+    for line in run.lines().filter(|line| line.starts_with("trace: simulated 0xb4000060 cbz x0, $+0xc (")) {
+        let value = hex_after(line, "x0 = ").unwrap_or_else(|| run.fail(line));
+        let want = if value == 0 { "cbz taken: " } else { "cbz not taken: " };
+        assert!(line.contains(want), "{line}");
+        assert_eq!(resume_of(line), Some(if value == 0 { cbz + 0xc } else { cbz + 4 }), "{line}");
+        cbz_lines += 1;
+    }
+    assert_eq!(cbz_lines, run.probe_counts("probed:cls_cbz").0);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! Every test's name starts with `x86_64_` (`cargo xtask test` runs them apart).
 
 use qemu_tests::{
-    boot_uefi, probed_results,
+    boot_uefi, hex_after, probed_results,
     screen::{expect_screen_shows, Finished},
     seed_from_env, Run, UefiBoot, PROBED_POINTS_X86_64,
 };
@@ -268,6 +268,40 @@ fn x86_64_probes_on_every_class_leave_results_identical_under_every_policy() {
         run.expect_line_starting("    \"dc_cvau_lines\": 0,");
         run.expect_line_starting("report-json-end");
     }
+}
+
+#[test]
+fn x86_64_the_trace_disassembles_and_says_why_a_jcc_went_where_it_did() {
+    let run = boot_uefi("test=probed probe=probed:step_rip_load probe=probed:cls_jcc8+0x7 trace");
+    run.expect_exit(0);
+    // The probed RIP-relative load, then the slot's copy with the operand rewritten.
+    run.expect_lines_in_order(&[
+        "trace: 48 8b 05 ",
+        "trace: slot 1 (NeverWritten): written 48 8b 81 ",
+        "trace: iretq to slot ",
+        "trace: #DB (vector 1, single step) at ",
+    ]);
+    let probed = run.expect_line_starting("trace: 48 8b 05 ");
+    assert!(probed.contains(" mov rax, qword [rip + 0x"), "{probed}");
+    let written = run.expect_line_starting("trace: slot 1 (NeverWritten): written 48 8b 81 ");
+    assert!(written.contains(" mov rax, qword [rcx + 0x"), "{written}");
+    // cls_jcc8: `cmp rdi, 500` then `jg` (2 bytes, 5 ahead). Every line says
+    // taken or not from ZF, SF, OF as `jg` reads them, and resumes there.
+    let registered = run.expect_line_starting("probe probed:cls_jcc8+0x7: uprobe at ");
+    let jg = hex_after(registered, "uprobe at ").unwrap_or_else(|| run.fail(registered));
+    let mut taken = [0, 0];
+    for line in run.lines().filter(|line| line.starts_with("trace: simulated 7f 05 jg $+0x5 (")) {
+        let rflags = hex_after(line, "(RFLAGS=").unwrap_or_else(|| run.fail(line));
+        let [zf, sf, of] = [6, 7, 11].map(|bit| rflags >> bit & 1);
+        let was_taken = line.contains("): jg taken: ");
+        assert!(was_taken || line.contains("): jg not taken: "), "{line}");
+        assert_eq!(was_taken, zf == 0 && sf == of, "{line}");
+        assert!(line.contains(&format!(" ZF={zf} SF={sf} OF={of} (RFLAGS=")), "{line}");
+        assert_eq!(hex_after(line, "resume at "), Some(if was_taken { jg + 7 } else { jg + 2 }), "{line}");
+        taken[usize::from(was_taken)] += 1;
+    }
+    assert!(taken[0] > 0 && taken[1] > 0, "jg should go both ways over probed's arguments: {taken:?}");
+    assert_eq!(taken[0] + taken[1], run.probe_counts("probed:cls_jcc8+0x7").0);
 }
 
 #[test]

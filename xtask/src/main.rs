@@ -7,6 +7,7 @@ mod build;
 mod chainboot;
 mod check;
 mod cmd;
+mod functions;
 mod gdb;
 mod image;
 #[cfg(test)]
@@ -62,6 +63,8 @@ enum Command {
     Chainboot(chainboot::ChainbootArgs),
     /// Write the x86_64 UEFI boot folder (EFI/BOOT/BOOTX64.EFI, bootargs.txt) to copy onto a FAT32 USB stick
     UefiImage(UefiImageArgs),
+    /// List a user program's functions: each instruction's offset, address, encoding, disassembly and what a probe there would do
+    Functions(FunctionsArgs),
     /// Install the targets and components rust-toolchain.toml names that the active toolchain lacks (every command that builds does this first)
     Toolchain,
 }
@@ -92,6 +95,18 @@ struct UefiImageArgs {
     /// Boot arguments written to bootargs.txt, e.g. "run=demo" (default: run=hello)
     #[arg(long, value_name = "BOOTARGS", default_value = "run=hello")]
     append: String,
+}
+
+#[derive(Args)]
+struct FunctionsArgs {
+    /// A program from user/ (built first), or a path to an ELF file
+    program: String,
+    /// The architecture to build the program for
+    #[arg(long, value_enum, default_value_t = Arch::Aarch64)]
+    arch: Arch,
+    /// Only this function (its name as `--probe PROGRAM:SYMBOL` takes it)
+    #[arg(long, value_name = "NAME")]
+    symbol: Option<String>,
 }
 
 #[derive(Args)]
@@ -242,6 +257,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!(
                 "copy the folder's contents to a FAT32-formatted USB stick and boot a PC from it (docs/x86_64.md)"
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Functions(args) => {
+            functions::run(&args.program, args.arch, args.symbol.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

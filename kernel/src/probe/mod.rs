@@ -168,7 +168,7 @@ fn handle_hit(
             let image = Machine::slot_image(&mut thread.probes.slot_images, &probe);
             trace!(
                 "{} runs the same anywhere{}: step it out of line in an XOL slot",
-                Machine::instruction_text(&probe.original),
+                Machine::instruction_text(&hit.probe().original),
                 Machine::image_note(&image)
             );
             match xol::choose_slot(&process.xol, xol_policy(), remembered, Machine::slot_content(&image), &COUNTERS) {
@@ -286,7 +286,8 @@ fn arm_return_probe(
 /// Step 6 for a simulated instruction: do what it would have done, on the saved
 /// registers and (through the checked path) the task's memory, and resume
 /// past it: one exception per hit. A memory access the task itself could not
-/// have made kills the process, reported at the probed address.
+/// have made kills the process, reported at the probed address. The hit ends
+/// when `hit` drops, on return.
 fn simulate_hit(
     simulation: &<Isa as Arch>::Simulation,
     breakpoint: u64,
@@ -296,15 +297,15 @@ fn simulate_hit(
 ) -> After {
     let result =
         Isa::simulate(simulation, breakpoint, Machine::registers(frame), &mut CheckedUserMemory(&process.space));
-    drop(hit);
     match result {
         Ok(()) => {
             COUNTERS.bump(&COUNTERS.simulated);
             trace!(
-                "simulated {} ({}): resume at {:#x}, one exception in all",
-                simulation.mnemonic(),
+                "simulated {0} ({1}): {3}resume at {2:#x}, one exception in all",
+                Machine::instruction_text(&hit.probe().original),
                 simulation.why(),
-                Machine::resume_address(frame)
+                Machine::resume_address(frame),
+                BranchTrace { simulation, registers: Machine::registers(frame) }
             );
             After::Resume
         }
@@ -317,6 +318,24 @@ fn simulate_hit(
                 fault
             );
             After::kill(format!("simulated {}: {}", simulation.mnemonic(), fault))
+        }
+    }
+}
+
+/// A simulated conditional branch's decision as the trace says it before
+/// "resume at": `b.gt taken: ...; ` (nothing for any other instruction).
+/// Decided when displayed, from the registers the branch left (it changes
+/// none the decision reads).
+struct BranchTrace<'a> {
+    simulation: &'a <Isa as Arch>::Simulation,
+    registers: &'a <Isa as Arch>::Registers,
+}
+
+impl core::fmt::Display for BranchTrace<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match Isa::branch_decision(self.simulation, self.registers) {
+            Some(decision) => write!(f, "{decision}; "),
+            None => Ok(()),
         }
     }
 }

@@ -43,6 +43,9 @@ pub trait Arch: 'static {
     /// The saved user register file a simulation works on (a trait object, so
     /// the kernel's exception frame can implement it directly).
     type Registers: ?Sized;
+    /// Whether a simulated conditional branch is taken and what decided it;
+    /// `Display` gives the words a trace prints (`b.ne taken: Z=0 ...`).
+    type BranchDecision: fmt::Display;
 
     /// Simulate, step or reject `insn` under `policy`.
     fn classify(insn: Self::Insn, policy: SimulatePolicy) -> Classification<Self::Simulation>;
@@ -56,6 +59,11 @@ pub trait Arch: 'static {
         regs: &mut Self::Registers,
         mem: &mut dyn UserMemory,
     ) -> Result<(), SimulationFault>;
+
+    /// If `simulation` is a conditional branch: whether it is taken on `regs`,
+    /// and why. A conditional branch changes no register the decision reads,
+    /// so it may be asked before or after the simulation.
+    fn branch_decision(simulation: &Self::Simulation, regs: &Self::Registers) -> Option<Self::BranchDecision>;
 
     /// The breakpoint instruction carrying `immediate` (`brk #imm` on A64).
     fn breakpoint(immediate: u16) -> Self::Insn;

@@ -4,6 +4,7 @@ pub mod boot_map;
 pub mod cache;
 pub mod cpu;
 pub mod debug;
+mod disassembly;
 pub mod exception;
 pub mod expected_traps;
 pub mod fpsimd;
@@ -13,6 +14,7 @@ pub mod power;
 mod probe;
 pub mod psci;
 pub mod semihosting;
+mod syndrome;
 pub mod timer;
 
 // The first instructions: Image header, EL drop, stack, BSS (see boot.s).

@@ -9,7 +9,9 @@
 use super::{
     cache,
     debug::{self, brk_instruction, NULL_BRK_IMMEDIATE, PROBE_BRK_IMMEDIATE, TRAMPOLINE_BRK_IMMEDIATE},
+    disassembly::Disassembly,
     exception::ExceptionFrame,
+    syndrome::{BrkSyndrome, StepSyndrome},
     Machine,
 };
 use crate::arch::{BreakpointTrap, Probes, ReturnSite};
@@ -55,7 +57,7 @@ impl Probes for Machine {
     }
 
     fn instruction_text(insn: &u32) -> impl Display {
-        format!("{:#010x}", insn)
+        Disassembly(*insn)
     }
 
     fn covered_bytes(original: &u32) -> impl AsRef<[u8]> {
@@ -78,13 +80,7 @@ impl Probes for Machine {
     }
 
     fn breakpoint_trace(frame: &ExceptionFrame, address: u64, location: impl Display) -> impl Display {
-        format!(
-            "brk #{:#x} at {:#x} ({}): ESR_EL1={:#010x}, EC 0x3C (brk from EL0)",
-            frame.brk_immediate(),
-            address,
-            location,
-            frame.esr.get()
-        )
+        format!("brk #{:#x} at {:#x} ({}): {}", frame.brk_immediate(), address, location, BrkSyndrome(frame.esr.get()))
     }
 
     #[inline]
@@ -139,7 +135,7 @@ impl Probes for Machine {
     }
 
     fn image_text(image: &[u8; INSTRUCTION_BYTES]) -> impl Display {
-        format!("{:#010x}", u32::from_le_bytes(*image))
+        Disassembly(u32::from_le_bytes(*image))
     }
 
     fn image_note(_image: &[u8; INSTRUCTION_BYTES]) -> impl Display {
@@ -216,9 +212,9 @@ impl Probes for Machine {
 
     fn step_done_trace(frame: &ExceptionFrame, _step: &(), stepped_to: u64, breakpoint: u64) -> impl Display {
         format!(
-            "step exception ESR_EL1={:#010x} (EC 0x32) at {:#x}: PC = {:#x} + 4, MDSCR_EL1.SS cleared",
-            frame.esr.get(),
+            "step exception at {:#x}: {}; PC = {:#x} + 4, MDSCR_EL1.SS cleared",
             stepped_to,
+            StepSyndrome(frame.esr.get()),
             breakpoint
         )
     }

@@ -13,8 +13,9 @@
 //! by going through this trait.
 //!
 //! The words the `--trace` lines use for the machine's side of a hit come
-//! from here too (`brk #0x5 ... EC 0x3C` on aarch64, `#BP (vector 3)` on
-//! x86_64): the generic code evaluates them only when tracing.
+//! from here too (`brk #0x5 ... EC 0x3C` with the ESR's fields decoded on
+//! aarch64, `#BP (vector 3)` on x86_64, and every instruction disassembled):
+//! the generic code evaluates them only when tracing.
 
 use super::Frame;
 use alloc::string::String;
@@ -85,7 +86,9 @@ pub trait Probes {
     /// at a probe's address, at most [`Self::LONGEST_INSTRUCTION`]), or why
     /// there is none.
     fn decode_instruction(text: &[u8]) -> Result<<Self::Isa as Arch>::Insn, impl Display>;
-    /// An instruction as traces show it.
+    /// An instruction as traces show it: its encoding, then its disassembly
+    /// (`0x91002400 add x0, x0, #0x9`, `48 8b 05 c9 5e 00 00 mov rax, qword
+    /// [rip + 0x5ec9]`). Decoded when displayed, not when called.
     fn instruction_text(insn: &<Self::Isa as Arch>::Insn) -> impl Display;
     /// The bytes of `original` that [`Self::PROBE_BREAKPOINT`] covers: what
     /// unregistering writes back.
@@ -128,7 +131,8 @@ pub trait Probes {
     fn slot_image(images: &mut Self::SlotImages, probe: &Probe<Self::Isa>) -> Self::SlotImage;
     /// The record of a slot holding `image` (`probe_core::XolSlots`).
     fn slot_content(image: &Self::SlotImage) -> SlotContent;
-    /// A slot image as traces show it.
+    /// A slot image as traces show it, as [`Self::instruction_text`] shows
+    /// an instruction (the rewritten operand included).
     fn image_text(image: &Self::SlotImage) -> impl Display;
     /// What the step of `image` changes around the instruction, as traces
     /// say it after "runs the same anywhere" (often nothing).

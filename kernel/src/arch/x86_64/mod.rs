@@ -4,6 +4,7 @@
 
 pub mod cpu;
 pub mod debug;
+mod disassembly;
 pub mod exception;
 pub mod fpsimd;
 pub mod gdt;

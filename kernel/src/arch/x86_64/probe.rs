@@ -13,10 +13,10 @@
 //! The saved ring-3 trap frame is the x86_64 simulator's register file here
 //! too.
 
-use super::{debug, exception::ExceptionFrame, Machine};
+use super::{debug, disassembly::Disassembly, exception::ExceptionFrame, Machine};
 use crate::arch::{BreakpointTrap, Probes, ReturnSite};
 use ::x86_64::registers::rflags::RFlags;
-use alloc::{collections::BTreeMap, format, string::String, vec::Vec};
+use alloc::{collections::BTreeMap, format, string::String};
 use brk_abi::layout;
 use core::fmt::Display;
 use probe_core::{
@@ -74,7 +74,7 @@ impl Probes for Machine {
     }
 
     fn instruction_text(insn: &Insn) -> impl Display {
-        hex_bytes(insn.bytes())
+        Disassembly(insn.bytes())
     }
 
     fn covered_bytes(original: &Insn) -> impl AsRef<[u8]> {
@@ -165,7 +165,7 @@ impl Probes for Machine {
     }
 
     fn image_text(image: &XolImage) -> impl Display {
-        hex_bytes(image.bytes())
+        Disassembly(image.bytes())
     }
 
     fn image_note(image: &XolImage) -> impl Display {
@@ -280,12 +280,6 @@ impl Display for RipRelativeTrace {
             self.next_rip
         )
     }
-}
-
-/// `48 8d 04 ff` for traces.
-fn hex_bytes(bytes: &[u8]) -> String {
-    let words: Vec<String> = bytes.iter().map(|b| format!("{:02x}", b)).collect();
-    words.join(" ")
 }
 
 /// The saved ring-3 trap frame as the x86_64 simulator's register file.

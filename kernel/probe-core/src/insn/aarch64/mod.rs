@@ -7,6 +7,7 @@
 //! answer in the probe; on every hit it calls [`simulate`] for a simulated
 //! probe, or steps the original instruction in an XOL slot.
 
+mod branch;
 mod decode;
 pub mod encodings;
 mod simulate;
@@ -14,6 +15,7 @@ mod simulate;
 #[cfg(test)]
 mod tests;
 
+pub use branch::{branch_decision, BranchDecision, BranchReason};
 pub use simulate::simulate;
 
 use super::{Arch, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
@@ -33,6 +35,7 @@ impl Arch for Aarch64 {
     type Insn = u32;
     type Simulation = Simulation;
     type Registers = dyn Registers;
+    type BranchDecision = BranchDecision;
 
     fn classify(insn: u32, policy: SimulatePolicy) -> Classification {
         classify_with(insn, policy)
@@ -45,6 +48,10 @@ impl Arch for Aarch64 {
         mem: &mut dyn UserMemory,
     ) -> Result<(), SimulationFault> {
         simulate(simulation, pc, regs, mem)
+    }
+
+    fn branch_decision(simulation: &Simulation, regs: &Self::Registers) -> Option<BranchDecision> {
+        branch_decision(simulation, regs)
     }
 
     fn breakpoint(immediate: u16) -> u32 {
@@ -220,6 +227,42 @@ impl Condition {
     /// From the 4-bit `cond` field.
     pub const fn from_bits(cond: u32) -> Self {
         Self::ALL[(cond & 0xf) as usize]
+    }
+
+    /// The condition's name in the assembler's `b.<cond>` (`"gt"`).
+    pub const fn name(self) -> &'static str {
+        const NAMES: [&str; 16] =
+            ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv"];
+        NAMES[self as usize]
+    }
+
+    /// When the condition holds, in terms of the flags (Arm ARM C1.2.4, table C1-1).
+    pub const fn rule(self) -> &'static str {
+        const RULES: [&str; 16] = [
+            "Z=1",
+            "Z=0",
+            "C=1",
+            "C=0",
+            "N=1",
+            "N=0",
+            "V=1",
+            "V=0",
+            "C=1 and Z=0",
+            "C=0 or Z=1",
+            "N=V",
+            "N!=V",
+            "Z=0 and N=V",
+            "Z=1 or N!=V",
+            "always",
+            "always",
+        ];
+        RULES[self as usize]
+    }
+
+    /// The flags [`Self::rule`] reads, by name (`"ZNV"` for `gt`; empty for `al` and `nv`).
+    pub const fn deciding_flags(self) -> &'static str {
+        const FLAGS: [&str; 8] = ["Z", "C", "N", "V", "CZ", "NV", "ZNV", ""];
+        FLAGS[self as usize >> 1]
     }
 
     /// `ConditionHolds` (Arm ARM shared pseudocode): bits 3:1 pick the test,

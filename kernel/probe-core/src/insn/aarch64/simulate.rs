@@ -5,11 +5,14 @@
 //! so the kernel can report the fault at the probed address exactly as the
 //! hardware would have.
 
-use super::{LiteralLoad, RegisterBranch, Registers, Simulation};
+use super::{
+    branch::{compare_taken, compared_value, test_taken, tested_value},
+    LiteralLoad, RegisterBranch, Registers, Simulation,
+};
 use crate::insn::{SimulationFault, UserMemory};
 
 /// X[n] where 31 names the zero register.
-fn read_or_zero<R: Registers + ?Sized>(regs: &R, n: u8) -> u64 {
+pub(super) fn read_or_zero<R: Registers + ?Sized>(regs: &R, n: u8) -> u64 {
     if n == 31 {
         0
     } else {
@@ -47,17 +50,14 @@ where
             }
         }
         Simulation::CompareBranch { rt, is_64, nonzero, offset } => {
-            let value = read_or_zero(regs, rt);
-            let value = if is_64 { value } else { value & 0xffff_ffff };
-            if (value != 0) == nonzero {
+            if compare_taken(compared_value(regs, rt, is_64), nonzero) {
                 relative(offset)
             } else {
                 next
             }
         }
         Simulation::TestBranch { rt, bit, nonzero, offset } => {
-            let set = read_or_zero(regs, rt) >> bit & 1 == 1;
-            if set == nonzero {
+            if test_taken(tested_value(regs, rt, bit), bit, nonzero) {
                 relative(offset)
             } else {
                 next

@@ -621,6 +621,62 @@ fn tbz_and_tbnz_test_one_bit() {
     assert_eq!(regs.pc, PC + 4);
 }
 
+/// The decision a trace prints says what the simulator did, with the flags
+/// or the register that decided it.
+#[test]
+fn conditional_branches_say_whether_they_were_taken_and_why() {
+    let decide = |word: u32, regs: &Frame| {
+        let Classification::Simulate(simulation) = classify(word) else { panic!("{word:#x} is not simulated") };
+        branch_decision(&simulation, regs).expect("a conditional branch")
+    };
+    // b.gt .+0x20 with Z=0, N=V=1 (NZCV=1001): taken.
+    let regs = Frame { nzcv: 0b1001 << 28, ..frame() };
+    let gt = decide(0x5400_0000 | 8 << 5 | 12, &regs);
+    assert!(gt.taken);
+    assert_eq!(gt.to_string(), "b.gt taken: N=1 Z=0 V=1 (NZCV=1001; gt: Z=0 and N=V)");
+    // b.ne with Z=1: not taken.
+    let regs = Frame { nzcv: 0b0110 << 28, ..frame() };
+    assert_eq!(decide(0x5400_0101, &regs).to_string(), "b.ne not taken: Z=1 (NZCV=0110; ne: Z=0)");
+    assert_eq!(decide(0x5400_010e, &regs).to_string(), "b.al taken: always (NZCV=0110; al: always)");
+    // cbz w3 reads the low half only; cbz xzr is always taken.
+    let mut regs = frame();
+    regs.x[3] = 0xffff_ffff_0000_0000;
+    assert_eq!(decide(0x3400_0103, &regs).to_string(), "cbz taken: w3 = 0x0");
+    assert_eq!(decide(0xb400_005f, &regs).to_string(), "cbz taken: xzr = 0x0");
+    regs.x[7] = 0;
+    assert_eq!(decide(0xb5ff_fe07, &regs).to_string(), "cbnz not taken: x7 = 0x0");
+    // tbz w2, #5 and tbnz x9, #63.
+    regs.x[2] = 0xffff_ffff_0000_0020;
+    assert_eq!(decide(0x3628_0082, &regs).to_string(), "tbz not taken: bit 5 of w2 is 1 (w2 = 0x20)");
+    regs.x[9] = 1 << 63;
+    assert_eq!(decide(0xb7fc_0009, &regs).to_string(), "tbnz taken: bit 63 of x9 is 1 (x9 = 0x8000000000000000)");
+    // Anything else is no conditional branch.
+    let Classification::Simulate(b) = classify(0x1400_0010) else { panic!("b is simulated") };
+    assert_eq!(branch_decision(&b, &regs), None);
+}
+
+/// For every condition and every NZCV, the decision is what the simulator
+/// did, and it names exactly the flags the condition's rule reads.
+#[test]
+fn branch_decisions_agree_with_the_simulator_and_name_the_flags_the_rule_reads() {
+    for cond in 0..16u32 {
+        let condition = Condition::from_bits(cond);
+        for flags in 0..16u32 {
+            let mut regs = Frame { nzcv: flags << 28, ..frame() };
+            let word = 0x5400_0000 | 8 << 5 | cond;
+            let Classification::Simulate(simulation) = classify(word) else { panic!("b.cond is simulated") };
+            let decision = branch_decision(&simulation, &regs).unwrap();
+            run(word, &mut regs, &mut no_memory()).unwrap();
+            assert_eq!(decision.taken, regs.pc == PC + 0x20, "cond {cond:#06b} nzcv {flags:#06b}");
+            let text = decision.to_string();
+            for flag in ["N", "Z", "C", "V"] {
+                let named = text.contains(&std::format!(" {flag}="));
+                assert_eq!(named, condition.rule().contains(flag), "{text}");
+            }
+        }
+    }
+}
+
 #[test]
 fn br_blr_and_ret_jump_to_a_register() {
     let mut regs = frame();

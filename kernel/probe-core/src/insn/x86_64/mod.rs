@@ -66,6 +66,7 @@
 //! writes (self-modifying code is detected by the processor), so writing the
 //! `int3` or a slot needs no cache instructions at all.
 
+mod branch;
 mod decode;
 mod riprel;
 mod simulate;
@@ -73,6 +74,7 @@ mod simulate;
 #[cfg(test)]
 mod tests;
 
+pub use branch::{branch_decision, BranchDecision};
 pub use simulate::simulate;
 
 use super::{Arch, SimulatePolicy, SimulationFault, UserMemory};
@@ -101,6 +103,7 @@ impl Arch for X86_64 {
     type Insn = Insn;
     type Simulation = Simulation;
     type Registers = dyn Registers;
+    type BranchDecision = BranchDecision;
 
     fn classify(insn: Insn, policy: SimulatePolicy) -> Classification {
         classify_with(&insn, policy)
@@ -113,6 +116,10 @@ impl Arch for X86_64 {
         mem: &mut dyn UserMemory,
     ) -> Result<(), SimulationFault> {
         simulate(simulation, pc, regs, mem)
+    }
+
+    fn branch_decision(simulation: &Simulation, regs: &Self::Registers) -> Option<BranchDecision> {
+        branch_decision(simulation, regs)
     }
 
     /// `int3`. x86 breakpoints carry no immediate, so `immediate` is unused.

@@ -709,6 +709,56 @@ fn jcc_follows_every_condition_on_every_flag_combination() {
     }
 }
 
+/// The decision a trace prints says what the simulator did, with the flags
+/// that decided it, for every condition on every flag combination.
+#[test]
+fn jcc_decisions_agree_with_the_simulator_and_name_the_flags_the_rule_reads() {
+    let flags = [RFLAGS_CF, RFLAGS_PF, RFLAGS_ZF, RFLAGS_SF, RFLAGS_OF];
+    for cc in 0..16u8 {
+        let bytes = std::format!("{:02x} 10", 0x70 + cc);
+        let insn = Insn::decode(&hex(&bytes)).unwrap();
+        let Classification::Simulate(simulation) = classify(&insn) else { panic!("{bytes} is not simulated") };
+        for combination in 0..32u32 {
+            let mut frame = Frame::new();
+            for (bit, flag) in flags.iter().enumerate() {
+                if combination >> bit & 1 == 1 {
+                    frame.rflags |= flag;
+                }
+            }
+            let decision = branch_decision(&simulation, &frame).expect("a jcc");
+            run(&bytes, PC, &mut frame, &mut Memory::new()).unwrap();
+            assert_eq!(decision.taken, frame.rip == PC + 0x12, "{bytes} with rflags {:#x}", frame.rflags);
+            let text = decision.to_string();
+            for flag in ["CF", "PF", "ZF", "SF", "OF"] {
+                assert_eq!(
+                    text.contains(&std::format!(" {flag}=")),
+                    decision.condition.rule().contains(flag),
+                    "{text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_jcc_decision_reads_like_the_rule() {
+    let insn = Insn::decode(&hex("7f 10")).unwrap();
+    let Classification::Simulate(simulation) = classify(&insn) else { panic!("jg is simulated") };
+    let mut frame = Frame::new();
+    frame.rflags = 0x202 | RFLAGS_SF | RFLAGS_OF;
+    assert_eq!(
+        branch_decision(&simulation, &frame).unwrap().to_string(),
+        "jg taken: ZF=0 SF=1 OF=1 (RFLAGS=0xa82; jg: ZF=0 and SF=OF)"
+    );
+    frame.rflags |= RFLAGS_ZF;
+    assert_eq!(
+        branch_decision(&simulation, &frame).unwrap().to_string(),
+        "jg not taken: ZF=1 SF=1 OF=1 (RFLAGS=0xac2; jg: ZF=0 and SF=OF)"
+    );
+    let Classification::Simulate(nop) = classify(&Insn::decode(&[0x90]).unwrap()) else { panic!("nop") };
+    assert_eq!(branch_decision(&nop, &frame), None);
+}
+
 #[test]
 fn faults_leave_the_registers_as_they_were() {
     let unmapped = STACK_BASE - 0x1000;
