@@ -427,6 +427,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn docs_exercises_md_gives_each_exercise_its_command_and_feature() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/exercises.md")).unwrap();
+        for exercise in EXERCISES {
+            let heading = format!("## {}. ", exercise.number);
+            let section = docs.split(&heading).nth(1).unwrap_or_else(|| panic!("no section {heading:?}"));
+            let section = section.split("\n## ").next().unwrap();
+            let command = format!("cargo xtask exercise {} --answer TEST_NAME", exercise.number);
+            assert!(section.contains(&command), "section {} lacks `{command}`", exercise.number);
+            assert!(section.contains(exercise.breakage.feature()), "section {} lacks its feature", exercise.number);
+        }
+    }
+
     fn count_in_tree(dir: &std::path::Path, needle: &str) -> usize {
         std::fs::read_dir(dir)
             .unwrap()
