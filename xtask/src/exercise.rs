@@ -179,7 +179,12 @@ pub fn run_both(exercise: &Exercise, answer: &str) -> Result<BothRuns> {
     match &exercise.breakage {
         Breakage::ProbeCore { feature } => {
             let tests = |features: &[&str]| -> Result<Outcomes> {
-                let cmd = Cmd::new("cargo").args(["test", "-p", "probe-core", "--lib"]).args(features.iter().copied());
+                // A property test failing on purpose must not leave a regression
+                // file in the source tree for every later run to replay.
+                let cmd = Cmd::new("cargo")
+                    .args(["test", "-p", "probe-core", "--lib"])
+                    .args(features.iter().copied())
+                    .env("PROPTEST_DISABLE_FAILURE_PERSISTENCE", "1");
                 Ok(outcomes(&cmd.tee_stdout()?.1))
             };
             println!("exercise {}: the probe core's tests with `{feature}`, then without it", exercise.number);
