@@ -97,7 +97,16 @@ impl Images {
 /// `target/images/<board>/`.
 pub fn build(board: Board, debug: bool, outside_programs: &[PathBuf]) -> Result<Images> {
     let profile = if debug { Profile::Dev } else { Profile::Release };
-    build_with(board, profile, outside_programs, Images::for_board(board))
+    build_with(board, profile, outside_programs, &[], Images::for_board(board))
+}
+
+/// The release kernel with one more cargo feature of the kernel crate (an
+/// exercise's deliberate breakage, docs/exercises.md), written to
+/// `target/images/<board>-<feature>/` so the normal image stays as it is.
+pub fn build_with_kernel_feature(board: Board, feature: &str) -> Result<Images> {
+    let dir = images_dir().join(format!("{}-{feature}", board.name()));
+    let images = Images { image: dir.join("kernel.img"), elf: dir.join("kernel.elf") };
+    build_with(board, Profile::Release, &[], &["--features", feature], images)
 }
 
 /// The kernel's checked build: optimised as `--release`, with debug assertions
@@ -105,7 +114,7 @@ pub fn build(board: Board, debug: bool, outside_programs: &[PathBuf]) -> Result<
 /// `target/images/<board>-checked/` so the release image stays as it is.
 pub fn build_checked(board: Board) -> Result<Images> {
     let dir = images_dir().join(format!("{}-checked", board.name()));
-    build_with(board, Profile::Checked, &[], Images { image: dir.join("kernel.img"), elf: dir.join("kernel.elf") })
+    build_with(board, Profile::Checked, &[], &[], Images { image: dir.join("kernel.img"), elf: dir.join("kernel.elf") })
 }
 
 /// The cargo profiles the kernel is built with.
@@ -135,13 +144,20 @@ impl Profile {
     }
 }
 
-fn build_with(board: Board, profile: Profile, outside_programs: &[PathBuf], images: Images) -> Result<Images> {
+fn build_with(
+    board: Board,
+    profile: Profile,
+    outside_programs: &[PathBuf],
+    extra_cargo_args: &[&str],
+    images: Images,
+) -> Result<Images> {
     let programs = crate::user::build_programs(outside_programs)?;
     Cmd::new("cargo")
         .args(["build", "-p", "kernel", "--target", KERNEL_TARGET])
         .env("BRK_USER_PROGRAMS", programs.display().to_string())
         .args(profile.cargo_args().iter().copied())
         .args(board.cargo_features().iter().copied())
+        .args(extra_cargo_args.iter().copied())
         .run()?;
 
     let built = target_dir().join(KERNEL_TARGET).join(profile.dir()).join("kernel");

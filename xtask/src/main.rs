@@ -7,6 +7,7 @@ mod build;
 mod chainboot;
 mod check;
 mod cmd;
+mod exercise;
 mod functions;
 mod gdb;
 mod image;
@@ -20,6 +21,7 @@ mod soak;
 mod summary;
 mod test;
 mod toolchain;
+mod tour;
 mod uefi;
 mod user;
 
@@ -65,6 +67,11 @@ enum Command {
     UefiImage(UefiImageArgs),
     /// List a user program's functions: each instruction's offset, address, encoding, disassembly and what a probe there would do
     Functions(FunctionsArgs),
+    /// A guided run in chapters: the kernel booted with each chapter's flags, the trace lines that matter
+    /// beside the source lines that printed them, a question before each one (see docs/exercises.md)
+    Tour(tour::TourArgs),
+    /// The exercises of docs/exercises.md: list them, show one, or check an answer (`--answer TEST`)
+    Exercise(ExerciseArgs),
     /// Install the targets and components rust-toolchain.toml names that the active toolchain lacks (every command that builds does this first)
     Toolchain,
 }
@@ -205,6 +212,15 @@ enum Simulate {
 }
 
 #[derive(Args)]
+struct ExerciseArgs {
+    /// The exercise's number (without one: the list)
+    number: Option<usize>,
+    /// The test you think catches the exercise's breakage: it must fail with the breakage and pass without it
+    #[arg(long, value_name = "TEST", requires = "number")]
+    answer: Option<String>,
+}
+
+#[derive(Args)]
 struct SoakArgs {
     /// How long to keep going
     #[arg(long, default_value_t = 10)]
@@ -250,6 +266,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Chainboot(args) => chainboot::run(args),
         Command::Soak(args) => soak::run(args.minutes),
         Command::Toolchain => Ok(ExitCode::SUCCESS),
+        Command::Tour(args) => tour::run(&args),
+        Command::Exercise(args) => exercise::run(args.number, args.answer.as_deref()),
         Command::UefiImage(args) => {
             let efi = uefi::build(false)?;
             uefi::write_esp(&args.out, &efi, &args.append)?;

@@ -224,11 +224,22 @@ pub enum Outcome {
 
 /// Runs QEMU with inherited stdio, killing it after `timeout` if one is given.
 pub fn run(qemu: &Qemu, args: &[String], timeout: Option<Duration>) -> Result<(Outcome, String)> {
+    run_showing(qemu, args, timeout, true)
+}
+
+/// [`run`] without showing the console (only the transcript is returned) and
+/// with no input: for `cargo xtask tour`, which shows chosen lines itself and
+/// reads the terminal for its own questions.
+pub fn run_quietly(qemu: &Qemu, args: &[String], timeout: Duration) -> Result<(Outcome, String)> {
+    run_showing(qemu, args, Some(timeout), false)
+}
+
+fn run_showing(qemu: &Qemu, args: &[String], timeout: Option<Duration>, show: bool) -> Result<(Outcome, String)> {
     let cmd = Cmd::new(qemu.program.as_str()).args(args.iter().cloned());
     println!("+ {}", cmd.display());
     let mut child = Command::new(&qemu.program)
         .args(args)
-        .stdin(Stdio::inherit())
+        .stdin(if show { Stdio::inherit() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start {}", qemu.program))?;
@@ -242,8 +253,10 @@ pub fn run(qemu: &Qemu, args: &[String], timeout: Option<Duration>) -> Result<(O
             if n == 0 {
                 break;
             }
-            let _ = std::io::Write::write_all(&mut out, &chunk[..n]);
-            let _ = std::io::Write::flush(&mut out);
+            if show {
+                let _ = std::io::Write::write_all(&mut out, &chunk[..n]);
+                let _ = std::io::Write::flush(&mut out);
+            }
             transcript.extend_from_slice(&chunk[..n]);
         }
         String::from_utf8_lossy(&transcript).into_owned()

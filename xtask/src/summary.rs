@@ -85,7 +85,7 @@ pub fn parse_libtest_output(text: &str) -> Report {
 }
 
 /// `test <name> ... <status>` → (name, status).
-fn parse_test_line(line: &str) -> Option<(&str, &str)> {
+pub fn parse_test_line(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix("test ")?;
     let (name, status) = rest.split_once(" ... ")?;
     Some((name.trim(), status.trim()))

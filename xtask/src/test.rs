@@ -25,6 +25,11 @@ pub enum Step {
     Check,
     /// A `cargo test` run.
     Tests(TestRun),
+    /// Every exercise of docs/exercises.md checked with a right answer (and a
+    /// wrong one where the suite is a host one): `cargo xtask exercise N --answer TEST`.
+    Exercises,
+    /// `cargo xtask tour --no-pause`: every chapter shows its lines and source links.
+    Tour,
 }
 
 /// One `cargo test` invocation of the plan.
@@ -65,9 +70,14 @@ const RASPI4B_TESTS: &str = "raspi4b_";
 const X86_64_TESTS: &str = "x86_64_";
 
 /// The plan, in order: the static checks first (a lint or a formatting slip fails
-/// the run like a failed test), then the `cargo test` runs.
+/// the run like a failed test), then the `cargo test` runs, then the tour (its
+/// images are built by then) and the exercises (the kernel's is built last, into
+/// a folder of its own, so every image the other steps boot is the normal one).
 pub fn plan() -> Vec<Step> {
-    std::iter::once(Step::Check).chain(test_runs().into_iter().map(Step::Tests)).collect()
+    std::iter::once(Step::Check)
+        .chain(test_runs().into_iter().map(Step::Tests))
+        .chain([Step::Tour, Step::Exercises])
+        .collect()
 }
 
 /// The `cargo test` runs, in order. Host tests come first: they are fast and need no QEMU.
@@ -149,6 +159,8 @@ pub fn run() -> Result<ExitCode> {
         match step {
             Step::Check => run_check(&mut summary)?,
             Step::Tests(run) => run_step(run, qemu.as_ref(), &mut images, &mut summary)?,
+            Step::Tour => crate::tour::check_all(&mut summary)?,
+            Step::Exercises => crate::exercise::check_all(&mut summary)?,
         }
     }
 
@@ -294,7 +306,8 @@ mod tests {
         let plan = plan();
         assert!(matches!(plan[0], Step::Check));
         assert_eq!(plan.iter().filter(|s| matches!(s, Step::Check)).count(), 1);
-        assert_eq!(plan.len(), test_runs().len() + 1);
+        assert_eq!(plan.len(), test_runs().len() + 3);
+        assert!(matches!(plan[plan.len() - 2..], [Step::Tour, Step::Exercises]));
     }
 
     #[test]

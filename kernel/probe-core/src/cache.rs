@@ -145,6 +145,8 @@ pub fn sync_instructions(
     //    start. Otherwise an I-line dropped in step 3 can be refilled (by a
     //    prefetch, on any core) from the point of unification while it still
     //    holds the old bytes, and that stale line then stays.
+    // EXERCISE BREAKAGE (docs/exercises.md, exercise 1): the feature leaves this DSB out.
+    #[cfg(not(feature = "exercise-skip-dsb-between-clean-and-invalidate"))]
     ops.data_synchronization_barrier();
 
     // 3. IC IVAU on every instruction line touched: drop any copy of the old
@@ -158,6 +160,8 @@ pub fn sync_instructions(
             count.ic_iallu += 1;
         } else {
             for line in lines_touched(addr, len, geometry.icache_line) {
+                // EXERCISE BREAKAGE (docs/exercises.md, exercise 2): the feature leaves the IC IVAU out.
+                #[cfg(not(feature = "exercise-skip-ic-ivau"))]
                 ops.invalidate_icache_line_to_pou(line);
                 count.ic_ivau_lines += 1;
             }

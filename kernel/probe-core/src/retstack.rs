@@ -182,6 +182,10 @@ impl<A: Arch> ReturnStack<A> {
     /// At a trampoline hit with SP = `current_sp`: discard abandoned
     /// instances, then pop the one that returned and count its return.
     pub fn pop(&mut self, current_sp: u64) -> Result<Popped<A>, ReturnError> {
+        // EXERCISE BREAKAGE (docs/exercises.md, exercise 5): the feature keeps the abandoned frames.
+        #[cfg(feature = "exercise-keep-abandoned-return-frames")]
+        let abandoned = 0;
+        #[cfg(not(feature = "exercise-keep-abandoned-return-frames"))]
         let abandoned = self.discard_abandoned(current_sp, false);
         let top = self.instances.last().ok_or(ReturnError::Empty)?;
         if top.entry_sp != current_sp {

@@ -71,6 +71,8 @@ impl<A: Arch> BreakpointTree<A> {
         match entry.probe.enter() {
             Some(hit) => TreeLookup::Hit { hit, remembered_slot: entry.slot },
             None => {
+                // EXERCISE BREAKAGE (docs/exercises.md, exercise 3): the feature keeps the stale entry.
+                #[cfg(not(feature = "exercise-keep-retired-tree-entries"))]
                 self.entries.remove(&vaddr);
                 TreeLookup::StaleRemoved
             }

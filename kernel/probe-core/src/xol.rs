@@ -458,6 +458,10 @@ pub fn choose_slot<W: BitmapWord>(
         // breakpoint); else a slot never written; only then any free slot. Taking
         // simply the lowest free slot would give every breakpoint slot 1 on one
         // core, and two probes hit in turn would rewrite it on every hit.
+        // EXERCISE BREAKAGE (docs/exercises.md, exercise 6): the feature takes the lowest free slot.
+        #[cfg(feature = "exercise-take-lowest-free-slot")]
+        XolPolicy::Reuse => slots.try_take(None).map(|slot| (slot, SlotReason::NoneRemembered)),
+        #[cfg(not(feature = "exercise-take-lowest-free-slot"))]
         XolPolicy::Reuse => remembered
             .filter(|slot| slots.try_take_exactly(*slot))
             .map(|slot| (slot, SlotReason::Remembered))

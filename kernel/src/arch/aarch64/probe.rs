@@ -193,6 +193,8 @@ impl Probes for Machine {
     /// (SPSR_EL1.SS was cleared by taking the step exception.)
     #[inline]
     fn disarm_step(_frame: &mut ExceptionFrame, _step: &()) {
+        // EXERCISE BREAKAGE (docs/exercises.md, exercise 4): the feature leaves MDSCR_EL1.SS set.
+        #[cfg(not(feature = "exercise-keep-mdscr-ss-after-step"))]
         debug::set_core_single_step(false);
     }
 
