@@ -1,7 +1,8 @@
-//! `cargo xtask test`: the test plan (`cargo xtask check`, host unit tests, then the
-//! kernel booted in QEMU), run step by step and added up into one closing line. Each
-//! command of the check counts as one test: passed, or failed with its name in a
-//! `FAIL check: ...` line.
+//! `cargo xtask test`: the test plan (`cargo xtask check`, host unit tests, the
+//! kernel booted in QEMU, then `cargo xtask quotes --check`), run step by step and
+//! added up into one closing line. Each command of the check counts as one test:
+//! passed, or failed with its name in a `FAIL check: ...` line; so does each quoted
+//! block of the docs (`FAIL quotes: ...`).
 //!
 //! To add a crate of host tests, extend the host run's arguments (or add a run); to
 //! test on another board, add a run that names it in `boards`: its image is built
@@ -25,6 +26,9 @@ pub enum Step {
     Check,
     /// A `cargo test` run.
     Tests(TestRun),
+    /// `cargo xtask quotes --check`: every transcript the docs quote, against a fresh
+    /// run of its command (one boot per distinct command), each block one test.
+    Quotes,
 }
 
 /// One `cargo test` invocation of the plan.
@@ -65,9 +69,13 @@ const RASPI4B_TESTS: &str = "raspi4b_";
 const X86_64_TESTS: &str = "x86_64_";
 
 /// The plan, in order: the static checks first (a lint or a formatting slip fails
-/// the run like a failed test), then the `cargo test` runs.
+/// the run like a failed test), then the `cargo test` runs, then the docs' quotes
+/// (their kernels are built by then).
 pub fn plan() -> Vec<Step> {
-    std::iter::once(Step::Check).chain(test_runs().into_iter().map(Step::Tests)).collect()
+    std::iter::once(Step::Check)
+        .chain(test_runs().into_iter().map(Step::Tests))
+        .chain(std::iter::once(Step::Quotes))
+        .collect()
 }
 
 /// The `cargo test` runs, in order. Host tests come first: they are fast and need no QEMU.
@@ -149,6 +157,7 @@ pub fn run() -> Result<ExitCode> {
         match step {
             Step::Check => run_check(&mut summary)?,
             Step::Tests(run) => run_step(run, qemu.as_ref(), &mut images, &mut summary)?,
+            Step::Quotes => crate::quotes::run_in_plan(&mut summary),
         }
     }
 
@@ -290,11 +299,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_check_comes_first() {
+    fn the_check_comes_first_and_the_quotes_last() {
         let plan = plan();
         assert!(matches!(plan[0], Step::Check));
+        assert!(matches!(plan.last(), Some(Step::Quotes)));
         assert_eq!(plan.iter().filter(|s| matches!(s, Step::Check)).count(), 1);
-        assert_eq!(plan.len(), test_runs().len() + 1);
+        assert_eq!(plan.iter().filter(|s| matches!(s, Step::Quotes)).count(), 1);
+        assert_eq!(plan.len(), test_runs().len() + 2);
     }
 
     #[test]
