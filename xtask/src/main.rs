@@ -14,6 +14,7 @@ mod image;
 #[cfg(test)]
 mod module_graph;
 mod qemu;
+mod quotes;
 mod relro;
 mod report;
 mod rpi4;
@@ -72,6 +73,8 @@ enum Command {
     Tour(tour::TourArgs),
     /// The exercises of docs/exercises.md: list them, show one, or check an answer (`--answer TEST`)
     Exercise(ExerciseArgs),
+    /// Check (or, with --update, rewrite) the transcripts README.md and docs/ quote against real runs of the kernel
+    Quotes(QuotesArgs),
     /// Install the targets and components rust-toolchain.toml names that the active toolchain lacks (every command that builds does this first)
     Toolchain,
 }
@@ -114,6 +117,17 @@ struct FunctionsArgs {
     /// Only this function (its name as `--probe PROGRAM:SYMBOL` takes it)
     #[arg(long, value_name = "NAME")]
     symbol: Option<String>,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct QuotesArgs {
+    /// Fail naming each quote that no longer matches what the kernel prints (`cargo xtask test` runs this)
+    #[arg(long)]
+    check: bool,
+    /// Rewrite each quote that no longer matches from a fresh run
+    #[arg(long)]
+    update: bool,
 }
 
 #[derive(Args)]
@@ -268,6 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Toolchain => Ok(ExitCode::SUCCESS),
         Command::Tour(args) => tour::run(&args),
         Command::Exercise(args) => exercise::run(args.number, args.answer.as_deref()),
+        Command::Quotes(args) => quotes::run(if args.update { quotes::Mode::Update } else { quotes::Mode::Check }),
         Command::UefiImage(args) => {
             let efi = uefi::build(false)?;
             uefi::write_esp(&args.out, &efi, &args.append)?;
@@ -289,41 +304,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn run_qemu(args: QemuArgs) -> Result<ExitCode> {
-    if args.arch == Arch::X86_64 {
-        return run_qemu_x86_64(args);
-    }
-    let board = args.build.board;
-    let qemu = qemu::ensure()?;
-    if !qemu.supports(board) {
-        bail!("{} cannot boot {board}: its machine needs QEMU {}.0 or newer", qemu.program, board.min_qemu_major());
-    }
-    let (bootargs, outside) = bootargs_of(&args)?;
-    let images = build::build(board, args.build.debug, &outside)?;
-    let options = qemu::BootOptions {
-        cpu: args.cpu,
-        memory: args.memory,
-        el2: args.el2,
-        gdb: args.gdb,
-        append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
-        dtb: args.dtb.clone(),
-    };
-    let argv = qemu::boot_args(board, &options, &images.image)?;
+    let boot = prepare_boot(&args)?;
     if args.gdb {
-        println!("QEMU will wait for gdb on tcp port 1234. Attach from another terminal with");
-        println!("    {}", gdb::command(&images.elf).display());
-        println!("or: cargo xtask gdb --board {board}");
+        match args.arch {
+            Arch::Aarch64 => {
+                println!("QEMU will wait for gdb on tcp port 1234. Attach from another terminal with");
+                println!("    {}", gdb::command(&boot.kernel).display());
+                println!("or: cargo xtask gdb --board {}", args.build.board);
+            }
+            Arch::X86_64 => println!(
+                "QEMU will wait for gdb on tcp port 1234: gdb {} -ex 'target remote :1234'",
+                boot.kernel.display()
+            ),
+        }
     }
-
-    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
+    let (outcome, transcript) = qemu::run(&boot.qemu, &boot.argv, args.timeout.map(Duration::from_secs))?;
     write_report(args.report.as_deref(), &transcript)?;
     match outcome {
-        qemu::Outcome::Exited(status) => Ok(exit_code_of(status)),
+        qemu::Outcome::Exited(status) => Ok(match args.arch {
+            Arch::Aarch64 => exit_code_of(status),
+            Arch::X86_64 => uefi::exit_code_of(status),
+        }),
         qemu::Outcome::TimedOut(after) => {
             eprintln!("QEMU timed out after {} s", after.as_secs());
             // The exit status `timeout(1)` uses for the same event.
             Ok(ExitCode::from(124))
         }
     }
+}
+
+/// What `cargo xtask qemu` boots, built: the QEMU to run, its arguments, and the
+/// kernel file gdb loads symbols from.
+pub struct Boot {
+    pub qemu: qemu::Qemu,
+    pub argv: Vec<String>,
+    pub kernel: PathBuf,
+}
+
+/// Builds what the `qemu` flags `args` ask for and the QEMU command line that boots it:
+/// the aarch64 image on its board, or (`--arch x86_64`) the UEFI kernel from an ESP
+/// folder under OVMF.
+fn prepare_boot(args: &QemuArgs) -> Result<Boot> {
+    if args.arch == Arch::X86_64 {
+        return prepare_boot_x86_64(args);
+    }
+    let board = args.build.board;
+    let qemu = qemu::ensure()?;
+    if !qemu.supports(board) {
+        bail!("{} cannot boot {board}: its machine needs QEMU {}.0 or newer", qemu.program, board.min_qemu_major());
+    }
+    let (bootargs, outside) = bootargs_of(args)?;
+    let images = build::build(board, args.build.debug, &outside)?;
+    let options = qemu::BootOptions {
+        cpu: args.cpu.clone(),
+        memory: args.memory.clone(),
+        el2: args.el2,
+        gdb: args.gdb,
+        append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
+        dtb: args.dtb.clone(),
+    };
+    let argv = qemu::boot_args(board, &options, &images.image)?;
+    Ok(Boot { qemu, argv, kernel: images.elf })
 }
 
 /// The boot arguments the `qemu` flags stand for, and the outside ELFs `--run` names.
@@ -405,13 +446,13 @@ fn write_report(path: Option<&Path>, transcript: &str) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask qemu --arch x86_64`: the UEFI kernel from an ESP folder under OVMF.
-fn run_qemu_x86_64(args: QemuArgs) -> Result<ExitCode> {
+/// `cargo xtask qemu --arch x86_64`: the UEFI kernel in an ESP folder, and OVMF to boot it.
+fn prepare_boot_x86_64(args: &QemuArgs) -> Result<Boot> {
     if args.el2 || args.dtb.is_some() || args.cpu.is_some() || args.memory.is_some() || args.build.board != Board::Virt
     {
         bail!("--board, --cpu, --memory, --el2 and --dtb are for aarch64; --arch x86_64 boots a PC under OVMF");
     }
-    let (bootargs, outside) = bootargs_of(&args)?;
+    let (bootargs, outside) = bootargs_of(args)?;
     if !outside.is_empty() {
         bail!("--arch x86_64 runs only the programs under user/ that support x86_64 (see user/README.md)");
     }
@@ -420,18 +461,7 @@ fn run_qemu_x86_64(args: QemuArgs) -> Result<ExitCode> {
     let esp = uefi::scratch_esp("esp")?;
     uefi::write_esp(&esp, &efi, &bootargs.join(" "))?;
     let argv = uefi::qemu_args(&ovmf, &esp, args.gdb)?;
-    if args.gdb {
-        println!("QEMU will wait for gdb on tcp port 1234: gdb {} -ex 'target remote :1234'", efi.display());
-    }
-    let (outcome, transcript) = qemu::run(&qemu, &argv, args.timeout.map(Duration::from_secs))?;
-    write_report(args.report.as_deref(), &transcript)?;
-    match outcome {
-        qemu::Outcome::Exited(status) => Ok(uefi::exit_code_of(status)),
-        qemu::Outcome::TimedOut(after) => {
-            eprintln!("QEMU timed out after {} s", after.as_secs());
-            Ok(ExitCode::from(124))
-        }
-    }
+    Ok(Boot { qemu, argv, kernel: efi })
 }
 
 /// QEMU's exit status (the code the kernel passed to semihosting SYS_EXIT) as ours.

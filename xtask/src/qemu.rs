@@ -222,38 +222,47 @@ pub enum Outcome {
     TimedOut(Duration),
 }
 
+/// Whether a run's console is shown as it comes (and QEMU reads our stdin) or
+/// only kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    Shown,
+    Kept,
+}
+
 /// Runs QEMU with inherited stdio, killing it after `timeout` if one is given.
 pub fn run(qemu: &Qemu, args: &[String], timeout: Option<Duration>) -> Result<(Outcome, String)> {
-    run_showing(qemu, args, timeout, true)
+    run_with(qemu, args, timeout, Console::Shown)
 }
 
-/// [`run`] without showing the console (only the transcript is returned) and
-/// with no input: for `cargo xtask tour`, which shows chosen lines itself and
-/// reads the terminal for its own questions.
-pub fn run_quietly(qemu: &Qemu, args: &[String], timeout: Duration) -> Result<(Outcome, String)> {
-    run_showing(qemu, args, Some(timeout), false)
-}
-
-fn run_showing(qemu: &Qemu, args: &[String], timeout: Option<Duration>, show: bool) -> Result<(Outcome, String)> {
+/// Runs QEMU with `console` shown or only kept, killing it after `timeout` if one
+/// is given. Returns how it ended and what it printed.
+pub fn run_with(
+    qemu: &Qemu,
+    args: &[String],
+    timeout: Option<Duration>,
+    console: Console,
+) -> Result<(Outcome, String)> {
     let cmd = Cmd::new(qemu.program.as_str()).args(args.iter().cloned());
     println!("+ {}", cmd.display());
+    let stdin = if console == Console::Shown { Stdio::inherit() } else { Stdio::null() };
     let mut child = Command::new(&qemu.program)
         .args(args)
-        .stdin(if show { Stdio::inherit() } else { Stdio::null() })
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start {}", qemu.program))?;
-    // Show the console as it comes and keep a copy (for `--report`).
-    let mut console = child.stdout.take().expect("stdout was piped");
+    // Show the console as it comes (when asked) and keep a copy (for `--report`).
+    let mut output = child.stdout.take().expect("stdout was piped");
     let copier = thread::spawn(move || {
         let mut transcript = Vec::new();
         let mut chunk = [0u8; 4096];
         let mut out = std::io::stdout();
-        while let Ok(n) = std::io::Read::read(&mut console, &mut chunk) {
+        while let Ok(n) = std::io::Read::read(&mut output, &mut chunk) {
             if n == 0 {
                 break;
             }
-            if show {
+            if console == Console::Shown {
                 let _ = std::io::Write::write_all(&mut out, &chunk[..n]);
                 let _ = std::io::Write::flush(&mut out);
             }

@@ -1,7 +1,8 @@
-//! `cargo xtask test`: the test plan (`cargo xtask check`, host unit tests, then the
-//! kernel booted in QEMU), run step by step and added up into one closing line. Each
-//! command of the check counts as one test: passed, or failed with its name in a
-//! `FAIL check: ...` line.
+//! `cargo xtask test`: the test plan (`cargo xtask check`, host unit tests, the
+//! kernel booted in QEMU, then `cargo xtask quotes --check`), run step by step and
+//! added up into one closing line. Each command of the check counts as one test:
+//! passed, or failed with its name in a `FAIL check: ...` line; so does each quoted
+//! block of the docs (`FAIL quotes: ...`).
 //!
 //! To add a crate of host tests, extend the host run's arguments (or add a run); to
 //! test on another board, add a run that names it in `boards`: its image is built
@@ -30,6 +31,9 @@ pub enum Step {
     Exercises,
     /// `cargo xtask tour --no-pause`: every chapter shows its lines and source links.
     Tour,
+    /// `cargo xtask quotes --check`: every transcript the docs quote, against a fresh
+    /// run of its command (one boot per distinct command), each block one test.
+    Quotes,
 }
 
 /// One `cargo test` invocation of the plan.
@@ -70,13 +74,14 @@ const RASPI4B_TESTS: &str = "raspi4b_";
 const X86_64_TESTS: &str = "x86_64_";
 
 /// The plan, in order: the static checks first (a lint or a formatting slip fails
-/// the run like a failed test), then the `cargo test` runs, then the tour (its
-/// images are built by then) and the exercises (the kernel's is built last, into
-/// a folder of its own, so every image the other steps boot is the normal one).
+/// the run like a failed test), then the `cargo test` runs, then the tour and the
+/// docs' quotes (their images are built by then), and last the exercises (the
+/// kernel's is built into a folder of its own, so every image the other steps boot
+/// is the normal one).
 pub fn plan() -> Vec<Step> {
     std::iter::once(Step::Check)
         .chain(test_runs().into_iter().map(Step::Tests))
-        .chain([Step::Tour, Step::Exercises])
+        .chain([Step::Tour, Step::Quotes, Step::Exercises])
         .collect()
 }
 
@@ -161,6 +166,7 @@ pub fn run() -> Result<ExitCode> {
             Step::Tests(run) => run_step(run, qemu.as_ref(), &mut images, &mut summary)?,
             Step::Tour => crate::tour::check_all(&mut summary)?,
             Step::Exercises => crate::exercise::check_all(&mut summary)?,
+            Step::Quotes => crate::quotes::run_in_plan(&mut summary),
         }
     }
 
@@ -302,12 +308,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_check_comes_first() {
+    fn the_check_comes_first_and_the_exercises_last() {
         let plan = plan();
         assert!(matches!(plan[0], Step::Check));
+        assert!(matches!(plan.last(), Some(Step::Exercises)));
         assert_eq!(plan.iter().filter(|s| matches!(s, Step::Check)).count(), 1);
-        assert_eq!(plan.len(), test_runs().len() + 3);
-        assert!(matches!(plan[plan.len() - 2..], [Step::Tour, Step::Exercises]));
+        assert_eq!(plan.len(), test_runs().len() + 4);
+        assert!(matches!(plan[plan.len() - 3..], [Step::Tour, Step::Quotes, Step::Exercises]));
     }
 
     #[test]

@@ -520,7 +520,12 @@ impl Booter {
                 }
                 let (qemu, image) = self.aarch64.as_ref().expect("built above");
                 let options = qemu::BootOptions { append: Some(bootargs), ..Default::default() };
-                let outcome = qemu::run_quietly(qemu, &qemu::boot_args(Board::Virt, &options, image)?, BOOT_TIMEOUT)?;
+                let outcome = qemu::run_with(
+                    qemu,
+                    &qemu::boot_args(Board::Virt, &options, image)?,
+                    Some(BOOT_TIMEOUT),
+                    qemu::Console::Kept,
+                )?;
                 let succeeded = matches!(&outcome.0, Outcome::Exited(status) if status.success());
                 (succeeded.then_some(()).ok_or(outcome.0), outcome.1)
             }
@@ -532,7 +537,12 @@ impl Booter {
                 let (qemu, ovmf, efi) = self.x86_64.as_ref().expect("built above");
                 let esp = uefi::scratch_esp("tour")?;
                 uefi::write_esp(&esp, efi, &bootargs)?;
-                let outcome = qemu::run_quietly(qemu, &uefi::qemu_args(ovmf, &esp, false)?, BOOT_TIMEOUT)?;
+                let outcome = qemu::run_with(
+                    qemu,
+                    &uefi::qemu_args(ovmf, &esp, false)?,
+                    Some(BOOT_TIMEOUT),
+                    qemu::Console::Kept,
+                )?;
                 let succeeded = matches!(&outcome.0, Outcome::Exited(status)
                     if status.code().and_then(uefi::kernel_status) == Some(0));
                 (succeeded.then_some(()).ok_or(outcome.0), outcome.1)

@@ -198,8 +198,10 @@ pub fn build_x86_64_programs() -> Result<PathBuf> {
 }
 
 /// Builds the programs that support `arch` (release, one cargo run) and copies
-/// them to `dir` as `NAME.elf`, emptying `dir` first so no program of an earlier
-/// build lingers there. Returns `dir`.
+/// them to `dir` as `NAME.elf`, removing every other file there so no program of
+/// an earlier build lingers. A file that already holds the program's bytes is left
+/// as it is: the kernel's build watches the folder and would otherwise be redone on
+/// every run. Returns `dir`.
 fn build_for(arch: UserArch, dir: &Path) -> Result<PathBuf> {
     let names = program_names_for(arch)?;
     if names.is_empty() {
@@ -211,10 +213,16 @@ fn build_for(arch: UserArch, dir: &Path) -> Result<PathBuf> {
     }
     cargo.run()?;
 
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let wanted: Vec<String> = names.iter().map(|name| format!("{name}.elf")).collect();
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if !wanted.iter().any(|w| entry.file_name() == w.as_str()) {
+            let path = entry.path();
+            if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) }
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
     let built = target_dir().join(arch.target()).join("release");
     for name in &names {
         let elf = built.join(name);
@@ -225,8 +233,13 @@ fn build_for(arch: UserArch, dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// Copies `from` to `to` unless `to` already holds the same bytes.
 fn copy(from: &Path, to: &Path) -> Result<()> {
-    fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(to).is_ok_and(|there| there == bytes) {
+        return Ok(());
+    }
+    fs::write(to, bytes).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(())
 }
 
