@@ -14,9 +14,10 @@
 //! | `preempt-steps` | switch to another thread after every `eret` into an XOL slot is prepared |
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
+//! | `shell` / `no-shell` | after the self-tests, take commands on the console and stay up (the Pi 4 build's default) / don't |
 //! | `firmware-left-avx-on` | x86_64 only: before the kernel sets the processor up, turn AVX on (CR4.OSXSAVE, XCR0) as a PC's firmware may leave it, to prove the kernel turns it off for ring 3 |
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 
 /// The word that asks the x86_64 kernel to start with AVX on, as a firmware may
 /// leave it (read by its UEFI entry, before the processor is set up).
@@ -51,14 +52,8 @@ pub struct ProgramRequest {
     pub expectation: Expectation,
 }
 
-/// Where in a program a probe goes (`--probe` / `--retprobe`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProbeLocation {
-    /// `SYMBOL[+OFFSET]`, resolved through the program's symbol table.
-    Symbol { name: String, offset: u64 },
-    /// A raw address (`0x...`).
-    Address(u64),
-}
+/// Where in a program a probe goes (`--probe` / `--retprobe`, the shell's `probe add`).
+pub use brk_shell::ProbeLocation;
 
 /// One probe asked for on the command line: `probe=PROGRAM:LOCATION`.
 #[derive(Clone, Debug)]
@@ -95,30 +90,19 @@ pub struct BootArgs {
     pub probe_options: ProbeOptions,
     /// `tick-us=N`: the timer tick period for the tasks, in microseconds.
     pub tick_us: Option<u64>,
+    /// `shell` / `no-shell`: take commands on the console after the self-tests
+    /// and stay up when the last process ends. On by default on the Pi 4,
+    /// where powering off ends all a learner can do.
+    pub shell: bool,
 }
+
+/// Whether the shell runs when the boot arguments say neither `shell` nor `no-shell`.
+pub const SHELL_BY_DEFAULT: bool = cfg!(feature = "board-rpi4");
 
 /// `PROGRAM:SYMBOL[+OFFSET]` or `PROGRAM:0xADDRESS`.
 pub fn parse_probe_spec(spec: &str, return_probe: bool) -> Result<ProbeRequest, String> {
-    let (program, location) = spec
-        .split_once(':')
-        .filter(|(program, location)| !program.is_empty() && !location.is_empty())
-        .ok_or_else(|| format!("probe '{}': expected PROGRAM:SYMBOL[+OFFSET] or PROGRAM:0xADDRESS", spec))?;
-    let number = |text: &str| -> Result<u64, String> {
-        let parsed = match text.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16),
-            None => text.parse(),
-        };
-        parsed.map_err(|_| format!("probe '{}': '{}' is not a number", spec, text))
-    };
-    let location = if location.starts_with("0x") {
-        ProbeLocation::Address(number(location)?)
-    } else {
-        match location.split_once('+') {
-            Some((name, offset)) => ProbeLocation::Symbol { name: String::from(name), offset: number(offset)? },
-            None => ProbeLocation::Symbol { name: String::from(location), offset: 0 },
-        }
-    };
-    Ok(ProbeRequest { spec: String::from(spec), program: String::from(program), location, return_probe })
+    let target = brk_shell::ProbeTarget::parse(spec)?;
+    Ok(ProbeRequest { spec: target.spec, program: target.program, location: target.location, return_probe })
 }
 
 fn program_request(spec: &str, expectation: Expectation) -> ProgramRequest {
@@ -128,7 +112,7 @@ fn program_request(spec: &str, expectation: Expectation) -> ProgramRequest {
 
 /// Parse `line`, printing one line per word it does not understand.
 pub fn parse(line: &str) -> BootArgs {
-    let mut args = BootArgs::default();
+    let mut args = BootArgs { shell: SHELL_BY_DEFAULT, ..BootArgs::default() };
     for word in line.split_whitespace() {
         match word.split_once('=') {
             Some(("inject", "el1-data-abort")) => args.inject = Some(Injection::El1DataAbort),
@@ -157,6 +141,8 @@ pub fn parse(line: &str) -> BootArgs {
             None if word == "trace" => args.probe_options.trace = true,
             None if word == "preempt-steps" => args.probe_options.preempt_steps = true,
             None if word == "report" => args.probe_options.report = true,
+            None if word == "shell" => args.shell = true,
+            None if word == "no-shell" => args.shell = false,
             // Acted on by the x86_64 kernel's UEFI entry, long before this.
             #[cfg(target_arch = "x86_64")]
             None if word == FIRMWARE_LEFT_AVX_ON => {}

@@ -8,6 +8,13 @@
 //! screen once the board has a framebuffer ([`attach_screen`]). Every message
 //! is drawn on the screen before it goes to the sink, so a line seen on the
 //! serial port is already on the screen.
+//!
+//! Input, for the shell: [`listen`] has the sink raise its interrupt when
+//! bytes arrive, and the exception dispatcher, on that interrupt, takes them
+//! with [`take_received`]. The console's lock is then free: the receive
+//! interrupt is switched on only once the tasks run, and from then on the
+//! kernel takes interrupts only in user mode and in the idle loop, where it
+//! holds no lock (`task::launch_requested` masks them everywhere else).
 
 use crate::{board::ConsoleSink, drivers::framebuffer::Framebuffer, drivers::TextSink};
 use core::fmt::Write;
@@ -56,6 +63,28 @@ pub fn print_on_the_way_down(args: core::fmt::Arguments) {
     // the console concurrently (single core, interrupts masked on this path).
     unsafe { CONSOLE.force_unlock() };
     _print(args);
+}
+
+/// Have the sink raise the console's interrupt whenever bytes arrive from
+/// now on; `Err` says why it cannot (no sink, or one that cannot receive).
+pub fn listen() -> Result<(), &'static str> {
+    match CONSOLE.lock().sink.as_mut() {
+        Some(sink) => sink.listen(),
+        None => Err("the console has no serial line"),
+    }
+}
+
+/// Every byte received since the last call, oldest first (the console's
+/// interrupt; see the module's doc for why the lock is free then).
+pub fn take_received() -> alloc::vec::Vec<u8> {
+    let mut console = CONSOLE.lock();
+    let mut received = alloc::vec::Vec::new();
+    if let Some(sink) = console.sink.as_mut() {
+        while let Some(byte) = sink.read_byte() {
+            received.push(byte);
+        }
+    }
+    received
 }
 
 /// Wait for the last byte to leave the sink (before powering off).

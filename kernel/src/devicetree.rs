@@ -64,6 +64,11 @@ pub struct Platform {
     pub ram_source: Source,
     pub uart_base: usize,
     pub uart_source: Source,
+    /// The GIC INTID of the console UART's interrupt, from its node's
+    /// `interrupts` (QEMU virt: SPI 1, INTID 33; Pi 4: SPI 121, INTID 153);
+    /// `None` when the tree gives none (or there is no tree): the shell then
+    /// cannot read the console and says so.
+    pub uart_irq: Option<u32>,
     pub gic: GicAddresses,
     pub gic_source: Source,
     /// INTID of the EL1 virtual timer (a PPI).
@@ -92,6 +97,9 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 const PPI_INTID_BASE: u32 = 16;
 /// First cell of a GIC interrupt specifier: 0 = SPI, 1 = PPI.
 const GIC_SPECIFIER_PPI: u32 = 1;
+/// ... and 0 for an SPI, numbered from 32 in the INTID space.
+const GIC_SPECIFIER_SPI: u32 = 0;
+const SPI_INTID_BASE: u32 = 32;
 /// Index of the EL1 virtual timer in `arm,armv8-timer`'s `interrupts` (binding
 /// order: secure phys, non-secure phys, virtual, hypervisor).
 const VIRTUAL_TIMER_INTERRUPT_INDEX: usize = 2;
@@ -131,6 +139,7 @@ pub fn discover(dtb_addr: usize) -> Platform {
         ram_source: Source::BoardTable,
         uart_base: board::UART_BASE,
         uart_source: Source::BoardTable,
+        uart_irq: None,
         gic: GicAddresses { distributor: board::GIC_DISTRIBUTOR, cpu_interface: board::GIC_CPU_INTERFACE },
         gic_source: Source::BoardTable,
         timer_irq: DEFAULT_VIRTUAL_TIMER_INTID,
@@ -250,6 +259,7 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
     if let Some(base) = stdout.or_else(|| first_reg(fdt, &["arm,pl011"], 0)) {
         platform.uart_base = base;
         platform.uart_source = Source::DeviceTree;
+        platform.uart_irq = uart_intid(fdt, base);
     }
 
     const GICV2: &[&str] = &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"];
@@ -287,6 +297,21 @@ pub fn first_reg(fdt: &Fdt<'static>, compatible: &[&str], index: usize) -> Optio
         .find(|node| !matches!(node.status(), Ok(fdt_parser::Status::Disabled)))
         .and_then(|node| node.reg().ok()?.nth(index))
         .map(|reg| reg.address as usize)
+}
+
+/// The INTID of the PL011 at `base`: the first specifier of its `interrupts`
+/// (`<kind number flags>`, a GIC SPI or PPI).
+fn uart_intid(fdt: &Fdt<'static>, base: usize) -> Option<u32> {
+    let uart = fdt
+        .find_compatible(&["arm,pl011"])
+        .filter_map(Result::ok)
+        .find(|node| node.reg().ok().and_then(|mut reg| reg.next()).is_some_and(|reg| reg.address as usize == base))?;
+    let specifier: Vec<u32> = uart.find_property("interrupts").ok()?.u32_list().take(2).collect();
+    match specifier.as_slice() {
+        [GIC_SPECIFIER_SPI, number] => number.checked_add(SPI_INTID_BASE),
+        [GIC_SPECIFIER_PPI, number] => number.checked_add(PPI_INTID_BASE),
+        _ => None,
+    }
 }
 
 fn virtual_timer_intid(fdt: &Fdt<'static>) -> Option<u32> {

@@ -3,7 +3,8 @@
 //! The architecture's assembly entry saves the registers and calls
 //! [`handle_exception`]; the architecture decodes the trap into the contract's
 //! [`Trap`] and this module decides. Interrupts: the tick goes to the timer
-//! and then the scheduler; any other is reported in one line and ignored. From user mode: a system call is carried out, a
+//! and then the scheduler, the console's input to the shell; any other is
+//! reported in one line and ignored. From user mode: a system call is carried out, a
 //! breakpoint or a single step is offered to the probes first, and any other
 //! exception (or an unclaimed breakpoint or step) kills that process only.
 //! The kernel's own expected traps (self-tests, semihosting without a host)
@@ -22,7 +23,7 @@ use crate::{
     arch::{Frame, Interrupt, Machine, SavedRegisters, Trap, Traps},
     power::{self, ExitStatus},
     probe::{on_breakpoint, on_step},
-    syscall,
+    shell, syscall,
     task::{
         self,
         process::{Process, Thread},
@@ -90,6 +91,7 @@ fn handle_interrupt(interrupt: Interrupt<<Machine as Traps>::InterruptSource>) {
             time::on_tick();
             task::scheduler::on_tick();
         }
+        Interrupt::ConsoleInput => shell::on_console_input(),
         Interrupt::Unexpected { source, why } => crate::println!("irq: unexpected {} ignored ({})", source, why),
     }
 }

@@ -27,6 +27,7 @@ mod probe;
 mod programs;
 mod run;
 mod selftest;
+mod shell;
 mod start;
 mod syscall;
 mod task;

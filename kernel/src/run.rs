@@ -1,7 +1,8 @@
 //! What the kernel does once its machine is up, on every architecture: read
 //! the boot arguments, run the self-tests and any fault injection, set the
-//! probes up, start the requested programs, and power off with the status the
-//! run earned.
+//! probes up, start the requested programs, start the shell if asked (then
+//! the kernel stays up until its `poweroff`), and power off with the status
+//! the run earned.
 
 use crate::{
     board::Platform,
@@ -9,7 +10,7 @@ use crate::{
     power::{self, ExitStatus},
     println, probe,
     selftest::{self, SelfTest},
-    task, time,
+    shell, task, time,
 };
 
 /// From the self-tests (`self_tests`, in the order the architecture's boot
@@ -28,7 +29,11 @@ pub fn self_tests_and_tasks(platform: &Platform, self_tests: &[SelfTest]) -> ! {
         time::set_tick_period_us(period);
     }
     let launched = task::launch_requested(&args, probe::scheduler_hooks());
-    if launched.started > 0 {
+    let shell = args.shell && shell::start();
+    if shell {
+        task::scheduler::with(|s| s.stay_up());
+    }
+    if launched.started > 0 || shell {
         // Ends in the scheduler's report, which counts what could not start too.
         task::run();
     }

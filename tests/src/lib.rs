@@ -18,6 +18,7 @@ use wait_timeout::ChildExt;
 
 pub mod boot_order;
 pub mod screen;
+pub mod session;
 
 /// Where `cargo xtask test` puts the path of the QEMU virt kernel image.
 pub const IMAGE_ENV_VIRT: &str = "BRK_KERNEL_IMAGE_VIRT";
@@ -443,7 +444,11 @@ pub fn raspi4b_args_as_on_a_board(
     if let Some(dtb) = dtb {
         args.extend(["-dtb".to_string(), dtb.display().to_string()]);
     }
-    if let Some(append) = append {
+    // The Pi 4 build starts its shell by default; these scripted boots opt
+    // out (tests/tests/shell.rs drives the shell on raspi4b).
+    if dtb.is_some() {
+        args.extend(["-append".to_string(), format!("{} no-shell", append.unwrap_or_default())]);
+    } else if let Some(append) = append {
         args.extend(["-append".to_string(), append.to_string()]);
     }
     args

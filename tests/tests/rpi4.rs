@@ -232,7 +232,7 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
             &text[..empty],
             &text[empty + "reg = <0x00 0x00 0x00>;".len()..]
         );
-        text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo\";\n", 1)
+        text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo no-shell\";\n", 1)
     });
     let mut args = raspi4b_machine("stdio");
     args.extend(["-semihosting", "-global", "arm_gic.has-security-extensions=on"].map(String::from));

@@ -25,7 +25,8 @@ use crate::{
 /// The crates that build on the host and are linted with all their targets (unit
 /// tests, integration tests, benches): the workspace's `default-members` and the
 /// QEMU tests.
-pub const HOST_PACKAGES: &[&str] = &["xtask", "brk-abi", "brk-devices", "probe-core", "text-screen", "qemu-tests"];
+pub const HOST_PACKAGES: &[&str] =
+    &["xtask", "brk-abi", "brk-devices", "probe-core", "text-screen", "brk-shell", "qemu-tests"];
 
 /// The bare-metal boot images beside the kernel, built for the kernel's target.
 pub const BOOT_PACKAGES: &[&str] = &["chainloader", "armstub"];

@@ -196,6 +196,11 @@ struct QemuArgs {
     /// Print every step of every probe hit (trap, lookup, slot, cache lines, step)
     #[arg(long)]
     trace: bool,
+    /// Take commands on the serial console after the self-tests (boot argument `shell`;
+    /// docs/shell.md): type into this terminal; `poweroff` ends the run. No program is
+    /// started unless --run names one. Without it, `--board rpi4` passes `no-shell`
+    #[arg(long)]
+    shell: bool,
     /// XOL slot policy: `fresh` (new slot, copy and maintain on every hit, as Linux
     /// before the slot-reuse patch) or `reuse` (the patch)
     #[arg(long, value_enum, default_value_t = XolPolicy::Reuse)]
@@ -369,7 +374,7 @@ fn prepare_boot(args: &QemuArgs) -> Result<Boot> {
 
 /// The boot arguments the `qemu` flags stand for, and the outside ELFs `--run` names.
 fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
-    let runs = if args.run.is_empty() && args.append.is_none() {
+    let runs = if args.run.is_empty() && args.append.is_none() && !args.shell {
         // `demo` is aarch64's (its SIMD part has no x86_64 build).
         let default = if args.arch == Arch::X86_64 { "hello" } else { "demo" };
         vec![default.to_string()]
@@ -395,6 +400,13 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     bootargs.extend(args.retprobe.iter().map(|spec| format!("retprobe={spec}")));
     if args.trace {
         bootargs.push("trace".into());
+    }
+    if args.shell {
+        bootargs.push("shell".into());
+    } else if args.build.board == Board::Rpi4 {
+        // The Pi 4 build starts its shell by default, for the board; a QEMU run
+        // asks for it with --shell.
+        bootargs.push("no-shell".into());
     }
     if args.report.is_some() {
         bootargs.push("report".into());
@@ -560,6 +572,18 @@ mod tests {
             panic!("not qemu")
         };
         assert_eq!(bootargs_of(&args).unwrap().0, ["run=hello"]);
+    }
+
+    #[test]
+    fn shell_asks_for_the_shell_and_starts_no_program_by_default() {
+        let qemu = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Qemu(args) => bootargs_of(&args).unwrap().0,
+            _ => panic!("not qemu"),
+        };
+        assert_eq!(qemu(&["xtask", "qemu", "--shell"]), ["shell"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--arch", "x86_64", "--shell", "--run", "hello"]), ["run=hello", "shell"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4"]), ["run=demo", "no-shell"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4", "--shell"]), ["shell"]);
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn test_runs() -> Vec<TestRun> {
         // and, filled in as the firmware fills it, through the armstub.
         TestRun {
             label: "qemu raspi4b with device tree",
-            cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--", "raspi4b_with_dtb"],
+            cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--test", "shell", "--", "raspi4b_with_dtb"],
             boards: &[Board::Rpi4],
             needs: &[Need::Rpi4DeviceTree, Need::Armstub],
         },
@@ -135,7 +135,7 @@ pub fn test_runs() -> Vec<TestRun> {
         // test batches several scenarios into one boot.
         TestRun {
             label: "qemu x86_64 uefi",
-            cargo_args: vec!["-p", "qemu-tests", "--test", "x86_64", "--", X86_64_TESTS],
+            cargo_args: vec!["-p", "qemu-tests", "--test", "x86_64", "--test", "shell", "--", X86_64_TESTS],
             boards: &[],
             needs: &[Need::UefiKernel],
         },

@@ -1,8 +1,9 @@
 //! Arm PL011 UART: the console.
 //!
 //! Datasheet: Arm PrimeCell UART (PL011) Technical Reference Manual, r1p5,
-//! section 3.3 "Register descriptions". The kernel only transmits; the
-//! chain-loader (`boot/chainloader`) also receives. QEMU needs no initialisation; a
+//! section 3.3 "Register descriptions". The kernel transmits, and receives
+//! what is typed for its shell by interrupt ([`Pl011::enable_receive_interrupts`]);
+//! the chain-loader (`boot/chainloader`) receives by polling. QEMU needs no initialisation; a
 //! real board's UART is set up by [`Pl011::init_hardware`] (the pin mux and the UART
 //! clock belong to the board: [`crate::rpi4`] and the kernel's `board/rpi4`).
 
@@ -40,6 +41,10 @@ register_bitfields! {
 
 /// Every interrupt bit of IMSC/ICR (TRM 3.3.10, 3.3.13).
 const ALL_INTERRUPTS: u32 = 0x7ff;
+/// IMSC's receive (RXIM, bit 4) and receive timeout (RTIM, bit 6) bits: a
+/// byte arrived, or bytes wait in the FIFO below its trigger level and the
+/// line has been quiet for 32 bit periods. Both clear as the FIFO is read.
+const RECEIVE_INTERRUPTS: u32 = (1 << 4) | (1 << 6);
 
 /// IBRD/FBRD for `baud` from a `clock_hz` UART clock, as (integer, fraction).
 ///
@@ -135,8 +140,13 @@ impl Pl011 {
         }
     }
 
-    /// The next received byte, if one is waiting (the chain-loader's; the kernel
-    /// only transmits).
+    /// Raise the UART's interrupt when bytes arrive (the kernel's shell);
+    /// reading them with [`Pl011::try_read_byte`] until it says `None` lowers it.
+    pub fn enable_receive_interrupts(&mut self) {
+        self.registers.IMSC.set(self.registers.IMSC.get() | RECEIVE_INTERRUPTS);
+    }
+
+    /// The next received byte, if one is waiting.
     pub fn try_read_byte(&mut self) -> Option<u8> {
         if self.registers.FR.is_set(FR::RXFE) {
             None

@@ -3,8 +3,10 @@
 //! Datasheet: Arm GIC Architecture Specification v2, chapter 4 "Programmers'
 //! Model": 4.3 distributor registers, 4.4 CPU interface registers. One core,
 //! group 0 only; interrupts are enabled one by one with [`enable`], the tick
-//! timer's with [`enable_tick`], so that the interrupt decoding
-//! (`arch::aarch64::exception`) can tell the tick from the rest ([`is_tick`]).
+//! timer's with [`enable_tick`] and the console UART's with
+//! [`enable_console`], so that the interrupt decoding
+//! (`arch::aarch64::exception`) can tell them from the rest ([`is_tick`],
+//! [`is_console`]).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Once;
@@ -38,7 +40,8 @@ register_structs! {
         (0x100 => ISENABLER: [ReadWrite<u32>; 32]),
         (0x180 => _reserved1),
         (0x400 => IPRIORITYR: [ReadWrite<u8>; 1024]),
-        (0x800 => @END),
+        (0x800 => ITARGETSR: [ReadWrite<u8>; 1024]),
+        (0xc00 => @END),
     }
 }
 
@@ -70,6 +73,13 @@ static GIC: Once<Gic> = Once::new();
 /// The INTID the tick timer is wired to, once [`enable_tick`] has named it.
 static TICK_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
 
+/// The INTID the console UART is wired to, once [`enable_console`] has named it.
+static CONSOLE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+/// SPIs (from INTID 32 on) go to the cores their ITARGETSR byte names.
+const FIRST_SPI: u32 = 32;
+/// ITARGETSR: CPU interface 0, the boot core.
+const TARGET_BOOT_CORE: u8 = 1;
+
 /// INTIDs 1020-1023 are special; 1023 means "nothing pending" (spurious).
 pub const SPURIOUS: u32 = 1023;
 /// Every interrupt gets this priority (lower = more urgent); the mask lets all through.
@@ -94,10 +104,14 @@ fn gic() -> &'static Gic {
 }
 
 /// Let interrupt `intid` through to this core. (PPIs such as the timer need no
-/// target; SPIs would also need ITARGETSR.)
+/// target; an SPI is sent to the boot core. On a GIC with one CPU interface,
+/// QEMU virt's, ITARGETSR reads as zero and ignores writes: every SPI goes to it.)
 pub fn enable(intid: u32) {
     let gic = gic();
     gic.distributor.IPRIORITYR[intid as usize].set(DEFAULT_PRIORITY);
+    if intid >= FIRST_SPI {
+        gic.distributor.ITARGETSR[intid as usize].set(TARGET_BOOT_CORE);
+    }
     gic.distributor.ISENABLER[(intid / 32) as usize].set(1 << (intid % 32));
 }
 
@@ -111,6 +125,24 @@ pub fn enable_tick(intid: u32) {
 /// Is `intid` the tick timer's?
 pub fn is_tick(intid: u32) -> bool {
     intid == TICK_INTID.load(Ordering::Relaxed)
+}
+
+/// Let the console UART's interrupt `intid` through to this core, and
+/// remember it as the console's. (The UART raises it only once the shell asks
+/// for input: `Pl011::enable_receive_interrupts`.)
+pub fn enable_console(intid: u32) {
+    CONSOLE_INTID.store(intid, Ordering::Relaxed);
+    enable(intid);
+}
+
+/// Is `intid` the console UART's?
+pub fn is_console(intid: u32) -> bool {
+    intid == CONSOLE_INTID.load(Ordering::Relaxed)
+}
+
+/// Whether the console UART's interrupt reaches a core ([`enable_console`]).
+pub fn routes_console() -> bool {
+    CONSOLE_INTID.load(Ordering::Relaxed) != u32::MAX
 }
 
 /// Take the highest-priority pending interrupt (GICC_IAR); `SPURIOUS` if none.

@@ -5,6 +5,9 @@ use buddy_system_allocator::FrameAllocator;
 use spin::Mutex;
 
 static FRAMES: Mutex<FrameAllocator<32>> = Mutex::new(FrameAllocator::new());
+/// Frames handed out and not yet given back, as the buddy allocator counts
+/// them (a request rounded up to a power of two), for [`usage`].
+static IN_USE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 /// A physical frame number's address.
 fn frame_to_addr(frame: usize) -> usize {
@@ -33,6 +36,12 @@ pub fn given() -> alloc::vec::Vec<MemoryRegion> {
     GIVEN.lock().clone()
 }
 
+/// Frames in use and frames the allocator was given in all (the shell's `mem`).
+pub fn usage() -> (usize, usize) {
+    let total = GIVEN.lock().iter().map(|piece| piece.size / PAGE_SIZE).sum();
+    (IN_USE.load(core::sync::atomic::Ordering::Relaxed), total)
+}
+
 /// The whole pages of `bank` that no range of `holes` touches, in address order.
 pub fn pages_without(bank: MemoryRegion, holes: &[MemoryRegion]) -> alloc::vec::Vec<MemoryRegion> {
     let mut holes: alloc::vec::Vec<MemoryRegion> =
@@ -59,6 +68,7 @@ pub fn alloc_zeroed() -> Option<usize> {
 /// `count` physically contiguous zeroed frames (aligned to `count`, a power of two).
 pub fn alloc_zeroed_contiguous(count: usize) -> Option<usize> {
     let frame = FRAMES.lock().alloc(count)?;
+    IN_USE.fetch_add(count.next_power_of_two(), core::sync::atomic::Ordering::Relaxed);
     let addr = frame_to_addr(frame);
     // SAFETY: the allocator just gave us exclusive ownership of these frames,
     // which lie in RAM that the kernel identity maps read/write for itself.
@@ -74,4 +84,5 @@ pub fn free(addr: usize) {
 /// Return frames from `alloc_zeroed_contiguous(count)`.
 pub fn free_contiguous(addr: usize, count: usize) {
     FRAMES.lock().dealloc(addr / PAGE_SIZE, count);
+    IN_USE.fetch_sub(count.next_power_of_two(), core::sync::atomic::Ordering::Relaxed);
 }

@@ -1,7 +1,9 @@
 //! The probe registry and what goes with it: the options, registering the
 //! command-line probes, the probe system calls, planting and removing
 //! breakpoints in a process's text, and what happens to probes when
-//! processes start and end. The hit path is the parent module's.
+//! processes start and end. The hit path is the parent module's; what the
+//! shell asks at run time (adding, deleting, listing, tracing, the options)
+//! is [`live`].
 //!
 //! The scheduler does not call this module: [`scheduler_hooks`] hands it, at
 //! init, the functions it calls when a process starts and ends and when the
@@ -24,9 +26,13 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
+use core::sync::atomic::{AtomicBool, Ordering};
 use probe_core::{
-    registry::Treatment, xol, Arch, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, XolPolicy, XolSlots,
+    registry::Treatment, xol, Arch, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SpaceId, XolPolicy,
+    XolSlots,
 };
+
+pub mod live;
 use spin::{Mutex, Once};
 
 type ProbeRegistry = probe_core::ProbeRegistry<Isa>;
@@ -39,10 +45,35 @@ pub static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit
 /// Every probe ever registered, for the report (the registry forgets retired ones).
 static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
 pub static COUNTERS: Counters = Counters::new();
+/// The options the boot arguments gave; the three the shell changes at run
+/// time are the atomics below, which [`options`] reads instead.
 static OPTIONS: Once<ProbeOptions> = Once::new();
-static REQUESTS: Once<Vec<ProbeRequest>> = Once::new();
-/// What became of each of `REQUESTS`, in the same order, for the final report.
-static REQUEST_OUTCOMES: Mutex<Vec<RequestOutcome>> = Mutex::new(Vec::new());
+/// `trace` / `trace on|off`: every hit's steps.
+static TRACE_ALL: AtomicBool = AtomicBool::new(false);
+/// `xol-policy=fresh` / `policy fresh|reuse`.
+static FRESH_SLOTS: AtomicBool = AtomicBool::new(false);
+/// `simulate=branches` / `simulate all|branches` (for probes registered from then on).
+static SIMULATE_BRANCHES_ONLY: AtomicBool = AtomicBool::new(false);
+/// The probes traced one by one (`trace on ID`): id, address space, address.
+static TRACED: Mutex<Vec<(ProbeId, SpaceId, u64)>> = Mutex::new(Vec::new());
+/// Whether [`TRACED`] has any: the hit path looks no further when not.
+static ANY_TRACED: AtomicBool = AtomicBool::new(false);
+/// Whether the hit being handled is one of [`TRACED`]'s ([`select_trace`]).
+static THIS_HIT_TRACED: AtomicBool = AtomicBool::new(false);
+/// The probes asked for by the boot arguments and the shell, in order.
+static REQUESTS: Mutex<Vec<Request>> = Mutex::new(Vec::new());
+
+/// One probe asked for in every process of a program, and what became of it.
+struct Request {
+    request: ProbeRequest,
+    /// Asked for by the shell's `probe add`, not the boot arguments.
+    from_shell: bool,
+    outcome: RequestOutcome,
+    /// The probes it planted, in every process.
+    planted: Vec<ProbeId>,
+    /// `probe del` removed one of its probes: later processes no longer get it.
+    withdrawn: bool,
+}
 
 /// What became of one command-line probe (`probe=`, `retprobe=`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,12 +87,18 @@ pub enum RequestOutcome {
     Installed,
 }
 
+/// The options in force: the boot arguments', with the shell's changes.
 pub fn options() -> ProbeOptions {
-    OPTIONS.get().copied().unwrap_or_default()
+    ProbeOptions {
+        trace: TRACE_ALL.load(Ordering::Relaxed),
+        fresh_slots: FRESH_SLOTS.load(Ordering::Relaxed),
+        simulate_branches_only: SIMULATE_BRANCHES_ONLY.load(Ordering::Relaxed),
+        ..OPTIONS.get().copied().unwrap_or_default()
+    }
 }
 
 pub fn xol_policy() -> XolPolicy {
-    if options().fresh_slots {
+    if FRESH_SLOTS.load(Ordering::Relaxed) {
         XolPolicy::Fresh
     } else {
         XolPolicy::Reuse
@@ -69,17 +106,32 @@ pub fn xol_policy() -> XolPolicy {
 }
 
 fn simulate_policy() -> SimulatePolicy {
-    if options().simulate_branches_only {
+    if SIMULATE_BRANCHES_ONLY.load(Ordering::Relaxed) {
         SimulatePolicy::Branches
     } else {
         SimulatePolicy::All
     }
 }
 
-/// `--trace`: one line per step of a hit.
+/// Whether the `trace:` lines are printed now: for every hit, or for this
+/// one's probe ([`select_trace`]).
+pub fn tracing() -> bool {
+    TRACE_ALL.load(Ordering::Relaxed) || THIS_HIT_TRACED.load(Ordering::Relaxed)
+}
+
+/// A hit (or its step) at `vaddr` in process `pid` begins: trace it if its
+/// probe is traced on its own (`trace on ID`). One load when none is.
+pub fn select_trace(pid: u32, vaddr: u64) {
+    if ANY_TRACED.load(Ordering::Relaxed) {
+        let traced = TRACED.lock().iter().any(|&(_, space, at)| space == space_of(pid) && at == vaddr);
+        THIS_HIT_TRACED.store(traced, Ordering::Relaxed);
+    }
+}
+
+/// `--trace` (or `trace on [ID]` in the shell): one line per step of a hit.
 macro_rules! trace {
     ($($arg:tt)*) => {
-        if $crate::probe::common::options().trace {
+        if $crate::probe::common::tracing() {
             $crate::println!("trace: {}", format_args!($($arg)*));
         }
     };
@@ -87,20 +139,31 @@ macro_rules! trace {
 
 /// Take the probe options and the command-line probes from the boot arguments.
 pub fn init(args: &BootArgs) {
-    OPTIONS.call_once(|| args.probe_options);
-    REQUESTS.call_once(|| args.probes.clone());
-    *REQUEST_OUTCOMES.lock() = alloc::vec![RequestOutcome::default(); args.probes.len()];
+    let options = OPTIONS.call_once(|| args.probe_options);
+    TRACE_ALL.store(options.trace, Ordering::Relaxed);
+    FRESH_SLOTS.store(options.fresh_slots, Ordering::Relaxed);
+    SIMULATE_BRANCHES_ONLY.store(options.simulate_branches_only, Ordering::Relaxed);
+    *REQUESTS.lock() = args
+        .probes
+        .iter()
+        .map(|request| Request {
+            request: request.clone(),
+            from_shell: false,
+            outcome: RequestOutcome::default(),
+            planted: Vec::new(),
+            withdrawn: false,
+        })
+        .collect();
 }
 
 /// The command-line probes that were never installed, each with why: its
 /// program never ran, or every process of it refused the probe.
 pub fn requests_not_installed() -> Vec<(String, String)> {
-    let Some(requests) = REQUESTS.get() else { return Vec::new() };
-    let outcomes = REQUEST_OUTCOMES.lock();
-    requests
+    REQUESTS
+        .lock()
         .iter()
-        .zip(outcomes.iter())
-        .filter_map(|(request, outcome)| match outcome {
+        .filter(|asked| !asked.from_shell)
+        .filter_map(|Request { request, outcome, .. }| match outcome {
             RequestOutcome::Installed => None,
             RequestOutcome::ProgramNeverRan => {
                 Some((request.spec.clone(), format!("no process of {} was started", request.program)))
@@ -155,36 +218,42 @@ fn write_text(space: &AddressSpace, vaddr: u64, bytes: &[u8]) {
 
 // ---- registration ----
 
-/// Plant the command-line probes that name `process`'s program. Each failure
-/// prints one line; the process runs anyway.
+/// Plant the probes asked for in every process of `process`'s program (the
+/// boot arguments' and the shell's). Each failure prints one line; the
+/// process runs anyway.
 fn install_requested(process: &mut Process) {
-    let Some(requests) = REQUESTS.get() else { return };
-    for (index, request) in requests.iter().enumerate().filter(|(_, r)| r.program == process.name) {
-        let resolved = resolve(process, request);
-        let result = resolved.and_then(|(vaddr, symbol)| {
-            let kind = if request.return_probe { ProbeKind::Uretprobe } else { ProbeKind::Uprobe };
-            register(process, vaddr, kind, symbol).map_err(|(_, why)| why)
-        });
-        let mut outcomes = REQUEST_OUTCOMES.lock();
-        let outcome = &mut outcomes[index];
-        match result {
-            Ok(probe) => {
-                println!(
-                    "probe {}: {} at {:#x} in pid {} ({}; {})",
-                    request.spec,
-                    probe.kind.as_str(),
-                    probe.vaddr,
-                    process.pid,
-                    treatment_name(&probe),
-                    probe.id
-                );
-                *outcome = RequestOutcome::Installed;
-            }
-            Err(why) => {
-                println!("probe {}: refused: {}", request.spec, why);
-                if *outcome != RequestOutcome::Installed {
-                    *outcome = RequestOutcome::Refused(why);
-                }
+    let mut requests = REQUESTS.lock();
+    for asked in requests.iter_mut().filter(|asked| asked.request.program == process.name && !asked.withdrawn) {
+        install(process, asked);
+    }
+}
+
+/// Plant `asked`'s probe in `process`, and say so in one line.
+fn install(process: &Process, asked: &mut Request) {
+    let request = &asked.request;
+    let resolved = resolve(process, request);
+    let result = resolved.and_then(|(vaddr, symbol)| {
+        let kind = if request.return_probe { ProbeKind::Uretprobe } else { ProbeKind::Uprobe };
+        register(process, vaddr, kind, symbol).map_err(|(_, why)| why)
+    });
+    match result {
+        Ok(probe) => {
+            println!(
+                "probe {}: {} at {:#x} in pid {} ({}; {})",
+                request.spec,
+                probe.kind.as_str(),
+                probe.vaddr,
+                process.pid,
+                treatment_name(&probe),
+                probe.id
+            );
+            asked.planted.push(probe.id);
+            asked.outcome = RequestOutcome::Installed;
+        }
+        Err(why) => {
+            println!("probe {}: refused: {}", request.spec, why);
+            if asked.outcome != RequestOutcome::Installed {
+                asked.outcome = RequestOutcome::Refused(why);
             }
         }
     }

@@ -50,6 +50,8 @@ use probe_core::{
 use thread_state::{slot_address, space_of, Isa, Probe, Stepping};
 use user_memory::CheckedUserMemory;
 
+/// What the shell asks of the probes at run time (`crate::shell`).
+pub use common::live;
 pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
 
@@ -67,6 +69,7 @@ pub fn on_breakpoint(frame: &mut Frame, thread: &mut Thread, process: &mut Proce
             return Some(After::Resume);
         }
     };
+    common::select_trace(process.pid, breakpoint);
     trace!(
         "{}, tid {}",
         Machine::breakpoint_trace(frame, breakpoint, process.symbols.locate(&process.name, breakpoint)),
@@ -345,6 +348,7 @@ impl core::fmt::Display for BranchTrace<'_> {
 /// thread was not stepping a probe (the caller reports it).
 pub fn on_step(frame: &mut Frame, thread: &mut Thread, process: &mut Process) -> Option<After> {
     let stepping = thread.probes.stepping.take()?;
+    common::select_trace(process.pid, stepping.breakpoint);
     let slot = slot_address(stepping.slot);
     if Machine::step_repeats(frame, slot) {
         thread.probes.stepping = Some(stepping);

@@ -46,9 +46,7 @@ pub fn print_report() {
             if probe.is_retired() { ", retired" } else { "" }
         );
     }
-    let line: alloc::vec::Vec<alloc::string::String> =
-        fields.iter().map(|(name, value)| alloc::format!("{}={}", name, value)).collect();
-    println!("counters: {}", line.join(" "));
+    println!("counters: {}", counters_line());
 
     if !options.report {
         return;
@@ -93,6 +91,14 @@ pub fn print_report() {
     println!("  ]");
     println!("}}");
     println!("report-json-end");
+}
+
+/// The counters as the `counters:` line shows them: `hits=.. simulated=.. ...`.
+pub fn counters_line() -> alloc::string::String {
+    let fields = COUNTERS.snapshot().fields();
+    let line: alloc::vec::Vec<alloc::string::String> =
+        fields.iter().map(|(name, value)| alloc::format!("{}={}", name, value)).collect();
+    line.join(" ")
 }
 
 /// JSON string escaping for names (quotes, backslashes, control characters).

@@ -31,13 +31,9 @@ pub fn launch_requested(args: &BootArgs, hooks: scheduler::Hooks) -> Launched {
     scheduler::init(hooks);
     let mut launched = Launched::default();
     for request in &args.programs {
-        match launch(request) {
-            Ok(pid) => {
-                launched.started += 1;
-                println!("task: started pid {} {} {}", pid, request.name, request.args);
-            }
-            Err(why) => {
-                println!("task: cannot start '{}': {}", request.name, why);
+        match start(request) {
+            Some(_) => launched.started += 1,
+            None => {
                 if request.expectation == Expectation::Nothing {
                     launched.not_started += 1;
                 } else {
@@ -48,6 +44,22 @@ pub fn launch_requested(args: &BootArgs, hooks: scheduler::Hooks) -> Launched {
     }
     scheduler::with(|s| s.note_launch(launched));
     launched
+}
+
+/// Start `request`'s program as a new process (at boot, or the shell's
+/// `run`), saying in one line that it started (`task: started pid ...`) or
+/// why it could not (`task: cannot start ...`).
+pub fn start(request: &ProgramRequest) -> Option<super::process::Pid> {
+    match launch(request) {
+        Ok(pid) => {
+            println!("task: started pid {} {} {}", pid, request.name, request.args);
+            Some(pid)
+        }
+        Err(why) => {
+            println!("task: cannot start '{}': {}", request.name, why);
+            None
+        }
+    }
 }
 
 fn launch(request: &ProgramRequest) -> Result<super::process::Pid, String> {

@@ -9,13 +9,14 @@ pub mod process;
 pub mod scheduler;
 pub mod symbols;
 
-pub use launch::launch_requested;
+pub use launch::{launch_requested, start};
 
 use crate::arch::{Frame, Machine, Traps};
 
 /// Hand the CPU to the tasks: from here on this context is the idle loop, which
 /// the first timer tick leaves for the first ready thread. Never returns: the
-/// scheduler powers off when the last process ends.
+/// scheduler powers off when the last process ends, or, with the shell, when
+/// it is told to (`poweroff`).
 pub fn run() -> ! {
     <crate::arch::Machine as crate::arch::Cpu>::enable_interrupts();
     loop {

@@ -103,6 +103,9 @@ pub struct Scheduler {
     /// What could not be started at boot, for the final report and status.
     launch: super::launch::Launched,
     hooks: Hooks,
+    /// The shell runs: when the last process ends, idle and wait for its
+    /// commands instead of powering off ([`Scheduler::stay_up`]).
+    stays_up: bool,
 }
 
 // SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
@@ -140,6 +143,7 @@ pub fn init(hooks: Hooks) {
         earliest_wake: None,
         launch: super::launch::Launched::default(),
         hooks,
+        stays_up: false,
     });
 }
 
@@ -278,6 +282,48 @@ impl Scheduler {
     pub fn current_process(&self) -> &Process {
         let thread = &self.threads[&self.current.expect("no current thread")];
         &self.processes[&thread.pid]
+    }
+
+    // ---- the shell: what it reads and asks ----
+
+    /// Keep running when the last process has ended (the shell's `poweroff`
+    /// ends the run), and say in one line how each process ends.
+    pub fn stay_up(&mut self) {
+        self.stays_up = true;
+    }
+
+    /// Every live process, by pid.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.processes.values()
+    }
+
+    pub fn process(&self, pid: Pid) -> Option<&Process> {
+        self.processes.get(&pid)
+    }
+
+    /// The threads of process `pid`, by tid (ended ones not yet joined included).
+    pub fn threads_of(&self, pid: Pid) -> impl Iterator<Item = &Thread> {
+        self.threads.values().filter(move |thread| thread.pid == pid)
+    }
+
+    /// End process `pid` from outside (the shell's `kill`), as a fault would:
+    /// killed with `reason`. `Err` if there is no such process.
+    pub fn kill(&mut self, pid: Pid, reason: String) -> Result<(), String> {
+        if !self.processes.contains_key(&pid) {
+            return Err(format!("no process {}", pid));
+        }
+        self.end_process(pid, ProcessEnd::Killed(reason));
+        Ok(())
+    }
+
+    /// End every process still running, killed with `reason`, and power off
+    /// with the run's status, after the usual report (the shell's `poweroff`).
+    pub fn power_off(&mut self, reason: &str) -> ! {
+        let pids: Vec<Pid> = self.processes.keys().copied().collect();
+        for pid in pids {
+            self.end_process(pid, ProcessEnd::Killed(String::from(reason)));
+        }
+        self.finish()
     }
 
     // ---- system calls (the running thread asks) ----
@@ -438,6 +484,14 @@ impl Scheduler {
             run_time += time::counter() - self.switched_in_at;
             self.current = None;
         }
+        if self.stays_up {
+            match &end {
+                ProcessEnd::Exited(status) => {
+                    println!("task: pid {} {} exited with status {}", pid, process.title(), status)
+                }
+                ProcessEnd::Killed(reason) => println!("task: pid {} {} killed ({})", pid, process.title(), reason),
+            }
+        }
         self.finished.push(Finished {
             pid,
             title: process.title(),
@@ -482,7 +536,7 @@ impl Scheduler {
                 return self.switch_in(next);
             }
         }
-        if self.processes.is_empty() {
+        if self.processes.is_empty() && !self.stays_up {
             self.finish();
         }
         // Nothing ready: idle until an interrupt. If a sleep ends before the

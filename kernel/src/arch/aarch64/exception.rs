@@ -361,6 +361,8 @@ impl Traps for Machine {
             }
             handle(if gicv2::is_tick(intid) {
                 Interrupt::Tick
+            } else if gicv2::is_console(intid) {
+                Interrupt::ConsoleInput
             } else {
                 Interrupt::Unexpected { source: UnclaimedInterrupt(intid), why: "no handler" }
             });

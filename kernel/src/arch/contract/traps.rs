@@ -56,6 +56,9 @@ pub enum Trap {
 pub enum Interrupt<Source> {
     /// The tick timer: the dispatcher has time count it, then the scheduler.
     Tick,
+    /// The console's UART received bytes (aarch64: the PL011's interrupt at
+    /// the GIC; x86_64: COM1's IRQ 4): the dispatcher hands them to the shell.
+    ConsoleInput,
     /// An interrupt no handler claims: reported as
     /// `irq: unexpected <source> ignored (<why>)`, and the kernel goes on.
     Unexpected {

@@ -487,9 +487,14 @@ impl Traps for Machine {
                 handle(Interrupt::Tick);
                 lapic::end_of_interrupt();
             }
-            // Every 8259 line is masked, so only a spurious interrupt should
-            // come; anything else is reported and acknowledged so the PIC is
-            // not left stuck.
+            // The serial console's line, opened for the shell.
+            Vector::PicLine(line) if pic::is_console(line) => {
+                handle(Interrupt::ConsoleInput);
+                pic::end_of_interrupt(line);
+            }
+            // Every other 8259 line is masked, so only a spurious interrupt
+            // should come; anything else is reported and acknowledged so the
+            // PIC is not left stuck.
             Vector::PicLine(line) => {
                 count(&UNEXPECTED_VECTORS);
                 let source = UnclaimedInterrupt::PicLine(line);

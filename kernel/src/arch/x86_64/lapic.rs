@@ -39,6 +39,9 @@ const SVR_APIC_SOFTWARE_ENABLE: u32 = 1 << 8;
 /// Local vector table entries (11.5.1, figure 11-8): the vector in bits
 /// \[7:0\], the mask in bit 16, the timer mode in bits \[18:17\].
 const LVT_MASKED: u32 = 1 << 16;
+/// A LINT entry's delivery mode ExtINT (0b111 in bits \[10:8\]): the vector
+/// comes from an 8259-compatible controller.
+const LVT_DELIVERY_EXTINT: u32 = 0b111 << 8;
 const LVT_TIMER_MODE_ONE_SHOT: u32 = 0b00 << 17;
 const LVT_TIMER_MODE_TSC_DEADLINE: u32 = 0b10 << 17;
 /// Divide configuration (11.5.4, figure 11-10): bits 3, 1, 0 = 0b1_11 divide
@@ -116,6 +119,14 @@ pub fn init(spurious_vector: u8) -> Result<(), &'static str> {
     write(LVT_TIMER, LVT_MASKED);
     write(SPURIOUS_INTERRUPT_VECTOR, SVR_APIC_SOFTWARE_ENABLE | u32::from(spurious_vector));
     Ok(())
+}
+
+/// Take the 8259's interrupts on LINT0 (the serial console's line; see
+/// `pic::route_console`): delivery mode ExtINT, unmasked (11.5.1, figure
+/// 11-8). The processor then reads the vector from the 8259 (0x20 + line), and
+/// the 8259, not the local APIC, expects the end of interrupt.
+pub fn accept_8259_interrupts() {
+    write(LVT_LINT0, LVT_DELIVERY_EXTINT);
 }
 
 /// Signal the end of the interrupt in service (11.8.5). Never for the

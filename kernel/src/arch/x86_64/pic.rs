@@ -2,12 +2,14 @@
 //! and `crate::exception`). Datasheet: Intel 8259A, "Programming the 8259A"
 //! (ICW1-ICW4, OCW1-OCW3).
 //!
-//! The kernel uses none of their lines (its tick is the local APIC timer),
-//! but they cannot be left as they are: at reset the master delivers IRQ 0-7
-//! on vectors 0x08-0x0F, on top of the CPU's exceptions. So both are remapped
-//! to 0x20-0x2F and every line is masked. A masked 8259 can still raise a
-//! spurious interrupt (line 7 or 15), which the dispatcher recognises here.
+//! The kernel's tick is the local APIC timer, but the 8259s cannot be left as
+//! they are: at reset the master delivers IRQ 0-7 on vectors 0x08-0x0F, on
+//! top of the CPU's exceptions. So both are remapped to 0x20-0x2F and every
+//! line is masked. A masked 8259 can still raise a spurious interrupt (line 7
+//! or 15), which the dispatcher recognises here. One line is opened again
+//! when the shell listens: the serial console's ([`route_console`]).
 
+use core::sync::atomic::{AtomicU8, Ordering};
 use x86_64::instructions::port::Port;
 
 const MASTER_COMMAND: u16 = 0x20;
@@ -29,6 +31,10 @@ const OCW2_EOI: u8 = 0x20;
 const OCW3_READ_ISR: u8 = 0x0b;
 /// A spurious interrupt shows up as the lowest-priority line of a chip (7).
 const SPURIOUS_LINE: u8 = 7;
+/// No line: what [`CONSOLE_LINE`] holds until [`route_console`].
+const NO_LINE: u8 = u8::MAX;
+/// The serial console's line, once [`route_console`] has opened it.
+static CONSOLE_LINE: AtomicU8 = AtomicU8::new(NO_LINE);
 
 fn write(port: u16, value: u8) {
     // SAFETY: the 8259 ports are the PC's fixed ISA ports; writing the
@@ -53,6 +59,18 @@ pub fn init_masked(base: u8) {
     write(SLAVE_DATA, ICW4_8086);
     write(MASTER_DATA, OCW1_MASK_ALL);
     write(SLAVE_DATA, OCW1_MASK_ALL);
+}
+
+/// Unmask the master's `line` (0-7, a serial port's ISA line) and remember it
+/// as the console's, whose interrupts the dispatcher hands to the shell.
+pub fn route_console(line: u8) {
+    CONSOLE_LINE.store(line, Ordering::Relaxed);
+    write(MASTER_DATA, read(MASTER_DATA) & !(1 << (line % 8)));
+}
+
+/// Is `line` the console's ([`route_console`])?
+pub fn is_console(line: u8) -> bool {
+    line == CONSOLE_LINE.load(Ordering::Relaxed)
 }
 
 /// Is this delivery of `line` spurious (line 7 or 15 with its in-service bit

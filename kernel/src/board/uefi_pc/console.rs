@@ -49,7 +49,7 @@ pub fn init() -> String {
         None => format!("no 16550 answered at {:#x} ({})", port, source),
     };
     let firmware_text = screen.is_err() && firmware_has_text_output();
-    console::attach_sink(ConsoleSink::new(firmware_text, uart));
+    console::attach_sink(ConsoleSink::new(firmware_text, uart, super::console_sink::isa_line(port)));
     match screen {
         Ok(screen_line) => format!("{}; {}", screen_line, uart_line),
         Err(why) if firmware_text => {
