@@ -280,7 +280,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 contains: "",
                 sources: &[
                     ("fresh: the lowest free slot, always written", "XolPolicy::Fresh => slots.try_take(None)"),
-                    (PRINTED_BY, "println!(\"counters: {}\""),
+                    (PRINTED_BY, "println!(\"counters: {}\", counters_line());"),
                 ],
             },
             Reveal {
