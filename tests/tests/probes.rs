@@ -232,6 +232,9 @@ fn the_report_is_json_with_the_documented_fields() {
         for field in ["program", "symbol", "address", "kind", "hits", "return_hits"] {
             assert!(!probe[field].is_null(), "probe entry without {field}: {probe}");
         }
+        // Nothing unregistered them: they went with demo's address space.
+        assert_eq!(probe["retired"], true, "{probe}");
+        assert_eq!(probe["retired_by"], "process end", "{probe}");
     }
     let compute = probes.iter().find(|p| p["symbol"] == "compute").expect("compute probe");
     assert_eq!(compute["program"], "demo");

@@ -91,6 +91,11 @@ fn a_session_runs_probes_and_kills_a_running_program_then_powers_off() {
         "probes: 1 registered",
         "tasks: 0 test failure(s)",
     ]);
+    // The report says how the probe went: `probe del`, not its process's end.
+    assert!(
+        run.lines().any(|l| l.starts_with("  probe 1 ") && l.ends_with(", retired (unregistered)")),
+        "no report line for probe 1 ending in `, retired (unregistered)`"
+    );
     run.expect_last_line("power off: status 0 (success)");
 }
 

@@ -44,6 +44,9 @@ pub const PROBE_LIMIT: usize = 16_384;
 pub static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit(PROBE_LIMIT));
 /// Every probe ever registered, for the report (the registry forgets retired ones).
 static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
+/// The probes retired by `probe_unregister` (or the shell's `probe del`); every
+/// other retired probe went with its process's address space.
+static UNREGISTERED: Mutex<Vec<ProbeId>> = Mutex::new(Vec::new());
 pub static COUNTERS: Counters = Counters::new();
 /// The options the boot arguments gave; the three the shell changes at run
 /// time are the atomics below, which [`options`] reads instead.
@@ -355,6 +358,7 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
     };
     write_text(&process.space, vaddr, Machine::covered_bytes(&original).as_ref());
     let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
+    UNREGISTERED.lock().push(probe.id);
     trace!(
         "probe_unregister: {} retired, {} restored at {:#x}",
         probe.id,
@@ -362,6 +366,44 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
         probe.vaddr
     );
     Ok(probe)
+}
+
+/// Why a probe was retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retirement {
+    /// By `probe_unregister` or the shell's `probe del`: its text restored.
+    Unregistered,
+    /// With its process's address space, when the process ended.
+    ProcessEnded,
+}
+
+impl Retirement {
+    /// As the report's probe line says it: `retired (unregistered)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Unregistered => "unregistered",
+            Self::ProcessEnded => "its process ended",
+        }
+    }
+
+    /// As the JSON report's `retired_by` says it.
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::Unregistered => "unregister",
+            Self::ProcessEnded => "process end",
+        }
+    }
+}
+
+/// Why `probe` is retired; `None` while it is live.
+pub fn retirement(probe: &Probe) -> Option<Retirement> {
+    if !probe.is_retired() {
+        None
+    } else if UNREGISTERED.lock().contains(&probe.id) {
+        Some(Retirement::Unregistered)
+    } else {
+        Some(Retirement::ProcessEnded)
+    }
 }
 
 /// `probe_unregister`: put the original instruction back and retire the probe;

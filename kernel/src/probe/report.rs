@@ -14,7 +14,7 @@
 //! refused it) is listed even when nothing else is to report: a request is
 //! never dropped without a word.
 
-use super::common::{every_probe, options, requests_not_installed, COUNTERS};
+use super::common::{every_probe, options, requests_not_installed, retirement, COUNTERS};
 use crate::println;
 
 /// Print the report (nothing if no probe was ever registered and nothing counted).
@@ -43,7 +43,7 @@ pub fn print_report() {
             probe.kind.as_str(),
             probe.hits(),
             probe.return_hits(),
-            if probe.is_retired() { ", retired" } else { "" }
+            retirement(probe).map(|why| alloc::format!(", retired ({})", why.describe())).unwrap_or_default()
         );
     }
     println!("counters: {}", counters_line());
@@ -56,7 +56,7 @@ pub fn print_report() {
     println!("  \"probes\": [");
     for (i, probe) in probes.iter().enumerate() {
         println!(
-            "    {{\"id\": {}, \"program\": \"{}\", \"symbol\": \"{}\", \"address\": {}, \"kind\": \"{}\", \"hits\": {}, \"return_hits\": {}, \"retired\": {}}}{}",
+            "    {{\"id\": {}, \"program\": \"{}\", \"symbol\": \"{}\", \"address\": {}, \"kind\": \"{}\", \"hits\": {}, \"return_hits\": {}, \"retired\": {}, \"retired_by\": {}}}{}",
             probe.id.0,
             escape(&probe.program),
             escape(&probe.symbol),
@@ -65,6 +65,7 @@ pub fn print_report() {
             probe.hits(),
             probe.return_hits(),
             probe.is_retired(),
+            retirement(probe).map(|why| alloc::format!("\"{}\"", why.json_name())).unwrap_or_else(|| "null".into()),
             if i + 1 < probes.len() { "," } else { "" }
         );
     }
