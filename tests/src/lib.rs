@@ -16,6 +16,28 @@ use std::{
 
 use wait_timeout::ChildExt;
 
+/// Run `cargo xtask ARGS` in the workspace with the images folder `images`
+/// (relative to the workspace; one per test, so tests that run at once do not
+/// build into each other's), which must exit 0; returns stdout and stderr.
+pub fn cargo_xtask(images: &str, args: &[&str]) -> (String, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf();
+    let output = Command::new("cargo")
+        .arg("xtask")
+        .args(args)
+        .env("BRK_IMAGES_DIR", root.join(images))
+        .current_dir(&root)
+        .output()
+        .expect("cargo xtask runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "cargo xtask {args:?} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 pub mod boot_order;
 pub mod screen;
 pub mod session;

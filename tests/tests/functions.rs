@@ -3,28 +3,13 @@
 //! it as the kernel's trace does, and says what a probe there does, the same as
 //! the kernel's own registration of every probe point (`PROBED_POINTS`).
 
-use qemu_tests::{PROBED_POINTS, PROBED_POINTS_X86_64};
-use std::{path::PathBuf, process::Command};
+use qemu_tests::{cargo_xtask, PROBED_POINTS, PROBED_POINTS_X86_64};
 
 /// `cargo xtask functions ARGS` with its own images folder (the tests of this
 /// file run at once); returns the listing (stdout without the `+ command`
 /// lines xtask prints), which must come with exit status 0.
 fn xtask_functions(images: &str, args: &[&str]) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let output = Command::new("cargo")
-        .args(["xtask", "functions"])
-        .args(args)
-        .env("BRK_IMAGES_DIR", root.join(images))
-        .current_dir(&root)
-        .output()
-        .expect("cargo xtask runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "cargo xtask functions {args:?} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, _) = cargo_xtask(images, &[&["functions"], args].concat());
     stdout.lines().filter(|line| !line.starts_with("+ ")).map(|line| format!("{line}\n")).collect()
 }
 

@@ -2,7 +2,7 @@
 //! by raw address, `--retprobe`, `--report PATH` writing the JSON report, and a
 //! probe that can never be installed, warned about and reported.
 
-use std::{path::PathBuf, process::Command};
+use qemu_tests::cargo_xtask;
 
 /// One `cargo xtask qemu` at a time: each builds the kernel into the same
 /// target file with its own programs packed, so two at once could boot each
@@ -13,10 +13,6 @@ fn xtask_lock() -> std::sync::MutexGuard<'static, ()> {
     XTASK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// Run `cargo xtask qemu ARGS` with its own images folder; returns stdout.
 fn xtask_qemu(args: &[&str]) -> String {
     xtask_qemu_with_stderr("target/images-xtask-flags-test", args).0
@@ -25,24 +21,8 @@ fn xtask_qemu(args: &[&str]) -> String {
 /// Run `cargo xtask qemu ARGS` with the images folder `images` (one per test, as
 /// the tests run at once), which must exit 0; returns stdout and stderr.
 fn xtask_qemu_with_stderr(images: &str, args: &[&str]) -> (String, String) {
-    let root = workspace();
     let _one_at_a_time = xtask_lock();
-    let output = Command::new("cargo")
-        .args(["xtask", "qemu"])
-        .args(args)
-        .args(["--timeout", "300"])
-        .env("BRK_IMAGES_DIR", root.join(images))
-        .current_dir(&root)
-        .output()
-        .expect("cargo xtask runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "cargo xtask qemu {args:?} failed\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (stdout, String::from_utf8_lossy(&output.stderr).into_owned())
+    cargo_xtask(images, &[&["qemu"], args, &["--timeout", "300"]].concat())
 }
 
 #[test]
