@@ -61,8 +61,10 @@ static SIMULATE_BRANCHES_ONLY: AtomicBool = AtomicBool::new(false);
 static TRACED: Mutex<Vec<(ProbeId, SpaceId, u64)>> = Mutex::new(Vec::new());
 /// Whether [`TRACED`] has any: the hit path looks no further when not.
 static ANY_TRACED: AtomicBool = AtomicBool::new(false);
-/// Whether the hit being handled is one of [`TRACED`]'s ([`select_trace`]).
-static THIS_HIT_TRACED: AtomicBool = AtomicBool::new(false);
+/// Whether the `trace:` lines print now: [`TRACE_ALL`], or the hit being
+/// handled is one of [`TRACED`]'s ([`select_trace`]). Kept as one flag, so
+/// each `trace:` site on the hit path costs one load when nothing is traced.
+static TRACE_NOW: AtomicBool = AtomicBool::new(false);
 /// The probes asked for by the boot arguments and the shell, in order.
 static REQUESTS: Mutex<Vec<Request>> = Mutex::new(Vec::new());
 
@@ -119,7 +121,19 @@ fn simulate_policy() -> SimulatePolicy {
 /// Whether the `trace:` lines are printed now: for every hit, or for this
 /// one's probe ([`select_trace`]).
 pub fn tracing() -> bool {
-    TRACE_ALL.load(Ordering::Relaxed) || THIS_HIT_TRACED.load(Ordering::Relaxed)
+    TRACE_NOW.load(Ordering::Relaxed)
+}
+
+/// Trace every hit's steps, or stop (the per-probe traces stay as they are).
+fn set_trace_all(on: bool) {
+    TRACE_ALL.store(on, Ordering::Relaxed);
+    TRACE_NOW.store(on, Ordering::Relaxed);
+}
+
+/// Whether the boot arguments asked for `preempt-steps` (a test's knob: the
+/// step is left armed and the thread yields, as if an interrupt came).
+pub fn preempt_steps() -> bool {
+    OPTIONS.get().is_some_and(|options| options.preempt_steps)
 }
 
 /// A hit (or its step) at `vaddr` in process `pid` begins: trace it if its
@@ -127,7 +141,7 @@ pub fn tracing() -> bool {
 pub fn select_trace(pid: u32, vaddr: u64) {
     if ANY_TRACED.load(Ordering::Relaxed) {
         let traced = TRACED.lock().iter().any(|&(_, space, at)| space == space_of(pid) && at == vaddr);
-        THIS_HIT_TRACED.store(traced, Ordering::Relaxed);
+        TRACE_NOW.store(traced || TRACE_ALL.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -143,7 +157,7 @@ macro_rules! trace {
 /// Take the probe options and the command-line probes from the boot arguments.
 pub fn init(args: &BootArgs) {
     let options = OPTIONS.call_once(|| args.probe_options);
-    TRACE_ALL.store(options.trace, Ordering::Relaxed);
+    set_trace_all(options.trace);
     FRESH_SLOTS.store(options.fresh_slots, Ordering::Relaxed);
     SIMULATE_BRANCHES_ONLY.store(options.simulate_branches_only, Ordering::Relaxed);
     *REQUESTS.lock() = args

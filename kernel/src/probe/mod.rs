@@ -42,7 +42,7 @@ use crate::{
     },
 };
 use alloc::{format, string::String, sync::Arc};
-use common::{options, xol_policy, COUNTERS, REGISTRY};
+use common::{xol_policy, COUNTERS, REGISTRY};
 use probe_core::{
     registry::Treatment, retstack::PushOutcome, xol, ActiveHit, Arch, BreakpointTree, ProbeKind, SlotIndex, TreeLookup,
     XolPolicy,
@@ -246,7 +246,7 @@ fn handle_hit(
                 trace!("{}", fixup);
             }
             trace!("{}", Machine::step_armed_trace(address));
-            if options().preempt_steps {
+            if common::preempt_steps() {
                 // As if an interrupt arrived now: the step stays armed in this
                 // thread's saved frame and resumes when it runs again.
                 return After::Yield;

@@ -9,8 +9,8 @@
 //! (the order `install_requested` takes them in, under `spawn_process`).
 
 use super::{
-    install, read_text, retire_and_restore, treatment_name, Request, RequestOutcome, ANY_TRACED, FRESH_SLOTS, REGISTRY,
-    REQUESTS, SIMULATE_BRANCHES_ONLY, TRACED, TRACE_ALL,
+    install, read_text, retire_and_restore, set_trace_all, treatment_name, Request, RequestOutcome, ANY_TRACED,
+    FRESH_SLOTS, REGISTRY, REQUESTS, SIMULATE_BRANCHES_ONLY, TRACED, TRACE_ALL,
 };
 use crate::{
     arch::{Machine, Probes},
@@ -154,7 +154,7 @@ fn traced(id: ProbeId) -> bool {
 pub fn trace(on: bool, id: Option<u32>) {
     let word = if on { "on" } else { "off" };
     let Some(id) = id else {
-        TRACE_ALL.store(on, Ordering::Relaxed);
+        set_trace_all(on);
         println!("trace: {} for every probe", word);
         return;
     };
@@ -168,6 +168,10 @@ pub fn trace(on: bool, id: Option<u32>) {
         traced.push((probe.id, probe.space, probe.vaddr));
     }
     ANY_TRACED.store(!traced.is_empty(), Ordering::Relaxed);
+    if traced.is_empty() {
+        // No hit selects its trace any more: only the switch for every probe counts.
+        set_trace_all(TRACE_ALL.load(Ordering::Relaxed));
+    }
     println!("trace: {} for probe {} ({}:{})", word, id, probe.program, probe.symbol);
 }
 
