@@ -15,6 +15,7 @@
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 //! | `shell` / `no-shell` | after the self-tests, take commands on the console and stay up (the Pi 4 build's default) / don't |
+//! | `cores=N` | run on at most N cores (the boot core and the first N-1 others the machine lists); read by the boot order before the other cores start |
 //! | `firmware-left-avx-on` | x86_64 only: before the kernel sets the processor up, turn AVX on (CR4.OSXSAVE, XCR0) as a PC's firmware may leave it, to prove the kernel turns it off for ring 3 |
 
 use alloc::{string::String, vec::Vec};
@@ -22,6 +23,17 @@ use alloc::{string::String, vec::Vec};
 /// The word that asks the x86_64 kernel to start with AVX on, as a firmware may
 /// leave it (read by its UEFI entry, before the processor is set up).
 pub const FIRMWARE_LEFT_AVX_ON: &str = "firmware-left-avx-on";
+
+/// `cores=N` in the boot argument `line`, read by the boot order before it
+/// starts the other cores (the full parse runs later): the most cores to run
+/// on, or `None` for every core the machine lists. A malformed value is said
+/// once, by [`parse`].
+pub fn cores_wanted(line: &str) -> Option<usize> {
+    line.split_whitespace()
+        .filter_map(|word| word.strip_prefix("cores="))
+        .filter_map(|count| count.parse().ok().filter(|&count: &usize| count >= 1))
+        .next_back()
+}
 
 /// What a test run expects of a process (`test=` / `expect-fault=` boot arguments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +150,11 @@ pub fn parse(line: &str) -> BootArgs {
                 Ok(period) if period >= 20 => args.tick_us = Some(period),
                 _ => crate::println!("bootargs: tick-us={} is not a period of at least 20 microseconds", period),
             },
+            Some(("cores", count)) => {
+                if cores_wanted(word).is_none() {
+                    crate::println!("bootargs: cores={} is not a count of at least 1; every core runs", count)
+                }
+            }
             None if word == "trace" => args.probe_options.trace = true,
             None if word == "preempt-steps" => args.probe_options.preempt_steps = true,
             None if word == "report" => args.probe_options.report = true,

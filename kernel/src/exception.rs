@@ -21,6 +21,7 @@
 
 use crate::{
     arch::{Frame, Interrupt, Machine, SavedRegisters, Trap, Traps},
+    cores,
     power::{self, ExitStatus},
     probe::{on_breakpoint, on_step},
     shell, syscall,
@@ -92,6 +93,7 @@ fn handle_interrupt(interrupt: Interrupt<<Machine as Traps>::InterruptSource>) {
             task::scheduler::on_tick();
         }
         Interrupt::ConsoleInput => shell::on_console_input(),
+        Interrupt::CrossCore => cores::handle_requests(),
         Interrupt::Unexpected { source, why } => crate::println!("irq: unexpected {} ignored ({})", source, why),
     }
 }

@@ -16,6 +16,8 @@ mod arch;
 mod board;
 mod bootargs;
 mod console;
+#[allow(dead_code)] // until every architecture brings its other cores up
+mod cores;
 #[cfg(target_arch = "aarch64")]
 mod devicetree;
 mod drivers;

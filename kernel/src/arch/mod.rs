@@ -31,6 +31,6 @@ compile_error!("the kernel builds for aarch64-unknown-none-softfloat and x86_64-
 /// Every trait of the contract is implemented by this architecture's
 /// [`Machine`] (a missing `impl` fails here, by name).
 const _: fn() = || {
-    fn implements_the_contract<M: Cpu + Traps + Paging + Probes + Timer + Power>() {}
+    fn implements_the_contract<M: Cores + Cpu + Traps + Paging + Probes + Timer + Power>() {}
     implements_the_contract::<Machine>();
 };

@@ -17,6 +17,8 @@ use crate::{board, console, devicetree, drivers, exception, memory, power, print
 /// stack and zeroed BSS.
 #[no_mangle]
 pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
+    // TPIDR_EL1 resets to an UNKNOWN value: the boot core is core 0.
+    arch::smp::set_core_index(0);
     // Without a device tree the board table is the machine's description, so its
     // UART is the console from the start (a fault while reading the tree is then
     // reported). With one, nothing is written anywhere the tree does not name.

@@ -14,6 +14,7 @@ pub mod power;
 mod probe;
 pub mod psci;
 pub mod semihosting;
+pub mod smp;
 mod syndrome;
 pub mod timer;
 

@@ -3,6 +3,7 @@
 //! [`crate::arch::Machine`] implements every one of them for the architecture
 //! being built.
 
+mod cores;
 mod cpu;
 mod paging;
 mod power;
@@ -10,6 +11,7 @@ mod probes;
 mod timer;
 mod traps;
 
+pub use cores::*;
 pub use cpu::*;
 pub use paging::*;
 pub use power::*;

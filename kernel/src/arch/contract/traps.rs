@@ -59,6 +59,10 @@ pub enum Interrupt<Source> {
     /// The console's UART received bytes (aarch64: the PL011's interrupt at
     /// the GIC; x86_64: COM1's IRQ 4): the dispatcher hands them to the shell.
     ConsoleInput,
+    /// Another core asked something of this one (`Cores::interrupt_core`):
+    /// the dispatcher has [`crate::cores`] read this core's mailbox.
+    #[allow(dead_code)] // until the architectures decode their cross-core interrupt
+    CrossCore,
     /// An interrupt no handler claims: reported as
     /// `irq: unexpected <source> ignored (<why>)`, and the kernel goes on.
     Unexpected {

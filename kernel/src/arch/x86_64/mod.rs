@@ -17,6 +17,7 @@ pub mod pit;
 pub mod pm_timer;
 pub mod poweroff;
 mod probe;
+pub mod smp;
 pub mod timer;
 pub mod tsc;
 
