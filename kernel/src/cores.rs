@@ -171,6 +171,7 @@ pub fn open_scheduler() {
 /// then idle in the scheduler like the boot core.
 pub fn secondary_main() -> ! {
     while !JOIN_SCHEDULER.load(Ordering::Acquire) {
+        handle_stop_while_waiting();
         core::hint::spin_loop();
     }
     crate::task::run()
@@ -215,7 +216,14 @@ pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
     if others == 0 {
         return f();
     }
-    let _one_at_a_time = STOPPER.lock();
+    let _one_at_a_time = loop {
+        // Another core stopping the others waits for this one too.
+        if let Some(guard) = STOPPER.try_lock() {
+            break guard;
+        }
+        handle_stop_while_waiting();
+        core::hint::spin_loop();
+    };
     RELEASED.store(false, Ordering::Release);
     STOPPED.store(0, Ordering::Release);
     for index in self::others() {
@@ -236,6 +244,20 @@ pub fn stop_here() {
     STOPPED.fetch_add(1, Ordering::AcqRel);
     while !RELEASED.load(Ordering::Acquire) {
         core::hint::spin_loop();
+    }
+}
+
+/// Answer a request to stop while spinning for something with interrupts
+/// masked (a lock whose holder may be the core that asks everyone to stop):
+/// without this the two would wait for each other.
+pub fn handle_stop_while_waiting() {
+    let mailbox = &MAILBOX[this()];
+    if mailbox.load(Ordering::Acquire) & Request::Stop as u32 != 0 {
+        mailbox.fetch_and(!(Request::Stop as u32), Ordering::AcqRel);
+        stop_here();
+        if !<Machine as Cores>::TLB_INVALIDATION_IS_BROADCAST {
+            Machine::flush_local_user_translations();
+        }
     }
 }
 

@@ -15,21 +15,17 @@
 //!
 //! This is the top of the kernel's dependency graph: it calls the timer and
 //! then the scheduler on a tick, and for a breakpoint or a step from user mode
-//! it takes the scheduler's lock once and hands the probes the current thread
-//! and process ([`offer_to_probes`]); nothing it calls calls back up
-//! (docs/modules.md).
+//! it hands the probes the thread this core runs and its process, found
+//! without the scheduler's lock ([`offer_to_probes`]); nothing it calls calls
+//! back up (docs/modules.md).
 
 use crate::{
     arch::{Frame, Interrupt, Machine, SavedRegisters, Trap, Traps},
     cores,
     power::{self, ExitStatus},
-    probe::{on_breakpoint, on_step},
+    probe::{on_breakpoint, on_step, thread_state::HitThread},
     shell, syscall,
-    task::{
-        self,
-        process::{Process, Thread},
-        scheduler::After,
-    },
+    task::{self, process::Process, scheduler::After},
     time,
 };
 
@@ -71,18 +67,31 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
     task::scheduler::resume(frame)
 }
 
-/// Offer a trap from user mode to the probe code `handler` with the running
-/// thread and its process, under one hold of the scheduler's lock, and do
-/// what it asks of the scheduler. False if the trap is no probe's.
+/// Offer a trap from user mode to the probe code `handler` with the thread
+/// this core runs and its process, as this core found them without the
+/// scheduler's lock (`task::on_core`): only the thread's own probe state is
+/// locked, which no other thread's hit takes. The scheduler's lock is taken
+/// only if the probes ask something of it (wait for a slot, kill the
+/// process). False if the trap is no probe's.
 #[inline]
 fn offer_to_probes(
     frame: &mut Frame,
-    handler: impl FnOnce(&mut Frame, &mut Thread, &mut Process) -> Option<After>,
+    handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,
 ) -> bool {
-    task::scheduler::with(|s| {
-        let (thread, process) = s.current();
-        handler(frame, thread, process).map(|after| s.carry_out(after)).is_some()
-    })
+    let after = task::on_core::with_mine(|running| {
+        let running = running?;
+        let mut probes = running.probes.lock();
+        let mut thread = HitThread { tid: running.tid, probes: &mut probes };
+        handler(frame, &mut thread, &running.process)
+    });
+    match after {
+        None => false,
+        Some(After::Resume) => true,
+        Some(after) => {
+            task::scheduler::with(|s| s.carry_out(after));
+            true
+        }
+    }
 }
 
 /// One interrupt, between the architecture's acknowledge and its end.

@@ -8,7 +8,11 @@
 use crate::{
     arch::{Frame, SavedRegisters},
     probe,
-    task::{address_space::UserAccess, scheduler},
+    task::{
+        address_space::UserAccess,
+        process::{ProcessEntry, Thread},
+        scheduler,
+    },
     time,
 };
 use alloc::vec::Vec;
@@ -55,8 +59,8 @@ pub fn handle(frame: &mut Frame) {
             scheduler::with(|s| s.sleep(arg(0)));
             Outcome::NoReturnYet
         }
-        Some(Syscall::GetPid) => Outcome::Return(Ok(scheduler::with(|s| s.current().1.pid) as u64)),
-        Some(Syscall::GetTid) => Outcome::Return(Ok(scheduler::with(|s| s.current().0.tid) as u64)),
+        Some(Syscall::GetPid) => Outcome::Return(caller(|_, process| process.pid as u64)),
+        Some(Syscall::GetTid) => Outcome::Return(caller(|thread, _| thread.tid as u64)),
         Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
         Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
             Ok(Some(value)) => {
@@ -101,12 +105,11 @@ fn write(fd: u64, buffer: u64, len: u64) -> Result<u64, Error> {
     }
     let len = len.min(WRITE_MAX);
     let mut bytes = Vec::new();
-    scheduler::with(|s| -> Result<(), Error> {
-        let space = &s.current().1.space;
-        let range = space.check(buffer, len, UserAccess::Read)?;
-        space.read(range, &mut bytes);
+    caller(|_, process| -> Result<(), Error> {
+        let range = process.space.check(buffer, len, UserAccess::Read)?;
+        process.space.read(range, &mut bytes);
         Ok(())
-    })?;
+    })??;
     crate::print!("{}", alloc::string::String::from_utf8_lossy(&bytes));
     Ok(len)
 }
@@ -119,26 +122,29 @@ fn task_info(buffer: u64, len: u64) -> Result<u64, Error> {
 /// which must be at least that long and writable by the caller. `make` gets the
 /// caller's [`TaskInfo`].
 fn copy_out(buffer: u64, len: u64, make: impl FnOnce(TaskInfo) -> Result<Vec<u8>, Error>) -> Result<u64, Error> {
-    let who = scheduler::with(|s| {
-        let (thread, process) = s.current();
-        TaskInfo {
-            pid: process.pid as u64,
-            tid: thread.tid as u64,
-            live_threads: process.live_threads as u64,
-            run_time: process.run_time,
-            counter_frequency: time::frequency(),
-            ticks: process.ticks,
-            preemptions: process.preemptions,
-        }
-    });
+    let who = caller(|thread, process| TaskInfo {
+        pid: process.pid as u64,
+        tid: thread.tid as u64,
+        live_threads: process.live_threads as u64,
+        run_time: process.run_time,
+        counter_frequency: time::frequency(),
+        ticks: process.ticks,
+        preemptions: process.preemptions,
+    })?;
     let bytes = make(who)?;
     if len < bytes.len() as u64 {
         return Err(Error::InvalidArgument);
     }
-    scheduler::with(|s| {
-        let space = &s.current().1.space;
-        let range = space.check(buffer, bytes.len() as u64, UserAccess::Write)?;
-        space.write(range, &bytes);
+    caller(|_, process| {
+        let range = process.space.check(buffer, bytes.len() as u64, UserAccess::Write)?;
+        process.space.write(range, &bytes);
         Ok(bytes.len() as u64)
-    })
+    })?
+}
+
+/// `f` with the calling thread and its process, under the scheduler's lock;
+/// `NoSuchThread` if another core ended the process since the call was made
+/// (the answer then goes nowhere: the thread never runs again).
+fn caller<R>(f: impl FnOnce(&mut Thread, &mut ProcessEntry) -> R) -> Result<R, Error> {
+    scheduler::with(|s| s.current().map(|(thread, process)| f(thread, process))).ok_or(Error::NoSuchThread)
 }

@@ -33,7 +33,7 @@ use probe_core::{
 };
 
 pub mod live;
-use spin::{Mutex, Once};
+use spin::{Mutex, Once, RwLock};
 
 type ProbeRegistry = probe_core::ProbeRegistry<Isa>;
 
@@ -41,7 +41,10 @@ type ProbeRegistry = probe_core::ProbeRegistry<Isa>;
 /// register, and well within the kernel heap, so a flood of registrations is
 /// refused (`OutOfMemory`) long before an allocation could fail.
 pub const PROBE_LIMIT: usize = 16_384;
-pub static REGISTRY: Mutex<ProbeRegistry> = Mutex::new(ProbeRegistry::with_limit(PROBE_LIMIT));
+/// The registry: read by hits that miss their thread's tree (the read side,
+/// which many cores hold at once), written at registration, unregistration
+/// and a process's end.
+pub static REGISTRY: RwLock<ProbeRegistry> = RwLock::new(ProbeRegistry::with_limit(PROBE_LIMIT));
 /// Every probe ever registered, for the report (the registry forgets retired ones).
 static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
 /// The probes retired by `probe_unregister` (or the shell's `probe del`); every
@@ -229,8 +232,20 @@ fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<<Isa as 
 /// Write `bytes` into the process's text at `vaddr` through the kernel alias
 /// (user mode sees the page read-only) and make them visible to instruction
 /// fetch.
+/// Write `bytes` over the instruction at `vaddr` (planting or removing a
+/// breakpoint) while every other core is stopped in the kernel, so no core
+/// executes the instruction while it changes: the Arm ARM allows that only
+/// between B, BL, BRK, NOP, ISB, SVC, HVC and SMC ("Concurrent modification
+/// and execution of instructions"), and a probe swaps any instruction for a
+/// BRK. The cache maintenance that makes the bytes visible to instruction
+/// fetch (`Paging::sync_instructions`) is done by this core and reaches every
+/// core (inner shareable); each stopped core returns to its program through
+/// an exception return, which is context synchronising, so it fetches the
+/// new bytes. docs/brk-path.md explains the choice.
 fn write_text(space: &AddressSpace, vaddr: u64, bytes: &[u8]) {
-    space.write_as_kernel(vaddr, bytes).expect("probe address was checked to be mapped text");
+    crate::cores::stop_others(|| {
+        space.write_as_kernel(vaddr, bytes).expect("probe address was checked to be mapped text")
+    });
 }
 
 // ---- registration ----
@@ -322,7 +337,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         program: process.name.clone(),
         symbol: symbol.split_once(':').map_or(symbol.clone(), |(_, s)| String::from(s)),
     };
-    let probe = REGISTRY.lock().register(spec, simulate_policy()).map_err(|error| {
+    let probe = REGISTRY.write().register(spec, simulate_policy()).map_err(|error| {
         let code = match error {
             probe_core::RegisterError::Rejected(_) => Error::Refused,
             probe_core::RegisterError::Duplicate { .. } => Error::AlreadyExists,
@@ -344,7 +359,7 @@ pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
         brk_abi::ProbeKind::Uretprobe => ProbeKind::Uretprobe,
     };
     scheduler::with(|s| {
-        let process = s.current_process();
+        let process = s.current_process().ok_or(Error::NoSuchThread)?;
         let symbol = format!("{}", process.symbols.locate(&process.name, vaddr));
         match register(process, vaddr, kind, symbol) {
             Ok(probe) => {
@@ -365,13 +380,14 @@ pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
 /// breakpoint).
 fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
     let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument)?);
-    let mut registry = REGISTRY.lock();
-    let (vaddr, original) = match registry.get(id) {
+    let (vaddr, original) = match REGISTRY.read().get(id) {
         Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
         _ => return Err(Error::InvalidArgument),
     };
+    // Not under the registry's lock: the other cores are stopped for the
+    // write, and one of them may be waiting for that lock on a hit.
     write_text(&process.space, vaddr, Machine::covered_bytes(&original).as_ref());
-    let probe = registry.unregister(id).map_err(|_| Error::InvalidArgument)?;
+    let probe = REGISTRY.write().unregister(id).map_err(|_| Error::InvalidArgument)?;
     UNREGISTERED.lock().push(probe.id);
     trace!(
         "probe_unregister: {} retired, {} restored at {:#x}",
@@ -425,8 +441,8 @@ pub fn retirement(probe: &Probe) -> Option<Retirement> {
 /// call is executed again until then), `Some` when done.
 pub fn sys_unregister(frame: &mut Frame, id: u64) -> Option<Result<u64, Error>> {
     scheduler::with(|s| {
-        let (thread, process) = s.current();
-        let probe = match thread.probes.unregistering.take() {
+        let (thread, process) = s.current()?;
+        let probe = match thread.probes.lock().unregistering.take() {
             Some(waiting) if waiting.id.0 as u64 == id => waiting,
             _ => match retire_and_restore(process, id) {
                 Ok(probe) => probe,
@@ -438,7 +454,7 @@ pub fn sys_unregister(frame: &mut Frame, id: u64) -> Option<Result<u64, Error>> 
         }
         // A thread is between this probe's breakpoint and its step: let it finish first.
         trace!("probe_unregister: {} has a step in flight, waiting", probe.id);
-        thread.probes.unregistering = Some(probe);
+        thread.probes.lock().unregistering = Some(probe);
         Machine::restart_system_call(frame); // run the system call again when we are scheduled next
         s.yield_now();
         None
@@ -446,7 +462,7 @@ pub fn sys_unregister(frame: &mut Frame, id: u64) -> Option<Result<u64, Error>> 
 }
 
 pub fn sys_stats(id: u64) -> Result<brk_abi::ProbeStats, Error> {
-    let pid = scheduler::with(|s| s.current_process().pid);
+    let pid = scheduler::with(|s| s.current_process().map(|process| process.pid)).ok_or(Error::NoSuchThread)?;
     let id = u32::try_from(id).map_err(|_| Error::InvalidArgument)?;
     EVERY_PROBE
         .lock()
@@ -476,7 +492,7 @@ pub fn counters() -> brk_abi::ProbeCounters {
 
 /// A process ends: its probes go with its address space.
 fn on_process_end(pid: u32) {
-    REGISTRY.lock().retire_space(space_of(pid));
+    REGISTRY.write().retire_space(space_of(pid));
 }
 
 /// What the scheduler calls into the probes for, handed to it at init: the

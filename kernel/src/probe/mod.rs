@@ -37,7 +37,7 @@ use crate::{
     println,
     task::{
         address_space::{AddressSpace, UserAccess},
-        process::{Process, Thread},
+        process::Process,
         scheduler::After,
     },
 };
@@ -47,7 +47,7 @@ use probe_core::{
     registry::Treatment, retstack::PushOutcome, xol, ActiveHit, Arch, BreakpointTree, ProbeKind, SlotIndex, TreeLookup,
     XolPolicy,
 };
-use thread_state::{slot_address, space_of, Isa, Probe, Stepping};
+use thread_state::{slot_address, space_of, HitThread, Isa, Probe, Stepping};
 use user_memory::CheckedUserMemory;
 
 /// What the shell asks of the probes at run time (`crate::shell`).
@@ -59,7 +59,7 @@ pub use report::print_report;
 /// ones). Returns what the scheduler must do next, or `None` if it is not a
 /// probe's (the caller reports the program's own breakpoint and kills the
 /// process).
-pub fn on_breakpoint(frame: &mut Frame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+pub fn on_breakpoint(frame: &mut Frame, thread: &mut HitThread, process: &Process) -> Option<After> {
     let breakpoint = match Machine::breakpoint_trap(frame, |address, bytes| read_user(&process.space, address, bytes))?
     {
         BreakpointTrap::Planted { address } => address,
@@ -135,7 +135,7 @@ fn find_probe(
             if matches!(lookup, TreeLookup::StaleRemoved) {
                 trace!("tree entry was for a retired probe: dropped");
             }
-            let found = REGISTRY.lock().find(space_of(pid), breakpoint);
+            let found = REGISTRY.read().find(space_of(pid), breakpoint);
             match found.map(|probe| tree.insert(probe)) {
                 Some(Ok(Some(hit))) => {
                     trace!(
@@ -157,8 +157,8 @@ fn find_probe(
 /// out of line.
 fn handle_hit(
     frame: &mut Frame,
-    thread: &mut Thread,
-    process: &mut Process,
+    thread: &mut HitThread,
+    process: &Process,
     hit: ActiveHit<Isa>,
     remembered: Option<SlotIndex>,
     breakpoint: u64,
@@ -261,7 +261,7 @@ fn handle_hit(
 /// thread's return stack and make it return to the trampoline instead.
 fn arm_return_probe(
     frame: &mut Frame,
-    thread: &mut Thread,
+    thread: &mut HitThread,
     process: &Process,
     probe: &Arc<Probe>,
 ) -> Result<(), String> {
@@ -346,7 +346,7 @@ impl core::fmt::Display for BranchTrace<'_> {
 /// Step 7: the step trap after an out-of-line instruction, taken by `thread` of
 /// `process`. Returns what the scheduler must do next, or `None` if this
 /// thread was not stepping a probe (the caller reports it).
-pub fn on_step(frame: &mut Frame, thread: &mut Thread, process: &mut Process) -> Option<After> {
+pub fn on_step(frame: &mut Frame, thread: &mut HitThread, process: &Process) -> Option<After> {
     let stepping = thread.probes.stepping.take()?;
     common::select_trace(process.pid, stepping.breakpoint);
     let slot = slot_address(stepping.slot);
@@ -394,7 +394,7 @@ fn clear_user_bits(space: &AddressSpace, address: u64, bits: u8) -> bool {
 }
 
 /// Step 8: the return trampoline in XOL slot 0: a probed function returned.
-fn on_trampoline(frame: &mut Frame, thread: &mut Thread) -> Option<After> {
+fn on_trampoline(frame: &mut Frame, thread: &mut HitThread) -> Option<After> {
     let trampoline = slot_address(SlotIndex::TRAMPOLINE);
     let result = thread.probes.returns.pop_chain(Machine::stack_pointer(frame), trampoline, |instance, abandoned| {
         trace!(

@@ -35,6 +35,14 @@ pub struct ThreadProbes {
     pub(super) slot_images: <Machine as Probes>::SlotImages,
 }
 
+/// The running thread as one of its traps sees it on the hit path: its id
+/// and its probe state, held under the thread's own lock for the trap (no
+/// other thread's hit ever takes that lock).
+pub struct HitThread<'a> {
+    pub tid: u32,
+    pub probes: &'a mut ThreadProbes,
+}
+
 /// A step in flight: what the step trap needs to finish it.
 pub(super) struct Stepping {
     pub(super) hit: ActiveHit<Isa>,
@@ -67,7 +75,7 @@ impl ThreadProbes {
     /// for it): the slot goes back to `xol` (its process's), and the fault is
     /// reported at the probed address if it happened in the slot. Returns
     /// that address.
-    pub fn abandon_step(&mut self, xol: &mut XolSlots, fault_pc: u64) -> Option<u64> {
+    pub fn abandon_step(&mut self, xol: &XolSlots, fault_pc: u64) -> Option<u64> {
         let stepping = self.stepping.take()?;
         Machine::set_core_single_step(false);
         let _ = xol.release(stepping.slot);
@@ -78,7 +86,7 @@ impl ThreadProbes {
 
     /// The thread ends: give back the slot it may hold to `xol` (its
     /// process's) and forget its breakpoints, pending returns and slot images.
-    pub fn end(&mut self, xol: &mut XolSlots) {
+    pub fn end(&mut self, xol: &XolSlots) {
         if let Some(stepping) = self.stepping.take() {
             let _ = xol.release(stepping.slot);
         }

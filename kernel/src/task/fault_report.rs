@@ -20,18 +20,20 @@ pub fn report_and_kill(fault: FaultDescription) {
         None => String::new(),
     };
     let pc = scheduler::with(|s| {
-        let (thread, process) = s.current();
-        match thread.probes.abandon_step(&mut process.xol, pc) {
+        let (thread, process) = s.current()?;
+        Some(match thread.probes.lock().abandon_step(&process.xol, pc) {
             Some(probed) => {
                 what = format!("{} (stepping a probed instruction out of line)", what);
                 probed
             }
             None => pc,
-        }
+        })
     });
+    // Another core ended the process since the fault: nothing left to report.
+    let Some(pc) = pc else { return };
     let location = scheduler::describe_current(pc);
     scheduler::with(|s| {
-        let (thread, process) = s.current();
+        let Some((thread, process)) = s.current() else { return };
         println!(
             "fault: {} (pid {} {}, tid {}):{} {}={:#x} at {}; process killed",
             what,

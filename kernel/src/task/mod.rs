@@ -5,6 +5,7 @@ pub mod address_space;
 mod fault_report;
 mod launch;
 pub mod loader;
+pub mod on_core;
 pub mod process;
 pub mod scheduler;
 pub mod symbols;

@@ -1,4 +1,16 @@
-//! Processes and threads: what the scheduler keeps about each.
+//! Processes and threads: what the scheduler keeps about each, split by who
+//! may touch it while threads run on several cores.
+//!
+//! A [`Process`] is what every core running one of its threads may read at
+//! once, without the scheduler's lock (the probe hit path does): its name,
+//! symbols, address space and XOL slots. It is shared (`Arc`) and never
+//! handed out mutably once a thread of it exists; its address space changes
+//! only while every other core is stopped ([`SharedSpace::get_mut`]). What
+//! only the scheduler changes (thread counts, run time, ticks, the exit
+//! status) is the [`ProcessEntry`] around it, under the scheduler's lock.
+//! Likewise a thread's probe state is its own allocation behind its own lock
+//! ([`Thread::probes`]): taken by the thread's hits, by its end, and by the
+//! shell's inspection, never by another thread's hit.
 
 use super::{address_space::AddressSpace, symbols::Symbols};
 use crate::{
@@ -6,7 +18,9 @@ use crate::{
     bootargs::Expectation,
     probe::thread_state::ThreadProbes,
 };
-use alloc::string::String;
+use alloc::{string::String, sync::Arc};
+use core::{cell::UnsafeCell, ops::Deref};
+use spin::Mutex;
 
 pub type Pid = u32;
 pub type Tid = u32;
@@ -19,14 +33,65 @@ pub enum ProcessEnd {
     Killed(String),
 }
 
-/// A process: an address space, its program's symbols, and its threads.
+/// A process as every core may read it at once: an address space, its
+/// program's symbols, and its XOL slots.
 pub struct Process {
     pub pid: Pid,
     pub name: String,
     pub args: String,
-    pub space: AddressSpace,
+    pub space: SharedSpace,
     pub symbols: Symbols,
     pub expectation: Expectation,
+    /// The slots of the XOL page, shared by the process's threads: claimed
+    /// and released atomically by threads on any core.
+    pub xol: probe_core::XolSlots,
+}
+
+/// A process's address space, read by every core that runs one of its
+/// threads; changed only while no other core runs ([`SharedSpace::get_mut`]).
+pub struct SharedSpace(UnsafeCell<AddressSpace>);
+
+// SAFETY: shared reads go through `Deref` (`&AddressSpace`, whose reading
+// methods take `&self`); the one way to change it, `get_mut`, requires that
+// no other core holds or uses a reference meanwhile (see there).
+unsafe impl Sync for SharedSpace {}
+// SAFETY: an `AddressSpace` owns its frames and table outright; moving it to
+// another core moves that ownership.
+unsafe impl Send for SharedSpace {}
+
+impl SharedSpace {
+    pub fn new(space: AddressSpace) -> Self {
+        Self(UnsafeCell::new(space))
+    }
+
+    /// The address space, to map into it.
+    ///
+    /// # Safety
+    ///
+    /// No other reference to it may be in use: either the process is not yet
+    /// shared (no thread of it exists), or every other core is stopped
+    /// (`crate::cores::stop_others`) and the caller holds the scheduler's
+    /// lock, which every other path that maps takes.
+    #[allow(clippy::mut_from_ref)] // the point: exclusive access proven by the caller
+    pub unsafe fn get_mut(&self) -> &mut AddressSpace {
+        // SAFETY: exclusive by the caller's contract.
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+impl Deref for SharedSpace {
+    type Target = AddressSpace;
+    fn deref(&self) -> &AddressSpace {
+        // SAFETY: no `&mut` exists while shared readers run (`get_mut`'s contract).
+        unsafe { &*self.0.get() }
+    }
+}
+
+/// A live process as the scheduler keeps it: the shared [`Process`] and what
+/// only the scheduler changes, under its lock. Reads of the process go
+/// through `Deref`.
+pub struct ProcessEntry {
+    pub shared: Arc<Process>,
     /// Threads not yet exited.
     pub live_threads: usize,
     /// Threads ever created (the next stack slot).
@@ -40,8 +105,13 @@ pub struct Process {
     pub preemptions: u64,
     /// Status given to `exit`, if it was called.
     pub exit_status: Option<i64>,
-    /// The slots of the XOL page, shared by the process's threads.
-    pub xol: probe_core::XolSlots,
+}
+
+impl Deref for ProcessEntry {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.shared
+    }
 }
 
 impl Process {
@@ -83,8 +153,12 @@ pub struct Thread {
     /// the FS base on x86_64) while the thread is not on the CPU.
     pub thread_pointer: u64,
     pub joined_by: Option<Tid>,
-    /// Breakpoint tree, return stack and step in progress.
-    pub probes: ThreadProbes,
+    /// The core whose FP/SIMD registers last held this thread's (they still
+    /// do if that core's owner is this thread: no reload needed there).
+    pub last_core: Option<usize>,
+    /// Breakpoint tree, return stack and step in progress: the thread's own
+    /// allocation and lock, which the core running it holds on a hit.
+    pub probes: Arc<Mutex<ThreadProbes>>,
 }
 
 impl Thread {
@@ -98,7 +172,8 @@ impl Thread {
 
     pub fn frame_mut(&mut self) -> &mut Frame {
         // SAFETY: the frame lies inside this thread's own kernel stack, which it
-        // owns exclusively; the scheduler lock serialises access.
+        // owns exclusively; the scheduler lock serialises access, and only the
+        // core running the thread touches it without that lock (its trap).
         unsafe { &mut *self.frame() }
     }
 }

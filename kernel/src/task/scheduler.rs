@@ -1,11 +1,22 @@
-//! The scheduler: round-robin over ready threads, switched on the timer tick,
-//! on `yield`, and whenever the running thread blocks or ends.
+//! The scheduler: round-robin over one queue of ready threads shared by every
+//! core, switched on each core's timer tick, on `yield`, and whenever the
+//! running thread blocks or ends.
 //!
 //! Every exception ends in [`resume`], which returns the register frame that
 //! `vectors.s` restores: the interrupted thread's own, or another's (a context
 //! switch: a different kernel stack, address space and FP/SIMD state), or the
-//! idle loop's. The kernel is not preemptible: handlers run with interrupts
-//! masked, so one lock around the scheduler's state is never contended.
+//! core's idle loop's. The kernel is not preemptible: handlers run with
+//! interrupts masked. One lock guards the scheduler's state on every core;
+//! a return to the same thread after a trap the scheduler had no part in (a
+//! probe hit, most system calls' fast path) does not take it
+//! ([`on_core::needs_scheduler`]). What each core runs is kept per core
+//! ([`CoreState`]): its thread, its idle frame, whose FP/SIMD registers and
+//! which address space it holds, and the kernel stack it is on, so that a
+//! thread's kernel stack is freed only when no core runs on it. A thread's
+//! FP/SIMD registers are saved when it is switched out, so it can resume on
+//! any core; its user thread pointer and single-step state move with it.
+//! Other cores are told of work with a cross-core interrupt: an idle core
+//! when a thread becomes ready, a running one when its process was ended.
 //!
 //! The scheduler calls nothing above it. The probes keep per-thread state in
 //! each [`Thread`] (`probe::thread_state`, a leaf module, whose own methods
@@ -17,12 +28,14 @@
 
 use super::{
     address_space::{self, UserAccess},
+    on_core::{self, Running},
     process::*,
     symbols::Symbols,
 };
 use crate::{
     arch::{Access, Cpu, Frame, Machine, Probes, SavedRegisters, Timer},
     bootargs::Expectation,
+    cores,
     memory::frames,
     power::{self, ExitStatus},
     println,
@@ -34,9 +47,11 @@ use alloc::{
     collections::{BTreeMap, VecDeque},
     format,
     string::String,
+    sync::Arc,
     vec::Vec,
 };
 use brk_abi::{layout, Error};
+use core::sync::atomic::{AtomicU64, Ordering};
 use probe_core::XolSlots;
 use spin::Mutex;
 
@@ -69,26 +84,54 @@ struct Finished {
     preemptions: u64,
 }
 
-pub struct Scheduler {
-    processes: BTreeMap<Pid, Process>,
-    threads: BTreeMap<Tid, Thread>,
-    ready: VecDeque<Tid>,
-    /// The thread on the CPU; `None` while idling.
+/// What one core runs, as the scheduler keeps it.
+struct CoreState {
+    /// The thread on this core; `None` while it idles.
     current: Option<Tid>,
-    /// Where the idle loop's registers were saved when a thread was switched in.
+    /// Where this core's idle loop's registers were saved when a thread was
+    /// switched in.
     idle_frame: *mut Frame,
-    /// Whose FP/SIMD state is in the registers.
+    /// Whose FP/SIMD state is in this core's registers.
     fp_owner: Option<Tid>,
-    /// Whose table is in TTBR0.
-    active_pid: Option<Pid>,
+    /// The process whose table is live on this core (TTBR0, CR3): kept alive
+    /// by this reference until the core has left it.
+    active: Option<Arc<Process>>,
     /// Set by the tick and `yield`: pick another thread at the next `resume`.
     reschedule: bool,
-    /// The thread a tick interrupted: if `resume` then runs another thread, that
-    /// was a preemption of it.
+    /// The thread a tick interrupted: if `resume` then runs another thread,
+    /// that was a preemption of it.
     ticked: Option<Tid>,
     /// When the current thread was switched in (counter value).
     switched_in_at: u64,
-    /// Kernel stacks of ended threads, freed once nothing runs on them.
+    /// The kernel stack (base) of the thread whose frame this core returned
+    /// to last: the stack it runs on now (`None`: its own idle stack).
+    on_stack: Option<usize>,
+    /// The stack it left at its last `resume`, still under its feet until
+    /// the code after `resume` restored the new frame.
+    leaving: Option<usize>,
+}
+
+impl CoreState {
+    const IDLE: CoreState = CoreState {
+        current: None,
+        idle_frame: core::ptr::null_mut(),
+        fp_owner: None,
+        active: None,
+        reschedule: false,
+        ticked: None,
+        switched_in_at: 0,
+        on_stack: None,
+        leaving: None,
+    };
+}
+
+pub struct Scheduler {
+    processes: BTreeMap<Pid, ProcessEntry>,
+    threads: BTreeMap<Tid, Thread>,
+    ready: VecDeque<Tid>,
+    /// Per core, by index.
+    cores: [CoreState; cores::MAX_CORES],
+    /// Kernel stacks of ended threads, freed once no core runs on them.
     dead_stacks: Vec<usize>,
     finished: Vec<Finished>,
     audited_spaces: usize,
@@ -98,7 +141,8 @@ pub struct Scheduler {
     next_tid: Tid,
     /// Whether any thread has run yet (for the boot-time line).
     entered_user_mode: bool,
-    /// The earliest counter value a sleeping thread waits for.
+    /// The earliest counter value a sleeping thread waits for (also in
+    /// [`EARLIEST_WAKE`], for the fast return).
     earliest_wake: Option<u64>,
     /// What could not be started at boot, for the final report and status.
     launch: super::launch::Launched,
@@ -108,15 +152,35 @@ pub struct Scheduler {
     stays_up: bool,
 }
 
-// SAFETY: the raw frame pointer refers to the boot stack, which lives as long as
-// the kernel; the scheduler is only touched under its lock on one core.
+// SAFETY: the raw frame pointers refer to each core's idle stack, which lives
+// as long as the kernel; the scheduler is only touched under its lock.
 unsafe impl Send for Scheduler {}
 
 static SCHEDULER: Mutex<Option<Scheduler>> = Mutex::new(None);
 
-/// Run `f` on the scheduler, which must exist.
+/// The earliest counter value a sleeping thread waits for (`u64::MAX`: none):
+/// a return that would skip the scheduler takes it once this has passed.
+static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Take the scheduler's lock. A core waiting for it with interrupts masked
+/// still answers another core's request to stop (`cores::stop_others`,
+/// whose caller may hold this lock), so the two can never wait for each
+/// other.
+fn lock() -> spin::MutexGuard<'static, Option<Scheduler>> {
+    loop {
+        if let Some(guard) = SCHEDULER.try_lock() {
+            return guard;
+        }
+        cores::handle_stop_while_waiting();
+        core::hint::spin_loop();
+    }
+}
+
+/// Run `f` on the scheduler, which must exist. This core's next return from
+/// its trap goes through the scheduler (whatever `f` changed is looked at).
 pub fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
-    f(SCHEDULER.lock().as_mut().expect("scheduler used before init"))
+    on_core::call_scheduler_on(cores::this());
+    f(lock().as_mut().expect("scheduler used before init"))
 }
 
 /// Create the scheduler, which calls `hooks` when processes start and end.
@@ -125,13 +189,7 @@ pub fn init(hooks: Hooks) {
         processes: BTreeMap::new(),
         threads: BTreeMap::new(),
         ready: VecDeque::new(),
-        current: None,
-        idle_frame: core::ptr::null_mut(),
-        fp_owner: None,
-        active_pid: None,
-        reschedule: false,
-        ticked: None,
-        switched_in_at: 0,
+        cores: [const { CoreState::IDLE }; cores::MAX_CORES],
         dead_stacks: Vec::new(),
         finished: Vec::new(),
         audited_spaces: 0,
@@ -148,22 +206,45 @@ pub fn init(hooks: Hooks) {
 }
 
 /// The frame to return to after an exception that interrupted `interrupted`.
+/// Without the scheduler's lock when nothing asked for it on this core since
+/// the last pass (no tick, no scheduler call, no other core's request) and
+/// no sleep is due: the trap came from this core's thread, which goes on.
+#[inline(always)]
 pub fn resume(interrupted: *mut Frame) -> *mut Frame {
-    match SCHEDULER.lock().as_mut() {
-        Some(scheduler) => scheduler.resume(interrupted),
+    if !on_core::needs_scheduler()
+        && time::counter() < EARLIEST_WAKE.load(Ordering::Acquire)
+        && on_core::with_mine(|running| running.is_some_and(|running| running.frame == interrupted))
+    {
+        return interrupted;
+    }
+    resume_through_the_scheduler(interrupted)
+}
+
+#[inline(never)]
+fn resume_through_the_scheduler(interrupted: *mut Frame) -> *mut Frame {
+    match lock().as_mut() {
+        Some(scheduler) => {
+            // Cleared before the pass, so a request made during it is not lost.
+            on_core::scheduler_done_here();
+            scheduler.resume(interrupted)
+        }
         None => interrupted, // before tasks exist (self-tests): just return
     }
 }
 
-/// The timer tick: wake sleepers, count the tick against the process it
-/// interrupted, and let the next thread run.
+/// This core's timer tick: wake sleepers, count the tick against the process
+/// it interrupted, and let the next thread run here.
 pub fn on_tick() {
-    if let Some(scheduler) = SCHEDULER.lock().as_mut() {
+    on_core::call_scheduler_on(cores::this());
+    if let Some(scheduler) = lock().as_mut() {
         scheduler.wake_sleepers(time::counter());
-        scheduler.reschedule = true;
-        scheduler.ticked = scheduler.current;
-        if let Some(process) = scheduler.current.and_then(|tid| scheduler.threads.get(&tid)).map(|t| t.pid) {
-            scheduler.processes.get_mut(&process).expect("a running thread's process").ticks += 1;
+        let core = &mut scheduler.cores[cores::this()];
+        core.reschedule = true;
+        core.ticked = core.current;
+        if let Some(process) = core.current.and_then(|tid| scheduler.threads.get(&tid)).map(|t| t.pid) {
+            if let Some(process) = scheduler.processes.get_mut(&process) {
+                process.ticks += 1;
+            }
         }
     }
 }
@@ -218,18 +299,14 @@ impl Scheduler {
             pid,
             name: String::from(launch.name),
             args: String::from(core::str::from_utf8(args).unwrap_or("")),
-            space: loaded.space,
+            space: SharedSpace::new(loaded.space),
             symbols: loaded.symbols,
             expectation: launch.expectation,
-            live_threads: 0,
-            threads_created: 0,
-            run_time: 0,
-            ticks: 0,
-            preemptions: 0,
-            exit_status: None,
             xol: (self.hooks.new_xol_slots)(),
         };
-        let stack_top = map_thread_stack(&mut process).map_err(|e| format!("{}: stack: {}", launch.name, e.name()))?;
+        // SAFETY: the process is not shared yet: no thread of it exists.
+        let stack_top = map_thread_stack(unsafe { process.space.get_mut() }, 0)
+            .map_err(|e| format!("{}: stack: {}", launch.name, e.name()))?;
         // The argument string sits at the top of the main stack; SP starts below it.
         let args_at = (stack_top - args.len() as u64) & !15;
         process
@@ -240,7 +317,18 @@ impl Scheduler {
         let frame = Frame::new_user(loaded.entry, args_at, [args_at, args.len() as u64]);
         self.next_pid += 1;
         (self.hooks.process_loaded)(&mut process);
-        self.processes.insert(pid, process);
+        self.processes.insert(
+            pid,
+            ProcessEntry {
+                shared: Arc::new(process),
+                live_threads: 0,
+                threads_created: 1,
+                run_time: 0,
+                ticks: 0,
+                preemptions: 0,
+                exit_status: None,
+            },
+        );
         self.add_thread(pid, frame).map_err(|e| {
             self.processes.remove(&pid);
             format!("{}: thread: {}", launch.name, e.name())
@@ -260,28 +348,43 @@ impl Scheduler {
             fp: Machine::new_fp_state(),
             thread_pointer: 0,
             joined_by: None,
-            probes: ThreadProbes::new(pid),
+            last_core: None,
+            probes: Arc::new(Mutex::new(ThreadProbes::new(pid))),
         };
         // SAFETY: the frame slot lies inside the stack we just allocated and own.
         unsafe { thread.frame().write(frame) };
         self.threads.insert(tid, thread);
-        self.ready.push_back(tid);
+        self.make_ready(tid);
         let process = self.processes.get_mut(&pid).expect("thread for a live process");
         process.live_threads += 1;
         Ok(tid)
     }
 
-    /// The running thread and its process (during a syscall or fault).
-    pub fn current(&mut self) -> (&mut Thread, &mut Process) {
-        let tid = self.current.expect("no current thread");
-        let thread = self.threads.get_mut(&tid).expect("current thread exists");
-        let process = self.processes.get_mut(&thread.pid).expect("current process exists");
-        (thread, process)
+    /// Queue `tid` to run, and wake an idle core for it.
+    fn make_ready(&mut self, tid: Tid) {
+        self.ready.push_back(tid);
+        let me = cores::this();
+        if let Some(idle) = (0..cores::MAX_CORES)
+            .find(|&index| index != me && cores::is_online(index) && self.cores[index].current.is_none())
+        {
+            on_core::call_scheduler_on(idle);
+            cores::ask(idle, cores::Request::Wake);
+        }
     }
 
-    pub fn current_process(&self) -> &Process {
-        let thread = &self.threads[&self.current.expect("no current thread")];
-        &self.processes[&thread.pid]
+    /// The thread running on this core and its process (during a system
+    /// call or a fault), or `None` if another core ended its process since
+    /// the trap (the thread is gone; its trap's result goes nowhere).
+    pub fn current(&mut self) -> Option<(&mut Thread, &mut ProcessEntry)> {
+        let tid = self.cores[cores::this()].current?;
+        let thread = self.threads.get_mut(&tid)?;
+        let process = self.processes.get_mut(&thread.pid)?;
+        Some((thread, process))
+    }
+
+    pub fn current_process(&self) -> Option<&ProcessEntry> {
+        let thread = self.threads.get(&self.cores[cores::this()].current?)?;
+        self.processes.get(&thread.pid)
     }
 
     // ---- the shell: what it reads and asks ----
@@ -293,11 +396,11 @@ impl Scheduler {
     }
 
     /// Every live process, by pid.
-    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+    pub fn processes(&self) -> impl Iterator<Item = &ProcessEntry> {
         self.processes.values()
     }
 
-    pub fn process(&self, pid: Pid) -> Option<&Process> {
+    pub fn process(&self, pid: Pid) -> Option<&ProcessEntry> {
         self.processes.get(&pid)
     }
 
@@ -328,11 +431,20 @@ impl Scheduler {
 
     // ---- system calls (the running thread asks) ----
 
+    /// A new thread of the caller's process at `entry`. Its stack is mapped
+    /// while every other core is stopped: threads of this process may be
+    /// walking its table on them (a probe hit reads user memory without the
+    /// scheduler's lock).
     pub fn spawn_thread(&mut self, entry: u64, args: [u64; 2]) -> Result<u64, Error> {
-        let (thread, process) = self.current();
+        let (thread, process) = self.current().ok_or(Error::NoSuchThread)?;
         let pid = thread.pid;
         process.space.check(entry, 4, UserAccess::Execute).map_err(|_| Error::InvalidArgument)?;
-        let stack_top = map_thread_stack(process)?;
+        let slot = process.threads_created;
+        let shared = Arc::clone(&process.shared);
+        // SAFETY: every other core is stopped for the mapping and this core
+        // holds the scheduler's lock (`SharedSpace::get_mut`'s contract).
+        let stack_top = cores::stop_others(|| map_thread_stack(unsafe { shared.space.get_mut() }, slot))?;
+        self.processes.get_mut(&pid).expect("the caller's process").threads_created += 1;
         let tid = self.add_thread(pid, Frame::new_user(entry, stack_top, args))?;
         Ok(tid as u64)
     }
@@ -347,15 +459,20 @@ impl Scheduler {
     }
 
     pub fn yield_now(&mut self) {
-        self.reschedule = true;
+        self.cores[cores::this()].reschedule = true;
     }
 
     pub fn sleep(&mut self, nanoseconds: u64) {
         let ticks = (nanoseconds as u128 * time::frequency() as u128 / 1_000_000_000) as u64;
         let until = time::counter().saturating_add(ticks);
-        let (thread, _) = self.current();
+        let Some((thread, _)) = self.current() else { return };
         thread.state = ThreadState::Sleeping(until);
-        self.earliest_wake = Some(self.earliest_wake.map_or(until, |earliest| earliest.min(until)));
+        self.set_earliest_wake(Some(self.earliest_wake.map_or(until, |earliest| earliest.min(until))));
+    }
+
+    fn set_earliest_wake(&mut self, earliest: Option<u64>) {
+        self.earliest_wake = earliest;
+        EARLIEST_WAKE.store(earliest.unwrap_or(u64::MAX), Ordering::Release);
     }
 
     /// Make every thread whose sleep is over ready, and note the next deadline.
@@ -364,23 +481,27 @@ impl Scheduler {
             return;
         }
         let mut earliest = None;
+        let mut woken = Vec::new();
         for thread in self.threads.values_mut() {
             if let ThreadState::Sleeping(until) = thread.state {
                 if now >= until {
                     thread.state = ThreadState::Ready;
-                    self.ready.push_back(thread.tid);
+                    woken.push(thread.tid);
                 } else {
                     earliest = Some(earliest.map_or(until, |e: u64| e.min(until)));
                 }
             }
         }
-        self.earliest_wake = earliest;
+        for tid in woken {
+            self.make_ready(tid);
+        }
+        self.set_earliest_wake(earliest);
     }
 
     /// `join`: `Ok(Some(value))` at once, `Ok(None)` when the caller now waits
     /// (the value is delivered into its frame when the target ends).
     pub fn join(&mut self, target: u64) -> Result<Option<u64>, Error> {
-        let (me, _) = self.current();
+        let (me, _) = self.current().ok_or(Error::NoSuchThread)?;
         let (my_tid, my_pid) = (me.tid, me.pid);
         let target = Tid::try_from(target).map_err(|_| Error::NoSuchThread)?;
         if target == my_tid {
@@ -401,20 +522,23 @@ impl Scheduler {
 
     /// `thread_exit`: end the calling thread.
     pub fn exit_thread(&mut self, value: u64) {
-        let tid = self.current.expect("no current thread");
-        self.end_thread(tid, value);
+        if let Some(tid) = self.current().map(|(thread, _)| thread.tid) {
+            self.end_thread(tid, value);
+        }
     }
 
     /// `exit`: end the whole process with `status`.
     pub fn exit_process(&mut self, status: i64) {
-        let pid = self.current().1.pid;
-        self.end_process(pid, ProcessEnd::Exited(status));
+        if let Some(pid) = self.current().map(|(_, process)| process.pid) {
+            self.end_process(pid, ProcessEnd::Exited(status));
+        }
     }
 
     /// Kill the current thread's process (a fault), with a one-line reason.
     pub fn kill_current_process(&mut self, reason: String) {
-        let pid = self.current().1.pid;
-        self.end_process(pid, ProcessEnd::Killed(reason));
+        if let Some(pid) = self.current().map(|(_, process)| process.pid) {
+            self.end_process(pid, ProcessEnd::Killed(reason));
+        }
     }
 
     // ---- endings ----
@@ -423,18 +547,18 @@ impl Scheduler {
         let thread = self.threads.get_mut(&tid).expect("ending a live thread");
         let pid = thread.pid;
         thread.state = ThreadState::Exited(value);
-        if let Some(process) = self.processes.get_mut(&pid) {
-            thread.probes.end(&mut process.xol);
+        if let Some(process) = self.processes.get(&pid) {
+            thread.probes.lock().end(&process.xol);
         }
-        if self.fp_owner == Some(tid) {
-            self.fp_owner = None;
+        for core in self.cores.iter_mut().filter(|core| core.fp_owner == Some(tid)) {
+            core.fp_owner = None;
         }
         if let Some(joiner) = thread.joined_by {
             let waiting = self.threads.get_mut(&joiner).expect("joiner exists");
             waiting.frame_mut().set_syscall_result(0);
             waiting.frame_mut().set_syscall_second_result(value);
             waiting.state = ThreadState::Ready;
-            self.ready.push_back(joiner);
+            self.make_ready(joiner);
             self.reap(tid);
         }
         let process = self.processes.get_mut(&pid).expect("thread's process");
@@ -445,7 +569,7 @@ impl Scheduler {
         }
     }
 
-    /// Forget an ended thread; its kernel stack is freed once nothing runs on it.
+    /// Forget an ended thread; its kernel stack is freed once no core runs on it.
     fn reap(&mut self, tid: Tid) {
         if let Some(thread) = self.threads.remove(&tid) {
             self.dead_stacks.push(thread.kernel_stack);
@@ -453,7 +577,7 @@ impl Scheduler {
     }
 
     fn end_process(&mut self, pid: Pid, end: ProcessEnd) {
-        let in_flight = self.threads.values().filter(|t| t.pid == pid && t.probes.is_stepping()).count();
+        let in_flight = self.threads.values().filter(|t| t.pid == pid && t.probes.lock().is_stepping()).count();
         if in_flight > 0 {
             println!(
                 "task: pid {} ends with {} probe step(s) in flight; their XOL slots go with its address space",
@@ -461,29 +585,48 @@ impl Scheduler {
             );
         }
         let tids: Vec<Tid> = self.threads.values().filter(|t| t.pid == pid).map(|t| t.tid).collect();
+        let me = cores::this();
+        let mut run_time = 0;
         for tid in tids {
-            if self.fp_owner == Some(tid) {
-                self.fp_owner = None;
+            for (index, core) in self.cores.iter_mut().enumerate() {
+                if core.fp_owner == Some(tid) {
+                    core.fp_owner = None;
+                }
+                if core.current == Some(tid) {
+                    // Running here (its trap ended it) or on another core, which
+                    // is told to leave it now.
+                    run_time += time::counter().saturating_sub(core.switched_in_at);
+                    core.current = None;
+                    if index != me {
+                        on_core::call_scheduler_on(index);
+                        cores::ask(index, cores::Request::Wake);
+                    }
+                }
             }
             self.reap(tid);
         }
         self.ready.retain(|tid| self.threads.contains_key(tid));
         let Some(process) = self.processes.remove(&pid) else { return };
         (self.hooks.process_ended)(pid);
-        if self.active_pid == Some(pid) {
-            // Leave the process's table before it is freed.
+        // Cores that hold its table leave it at their next pass through the
+        // scheduler (this one below, others when told); the last to let go of
+        // the shared process frees its address space, frames and ASID.
+        for (index, core) in self.cores.iter().enumerate() {
+            if index != me && core.active.as_ref().is_some_and(|active| active.pid == pid) {
+                on_core::call_scheduler_on(index);
+                cores::ask(index, cores::Request::Wake);
+            }
+        }
+        if self.cores[me].active.as_ref().is_some_and(|active| active.pid == pid) {
+            // Leave the process's table before it may be freed.
             address_space::activate_kernel();
-            self.active_pid = None;
+            self.cores[me].active = None;
         }
         let (user_pages, writable_executable) = process.space.audit();
         self.audited_spaces += 1;
         self.audited_user_pages += user_pages;
         self.audited_writable_executable += writable_executable;
-        let mut run_time = process.run_time;
-        if self.current.is_some_and(|tid| !self.threads.contains_key(&tid)) {
-            run_time += time::counter() - self.switched_in_at;
-            self.current = None;
-        }
+        let run_time = process.run_time + run_time;
         if self.stays_up {
             match &end {
                 ProcessEnd::Exited(status) => {
@@ -502,32 +645,43 @@ impl Scheduler {
             ticks: process.ticks,
             preemptions: process.preemptions,
         });
-        // Dropping the process frees its address space, frames and ASID.
     }
 
-    // ---- switching ----
+    // ---- switching (each on the core that calls it) ----
 
     fn resume(&mut self, interrupted: *mut Frame) -> *mut Frame {
+        let me = cores::this();
         // SAFETY: `interrupted` is the frame `vectors.s` just saved on the current stack.
-        let from_idle = self.current.is_none() && !unsafe { &*interrupted }.came_from_user();
+        let from_idle = self.cores[me].current.is_none() && !unsafe { &*interrupted }.came_from_user();
         if from_idle {
             // The idle loop always runs at the same stack depth, so its frame is
             // always saved at the same place.
-            self.idle_frame = interrupted;
+            self.cores[me].idle_frame = interrupted;
         }
-        self.free_dead_stacks(interrupted as usize);
         // Sleeps end on time, not only at the next tick.
         self.wake_sleepers(time::counter());
 
-        if let Some(tid) = self.current {
+        let frame = self.pick_for_this_core();
+        let core = &mut self.cores[me];
+        core.leaving = core.on_stack;
+        core.on_stack = core.current.map(|tid| self.threads[&tid].kernel_stack);
+        self.free_dead_stacks();
+        frame
+    }
+
+    /// The frame this core returns to: its thread's, the next ready thread's,
+    /// or its idle loop's.
+    fn pick_for_this_core(&mut self) -> *mut Frame {
+        let me = cores::this();
+        if let Some(tid) = self.cores[me].current {
             let still_running = self.threads.get(&tid).is_some_and(|t| t.state == ThreadState::Running);
-            if still_running && !self.reschedule {
+            if still_running && !self.cores[me].reschedule {
                 return self.threads[&tid].frame();
             }
             self.switch_out(tid);
         }
-        self.reschedule = false;
-        let ticked = self.ticked.take();
+        self.cores[me].reschedule = false;
+        let ticked = self.cores[me].ticked.take();
         while let Some(next) = self.ready.pop_front() {
             if self.threads.get(&next).is_some_and(|t| t.state == ThreadState::Ready) {
                 if let Some(preempted) = ticked.filter(|&tid| tid != next) {
@@ -544,11 +698,17 @@ impl Scheduler {
         if let Some(earliest) = self.earliest_wake {
             time::fire_no_later_than(earliest);
         }
-        self.current = None;
-        self.idle_frame
+        self.cores[me].current = None;
+        if self.cores[me].active.as_ref().is_some_and(|active| !self.processes.contains_key(&active.pid)) {
+            // Its process has ended: leave its table before letting go of it.
+            address_space::activate_kernel();
+            self.cores[me].active = None;
+        }
+        drop(on_core::set_mine(None));
+        self.cores[me].idle_frame
     }
 
-    /// A tick took the CPU from `tid`, still able to run, for another thread.
+    /// A tick took a core from `tid`, still able to run, for another thread.
     fn count_preemption(&mut self, tid: Tid) {
         let Some(thread) = self.threads.get(&tid).filter(|t| t.state == ThreadState::Ready) else { return };
         if let Some(process) = self.processes.get_mut(&thread.pid) {
@@ -556,41 +716,58 @@ impl Scheduler {
         }
     }
 
+    /// Take `tid` off this core: its FP/SIMD registers and thread pointer are
+    /// saved, so any core may resume it.
     fn switch_out(&mut self, tid: Tid) {
+        let me = cores::this();
         let now = time::counter();
+        let switched_in_at = self.cores[me].switched_in_at;
         if let Some(thread) = self.threads.get_mut(&tid) {
             thread.thread_pointer = Machine::thread_pointer();
+            if self.cores[me].fp_owner == Some(tid) {
+                Machine::save_fp_state(&mut thread.fp);
+            }
             if let Some(process) = self.processes.get_mut(&thread.pid) {
-                process.run_time += now - self.switched_in_at;
+                process.run_time += now - switched_in_at;
             }
             if thread.state == ThreadState::Running {
                 thread.state = ThreadState::Ready;
-                self.ready.push_back(tid);
+                self.make_ready(tid);
             }
         }
-        self.current = None;
+        self.cores[me].current = None;
     }
 
     fn switch_in(&mut self, tid: Tid) -> *mut Frame {
-        if self.fp_owner != Some(tid) {
-            if let Some(owner) = self.fp_owner.and_then(|owner| self.threads.get_mut(&owner)) {
-                Machine::save_fp_state(&mut owner.fp);
-            }
-            Machine::restore_fp_state(&self.threads[&tid].fp);
-            self.fp_owner = Some(tid);
-        }
+        let me = cores::this();
         let thread = self.threads.get_mut(&tid).expect("switching to a live thread");
+        // This core's registers still hold the thread's FP/SIMD state only if
+        // it last ran here and no other thread used them since.
+        if self.cores[me].fp_owner != Some(tid) || thread.last_core != Some(me) {
+            Machine::restore_fp_state(&thread.fp);
+            self.cores[me].fp_owner = Some(tid);
+        }
+        thread.last_core = Some(me);
         thread.state = ThreadState::Running;
         // MDSCR_EL1.SS belongs to the core: match it to the thread we resume.
-        Machine::set_core_single_step(thread.probes.is_stepping());
+        Machine::set_core_single_step(thread.probes.lock().is_stepping());
         Machine::set_thread_pointer(thread.thread_pointer);
         let pid = thread.pid;
-        if self.active_pid != Some(pid) {
-            self.processes[&pid].space.activate();
-            self.active_pid = Some(pid);
+        let running = Running {
+            tid,
+            frame: thread.frame(),
+            probes: Arc::clone(&thread.probes),
+            process: Arc::clone(&self.processes[&pid].shared),
+        };
+        if self.cores[me].active.as_ref().is_none_or(|active| active.pid != pid) {
+            running.process.space.activate();
+            // The table it replaces is left now: the process may be let go of.
+            self.cores[me].active = Some(Arc::clone(&running.process));
         }
-        self.current = Some(tid);
-        self.switched_in_at = time::counter();
+        drop(on_core::set_mine(Some(running)));
+        let core = &mut self.cores[me];
+        core.current = Some(tid);
+        core.switched_in_at = time::counter();
         if !self.entered_user_mode {
             self.entered_user_mode = true;
             // Under QEMU -icount shift=0 every guest instruction takes 1 ns of
@@ -600,17 +777,19 @@ impl Scheduler {
                 "boot: first {} instruction at {}={} ({} Hz)",
                 <Machine as Cpu>::USER_MODE,
                 <Machine as Timer>::COUNTER_NAME,
-                self.switched_in_at,
+                self.cores[me].switched_in_at,
                 time::frequency()
             );
         }
         self.threads[&tid].frame()
     }
 
-    fn free_dead_stacks(&mut self, running_on: usize) {
-        let pages = KERNEL_STACK_PAGES * crate::memory::PAGE_SIZE;
+    /// Free the kernel stacks of ended threads that no core runs on, nor has
+    /// just left.
+    fn free_dead_stacks(&mut self) {
+        let cores = &self.cores;
         self.dead_stacks.retain(|&stack| {
-            let in_use = (stack..stack + pages).contains(&running_on);
+            let in_use = cores.iter().any(|core| core.on_stack == Some(stack) || core.leaving == Some(stack));
             if !in_use {
                 frames::free_contiguous(stack, KERNEL_STACK_PAGES);
             }
@@ -672,24 +851,22 @@ impl Scheduler {
 /// (the loader keeps programs below the lowest slot's guard page).
 pub(super) const MAX_THREADS: u64 = 64;
 
-/// Map the next thread stack slot of `process`; returns its top. Each slot is
+/// Map thread stack slot `slot` of `space`; returns its top. Each slot is
 /// `STACK_SIZE` of zeroed read/write memory with an unmapped guard page below.
-fn map_thread_stack(process: &mut Process) -> Result<u64, Error> {
-    if process.threads_created >= MAX_THREADS {
+fn map_thread_stack(space: &mut address_space::AddressSpace, slot: u64) -> Result<u64, Error> {
+    if slot >= MAX_THREADS {
         return Err(Error::OutOfMemory);
     }
-    let slot = process.threads_created;
     let top = layout::STACKS_TOP - slot * (layout::STACK_SIZE + layout::GUARD_SIZE);
     let bottom = top - layout::STACK_SIZE;
-    process.space.map_zeroed(bottom as usize, layout::STACK_SIZE as usize, Access::UserReadWrite)?;
-    process.threads_created += 1;
+    space.map_zeroed(bottom as usize, layout::STACK_SIZE as usize, Access::UserReadWrite)?;
     Ok(top)
 }
 
 /// Where the symbols of the current process say `address` is (for reports).
 pub fn describe_current(address: u64) -> String {
     with(|scheduler| {
-        let process = scheduler.current_process();
+        let Some(process) = scheduler.current_process() else { return format!("{:#x}", address) };
         let symbols: &Symbols = &process.symbols;
         format!("{}", symbols.locate(&process.name, address))
     })

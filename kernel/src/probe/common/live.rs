@@ -64,7 +64,7 @@ pub fn add(target: brk_shell::ProbeTarget, return_probe: bool) {
 /// a probe the shell or the boot arguments asked for no longer goes into
 /// later processes either.
 pub fn delete(id: u32) {
-    let Some(probe) = REGISTRY.lock().get(ProbeId(id)).cloned() else {
+    let Some(probe) = REGISTRY.read().get(ProbeId(id)).cloned() else {
         println!("probe del: no live probe {} (probe list shows them)", id);
         return;
     };
@@ -97,7 +97,7 @@ pub fn delete(id: u32) {
 /// original instruction, and the XOL slots the threads remember for it; then
 /// the shell's requests still waiting for a process.
 pub fn list() {
-    let probes: Vec<Arc<Probe>> = REGISTRY.lock().iter().cloned().collect();
+    let probes: Vec<Arc<Probe>> = REGISTRY.read().iter().cloned().collect();
     println!("probes: {} live", probes.len());
     scheduler::with(|s| {
         for probe in &probes {
@@ -137,7 +137,15 @@ pub fn list() {
 /// The slots the threads of one process remember for `probe`, each once.
 fn remembered_slots<'a>(threads: impl Iterator<Item = &'a Thread>, probe: ProbeId) -> Vec<SlotIndex> {
     let mut slots: Vec<SlotIndex> = threads
-        .flat_map(|thread| thread.probes.tree.iter())
+        .flat_map(|thread| {
+            thread
+                .probes
+                .lock()
+                .tree
+                .iter()
+                .map(|(vaddr, probe, slot)| (vaddr, Arc::clone(probe), slot))
+                .collect::<Vec<_>>()
+        })
         .filter(|(_, remembered, _)| remembered.id == probe)
         .filter_map(|(_, _, slot)| slot)
         .collect();
@@ -158,7 +166,7 @@ pub fn trace(on: bool, id: Option<u32>) {
         println!("trace: {} for every probe", word);
         return;
     };
-    let Some(probe) = REGISTRY.lock().get(ProbeId(id)).cloned() else {
+    let Some(probe) = REGISTRY.read().get(ProbeId(id)).cloned() else {
         println!("trace: no live probe {} (probe list shows them)", id);
         return;
     };
@@ -255,15 +263,18 @@ fn show_xol(process: &Process, threads: Vec<&Thread>) {
             Ok(insn) => format!("{}", Machine::instruction_text(&insn)),
             Err(why) => format!("({} bytes that do not decode: {})", text.len(), why),
         };
-        let users: Vec<String> =
-            threads
-                .iter()
-                .flat_map(|thread| {
-                    thread.probes.tree.iter().filter(move |(_, _, remembered)| *remembered == Some(slot)).map(
-                        move |(_, probe, _)| format!("tid {} for probe {} {}", thread.tid, probe.id.0, probe.symbol),
-                    )
-                })
-                .collect();
+        let users: Vec<String> = threads
+            .iter()
+            .flat_map(|thread| {
+                let probes = thread.probes.lock();
+                probes
+                    .tree
+                    .iter()
+                    .filter(move |(_, _, remembered)| *remembered == Some(slot))
+                    .map(move |(_, probe, _)| format!("tid {} for probe {} {}", thread.tid, probe.id.0, probe.symbol))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let user = if slot == SlotIndex::TRAMPOLINE {
             String::from("the return-probe trampoline")
         } else if users.is_empty() {
@@ -285,7 +296,8 @@ pub fn tree(pid: u32) {
         };
         println!("tree: pid {} {}", pid, process.title());
         for thread in s.threads_of(pid) {
-            let tree = &thread.probes.tree;
+            let probes = thread.probes.lock();
+            let tree = &probes.tree;
             println!("  tid {}: {} breakpoint(s)", thread.tid, tree.len());
             for (vaddr, probe, slot) in tree.iter() {
                 println!(

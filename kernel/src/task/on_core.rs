@@ -1,0 +1,77 @@
+//! What each core is running, for the code that must find it without the
+//! scheduler's lock: the probe hit path (its thread's probe state and
+//! process) and the scheduler's own fast return to the same thread.
+//!
+//! Each core has one slot, written by that core alone when the scheduler
+//! switches a thread in or out on it (under the scheduler's lock) and read by
+//! that core alone in its trap handlers, which run with interrupts masked: a
+//! slot is never touched by two cores, so reading it takes no lock. The slot
+//! holds its own references (`Arc`) to the thread's probe state and to its
+//! process, so whatever another core does meanwhile (end the process, reap
+//! the thread), what this core is using stays alive until it switches away.
+//!
+//! Beside it, per core, the flag that sends the next return through the
+//! scheduler ([`needs_scheduler`]): set by this core when the scheduler was
+//! involved in a trap, and by other cores when they end this core's process
+//! or make a thread ready for it (with a cross-core interrupt).
+
+use super::process::{Process, Tid};
+use crate::{arch::Frame, cores, probe::thread_state::ThreadProbes};
+use alloc::sync::Arc;
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicBool, Ordering},
+};
+use spin::Mutex;
+
+/// The thread a core runs, as its trap handlers see it.
+pub struct Running {
+    pub tid: Tid,
+    /// Where its registers are saved on a trap (the top of its kernel stack).
+    pub frame: *mut Frame,
+    pub probes: Arc<Mutex<ThreadProbes>>,
+    pub process: Arc<Process>,
+}
+
+struct Slot(UnsafeCell<Option<Running>>);
+
+// SAFETY: slot `i` is read and written only by core `i` (indexed by
+// `cores::this()`), in trap context with interrupts masked, so no two
+// accesses to one slot ever overlap.
+unsafe impl Sync for Slot {}
+
+static SLOTS: [Slot; cores::MAX_CORES] = [const { Slot(UnsafeCell::new(None)) }; cores::MAX_CORES];
+
+/// Per core: the next return from a trap must go through the scheduler.
+static NEEDS_SCHEDULER: [AtomicBool; cores::MAX_CORES] = [const { AtomicBool::new(true) }; cores::MAX_CORES];
+
+/// `f` with the thread this core runs, if any.
+#[inline(always)]
+pub fn with_mine<R>(f: impl FnOnce(Option<&Running>) -> R) -> R {
+    // SAFETY: this core's own slot (see `Slot`); the reference does not
+    // outlive `f`, during which this core does not switch threads.
+    f(unsafe { &*SLOTS[cores::this()].0.get() }.as_ref())
+}
+
+/// Make `running` this core's thread; returns the one it replaces, which the
+/// caller drops once this core has left that thread's address space.
+pub(super) fn set_mine(running: Option<Running>) -> Option<Running> {
+    // SAFETY: this core's own slot, written by this core only (see `Slot`).
+    core::mem::replace(unsafe { &mut *SLOTS[cores::this()].0.get() }, running)
+}
+
+/// Does the next return from a trap on this core need the scheduler?
+#[inline(always)]
+pub fn needs_scheduler() -> bool {
+    NEEDS_SCHEDULER[cores::this()].load(Ordering::Acquire)
+}
+
+/// Send core `index`'s next return through the scheduler.
+pub fn call_scheduler_on(index: usize) {
+    NEEDS_SCHEDULER[index].store(true, Ordering::Release);
+}
+
+/// This core's scheduler pass is done: returns may skip it until flagged.
+pub(super) fn scheduler_done_here() {
+    NEEDS_SCHEDULER[cores::this()].store(false, Ordering::Release);
+}
