@@ -9,6 +9,7 @@
 //! | `probe=PROGRAM:SYMBOL[+OFFSET]`, `probe=PROGRAM:0xADDRESS` | a uprobe there, in every process of PROGRAM |
 //! | `retprobe=PROGRAM:SYMBOL` | a return probe on that function |
 //! | `xol-policy=fresh\|reuse`, `simulate=all\|branches`, `xol-slots=N` | how hits execute the original instruction |
+//! | `lookup=tree\|registry` | find a hit's probe in the thread's own tree, the registry on a miss (default) / in the registry under its exclusive lock on every hit (the benchmark's comparison) |
 //! | `trace` | print every step of every hit |
 //! | `tick-us=N` | tick every N microseconds while tasks run (default 10 ms) |
 //! | `preempt-steps` | switch to another thread after every `eret` into an XOL slot is prepared |
@@ -91,6 +92,10 @@ pub struct ProbeOptions {
     /// `preempt-steps`: switch threads right after every step is armed, as if a
     /// timer interrupt landed in every step (a torture test).
     pub preempt_steps: bool,
+    /// `lookup=registry`: every hit looks its probe up in the registry under
+    /// its exclusive lock instead of the thread's tree (the benchmark's
+    /// comparison with the situation before the per-thread tree).
+    pub registry_every_hit: bool,
 }
 
 /// Parsed boot arguments.
@@ -142,6 +147,8 @@ pub fn parse(line: &str) -> BootArgs {
             Some(("xol-policy", "reuse")) => args.probe_options.fresh_slots = false,
             Some(("simulate", "branches")) => args.probe_options.simulate_branches_only = true,
             Some(("simulate", "all")) => args.probe_options.simulate_branches_only = false,
+            Some(("lookup", "tree")) => args.probe_options.registry_every_hit = false,
+            Some(("lookup", "registry")) => args.probe_options.registry_every_hit = true,
             Some(("xol-slots", count)) => match count.parse() {
                 Ok(count) if count >= 1 => args.probe_options.xol_slots = Some(count),
                 _ => crate::println!("bootargs: xol-slots={} is not a count of at least 1", count),

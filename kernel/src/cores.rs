@@ -12,8 +12,10 @@
 //! other for work through a per-core mailbox of request bits
 //! ([`Request`]) and the machine's cross-core interrupt
 //! (`Cores::interrupt_core`): wake up and look for a thread, or stop while
-//! instructions are rewritten or translations change ([`stop_others`],
-//! [`shoot_down_translations`]).
+//! instructions are rewritten or a live address space gains a mapping
+//! ([`stop_others`]; on an architecture whose TLB invalidation is local,
+//! each stopped core drops its cached user translations before it goes on:
+//! that is the TLB shootdown).
 
 use crate::{
     arch::{Cores, Machine},
@@ -167,14 +169,13 @@ pub fn open_scheduler() {
     }
 }
 
-/// A secondary core's life after [`arrive`]: wait for [`open_scheduler`],
-/// then idle in the scheduler like the boot core.
-pub fn secondary_main() -> ! {
+/// A secondary core after [`arrive`]: wait until [`open_scheduler`] lets it
+/// join (`crate::run::secondary_core`), answering requests to stop meanwhile.
+pub fn wait_to_join_the_scheduler() {
     while !JOIN_SCHEDULER.load(Ordering::Acquire) {
         handle_stop_while_waiting();
         core::hint::spin_loop();
     }
-    crate::task::run()
 }
 
 /// Leave `request` in core `index`'s mailbox and interrupt it.
@@ -259,19 +260,6 @@ pub fn handle_stop_while_waiting() {
             Machine::flush_local_user_translations();
         }
     }
-}
-
-/// Have every other core drop its cached user translations and wait until
-/// each has (a mapping of a live address space was removed or changed). On
-/// an architecture whose TLB invalidation is broadcast this asks nothing.
-pub fn shoot_down_translations() {
-    if <Machine as Cores>::TLB_INVALIDATION_IS_BROADCAST || online() == 1 {
-        return;
-    }
-    stop_others(|| {
-        // Every other core is stopped with interrupts masked; each flushes on
-        // its way out of `stop_here` (see `handle_requests`).
-    });
 }
 
 /// Carry out this core's requests (called by the dispatcher for

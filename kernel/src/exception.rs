@@ -80,7 +80,7 @@ fn offer_to_probes(
 ) -> bool {
     let after = task::on_core::with_mine(|running| {
         let running = running?;
-        let mut probes = running.probes.lock();
+        let mut probes = crate::probe::lock_counting_waits(&running.probes);
         let mut thread = HitThread { tid: running.tid, probes: &mut probes };
         handler(frame, &mut thread, &running.process)
     });

@@ -35,8 +35,18 @@ pub fn self_tests_and_tasks(platform: &Platform, self_tests: &[SelfTest]) -> ! {
     }
     if launched.started > 0 || shell {
         // Ends in the scheduler's report, which counts what could not start too.
+        crate::cores::open_scheduler();
         task::run();
     }
     probe::print_report();
     power::exit(ExitStatus::of_tasks(launched.failed_tests, launched.not_started))
+}
+
+/// A secondary core's life once its machine state is up and it has arrived
+/// (`cores::arrive`): wait for the scheduler to open, then idle in it like
+/// the boot core, taking threads as they become ready.
+#[allow(dead_code)] // until the architectures' secondary entries call it
+pub fn secondary_core() -> ! {
+    crate::cores::wait_to_join_the_scheduler();
+    task::run()
 }

@@ -263,11 +263,15 @@ pub struct ProbeCounters {
     /// Whole instruction-cache invalidations (`IC IALLUIS`), where the I-cache
     /// may alias; appended last, so the earlier fields keep their offsets.
     pub ic_iallu: u64,
+    /// Times a hit found a lock it takes already held by another core (the
+    /// registry's, or its thread's own probe state's): the contention the
+    /// per-thread tree is there to avoid (appended last).
+    pub lock_waits: u64,
 }
 
 impl ProbeCounters {
     pub const SIZE: usize = core::mem::size_of::<ProbeCounters>();
-    fn words(&self) -> [u64; 10] {
+    fn words(&self) -> [u64; 11] {
         [
             self.hits,
             self.simulated,
@@ -279,13 +283,14 @@ impl ProbeCounters {
             self.slot_waits,
             self.return_probes_skipped,
             self.ic_iallu,
+            self.lock_waits,
         ]
     }
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         words_to_bytes(self.words())
     }
     pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
-        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped, ic_iallu] =
+        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped, ic_iallu, lock_waits] =
             bytes_to_words(bytes);
         Self {
             hits,
@@ -298,6 +303,7 @@ impl ProbeCounters {
             slot_waits,
             return_probes_skipped,
             ic_iallu,
+            lock_waits,
         }
     }
 }
@@ -423,8 +429,9 @@ mod tests {
             slot_waits: 8,
             return_probes_skipped: 9,
             ic_iallu: 10,
+            lock_waits: 11,
         };
-        assert_eq!(ProbeCounters::SIZE, 80);
+        assert_eq!(ProbeCounters::SIZE, 88);
         assert_eq!(ProbeCounters::from_bytes(&counters.to_bytes()), counters);
         let stats = ProbeStats { hits: 10, return_hits: 11 };
         assert_eq!(ProbeStats::from_bytes(&stats.to_bytes()), stats);

@@ -26,7 +26,7 @@ use crate::{
 };
 use alloc::{format, string::String, sync::Arc, vec::Vec};
 use brk_abi::{layout, Error};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use probe_core::{
     registry::Treatment, xol, Arch, Counters, ProbeId, ProbeKind, ProbeSpec, SimulatePolicy, SpaceId, XolPolicy,
     XolSlots,
@@ -51,6 +51,13 @@ static EVERY_PROBE: Mutex<Vec<Arc<Probe>>> = Mutex::new(Vec::new());
 /// other retired probe went with its process's address space.
 static UNREGISTERED: Mutex<Vec<ProbeId>> = Mutex::new(Vec::new());
 pub static COUNTERS: Counters = Counters::new();
+/// Hits that found a lock they take held by another core (`lock_waits` of
+/// the `probe_counters` call; the benchmark's contention per hit).
+static LOCK_WAITS: AtomicU64 = AtomicU64::new(0);
+/// `lookup=registry`: every hit looks its probe up in the registry under
+/// its exclusive lock, skipping the thread's tree: the situation before the
+/// per-thread tree, for the benchmark to compare against.
+static REGISTRY_EVERY_HIT: AtomicBool = AtomicBool::new(false);
 /// The options the boot arguments gave; the three the shell changes at run
 /// time are the atomics below, which [`options`] reads instead.
 static OPTIONS: Once<ProbeOptions> = Once::new();
@@ -103,6 +110,40 @@ pub fn options() -> ProbeOptions {
         simulate_branches_only: SIMULATE_BRANCHES_ONLY.load(Ordering::Relaxed),
         ..OPTIONS.get().copied().unwrap_or_default()
     }
+}
+
+/// Lock `lock`, counting a wait if another core holds it.
+#[inline(always)]
+pub fn lock_counting_waits<T>(lock: &Mutex<T>) -> spin::MutexGuard<'_, T> {
+    lock.try_lock().unwrap_or_else(|| {
+        LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+        lock.lock()
+    })
+}
+
+/// The registry's probe at `(space, vaddr)`, read under its shared lock (or,
+/// with `lookup=registry`, its exclusive one), counting a wait if a writer
+/// (or, exclusive, anyone) holds it.
+#[inline]
+pub fn registry_find(space: SpaceId, vaddr: u64) -> Option<Arc<Probe>> {
+    if REGISTRY_EVERY_HIT.load(Ordering::Relaxed) {
+        let registry = REGISTRY.try_write().unwrap_or_else(|| {
+            LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+            REGISTRY.write()
+        });
+        return registry.find(space, vaddr);
+    }
+    let registry = REGISTRY.try_read().unwrap_or_else(|| {
+        LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+        REGISTRY.read()
+    });
+    registry.find(space, vaddr)
+}
+
+/// `lookup=registry`: skip the thread's tree on every hit.
+#[inline(always)]
+pub fn registry_every_hit() -> bool {
+    REGISTRY_EVERY_HIT.load(Ordering::Relaxed)
 }
 
 pub fn xol_policy() -> XolPolicy {
@@ -163,6 +204,7 @@ pub fn init(args: &BootArgs) {
     set_trace_all(options.trace);
     FRESH_SLOTS.store(options.fresh_slots, Ordering::Relaxed);
     SIMULATE_BRANCHES_ONLY.store(options.simulate_branches_only, Ordering::Relaxed);
+    REGISTRY_EVERY_HIT.store(options.registry_every_hit, Ordering::Relaxed);
     *REQUESTS.lock() = args
         .probes
         .iter()
@@ -485,6 +527,7 @@ pub fn counters() -> brk_abi::ProbeCounters {
         slot_waits: s.slot_waits,
         return_probes_skipped: s.return_probes_skipped,
         ic_iallu: s.ic_iallu,
+        lock_waits: LOCK_WAITS.load(Ordering::Relaxed),
     }
 }
 

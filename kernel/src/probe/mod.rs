@@ -42,7 +42,7 @@ use crate::{
     },
 };
 use alloc::{format, string::String, sync::Arc};
-use common::{xol_policy, COUNTERS, REGISTRY};
+use common::{xol_policy, COUNTERS};
 use probe_core::{
     registry::Treatment, retstack::PushOutcome, xol, ActiveHit, Arch, BreakpointTree, ProbeKind, SlotIndex, TreeLookup,
     XolPolicy,
@@ -52,7 +52,7 @@ use user_memory::CheckedUserMemory;
 
 /// What the shell asks of the probes at run time (`crate::shell`).
 pub use common::live;
-pub use common::{counters, init, scheduler_hooks, sys_register, sys_stats, sys_unregister};
+pub use common::{counters, init, lock_counting_waits, scheduler_hooks, sys_register, sys_stats, sys_unregister};
 pub use report::print_report;
 
 /// A breakpoint trap from user mode by `thread` of `process` (the running
@@ -122,6 +122,12 @@ fn find_probe(
     tid: u32,
     breakpoint: u64,
 ) -> Option<(ActiveHit<Isa>, Option<SlotIndex>)> {
+    if common::registry_every_hit() {
+        // The comparison case: no tree, the registry's exclusive lock on every hit.
+        let hit = common::registry_find(space_of(pid), breakpoint)?.enter()?;
+        trace!("registry (lookup=registry): {}", hit.probe().id);
+        return Some((hit, None));
+    }
     match tree.lookup(breakpoint) {
         TreeLookup::Hit { hit, remembered_slot } => {
             trace!(
@@ -135,7 +141,7 @@ fn find_probe(
             if matches!(lookup, TreeLookup::StaleRemoved) {
                 trace!("tree entry was for a retired probe: dropped");
             }
-            let found = REGISTRY.read().find(space_of(pid), breakpoint);
+            let found = common::registry_find(space_of(pid), breakpoint);
             match found.map(|probe| tree.insert(probe)) {
                 Some(Ok(Some(hit))) => {
                     trace!(

@@ -77,7 +77,7 @@ fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dy
         let b = counters();
         let (iters, ticks) = (config.iters, t1 - t0);
         println!(
-            "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={}",
+            "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={} lock_waits={}",
             b.hits - a.hits,
             b.simulated - a.simulated,
             b.stepped - a.stepped,
@@ -86,6 +86,7 @@ fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dy
             b.dc_cvau_lines - a.dc_cvau_lines,
             b.ic_ivau_lines - a.ic_ivau_lines,
             b.slot_waits - a.slot_waits,
+            b.lock_waits - a.lock_waits,
         );
     }
 }
