@@ -64,6 +64,7 @@ pub struct Sample {
     pub slot_written: u64,
     pub dc_cvau: u64,
     pub ic_ivau: u64,
+    pub lock_waits: u64,
 }
 
 impl Sample {
@@ -105,6 +106,7 @@ pub fn parse_line(line: &str) -> Option<Sample> {
             "slot_written" => s.slot_written = number()?,
             "dc_cvau" => s.dc_cvau = number()?,
             "ic_ivau" => s.ic_ivau = number()?,
+            "lock_waits" => s.lock_waits = number()?,
             _ => {}
         }
     }
@@ -305,6 +307,8 @@ struct Document<'a> {
     records: &'a [Record],
     floor: Vec<Floor>,
     footprint: Footprint,
+    /// The core-scaling pass (`threads-uprobe` on 1, 2 and 4 cores).
+    cores: &'a [ScalingRow],
     iterations: u64,
     repetitions: u64,
 }
@@ -401,6 +405,11 @@ impl Machine {
     /// One boot with `append` as the boot arguments; the console transcript of a
     /// run that finished with status 0 and `bench: done`.
     fn boot(&self, append: String, icount: bool) -> Result<String> {
+        self.boot_on_cores(append, icount, 1)
+    }
+
+    /// [`Machine::boot`] with `cores` processors (QEMU `-smp`).
+    fn boot_on_cores(&self, append: String, icount: bool, cores: usize) -> Result<String> {
         let (qemu, mut args) = match self {
             Machine::Virt { qemu, image, .. } => {
                 let options = qemu::BootOptions { append: Some(append), ..Default::default() };
@@ -414,6 +423,9 @@ impl Machine {
         };
         if icount {
             args.splice(0..0, ["-icount".to_string(), "shift=0".to_string()]);
+        }
+        if cores > 1 {
+            args.splice(0..0, ["-smp".to_string(), cores.to_string()]);
         }
         let shown: Vec<String> =
             args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
@@ -443,7 +455,7 @@ pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let (iters, reps, icount_iters) = if options.quick { (2_000u64, 5u64, 500u64) } else { (20_000, 7, 2_000) };
     let machine = Machine::build(options.arch)?;
-    let steps = CONFIGS.len() * 2;
+    let steps = CONFIGS.len() * 2 + SCALING_CORES.len() * LOOKUPS.len();
     let mut step = 0;
     let mut progress = |what: &str| {
         step += 1;
@@ -469,6 +481,17 @@ pub fn run(options: Options) -> Result<()> {
             boot_insns = Some(count as f64 * 1e9 / freq as f64);
         }
         icount.insert(config, samples_of(&transcript));
+    }
+
+    let mut scaling = Vec::new();
+    for cores in SCALING_CORES {
+        for lookup in LOOKUPS {
+            progress(&format!("threads-uprobe on {cores} core(s), lookup={lookup} (reuse/all)"));
+            let append =
+                format!("run=bench-uprobes:threads,{iters},{reps} xol-policy=reuse simulate=all lookup={lookup}");
+            let transcript = machine.boot_on_cores(append, false, cores)?;
+            scaling.extend(scaling_rows(cores, lookup, &samples_of(&transcript)));
+        }
     }
 
     let mut all = Vec::new();
@@ -526,6 +549,13 @@ pub fn run(options: Options) -> Result<()> {
     );
 
     println!();
+    println!("== cores: threads-uprobe, one thread per core, each its own probe (reuse/all; median of {reps}) ==");
+    println!("  (QEMU runs each guest core on a host thread: with fewer host cores than guest cores, they take turns)");
+    for line in scaling_table(&scaling) {
+        println!("  {line}");
+    }
+
+    println!();
     println!("== targets ==");
     for line in targets(&all) {
         println!("  {line}");
@@ -536,7 +566,8 @@ pub fn run(options: Options) -> Result<()> {
             Arch::Aarch64 => "aarch64",
             Arch::X86_64 => "x86_64",
         };
-        let doc = Document { arch, records: &all, floor, footprint, iterations: iters, repetitions: reps };
+        let doc =
+            Document { arch, records: &all, floor, footprint, cores: &scaling, iterations: iters, repetitions: reps };
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("json: {}", path.display());
@@ -547,6 +578,78 @@ pub fn run(options: Options) -> Result<()> {
     }
     println!("bench: finished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The core counts the scaling pass boots with (QEMU `-smp`).
+pub const SCALING_CORES: [usize; 3] = [1, 2, 4];
+/// How a hit finds its probe: the thread's tree (the registry on a miss), or
+/// the registry under its exclusive lock on every hit (`lookup=registry`, the
+/// situation before the per-thread tree).
+pub const LOOKUPS: [&str; 2] = ["tree", "registry"];
+
+/// One row of the core-scaling table: `threads-uprobe` with `threads`
+/// threads on `cores` cores.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScalingRow {
+    pub cores: usize,
+    pub lookup: String,
+    pub threads: u64,
+    pub hits_per_sec_median: f64,
+    /// Hits that found a lock of the hit path held by another core, per hit.
+    pub lock_waits_per_hit: f64,
+}
+
+/// The `threads-uprobe` samples of one scaling boot, as rows (threads =
+/// cores, and every thread count the program ran, for the JSON).
+pub fn scaling_rows(cores: usize, lookup: &str, samples: &[Sample]) -> Vec<ScalingRow> {
+    group(samples)
+        .into_iter()
+        .filter(|((case, _, _), _)| case == "threads-uprobe")
+        .map(|((_, threads, _), runs)| {
+            let rates: Vec<f64> = runs.iter().map(|s| s.rate()).collect();
+            let hits: u64 = runs.iter().map(|s| s.hits).sum();
+            let waits: u64 = runs.iter().map(|s| s.lock_waits).sum();
+            ScalingRow {
+                cores,
+                lookup: lookup.to_string(),
+                threads,
+                hits_per_sec_median: stats(&rates).median,
+                lock_waits_per_hit: if hits == 0 { 0.0 } else { waits as f64 / hits as f64 },
+            }
+        })
+        .collect()
+}
+
+/// The scaling table: per core count, the tree and the registry side by
+/// side with as many threads as cores, and how each scales against 1 core.
+pub fn scaling_table(rows: &[ScalingRow]) -> Vec<String> {
+    let row = |cores: usize, lookup: &str| {
+        rows.iter().find(|r| r.cores == cores && r.lookup == lookup && r.threads == cores as u64)
+    };
+    let mut lines = vec![format!(
+        "{:>5}  {:>26}  {:>26}  {:>10}",
+        "cores", "tree: M hits/s (waits/hit)", "registry: M hits/s (waits/hit)", "tree/registry"
+    )];
+    for cores in SCALING_CORES {
+        let (Some(tree), Some(registry)) = (row(cores, "tree"), row(cores, "registry")) else { continue };
+        let scale = |r: &ScalingRow, lookup: &str| {
+            row(1, lookup)
+                .map_or(String::new(), |one| format!(" {:.2}x", r.hits_per_sec_median / one.hits_per_sec_median))
+        };
+        lines.push(format!(
+            "{:>5}  {:>26}  {:>26}  {:>10.2}x",
+            cores,
+            format!("{:.3}{} ({:.4})", tree.hits_per_sec_median / 1e6, scale(tree, "tree"), tree.lock_waits_per_hit),
+            format!(
+                "{:.3}{} ({:.4})",
+                registry.hits_per_sec_median / 1e6,
+                scale(registry, "registry"),
+                registry.lock_waits_per_hit
+            ),
+            tree.hits_per_sec_median / registry.hits_per_sec_median
+        ));
+    }
+    lines
 }
 
 fn text_size(elf: &Path) -> Option<u64> {
@@ -873,6 +976,28 @@ mod tests {
             assert!(json.get(field).is_some(), "{field} missing");
         }
         assert_eq!(table_line(r), "trig-uprobe-nop: 0.500 ± 0.000M/s");
+    }
+
+    #[test]
+    fn scaling_rows_give_rates_and_lock_waits_per_hit_and_the_table_compares_the_lookups() {
+        let line = |cores: u64, ticks: u64, waits: u64| {
+            parse_line(&format!(
+                "bench: case=threads-uprobe threads={cores} probes={cores} rep=0 iters=1000 ticks={ticks} freq=1000000 hits=1000 lock_waits={waits}"
+            ))
+            .unwrap()
+        };
+        let mut rows = Vec::new();
+        for (cores, tree_ticks, registry_ticks) in [(1, 1000, 1000), (2, 500, 900), (4, 250, 1000)] {
+            rows.extend(scaling_rows(cores, "tree", &[line(cores as u64, tree_ticks, 0)]));
+            rows.extend(scaling_rows(cores, "registry", &[line(cores as u64, registry_ticks, 250)]));
+        }
+        assert_eq!(rows[0].hits_per_sec_median, 1e6);
+        assert_eq!(rows[1].lock_waits_per_hit, 0.25);
+        let table = scaling_table(&rows);
+        assert_eq!(table.len(), 4, "{table:#?}");
+        assert!(table[3].contains("4.000 4.00x (0.0000)"), "{}", table[3]);
+        assert!(table[3].contains("1.000 1.00x (0.2500)"), "{}", table[3]);
+        assert!(table[3].trim_end().ends_with("4.00x"), "{}", table[3]);
     }
 
     #[test]
