@@ -248,6 +248,20 @@ pub fn stop_here() {
     }
 }
 
+/// Take `lock`, answering requests to stop while waiting for it: for every
+/// lock that a core may hold while it stops the others ([`stop_others`]), so
+/// that a core waiting for it with interrupts masked cannot keep the stopper
+/// waiting for ever.
+pub fn lock_answering_stops<T>(lock: &Mutex<T>) -> spin::MutexGuard<'_, T> {
+    loop {
+        if let Some(guard) = lock.try_lock() {
+            return guard;
+        }
+        handle_stop_while_waiting();
+        core::hint::spin_loop();
+    }
+}
+
 /// Answer a request to stop while spinning for something with interrupts
 /// masked (a lock whose holder may be the core that asks everyone to stop):
 /// without this the two would wait for each other.

@@ -296,7 +296,8 @@ fn write_text(space: &AddressSpace, vaddr: u64, bytes: &[u8]) {
 /// boot arguments' and the shell's). Each failure prints one line; the
 /// process runs anyway.
 fn install_requested(process: &mut Process) {
-    let mut requests = REQUESTS.lock();
+    // Planting stops the other cores while this is held.
+    let mut requests = crate::cores::lock_answering_stops(&REQUESTS);
     for asked in requests.iter_mut().filter(|asked| asked.request.program == process.name && !asked.withdrawn) {
         install(process, asked);
     }

@@ -167,13 +167,7 @@ static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
 /// whose caller may hold this lock), so the two can never wait for each
 /// other.
 fn lock() -> spin::MutexGuard<'static, Option<Scheduler>> {
-    loop {
-        if let Some(guard) = SCHEDULER.try_lock() {
-            return guard;
-        }
-        cores::handle_stop_while_waiting();
-        core::hint::spin_loop();
-    }
+    cores::lock_answering_stops(&SCHEDULER)
 }
 
 /// Run `f` on the scheduler, which must exist. This core's next return from

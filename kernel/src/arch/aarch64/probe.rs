@@ -152,12 +152,12 @@ impl Probes for Machine {
         let dcache_line = alias & !(geometry.dcache_line - 1);
         if lines.ic_iallu > 0 {
             format!(
-                "DC CVAU {} line(s) at {:#x}, DSB ISH, IC IALLUIS (the I-cache may alias: the user's line is not indexed by the kernel's address), DSB ISH, ISB",
+                "DC CVAU {} line(s) at {:#x}, DSB ISH, IC IALLUIS (the I-cache may alias: the user's line is not indexed by the kernel's address), DSB ISH, ISB; inner shareable: every core's caches",
                 lines.dc_cvau_lines, dcache_line
             )
         } else {
             format!(
-                "DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB",
+                "DC CVAU {} line(s) at {:#x}, DSB ISH, IC IVAU {} line(s) at {:#x}, DSB ISH, ISB; inner shareable: every core's caches",
                 lines.dc_cvau_lines,
                 dcache_line,
                 lines.ic_ivau_lines,

@@ -57,7 +57,7 @@ pub fn add(target: brk_shell::ProbeTarget, return_probe: bool) {
             asked.request.spec, asked.request.program
         );
     }
-    REQUESTS.lock().push(asked);
+    crate::cores::lock_answering_stops(&REQUESTS).push(asked);
 }
 
 /// `probe del`: put the original instruction back and retire probe `id`;
@@ -78,7 +78,9 @@ pub fn delete(id: u32) {
         return;
     }
     let mut withdrawn = None;
-    for asked in REQUESTS.lock().iter_mut().filter(|asked| asked.planted.contains(&probe.id)) {
+    for asked in
+        crate::cores::lock_answering_stops(&REQUESTS).iter_mut().filter(|asked| asked.planted.contains(&probe.id))
+    {
         asked.withdrawn = true;
         withdrawn = Some(asked.request.program.clone());
     }
@@ -129,7 +131,9 @@ pub fn list() {
             );
         }
     });
-    for asked in REQUESTS.lock().iter().filter(|asked| asked.from_shell && !asked.withdrawn) {
+    for asked in
+        crate::cores::lock_answering_stops(&REQUESTS).iter().filter(|asked| asked.from_shell && !asked.withdrawn)
+    {
         println!("  asked: {} in every new process of {}", asked.request.spec, asked.request.program);
     }
 }
