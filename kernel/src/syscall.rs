@@ -86,6 +86,8 @@ pub fn handle(frame: &mut Frame) {
         Some(Syscall::ProbeCounters) => {
             Outcome::Return(copy_out(arg(0), arg(1), |_| Ok(probe::counters().to_bytes().to_vec())))
         }
+        Some(Syscall::PinToCore) => Outcome::Return(scheduler::with(|s| s.pin_current(arg(0)))),
+        Some(Syscall::CoreIndex) => Outcome::Return(Ok(crate::cores::this() as u64)),
         Some(Syscall::Clock) => {
             frame.set_syscall_second_result(time::frequency());
             Outcome::Return(Ok(time::counter()))

@@ -24,8 +24,10 @@
 //! | 11 | `probe_register` | `x0` [`ProbeKind`], `x1` address in the caller's text | probe id |
 //! | 12 | `probe_unregister` | `x0` probe id | 0, once the original instruction is back and no thread is still stepping it |
 //! | 13 | `probe_stats` | `x0` probe id, `x1` buffer, `x2` its length (>= 16) | bytes written: a [`ProbeStats`] |
-//! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 72) | bytes written: a [`ProbeCounters`] |
+//! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 88) | bytes written: a [`ProbeCounters`] |
 //! | 15 | `memory_info` | `x0` buffer, `x1` its length (>= 16) | bytes written: a [`MemoryInfo`] |
+//! | 16 | `pin_to_core` | `x0` core index (0 = the boot core) | 0, once the calling thread runs on that core, where it stays; `InvalidArgument` if no such core is up |
+//! | 17 | `core_index` | | the index of the core the calling thread runs on |
 //!
 //! A new thread starts at `entry` with `x0`, `x1` as given, its own stack (with
 //! an unmapped guard page below it) and `x30` = 0. The last thread to end ends
@@ -85,10 +87,12 @@ pub enum Syscall {
     ProbeStats = 13,
     ProbeCounters = 14,
     MemoryInfo = 15,
+    PinToCore = 16,
+    CoreIndex = 17,
 }
 
 impl Syscall {
-    pub const ALL: [Syscall; 16] = [
+    pub const ALL: [Syscall; 18] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::Yield,
@@ -105,6 +109,8 @@ impl Syscall {
         Syscall::ProbeStats,
         Syscall::ProbeCounters,
         Syscall::MemoryInfo,
+        Syscall::PinToCore,
+        Syscall::CoreIndex,
     ];
 
     pub fn from_number(number: u64) -> Option<Syscall> {
@@ -129,6 +135,8 @@ impl Syscall {
             Syscall::ProbeStats => "probe_stats",
             Syscall::ProbeCounters => "probe_counters",
             Syscall::MemoryInfo => "memory_info",
+            Syscall::PinToCore => "pin_to_core",
+            Syscall::CoreIndex => "core_index",
         }
     }
 }

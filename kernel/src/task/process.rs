@@ -156,6 +156,8 @@ pub struct Thread {
     /// The core whose FP/SIMD registers last held this thread's (they still
     /// do if that core's owner is this thread: no reload needed there).
     pub last_core: Option<usize>,
+    /// The one core it may run on (`pin_to_core`), if pinned.
+    pub pinned: Option<usize>,
     /// Breakpoint tree, return stack and step in progress: the thread's own
     /// allocation and lock, which the core running it holds on a hit.
     pub probes: Arc<Mutex<ThreadProbes>>,

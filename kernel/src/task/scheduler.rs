@@ -343,6 +343,7 @@ impl Scheduler {
             thread_pointer: 0,
             joined_by: None,
             last_core: None,
+            pinned: None,
             probes: Arc::new(Mutex::new(ThreadProbes::new(pid))),
         };
         // SAFETY: the frame slot lies inside the stack we just allocated and own.
@@ -354,16 +355,44 @@ impl Scheduler {
         Ok(tid)
     }
 
-    /// Queue `tid` to run, and wake an idle core for it.
+    /// Queue `tid` to run, and wake an idle core for it (its own core, if it
+    /// is pinned to another one: that core may be running something else,
+    /// which its next tick preempts).
     fn make_ready(&mut self, tid: Tid) {
         self.ready.push_back(tid);
         let me = cores::this();
-        if let Some(idle) = (0..cores::MAX_CORES)
-            .find(|&index| index != me && cores::is_online(index) && self.cores[index].current.is_none())
-        {
-            on_core::call_scheduler_on(idle);
-            cores::ask(idle, cores::Request::Wake);
+        let wake = match self.threads.get(&tid).and_then(|thread| thread.pinned) {
+            Some(core) => Some(core).filter(|&core| core != me),
+            None => (0..cores::MAX_CORES)
+                .find(|&index| index != me && cores::is_online(index) && self.cores[index].current.is_none()),
+        };
+        if let Some(core) = wake {
+            on_core::call_scheduler_on(core);
+            cores::ask(core, cores::Request::Wake);
         }
+    }
+
+    /// `pin_to_core`: the calling thread runs on core `core` only from now on
+    /// (it moves there at once if it is elsewhere).
+    pub fn pin_current(&mut self, core: u64) -> Result<u64, Error> {
+        let core = usize::try_from(core).ok().filter(|&core| cores::is_online(core)).ok_or(Error::InvalidArgument)?;
+        let me = cores::this();
+        let (thread, _) = self.current().ok_or(Error::NoSuchThread)?;
+        thread.pinned = Some(core);
+        if core != me {
+            self.cores[me].reschedule = true;
+        }
+        Ok(0)
+    }
+
+    /// The first ready thread this core may run, taken off the queue.
+    fn next_ready_here(&mut self) -> Option<Tid> {
+        let me = cores::this();
+        let threads = &self.threads;
+        let at = self.ready.iter().position(|tid| {
+            threads.get(tid).is_some_and(|t| t.state == ThreadState::Ready && t.pinned.is_none_or(|core| core == me))
+        })?;
+        self.ready.remove(at)
     }
 
     /// The thread running on this core and its process (during a system
@@ -676,13 +705,12 @@ impl Scheduler {
         }
         self.cores[me].reschedule = false;
         let ticked = self.cores[me].ticked.take();
-        while let Some(next) = self.ready.pop_front() {
-            if self.threads.get(&next).is_some_and(|t| t.state == ThreadState::Ready) {
-                if let Some(preempted) = ticked.filter(|&tid| tid != next) {
-                    self.count_preemption(preempted);
-                }
-                return self.switch_in(next);
+        self.ready.retain(|tid| self.threads.get(tid).is_some_and(|t| t.state == ThreadState::Ready));
+        if let Some(next) = self.next_ready_here() {
+            if let Some(preempted) = ticked.filter(|&tid| tid != next) {
+                self.count_preemption(preempted);
             }
+            return self.switch_in(next);
         }
         if self.processes.is_empty() && !self.stays_up {
             self.finish();

@@ -187,3 +187,14 @@ pub fn memory_info() -> Result<brk_abi::MemoryInfo, Error> {
     Error::decode(result)?;
     Ok(brk_abi::MemoryInfo::from_bytes(&buffer))
 }
+
+/// `pin_to_core` (16): run the calling thread on core `core` only, from now
+/// on; returns once it runs there. `InvalidArgument` if no such core is up.
+pub fn pin_to_core(core: u64) -> Result<u64, Error> {
+    call1(Syscall::PinToCore, core)
+}
+
+/// `core_index` (17): the index of the core the calling thread runs on now.
+pub fn core_index() -> Result<u64, Error> {
+    call0(Syscall::CoreIndex)
+}

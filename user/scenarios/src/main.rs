@@ -398,12 +398,23 @@ pub extern "C" fn race_target(x: u64) -> u64 {
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static CALLS: AtomicU64 = AtomicU64::new(0);
+/// Per worker: the calls it made, and the core it ran on once pinned
+/// (`u64::MAX`: it could not be pinned, there is no such core).
+static WORKER_CALLS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static WORKER_CORE: [AtomicU64; 4] = [const { AtomicU64::new(u64::MAX) }; 4];
 
-fn hammer(_: usize) -> usize {
+/// Worker `i` of `race`: pinned to core `i` if it is up (so that with four
+/// cores each hits the probe on its own core while the main thread, on core
+/// 0, registers and unregisters it), then calls the probed function.
+fn hammer(i: usize) -> usize {
+    if sys::pin_to_core(i as u64).is_ok() {
+        WORKER_CORE[i].store(sys::core_index().unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
     let mut x = 1u64;
     while !STOP.load(Ordering::Relaxed) {
         x = race_target(core::hint::black_box(x));
         CALLS.fetch_add(1, Ordering::Relaxed);
+        WORKER_CALLS[i].fetch_add(1, Ordering::Relaxed);
     }
     x as usize
 }
@@ -437,6 +448,13 @@ fn race(rounds: u64) -> bool {
         thread::join(w).expect("join");
     }
     println!("scenarios: race: 4 threads, {rounds} rounds, hits after unregister {late}, text restored {restored} of {rounds}");
+    for i in 0..4 {
+        let calls = if WORKER_CALLS[i].load(Ordering::Relaxed) > 0 { "some" } else { "no" };
+        match WORKER_CORE[i].load(Ordering::Relaxed) {
+            u64::MAX => println!("scenarios: race: worker {i} not pinned (no core {i}), {calls} calls"),
+            core => println!("scenarios: race: worker {i} pinned, ran on core {core}, {calls} calls"),
+        }
+    }
     println!(
         "scenarios: race: {} hits in all, {} calls",
         if hits > 0 { "some" } else { "no" },
