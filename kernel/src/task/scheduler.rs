@@ -205,8 +205,9 @@ pub fn init(hooks: Hooks) {
 /// no sleep is due: the trap came from this core's thread, which goes on.
 #[inline(always)]
 pub fn resume(interrupted: *mut Frame) -> *mut Frame {
+    let wake = EARLIEST_WAKE.load(Ordering::Acquire);
     if !on_core::needs_scheduler()
-        && time::counter() < EARLIEST_WAKE.load(Ordering::Acquire)
+        && (wake == u64::MAX || time::counter() < wake)
         && on_core::with_mine(|running| running.is_some_and(|running| running.frame == interrupted))
     {
         return interrupted;
