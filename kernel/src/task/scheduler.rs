@@ -170,10 +170,11 @@ fn lock() -> spin::MutexGuard<'static, Option<Scheduler>> {
     cores::lock_answering_stops(&SCHEDULER)
 }
 
-/// Run `f` on the scheduler, which must exist. This core's next return from
-/// its trap goes through the scheduler (whatever `f` changed is looked at).
+/// Run `f` on the scheduler, which must exist. A method that changes what
+/// this core should run next sends its return through the scheduler
+/// ([`Scheduler::reschedule_here`]); the others (`getpid`, a probe
+/// registration) let it return straight to the thread.
 pub fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
-    on_core::call_scheduler_on(cores::this());
     f(lock().as_mut().expect("scheduler used before init"))
 }
 
@@ -381,7 +382,7 @@ impl Scheduler {
         let (thread, _) = self.current().ok_or(Error::NoSuchThread)?;
         thread.pinned = Some(core);
         if core != me {
-            self.cores[me].reschedule = true;
+            self.reschedule_here();
         }
         Ok(0)
     }
@@ -483,7 +484,15 @@ impl Scheduler {
     }
 
     pub fn yield_now(&mut self) {
-        self.cores[cores::this()].reschedule = true;
+        self.reschedule_here();
+    }
+
+    /// Pick another thread for this core at the end of its trap (the running
+    /// one yields, blocks or ends).
+    fn reschedule_here(&mut self) {
+        let me = cores::this();
+        self.cores[me].reschedule = true;
+        on_core::call_scheduler_on(me);
     }
 
     pub fn sleep(&mut self, nanoseconds: u64) {
@@ -491,6 +500,7 @@ impl Scheduler {
         let until = time::counter().saturating_add(ticks);
         let Some((thread, _)) = self.current() else { return };
         thread.state = ThreadState::Sleeping(until);
+        self.reschedule_here();
         self.set_earliest_wake(Some(self.earliest_wake.map_or(until, |earliest| earliest.min(until))));
     }
 
@@ -541,12 +551,14 @@ impl Scheduler {
         }
         other.joined_by = Some(my_tid);
         self.threads.get_mut(&my_tid).expect("current").state = ThreadState::Joining(target);
+        self.reschedule_here();
         Ok(None)
     }
 
     /// `thread_exit`: end the calling thread.
     pub fn exit_thread(&mut self, value: u64) {
         if let Some(tid) = self.current().map(|(thread, _)| thread.tid) {
+            self.reschedule_here();
             self.end_thread(tid, value);
         }
     }
@@ -621,8 +633,8 @@ impl Scheduler {
                     // is told to leave it now.
                     run_time += time::counter().saturating_sub(core.switched_in_at);
                     core.current = None;
+                    on_core::call_scheduler_on(index);
                     if index != me {
-                        on_core::call_scheduler_on(index);
                         cores::ask(index, cores::Request::Wake);
                     }
                 }
