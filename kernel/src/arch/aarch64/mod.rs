@@ -26,7 +26,7 @@ core::arch::global_asm!(
     include_str!("boot.s"),
     early_uart = const crate::board::memory::UART_BASE,
     mpidr_affinity = const smp::MPIDR_AFFINITY,
-    max_cores = const crate::cores::MAX_CORES,
+    max_cores = const crate::arch::MAX_CORES,
     boot_mair = const smp::SECONDARY_BOOT_MAIR,
     boot_tcr = const smp::SECONDARY_BOOT_TCR,
     boot_ttbr0 = const smp::SECONDARY_BOOT_TTBR0,

@@ -6,7 +6,10 @@
 //! [`CROSS_CORE_SGI`].
 
 use super::{cache, mmu};
-use crate::{arch::PageLeaf, cores::MAX_CORES, drivers::gicv2};
+use crate::{
+    arch::{PageLeaf, MAX_CORES},
+    drivers::gicv2,
+};
 use aarch64_cpu::{
     asm::barrier,
     registers::{Readable, Writeable, MPIDR_EL1, TPIDR_EL1},
