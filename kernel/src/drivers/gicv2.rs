@@ -43,7 +43,9 @@ register_bitfields! {
     SGIR [
         TARGET_LIST_FILTER OFFSET(24) NUMBITS(2) [
             /// Only the interfaces CPU_TARGET_LIST names.
-            Listed = 0b00
+            Listed = 0b00,
+            /// Only the interface of the core that writes GICD_SGIR.
+            ThisCore = 0b10
         ],
         CPU_TARGET_LIST OFFSET(16) NUMBITS(8) [],
         SGI_INTID OFFSET(0) NUMBITS(4) []
@@ -136,14 +138,24 @@ pub fn this_core_interface() -> u8 {
     gic().distributor.ITARGETSR[0].get()
 }
 
-/// Raise software-generated interrupt `sgi` (0-15) on the CPU interfaces in
-/// `targets` (bits from [`this_core_interface`]). The caller orders its
-/// earlier stores first (`DSB ISHST`): the write here is to Device memory.
-pub fn send_sgi(sgi: u32, targets: u8) {
-    gic()
-        .distributor
-        .SGIR
-        .write(SGIR::TARGET_LIST_FILTER::Listed + SGIR::CPU_TARGET_LIST.val(targets as u32) + SGIR::SGI_INTID.val(sgi));
+/// Where a software-generated interrupt goes.
+#[derive(Clone, Copy, Debug)]
+pub enum SgiTarget {
+    /// The CPU interfaces whose bits ([`this_core_interface`]) are set.
+    Listed(u8),
+    /// The core that sends it (a GIC with one CPU interface has no bit for it).
+    ThisCore,
+}
+
+/// Raise software-generated interrupt `sgi` (0-15) on `target`. The caller
+/// orders its earlier stores first (`DSB ISHST`): the write here is to
+/// Device memory.
+pub fn send_sgi(sgi: u32, target: SgiTarget) {
+    let route = match target {
+        SgiTarget::Listed(targets) => SGIR::TARGET_LIST_FILTER::Listed + SGIR::CPU_TARGET_LIST.val(targets as u32),
+        SgiTarget::ThisCore => SGIR::TARGET_LIST_FILTER::ThisCore + SGIR::CPU_TARGET_LIST.val(0),
+    };
+    gic().distributor.SGIR.write(route + SGIR::SGI_INTID.val(sgi));
 }
 
 fn gic() -> &'static Gic {

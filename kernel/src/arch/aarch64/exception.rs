@@ -363,6 +363,7 @@ impl Traps for Machine {
             handle(if gicv2::is_tick(intid) {
                 Interrupt::Tick
             } else if intid == smp::CROSS_CORE_SGI {
+                smp::note_cross_core_arrival();
                 Interrupt::CrossCore
             } else if gicv2::is_console(intid) {
                 Interrupt::ConsoleInput

@@ -15,7 +15,7 @@ use aarch64_cpu::{
     registers::{Readable, Writeable, MPIDR_EL1, TPIDR_EL1},
 };
 use alloc::{format, string::String};
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// The SGI one core raises on another (Linux uses 0-7 for its IPIs; any of
 /// 0-15 will do: they are the kernel's own).
@@ -143,6 +143,20 @@ pub fn init_this_core_interrupts(index: usize) {
     gicv2::enable(CROSS_CORE_SGI);
 }
 
+/// How many cross-core interrupts have arrived, on any core (the
+/// `cross-core-sgi` self-test watches it).
+static CROSS_CORE_ARRIVALS: AtomicU64 = AtomicU64::new(0);
+
+/// Count one arrival of [`CROSS_CORE_SGI`] (`exception.rs` decodes it).
+pub fn note_cross_core_arrival() {
+    CROSS_CORE_ARRIVALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many cross-core interrupts have arrived so far.
+pub fn cross_core_arrivals() -> u64 {
+    CROSS_CORE_ARRIVALS.load(Ordering::Relaxed)
+}
+
 impl crate::arch::Cores for super::Machine {
     #[inline(always)]
     fn core_index() -> usize {
@@ -154,11 +168,14 @@ impl crate::arch::Cores for super::Machine {
     /// the caller's stores to Normal memory as the target observes them
     /// (Linux `gic_ipi_send_mask`: "ensure that stores to Normal memory are
     /// visible to the other CPUs before they observe us issuing the IPI").
+    /// A core interrupting itself needs no bit (a GIC with one CPU interface
+    /// has none): it uses the "this core" filter.
     fn interrupt_core(index: usize) {
-        let target = GIC_TARGET[index].load(Ordering::Acquire);
-        if target == 0 {
-            return; // not up, or a GIC with one CPU interface: nobody to interrupt
-        }
+        let target = match GIC_TARGET[index].load(Ordering::Acquire) {
+            0 if index == Self::core_index() => gicv2::SgiTarget::ThisCore,
+            0 => return, // not up: nobody to interrupt
+            bit => gicv2::SgiTarget::Listed(bit),
+        };
         barrier::dsb(barrier::ISHST);
         gicv2::send_sgi(CROSS_CORE_SGI, target);
     }
