@@ -107,8 +107,9 @@ pub fn system_off(conduit: PsciConduit) {
 }
 
 /// Start the core whose MPIDR affinity is `target` at physical address
-/// `entry`, at the EL the kernel was entered at (DEN0022, 6.4: the core
-/// starts with its MMU and caches off, `x0` = `context`).
+/// `entry` (DEN0022, 5.1.4 CPU_ON: the core starts at the caller's
+/// exception level or the one above it, with its MMU and caches off and
+/// `x0` = `context`).
 pub fn cpu_on(conduit: PsciConduit, target: u64, entry: usize, context: u64) -> Result<(), PsciError> {
     match call(conduit, PSCI_CPU_ON_64, [target, entry as u64, context]) {
         0 => Ok(()),

@@ -106,8 +106,11 @@ const _: () = assert!(SECONDARY_BOOT_SLOT_SIZE == 16);
 
 /// Release a core waiting on a spin table: write `entry` (a physical address)
 /// to its 64-bit `release_address`, clean that line to the point of coherency
-/// (the core polls with its caches off), then `SEV` to end its `WFE`. This is
-/// Linux's `smp_spin_table_cpu_prepare` (arch/arm64/kernel/smp_spin_table.c):
+/// (the core polls with its caches off), then `SEV` to end its `WFE`. The
+/// protocol is Linux's Documentation/arch/arm64/booting.rst ("spin-table":
+/// the core polls `cpu-release-addr` in a `wfe` loop and jumps to the single
+/// 64-bit little-endian value that appears there), and this is its
+/// `smp_spin_table_cpu_prepare` (arch/arm64/kernel/smp_spin_table.c):
 /// `writeq_relaxed`, `dcache_clean_inval_poc`, `sev`.
 pub fn release_from_spin_table(release_address: usize, entry: usize) -> Result<(), String> {
     if !release_address.is_multiple_of(8) {
