@@ -34,6 +34,8 @@
 
 // EL1
 .equ CPACR_EL1_FPEN_NO_TRAP, (3 << 20)   // FP/SIMD usable at EL0 and EL1 (EL0 programs use NEON)
+.equ DAIFSET_ALL,          0xf           // `msr daifset`: mask D, A, I and F
+.equ SPSEL_SP_ELX,         1             // `msr spsel`: SP is SP_EL1 (EL1h), the kernel's own
 
 .section .text.boot, "ax"
 .global _start
@@ -143,6 +145,11 @@ from_el2:
     eret
 
 at_el1:
+    // Entered at EL1 directly (QEMU virt, a PSCI CPU_ON from EL1) nothing says
+    // which stack pointer is selected or that interrupts are masked: make it
+    // EL1h with D, A, I and F masked, as the eret from EL2 above does.
+    msr     daifset, #DAIFSET_ALL
+    msr     spsel, #SPSEL_SP_ELX
     ldr     x1, =SCTLR_EL1_RES1_MMU_OFF
     msr     sctlr_el1, x1
     isb
