@@ -29,8 +29,9 @@ use core::{
 };
 use spin::Mutex;
 
-/// The most cores the kernel runs on (core indices are `0..MAX_CORES`).
-pub const MAX_CORES: usize = 8;
+/// The most cores the kernel runs on (core indices are `0..MAX_CORES`): the
+/// contract's, which the architectures size their per-core tables by.
+pub use crate::arch::MAX_CORES;
 
 /// Pages of each secondary core's own stack (its idle loop and the kernel
 /// code it runs when no thread's kernel stack is in use).

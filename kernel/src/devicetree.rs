@@ -49,6 +49,30 @@ pub enum PsciConduit {
     Smc,
 }
 
+/// How a secondary core is started, as its `/cpus/cpu@N` node's
+/// `enable-method` says (Devicetree binding `arm/cpus.yaml`; Linux
+/// `Documentation/arch/arm64/booting.rst`, "secondary CPUs").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnableMethod {
+    /// `"psci"`: the firmware's `CPU_ON` (through the `/psci` node's conduit).
+    Psci,
+    /// `"spin-table"`: the core waits in a `wfe` loop, reading the 64-bit
+    /// `cpu-release-addr` until it holds an entry point.
+    SpinTable { release_address: usize },
+    /// A spin table without its `cpu-release-addr`, or a method this kernel does
+    /// not know (the string, for the report).
+    Unusable(String),
+}
+
+/// One core the machine has, other than by being the boot core.
+#[derive(Clone, Debug)]
+pub struct Core {
+    /// Its MPIDR_EL1 affinity fields (Aff3 in bits \[39:32\], Aff2..Aff0 in
+    /// \[23:0\]), as the node's `reg` gives them.
+    pub mpidr: u64,
+    pub enable_method: EnableMethod,
+}
+
 /// The GICv2 register blocks.
 #[derive(Clone, Copy, Debug)]
 pub struct GicAddresses {
@@ -86,6 +110,10 @@ pub struct Platform {
     /// `/memreserve/` ranges and `/reserved-memory` nodes (some of them `no-map`),
     /// or the board table's without a device tree.
     pub reserved: Vec<Reservation>,
+    /// Every core the machine lists (the boot core among them), in the tree's
+    /// order, or the board table's without a tree.
+    pub cores: Vec<Core>,
+    pub cores_source: Source,
     /// The framebuffer the board's firmware gave the console's screen, if any
     /// (`board/rpi4/screen.rs`): mapped by `mmu::enable`, outside the allocator.
     pub framebuffer: Option<MemoryRegion>,
@@ -148,6 +176,11 @@ pub fn discover(dtb_addr: usize) -> Platform {
         psci: None,
         reserved: Vec::new(),
         tree: None,
+        cores: board::CORES
+            .iter()
+            .map(|&(mpidr, release_address)| Core { mpidr, enable_method: EnableMethod::SpinTable { release_address } })
+            .collect(),
+        cores_source: Source::BoardTable,
         framebuffer: None,
     };
     match open(dtb_addr) {
@@ -284,6 +317,12 @@ fn read_tree(fdt: &Fdt<'static>, platform: &mut Platform) {
             _ => None,
         });
 
+    let cores = cores(fdt);
+    if !cores.is_empty() {
+        platform.cores = cores;
+        platform.cores_source = Source::DeviceTree;
+    }
+
     if let Ok(bootargs) = fdt.chosen().and_then(|chosen| chosen.bootargs()) {
         platform.bootargs = String::from(bootargs);
     }
@@ -334,4 +373,36 @@ fn virtual_timer_intid(fdt: &Fdt<'static>) -> Option<u32> {
         [GIC_SPECIFIER_PPI, number, ..] => Some(number + PPI_INTID_BASE),
         _ => None,
     }
+}
+
+/// The `/cpus/cpu@N` nodes (`device_type = "cpu"`, not disabled): each one's
+/// MPIDR affinity (`reg`, one or two cells as `/cpus` `#address-cells` says)
+/// and how to start it (`enable-method`, and `cpu-release-addr` for a spin
+/// table: always two cells, Devicetree binding `arm/cpus.yaml`).
+fn cores(fdt: &Fdt<'static>) -> Vec<Core> {
+    fdt.all_nodes()
+        .filter_map(Result::ok)
+        .filter(|node| node.parent_name() == Some("cpus") && node.name().starts_with("cpu@"))
+        .filter(|node| node.find_property("device_type").and_then(|p| p.str()).is_ok_and(|kind| kind == "cpu"))
+        .filter(|node| !matches!(node.status(), Ok(fdt_parser::Status::Disabled)))
+        .filter_map(|node| {
+            let cells: Vec<u32> = node.find_property("reg").ok()?.u32_list().collect();
+            let mpidr = match cells.as_slice() {
+                [aff] => *aff as u64,
+                [high, low] => ((*high as u64) << 32) | *low as u64,
+                _ => return None,
+            };
+            let method = node.find_property("enable-method").ok().and_then(|p| p.str().ok()).unwrap_or("");
+            let enable_method = match method {
+                "psci" => EnableMethod::Psci,
+                "spin-table" => match node.find_property("cpu-release-addr").and_then(|p| p.u64()) {
+                    Ok(address) => EnableMethod::SpinTable { release_address: address as usize },
+                    Err(_) => EnableMethod::Unusable(String::from("spin-table without a cpu-release-addr")),
+                },
+                "" => EnableMethod::Unusable(String::from("no enable-method")),
+                other => EnableMethod::Unusable(alloc::format!("enable-method \"{}\"", other)),
+            };
+            Some(Core { mpidr, enable_method })
+        })
+        .collect()
 }

@@ -16,7 +16,7 @@ mod arch;
 mod board;
 mod bootargs;
 mod console;
-#[allow(dead_code)] // until every architecture brings its other cores up
+#[allow(dead_code)] // until the scheduler lets the other cores in (open_scheduler, stop_others) and x86_64 starts them
 mod cores;
 #[cfg(target_arch = "aarch64")]
 mod devicetree;

@@ -69,11 +69,20 @@ pub struct Boot {
     /// `-append`: the device tree's `/chosen/bootargs`.
     pub append: Option<String>,
     pub timeout: Duration,
+    /// `-smp N`: how many cores `virt` has (1, QEMU's default, passes nothing).
+    pub smp: usize,
 }
 
 impl Default for Boot {
     fn default() -> Self {
-        Boot { cpu: "cortex-a72".into(), memory: "1G".into(), el2: false, append: None, timeout: DEFAULT_TIMEOUT }
+        Boot {
+            cpu: "cortex-a72".into(),
+            memory: "1G".into(),
+            el2: false,
+            append: None,
+            timeout: DEFAULT_TIMEOUT,
+            smp: 1,
+        }
     }
 }
 
@@ -103,6 +112,13 @@ impl Boot {
         self
     }
 
+    /// Boot `virt` with `cores` cores (`-smp`). (A raspi4b boot always has four;
+    /// its boot arguments say how many to run: `cores=N`.)
+    pub fn smp(mut self, cores: usize) -> Self {
+        self.smp = cores;
+        self
+    }
+
     /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`, without
     /// which `virt` needs a network option ROM that minimal QEMU installs lack).
     pub fn qemu_args(&self, image: &str) -> Vec<String> {
@@ -118,6 +134,9 @@ impl Boot {
         ];
         let mut args: Vec<String> =
             options.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]).collect();
+        if self.smp > 1 {
+            args.extend(["-smp".to_string(), self.smp.to_string()]);
+        }
         args.push("-semihosting".into());
         args.extend(["-kernel".to_string(), image.to_string()]);
         if let Some(append) = &self.append {
@@ -476,6 +495,47 @@ pub fn raspi4b_args_as_on_a_board(
     args
 }
 
+/// The two words of the armstub the firmware fills in (boot/armstub/src/armstub.s).
+const ARMSTUB_DTB_PTR32: usize = 0xf8;
+const ARMSTUB_KERNEL_ENTRY32: usize = 0xfc;
+/// Where a firmware-shaped boot puts the device tree: near the top of the first
+/// RAM bank, as the firmware does (it chooses the address; the kernel must take any).
+const FIRMWARE_DTB_ADDRESS: u32 = 0x3b00_0000;
+
+/// QEMU's `raspi4b` arguments that boot the Pi 4 image as the Pi firmware does,
+/// without `-kernel`: the armstub (`BRK_ARMSTUB_IMAGE`) at 0, where all four
+/// cores start in EL3 and cores 1-3 wait on its spin table at 0xe0-0xf0; the
+/// image at 0x80000; the Pi 4 device tree (`BRK_RPI4_DTB`), changed by
+/// `edit_tree` (as the firmware fills in `/memory` and `/chosen`), at
+/// 0x3b00_0000, its address in the armstub. The GIC has the Security
+/// Extensions, as the BCM2711's GIC-400 does. The files are written to `dir`,
+/// which the caller removes after the run.
+pub fn raspi4b_args_as_the_firmware_boots(
+    dir: &std::path::Path,
+    edit_tree: impl FnOnce(String) -> String,
+) -> Vec<String> {
+    let (image, dtb) = (file_from_env(IMAGE_ENV_RPI4), file_from_env(DTB_ENV_RPI4));
+    let mut armstub = std::fs::read(file_from_env(ARMSTUB_ENV)).expect("reading the armstub");
+    let entry = u32::from_le_bytes(armstub[ARMSTUB_KERNEL_ENTRY32..][..4].try_into().unwrap());
+    assert_eq!(entry, 0x80000, "the armstub's kernel_entry32 is not at {ARMSTUB_KERNEL_ENTRY32:#x}");
+    armstub[ARMSTUB_DTB_PTR32..][..4].copy_from_slice(&FIRMWARE_DTB_ADDRESS.to_le_bytes());
+    std::fs::create_dir_all(dir).unwrap();
+    let (stub, tree) = (dir.join("armstub8.bin"), dir.join("bcm2711-rpi-4-b.dtb"));
+    std::fs::write(&stub, &armstub).unwrap();
+    patch_dtb(&dtb, &tree, edit_tree);
+    let mut args = raspi4b_machine("stdio");
+    args.extend(["-semihosting", "-global", "arm_gic.has-security-extensions=on"].map(String::from));
+    args.extend([
+        "-device".to_string(),
+        format!("loader,file={},addr=0x0,force-raw=on", stub.display()),
+        "-device".to_string(),
+        format!("loader,file={},addr=0x80000,force-raw=on", image.display()),
+        "-device".to_string(),
+        format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
+    ]);
+    args
+}
+
 /// Boots the Raspberry Pi 4 image (`BRK_KERNEL_IMAGE_RPI4`) on `raspi4b`.
 pub fn boot_raspi4b(dtb: Option<&std::path::Path>, append: Option<&str>) -> Run {
     let image = file_from_env(IMAGE_ENV_RPI4);
@@ -487,6 +547,33 @@ pub fn boot_raspi4b(dtb: Option<&std::path::Path>, append: Option<&str>) -> Run 
 pub fn run_qemu(args: &[String], timeout: Duration) -> Run {
     let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
     run_strict(qemu.as_deref().unwrap_or("qemu-system-aarch64"), args, timeout)
+}
+
+/// Like [`run_qemu`], for a run in which the guest is meant to make QEMU log
+/// exactly `expected` (one line each, e.g. a PSCI call naming a core the
+/// machine lacks): the run fails if one of them is missing from the log or
+/// anything else is in it.
+pub fn run_qemu_expecting_log(args: &[String], timeout: Duration, expected: &[&str]) -> Run {
+    let qemu = std::env::var("QEMU").ok().filter(|q| !q.is_empty());
+    let (strict, log) = with_strict_log(args);
+    let run = run_program(qemu.as_deref().unwrap_or("qemu-system-aarch64"), &strict, timeout);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    let lines: Vec<&str> = logged.lines().filter(|l| !l.trim().is_empty()).collect();
+    for wanted in expected {
+        if !lines.contains(wanted) {
+            run.fail(&format!("QEMU did not log {wanted:?} (-d {STRICT_LOG}); it logged {lines:?}"));
+        }
+    }
+    let others: Vec<&str> = lines.iter().copied().filter(|l| !expected.contains(l)).collect();
+    if !others.is_empty() {
+        run.fail(&format!(
+            "QEMU logged {} line(s) of guest errors or unimplemented accesses (-d {STRICT_LOG}) beyond the expected ones:\n{}",
+            others.len(),
+            others.join("\n")
+        ));
+    }
+    run
 }
 
 /// The QEMU log flags every test run gets: accesses the machine does not
@@ -1021,6 +1108,8 @@ mod tests {
         );
         let el2 = Boot::default().el2().cpu("cortex-a53").memory("2G").qemu_args("k.img");
         assert_eq!(el2[..6], ["-M", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G"]);
+        let smp = Boot::default().smp(4).qemu_args("k.img").join(" ");
+        assert!(smp.contains(" -serial stdio -smp 4 -semihosting "), "{smp}");
     }
 
     #[test]

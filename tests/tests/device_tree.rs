@@ -49,7 +49,7 @@ fn reserved_memory_nodes_are_never_allocated_and_no_map_ones_never_mapped() {
     // range; `mmu-wx` asks the MMU that the no-map range is not mapped.
     run.expect_line_starting("selftest frames: ok");
     run.expect_line_starting("selftest mmu-wx: ok");
-    run.expect_line_starting("selftests: 6 ok, 0 failed");
+    run.expect_line_starting("selftests: 7 ok, 0 failed");
     run.expect_test_ok("demo");
     run.expect_test_ok("threads 4");
 }

@@ -9,9 +9,9 @@
 use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
     boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
-    raspi4b_machine, run_qemu,
+    raspi4b_args_as_the_firmware_boots, run_qemu,
     screen::{boot_and_screendump, expect_screen_shows, Screen},
-    Run, ARMSTUB_ENV, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
+    Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
 
 #[test]
@@ -198,13 +198,6 @@ fn raspi4b_with_dtb_hdmi_screen_at_1080p_shows_the_whole_run_from_the_banner_on(
     }
 }
 
-/// The two words of the armstub the firmware fills in (boot/armstub/src/armstub.s).
-const ARMSTUB_DTB_PTR32: usize = 0xf8;
-const ARMSTUB_KERNEL_ENTRY32: usize = 0xfc;
-/// Where this boot puts the device tree: near the top of the first RAM bank, as
-/// the firmware does (it chooses the address; the kernel must take any).
-const FIRMWARE_DTB_ADDRESS: u32 = 0x3b00_0000;
-
 #[test]
 fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secure_gic() {
     // QEMU's -kernel path rewrites /memory with its own 960 MiB and drops the
@@ -213,17 +206,8 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
     // 2 GiB Pi 4 passes with the default GPU split, the GIC has the Security
     // Extensions as the BCM2711's GIC-400 does (so the kernel's interrupts go
     // through its non-secure view, in group 1 where the armstub put them).
-    let (image, dtb) = (file_from_env(IMAGE_ENV_RPI4), file_from_env(DTB_ENV_RPI4));
-    let mut armstub = std::fs::read(file_from_env(ARMSTUB_ENV)).expect("reading the armstub");
-    let entry = u32::from_le_bytes(armstub[ARMSTUB_KERNEL_ENTRY32..][..4].try_into().unwrap());
-    assert_eq!(entry, 0x80000, "the armstub's kernel_entry32 is not at {ARMSTUB_KERNEL_ENTRY32:#x}");
-    armstub[ARMSTUB_DTB_PTR32..][..4].copy_from_slice(&FIRMWARE_DTB_ADDRESS.to_le_bytes());
-
     let dir = std::env::temp_dir().join(format!("brk-firmware-boot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (stub, tree) = (dir.join("armstub8.bin"), dir.join("bcm2711-rpi-4-b.dtb"));
-    std::fs::write(&stub, &armstub).unwrap();
-    qemu_tests::patch_dtb(&dtb, &tree, |text| {
+    let args = raspi4b_args_as_the_firmware_boots(&dir, |text| {
         // The firmware fills in /memory@0's empty `reg`.
         let memory = text.find("\tmemory@0 {").expect("the tree's /memory@0");
         let empty = memory + text[memory..].find("reg = <0x00 0x00 0x00>;").expect("an empty reg in /memory@0");
@@ -234,16 +218,6 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
         );
         text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo no-shell\";\n", 1)
     });
-    let mut args = raspi4b_machine("stdio");
-    args.extend(["-semihosting", "-global", "arm_gic.has-security-extensions=on"].map(String::from));
-    args.extend([
-        "-device".to_string(),
-        format!("loader,file={},addr=0x0,force-raw=on", stub.display()),
-        "-device".to_string(),
-        format!("loader,file={},addr=0x80000,force-raw=on", image.display()),
-        "-device".to_string(),
-        format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
-    ]);
     let run = run_qemu(&args, DEFAULT_TIMEOUT);
     let _ = std::fs::remove_dir_all(&dir);
     run.expect_exit(0);

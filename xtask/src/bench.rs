@@ -418,7 +418,7 @@ impl Machine {
             Machine::Uefi { qemu, ovmf, efi } => {
                 let esp = uefi::scratch_esp("bench-esp")?;
                 uefi::write_esp(&esp, efi, &append)?;
-                (qemu, uefi::qemu_args(ovmf, &esp, false)?)
+                (qemu, uefi::qemu_args(ovmf, &esp, false, 1)?)
             }
         };
         if icount {

@@ -172,6 +172,10 @@ struct QemuArgs {
     /// Enter the kernel at EL2 (virt with virtualization=on)
     #[arg(long)]
     el2: bool,
+    /// Run on N cores: QEMU `-smp N` on virt and x86_64; on rpi4 (raspi4b always
+    /// has 4) the boot argument `cores=N`, so the kernel starts only N-1 others
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    smp: u32,
     /// Start halted with a gdb server on tcp port 1234, and print how to attach
     #[arg(long)]
     gdb: bool,
@@ -367,6 +371,7 @@ fn prepare_boot(args: &QemuArgs) -> Result<Boot> {
         gdb: args.gdb,
         append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
         dtb: args.dtb.clone(),
+        smp: Some(args.smp),
     };
     let argv = qemu::boot_args(board, &options, &images.image)?;
     Ok(Boot { qemu, argv, kernel: images.elf })
@@ -407,6 +412,11 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
         // The Pi 4 build starts its shell by default, for the board; a QEMU run
         // asks for it with --shell.
         bootargs.push("no-shell".into());
+    }
+    if args.arch == Arch::Aarch64 && args.build.board == Board::Rpi4 {
+        // raspi4b always models the Pi 4's four cores: the kernel is told how
+        // many to run.
+        bootargs.push(format!("cores={}", args.smp));
     }
     if args.report.is_some() {
         bootargs.push("report".into());
@@ -472,7 +482,7 @@ fn prepare_boot_x86_64(args: &QemuArgs) -> Result<Boot> {
     let efi = uefi::build(args.build.debug)?;
     let esp = uefi::scratch_esp("esp")?;
     uefi::write_esp(&esp, &efi, &bootargs.join(" "))?;
-    let argv = uefi::qemu_args(&ovmf, &esp, args.gdb)?;
+    let argv = uefi::qemu_args(&ovmf, &esp, args.gdb, args.smp)?;
     Ok(Boot { qemu, argv, kernel: efi })
 }
 
@@ -582,8 +592,33 @@ mod tests {
         };
         assert_eq!(qemu(&["xtask", "qemu", "--shell"]), ["shell"]);
         assert_eq!(qemu(&["xtask", "qemu", "--arch", "x86_64", "--shell", "--run", "hello"]), ["run=hello", "shell"]);
-        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4"]), ["run=demo", "no-shell"]);
-        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4", "--shell"]), ["shell"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4"]), ["run=demo", "no-shell", "cores=1"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4", "--shell"]), ["shell", "cores=1"]);
+    }
+
+    #[test]
+    fn smp_is_qemu_smp_on_virt_and_x86_64_and_a_boot_argument_on_rpi4() {
+        let qemu = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Qemu(args) => args,
+            _ => panic!("not qemu"),
+        };
+        let virt = qemu(&["xtask", "qemu", "--smp", "4"]);
+        assert_eq!(virt.smp, 4);
+        assert_eq!(bootargs_of(&virt).unwrap().0, ["run=demo"]);
+        let options = qemu::BootOptions { smp: Some(virt.smp), ..Default::default() };
+        let args = qemu::boot_args(Board::Virt, &options, Path::new("k.img")).unwrap().join(" ");
+        assert!(args.contains(" -smp 4 "), "{args}");
+        let rpi4 = qemu(&["xtask", "qemu", "--board", "rpi4", "--smp", "2"]);
+        assert_eq!(bootargs_of(&rpi4).unwrap().0, ["run=demo", "no-shell", "cores=2"]);
+        let options = qemu::BootOptions { smp: Some(rpi4.smp), ..Default::default() };
+        let args = qemu::boot_args(Board::Rpi4, &options, Path::new("k.img")).unwrap();
+        assert!(!args.contains(&"-smp".to_string()), "{args:?}");
+        let x86 = qemu(&["xtask", "qemu", "--arch", "x86_64", "--smp", "2"]);
+        let args = uefi::qemu_args(Path::new("/ovmf.fd"), Path::new("/esp"), false, x86.smp).unwrap().join(" ");
+        assert!(args.contains(" -smp 2"), "{args}");
+        assert_eq!(qemu(&["xtask", "qemu"]).smp, 1);
+        assert!(Cli::try_parse_from(["xtask", "qemu", "--smp", "0"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "qemu", "--smp", "9"]).is_err());
     }
 
     #[test]

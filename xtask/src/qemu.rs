@@ -160,6 +160,9 @@ pub struct BootOptions {
     /// `-dtb`: a device tree for a machine that has none of its own (raspi4b boots
     /// without one unless given the Pi 4's).
     pub dtb: Option<std::path::PathBuf>,
+    /// `-smp N` on virt (`None` or 1: QEMU's one core). raspi4b always has 4;
+    /// its count is the boot argument `cores=N` instead.
+    pub smp: Option<u32>,
 }
 
 pub const VIRT_DEFAULT_CPU: &str = "cortex-a72";
@@ -178,6 +181,9 @@ pub fn boot_args(board: Board, options: &BootOptions, image: &Path) -> Result<Ve
             push(&["-M", machine]);
             push(&["-cpu", options.cpu.as_deref().unwrap_or(VIRT_DEFAULT_CPU)]);
             push(&["-m", options.memory.as_deref().unwrap_or(VIRT_DEFAULT_MEMORY)]);
+            if let Some(cores) = options.smp.filter(|&n| n > 1) {
+                push(&["-smp", &cores.to_string()]);
+            }
         }
         Board::Rpi4 => {
             if options.el2 {
@@ -354,6 +360,7 @@ mod tests {
             gdb: true,
             append: Some("inject=panic extra".into()),
             dtb: None,
+            smp: Some(4),
         };
         let args = boot_args(Board::Virt, &options, Path::new("k.img")).unwrap();
         assert_eq!(
@@ -365,6 +372,8 @@ mod tests {
                 "cortex-a53",
                 "-m",
                 "2G",
+                "-smp",
+                "4",
                 "-nic",
                 "none",
                 "-display",

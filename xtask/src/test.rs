@@ -106,6 +106,8 @@ pub fn test_runs() -> Vec<TestRun> {
                 "rpi4",
                 "--test",
                 "chainboot",
+                "--test",
+                "smp",
                 "--",
                 RASPI4B_TESTS,
                 "--skip",
@@ -118,7 +120,18 @@ pub fn test_runs() -> Vec<TestRun> {
         // and, filled in as the firmware fills it, through the armstub.
         TestRun {
             label: "qemu raspi4b with device tree",
-            cargo_args: vec!["-p", "qemu-tests", "--test", "rpi4", "--test", "shell", "--", "raspi4b_with_dtb"],
+            cargo_args: vec![
+                "-p",
+                "qemu-tests",
+                "--test",
+                "rpi4",
+                "--test",
+                "shell",
+                "--test",
+                "smp",
+                "--",
+                "raspi4b_with_dtb",
+            ],
             boards: &[Board::Rpi4],
             needs: &[Need::Rpi4DeviceTree, Need::Armstub],
         },

@@ -539,7 +539,7 @@ impl Booter {
                 uefi::write_esp(&esp, efi, &bootargs)?;
                 let outcome = qemu::run_with(
                     qemu,
-                    &uefi::qemu_args(ovmf, &esp, false)?,
+                    &uefi::qemu_args(ovmf, &esp, false, 1)?,
                     Some(BOOT_TIMEOUT),
                     qemu::Console::Kept,
                 )?;

@@ -97,7 +97,7 @@ pub fn write_esp(esp: &Path, efi: &Path, bootargs: &str) -> Result<()> {
 }
 
 /// The QEMU arguments that boot the ESP folder `esp` under `ovmf`.
-pub fn qemu_args(ovmf: &Path, esp: &Path, gdb: bool) -> Result<Vec<String>> {
+pub fn qemu_args(ovmf: &Path, esp: &Path, gdb: bool, smp: u32) -> Result<Vec<String>> {
     let ovmf = ovmf.to_str().context("the OVMF path is not UTF-8")?;
     let esp = esp.to_str().context("the ESP path is not UTF-8")?;
     let mut args: Vec<String> =
@@ -108,6 +108,9 @@ pub fn qemu_args(ovmf: &Path, esp: &Path, gdb: bool) -> Result<Vec<String>> {
     // vvfat: the folder as a FAT disk, rebuilt by QEMU at every start.
     args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{esp}")]);
     args.extend(["-device".to_string(), format!("isa-debug-exit,iobase={EXIT_PORT:#x},iosize=0x04")]);
+    if smp > 1 {
+        args.extend(["-smp".to_string(), smp.to_string()]);
+    }
     if gdb {
         args.extend(["-s".to_string(), "-S".to_string()]);
     }
@@ -222,7 +225,7 @@ mod tests {
 
     #[test]
     fn qemu_args_boot_the_folder_with_the_exit_device() {
-        let args = qemu_args(Path::new("/ovmf.fd"), Path::new("/tmp/esp"), false).unwrap().join(" ");
+        let args = qemu_args(Path::new("/ovmf.fd"), Path::new("/tmp/esp"), false, 1).unwrap().join(" ");
         assert_eq!(
             args,
             "-nographic -monitor none -serial stdio -net none -m 512M -bios /ovmf.fd \

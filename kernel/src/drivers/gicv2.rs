@@ -1,19 +1,25 @@
 //! Arm Generic Interrupt Controller v2 (GIC-400 on the Pi 4, QEMU's `virt` GIC).
 //!
 //! Datasheet: Arm GIC Architecture Specification v2, chapter 4 "Programmers'
-//! Model": 4.3 distributor registers, 4.4 CPU interface registers. One core,
-//! group 0 only; interrupts are enabled one by one with [`enable`], the tick
-//! timer's with [`enable_tick`] and the console UART's with
-//! [`enable_console`], so that the interrupt decoding
-//! (`arch::aarch64::exception`) can tell them from the rest ([`is_tick`],
-//! [`is_console`]).
+//! Model": 4.3 distributor registers, 4.4 CPU interface registers. Group 0
+//! only; interrupts are enabled one by one with [`enable`], the tick timer's
+//! with [`enable_tick`] and the console UART's with [`enable_console`], so
+//! that the interrupt decoding (`arch::aarch64::exception`) can tell them from
+//! the rest ([`is_tick`], [`is_console`]).
+//!
+//! Every core has its own CPU interface (the same addresses, banked per core)
+//! and its own copy of the distributor's registers for INTIDs 0-31 (the SGIs
+//! and PPIs: enable bits, priorities, targets; 4.3.1): the boot core sets up
+//! the distributor with [`init`], each core its own interface with
+//! [`init_this_core`] and its own SGI and PPI enables. Cores interrupt each
+//! other with software-generated interrupts ([`send_sgi`], 4.3.15).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Once;
 use tock_registers::{
     interfaces::{Readable, Writeable},
     register_bitfields, register_structs,
-    registers::{ReadOnly, ReadWrite, WriteOnly},
+    registers::{InMemoryRegister, ReadOnly, ReadWrite, WriteOnly},
 };
 
 register_bitfields! {
@@ -26,9 +32,23 @@ register_bitfields! {
     PMR [
         PRIORITY OFFSET(0) NUMBITS(8) []
     ],
-    /// GICC_IAR / GICC_EOIR.
+    /// GICC_IAR / GICC_EOIR (4.4.4, 4.4.5). For an SGI, CPUID names the core
+    /// that sent it, and the EOIR write must carry the same value.
     IAR [
+        CPUID OFFSET(10) NUMBITS(3) [],
         INTERRUPT_ID OFFSET(0) NUMBITS(10) []
+    ],
+    /// GICD_SGIR (4.3.15): raise SGI `SGI_INTID` on the CPU interfaces of
+    /// `CPU_TARGET_LIST` (one bit each).
+    SGIR [
+        TARGET_LIST_FILTER OFFSET(24) NUMBITS(2) [
+            /// Only the interfaces CPU_TARGET_LIST names.
+            Listed = 0b00,
+            /// Only the interface of the core that writes GICD_SGIR.
+            ThisCore = 0b10
+        ],
+        CPU_TARGET_LIST OFFSET(16) NUMBITS(8) [],
+        SGI_INTID OFFSET(0) NUMBITS(4) []
     ]
 }
 
@@ -41,7 +61,9 @@ register_structs! {
         (0x180 => _reserved1),
         (0x400 => IPRIORITYR: [ReadWrite<u8>; 1024]),
         (0x800 => ITARGETSR: [ReadWrite<u8>; 1024]),
-        (0xc00 => @END),
+        (0xc00 => _reserved2),
+        (0xf00 => SGIR: WriteOnly<u32, SGIR::Register>),
+        (0xf04 => @END),
     }
 }
 
@@ -95,17 +117,56 @@ pub fn init(distributor: usize, cpu_interface: usize) {
         cpu: unsafe { &*(cpu_interface as *const CpuInterfaceRegisters) },
     });
     gic.distributor.CTLR.write(CTLR::ENABLE::SET);
+    init_this_core();
+}
+
+/// Let interrupts through this core's CPU interface (GICC_PMR and GICC_CTLR
+/// are banked: each core writes its own). The distributor is [`init`]'s.
+pub fn init_this_core() {
+    let gic = gic();
     gic.cpu.PMR.write(PMR::PRIORITY.val(PRIORITY_MASK_ALL));
     gic.cpu.CTLR.write(CTLR::ENABLE::SET);
+}
+
+/// This core's CPU interface, as a bit of an SGI's target list: what the
+/// banked GICD_ITARGETSR0 returns to the core reading it (4.3.12: "each
+/// field returns a value that corresponds only to the processor reading the
+/// register"). A core's interface number is the GIC's wiring, not its
+/// MPIDR nor the kernel's core index. On a GIC with one CPU interface the
+/// register reads as zero; no SGI is ever sent there.
+pub fn this_core_interface() -> u8 {
+    gic().distributor.ITARGETSR[0].get()
+}
+
+/// Where a software-generated interrupt goes.
+#[derive(Clone, Copy, Debug)]
+pub enum SgiTarget {
+    /// The CPU interfaces whose bits ([`this_core_interface`]) are set.
+    Listed(u8),
+    /// The core that sends it (a GIC with one CPU interface has no bit for it).
+    ThisCore,
+}
+
+/// Raise software-generated interrupt `sgi` (0-15) on `target`. The caller
+/// orders its earlier stores first (`DSB ISHST`): the write here is to
+/// Device memory.
+pub fn send_sgi(sgi: u32, target: SgiTarget) {
+    let route = match target {
+        SgiTarget::Listed(targets) => SGIR::TARGET_LIST_FILTER::Listed + SGIR::CPU_TARGET_LIST.val(targets as u32),
+        SgiTarget::ThisCore => SGIR::TARGET_LIST_FILTER::ThisCore + SGIR::CPU_TARGET_LIST.val(0),
+    };
+    gic().distributor.SGIR.write(route + SGIR::SGI_INTID.val(sgi));
 }
 
 fn gic() -> &'static Gic {
     GIC.get().expect("GIC used before init")
 }
 
-/// Let interrupt `intid` through to this core. (PPIs such as the timer need no
-/// target; an SPI is sent to the boot core. On a GIC with one CPU interface,
-/// QEMU virt's, ITARGETSR reads as zero and ignores writes: every SPI goes to it.)
+/// Let interrupt `intid` through to this core. (SGIs and PPIs such as the timer
+/// need no target, and their enable and priority are banked: each core enables
+/// its own. An SPI is sent to the boot core. On a GIC with one CPU interface,
+/// QEMU virt's with one core, ITARGETSR reads as zero and ignores writes: every
+/// SPI goes to it.)
 pub fn enable(intid: u32) {
     let gic = gic();
     gic.distributor.IPRIORITYR[intid as usize].set(DEFAULT_PRIORITY);
@@ -120,6 +181,15 @@ pub fn enable(intid: u32) {
 pub fn enable_tick(intid: u32) {
     TICK_INTID.store(intid, Ordering::Relaxed);
     enable(intid);
+}
+
+/// Let the tick timer's interrupt (named by [`enable_tick`] on the boot core)
+/// through to this core: a PPI's enable is banked per core.
+pub fn enable_tick_on_this_core() {
+    let intid = TICK_INTID.load(Ordering::Relaxed);
+    if intid != u32::MAX {
+        enable(intid);
+    }
 }
 
 /// Is `intid` the tick timer's?
@@ -145,12 +215,25 @@ pub fn routes_console() -> bool {
     CONSOLE_INTID.load(Ordering::Relaxed) != u32::MAX
 }
 
-/// Take the highest-priority pending interrupt (GICC_IAR); `SPURIOUS` if none.
-pub fn acknowledge() -> u32 {
-    gic().cpu.IAR.read(IAR::INTERRUPT_ID)
+/// One acknowledged interrupt: the whole GICC_IAR value.
+#[derive(Clone, Copy, Debug)]
+pub struct Acknowledged(u32);
+
+impl Acknowledged {
+    /// The interrupt's INTID (`SPURIOUS` if none was pending).
+    pub fn intid(self) -> u32 {
+        InMemoryRegister::<u32, IAR::Register>::new(self.0).read(IAR::INTERRUPT_ID)
+    }
 }
 
-/// Signal that handling `intid` is complete (GICC_EOIR).
-pub fn end_of_interrupt(intid: u32) {
-    gic().cpu.EOIR.write(IAR::INTERRUPT_ID.val(intid));
+/// Take the highest-priority pending interrupt (GICC_IAR).
+pub fn acknowledge() -> Acknowledged {
+    Acknowledged(gic().cpu.IAR.get())
+}
+
+/// Signal that handling `interrupt` is complete (GICC_EOIR), with the value
+/// GICC_IAR gave: for an SGI the source core's CPUID is part of it, and an EOI
+/// without it would not match the active interrupt (4.4.5).
+pub fn end_of_interrupt(interrupt: Acknowledged) {
+    gic().cpu.EOIR.set(interrupt.0);
 }

@@ -1,16 +1,24 @@
 //! The boot order on an aarch64 board: `arch/aarch64/boot.s` drops to EL1, sets
 //! a stack and zeroes BSS, then calls [`kernel_main`], which brings the machine
 //! up piece by piece (console, device tree, memory, MMU, exceptions,
-//! interrupts, timer), prints the banner read from the hardware, and hands
-//! over to [`crate::run`] with this architecture's self-tests (`selftests.rs`),
-//! then tasks, then power off.
+//! interrupts, timer), prints the banner read from the hardware, starts the
+//! other cores ([`start_other_cores`]), and hands over to [`crate::run`] with
+//! this architecture's self-tests (`selftests.rs`), then tasks, then power off.
+//! Each other core enters through `boot.s` (`secondary_entry`) and
+//! [`secondary_main_aarch64`].
 
 mod selftests;
 
 // The boot order is this architecture's own code: it reaches into the
 // architecture's modules, not only through the contract.
 use crate::arch::aarch64 as arch;
-use crate::{board, console, devicetree, drivers, exception, memory, power, println, run, time};
+use crate::{
+    arch::{Machine, Traps},
+    board, bootargs, console, cores,
+    devicetree::{self, Core, EnableMethod},
+    drivers, exception, memory, power, println, run, time,
+};
+use alloc::{format, string::String, vec::Vec};
 
 /// Rust entry point, called once by `arch/aarch64/boot.s` on the boot core at EL1 with
 /// the boot map live (MMU and caches on, `arch/aarch64/boot_map.rs`), a valid
@@ -42,12 +50,70 @@ pub extern "C" fn kernel_main(dtb_addr: usize, entry_el: u64) -> ! {
     arch::mmu::enable(&platform);
 
     drivers::interrupt_controller_init(&platform);
+    arch::smp::init_this_core_interrupts(0);
     time::init(&platform);
     arch::cpu::enable_interrupts();
 
     print_banner(&platform, entry_el);
+    // After `time::init`: the wait for each core is bounded by the counter.
+    start_other_cores(&platform);
 
     run::self_tests_and_tasks(&platform, selftests::SELF_TESTS)
+}
+
+/// Start every other core the device tree (or the board table) lists, as many
+/// as `cores=N` allows, each by its `enable-method`: PSCI `CPU_ON` (QEMU virt,
+/// boards with Trusted Firmware) or the spin table (the Raspberry Pi 4's
+/// firmware). `cores::bring_up` prints a `cores:` line for each and waits a
+/// bounded time for it; a core that does not answer is named and left out.
+fn start_other_cores(platform: &devicetree::Platform) {
+    let boot_core = arch::smp::this_core_affinity();
+    cores::boot_core_is(format!("MPIDR {:#x}", boot_core));
+    let candidates: Vec<cores::Candidate<Core>> = platform
+        .cores
+        .iter()
+        .filter(|core| core.mpidr != boot_core)
+        .map(|core| cores::Candidate { id: core.clone(), name: format!("MPIDR {:#x}", core.mpidr) })
+        .collect();
+    let wanted = bootargs::cores_wanted(&platform.bootargs).unwrap_or(usize::MAX);
+    cores::bring_up(&candidates, wanted, |index, core, stack_top| start_core(platform, index, core, stack_top));
+}
+
+/// Start `core` as core `index` on the stack ending at `stack_top`; `Err` says
+/// why the machine refused at once.
+fn start_core(platform: &devicetree::Platform, index: usize, core: &Core, stack_top: usize) -> Result<(), String> {
+    arch::smp::prepare_to_start(index, core.mpidr, stack_top);
+    let entry = arch::smp::secondary_entry_address();
+    match &core.enable_method {
+        EnableMethod::Psci => {
+            let conduit = platform
+                .psci
+                .ok_or_else(|| String::from("its enable-method is \"psci\", but the device tree has no /psci node"))?;
+            // The context id (x0 on arrival) is the index; boot.s finds its slot by
+            // MPIDR all the same, as a core released from a spin table must.
+            arch::psci::cpu_on(conduit, core.mpidr, entry, index as u64)
+                .map_err(|error| format!("PSCI CPU_ON returned {}", error))
+        }
+        EnableMethod::SpinTable { release_address } => arch::smp::release_from_spin_table(*release_address, entry),
+        EnableMethod::Unusable(why) => Err(format!("{}: no way to start it", why)),
+    }
+}
+
+/// Rust entry point of every other core, called by `boot.s`
+/// (`secondary_entry`) at EL1 with its MMU and caches on (the kernel's own
+/// table), interrupts masked, on the stack `cores::bring_up` gave it. It
+/// takes the exception vectors, its index in TPIDR_EL1, its GIC CPU interface
+/// with the cross-core SGI and the tick's PPI (both banked per core) and its
+/// own tick, then reports to `cores` and waits there to join the scheduler.
+#[no_mangle]
+pub extern "C" fn secondary_main_aarch64(index: usize) -> ! {
+    Machine::init_traps();
+    arch::smp::set_core_index(index);
+    arch::smp::init_this_core_interrupts(index);
+    arch::timer::start_tick_on_this_core();
+    time::start_on_this_core();
+    cores::arrive(index);
+    cores::secondary_main()
 }
 
 /// Add the RAM the platform reports to the boot map, so that the frames the MMU

@@ -34,3 +34,12 @@ pub const RAM_SIZE: usize = 0x3B40_0000;
 /// armstub8.S of the Raspberry Pi tools), which a frame handed out and zeroed
 /// would overwrite.
 pub const FALLBACK_RESERVED: &[(usize, usize, &str)] = &[(0, 0x1000, "the armstub and the spin table of cores 1-3")];
+
+/// The four Cortex-A72 cores without a device tree, as `(MPIDR affinity,
+/// spin-table release address)`: the firmware's armstub holds cores 1-3 in a
+/// `wfe` loop on the 64-bit words at 0xe0, 0xe8 and 0xf0 (core 0's is 0xd8),
+/// and branches to whatever address appears there (`spin_cpu0..3` in
+/// armstub8.S of the Raspberry Pi tools; QEMU's `raspi4b` builds the same
+/// table, hw/arm/raspi.c `write_smpboot64`). The Pi 4 device tree gives the
+/// same addresses as each `/cpus/cpu@N` `cpu-release-addr`.
+pub const CORES: &[(u64, usize)] = &[(0, 0xd8), (1, 0xe0), (2, 0xe8), (3, 0xf0)];

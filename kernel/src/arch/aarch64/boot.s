@@ -4,7 +4,9 @@
 // firmware all load this file the same way and pass the device tree in x0),
 // parking every core but the boot core, dropping from EL3 or EL2 to EL1,
 // clearing the OS lock, enabling FP/SIMD for EL0, setting the boot stack,
-// zeroing BSS, and calling `kernel_main(dtb, entry_el)` in Rust.
+// zeroing BSS, and calling `kernel_main(dtb, entry_el)` in Rust; and the
+// entry of every other core the boot core starts (`secondary_entry`): the
+// same drop to EL1, its MMU on, its own stack, `secondary_main_aarch64`.
 //
 // Everything here runs with the MMU and caches off. No Rust may run before the
 // stack is set and BSS is zeroed; the first Rust, `boot_map_enable`, turns them
@@ -32,6 +34,8 @@
 
 // EL1
 .equ CPACR_EL1_FPEN_NO_TRAP, (3 << 20)   // FP/SIMD usable at EL0 and EL1 (EL0 programs use NEON)
+.equ DAIFSET_ALL,          0xf           // `msr daifset`: mask D, A, I and F
+.equ SPSEL_SP_ELX,         1             // `msr spsel`: SP is SP_EL1 (EL1h), the kernel's own
 
 .section .text.boot, "ax"
 .global _start
@@ -68,9 +72,44 @@ primary_entry:
 
     mrs     x20, CurrentEL
     lsr     x20, x20, #CURRENTEL_EL_SHIFT   // x20 = the EL we were entered at, kept for the banner
-    cmp     x20, #3
+    bl      enter_el1
+
+    adrp    x1, __boot_stack_top
+    add     x1, x1, :lo12:__boot_stack_top
+    mov     sp, x1
+
+    // Zero BSS (both bounds are 16-byte aligned by the linker script).
+    adrp    x1, __bss_start
+    add     x1, x1, :lo12:__bss_start
+    adrp    x2, __bss_end
+    add     x2, x2, :lo12:__bss_end
+1:  cmp     x1, x2
+    b.hs    2f
+    stp     xzr, xzr, [x1], #16
+    b       1b
+2:
+    // The MMU and the caches on, with an identity map of RAM and the board's
+    // peripherals, before any code that may take a lock: exclusives need Normal
+    // memory (arch/aarch64/boot_map.rs). x19 and x20 are callee-saved.
+    bl      boot_map_enable
+    mov     x0, x19                 // device tree
+    mov     x1, x20                 // entry EL
+    bl      kernel_main             // never returns
+park:
+    wfe
+    b       park
+
+// ---- Down to EL1 from whichever EL this core runs at, and the EL1 set-up
+// every core needs before Rust: a subroutine shared by the boot core and the
+// secondary cores. Returns at EL1 (x30, the return address, is a general
+// register: each `eret` keeps it). Clobbers x1 only; uses no stack.
+
+enter_el1:
+    mrs     x1, CurrentEL
+    lsr     x1, x1, #CURRENTEL_EL_SHIFT
+    cmp     x1, #3
     b.eq    from_el3
-    cmp     x20, #2
+    cmp     x1, #2
     b.eq    from_el2
     b       at_el1
 
@@ -106,40 +145,76 @@ from_el2:
     eret
 
 at_el1:
+    // Entered at EL1 directly (QEMU virt, a PSCI CPU_ON from EL1) nothing says
+    // which stack pointer is selected or that interrupts are masked: make it
+    // EL1h with D, A, I and F masked, as the eret from EL2 above does.
+    msr     daifset, #DAIFSET_ALL
+    msr     spsel, #SPSEL_SP_ELX
     ldr     x1, =SCTLR_EL1_RES1_MMU_OFF
     msr     sctlr_el1, x1
     isb
     // The OS lock is set at reset; while it is set the architecture disables
-    // software step. QEMU does not model that, a Cortex-A72 does: clear it here.
+    // software step. QEMU does not model that, a Cortex-A72 does: clear it here,
+    // on every core (as Linux does in __cpu_setup).
     msr     oslar_el1, xzr
     ldr     x1, =CPACR_EL1_FPEN_NO_TRAP
     msr     cpacr_el1, x1
     isb
+    ret
 
-    adrp    x1, __boot_stack_top
-    add     x1, x1, :lo12:__boot_stack_top
-    mov     sp, x1
+// ---- A secondary core: started by PSCI CPU_ON (x0 = the context id, its
+// index) or released from a spin table (x0 = whatever the firmware left), at
+// EL2 or EL1, with its MMU and caches off. It finds its slot in the boot
+// core's hand-over (`SECONDARY_BOOT`, arch/aarch64/smp.rs) by its own MPIDR,
+// turns its MMU on with the boot core's translation registers before its
+// first store to memory, takes its stack and calls
+// `secondary_main_aarch64(index)` in Rust (kernel/src/start/aarch64.rs).
+// A core with no slot (one given up on, waking late) parks.
 
-    // Zero BSS (both bounds are 16-byte aligned by the linker script).
-    adrp    x1, __bss_start
-    add     x1, x1, :lo12:__bss_start
-    adrp    x2, __bss_end
-    add     x2, x2, :lo12:__bss_end
-1:  cmp     x1, x2
-    b.hs    2f
-    stp     xzr, xzr, [x1], #16
+.global secondary_entry
+secondary_entry:
+    bl      enter_el1
+    mrs     x1, mpidr_el1
+    ldr     x2, ={mpidr_affinity}
+    and     x1, x1, x2              // x1 = this core's MPIDR affinity
+    adrp    x2, SECONDARY_BOOT
+    add     x2, x2, :lo12:SECONDARY_BOOT
+    add     x3, x2, #{boot_slots}   // x3 walks the slots
+    mov     x4, #0                  // x4 = the slot's core index
+1:  cmp     x4, #{max_cores}
+    b.hs    park
+    ldp     x5, x6, [x3], #{boot_slot_size}   // x5 = MPIDR affinity, x6 = stack top
+    cbz     x6, 2f
+    cmp     x5, x1
+    b.eq    3f
+2:  add     x4, x4, #1
     b       1b
-2:
-    // The MMU and the caches on, with an identity map of RAM and the board's
-    // peripherals, before any code that may take a lock: exclusives need Normal
-    // memory (arch/aarch64/boot_map.rs). x19 and x20 are callee-saved.
-    bl      boot_map_enable
-    mov     x0, x19                 // device tree
-    mov     x1, x20                 // entry EL
-    bl      kernel_main             // never returns
-park:
-    wfe
+3:
+    // The MMU on, in the order of arch/aarch64/mmu.rs `enable_boot_map` (Linux
+    // head.S __enable_mmu): translation registers, `TLBI VMALLE1` (this core's
+    // TLB may hold anything from before), `DSB NSH`, `ISB`, SCTLR_EL1, `ISB`, then
+    // `IC IALLU` for anything fetched with the I-cache off.
+    ldr     x5, [x2, #{boot_mair}]
+    msr     mair_el1, x5
+    ldr     x5, [x2, #{boot_tcr}]
+    msr     tcr_el1, x5
+    ldr     x5, [x2, #{boot_ttbr0}]
+    msr     ttbr0_el1, x5
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x5, [x2, #{boot_sctlr}]
+    msr     sctlr_el1, x5
+    isb
+    ic      iallu
+    dsb     nsh
+    isb
+    mov     sp, x6
+    mov     x0, x4
+    bl      secondary_main_aarch64  // never returns
     b       park
+
 
 // ---- Loaded at the wrong address: say so on the UART, exit through semihosting
 // (QEMU) or park. Position-independent: PC-relative addresses and constants only.

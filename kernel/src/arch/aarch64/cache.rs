@@ -127,8 +127,9 @@ pub fn clean_dcache_to_poc(start: usize, end: usize) {
 /// coherency (`DC CIVAC`), then `DSB SY`: for a buffer shared with a bus master
 /// in both directions (the VideoCore mailbox's property buffer). Before the
 /// master reads, memory holds what the CPU wrote; after it wrote, no stale line
-/// hides its answer. Whole lines are affected: the buffer must own its lines.
-#[cfg_attr(not(feature = "board-rpi4"), allow(dead_code))] // only the Pi 4 has a mailbox
+/// hides its answer; and for what a core reads with its caches off (the
+/// hand-over to a starting core, a spin table's release word: `smp.rs`).
+/// Whole lines are affected: the buffer must own its lines.
 pub fn clean_and_invalidate_dcache_to_poc(start: usize, end: usize) {
     by_dcache_line(start, end, |at| {
         // SAFETY: `DC CIVAC` writes one line back and drops it; it changes no value.

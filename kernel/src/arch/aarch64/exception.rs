@@ -3,7 +3,7 @@
 //! the decoding of a trap by vector slot and class into the contract's
 //! [`Trap`], and the GIC's acknowledge loop for interrupts.
 
-use super::{debug, expected_traps, semihosting, Machine};
+use super::{debug, expected_traps, semihosting, smp, Machine};
 use crate::{
     arch::{FaultDescription, Interrupt, SavedRegisters, Trap, Traps, UNARMED_TRAMPOLINE},
     drivers::gicv2,
@@ -355,18 +355,22 @@ impl Traps for Machine {
     #[inline]
     fn take_interrupts(_: &ExceptionFrame, mut handle: impl FnMut(Interrupt<UnclaimedInterrupt>)) {
         loop {
-            let intid = gicv2::acknowledge();
+            let acknowledged = gicv2::acknowledge();
+            let intid = acknowledged.intid();
             if intid >= gicv2::SPURIOUS {
                 break;
             }
             handle(if gicv2::is_tick(intid) {
                 Interrupt::Tick
+            } else if intid == smp::CROSS_CORE_SGI {
+                smp::note_cross_core_arrival();
+                Interrupt::CrossCore
             } else if gicv2::is_console(intid) {
                 Interrupt::ConsoleInput
             } else {
                 Interrupt::Unexpected { source: UnclaimedInterrupt(intid), why: "no handler" }
             });
-            gicv2::end_of_interrupt(intid);
+            gicv2::end_of_interrupt(acknowledged);
         }
     }
 

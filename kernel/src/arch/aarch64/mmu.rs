@@ -565,6 +565,24 @@ fn switch_on(table: &TranslationTable) {
     barrier::isb(barrier::SY);
 }
 
+/// The translation registers another core turns its MMU on with, as
+/// `[MAIR_EL1, TCR_EL1, TTBR0_EL1, SCTLR_EL1]`: this core's MAIR, TCR and
+/// SCTLR (caches and MMU on, WXN, SA0: whatever [`enable`] set), and TTBR0
+/// naming the kernel's own table with ASID 0 (this core may be running a
+/// process's). `boot.s` (`secondary_entry`) loads them in the order
+/// [`enable_boot_map`] does (`TLBI VMALLE1`, `DSB`, `ISB`, SCTLR, `ISB`,
+/// `IC IALLU`), before the core touches its stack: with its MMU off its
+/// stores would go around the caches, under lines other cores may hold.
+pub fn translation_for_other_cores() -> [u64; 4] {
+    let root = TTBR0_EL1::BADDR.val((kernel_table().root() >> 1) as u64).value;
+    [MAIR_EL1.get(), TCR_EL1.get(), root, SCTLR_EL1.get()]
+}
+
+/// The kernel map's leaf at `va`, if it maps it.
+pub fn kernel_table_leaf(va: usize) -> Option<Leaf> {
+    kernel_table().lookup(va)
+}
+
 /// An access to ask the MMU about with an AT instruction.
 #[derive(Clone, Copy, Debug)]
 pub enum AccessCheck {

@@ -23,6 +23,13 @@ pub fn counter() -> u64 {
     CNTVCT_EL0.get()
 }
 
+/// Let the tick's PPI through to this core, a secondary one (PPI enables and
+/// priorities are banked per core: the boot core's `start_tick` enabled only
+/// its own).
+pub fn start_tick_on_this_core() {
+    gicv2::enable_tick_on_this_core();
+}
+
 /// The counter and the tick, as the contract's `Timer` describes them.
 impl crate::arch::Timer for super::Machine {
     const COUNTER_NAME: &'static str = "CNTVCT";

@@ -8,6 +8,10 @@
 //! [`crate::cores`] module and joins the scheduler. What generic code needs
 //! from the machine after that is this trait.
 
+/// The most cores the kernel runs on: core indices are `0..MAX_CORES`
+/// ([`crate::cores`] and each architecture's per-core tables are this long).
+pub const MAX_CORES: usize = 8;
+
 /// Which core is running, and how to interrupt another one.
 pub trait Cores {
     /// This core's index among the cores the kernel runs on: 0 for the boot

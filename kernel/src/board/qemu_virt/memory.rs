@@ -15,3 +15,8 @@ pub const RAM_SIZE: usize = 128 * 1024 * 1024;
 /// What must stay untouched without a device tree: nothing (`virt`'s firmware,
 /// if any, lives in flash below RAM).
 pub const FALLBACK_RESERVED: &[(usize, usize, &str)] = &[];
+
+/// The cores to start without a device tree, as `(MPIDR affinity, spin-table
+/// release address)`: none. `virt` always passes a tree, whose `/cpus` says how
+/// many cores `-smp` made and that PSCI starts them.
+pub const CORES: &[(u64, usize)] = &[];
