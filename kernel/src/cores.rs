@@ -25,7 +25,7 @@ use crate::{
 use alloc::string::String;
 use core::{
     fmt,
-    sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use spin::Mutex;
 
@@ -204,7 +204,11 @@ pub fn others() -> impl Iterator<Item = usize> {
 /// Stop-the-others protocol state: how many cores have stopped, and whether
 /// they may go on.
 static STOPPED: AtomicUsize = AtomicUsize::new(0);
-static RELEASED: AtomicBool = AtomicBool::new(true);
+/// The number of the latest stop, and of the latest release: a stopped core
+/// waits for the release of *its* stop, so one that has not yet seen the last
+/// release when the next stop begins still leaves (and is asked again).
+static STOP_ROUND: AtomicU64 = AtomicU64::new(0);
+static RELEASED_ROUND: AtomicU64 = AtomicU64::new(0);
 /// One stop at a time.
 static STOPPER: Mutex<()> = Mutex::new(());
 
@@ -226,8 +230,10 @@ pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
         handle_stop_while_waiting();
         core::hint::spin_loop();
     };
-    RELEASED.store(false, Ordering::Release);
+    // Every stopped core of the last round has counted itself before that
+    // round was released, so the count starts afresh here.
     STOPPED.store(0, Ordering::Release);
+    let round = STOP_ROUND.fetch_add(1, Ordering::AcqRel) + 1;
     for index in self::others() {
         ask(index, Request::Stop);
     }
@@ -235,7 +241,7 @@ pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
         core::hint::spin_loop();
     }
     let result = f();
-    RELEASED.store(true, Ordering::Release);
+    RELEASED_ROUND.store(round, Ordering::Release);
     result
 }
 
@@ -243,8 +249,9 @@ pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
 /// back to user mode is an exception return, which is context
 /// synchronising: it fetches the rewritten instructions afresh.
 pub fn stop_here() {
+    let round = STOP_ROUND.load(Ordering::Acquire);
     STOPPED.fetch_add(1, Ordering::AcqRel);
-    while !RELEASED.load(Ordering::Acquire) {
+    while RELEASED_ROUND.load(Ordering::Acquire) < round {
         core::hint::spin_loop();
     }
 }

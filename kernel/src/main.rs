@@ -16,7 +16,7 @@ mod arch;
 mod board;
 mod bootargs;
 mod console;
-#[allow(dead_code)] // until the scheduler lets the other cores in (open_scheduler, stop_others) and x86_64 starts them
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // until x86_64 starts its other cores
 mod cores;
 #[cfg(target_arch = "aarch64")]
 mod devicetree;

@@ -113,7 +113,7 @@ pub extern "C" fn secondary_main_aarch64(index: usize) -> ! {
     arch::timer::start_tick_on_this_core();
     time::start_on_this_core();
     cores::arrive(index);
-    cores::secondary_main()
+    crate::run::secondary_core()
 }
 
 /// Add the RAM the platform reports to the boot map, so that the frames the MMU
