@@ -13,7 +13,7 @@
 //! ([`Request`]) and the machine's cross-core interrupt
 //! (`Cores::interrupt_core`): wake up and look for a thread, or stop while
 //! instructions are rewritten or a live address space gains a mapping
-//! ([`stop_others`]; on an architecture whose TLB invalidation is local,
+//! ([`stop`]; on an architecture whose TLB invalidation is local,
 //! each stopped core drops its cached user translations before it goes on:
 //! that is the TLB shootdown).
 
@@ -40,9 +40,6 @@ pub const STACK_PAGES: usize = 4;
 /// How long a started core has to arrive before it is reported and left out.
 const ANSWER_WITHIN_MS: u64 = 1000;
 
-/// Cores that have arrived (the boot core counts from [`boot_core_is`]).
-static ONLINE: AtomicUsize = AtomicUsize::new(1);
-
 /// Per core: did it arrive? Set by the core itself in [`arrive`].
 static ARRIVED: [AtomicBool; MAX_CORES] = [const { AtomicBool::new(false) }; MAX_CORES];
 
@@ -62,7 +59,7 @@ pub enum Request {
     /// A thread became ready: look for one if idle.
     Wake = 1 << 0,
     /// Stop and wait in the kernel, interrupts masked, until released
-    /// ([`stop_others`]).
+    /// ([`stop`]).
     Stop = 1 << 1,
 }
 
@@ -70,11 +67,6 @@ pub enum Request {
 #[inline(always)]
 pub fn this() -> usize {
     Machine::core_index()
-}
-
-/// How many cores are up.
-pub fn online() -> usize {
-    ONLINE.load(Ordering::Acquire)
 }
 
 /// Is core `index` up?
@@ -156,7 +148,6 @@ pub fn bring_up<Id>(
 /// interrupt controller and tick set up, interrupts masked: it is up.
 pub fn arrive(index: usize) {
     ARRIVED[index].store(true, Ordering::Release);
-    ONLINE.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Let the secondary cores into the scheduler (the boot core calls this once
@@ -195,12 +186,6 @@ pub fn asked(requests: u32, request: Request) -> bool {
     requests & request as u32 != 0
 }
 
-/// Every other core that is up.
-pub fn others() -> impl Iterator<Item = usize> {
-    let me = this();
-    (0..MAX_CORES).filter(move |&index| index != me && is_online(index))
-}
-
 /// Stop-the-others protocol state: how many cores have stopped, and whether
 /// they may go on.
 static STOPPED: AtomicUsize = AtomicUsize::new(0);
@@ -212,14 +197,19 @@ static RELEASED_ROUND: AtomicU64 = AtomicU64::new(0);
 /// One stop at a time.
 static STOPPER: Mutex<()> = Mutex::new(());
 
-/// Run `f` while every other core waits in the kernel with interrupts masked,
-/// executing nothing of user mode: the way this kernel follows the Arm ARM's
-/// rule for concurrent modification and execution of instructions (B2.2.5)
-/// when it plants or removes a breakpoint (docs/brk-path.md). With one core
-/// up, `f` just runs.
-pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
-    let others = online() - 1;
-    if others == 0 {
+/// Run `f` while the cores `which` names (other than this one; bit `i` for
+/// core `i`) wait in the kernel with interrupts masked, executing nothing of
+/// user mode: the way this kernel follows the Arm ARM's rule for concurrent
+/// modification and execution of instructions (B2.2.5) when it plants or
+/// removes a breakpoint, stopping the cores that run the process whose text
+/// changes (docs/brk-path.md). With no such core, `f` just runs.
+pub fn stop<R>(which: u32, f: impl FnOnce() -> R) -> R {
+    let me = this();
+    let targets: u32 = (0..MAX_CORES)
+        .filter(|&index| index != me && which & (1 << index) != 0 && is_online(index))
+        .fold(0, |mask, index| mask | 1 << index);
+    let count = targets.count_ones() as usize;
+    if count == 0 {
         return f();
     }
     let _one_at_a_time = loop {
@@ -234,10 +224,10 @@ pub fn stop_others<R>(f: impl FnOnce() -> R) -> R {
     // round was released, so the count starts afresh here.
     STOPPED.store(0, Ordering::Release);
     let round = STOP_ROUND.fetch_add(1, Ordering::AcqRel) + 1;
-    for index in self::others() {
+    for index in (0..MAX_CORES).filter(|&index| targets & (1 << index) != 0) {
         ask(index, Request::Stop);
     }
-    while STOPPED.load(Ordering::Acquire) < others {
+    while STOPPED.load(Ordering::Acquire) < count {
         core::hint::spin_loop();
     }
     let result = f();
@@ -257,7 +247,7 @@ pub fn stop_here() {
 }
 
 /// Take `lock`, answering requests to stop while waiting for it: for every
-/// lock that a core may hold while it stops the others ([`stop_others`]), so
+/// lock that a core may hold while it stops the others ([`stop`]), so
 /// that a core waiting for it with interrupts masked cannot keep the stopper
 /// waiting for ever.
 pub fn lock_answering_stops<T>(lock: &Mutex<T>) -> spin::MutexGuard<'_, T> {

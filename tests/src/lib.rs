@@ -69,9 +69,14 @@ pub struct Boot {
     /// `-append`: the device tree's `/chosen/bootargs`.
     pub append: Option<String>,
     pub timeout: Duration,
-    /// `-smp N`: how many cores `virt` has (1, QEMU's default, passes nothing).
+    /// `-smp N`: how many cores `virt` has ([`VIRT_CORES`] unless a test
+    /// asks for another count; 1 passes nothing, QEMU's default).
     pub smp: usize,
 }
+
+/// The cores every `virt` boot has unless a test says otherwise: the whole
+/// suite runs with every core taking threads, as a Pi 4 has four.
+pub const VIRT_CORES: usize = 4;
 
 impl Default for Boot {
     fn default() -> Self {
@@ -81,7 +86,7 @@ impl Default for Boot {
             el2: false,
             append: None,
             timeout: DEFAULT_TIMEOUT,
-            smp: 1,
+            smp: VIRT_CORES,
         }
     }
 }
@@ -1100,12 +1105,14 @@ mod tests {
 
     #[test]
     fn args_follow_the_contract() {
-        let args = Boot::default().append("inject=panic").qemu_args("k.img").join(" ");
+        let args = Boot::default().smp(1).append("inject=panic").qemu_args("k.img").join(" ");
         assert_eq!(
             args,
             "-M virt -cpu cortex-a72 -m 1G -nic none -display none -monitor none -serial stdio -semihosting \
              -kernel k.img -append inject=panic"
         );
+        let every_core = Boot::default().qemu_args("k.img").join(" ");
+        assert!(every_core.contains(&format!(" -smp {VIRT_CORES} ")), "{every_core}");
         let el2 = Boot::default().el2().cpu("cortex-a53").memory("2G").qemu_args("k.img");
         assert_eq!(el2[..6], ["-M", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G"]);
         let smp = Boot::default().smp(4).qemu_args("k.img").join(" ");

@@ -19,6 +19,7 @@ use crate::{
     bootargs::{BootArgs, ProbeLocation, ProbeOptions, ProbeRequest},
     println,
     task::{
+        self,
         address_space::{AddressSpace, UserAccess},
         process::Process,
         scheduler,
@@ -274,9 +275,10 @@ fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<<Isa as 
 /// Write `bytes` into the process's text at `vaddr` through the kernel alias
 /// (user mode sees the page read-only) and make them visible to instruction
 /// fetch.
-/// Write `bytes` over the instruction at `vaddr` (planting or removing a
-/// breakpoint) while every other core is stopped in the kernel, so no core
-/// executes the instruction while it changes: the Arm ARM allows that only
+/// Write `bytes` over the instruction at `vaddr` of `process` (planting or
+/// removing a breakpoint) while every other core running that process is
+/// stopped in the kernel, so no core executes the instruction while it
+/// changes (no other core can: the text is the process's own): the Arm ARM allows that only
 /// between B, BL, BRK, NOP, ISB, SVC, HVC and SMC ("Concurrent modification
 /// and execution of instructions"), and a probe swaps any instruction for a
 /// BRK. The cache maintenance that makes the bytes visible to instruction
@@ -284,9 +286,11 @@ fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<<Isa as 
 /// core (inner shareable); each stopped core returns to its program through
 /// an exception return, which is context synchronising, so it fetches the
 /// new bytes. docs/brk-path.md explains the choice.
-fn write_text(space: &AddressSpace, vaddr: u64, bytes: &[u8]) {
-    crate::cores::stop_others(|| {
-        space.write_as_kernel(vaddr, bytes).expect("probe address was checked to be mapped text")
+fn write_text(process: &Process, vaddr: u64, bytes: &[u8]) {
+    // Exact: the callers hold the scheduler's lock, so no core starts running
+    // this process meanwhile.
+    crate::cores::stop(task::on_core::cores_running(process.pid), || {
+        process.space.write_as_kernel(vaddr, bytes).expect("probe address was checked to be mapped text")
     });
 }
 
@@ -389,7 +393,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         };
         (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
     })?;
-    write_text(&process.space, vaddr, Machine::PROBE_BREAKPOINT);
+    write_text(process, vaddr, Machine::PROBE_BREAKPOINT);
     EVERY_PROBE.lock().push(Arc::clone(&probe));
     Ok(probe)
 }
@@ -429,7 +433,7 @@ fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
     };
     // Not under the registry's lock: the other cores are stopped for the
     // write, and one of them may be waiting for that lock on a hit.
-    write_text(&process.space, vaddr, Machine::covered_bytes(&original).as_ref());
+    write_text(process, vaddr, Machine::covered_bytes(&original).as_ref());
     let probe = REGISTRY.write().unregister(id).map_err(|_| Error::InvalidArgument)?;
     UNREGISTERED.lock().push(probe.id);
     trace!(

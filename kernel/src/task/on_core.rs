@@ -15,12 +15,12 @@
 //! involved in a trap, and by other cores when they end this core's process
 //! or make a thread ready for it (with a cross-core interrupt).
 
-use super::process::{Process, Tid};
+use super::process::{Pid, Process, Tid};
 use crate::{arch::Frame, cores, probe::thread_state::ThreadProbes};
 use alloc::sync::Arc;
 use core::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, Ordering},
 };
 use spin::Mutex;
 
@@ -45,6 +45,20 @@ static SLOTS: [Slot; cores::MAX_CORES] = [const { Slot(UnsafeCell::new(None)) };
 /// Per core: the next return from a trap must go through the scheduler.
 static NEEDS_SCHEDULER: [AtomicBool; cores::MAX_CORES] = [const { AtomicBool::new(true) }; cores::MAX_CORES];
 
+/// Per core: the process whose thread it runs (0: none). Written by the
+/// scheduler under its lock when a core switches; read by anyone, to learn
+/// which cores may be executing a process's code ([`cores_running`]).
+static RUNS_PROCESS: [AtomicU32; cores::MAX_CORES] = [const { AtomicU32::new(0) }; cores::MAX_CORES];
+
+/// The cores running a thread of process `pid` now, as a bit mask (bit `i`:
+/// core `i`). Exact while the caller holds the scheduler's lock: no core
+/// switches a thread in or out without it.
+pub fn cores_running(pid: Pid) -> u32 {
+    (0..cores::MAX_CORES)
+        .filter(|&index| RUNS_PROCESS[index].load(Ordering::Acquire) == pid)
+        .fold(0, |mask, index| mask | 1 << index)
+}
+
 /// `f` with the thread this core runs, if any.
 #[inline(always)]
 pub fn with_mine<R>(f: impl FnOnce(Option<&Running>) -> R) -> R {
@@ -56,8 +70,10 @@ pub fn with_mine<R>(f: impl FnOnce(Option<&Running>) -> R) -> R {
 /// Make `running` this core's thread; returns the one it replaces, which the
 /// caller drops once this core has left that thread's address space.
 pub(super) fn set_mine(running: Option<Running>) -> Option<Running> {
+    let me = cores::this();
+    RUNS_PROCESS[me].store(running.as_ref().map_or(0, |running| running.process.pid), Ordering::Release);
     // SAFETY: this core's own slot, written by this core only (see `Slot`).
-    core::mem::replace(unsafe { &mut *SLOTS[cores::this()].0.get() }, running)
+    core::mem::replace(unsafe { &mut *SLOTS[me].0.get() }, running)
 }
 
 /// Does the next return from a trap on this core need the scheduler?

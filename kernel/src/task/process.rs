@@ -69,9 +69,10 @@ impl SharedSpace {
     /// # Safety
     ///
     /// No other reference to it may be in use: either the process is not yet
-    /// shared (no thread of it exists), or every other core is stopped
-    /// (`crate::cores::stop_others`) and the caller holds the scheduler's
-    /// lock, which every other path that maps takes.
+    /// shared (no thread of it exists), or every other core running one of
+    /// its threads is stopped (`crate::cores::stop`) and the caller holds the
+    /// scheduler's lock, without which no core switches to it and which every
+    /// other path that maps takes.
     #[allow(clippy::mut_from_ref)] // the point: exclusive access proven by the caller
     pub unsafe fn get_mut(&self) -> &mut AddressSpace {
         // SAFETY: exclusive by the caller's contract.

@@ -163,7 +163,7 @@ static SCHEDULER: Mutex<Option<Scheduler>> = Mutex::new(None);
 static EARLIEST_WAKE: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Take the scheduler's lock. A core waiting for it with interrupts masked
-/// still answers another core's request to stop (`cores::stop_others`,
+/// still answers another core's request to stop (`cores::stop`,
 /// whose caller may hold this lock), so the two can never wait for each
 /// other.
 fn lock() -> spin::MutexGuard<'static, Option<Scheduler>> {
@@ -457,18 +457,20 @@ impl Scheduler {
     // ---- system calls (the running thread asks) ----
 
     /// A new thread of the caller's process at `entry`. Its stack is mapped
-    /// while every other core is stopped: threads of this process may be
-    /// walking its table on them (a probe hit reads user memory without the
-    /// scheduler's lock).
+    /// while the other cores running this process are stopped: threads of it
+    /// may be walking its table on them (a probe hit reads user memory
+    /// without the scheduler's lock).
     pub fn spawn_thread(&mut self, entry: u64, args: [u64; 2]) -> Result<u64, Error> {
         let (thread, process) = self.current().ok_or(Error::NoSuchThread)?;
         let pid = thread.pid;
         process.space.check(entry, 4, UserAccess::Execute).map_err(|_| Error::InvalidArgument)?;
         let slot = process.threads_created;
         let shared = Arc::clone(&process.shared);
-        // SAFETY: every other core is stopped for the mapping and this core
-        // holds the scheduler's lock (`SharedSpace::get_mut`'s contract).
-        let stack_top = cores::stop_others(|| map_thread_stack(unsafe { shared.space.get_mut() }, slot))?;
+        // SAFETY: every other core running this process is stopped for the
+        // mapping (no other core can switch to it: this one holds the
+        // scheduler's lock) (`SharedSpace::get_mut`'s contract).
+        let stack_top =
+            cores::stop(on_core::cores_running(pid), || map_thread_stack(unsafe { shared.space.get_mut() }, slot))?;
         self.processes.get_mut(&pid).expect("the caller's process").threads_created += 1;
         let tid = self.add_thread(pid, Frame::new_user(entry, stack_top, args))?;
         Ok(tid as u64)
