@@ -56,7 +56,7 @@ fn smp_virt_entered_at_el2_the_other_cores_drop_to_el1_too() {
 
 #[test]
 fn smp_virt_one_core_is_the_boot_core_alone() {
-    let run = boot(&Boot::default().append("test=hello"));
+    let run = boot(&Boot::default().smp(1).append("test=hello"));
     expect_cores_and_hello(&run, &[FOUR_CORES_UP[0]]);
 }
 

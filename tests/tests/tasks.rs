@@ -12,8 +12,12 @@ const SPIN_TICKS: u64 = 20;
 
 #[test]
 fn processes_and_threads_interleave_under_preemption() {
+    // One core: the spinners share it, so only the tick can switch between
+    // them (with four, each would have a core of its own).
     let run = boot(
-        &Boot::default().append(&format!("test=spin:a,{SPIN_TICKS} test=spin:b,{SPIN_TICKS} test=threads:4 test=demo")),
+        &Boot::default()
+            .smp(1)
+            .append(&format!("test=spin:a,{SPIN_TICKS} test=spin:b,{SPIN_TICKS} test=threads:4 test=demo")),
     );
     run.expect_exit(0);
     // Neither spinner ever yields: only the timer tick can switch between them,
@@ -152,8 +156,8 @@ fn an_unknown_program_is_reported_and_fails_the_run() {
 #[test]
 fn simd_registers_survive_preemption_between_processes() {
     // Each spinner fills v0-v31 with a pattern of its own and checks it after
-    // every block of work; the two preempt each other all the time.
-    let run = boot(&Boot::default().append(&format!("test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp")));
+    // every block of work; on one core the two preempt each other all the time.
+    let run = boot(&Boot::default().smp(1).append(&format!("test=spin:a,{SPIN_TICKS},fp test=spin:b,{SPIN_TICKS},fp")));
     run.expect_exit(0);
     for name in ["a", "b"] {
         let line = run.expect_line_starting(&format!("spin {name}: fp registers checked in "));
@@ -166,5 +170,23 @@ fn simd_registers_survive_preemption_between_processes() {
         if preempted < SPIN_TICKS - 1 {
             run.fail(&format!("spin {name} was preempted only {preempted} times: the check proves little"));
         }
+    }
+}
+
+#[test]
+fn simd_registers_move_with_their_threads_between_cores() {
+    // Six spinners on four cores: a preempted one resumes on whichever core
+    // takes it next, so its v0-v31 must follow it there (saved when it is
+    // switched out, loaded on the core that switches it in).
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let programs: Vec<String> = names.iter().map(|name| format!("test=spin:{name},{SPIN_TICKS},fp")).collect();
+    let run = boot(&Boot::default().append(&programs.join(" ")));
+    run.expect_exit(0);
+    for name in names {
+        let line = run.expect_line_starting(&format!("spin {name}: fp registers checked in "));
+        if !line.ends_with(" blocks, 0 mismatches") {
+            run.fail(&format!("spin {name}: SIMD registers changed under it: {line:?}"));
+        }
+        run.expect_test_ok(&format!("spin {name} {SPIN_TICKS} fp"));
     }
 }
