@@ -173,9 +173,10 @@ struct QemuArgs {
     #[arg(long)]
     el2: bool,
     /// Run on N cores: QEMU `-smp N` on virt and x86_64; on rpi4 (raspi4b always
-    /// has 4) the boot argument `cores=N`, so the kernel starts only N-1 others
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
-    smp: u32,
+    /// has 4) the boot argument `cores=N`, so the kernel starts only N-1 others.
+    /// Default: 4 on virt and rpi4 (a Pi 4's cores), 2 on x86_64
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    smp: Option<u32>,
     /// Start halted with a gdb server on tcp port 1234, and print how to attach
     #[arg(long)]
     gdb: bool,
@@ -220,6 +221,17 @@ struct QemuArgs {
     /// Pass this device tree with -dtb (e.g. the Pi 4's, from `cargo xtask rpi4 --fetch-dtb`)
     #[arg(long, value_name = "PATH")]
     dtb: Option<PathBuf>,
+}
+
+impl QemuArgs {
+    /// The cores to run on: `--smp`, else every core of a Pi 4 (four) on
+    /// virt and rpi4 and two processors on x86_64.
+    fn cores(&self) -> u32 {
+        self.smp.unwrap_or(match self.arch {
+            Arch::Aarch64 => 4,
+            Arch::X86_64 => 2,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -371,7 +383,7 @@ fn prepare_boot(args: &QemuArgs) -> Result<Boot> {
         gdb: args.gdb,
         append: (!bootargs.is_empty()).then(|| bootargs.join(" ")),
         dtb: args.dtb.clone(),
-        smp: Some(args.smp),
+        smp: Some(args.cores()),
     };
     let argv = qemu::boot_args(board, &options, &images.image)?;
     Ok(Boot { qemu, argv, kernel: images.elf })
@@ -413,10 +425,10 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
         // asks for it with --shell.
         bootargs.push("no-shell".into());
     }
-    if args.arch == Arch::Aarch64 && args.build.board == Board::Rpi4 {
+    if let Some(cores) = args.smp.filter(|_| args.arch == Arch::Aarch64 && args.build.board == Board::Rpi4) {
         // raspi4b always models the Pi 4's four cores: the kernel is told how
         // many to run.
-        bootargs.push(format!("cores={}", args.smp));
+        bootargs.push(format!("cores={}", cores));
     }
     if args.report.is_some() {
         bootargs.push("report".into());
@@ -482,7 +494,7 @@ fn prepare_boot_x86_64(args: &QemuArgs) -> Result<Boot> {
     let efi = uefi::build(args.build.debug)?;
     let esp = uefi::scratch_esp("esp")?;
     uefi::write_esp(&esp, &efi, &bootargs.join(" "))?;
-    let argv = uefi::qemu_args(&ovmf, &esp, args.gdb, args.smp)?;
+    let argv = uefi::qemu_args(&ovmf, &esp, args.gdb, args.cores())?;
     Ok(Boot { qemu, argv, kernel: efi })
 }
 
@@ -592,8 +604,8 @@ mod tests {
         };
         assert_eq!(qemu(&["xtask", "qemu", "--shell"]), ["shell"]);
         assert_eq!(qemu(&["xtask", "qemu", "--arch", "x86_64", "--shell", "--run", "hello"]), ["run=hello", "shell"]);
-        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4"]), ["run=demo", "no-shell", "cores=1"]);
-        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4", "--shell"]), ["shell", "cores=1"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4"]), ["run=demo", "no-shell"]);
+        assert_eq!(qemu(&["xtask", "qemu", "--board", "rpi4", "--shell"]), ["shell"]);
     }
 
     #[test]
@@ -602,21 +614,24 @@ mod tests {
             Command::Qemu(args) => args,
             _ => panic!("not qemu"),
         };
-        let virt = qemu(&["xtask", "qemu", "--smp", "4"]);
-        assert_eq!(virt.smp, 4);
+        let virt = qemu(&["xtask", "qemu", "--smp", "2"]);
+        assert_eq!(virt.cores(), 2);
         assert_eq!(bootargs_of(&virt).unwrap().0, ["run=demo"]);
-        let options = qemu::BootOptions { smp: Some(virt.smp), ..Default::default() };
+        let options = qemu::BootOptions { smp: Some(virt.cores()), ..Default::default() };
         let args = qemu::boot_args(Board::Virt, &options, Path::new("k.img")).unwrap().join(" ");
-        assert!(args.contains(" -smp 4 "), "{args}");
+        assert!(args.contains(" -smp 2 "), "{args}");
         let rpi4 = qemu(&["xtask", "qemu", "--board", "rpi4", "--smp", "2"]);
         assert_eq!(bootargs_of(&rpi4).unwrap().0, ["run=demo", "no-shell", "cores=2"]);
-        let options = qemu::BootOptions { smp: Some(rpi4.smp), ..Default::default() };
+        let every_core = qemu(&["xtask", "qemu", "--board", "rpi4"]);
+        assert_eq!(bootargs_of(&every_core).unwrap().0, ["run=demo", "no-shell"]);
+        let options = qemu::BootOptions { smp: Some(rpi4.cores()), ..Default::default() };
         let args = qemu::boot_args(Board::Rpi4, &options, Path::new("k.img")).unwrap();
         assert!(!args.contains(&"-smp".to_string()), "{args:?}");
         let x86 = qemu(&["xtask", "qemu", "--arch", "x86_64", "--smp", "2"]);
-        let args = uefi::qemu_args(Path::new("/ovmf.fd"), Path::new("/esp"), false, x86.smp).unwrap().join(" ");
+        let args = uefi::qemu_args(Path::new("/ovmf.fd"), Path::new("/esp"), false, x86.cores()).unwrap().join(" ");
         assert!(args.contains(" -smp 2"), "{args}");
-        assert_eq!(qemu(&["xtask", "qemu"]).smp, 1);
+        assert_eq!(qemu(&["xtask", "qemu"]).cores(), 4);
+        assert_eq!(qemu(&["xtask", "qemu", "--arch", "x86_64"]).cores(), 2);
         assert!(Cli::try_parse_from(["xtask", "qemu", "--smp", "0"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "qemu", "--smp", "9"]).is_err());
     }
