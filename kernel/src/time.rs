@@ -56,6 +56,13 @@ pub fn init(platform: &Platform) {
     Machine::arm_tick(tick_interval());
 }
 
+/// Arm the first tick on a secondary core, whose timer the architecture has
+/// set up like the boot core's (interrupts are off).
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))] // until aarch64 starts its other cores
+pub fn start_on_this_core() {
+    Machine::arm_tick(tick_interval());
+}
+
 /// Why nothing ticks, if nothing does (the timer-tick self-test reports it).
 pub fn tick_failure() -> Option<&'static str> {
     Machine::tick_failure()

@@ -9,7 +9,7 @@
 //! reads, and one that does not move is named in a note, then the next one is
 //! tried.
 //!
-//! The tick is the local APIC timer, one shot at a time so that a sleeping
+//! The tick is the local APIC timer of each core, one shot at a time so that a sleeping
 //! thread's wake-up can shorten a period (as the aarch64 kernel re-arms its
 //! generic timer): in TSC-deadline mode where CPUID offers it, else counting
 //! down at the local APIC's clock, whose rate is measured against the TSC.
@@ -225,6 +225,22 @@ fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
             let count = u128::from(ticks) * u128::from(apic_hz) / u128::from(tsc_hz.max(1));
             lapic::arm_one_shot(count.clamp(1, u128::from(u32::MAX)) as u32);
         }
+    }
+}
+
+/// Put this core's local APIC timer (its local APIC enabled) into the mode
+/// the boot core chose, on the tick's vector, with the rate the boot core
+/// measured: the local APICs of a PC count at one bus clock, and its
+/// processors' TSCs at one rate (true of every multi-core PC the kernel
+/// supports and of QEMU; a machine where they differ would tick at another
+/// period on the other cores). Then
+/// `time::start_on_this_core` arms the first tick. Nothing happens if the
+/// boot core found no tick source.
+pub fn start_tick_on_this_core() {
+    match TICK_SOURCE.get() {
+        Some(Ok(TickSource::TscDeadline)) => lapic::start_tsc_deadline(LOCAL_APIC_TIMER_VECTOR),
+        Some(Ok(TickSource::OneShot { .. })) => lapic::start_one_shot(LOCAL_APIC_TIMER_VECTOR),
+        _ => {}
     }
 }
 

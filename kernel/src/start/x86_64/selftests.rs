@@ -83,6 +83,14 @@ fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
         our_idt
     );
     let (_, ist1, task_register) = gdt::loaded_state();
+    let index = <crate::arch::Machine as crate::arch::Cores>::core_index();
+    ensure!(
+        index == 0 && gdt::index_in_area() == 0,
+        "core index {} through gs:[{}], {} in the GS base's per-core area; the boot core is 0",
+        index,
+        gdt::CORE_INDEX_OFFSET,
+        gdt::index_in_area()
+    );
     let selectors = gdt::selectors();
     ensure!(
         task_register == selectors.tss.0,
