@@ -387,6 +387,13 @@ pub unsafe fn switch_stack(top: u64, entry: extern "sysv64" fn(u64) -> !, argume
 static SPURIOUS_LOCAL_APIC: AtomicU64 = AtomicU64::new(0);
 static SPURIOUS_PIC: AtomicU64 = AtomicU64::new(0);
 static UNEXPECTED_VECTORS: AtomicU64 = AtomicU64::new(0);
+/// Cross-core interrupts taken on any core.
+static CROSS_CORE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many cross-core interrupts all cores have taken so far (self-test).
+pub fn cross_core_interrupts() -> u64 {
+    CROSS_CORE_INTERRUPTS.load(Ordering::Relaxed)
+}
 
 fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -502,6 +509,7 @@ impl Traps for Machine {
             // Another core's request. Raised from ring 0 with `int 0xf0` it is
             // not in service at the local APIC, and wants no EOI.
             Vector::CrossCore => {
+                count(&CROSS_CORE_INTERRUPTS);
                 handle(Interrupt::CrossCore);
                 if lapic::in_service(CROSS_CORE_VECTOR) {
                     lapic::end_of_interrupt();

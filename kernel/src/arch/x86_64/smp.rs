@@ -251,12 +251,45 @@ extern "sysv64" fn application_processor_entry(index: u64) -> ! {
     // The IDT the boot core built (read only from now on).
     Machine::init_traps();
     cpu::disable_sse();
-    if lapic::init(LOCAL_APIC_SPURIOUS_VECTOR).is_ok() {
+    let local_apic = lapic::init(LOCAL_APIC_SPURIOUS_VECTOR);
+    if local_apic.is_ok() {
         timer::start_tick_on_this_core();
         time::start_on_this_core();
     }
+    if let Err(why) = local_apic.map_err(String::from).and_then(|()| set_up_as_asked(index)) {
+        // It does not arrive: the boot core reports it as not answering and
+        // goes on without it.
+        crate::println!("cores:   core {} (APIC id {}) stops: {}", index, lapic::id(), why);
+        cpu::halt();
+    }
     crate::cores::arrive(index);
     crate::cores::secondary_main()
+}
+
+/// Check what a secondary core just set up, before it counts as up: its index
+/// through GS, its own TSS in the task register, the shared IDT, SSE off, its
+/// APIC id the one it was started at, and its first tick requested.
+fn set_up_as_asked(index: usize) -> Result<(), String> {
+    let through_gs = <Machine as crate::arch::Cores>::core_index();
+    if through_gs != index || gdt::index_in_area() != index {
+        return Err(format!("core index {} through GS, {} in its area", through_gs, gdt::index_in_area()));
+    }
+    let (_, _, task_register) = gdt::loaded_state();
+    if task_register != gdt::selectors().tss.0 {
+        return Err(format!("task register {:#x}, not the TSS selector", task_register));
+    }
+    let (loaded, ours) = super::exception::idt_addresses();
+    if loaded != ours {
+        return Err(format!("IDTR base {:#x}, the kernel's IDT is at {:#x}", loaded, ours));
+    }
+    if !cpu::sse_is_off() {
+        return Err(String::from("SSE or x87 is on"));
+    }
+    let apic_id = lapic::id();
+    if apic_id != APIC_IDS[index].load(Ordering::Relaxed) {
+        return Err(format!("started as APIC id {}", APIC_IDS[index].load(Ordering::Relaxed)));
+    }
+    timer::first_tick_requested_on_this_core()
 }
 
 impl crate::arch::Cores for Machine {

@@ -244,6 +244,25 @@ pub fn start_tick_on_this_core() {
     }
 }
 
+/// Whether this core's first tick, armed by `time::start_on_this_core`, has
+/// made its local APIC request the tick's vector (interrupts are off, so the
+/// request stays pending and becomes the core's first tick once they are
+/// on), within the polls the boot core's check allows. `Ok` if no tick
+/// source works anywhere: the boot core's self-test reports that.
+pub fn first_tick_requested_on_this_core() -> Result<(), String> {
+    if !matches!(TICK_SOURCE.get(), Some(Ok(_))) {
+        return Ok(());
+    }
+    if (0..REQUEST_POLL_BUDGET).any(|_| {
+        core::hint::spin_loop();
+        lapic::requested(LOCAL_APIC_TIMER_VECTOR)
+    }) {
+        Ok(())
+    } else {
+        Err(format!("its local APIC timer requested no interrupt after {} polls", REQUEST_POLL_BUDGET))
+    }
+}
+
 /// The counter and the tick, as the contract's `Timer` describes them.
 impl crate::arch::Timer for super::Machine {
     const COUNTER_NAME: &'static str = "TSC";
