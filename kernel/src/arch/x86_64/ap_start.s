@@ -75,6 +75,15 @@ ap_start_long:
     // The upper halves of the registers are undefined after the switch
     // (SDM vol. 1, 3.4.1.1): a 32-bit MOV clears RBX's.
     mov %ebx, %ebx
+    // Take the parameters: the boot core sets the claim for each processor
+    // it starts, and only one processor can take it back to 0. One that
+    // wakes after the boot core gave up on it (and maybe wrote the next
+    // processor's stack here) finds 0 and stops, instead of running on
+    // another core's stack.
+    xor %eax, %eax
+    xchg %rax, ({parameters} + {claim})(%rbx)
+    test %rax, %rax
+    jz 2f
     mov ({parameters} + {stack_top})(%rbx), %rsp
     mov ({parameters} + {core_index})(%rbx), %rdi
     mov ({parameters} + {entry})(%rbx), %rax
@@ -83,6 +92,10 @@ ap_start_long:
     // aligned, as the ABI wants.
     call *%rax
     ud2
+2:
+    cli
+    hlt
+    jmp 2b
 
 // The temporary GDT: flat 32-bit code, data, 64-bit code. The accessed bits
 // are already set, so the processor never writes them back: the page is read

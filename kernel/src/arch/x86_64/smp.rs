@@ -24,7 +24,9 @@
 use super::{
     cpu,
     exception::{CROSS_CORE_VECTOR, LOCAL_APIC_SPURIOUS_VECTOR},
-    gdt, lapic, memory_layout, mmu, timer, Machine,
+    gdt, lapic,
+    memory_layout::{self, AP_TRAMPOLINE_BELOW, AP_TRAMPOLINE_PAGES},
+    mmu, timer, Machine,
 };
 use crate::{
     arch::Traps,
@@ -36,12 +38,6 @@ use alloc::{format, string::String};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use x86_64::registers::control::Cr3;
 
-/// The trampoline's pages: code, parameters, PML4.
-pub const TRAMPOLINE_PAGES: usize = 3;
-/// A STARTUP IPI's vector is the page number of the start address, 8 bits:
-/// the trampoline must lie below 1 MiB. The firmware is asked for pages below
-/// 0xa0000, where the legacy video memory and option ROMs begin.
-pub const TRAMPOLINE_BELOW: usize = 0xa_0000;
 /// The pages, from the code page.
 const PARAMETERS_PAGE: usize = PAGE_SIZE;
 const PML4_PAGE: usize = 2 * PAGE_SIZE;
@@ -60,6 +56,9 @@ mod parameter {
     pub const ENTRY: usize = 32;
     pub const STACK_TOP: usize = 40;
     pub const CORE_INDEX: usize = 48;
+    /// Nonzero while the parameters wait for their processor, which takes
+    /// them by exchanging it with 0 (64 bits).
+    pub const CLAIM: usize = 56;
 }
 
 /// The temporary GDT's selectors (`ap_start_gdt`: null, 32-bit code, data,
@@ -90,6 +89,7 @@ core::arch::global_asm!(
     entry = const parameter::ENTRY,
     stack_top = const parameter::STACK_TOP,
     core_index = const parameter::CORE_INDEX,
+    claim = const parameter::CLAIM,
     data_selector = const DATA_SELECTOR,
     cr0_protected = const CR0_PE | CR0_ET | CR0_NE,
     cr0_pg = const CR0_PG,
@@ -119,14 +119,14 @@ fn offset_of_label(label: *const u8) -> usize {
 static TRAMPOLINE: AtomicUsize = AtomicUsize::new(0);
 
 /// Copy the start code into the code page at `base` (the first of
-/// [`TRAMPOLINE_PAGES`] pages below [`TRAMPOLINE_BELOW`]), while the
+/// [`AP_TRAMPOLINE_PAGES`] pages below [`AP_TRAMPOLINE_BELOW`]), while the
 /// firmware's identity map is still in CR3: the kernel's maps that page read
 /// only.
 pub fn install_trampoline(base: usize) {
     let (begin, end) = (core::ptr::addr_of!(ap_start_begin), core::ptr::addr_of!(ap_start_end));
     let len = end as usize - begin as usize;
     assert!(len <= PAGE_SIZE, "the AP start code ({} bytes) does not fit its page", len);
-    assert!(base.is_multiple_of(PAGE_SIZE) && base + TRAMPOLINE_PAGES * PAGE_SIZE <= TRAMPOLINE_BELOW);
+    assert!(base.is_multiple_of(PAGE_SIZE) && base + AP_TRAMPOLINE_PAGES * PAGE_SIZE <= AP_TRAMPOLINE_BELOW);
     // SAFETY: the firmware allocated the pages at `base` to the kernel
     // (LOADER_DATA) and identity maps them writable; the code is `len` bytes
     // of the image's text.
@@ -142,8 +142,8 @@ pub fn trampoline() -> Option<usize> {
 fn put<T>(address: usize, value: T) {
     // SAFETY: every caller names a place inside the trampoline's parameter
     // or PML4 page, identity mapped read/write in the kernel's map and
-    // owned by the kernel; no started processor reads it meanwhile (the
-    // boot core starts one at a time).
+    // owned by the kernel; the processor being started reads them only once
+    // they are all written and its INIT sent, and takes them by the claim.
     unsafe { core::ptr::write_unaligned(address as *mut T, value) }
 }
 
@@ -208,7 +208,10 @@ fn wait_us(us: u64) {
 /// Start the processor with xAPIC id `apic_id` as core `index` on the stack
 /// whose top is `stack_top`: its parameters, INIT, 10 ms, STARTUP, 200 us,
 /// STARTUP. With `withhold_startup` (the `inject=ap-no-sipi` test) only the
-/// INIT is sent, so the processor stays waiting and never answers.
+/// INIT is sent, so the processor stays waiting and never answers. The
+/// parameters carry a claim only one processor can take (`ap_start.s`): one
+/// that answers too late, after the next one's parameters were written,
+/// stops in its start code.
 pub fn start(index: usize, apic_id: u32, stack_top: usize, withhold_startup: bool) -> Result<(), String> {
     let base = trampoline().ok_or("no trampoline page below 1 MiB")?;
     let destination =
@@ -221,6 +224,10 @@ pub fn start(index: usize, apic_id: u32, stack_top: usize, withhold_startup: boo
     let parameters = base + PARAMETERS_PAGE;
     put(parameters + parameter::STACK_TOP, stack_top as u64);
     put(parameters + parameter::CORE_INDEX, index as u64);
+    put(parameters + parameter::CLAIM, 1u64);
+    // Every parameter is in memory before the INIT is sent (the ICR writes
+    // are volatile; these plain stores must not move past them).
+    core::sync::atomic::fence(Ordering::SeqCst);
     let page = (base / PAGE_SIZE) as u8;
     let sent = lapic::send_init(u32::from(destination)).and_then(|()| {
         wait_us(AFTER_INIT_US);

@@ -114,17 +114,22 @@ pub fn discover() -> Platform {
 }
 
 /// Ask the firmware for the application processors' trampoline: pages whose
-/// last byte lies below `TRAMPOLINE_BELOW` (AllocatePages with
+/// last byte lies below `AP_TRAMPOLINE_BELOW` (AllocatePages with
 /// AllocateMaxAddress, UEFI 2.10, 7.2.1), as LOADER_DATA, which stays the
 /// kernel's after ExitBootServices and never reaches the frame allocator
 /// (neither does anything in the first MiB).
 fn low_pages_for_the_ap_trampoline() -> Result<usize, String> {
-    use crate::arch::x86_64::smp::{TRAMPOLINE_BELOW, TRAMPOLINE_PAGES};
-    let highest = (TRAMPOLINE_BELOW - 1) as u64;
-    boot::allocate_pages(boot::AllocateType::MaxAddress(highest), MemoryType::LOADER_DATA, TRAMPOLINE_PAGES)
+    use crate::arch::x86_64::memory_layout::{AP_TRAMPOLINE_BELOW, AP_TRAMPOLINE_PAGES};
+    let highest = (AP_TRAMPOLINE_BELOW - 1) as u64;
+    boot::allocate_pages(boot::AllocateType::MaxAddress(highest), MemoryType::LOADER_DATA, AP_TRAMPOLINE_PAGES)
         .map(|pages| pages.as_ptr() as usize)
         .map_err(|e| {
-            format!("the firmware gave no {} pages below {:#x} ({:?})", TRAMPOLINE_PAGES, TRAMPOLINE_BELOW, e.status())
+            format!(
+                "the firmware gave no {} pages below {:#x} ({:?})",
+                AP_TRAMPOLINE_PAGES,
+                AP_TRAMPOLINE_BELOW,
+                e.status()
+            )
         })
 }
 
