@@ -180,8 +180,8 @@ static DOUBLE_FAULT_STACK_TOPS: [AtomicUsize; MAX_CORES] = [const { AtomicUsize:
 /// image's, with a guard page below; these have none).
 const DOUBLE_FAULT_STACK_PAGES: usize = memory_layout::DOUBLE_FAULT_STACK_BYTES / PAGE_SIZE;
 
-/// The boot core's own per-core area (core 0) and its APIC id, before
-/// anything reads the core index.
+/// Set up the boot core's own per-core area (core 0: its GDT, TSS and GS
+/// base), first thing in `kernel_main`, before anything reads the core index.
 pub fn init_boot_core() {
     gdt::init_this_core(0, memory_layout::double_fault_stack_top() as u64);
 }
