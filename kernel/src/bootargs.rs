@@ -16,6 +16,7 @@
 //! | `report` | print the probe report as JSON at the end of the run |
 //! | `inject=el1-data-abort` / `inject=panic` | commit that kernel fault after the self-tests |
 //! | `shell` / `no-shell` | after the self-tests, take commands on the console and stay up (the Pi 4 build's default) / don't |
+//! | `inject=ap-no-sipi` | x86_64 only, a test: the boot core sends the last processor it starts an INIT but no STARTUP IPI, so it never answers and is reported (`... did not answer within 1000 ms`) |
 //! | `cores=N` | run on at most N cores (the boot core and the first N-1 others the machine lists); read by the boot order before the other cores start |
 //! | `firmware-left-avx-on` | x86_64 only: before the kernel sets the processor up, turn AVX on (CR4.OSXSAVE, XCR0) as a PC's firmware may leave it, to prove the kernel turns it off for ring 3 |
 
@@ -34,6 +35,17 @@ pub fn cores_wanted(line: &str) -> Option<usize> {
         .filter_map(|word| word.strip_prefix("cores="))
         .filter_map(|count| count.parse().ok().filter(|&count: &usize| count >= 1))
         .next_back()
+}
+
+/// The word that has the x86_64 boot order withhold the STARTUP IPIs from the
+/// last processor it starts (read by the boot order before the other cores
+/// start), to prove a processor that never answers is reported and left out.
+pub const AP_NO_SIPI: &str = "inject=ap-no-sipi";
+
+/// Whether the boot argument `line` holds [`AP_NO_SIPI`].
+#[cfg_attr(target_arch = "aarch64", allow(dead_code))] // the x86_64 boot order's
+pub fn withholds_startup_ipi(line: &str) -> bool {
+    line.split_whitespace().any(|word| word == AP_NO_SIPI)
 }
 
 /// What a test run expects of a process (`test=` / `expect-fault=` boot arguments).
@@ -167,15 +179,21 @@ pub fn parse(line: &str) -> BootArgs {
             None if word == "report" => args.probe_options.report = true,
             None if word == "shell" => args.shell = true,
             None if word == "no-shell" => args.shell = false,
-            // Acted on by the x86_64 kernel's UEFI entry, long before this.
+            // Acted on by the x86_64 kernel's UEFI entry and boot order, long before this.
             #[cfg(target_arch = "x86_64")]
             None if word == FIRMWARE_LEFT_AVX_ON => {}
+            #[cfg(target_arch = "x86_64")]
+            _ if word == AP_NO_SIPI => {}
+            #[cfg(not(target_arch = "x86_64"))]
+            _ if word == AP_NO_SIPI => {
+                crate::println!("bootargs: {} starts x86_64 processors; ignored on this architecture", word)
+            }
             #[cfg(not(target_arch = "x86_64"))]
             None if word == FIRMWARE_LEFT_AVX_ON => {
                 crate::println!("bootargs: {} is an x86_64 firmware state; ignored on this architecture", word)
             }
             Some(("inject", other)) => {
-                crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic)", other)
+                crate::println!("bootargs: unknown injection '{}' (known: el1-data-abort, panic, ap-no-sipi)", other)
             }
             _ => crate::println!("bootargs: unknown argument '{}' ignored", word),
         }

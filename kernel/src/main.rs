@@ -16,7 +16,6 @@ mod arch;
 mod board;
 mod bootargs;
 mod console;
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // until x86_64 starts its other cores
 mod cores;
 #[cfg(target_arch = "aarch64")]
 mod devicetree;

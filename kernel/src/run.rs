@@ -45,7 +45,6 @@ pub fn self_tests_and_tasks(platform: &Platform, self_tests: &[SelfTest]) -> ! {
 /// A secondary core's life once its machine state is up and it has arrived
 /// (`cores::arrive`): wait for the scheduler to open, then idle in it like
 /// the boot core, taking threads as they become ready.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // until x86_64 starts its other cores
 pub fn secondary_core() -> ! {
     crate::cores::wait_to_join_the_scheduler();
     task::run()

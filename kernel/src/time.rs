@@ -60,7 +60,6 @@ pub fn init(platform: &Platform) {
 /// on the boot core (interrupts are off): the first tick is armed with the
 /// period in use. What routes the interrupt to this core is the machine's
 /// own per-core set-up, done before.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))] // until x86_64 starts its other cores
 pub fn start_on_this_core() {
     Machine::arm_tick(tick_interval());
 }

@@ -729,9 +729,14 @@ pub fn boot_uefi(bootargs: &str) -> Run {
 /// The QEMU log flags of every x86_64 test run: [`STRICT_LOG`], and every CPU
 /// reset, so that a triple fault (which resets the machine) fails the run.
 pub const STRICT_LOG_X86: &str = "guest_errors,unimp,cpu_reset";
-/// How many times QEMU resets CPU 0 before the firmware's first instruction
+/// How many times QEMU resets each CPU before the firmware's first instruction
 /// (creating the machine, then its system reset), on `pc` and `q35` alike.
 const STARTUP_RESETS: usize = 2;
+/// How many times OVMF resets each application processor with an INIT while
+/// it starts and parks them (its MpInitLib), measured with -smp 2 and -smp 4
+/// under the OVMF the tests use: every AP's log shows the start-up resets and
+/// these six before the kernel runs.
+const FIRMWARE_AP_INITS: usize = 6;
 
 /// One boot of the x86_64 UEFI kernel: the machine, the CPU, the display and
 /// serial port, and whether QEMU's `isa-debug-exit` device is there to carry
@@ -749,6 +754,8 @@ pub struct UefiBoot {
     /// Without the device, the kernel powers off through the firmware
     /// (ResetSystem) and QEMU's own exit status is the run's.
     pub debug_exit: bool,
+    /// `-smp`: one processor unless set, e.g. `4` or `2,maxcpus=4`.
+    pub smp: Option<String>,
 }
 
 impl UefiBoot {
@@ -759,7 +766,15 @@ impl UefiBoot {
             cpu: None,
             display: ["-nographic", "-vga", "std", "-serial", "stdio"].iter().map(|s| s.to_string()).collect(),
             debug_exit: true,
+            smp: None,
         }
+    }
+
+    /// QEMU's `-smp` option: `4` processors, or `2,maxcpus=4` (two present,
+    /// two more the MADT lists as not enabled).
+    pub fn smp(mut self, smp: &str) -> Self {
+        self.smp = Some(smp.to_string());
+        self
     }
 
     pub fn machine(mut self, machine: &str) -> Self {
@@ -797,6 +812,9 @@ impl UefiBoot {
         }
         if let Some(cpu) = &self.cpu {
             args.extend(["-cpu".to_string(), cpu.clone()]);
+        }
+        if let Some(smp) = &self.smp {
+            args.extend(["-smp".to_string(), smp.clone()]);
         }
         args.extend(["-bios".to_string(), ovmf.display().to_string()]);
         args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{},if=virtio", esp.dir.display())]);
@@ -868,27 +886,64 @@ impl StrictLog {
 pub(crate) fn check_log(run: &Run, log: &std::path::Path, strict: StrictLog) {
     let complaint = match strict {
         StrictLog::Aarch64 => strict_log_complaint(log),
-        StrictLog::X86 => x86_strict_log_complaint(log),
+        StrictLog::X86 => x86_strict_log_complaint(log, &run.transcript),
     };
     if let Some(complaint) = complaint {
         run.fail(&complaint);
     }
 }
 
+/// The APIC ids the kernel sent an INIT to, from its `cores:` lines: every
+/// processor it started, whether it came up (`core N (APIC id X) up`) or not
+/// (`APIC id X did not answer ...`).
+fn apic_ids_sent_init(transcript: &str) -> Vec<usize> {
+    let apic_id = |text: &str| text.split_whitespace().next().and_then(|id| id.trim_end_matches(')').parse().ok());
+    transcript
+        .lines()
+        .filter_map(|line| line.find("cores:").map(|at| &line[at + "cores:".len()..]))
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.starts_with("core ") && line.ends_with(") up") {
+                line.split("(APIC id ").nth(1).and_then(apic_id)
+            } else if line.contains(" did not answer ") {
+                line.strip_prefix("APIC id ").and_then(apic_id)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// What an x86_64 run's QEMU log ([`STRICT_LOG_X86`]) holds beyond the CPU
-/// resets of start-up, as a failure message, if anything; removes the file.
+/// resets it may hold, as a failure message, if anything; removes the file.
 /// A reset's register dump (lines `NAME=...`) belongs to its `CPU Reset` line.
-fn x86_strict_log_complaint(log: &std::path::Path) -> Option<String> {
+///
+/// The resets are counted per CPU (QEMU's CPU index, which is the APIC id on
+/// its default topology). CPU 0 may show only the start-up's: any later one is
+/// the whole machine's reset (a triple fault on any processor resets them all).
+/// An application processor may show the start-up's, the firmware's INITs
+/// ([`FIRMWARE_AP_INITS`]) and one more if the kernel started it (its
+/// `cores:` lines say which; an INIT that was never followed by a STARTUP may
+/// stay pending in QEMU and not be logged, hence "at most").
+fn x86_strict_log_complaint(log: &std::path::Path, transcript: &str) -> Option<String> {
     let logged = std::fs::read_to_string(log).unwrap_or_default();
     let _ = std::fs::remove_file(log);
     let is_register_line = |line: &str| {
         let name: String = line.chars().take_while(|&c| c != '=').collect();
         line.contains('=') && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ')
     };
-    let resets = logged.lines().filter(|l| l.starts_with("CPU Reset (CPU 0)")).count();
+    let mut resets: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for line in logged.lines().filter(|l| l.starts_with("CPU Reset (CPU ")) {
+        match line.trim_start_matches("CPU Reset (CPU ").trim_end_matches(')').parse::<usize>() {
+            Ok(cpu) => *resets.entry(cpu).or_default() += 1,
+            Err(_) => unreadable.push(line),
+        }
+    }
     let other: Vec<&str> = logged
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with("CPU Reset (CPU ") && !is_register_line(l))
+        .chain(unreadable)
         .collect();
     if !other.is_empty() {
         return Some(format!(
@@ -897,12 +952,29 @@ fn x86_strict_log_complaint(log: &std::path::Path) -> Option<String> {
             other.iter().take(20).copied().collect::<Vec<_>>().join("\n")
         ));
     }
-    (resets > STARTUP_RESETS).then(|| {
-        format!(
-            "CPU 0 was reset {} time(s) after start-up (-d cpu_reset): a triple fault, or a reset nobody asked for",
-            resets - STARTUP_RESETS
-        )
-    })
+    let sent_init = apic_ids_sent_init(transcript);
+    let complaints: Vec<String> = resets
+        .iter()
+        .filter_map(|(&cpu, &count)| {
+            let allowed = match cpu {
+                0 => STARTUP_RESETS,
+                _ => STARTUP_RESETS + FIRMWARE_AP_INITS + usize::from(sent_init.contains(&cpu)),
+            };
+            (count > allowed).then(|| {
+                if cpu == 0 {
+                    format!(
+                        "CPU 0 was reset {} time(s) after start-up (-d cpu_reset): a triple fault, or a reset nobody asked for",
+                        count - allowed
+                    )
+                } else {
+                    format!(
+                        "CPU {cpu} was reset {count} time(s), {allowed} allowed (start-up, the firmware's INITs, the kernel's): an INIT nobody asked for"
+                    )
+                }
+            })
+        })
+        .collect();
+    (!complaints.is_empty()).then(|| complaints.join("\n"))
 }
 
 /// `QEMU_X86_64`, else `qemu-system-x86_64`.
@@ -1067,7 +1139,56 @@ mod tests {
     fn x86_log(text: &str) -> Option<String> {
         let path = std::env::temp_dir().join(format!("brk-x86-log-test-{}-{}", std::process::id(), text.len()));
         std::fs::write(&path, text).unwrap();
-        x86_strict_log_complaint(&path)
+        x86_strict_log_complaint(&path, "")
+    }
+
+    fn x86_log_after(text: &str, transcript: &str) -> Option<String> {
+        let path = std::env::temp_dir().join(format!("brk-x86-log-test-smp-{}-{}", std::process::id(), text.len()));
+        std::fs::write(&path, text).unwrap();
+        x86_strict_log_complaint(&path, transcript)
+    }
+
+    fn reset_of(cpu: usize) -> String {
+        RESET.replace("(CPU 0)", &format!("(CPU {cpu})"))
+    }
+
+    /// Two start-up resets per CPU, six INITs of the firmware per AP.
+    fn firmware_start_up(cpus: usize) -> String {
+        (0..cpus).map(|cpu| reset_of(cpu).repeat(if cpu == 0 { 2 } else { 8 })).collect()
+    }
+
+    const CORES_UP: &str = "cores:   core 0 (APIC id 0) up: the boot core\ncores:   core 1 (APIC id 1) up\n";
+
+    #[test]
+    fn each_processor_the_kernel_started_may_show_one_init_more() {
+        let log = firmware_start_up(2) + &reset_of(1);
+        assert_eq!(x86_log_after(&log, CORES_UP), None);
+        let no_answer = "cores:   APIC id 1 did not answer within 1000 ms: going on without it\n";
+        assert_eq!(x86_log_after(&log, no_answer), None);
+        // The transcript's own decoration (escape sequences) does not hide a line.
+        assert_eq!(x86_log_after(&log, &CORES_UP.replace("cores:   core 1", "\u{1b}[0mcores:   core 1")), None);
+        assert_eq!(x86_log_after(&firmware_start_up(4), ""), None);
+    }
+
+    #[test]
+    fn an_init_the_kernel_did_not_send_or_a_later_reset_of_cpu_0_fails() {
+        // The kernel left CPU 1 parked, yet it was reset once more.
+        let log = firmware_start_up(2) + &reset_of(1);
+        let parked = "cores:   core 0 (APIC id 0) up: the boot core\ncores:   APIC id 1 left parked (cores=1 asked for 1 core(s))\n";
+        assert!(x86_log_after(&log, parked).unwrap().contains("CPU 1 was reset 9 time(s), 8 allowed"));
+        // CPU 2 got two INITs after the kernel started it once.
+        let log = firmware_start_up(3) + &reset_of(2).repeat(2);
+        let two_up = format!("{CORES_UP}cores:   core 2 (APIC id 2) up\n");
+        assert!(x86_log_after(&log, &two_up).unwrap().contains("CPU 2 was reset 10 time(s), 9 allowed"));
+        // A triple fault anywhere resets CPU 0 too.
+        let log = firmware_start_up(2) + &reset_of(0);
+        assert!(x86_log_after(&log, CORES_UP).unwrap().contains("CPU 0 was reset 1 time(s) after start-up"));
+    }
+
+    #[test]
+    fn apic_ids_sent_init_come_from_the_cores_lines() {
+        let transcript = "cores:   core 0 (APIC id 0) up: the boot core\ncores:   core 1 (APIC id 1) up\ncores:   core 2 (APIC id 3) up\ncores:   APIC id 2 did not answer within 1000 ms: going on without it\ncores:   APIC id 5 left parked (cores=3 asked for 3 core(s))\n";
+        assert_eq!(apic_ids_sent_init(transcript), vec![1, 3, 2]);
     }
 
     const RESET: &str = "CPU Reset (CPU 0)\nEAX=00000000 EBX=00000000 ECX=00000000 EDX=00000000\nES =0000 00000000 00000000 00000000\nCR0=00000000 CR2=00000000 CR3=00000000 CR4=00000000\nXMM00=0000000000000000 0000000000000000\n";

@@ -85,7 +85,7 @@ fn full_suite_bootargs() -> String {
 
 /// The self-tests passed, and the unexpected-vector one was reported as such.
 fn check_self_tests(run: &Run) {
-    run.expect_line_starting("selftests: 8 ok, 0 failed");
+    run.expect_line_starting("selftests: 9 ok, 0 failed");
     run.expect_lines_in_order(&["irq: unexpected vector 0x41 ignored (no handler)", "selftest unexpected-vectors: ok"]);
 }
 
@@ -483,7 +483,7 @@ fn x86_64_without_a_serial_port_the_screen_still_shows_the_boot() {
     for start in [
         FIRST_LINE,
         "console: GOP framebuffer 1280x800 BGR at 0xc0000000, 182x50 text cells; no 16550 answered at 0x3f8 (COM1: no SPCR table)",
-        "selftests: 8 ok, 0 failed",
+        "selftests: 9 ok, 0 failed",
         "tasks: 0 test failure(s)",
     ] {
         if !(0..rows).any(|row| screen.row_shows(row, start)) {

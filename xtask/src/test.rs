@@ -144,11 +144,23 @@ pub fn test_runs() -> Vec<TestRun> {
             boards: &[],
             needs: &[Need::CheckedVirtKernel],
         },
-        // The x86_64 UEFI kernel under OVMF. A UEFI boot takes about 5 s, so each
-        // test batches several scenarios into one boot.
+        // The x86_64 UEFI kernel under OVMF, on one processor and on several
+        // (`x86_smp`). A UEFI boot takes about 5 s, so each test batches
+        // several scenarios into one boot.
         TestRun {
             label: "qemu x86_64 uefi",
-            cargo_args: vec!["-p", "qemu-tests", "--test", "x86_64", "--test", "shell", "--", X86_64_TESTS],
+            cargo_args: vec![
+                "-p",
+                "qemu-tests",
+                "--test",
+                "x86_64",
+                "--test",
+                "x86_smp",
+                "--test",
+                "shell",
+                "--",
+                X86_64_TESTS,
+            ],
             boards: &[],
             needs: &[Need::UefiKernel],
         },

@@ -61,7 +61,6 @@ pub enum Interrupt<Source> {
     ConsoleInput,
     /// Another core asked something of this one (`Cores::interrupt_core`):
     /// the dispatcher has [`crate::cores`] read this core's mailbox.
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))] // until x86_64 decodes its cross-core interrupt
     CrossCore,
     /// An interrupt no handler claims: reported as
     /// `irq: unexpected <source> ignored (<why>)`, and the kernel goes on.

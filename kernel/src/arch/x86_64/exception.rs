@@ -12,7 +12,12 @@
 //! `int 0x80` (system calls) and `int3` (#BP, vector 3). Vector 1 (#DB) needs
 //! no DPL 3: single-step traps (RFLAGS.TF) are not software interrupts.
 //!
-//! The interrupts: the local APIC timer is the tick; a spurious interrupt (the
+//! The IDT is built once, by the boot core, and only read afterwards: every
+//! core loads the same one (its gates name the same stubs; what differs per
+//! core, the stacks, is in each core's own TSS).
+//!
+//! The interrupts: the local APIC timer is the tick; the cross-core interrupt
+//! (a fixed IPI on vector 0xf0) is another core's request; a spurious interrupt (the
 //! local APIC's spurious vector, an 8259's line 7 or 15) is counted and
 //! ignored; any other interrupt vector is counted and reported in one line and
 //! ignored, so the kernel goes on.
@@ -31,7 +36,7 @@ use x86_64::{
     PrivilegeLevel, VirtAddr,
 };
 
-core::arch::global_asm!(include_str!("trap.s"), tss = sym gdt::TSS, rsp0_offset = const gdt::TSS_RSP0_OFFSET);
+core::arch::global_asm!(include_str!("trap.s"), rsp0_offset = const gdt::RSP0_OFFSET);
 
 /// The registers saved on every trap, in the order `trap.s` pushes them
 /// (lowest address first). The last five are the CPU's own interrupt frame.
@@ -116,6 +121,8 @@ pub enum Vector {
     LocalApicTimer,
     /// The local APIC's spurious-interrupt vector.
     LocalApicSpurious,
+    /// Another core's fixed IPI (`Cores::interrupt_core`).
+    CrossCore,
     /// `int 0x80`.
     Syscall,
     Other(u8),
@@ -132,6 +139,9 @@ pub const LOCAL_APIC_TIMER_VECTOR: u8 = 0x30;
 /// The local APIC's spurious vector. Its low four bits are 1s, which the P6
 /// and Pentium local APICs required (SDM vol. 3A, 11.9).
 pub const LOCAL_APIC_SPURIOUS_VECTOR: u8 = 0xff;
+/// The cross-core interrupt's vector: in the highest priority class (0xf),
+/// below the spurious vector, so a request is taken before a tick (11.8.3).
+pub const CROSS_CORE_VECTOR: u8 = 0xf0;
 /// The system call vector.
 pub const SYSCALL_VECTOR: u8 = 0x80;
 /// #BP and #DF, whose gates differ from the rest (DPL 3; an IST stack).
@@ -167,6 +177,7 @@ impl Vector {
             v if (PIC_BASE..PIC_BASE + PIC_LINES).contains(&v) => Self::PicLine(v - PIC_BASE),
             LOCAL_APIC_TIMER_VECTOR => Self::LocalApicTimer,
             LOCAL_APIC_SPURIOUS_VECTOR => Self::LocalApicSpurious,
+            CROSS_CORE_VECTOR => Self::CrossCore,
             SYSCALL_VECTOR => Self::Syscall,
             v => Self::Other(v),
         }
@@ -199,6 +210,7 @@ impl fmt::Display for Vector {
             Self::PicLine(line) => return write!(f, "8259 PIC line {}", line),
             Self::LocalApicTimer => "local APIC timer",
             Self::LocalApicSpurious => "local APIC spurious interrupt",
+            Self::CrossCore => "cross-core interrupt",
             Self::Syscall => "int 0x80",
             Self::Other(v) => return write!(f, "vector {:#04x}", v),
         };
@@ -375,6 +387,13 @@ pub unsafe fn switch_stack(top: u64, entry: extern "sysv64" fn(u64) -> !, argume
 static SPURIOUS_LOCAL_APIC: AtomicU64 = AtomicU64::new(0);
 static SPURIOUS_PIC: AtomicU64 = AtomicU64::new(0);
 static UNEXPECTED_VECTORS: AtomicU64 = AtomicU64::new(0);
+/// Cross-core interrupts taken on any core.
+static CROSS_CORE_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many cross-core interrupts all cores have taken so far (self-test).
+pub fn cross_core_interrupts() -> u64 {
+    CROSS_CORE_INTERRUPTS.load(Ordering::Relaxed)
+}
 
 fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -434,7 +453,7 @@ impl Traps for Machine {
                         options.set_privilege_level(PrivilegeLevel::Ring3);
                     }
                     // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its
-                    // own (gdt::init).
+                    // own (gdt::init_this_core).
                     DOUBLE_FAULT_VECTOR => unsafe {
                         options.set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
                     },
@@ -461,7 +480,7 @@ impl Traps for Machine {
                 count(&SPURIOUS_PIC);
                 Trap::Dismissed
             }
-            Vector::LocalApicTimer | Vector::PicLine(_) => Trap::Interrupt,
+            Vector::LocalApicTimer | Vector::CrossCore | Vector::PicLine(_) => Trap::Interrupt,
             Vector::Other(vector) if vector >= FIRST_INTERRUPT_VECTOR => Trap::Interrupt,
             Vector::Syscall if from_user => Trap::SystemCall,
             Vector::Breakpoint if from_user => Trap::Breakpoint,
@@ -486,6 +505,15 @@ impl Traps for Machine {
             Vector::LocalApicTimer => {
                 handle(Interrupt::Tick);
                 lapic::end_of_interrupt();
+            }
+            // Another core's request. Raised from ring 0 with `int 0xf0` it is
+            // not in service at the local APIC, and wants no EOI.
+            Vector::CrossCore => {
+                count(&CROSS_CORE_INTERRUPTS);
+                handle(Interrupt::CrossCore);
+                if lapic::in_service(CROSS_CORE_VECTOR) {
+                    lapic::end_of_interrupt();
+                }
             }
             // The serial console's line, opened for the shell.
             Vector::PicLine(line) if pic::is_console(line) => {

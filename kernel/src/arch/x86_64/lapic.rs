@@ -1,6 +1,11 @@
-//! The local APIC of the boot processor (serves `crate::time` and
-//! `crate::exception`): its enabling, the end of an interrupt, the in-service
-//! and request registers, and its timer, in TSC-deadline or one-shot mode.
+//! The local APIC of each processor (serves `crate::time`, `crate::exception`
+//! and `crate::cores`): its enabling, its id, the end of an interrupt, the
+//! in-service and request registers, its timer, in TSC-deadline or one-shot
+//! mode, and the interrupt command register that sends INIT, STARTUP and the
+//! cross-core interrupt to another processor.
+//!
+//! Every processor's local APIC answers at the same address; each reaches its
+//! own there (11.4.1).
 //!
 //! Intel SDM vol. 3A, chapter 11 "Advanced Programmable Interrupt Controller
 //! (APIC)" (chapter 10 in editions before 2023); section numbers below are
@@ -18,6 +23,7 @@ use x86_64::registers::model_specific::{ApicBase, ApicBaseFlags, Msr};
 
 /// Register offsets from the base (11.4.1, table 11-1 "Local APIC Register
 /// Address Map").
+const LOCAL_APIC_ID: u64 = 0x020;
 const TASK_PRIORITY: u64 = 0x080;
 const END_OF_INTERRUPT: u64 = 0x0b0;
 const SPURIOUS_INTERRUPT_VECTOR: u64 = 0x0f0;
@@ -27,6 +33,10 @@ const SPURIOUS_INTERRUPT_VECTOR: u64 = 0x0f0;
 const IN_SERVICE_0: u64 = 0x100;
 const INTERRUPT_REQUEST_0: u64 = 0x200;
 const BIT_REGISTER_STRIDE: u64 = 0x10;
+/// The interrupt command register, low and high halves (11.6.1, figure
+/// 11-12): writing the low half sends the IPI.
+const INTERRUPT_COMMAND_LOW: u64 = 0x300;
+const INTERRUPT_COMMAND_HIGH: u64 = 0x310;
 const LVT_TIMER: u64 = 0x320;
 const LVT_LINT0: u64 = 0x350;
 const TIMER_INITIAL_COUNT: u64 = 0x380;
@@ -51,6 +61,26 @@ const DIVIDE_BY_1: u32 = 0b1011;
 const ACCEPT_ALL_PRIORITIES: u32 = 0;
 /// A value written to EOI is ignored; 0 is what the SDM writes (11.8.5).
 const EOI_VALUE: u32 = 0;
+
+/// The xAPIC id in bits \[31:24\] of the local APIC id register (11.4.6).
+const APIC_ID_SHIFT: u32 = 24;
+/// The destination field of the ICR's high half, bits \[63:56\] of the ICR
+/// (11.6.1): an xAPIC id, physical destination mode.
+const ICR_DESTINATION_SHIFT: u32 = 24;
+/// ICR low half (11.6.1, figure 11-12): delivery mode in bits \[10:8\]
+/// (fixed 0b000, INIT 0b101, STARTUP 0b110), delivery status in bit 12 (1:
+/// send pending), level in bit 14 (1: assert). Destination mode (bit 11) 0 is
+/// physical, trigger mode (bit 15) 0 is edge, and the shorthand (bits
+/// \[19:18\]) 0 means the destination field names the target.
+const ICR_DELIVERY_FIXED: u32 = 0b000 << 8;
+const ICR_DELIVERY_INIT: u32 = 0b101 << 8;
+const ICR_DELIVERY_STARTUP: u32 = 0b110 << 8;
+const ICR_SEND_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+/// How many times a sender polls the delivery status before it calls the
+/// local APIC stuck: a bound on the processor's own work (an accepted IPI
+/// clears the bit within microseconds), not a time.
+const SEND_PENDING_POLLS: u32 = 1 << 24;
 
 /// IA32_TSC_DEADLINE (SDM vol. 4, table 2-2; vol. 3A, 11.5.4.1).
 const IA32_TSC_DEADLINE: u32 = 0x6e0;
@@ -119,6 +149,60 @@ pub fn init(spurious_vector: u8) -> Result<(), &'static str> {
     write(LVT_TIMER, LVT_MASKED);
     write(SPURIOUS_INTERRUPT_VECTOR, SVR_APIC_SOFTWARE_ENABLE | u32::from(spurious_vector));
     Ok(())
+}
+
+/// This processor's xAPIC id, as its local APIC reports it (11.4.6).
+pub fn id() -> u32 {
+    read(LOCAL_APIC_ID) >> APIC_ID_SHIFT
+}
+
+/// Wait until the local APIC has sent the last IPI (the ICR's delivery
+/// status is idle again), within [`SEND_PENDING_POLLS`].
+fn wait_until_sent() -> Result<(), &'static str> {
+    for _ in 0..SEND_PENDING_POLLS {
+        if read(INTERRUPT_COMMAND_LOW) & ICR_SEND_PENDING == 0 {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err("the local APIC's previous IPI stayed pending (ICR delivery status)")
+}
+
+/// Send an IPI with `command` (the ICR's low half) to the processor whose
+/// xAPIC id is `destination`: destination first, then the low half, which
+/// sends (11.6.1). Interrupts are masked meanwhile, so no interrupt handler
+/// on this processor writes the ICR between the two halves.
+fn send(destination: u32, command: u32) -> Result<(), &'static str> {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        wait_until_sent()?;
+        write(INTERRUPT_COMMAND_HIGH, destination << ICR_DESTINATION_SHIFT);
+        write(INTERRUPT_COMMAND_LOW, command);
+        Ok(())
+    })
+}
+
+/// INIT, level assert, to `destination`: the processor resets and waits for
+/// a STARTUP IPI (11.6.1; 9.4.4.1 "Typical BSP Initialization Sequence").
+pub fn send_init(destination: u32) -> Result<(), &'static str> {
+    send(destination, ICR_DELIVERY_INIT | ICR_LEVEL_ASSERT)?;
+    wait_until_sent()
+}
+
+/// STARTUP to `destination`: a processor waiting for one starts in real mode
+/// at `page` << 12 (`page` < 0x100); one that runs ignores it (11.6.1).
+pub fn send_startup(destination: u32, page: u8) -> Result<(), &'static str> {
+    send(destination, ICR_DELIVERY_STARTUP | ICR_LEVEL_ASSERT | u32::from(page))?;
+    wait_until_sent()
+}
+
+/// A fixed interrupt on `vector` to `destination` (the cross-core interrupt).
+/// The MFENCE first makes every earlier store of this processor visible
+/// before the IPI can arrive: the ICR is uncached memory, and the contract
+/// (`Cores::interrupt_core`) promises that order whatever the memory types.
+pub fn send_fixed(destination: u32, vector: u8) -> Result<(), &'static str> {
+    // SAFETY: MFENCE only orders memory accesses.
+    unsafe { core::arch::x86_64::_mm_mfence() };
+    send(destination, ICR_DELIVERY_FIXED | ICR_LEVEL_ASSERT | u32::from(vector))
 }
 
 /// Take the 8259's interrupts on LINT0 (the serial console's line; see

@@ -1,6 +1,7 @@
-//! Where the kernel image lies (the firmware loads it where it likes), and the
+//! Where the kernel image lies (the firmware loads it where it likes), the
 //! kernel's two static stacks with the unmapped guard page below each: the
-//! boot stack (later the idle loop's) and the double-fault stack (IST1).
+//! boot stack (later the idle loop's) and the double-fault stack (IST1), and
+//! where the application processors' trampoline must lie (`smp.rs`).
 
 use crate::memory::region::{MemoryRegion, PAGE_SIZE};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -61,3 +62,10 @@ pub fn double_fault_stack_guard() -> usize {
 pub fn double_fault_stack_top() -> usize {
     double_fault_stack_guard() + PAGE_SIZE + DOUBLE_FAULT_STACK_BYTES
 }
+
+/// The application processors' trampoline: code, parameters, PML4 (`smp.rs`).
+pub const AP_TRAMPOLINE_PAGES: usize = 3;
+/// A STARTUP IPI's vector is the page number of the start address, 8 bits:
+/// the trampoline must lie below 1 MiB. The firmware is asked for pages below
+/// 0xa0000, where the legacy video memory and option ROMs begin.
+pub const AP_TRAMPOLINE_BELOW: usize = 0xa_0000;

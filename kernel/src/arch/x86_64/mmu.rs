@@ -333,6 +333,23 @@ pub fn install_kernel_table(table: TranslationTable) {
     table.activate();
 }
 
+/// Make the zeroed page at `pml4` a PML4 that maps what the kernel's does:
+/// its first entry, the only one the kernel uses, is the kernel's. The
+/// application processors' start code loads it with a 32-bit MOV to CR3,
+/// which the kernel's own PML4 may lie too high for (`smp.rs`).
+pub fn share_kernel_map(pml4: usize) {
+    let kernel = table_entries(kernel_table().pml4)[0];
+    let entries = table_entries(pml4);
+    entries.fill(0);
+    entries[0] = kernel;
+}
+
+/// Load the kernel's table on this core (an application processor leaving
+/// its start code's PML4).
+pub fn kernel_table_on_this_core() {
+    kernel_table().activate();
+}
+
 /// Address spaces, as the contract's `Paging` describes them.
 impl Paging for super::Machine {
     type Table = TranslationTable;

@@ -9,7 +9,7 @@
 //! reads, and one that does not move is named in a note, then the next one is
 //! tried.
 //!
-//! The tick is the local APIC timer, one shot at a time so that a sleeping
+//! The tick is the local APIC timer of each core, one shot at a time so that a sleeping
 //! thread's wake-up can shorten a period (as the aarch64 kernel re-arms its
 //! generic timer): in TSC-deadline mode where CPUID offers it, else counting
 //! down at the local APIC's clock, whose rate is measured against the TSC.
@@ -225,6 +225,41 @@ fn arm(source: TickSource, ticks: u64, tsc_hz: u64) {
             let count = u128::from(ticks) * u128::from(apic_hz) / u128::from(tsc_hz.max(1));
             lapic::arm_one_shot(count.clamp(1, u128::from(u32::MAX)) as u32);
         }
+    }
+}
+
+/// Put this core's local APIC timer (its local APIC enabled) into the mode
+/// the boot core chose, on the tick's vector, with the rate the boot core
+/// measured: the local APICs of a PC count at one bus clock, and its
+/// processors' TSCs at one rate (true of every multi-core PC the kernel
+/// supports and of QEMU; a machine where they differ would tick at another
+/// period on the other cores). Then
+/// `time::start_on_this_core` arms the first tick. Nothing happens if the
+/// boot core found no tick source.
+pub fn start_tick_on_this_core() {
+    match TICK_SOURCE.get() {
+        Some(Ok(TickSource::TscDeadline)) => lapic::start_tsc_deadline(LOCAL_APIC_TIMER_VECTOR),
+        Some(Ok(TickSource::OneShot { .. })) => lapic::start_one_shot(LOCAL_APIC_TIMER_VECTOR),
+        _ => {}
+    }
+}
+
+/// Whether this core's first tick, armed by `time::start_on_this_core`, has
+/// made its local APIC request the tick's vector (interrupts are off, so the
+/// request stays pending and becomes the core's first tick once they are
+/// on), within the polls the boot core's check allows. `Ok` if no tick
+/// source works anywhere: the boot core's self-test reports that.
+pub fn first_tick_requested_on_this_core() -> Result<(), String> {
+    if !matches!(TICK_SOURCE.get(), Some(Ok(_))) {
+        return Ok(());
+    }
+    if (0..REQUEST_POLL_BUDGET).any(|_| {
+        core::hint::spin_loop();
+        lapic::requested(LOCAL_APIC_TIMER_VECTOR)
+    }) {
+        Ok(())
+    } else {
+        Err(format!("its local APIC timer requested no interrupt after {} polls", REQUEST_POLL_BUDGET))
     }
 }
 

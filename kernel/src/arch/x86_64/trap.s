@@ -17,6 +17,16 @@
 // above the return address, RSP 16-byte aligned at the `call`, RAX the
 // result). It returns the frame to resume, maybe another thread's (a context
 // switch), and the exit path restores from that one.
+//
+// GS: while the kernel runs, the GS base is this core's per-core area
+// (gdt.rs); while ring 3 runs, it is ring 3's, and the area's address waits
+// in IA32_KERNEL_GS_BASE. SWAPGS exchanges the two, so it runs once on every
+// entry from ring 3, before anything reads GS, and once on every return to
+// ring 3, after the last GS access (SDM vol. 2B, SWAPGS; Linux's
+// arch/x86/entry/entry_64.S). Whether a trap came from ring 3 is the RPL of
+// the CS the CPU saved. Traps from ring 0 never swap: the kernel's GS base is
+// already in place. (An NMI or machine check landing between the exit's
+// SWAPGS and its IRETQ would find ring 3's GS base; both are fatal here.)
 
 .section .text
 
@@ -45,6 +55,12 @@ trap_stubs:
 .endr
 
 trap_common:
+    // From ring 3 (the saved CS, above the vector and the error code)? Then
+    // take the kernel's GS base.
+    test qword ptr [rsp + 3*8], 3
+    jz 1f
+    swapgs
+1:
     push rax
     push rbx
     push rcx
@@ -71,13 +87,14 @@ trap_common:
     // The frame to resume: the same one, or another thread's.
     mov rsp, rax
     // Going back to ring 3 (CS.RPL = 3): the thread's next trap must land on
-    // its own kernel stack, whose top is right above this frame, so TSS.RSP0
-    // gets that address. This is the one place every switch to a thread
-    // passes, which is why RSP0 is set here and not in the scheduler.
+    // its own kernel stack, whose top is right above this frame, so this
+    // core's TSS.RSP0 (in its per-core area, through GS) gets that address.
+    // This is the one place every switch to a thread passes, which is why
+    // RSP0 is set here and not in the scheduler.
     test qword ptr [rsp + 18*8], 3
     jz 1f
     lea rax, [rsp + 22*8]
-    mov [rip + {tss} + {rsp0_offset}], rax
+    mov gs:[{rsp0_offset}], rax
 1:
     pop r15
     pop r14
@@ -96,6 +113,11 @@ trap_common:
     pop rax
     // Drop the vector and the error code.
     add rsp, 16
+    // Back to ring 3 (the CS IRETQ pops)? Then give ring 3 its GS base back.
+    test qword ptr [rsp + 1*8], 3
+    jz 2f
+    swapgs
+2:
     iretq
 
 // run_on_stack(top: rdi, entry: rsi, argument: rdx) -> !  (System V)

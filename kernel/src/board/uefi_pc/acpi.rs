@@ -1,8 +1,8 @@
 //! The PC's ACPI tables (ACPI Specification 6.5, chapter 5): how a PC says what
 //! it has beyond what every PC has. The kernel reads them with the `acpi` crate
 //! (rust-osdev) to find the timers (the HPET, and the ACPI PM timer in the
-//! FADT), the serial console the firmware uses (SPCR), and later the processors
-//! (MADT).
+//! FADT), the serial console the firmware uses (SPCR), and the processors
+//! (MADT, [`processors`]).
 //!
 //! The RSDP's address comes from the UEFI configuration table (UEFI 2.10,
 //! 4.6 "EFI Configuration Table", `ACPI_20_TABLE_GUID`), read while boot services
@@ -76,4 +76,44 @@ pub fn describe() -> String {
             Err(why) => format!("none: {}", why),
         },
     }
+}
+
+/// One processor as the MADT lists it (ACPI 6.5, 5.2.12.2 "Processor Local
+/// APIC Structure" and 5.2.12.12 "Processor Local x2APIC Structure").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MadtProcessor {
+    /// Its local APIC id (an x2APIC id from a type 9 entry may exceed 255).
+    pub apic_id: u32,
+    /// Flags bit 0, Enabled: the processor is there and may be started.
+    pub enabled: bool,
+    /// Flags bit 1, Online Capable (ACPI 6.3 on): not enabled now, but may be
+    /// hot-added later. Meaningless when `enabled` is set.
+    pub online_capable: bool,
+}
+
+/// Local APIC flags (ACPI 6.5, table 5.23 "Local APIC Flags").
+const LOCAL_APIC_ENABLED: u32 = 1 << 0;
+const LOCAL_APIC_ONLINE_CAPABLE: u32 = 1 << 1;
+
+/// Every processor the MADT lists, in its order (the order ACPI asks the
+/// operating system to start them in), or why there is no MADT.
+pub fn processors() -> Result<Vec<MadtProcessor>, String> {
+    let tables = tables().ok_or_else(|| String::from("no ACPI tables"))?;
+    let madt = tables
+        .find_table::<acpi::madt::Madt>()
+        .map_err(|e| format!("the ACPI MADT is missing or unreadable ({:?})", e))?;
+    let processor = |apic_id: u32, flags: u32| MadtProcessor {
+        apic_id,
+        enabled: flags & LOCAL_APIC_ENABLED != 0,
+        online_capable: flags & LOCAL_APIC_ONLINE_CAPABLE != 0,
+    };
+    Ok(madt
+        .get()
+        .entries()
+        .filter_map(|entry| match entry {
+            acpi::madt::MadtEntry::LocalApic(local) => Some(processor(u32::from(local.apic_id), local.flags)),
+            acpi::madt::MadtEntry::LocalX2Apic(local) => Some(processor(local.x2apic_id, local.flags)),
+            _ => None,
+        })
+        .collect())
 }

@@ -68,6 +68,9 @@ pub struct Platform {
     pub highest_address: usize,
     pub image: MemoryRegion,
     pub sections: Vec<ImageSection>,
+    /// The pages below 1 MiB the application processors start in
+    /// (`arch::x86_64::smp`), or why the firmware gave none.
+    pub ap_trampoline: Result<usize, String>,
 }
 
 /// Memory types that are free for the kernel once boot services are gone.
@@ -106,7 +109,28 @@ pub fn discover() -> Platform {
         highest_address: 0,
         sections: image_sections(image),
         image,
+        ap_trampoline: low_pages_for_the_ap_trampoline(),
     }
+}
+
+/// Ask the firmware for the application processors' trampoline: pages whose
+/// last byte lies below `AP_TRAMPOLINE_BELOW` (AllocatePages with
+/// AllocateMaxAddress, UEFI 2.10, 7.2.1), as LOADER_DATA, which stays the
+/// kernel's after ExitBootServices and never reaches the frame allocator
+/// (neither does anything in the first MiB).
+fn low_pages_for_the_ap_trampoline() -> Result<usize, String> {
+    use crate::arch::x86_64::memory_layout::{AP_TRAMPOLINE_BELOW, AP_TRAMPOLINE_PAGES};
+    let highest = (AP_TRAMPOLINE_BELOW - 1) as u64;
+    boot::allocate_pages(boot::AllocateType::MaxAddress(highest), MemoryType::LOADER_DATA, AP_TRAMPOLINE_PAGES)
+        .map(|pages| pages.as_ptr() as usize)
+        .map_err(|e| {
+            format!(
+                "the firmware gave no {} pages below {:#x} ({:?})",
+                AP_TRAMPOLINE_PAGES,
+                AP_TRAMPOLINE_BELOW,
+                e.status()
+            )
+        })
 }
 
 /// Usable RAM in MiB according to the memory map right now (for the banner).

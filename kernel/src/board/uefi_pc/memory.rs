@@ -39,6 +39,13 @@ fn is_runtime_code(page: usize, platform: &Platform) -> bool {
     platform.runtime_code.as_ref().is_ok_and(|code| code.iter().any(|r| r.base <= page && page < r.end()))
 }
 
+/// Whether `page` is the application processors' start code (the first page
+/// of the trampoline: read-only and executable; its parameter and PML4 pages
+/// stay read/write and never executable like the rest of low memory).
+fn is_ap_start_code(page: usize, platform: &Platform) -> bool {
+    platform.ap_trampoline.as_ref().is_ok_and(|&code| code == page)
+}
+
 /// How the kernel map treats one 4 KiB page that shares a 2 MiB region with
 /// the image, a guard page or page 0: `None` leaves it unmapped.
 fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
@@ -46,7 +53,7 @@ fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
     if guards.contains(&page) {
         return None;
     }
-    if is_runtime_code(page, platform) {
+    if is_runtime_code(page, platform) || is_ap_start_code(page, platform) {
         return Some(Access::KernelText);
     }
     if !(platform.image.base..platform.image.end()).contains(&page) {
@@ -65,7 +72,9 @@ fn small_page_access(page: usize, platform: &Platform) -> Option<Access> {
 /// end of RAM (at least 4 GiB, which holds the PC's MMIO: local APIC, I/O APIC,
 /// the firmware flash) identity mapped for ring 0, read/write and never
 /// executable, except the kernel image, whose sections get their own
-/// permissions, and the guard pages, which stay unmapped. Then hand the
+/// permissions, the firmware's runtime code and the application processors'
+/// start code (read-only and executable), and the guard pages, which stay
+/// unmapped. Then hand the
 /// boot-services memory to the frame allocator.
 pub fn paging_init(platform: &Platform) {
     for section in &platform.sections {
@@ -93,6 +102,7 @@ pub fn paging_init(platform: &Platform) {
                 .iter()
                 .any(|&g| overlaps(g, g + PAGE_SIZE))
             || platform.runtime_code.as_ref().is_ok_and(|code| code.iter().any(|r| overlaps(r.base, r.end())))
+            || platform.ap_trampoline.as_ref().is_ok_and(|&code| overlaps(code, code + PAGE_SIZE))
     };
     for region in (0..top).step_by(LARGE_PAGE) {
         let result = if special(region) {
@@ -122,7 +132,7 @@ pub fn paging_init(platform: &Platform) {
         Err(why) => format!("the firmware's runtime code not executable ({})", why),
     };
     println!(
-        "paging:  identity map 0..{:#x} (ring 0, never executable outside the image), image {:#x}..{:#x} mapped by its {} PE sections; {}",
+        "paging:  identity map 0..{:#x} (ring 0, never executable outside the image and the AP start page), image {:#x}..{:#x} mapped by its {} PE sections; {}",
         top,
         platform.image.base,
         platform.image.end(),

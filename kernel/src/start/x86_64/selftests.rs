@@ -2,7 +2,8 @@
 //! firmware's set-up (`boot-services`, `idt-tss`), the ring-0 trap path
 //! (`int3-ring0`), the kernel's map (`mmu-wx`), the FPU and vector units being
 //! off (`sse-off`), the tick (shared, [`selftest::TIMER_TICK`]), interrupts on
-//! vectors nobody claims (`unexpected-vectors`) and the user-access checker
+//! vectors nobody claims (`unexpected-vectors`), the cross-core interrupt
+//! (`cross-core-ipi`, the boot core to itself) and the user-access checker
 //! behind every system call (`user-access`). They check what this boot order
 //! set up, with the architecture's own registers and tables and with the
 //! subsystems above the architecture layer (the dispatcher's counts, address
@@ -14,7 +15,7 @@ use crate::{
         x86_64::{
             cpu, exception,
             expected_traps::{INT3_EXPECTED_RIP, INT3_TRAPPED_RIP, INT3_VECTOR},
-            gdt, memory_layout, mmu,
+            gdt, lapic, memory_layout, mmu,
         },
         Access, PageLeaf, PageTable,
     },
@@ -23,6 +24,7 @@ use crate::{
     memory::{self, region::MemoryRegion, PAGE_SIZE},
     selftest::{self, Outcome, SelfTest},
     task::address_space::{AddressSpace, UserAccess},
+    time,
 };
 use alloc::format;
 use brk_abi::{layout, Error};
@@ -38,6 +40,7 @@ pub const SELF_TESTS: &[SelfTest] = &[
     SelfTest { name: "sse-off", run: sse_and_x87_are_off },
     selftest::TIMER_TICK,
     SelfTest { name: "unexpected-vectors", run: unexpected_and_spurious_vectors_are_survived },
+    SelfTest { name: "cross-core-ipi", run: the_cross_core_interrupt_arrives },
     SelfTest { name: "user-access", run: user_access_checker_demands_ring_3_rights },
 ];
 
@@ -83,6 +86,14 @@ fn descriptor_tables_are_in_place(_: &Platform) -> Outcome {
         our_idt
     );
     let (_, ist1, task_register) = gdt::loaded_state();
+    let index = <crate::arch::Machine as crate::arch::Cores>::core_index();
+    ensure!(
+        index == 0 && gdt::index_in_area() == 0,
+        "core index {} through gs:[{}], {} in the GS base's per-core area; the boot core is 0",
+        index,
+        gdt::CORE_INDEX_OFFSET,
+        gdt::index_in_area()
+    );
     let selectors = gdt::selectors();
     ensure!(
         task_register == selectors.tss.0,
@@ -189,6 +200,35 @@ fn unexpected_and_spurious_vectors_are_survived(_: &Platform) -> Outcome {
         seen.0,
         seen.1,
         seen.2
+    );
+    Ok(())
+}
+
+/// How long the boot core waits for the interrupt it sent itself.
+const CROSS_CORE_WAIT_MS: u64 = 1000;
+
+/// The cross-core interrupt, sent by the boot core to itself through the
+/// contract (`Cores::interrupt_core(0)`: a fixed IPI on vector 0xf0 to its
+/// own APIC id through the ICR), arrives through its gate, is decoded as
+/// `Interrupt::CrossCore` and acknowledged; interrupts are on.
+fn the_cross_core_interrupt_arrives(_: &Platform) -> Outcome {
+    let before = exception::cross_core_interrupts();
+    <crate::arch::Machine as crate::arch::Cores>::interrupt_core(0);
+    let deadline = time::counter() + time::frequency() * CROSS_CORE_WAIT_MS / 1000;
+    while exception::cross_core_interrupts() == before && time::counter() < deadline {
+        core::hint::spin_loop();
+    }
+    let taken = exception::cross_core_interrupts() - before;
+    ensure!(
+        taken == 1,
+        "{} cross-core interrupts taken within {} ms of the IPI, expected 1",
+        taken,
+        CROSS_CORE_WAIT_MS
+    );
+    ensure!(
+        !lapic::in_service(exception::CROSS_CORE_VECTOR),
+        "vector {:#x} still in service at the local APIC: no EOI",
+        exception::CROSS_CORE_VECTOR
     );
     Ok(())
 }
