@@ -40,6 +40,9 @@ pub fn init() {
 /// dispatcher.
 #[no_mangle]
 extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
+    // This trap's frame is on the stack this core restored last: whatever
+    // stack it was leaving before, it has left.
+    task::on_core::off_the_old_stack();
     match Machine::decode(frame, entry) {
         Trap::Interrupt => Machine::take_interrupts(frame, handle_interrupt),
         Trap::SystemCall => syscall::handle(frame),

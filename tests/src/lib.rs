@@ -754,9 +754,13 @@ pub struct UefiBoot {
     /// Without the device, the kernel powers off through the firmware
     /// (ResetSystem) and QEMU's own exit status is the run's.
     pub debug_exit: bool,
-    /// `-smp`: one processor unless set, e.g. `4` or `2,maxcpus=4`.
+    /// `-smp`: [`UEFI_PROCESSORS`] unless set, e.g. `4` or `2,maxcpus=4`.
     pub smp: Option<String>,
 }
+
+/// The processors every x86_64 boot has unless a test says otherwise: the
+/// whole x86_64 suite runs with an application processor taking threads.
+pub const UEFI_PROCESSORS: &str = "2";
 
 impl UefiBoot {
     pub fn new(bootargs: &str) -> Self {
@@ -766,7 +770,7 @@ impl UefiBoot {
             cpu: None,
             display: ["-nographic", "-vga", "std", "-serial", "stdio"].iter().map(|s| s.to_string()).collect(),
             debug_exit: true,
-            smp: None,
+            smp: Some(UEFI_PROCESSORS.to_string()),
         }
     }
 

@@ -21,6 +21,9 @@ use crate::arch::{Frame, Machine, Traps};
 pub fn run() -> ! {
     <crate::arch::Machine as crate::arch::Cpu>::enable_interrupts();
     loop {
+        // Back in the idle loop after a pass that switched a thread out: this
+        // core is off that thread's kernel stack.
+        on_core::off_the_old_stack();
         <crate::arch::Machine as crate::arch::Cpu>::wait_for_interrupt();
     }
 }

@@ -20,7 +20,7 @@ use crate::{arch::Frame, cores, probe::thread_state::ThreadProbes};
 use alloc::sync::Arc;
 use core::{
     cell::UnsafeCell,
-    sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering},
 };
 use spin::Mutex;
 
@@ -57,6 +57,34 @@ pub fn cores_running(pid: Pid) -> u32 {
     (0..cores::MAX_CORES)
         .filter(|&index| RUNS_PROCESS[index].load(Ordering::Acquire) == pid)
         .fold(0, |mask, index| mask | 1 << index)
+}
+
+/// Per core: the kernel stack (base) of the thread it switched away from at
+/// its last pass through the scheduler, which it runs on until it has
+/// restored its next frame (0: none). Set under the scheduler's lock by the
+/// core itself; cleared by the core itself once it is surely off that stack:
+/// at its next trap entry ([`off_the_old_stack`]) or in its idle loop.
+static LEAVING: [AtomicUsize; cores::MAX_CORES] = [const { AtomicUsize::new(0) }; cores::MAX_CORES];
+
+/// This core leaves the kernel stack `stack` (based there) when it restores
+/// the frame its scheduler pass chose.
+pub(super) fn leaving(stack: Option<usize>) {
+    LEAVING[cores::this()].store(stack.unwrap_or(0), Ordering::Release);
+}
+
+/// This core is off the stack it was leaving (it took a trap on another, or
+/// it is in its idle loop).
+#[inline(always)]
+pub fn off_the_old_stack() {
+    LEAVING[cores::this()].store(0, Ordering::Release);
+}
+
+/// Is a core other than `me` still on the kernel stack based at `stack`,
+/// which it switched away from? The thread that owns the stack must not run
+/// elsewhere until it is off: its next trap would save its frame where that
+/// core's code still runs.
+pub(super) fn still_leaving(stack: usize, me: usize) -> bool {
+    (0..cores::MAX_CORES).any(|index| index != me && LEAVING[index].load(Ordering::Acquire) == stack)
 }
 
 /// `f` with the thread this core runs, if any.

@@ -388,11 +388,22 @@ impl Scheduler {
     }
 
     /// The first ready thread this core may run, taken off the queue.
+    ///
+    /// A thread another core has not finished leaving is not taken: one that
+    /// is still that core's current thread (made ready by a third core, a
+    /// join or a wake-up, before its own core's pass), or whose kernel stack
+    /// that core still runs on until it has restored its next frame
+    /// ([`on_core::still_leaving`]). It waits for that core, or the next tick.
     fn next_ready_here(&mut self) -> Option<Tid> {
         let me = cores::this();
-        let threads = &self.threads;
+        let (threads, cores) = (&self.threads, &self.cores);
         let at = self.ready.iter().position(|tid| {
-            threads.get(tid).is_some_and(|t| t.state == ThreadState::Ready && t.pinned.is_none_or(|core| core == me))
+            threads.get(tid).is_some_and(|t| {
+                t.state == ThreadState::Ready
+                    && t.pinned.is_none_or(|core| core == me)
+                    && !cores.iter().enumerate().any(|(index, core)| index != me && core.current == Some(*tid))
+                    && !on_core::still_leaving(t.kernel_stack, me)
+            })
         })?;
         self.ready.remove(at)
     }
@@ -703,6 +714,7 @@ impl Scheduler {
         let core = &mut self.cores[me];
         core.leaving = core.on_stack;
         core.on_stack = core.current.map(|tid| self.threads[&tid].kernel_stack);
+        on_core::leaving(core.leaving.filter(|&stack| Some(stack) != core.on_stack));
         self.free_dead_stacks();
         frame
     }
