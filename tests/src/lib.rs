@@ -756,6 +756,8 @@ pub struct UefiBoot {
     pub debug_exit: bool,
     /// `-smp`: [`UEFI_PROCESSORS`] unless set, e.g. `4` or `2,maxcpus=4`.
     pub smp: Option<String>,
+    /// `-accel tcg,thread=single` ([`UefiBoot::single_tcg_thread`]).
+    pub single_tcg_thread: bool,
 }
 
 /// The processors every x86_64 boot has unless a test says otherwise: the
@@ -771,7 +773,21 @@ impl UefiBoot {
             display: ["-nographic", "-vga", "std", "-serial", "stdio"].iter().map(|s| s.to_string()).collect(),
             debug_exit: true,
             smp: Some(UEFI_PROCESSORS.to_string()),
+            single_tcg_thread: false,
         }
+    }
+
+    /// Run every processor in one host thread (`-accel tcg,thread=single`)
+    /// instead of one thread each (MTTCG). For the runs that step
+    /// lock-prefixed read-modify-write instructions out of line: QEMU 10.0.2's
+    /// MTTCG executes such an instruction wrongly when RFLAGS.TF is set (the
+    /// generated programs' `lock sbb qword [rbx + 0x16ae], r11` leaves other
+    /// values than unstepped), while the same boot with one TCG thread, and
+    /// every run with one processor, behaves as unprobed; the kernel's trace
+    /// shows one step, RIP advanced by the instruction's length, as it should.
+    pub fn single_tcg_thread(mut self) -> Self {
+        self.single_tcg_thread = true;
+        self
     }
 
     /// QEMU's `-smp` option: `4` processors, or `2,maxcpus=4` (two present,
@@ -819,6 +835,9 @@ impl UefiBoot {
         }
         if let Some(smp) = &self.smp {
             args.extend(["-smp".to_string(), smp.clone()]);
+        }
+        if self.single_tcg_thread {
+            args.extend(["-accel".to_string(), "tcg,thread=single".to_string()]);
         }
         args.extend(["-bios".to_string(), ovmf.display().to_string()]);
         args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{},if=virtio", esp.dir.display())]);
