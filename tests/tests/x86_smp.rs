@@ -91,3 +91,56 @@ fn x86_64_smp_cores_parked_not_enabled_and_not_answering_are_reported() {
         expect_program_passed(run);
     }
 }
+
+/// Probes hit on both processors at once (docs/brk-path.md, "Several cores at
+/// once"): the race scenario, whose workers 0 and 1 are pinned on the two
+/// processors while the main thread registers and unregisters the probe they
+/// call, with the XOL page's slots and with one slot for all; and generated
+/// blocks with a probe on every instruction, one run pinned on each
+/// processor. The generated runs use one TCG thread for both processors
+/// (`UefiBoot::single_tcg_thread`: QEMU's multi-threaded TCG steps their
+/// lock-prefixed instructions wrongly); the race runs use one thread each.
+#[test]
+fn x86_64_smp_probes_are_hit_on_both_processors_at_once() {
+    let runs = run_all(vec![
+        UefiBoot::new("test=scenarios:race,200").smp("2"),
+        UefiBoot::new("xol-slots=1 test=scenarios:race,200").smp("2"),
+        UefiBoot::new("test=gen-transparency:40,0 test=gen-transparency:41,1").smp("2").single_tcg_thread(),
+    ]);
+    for run in &runs[..2] {
+        run.expect_exit(0);
+        run.expect_line_starting(
+            "scenarios: race: 4 threads, 200 rounds, hits after unregister 0, text restored 200 of 200",
+        );
+        for core in 0..2 {
+            run.expect_line_starting(&format!("scenarios: race: worker {core} pinned, ran on core {core}, some calls"));
+        }
+        for worker in 2..4 {
+            run.expect_line_starting(&format!("scenarios: race: worker {worker} not pinned (no core {worker})"));
+        }
+        if run.counter("hits") != run.counter("simulated") + run.counter("stepped") {
+            run.fail("the counters do not add up");
+        }
+    }
+    let generated = &runs[2];
+    generated.expect_exit(0);
+    for (seed, core) in [(40, 0), (41, 1)] {
+        generated.expect_line_starting(&format!("gen: run seed {seed} on core {core}"));
+    }
+    let own_hits: u64 = generated
+        .lines()
+        .filter(|line| line.starts_with("gen: build seed "))
+        .map(|line| {
+            if !line.ends_with(" 0 refused, 0 mismatches") {
+                generated.fail(&format!("a generated run differs: {line}"));
+            }
+            line.split(", ")
+                .find_map(|part| part.strip_suffix(" hits (its own probes' counts)"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| generated.fail(&format!("no own hit count in {line:?}")))
+        })
+        .sum();
+    if generated.lines().filter(|line| *line == "gen: ok").count() != 2 || own_hits != generated.counter("hits") {
+        generated.fail("both runs should pass, and their own hit counts sum to the kernel's");
+    }
+}
