@@ -49,7 +49,7 @@ static MAILBOX: [AtomicU32; MAX_CORES] = [const { AtomicU32::new(0) }; MAX_CORES
 /// The hardware's name for each core (`MPIDR 0x80000001`, `APIC id 2`).
 static NAMES: Mutex<[Option<String>; MAX_CORES]> = Mutex::new([const { None }; MAX_CORES]);
 
-/// Held while the secondary cores must not join the scheduler yet.
+/// Set once the secondary cores may join the scheduler ([`open_scheduler`]).
 static JOIN_SCHEDULER: AtomicBool = AtomicBool::new(false);
 
 /// What one core asks another, as bits of its mailbox.
@@ -81,7 +81,7 @@ pub fn boot_core_is(name: impl fmt::Display) {
 }
 
 /// The hardware's name for core `index`, if it came up.
-pub fn name(index: usize) -> Option<String> {
+fn name(index: usize) -> Option<String> {
     NAMES.lock().get(index).cloned().flatten()
 }
 
@@ -177,12 +177,12 @@ pub fn ask(index: usize, request: Request) {
 }
 
 /// Take this core's requests (the cross-core interrupt arrived).
-pub fn take_requests() -> u32 {
+fn take_requests() -> u32 {
     MAILBOX[this()].swap(0, Ordering::AcqRel)
 }
 
 /// Whether `requests` (from [`take_requests`]) holds `request`.
-pub fn asked(requests: u32, request: Request) -> bool {
+fn asked(requests: u32, request: Request) -> bool {
     requests & request as u32 != 0
 }
 
@@ -238,7 +238,7 @@ pub fn stop<R>(which: u32, f: impl FnOnce() -> R) -> R {
 /// This core was asked to stop: say so and wait for the release. Its way
 /// back to user mode is an exception return, which is context
 /// synchronising: it fetches the rewritten instructions afresh.
-pub fn stop_here() {
+fn stop_here() {
     let round = STOP_ROUND.load(Ordering::Acquire);
     STOPPED.fetch_add(1, Ordering::AcqRel);
     while RELEASED_ROUND.load(Ordering::Acquire) < round {
@@ -263,7 +263,7 @@ pub fn lock_answering_stops<T>(lock: &Mutex<T>) -> spin::MutexGuard<'_, T> {
 /// Answer a request to stop while spinning for something with interrupts
 /// masked (a lock whose holder may be the core that asks everyone to stop):
 /// without this the two would wait for each other.
-pub fn handle_stop_while_waiting() {
+fn handle_stop_while_waiting() {
     let mailbox = &MAILBOX[this()];
     if mailbox.load(Ordering::Acquire) & Request::Stop as u32 != 0 {
         mailbox.fetch_and(!(Request::Stop as u32), Ordering::AcqRel);
