@@ -4,11 +4,12 @@
 //! for all of them; generated blocks checked on every core at once, pinned
 //! and moving between cores under a fast tick.
 //!
-//! Every boot has four cores (`qemu_tests::VIRT_CORES`). The assertions are on
+//! `GEN_RUN_SEED` offsets the generated runs' seeds (`cargo xtask soak` sets
+//! it). Every boot has four cores (`qemu_tests::VIRT_CORES`). The assertions are on
 //! what the programs and the kernel count and print, never on timing: where a
 //! worker ran is what `core_index` answered once it was pinned there.
 
-use qemu_tests::{boot, Boot, Run, LONG_TIMEOUT, VIRT_CORES};
+use qemu_tests::{boot, seed_from_env, Boot, Run, LONG_TIMEOUT, VIRT_CORES};
 
 /// A `key=value` field of the kernel's `counters:` line.
 fn counter(run: &Run, name: &str) -> u64 {
@@ -81,12 +82,13 @@ fn own_hits(run: &Run) -> u64 {
 
 #[test]
 fn generated_blocks_behave_the_same_with_one_run_pinned_on_every_core() {
+    let seed = |core: usize| seed_from_env("GEN_RUN_SEED", 0) * 16 + 40 + core as u64;
     let programs: Vec<String> =
-        (0..VIRT_CORES).map(|core| format!("test=gen-transparency:{},{core}", 40 + core)).collect();
+        (0..VIRT_CORES).map(|core| format!("test=gen-transparency:{},{core}", seed(core))).collect();
     let run = boot(&Boot::default().append(&programs.join(" ")).timeout(LONG_TIMEOUT));
     run.expect_exit(0);
     for core in 0..VIRT_CORES {
-        run.expect_line_starting(&format!("gen: run seed {} on core {core}", 40 + core));
+        run.expect_line_starting(&format!("gen: run seed {} on core {core}", seed(core)));
     }
     if run.lines().filter(|line| *line == "gen: ok").count() != VIRT_CORES {
         run.fail("every run should end with gen: ok");
@@ -103,7 +105,8 @@ fn generated_blocks_behave_the_same_with_one_run_pinned_on_every_core() {
 fn generated_blocks_behave_the_same_moving_between_cores_under_a_fast_tick() {
     // Six runs on four cores with a 200 us tick: threads are preempted (some
     // between a breakpoint and its step) and resumed by whichever core is free.
-    let programs: Vec<String> = (0..6).map(|i| format!("test=gen-transparency:{},any", 60 + i)).collect();
+    let base = seed_from_env("GEN_RUN_SEED", 0) * 16 + 60;
+    let programs: Vec<String> = (0..6).map(|i| format!("test=gen-transparency:{},any", base + i)).collect();
     let run = boot(&Boot::default().append(&format!("tick-us=200 {}", programs.join(" "))).timeout(LONG_TIMEOUT));
     run.expect_exit(0);
     if run.lines().filter(|line| *line == "gen: ok").count() != 6 {

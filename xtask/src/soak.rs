@@ -7,7 +7,9 @@
 //!    instruction sequences are chosen at build time), into their own images
 //!    folder so the images `cargo xtask test` boots are left alone;
 //! 2. the transparency tests (every `--xol-policy` x `--simulate`, plus a 50 us
-//!    tick), the fault and race scenarios and the syscall fuzzer, with fresh
+//!    tick), the fault and race scenarios, the probes hit on every core at once
+//!    (`tests/tests/smp_probes.rs`; every boot has four cores) and the syscall
+//!    fuzzer, with fresh
 //!    `GEN_RUN_SEED` and `FUZZ_SEED`;
 //! 3. the same for the x86_64 UEFI kernel (its transparency and fuzzing tests,
 //!    built with the same `GEN_SEED`), when `qemu-system-x86_64` and OVMF are
@@ -114,7 +116,18 @@ pub fn run(minutes: u64) -> Result<ExitCode> {
         let images = build::build(Board::Virt, false, &[]).context("building the soak images")?;
         let image = std::fs::canonicalize(&images.image)?;
         let qemu_tests = Cmd::new("cargo")
-            .args(["test", "-q", "-p", "qemu-tests", "--test", "transparency", "--test", "scenarios"])
+            .args([
+                "test",
+                "-q",
+                "-p",
+                "qemu-tests",
+                "--test",
+                "transparency",
+                "--test",
+                "scenarios",
+                "--test",
+                "smp_probes",
+            ])
             .env("BRK_KERNEL_IMAGE_VIRT", image.display().to_string())
             .env("QEMU", qemu.program.as_str());
         // Each step: the xtask command that rebuilds what it boots, and its tests.
