@@ -507,6 +507,17 @@ const ARMSTUB_KERNEL_ENTRY32: usize = 0xfc;
 /// RAM bank, as the firmware does (it chooses the address; the kernel must take any).
 const FIRMWARE_DTB_ADDRESS: u32 = 0x3b00_0000;
 
+/// The Pi 4 device tree `text` as the firmware fills it in: `/memory@0`'s
+/// empty `reg` given `memory_reg` (the cells inside `reg = <...>`), and
+/// `/chosen/bootargs` set to `bootargs`.
+pub fn firmware_filled_tree(text: String, memory_reg: &str, bootargs: &str) -> String {
+    const EMPTY_REG: &str = "reg = <0x00 0x00 0x00>;";
+    let memory = text.find("\tmemory@0 {").expect("the tree's /memory@0");
+    let empty = memory + text[memory..].find(EMPTY_REG).expect("an empty reg in /memory@0");
+    let text = format!("{}reg = <{memory_reg}>;{}", &text[..empty], &text[empty + EMPTY_REG.len()..]);
+    text.replacen("\tchosen {\n", &format!("\tchosen {{\n\t\tbootargs = \"{bootargs}\";\n"), 1)
+}
+
 /// QEMU's `raspi4b` arguments that boot the Pi 4 image as the Pi firmware does,
 /// without `-kernel`: the armstub (`BRK_ARMSTUB_IMAGE`) at 0, where all four
 /// cores start in EL3 and cores 1-3 wait on its spin table at 0xe0-0xf0; the

@@ -8,8 +8,8 @@
 
 use qemu_tests::{
     boot_order::expect_no_exclusive_before_the_mmu,
-    boot_raspi4b, file_from_env, probed_probe_args, probed_results, raspi4b_args, raspi4b_args_as_on_a_board,
-    raspi4b_args_as_the_firmware_boots, run_qemu,
+    boot_raspi4b, file_from_env, firmware_filled_tree, probed_probe_args, probed_results, raspi4b_args,
+    raspi4b_args_as_on_a_board, raspi4b_args_as_the_firmware_boots, run_qemu,
     screen::{boot_and_screendump, expect_screen_shows, Screen},
     Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_RPI4, PROBED_POINTS,
 };
@@ -208,15 +208,8 @@ fn raspi4b_with_dtb_as_the_firmware_boots_a_2_gib_board_two_ram_banks_and_a_secu
     // through its non-secure view, in group 1 where the armstub put them).
     let dir = std::env::temp_dir().join(format!("brk-firmware-boot-{}", std::process::id()));
     let args = raspi4b_args_as_the_firmware_boots(&dir, |text| {
-        // The firmware fills in /memory@0's empty `reg`.
-        let memory = text.find("\tmemory@0 {").expect("the tree's /memory@0");
-        let empty = memory + text[memory..].find("reg = <0x00 0x00 0x00>;").expect("an empty reg in /memory@0");
-        let text = format!(
-            "{}reg = <0x00 0x00 0x3b400000 0x00 0x40000000 0x40000000>;{}",
-            &text[..empty],
-            &text[empty + "reg = <0x00 0x00 0x00>;".len()..]
-        );
-        text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=demo no-shell\";\n", 1)
+        // The firmware fills in /memory@0's empty `reg`: two banks.
+        firmware_filled_tree(text, "0x00 0x00 0x3b400000 0x00 0x40000000 0x40000000", "test=demo no-shell")
     });
     let run = run_qemu(&args, DEFAULT_TIMEOUT);
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,8 +10,8 @@
 //! steps (`raspi4b_with_dtb_...` with the Pi 4 device tree and the armstub).
 
 use qemu_tests::{
-    boot, boot_raspi4b, file_from_env, patch_dtb, raspi4b_args_as_the_firmware_boots, run_qemu, run_qemu_expecting_log,
-    Boot, Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_VIRT,
+    boot, boot_raspi4b, file_from_env, firmware_filled_tree, patch_dtb, raspi4b_args_as_the_firmware_boots, run_qemu,
+    run_qemu_expecting_log, Boot, Run, DEFAULT_TIMEOUT, DTB_ENV_RPI4, IMAGE_ENV_VIRT,
 };
 
 /// The `cores:` lines of four cores that all came up, in order.
@@ -149,14 +149,7 @@ fn raspi4b_with_dtb_as_the_firmware_boots_cores_1_to_3_leave_the_armstub() {
     // releases them at the addresses the tree gives, through EL2 to EL1.
     let dir = std::env::temp_dir().join(format!("brk-smp-firmware-boot-{}", std::process::id()));
     let args = raspi4b_args_as_the_firmware_boots(&dir, |text| {
-        let memory = text.find("\tmemory@0 {").expect("the tree's /memory@0");
-        let empty = memory + text[memory..].find("reg = <0x00 0x00 0x00>;").expect("an empty reg in /memory@0");
-        let text = format!(
-            "{}reg = <0x00 0x00 0x3b400000>;{}",
-            &text[..empty],
-            &text[empty + "reg = <0x00 0x00 0x00>;".len()..]
-        );
-        text.replacen("\tchosen {\n", "\tchosen {\n\t\tbootargs = \"test=hello no-shell\";\n", 1)
+        firmware_filled_tree(text, "0x00 0x00 0x3b400000", "test=hello no-shell")
     });
     let run = run_qemu(&args, DEFAULT_TIMEOUT);
     let _ = std::fs::remove_dir_all(&dir);
