@@ -15,6 +15,7 @@
 //! | [`registry`] | the global table of probes and their retirement |
 //! | [`tree`] | one task's cache of the probes it has hit |
 //! | [`retstack`] | one task's stack of pending uretprobe returns |
+//! | [`trampoline`] | branch trampolines: the displaced instruction relocated, one exception per hit |
 //! | [`counters`] | the counters every step of a hit increments |
 
 #![no_std]
@@ -28,6 +29,7 @@ pub mod counters;
 pub mod insn;
 pub mod registry;
 pub mod retstack;
+pub mod trampoline;
 pub mod tree;
 pub mod xol;
 
