@@ -89,6 +89,10 @@ pub struct ProbeSpec<A: Arch = Aarch64> {
     /// address came from, e.g. `"demo"`, `"compute+0x8"`.
     pub program: String,
     pub symbol: String,
+    /// The user address of the probe's branch trampoline
+    /// ([`crate::trampoline`]), if its instruction was relocated into one;
+    /// `None`: the probe stays on the breakpoint path.
+    pub trampoline: Option<u64>,
 }
 
 /// One registered probe, shared (via `Arc`) by the registry, every task tree
@@ -103,6 +107,8 @@ pub struct Probe<A: Arch = Aarch64> {
     pub treatment: Treatment<A::Simulation>,
     pub program: String,
     pub symbol: String,
+    /// As [`ProbeSpec::trampoline`].
+    pub trampoline: Option<u64>,
     hits: AtomicU64,
     return_hits: AtomicU64,
     /// The retired flag ([`RETIRED`], set once, by unregistration) and, in
@@ -173,7 +179,7 @@ impl<A: Arch> Probe<A> {
             Classification::Simulate(s) => Treatment::Simulate(s),
             _ => Treatment::Step,
         };
-        Arc::new(Self::new(ProbeId(id), SpaceId(1), vaddr, kind, original, treatment, String::new(), String::new()))
+        Arc::new(Self::new(ProbeId(id), SpaceId(1), vaddr, kind, original, treatment, String::new(), String::new(), None))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -186,6 +192,7 @@ impl<A: Arch> Probe<A> {
         treatment: Treatment<A::Simulation>,
         program: String,
         symbol: String,
+        trampoline: Option<u64>,
     ) -> Self {
         Self {
             id,
@@ -196,6 +203,7 @@ impl<A: Arch> Probe<A> {
             treatment,
             program,
             symbol,
+            trampoline,
             hits: AtomicU64::new(0),
             return_hits: AtomicU64::new(0),
             state: sync::AtomicU32::new(0),
@@ -332,6 +340,7 @@ impl<A: Arch> ProbeRegistry<A> {
             treatment,
             spec.program,
             spec.symbol,
+            spec.trampoline,
         ));
         self.by_address.insert((spec.space, spec.vaddr), Arc::clone(&probe));
         self.by_id.insert(id, (spec.space, spec.vaddr));

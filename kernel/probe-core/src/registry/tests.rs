@@ -21,6 +21,7 @@ mod sequential {
             original,
             program: "demo".into(),
             symbol: "compute+0x8".into(),
+            trampoline: None,
         }
     }
 

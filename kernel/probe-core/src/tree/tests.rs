@@ -180,6 +180,7 @@ proptest! {
                         original: ADD,
                         program: String::new(),
                         symbol: String::new(),
+                        trampoline: None,
                     };
                     match registry.register(spec, SimulatePolicy::All) {
                         Ok(probe) => {

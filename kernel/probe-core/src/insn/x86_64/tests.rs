@@ -914,6 +914,7 @@ fn the_registry_takes_x86_probes() {
         original: insn(bytes),
         program: "demo".into(),
         symbol: "main+0x1".into(),
+        trampoline: None,
     };
     let mut registry = ProbeRegistry::<X86_64>::new();
     // Any address is aligned enough on x86.
