@@ -23,6 +23,9 @@ use crate::{build::Board, qemu, uefi, Arch};
 pub struct Options {
     pub arch: Arch,
     pub quick: bool,
+    /// Only the `-icount` pass: guest instructions per case, no timed boots,
+    /// no core-scaling pass.
+    pub icount_only: bool,
     pub json: Option<PathBuf>,
     pub chart: Option<PathBuf>,
 }
@@ -461,6 +464,9 @@ pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let (iters, reps, icount_iters) = if options.quick { (2_000u64, 5u64, 500u64) } else { (20_000, 7, 2_000) };
     let machine = Machine::build(options.arch)?;
+    if options.icount_only {
+        return icount_only(&machine, icount_iters, started);
+    }
     let steps = CONFIGS.len() * 2 + SCALING_CORES.len() * LOOKUPS.len();
     let mut step = 0;
     let mut progress = |what: &str| {
@@ -581,6 +587,41 @@ pub fn run(options: Options) -> Result<()> {
     if let Some(path) = &options.chart {
         chart(path, &all)?;
         println!("chart: {}", path.display());
+    }
+    println!("bench: finished in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `--icount-only`: one boot per configuration under `-icount shift=0`, and
+/// the guest instructions per hit (per iteration for the null calls) of each
+/// case; the figures `run` prints in its per-case lines' `insns` column.
+fn icount_only(machine: &Machine, iters: u64, started: Instant) -> Result<()> {
+    let mut lines = Vec::new();
+    for (step, config) in CONFIGS.iter().enumerate() {
+        println!(
+            "bench: [{}/{}] counting guest instructions under -icount shift=0, {} ({:.0} s so far)",
+            step + 1,
+            CONFIGS.len(),
+            config.label(),
+            started.elapsed().as_secs_f64()
+        );
+        let append = format!("run=bench-uprobes:all,{iters},1 {}", config.bootargs());
+        let transcript = machine.boot(append, true)?;
+        for ((case, threads, probes), insns) in guest_insns(&samples_of(&transcript)) {
+            lines.push(format!(
+                "  {:<16} {:<15} thr={:<2} probes={:<5} insns {:>6.0}",
+                case,
+                config.label(),
+                threads,
+                probes,
+                insns
+            ));
+        }
+    }
+    println!();
+    println!("== per case: guest instructions per hit (icount; per iteration for null-svc, null-brk) ==");
+    for line in lines {
+        println!("{line}");
     }
     println!("bench: finished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())

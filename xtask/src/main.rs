@@ -138,6 +138,9 @@ struct BenchArgs {
     /// Fewer calls per case (under a minute in all)
     #[arg(long)]
     quick: bool,
+    /// Only count guest instructions per case under -icount (no timed boots, no core-scaling pass)
+    #[arg(long)]
+    icount_only: bool,
     /// Write every figure as JSON records to PATH
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -318,7 +321,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            bench::run(bench::Options { arch: args.arch, quick: args.quick, json: args.json, chart: args.chart })?;
+            bench::run(bench::Options {
+                arch: args.arch,
+                quick: args.quick,
+                icount_only: args.icount_only,
+                json: args.json,
+                chart: args.chart,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }
