@@ -1,7 +1,8 @@
 //! The A64 classifier and simulator: which instructions a probe may sit on
 //! and what the kernel does with each, on aarch64. The decode tables are in
 //! `decode.rs`, the named encodings in [`encodings`], the simulator in
-//! `simulate.rs`; this file holds the types they share and the entry points.
+//! `simulate.rs`, the trampolines (the displaced instruction relocated) in
+//! `relocate.rs`; this file holds the types they share and the entry points.
 //!
 //! The kernel calls [`classify_with`] once, at registration, and keeps the
 //! answer in the probe; on every hit it calls [`simulate`] for a simulated
@@ -10,12 +11,14 @@
 mod branch;
 mod decode;
 pub mod encodings;
+mod relocate;
 mod simulate;
 
 #[cfg(test)]
 mod tests;
 
 pub use branch::{branch_decision, BranchDecision, BranchReason};
+pub use relocate::{TRAMPOLINE_FILL_BRK_IMMEDIATE, TRAMPOLINE_SVC_IMMEDIATE};
 pub use simulate::simulate;
 
 use super::{Arch, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
