@@ -36,9 +36,11 @@ pub mod xol;
 mod sync;
 
 pub use counters::{Counters, Snapshot};
+pub use insn::aarch64::TRAMPOLINE_SVC_IMMEDIATE;
 pub use insn::x86_64::X86_64;
 pub use insn::{aarch64::Aarch64, Arch, Classification, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
 pub use registry::{ActiveHit, Probe, ProbeId, ProbeKind, ProbeRegistry, ProbeSpec, RegisterError, SpaceId};
 pub use retstack::{ReturnInstance, ReturnStack, RETURN_STACK_DEPTH};
+pub use trampoline::{BranchPatch, NotRelocatable, TrampolineImage, Trampolines};
 pub use tree::{BreakpointTree, TreeLookup};
 pub use xol::{SlotChoice, SlotIndex, XolPolicy, XolSlots};

@@ -9,7 +9,8 @@
 //!   branch, not a load/store exclusive, not `msr`/`sys`/`sysl` (or their
 //!   `dc`/`ic`/`at`/`tlbi` aliases), not exception generating or returning;
 //! - simulated: exactly the instruction the simulation claims, with the same
-//!   register and the same PC offset.
+//!   register and the same PC offset (for a SIMD&FP literal load, the same
+//!   S, D or Q register).
 //!
 //! `ORACLE_WORDS` (default 1,000,000) and `ORACLE_SEED` change the sample; a
 //! failure prints the seed, the word, the oracle's disassembly and the
@@ -18,7 +19,7 @@
 use probe_core::insn::aarch64::{self, Condition, LiteralLoad, RegisterBranch, Simulation};
 use probe_core::insn::{Classification, SimulatePolicy};
 use yaxpeax_arch::{Arch, Decoder, U8Reader};
-use yaxpeax_arm::armv8::a64::{ARMv8, Instruction, Opcode, Operand, SizeCode};
+use yaxpeax_arm::armv8::a64::{ARMv8, Instruction, Opcode, Operand, SIMDSizeCode, SizeCode};
 
 /// splitmix64: a tiny seeded generator, so a failing word is reproducible.
 struct Rng(u64);
@@ -171,6 +172,15 @@ fn check_simulation(insn: &Instruction, simulation: &Simulation) -> Option<Strin
             };
             expect(name == want && first_register(insn) == Some((size, rt as u16)) && offset == Some(o), want)
         }
+        Simulation::LoadLiteralSimd { rt, offset: o, bytes } => {
+            let size = match bytes {
+                4 => SIMDSizeCode::S,
+                8 => SIMDSizeCode::D,
+                _ => SIMDSizeCode::Q,
+            };
+            let reg_ok = insn.operands[0] == Operand::SIMDRegister(size, rt as u16);
+            expect(name == "ldr" && reg_ok && offset == Some(o), "ldr (literal, SIMD&FP) of that size")
+        }
         Simulation::PrefetchLiteral => expect(name == "prfm" && offset.is_some(), "prfm (literal)"),
         Simulation::Nop => expect(name == "nop" || (name == "hint" && insn.to_string().ends_with("#0x0")), "nop"),
         Simulation::FramePush => {
@@ -193,7 +203,8 @@ fn every_accepted_word_is_what_the_oracle_says() {
         let r = rng.next();
         let mut word = r as u32;
         if i % 2 == 1 {
-            const GROUPS: [u32; 12] = [0x08, 0x88, 0xc8, 0x14, 0x54, 0x94, 0xd4, 0xd5, 0xd6, 0x10, 0x90, 0x58];
+            const GROUPS: [u32; 15] =
+                [0x08, 0x88, 0xc8, 0x14, 0x54, 0x94, 0xd4, 0xd5, 0xd6, 0x10, 0x90, 0x58, 0x1c, 0x5c, 0x9c];
             word = (word & 0x00ff_ffff) | GROUPS[(r >> 40) as usize % GROUPS.len()] << 24;
         }
         for policy in [SimulatePolicy::All, SimulatePolicy::Branches] {

@@ -9,7 +9,9 @@
 //!   x28 the harness's state pointer (never touched); SP 16-byte aligned,
 //!   inside the scratch buffer; x22-x27, x29 only read.
 //!
-//! Each block is followed by its literal pool (the `ldr` literal targets).
+//! Each block is followed by its literal pool (the `ldr` literal targets:
+//! words, doublewords, and 16-byte values for `ldr q`, each aligned to its
+//! size).
 
 use std::fmt::Write as _;
 
@@ -63,14 +65,18 @@ impl Gen {
     fn forward(&mut self, at: usize, min_skip: usize) -> String {
         self.layout.forward(&mut self.rng, at, min_skip)
     }
-    fn literal(&mut self, eight: bool) -> String {
+    /// A fresh random literal of `bytes` (4, 8 or 16) in the block's pool,
+    /// aligned to its size (a 16-byte `ldr q` literal 16-byte aligned), and
+    /// its label.
+    fn literal(&mut self, bytes: usize) -> String {
         let name = format!(".Lg{}_lit{}", self.layout.block, self.pool.len());
         let value = self.rng.next();
-        if eight {
-            self.pool.push(format!(".p2align 3\n{name}: .quad {value:#x}"));
-        } else {
-            self.pool.push(format!(".p2align 2\n{name}: .word {:#x}", value as u32));
-        }
+        let entry = match bytes {
+            4 => format!(".p2align 2\n{name}: .word {:#x}", value as u32),
+            8 => format!(".p2align 3\n{name}: .quad {value:#x}"),
+            _ => format!(".p2align 4\n{name}: .quad {value:#x}, {:#x}", self.rng.next()),
+        };
+        self.pool.push(entry);
         name
     }
 
@@ -398,18 +404,25 @@ impl Gen {
             // PC-relative: simulated under every policy.
             78..=81 => {
                 let d = self.x();
-                match self.rng.below(4) {
+                match self.rng.below(5) {
                     0 => {
                         let target = self.forward(at, 1);
                         one(format!("adr {d}, {target}"))
                     }
                     1 => one(format!("adrp {d}, gen_data")),
                     2 => {
-                        let lit = self.literal(true);
+                        let lit = self.literal(8);
                         one(format!("ldr {d}, {lit}"))
                     }
+                    3 => {
+                        // SIMD&FP literal loads: s and d zero the rest of the
+                        // V register, q fills it.
+                        let (prefix, bytes) = *self.rng.pick(&[("s", 4), ("d", 8), ("q", 16)]);
+                        let lit = self.literal(bytes);
+                        one(format!("ldr {prefix}{}, {lit}", self.v()))
+                    }
                     _ => {
-                        let lit = self.literal(false);
+                        let lit = self.literal(4);
                         let w = d.replacen('x', "w", 1);
                         match self.rng.below(3) {
                             0 => one(format!("ldr {w}, {lit}")),

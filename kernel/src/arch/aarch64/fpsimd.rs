@@ -21,6 +21,11 @@ impl FpState {
         Self { v: [0; 32], fpcr: 0, fpsr: 0 }
     }
 
+    /// V[index] = value in this saved copy (`index` in 0..=31).
+    pub fn set_v(&mut self, index: u8, value: u128) {
+        self.v[usize::from(index)] = value;
+    }
+
     /// Store this core's FP/SIMD registers into `self`.
     pub fn save(&mut self) {
         // SAFETY: writes exactly size_of::<FpState>() bytes into `self`, which is

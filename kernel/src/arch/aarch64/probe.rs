@@ -11,6 +11,7 @@ use super::{
     debug::{self, brk_instruction, NULL_BRK_IMMEDIATE, PROBE_BRK_IMMEDIATE, TRAMPOLINE_BRK_IMMEDIATE},
     disassembly::Disassembly,
     exception::ExceptionFrame,
+    fpsimd::FpState,
     syndrome::{BrkSyndrome, StepSyndrome},
     Machine,
 };
@@ -252,5 +253,23 @@ impl Registers for ExceptionFrame {
         const NZCV_MASK: u64 =
             SPSR_EL1::N::SET.mask() | SPSR_EL1::Z::SET.mask() | SPSR_EL1::C::SET.mask() | SPSR_EL1::V::SET.mask();
         (self.spsr.get() & NZCV_MASK) as u32
+    }
+    /// A simulated SIMD&FP literal load's result. The V registers are not in
+    /// the saved frame: the kernel is soft-float and never touches them, and
+    /// the scheduler saves them only when it switches a thread out
+    /// (`fpsimd.rs`, `fp_owner`). So while this core handles the thread's
+    /// trap, the thread's v0-v31 are live in the core's own registers, and
+    /// that is where the value goes. Rather than 32 hand-written moves (an
+    /// `asm!` operand cannot name a register by a run-time index), this saves
+    /// all of them with the scheduler's own `FpState::save`, changes the one
+    /// register in the copy, and loads them all back: about 1 KiB of loads and
+    /// stores on a path that has just taken an exception, with only the code
+    /// the context switch already relies on. FPCR and FPSR go round unchanged.
+    /// CPACR_EL1.FPEN = 0b11 (boot.s, every core) lets EL1 execute these.
+    fn set_v(&mut self, index: u8, value: u128) {
+        let mut live = FpState::new();
+        live.save();
+        live.set_v(index, value);
+        live.restore();
     }
 }

@@ -417,10 +417,15 @@ fn load_register_literal(word: u32) -> Verdict {
     let offset = sign_extend(field(word, 23, 5), 19) << 2;
     let opc = field(word, 31, 30);
     if bit(word, 26) == 1 {
-        return match opc {
-            0b11 => UNALLOCATED,
-            _ => Reject(RejectReason::ReadsPc { mnemonic: "ldr (literal, SIMD&FP)" }),
+        // V = 1, SIMD&FP: opc 00, 01, 10 load an S, D or Q register (4, 8,
+        // 16 bytes); opc 11 is unallocated.
+        let bytes = match opc {
+            0b00 => 4,
+            0b01 => 8,
+            0b10 => 16,
+            _ => return UNALLOCATED,
         };
+        return PcDependent(Simulation::LoadLiteralSimd { rt, offset, bytes });
     }
     let width = match opc {
         0b00 => LiteralLoad::Word,

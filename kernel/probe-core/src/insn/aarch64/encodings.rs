@@ -63,6 +63,13 @@ pub const LDR_LITERAL_W: Encoding = Encoding::new("ldr (literal, 32-bit)", 0xff0
 pub const LDR_LITERAL_X: Encoding = Encoding::new("ldr (literal, 64-bit)", 0xff00_0000, 0x5800_0000);
 /// `10 011 0 00 imm19 Rt`
 pub const LDRSW_LITERAL: Encoding = Encoding::new("ldrsw (literal)", 0xff00_0000, 0x9800_0000);
+/// `00 011 1 00 imm19 Rt`: `ldr st, label` (SIMD&FP, 4 bytes)
+pub const LDR_LITERAL_S: Encoding = Encoding::new("ldr (literal, SIMD&FP 32-bit)", 0xff00_0000, 0x1c00_0000);
+/// `01 011 1 00 imm19 Rt`: `ldr dt, label` (SIMD&FP, 8 bytes)
+pub const LDR_LITERAL_D: Encoding = Encoding::new("ldr (literal, SIMD&FP 64-bit)", 0xff00_0000, 0x5c00_0000);
+/// `10 011 1 00 imm19 Rt`: `ldr qt, label` (SIMD&FP, 16 bytes). With opc =
+/// 11 (`0xdc..`) the SIMD&FP literal load is unallocated.
+pub const LDR_LITERAL_Q: Encoding = Encoding::new("ldr (literal, SIMD&FP 128-bit)", 0xff00_0000, 0x9c00_0000);
 /// `11 011 0 00 imm19 Rt`
 pub const PRFM_LITERAL: Encoding = Encoding::new("prfm (literal)", 0xff00_0000, 0xd800_0000);
 
@@ -77,9 +84,6 @@ pub const STP_FRAME_PUSH: Encoding = Encoding::new("stp x29, x30, [sp, #-16]!", 
 
 // ---- Rejected --------------------------------------------------------------
 
-/// `opc 011 1 00 imm19 Rt` (opc 11 is unallocated): a PC-relative load into a
-/// SIMD&FP register, which the simulator has no access to.
-pub const LDR_LITERAL_SIMD_FP: Encoding = Encoding::new("ldr (literal, SIMD&FP)", 0x3f00_0000, 0x1c00_0000);
 /// `size 001000 0 L 0 Rs o0 Rt2 Rn Rt`: `stxr`, `stlxr`, `ldxr`, `ldaxr` (and
 /// their `b`/`h` forms).
 pub const LOAD_STORE_EXCLUSIVE_REGISTER: Encoding =
@@ -151,10 +155,12 @@ pub const ALL: &[Encoding] = &[
     LDR_LITERAL_W,
     LDR_LITERAL_X,
     LDRSW_LITERAL,
+    LDR_LITERAL_S,
+    LDR_LITERAL_D,
+    LDR_LITERAL_Q,
     PRFM_LITERAL,
     NOP,
     STP_FRAME_PUSH,
-    LDR_LITERAL_SIMD_FP,
     LOAD_STORE_EXCLUSIVE_REGISTER,
     LOAD_STORE_EXCLUSIVE_PAIR,
     SVC,

@@ -1,7 +1,8 @@
 //! The A64 classifier and simulator: which instructions a probe may sit on
 //! and what the kernel does with each, on aarch64. The decode tables are in
 //! `decode.rs`, the named encodings in [`encodings`], the simulator in
-//! `simulate.rs`; this file holds the types they share and the entry points.
+//! `simulate.rs`, the trampolines (the displaced instruction relocated) in
+//! `relocate.rs`; this file holds the types they share and the entry points.
 //!
 //! The kernel calls [`classify_with`] once, at registration, and keeps the
 //! answer in the probe; on every hit it calls [`simulate`] for a simulated
@@ -10,12 +11,14 @@
 mod branch;
 mod decode;
 pub mod encodings;
+mod relocate;
 mod simulate;
 
 #[cfg(test)]
 mod tests;
 
 pub use branch::{branch_decision, BranchDecision, BranchReason};
+pub use relocate::{TRAMPOLINE_FILL_BRK_IMMEDIATE, TRAMPOLINE_SVC_IMMEDIATE};
 pub use simulate::simulate;
 
 use super::{Arch, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
@@ -117,6 +120,12 @@ pub enum Simulation {
     /// `ldr wt|xt, label`, `ldrsw xt, label`: load from PC + offset through
     /// the checked user path (rt 31 = zero register: load, then discard).
     LoadLiteral { rt: u8, offset: i64, width: LiteralLoad },
+    /// `ldr st|dt|qt, label` (Load register, SIMD&FP literal): load `bytes`
+    /// (4, 8 or 16) from PC + offset through the checked user path into
+    /// V[rt]; a scalar load zeroes the bits of V[rt] above its size (Arm ARM
+    /// C7.2, LDR (literal, SIMD&FP), and "SIMD&FP scalar load": writing a
+    /// scalar register clears the rest of the vector register).
+    LoadLiteralSimd { rt: u8, offset: i64, bytes: u8 },
     /// `prfm <op>, label`: a hint; nothing to do but move on.
     PrefetchLiteral,
     /// `nop`.
@@ -144,6 +153,7 @@ impl Simulation {
             Self::Adrp { .. } => "adrp",
             Self::LoadLiteral { width: LiteralLoad::SignedWord, .. } => "ldrsw (literal)",
             Self::LoadLiteral { .. } => "ldr (literal)",
+            Self::LoadLiteralSimd { .. } => "ldr (literal, SIMD&FP)",
             Self::PrefetchLiteral => "prfm (literal)",
             Self::Nop => "nop",
             Self::FramePush => "stp x29, x30, [sp, #-16]!",
@@ -155,7 +165,7 @@ impl Simulation {
         match self {
             Self::Nop | Self::FramePush => "position-independent, but cheaper to simulate than to step",
             Self::Adr { .. } | Self::Adrp { .. } => "computes from the PC: out of line it would use the slot's",
-            Self::LoadLiteral { .. } | Self::PrefetchLiteral => {
+            Self::LoadLiteral { .. } | Self::LoadLiteralSimd { .. } | Self::PrefetchLiteral => {
                 "loads PC-relative: out of line it would read near the slot"
             }
             _ => "a branch: out of line it would leave the slot for the wrong place",
@@ -299,6 +309,10 @@ impl Condition {
 /// whether an encoding's 31 means the zero register or SP depends on the
 /// instruction, so the simulator decides (`adr`, `ldr` literal, `cbz`, `br`:
 /// zero register; the frame push's base: SP).
+///
+/// The SIMD&FP registers are written whole ([`set_v`](Self::set_v)): the only
+/// simulated instruction that touches them, `ldr` (literal, SIMD&FP), writes
+/// a whole V register, zeroing the bits above what it loaded.
 pub trait Registers {
     /// X[index], `index` in 0..=30.
     fn x(&self, index: u8) -> u64;
@@ -310,4 +324,7 @@ pub trait Registers {
     fn set_pc(&mut self, value: u64);
     /// N, Z, C, V in bits 31..28 (as SPSR_EL1 holds them).
     fn nzcv(&self) -> u32;
+    /// V[index] = value: the whole 128-bit SIMD&FP register, `index` in
+    /// 0..=31 (31 is v31 here; there is no zero register among them).
+    fn set_v(&mut self, index: u8, value: u128);
 }

@@ -93,6 +93,10 @@ const ASSEMBLED: &[(&str, u32, Expect)] = &[
     ("ldrsw x6, .+0x80"                      , 0x9800_0406, Sim),
     ("ldr xzr, .+8"                          , 0x5800_005f, Sim),
     ("prfm pldl1keep, .+0x200"               , 0xd800_1000, Sim),
+    ("ldr q0, .+0x40"                        , 0x9c00_0200, Sim),
+    ("ldr d1, .+0x40"                        , 0x5c00_0201, Sim),
+    ("ldr s2, .+0x40"                        , 0x1c00_0202, Sim),
+    ("ldr q31, .-0x100000"                   , 0x9c80_001f, Sim),
     ("nop"                                   , 0xd503_201f, Sim),
     ("stp x29, x30, [sp, #-16]!"             , 0xa9bf_7bfd, Sim),
     ("ldxr x0, [x1]"                         , 0xc85f_7c20, Rej(Exclusive)),
@@ -128,9 +132,6 @@ const ASSEMBLED: &[(&str, u32, Expect)] = &[
     ("dc civac, x1"                          , 0xd50b_7e21, Rej(SystemInstruction)),
     ("ic ivau, x2"                           , 0xd50b_7522, Rej(SystemInstruction)),
     ("sysl x0, #3, c7, c5, #1"               , 0xd52b_7520, Rej(SystemInstruction)),
-    ("ldr q0, .+0x40"                        , 0x9c00_0200, Rej(ReadsPc)),
-    ("ldr d1, .+0x40"                        , 0x5c00_0201, Rej(ReadsPc)),
-    ("ldr s2, .+0x40"                        , 0x1c00_0202, Rej(ReadsPc)),
     ("braa x0, x1"                           , 0xd71f_0801, Rej(UnsimulatedBranch)),
     ("blraaz x3"                             , 0xd63f_087f, Rej(UnsimulatedBranch)),
     ("retaa"                                 , 0xd65f_0bff, Rej(UnsimulatedBranch)),
@@ -301,6 +302,10 @@ fn simulated_encodings_decode_to_their_fields() {
         (0x9800_0406, LoadLiteral { rt: 6, offset: 0x80, width: SignedWord }),
         (0x5800_005f, LoadLiteral { rt: 31, offset: 8, width: Doubleword }),
         (0xd800_1000, PrefetchLiteral),
+        (0x9c00_0200, LoadLiteralSimd { rt: 0, offset: 0x40, bytes: 16 }),
+        (0x5c00_0201, LoadLiteralSimd { rt: 1, offset: 0x40, bytes: 8 }),
+        (0x1c00_0202, LoadLiteralSimd { rt: 2, offset: 0x40, bytes: 4 }),
+        (0x9c80_001f, LoadLiteralSimd { rt: 31, offset: -0x10_0000, bytes: 16 }),
         (0xd503_201f, Nop),
         (0xa9bf_7bfd, FramePush),
     ];
@@ -341,8 +346,6 @@ fn every_reject_class_has_its_reason() {
         (0xd500_401f, SystemRegisterWrite, "cfinv"),
         (0xd50b_7420, SystemInstruction, "sys"),
         (0xd52b_7520, SystemInstruction, "sysl"),
-        (0x1c00_0200, ReadsPc, "ldr (literal, SIMD&FP)"),
-        (0x9c00_0200, ReadsPc, "ldr (literal, SIMD&FP)"),
         (0xd71f_0820, UnsimulatedBranch, "braa"),
         (0xd65f_0fff, UnsimulatedBranch, "retab"),
         (0xd63f_087f, UnsimulatedBranch, "blraaz"),
@@ -364,7 +367,6 @@ fn every_reject_class_has_its_reason() {
 fn reject_reasons_read_as_sentences() {
     let cases = [
         (0x885f_7c20, "exclusive load/store (ldxr) cannot be stepped out of line"),
-        (0x9c00_0200, "ldr (literal, SIMD&FP) reads the PC implicitly and is not simulated"),
         (0xd420_0000, "brk is a brk/hlt/svc/hvc/smc/eret"),
         (0xd51b_4200, "msr writes a system register"),
         (0x0000_0000, "unallocated encoding"),
@@ -402,6 +404,9 @@ fn the_named_encodings_match_their_own_values_and_are_distinct() {
         encodings::LDR_LITERAL_W,
         encodings::LDR_LITERAL_X,
         encodings::LDRSW_LITERAL,
+        encodings::LDR_LITERAL_S,
+        encodings::LDR_LITERAL_D,
+        encodings::LDR_LITERAL_Q,
         encodings::PRFM_LITERAL,
         encodings::NOP,
         encodings::STP_FRAME_PUSH,
@@ -447,6 +452,7 @@ fn bitmask_immediates_follow_decode_bit_masks() {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Frame {
     x: [u64; 31],
+    v: [u128; 32],
     sp: u64,
     pc: u64,
     nzcv: u32,
@@ -475,6 +481,9 @@ impl Registers for Frame {
     }
     fn nzcv(&self) -> u32 {
         self.nzcv
+    }
+    fn set_v(&mut self, index: u8, value: u128) {
+        self.v[index as usize] = value;
     }
 }
 
@@ -527,6 +536,9 @@ fn frame() -> Frame {
     let mut frame = Frame { sp: 0x7fff_0000, pc: PC, ..Frame::default() };
     for (i, x) in frame.x.iter_mut().enumerate() {
         *x = 0x1111 * i as u64;
+    }
+    for (i, v) in frame.v.iter_mut().enumerate() {
+        *v = u128::MAX - i as u128;
     }
     frame
 }
@@ -745,6 +757,46 @@ fn ldr_literal_reads_through_the_checked_path() {
     assert!(run(0x5800_005f, &mut regs, &mut no_memory()).is_err(), "xzr loads still fault");
 }
 
+/// `ldr s/d/q, label` reads 4, 8 or 16 bytes through the checked path and
+/// writes the whole V register: the bits above a scalar's size become zero.
+#[test]
+fn ldr_literal_simd_fp_writes_the_whole_v_register() {
+    let mut mem = Window::new(PC, 0x200);
+    let bytes_at = |mem: &Window, len: usize| {
+        let mut value = [0u8; 16];
+        value[..len].copy_from_slice(&mem.bytes[0x40..0x40 + len]);
+        u128::from_le_bytes(value)
+    };
+    for (word, rt, len) in [(0x9c00_0200u32, 0usize, 16usize), (0x5c00_0201, 1, 8), (0x1c00_0202, 2, 4)] {
+        let mut regs = frame();
+        run(word, &mut regs, &mut mem).unwrap();
+        assert_eq!(regs.v[rt], bytes_at(&mem, len), "{word:#x}");
+        assert!(len == 16 || regs.v[rt] >> (len * 8) == 0, "{word:#x}: the bits above the scalar are zero");
+        assert_eq!(regs.pc, PC + 4);
+        assert_eq!(regs.x, frame().x);
+        // Every other V register is as it was.
+        let mut expected = frame().v;
+        expected[rt] = regs.v[rt];
+        assert_eq!(regs.v, expected);
+    }
+    // ldr q31, .-0x100000: outside the window, a fault; nothing changes.
+    let mut regs = frame();
+    assert_eq!(
+        run(0x9c80_001f, &mut regs, &mut mem),
+        Err(SimulationFault::UserAccess { addr: PC - 0x10_0000, write: false })
+    );
+    assert_eq!(regs, frame());
+    // A q literal whose second half is unmapped faults at that half, and V
+    // stays as it was (the first half was read, but never written back).
+    let mut short = Window::new(PC + 0x40, 8);
+    let mut regs = frame();
+    assert_eq!(
+        run(0x9c00_0200, &mut regs, &mut short),
+        Err(SimulationFault::UserAccess { addr: PC + 0x48, write: false })
+    );
+    assert_eq!(regs, frame());
+}
+
 #[test]
 fn prfm_literal_and_nop_only_move_on() {
     for word in [0xd800_1000, 0xd503_201f] {
@@ -870,8 +922,8 @@ proptest! {
         } else {
             prop_assert_eq!(all, branches);
         }
-        let pc_dependent = [B, BL, B_COND, BC_COND, CBZ, CBNZ, TBZ, TBNZ, BR, BLR, RET, ADR, ADRP, LDR_LITERAL_W, LDR_LITERAL_X, LDRSW_LITERAL, PRFM_LITERAL];
-        let forbidden = [LDR_LITERAL_SIMD_FP, LOAD_STORE_EXCLUSIVE_REGISTER, LOAD_STORE_EXCLUSIVE_PAIR, SVC, HVC, SMC, BRK, HLT, DCPS, ERET, ERETA, DRPS, BRA_ZERO_MODIFIER, BLRA_ZERO_MODIFIER, RETA, BRA, BLRA, MSR_IMMEDIATE, MSR_REGISTER, SYS, SYSL];
+        let pc_dependent = [B, BL, B_COND, BC_COND, CBZ, CBNZ, TBZ, TBNZ, BR, BLR, RET, ADR, ADRP, LDR_LITERAL_W, LDR_LITERAL_X, LDRSW_LITERAL, LDR_LITERAL_S, LDR_LITERAL_D, LDR_LITERAL_Q, PRFM_LITERAL];
+        let forbidden = [LOAD_STORE_EXCLUSIVE_REGISTER, LOAD_STORE_EXCLUSIVE_PAIR, SVC, HVC, SMC, BRK, HLT, DCPS, ERET, ERETA, DRPS, BRA_ZERO_MODIFIER, BLRA_ZERO_MODIFIER, RETA, BRA, BLRA, MSR_IMMEDIATE, MSR_REGISTER, SYS, SYSL];
         match all {
             Classification::Simulate(_) => {
                 prop_assert!(simple || pc_dependent.iter().any(|e| e.matches(word)), "{:#x}", word);
@@ -906,6 +958,9 @@ fn every_pc_dependent_encoding_is_simulated_for_every_operand() {
         encodings::LDR_LITERAL_W,
         encodings::LDR_LITERAL_X,
         encodings::LDRSW_LITERAL,
+        encodings::LDR_LITERAL_S,
+        encodings::LDR_LITERAL_D,
+        encodings::LDR_LITERAL_Q,
         encodings::PRFM_LITERAL,
         encodings::BR,
         encodings::BLR,
