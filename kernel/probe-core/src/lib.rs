@@ -37,6 +37,7 @@ mod sync;
 
 pub use counters::{Counters, Snapshot};
 pub use insn::aarch64::TRAMPOLINE_SVC_IMMEDIATE;
+pub use insn::x86_64::TRAMPOLINE_VECTOR;
 pub use insn::x86_64::X86_64;
 pub use insn::{aarch64::Aarch64, Arch, Classification, RejectReason, SimulatePolicy, SimulationFault, UserMemory};
 pub use registry::{ActiveHit, Probe, ProbeId, ProbeKind, ProbeRegistry, ProbeSpec, RegisterError, SpaceId};

@@ -1,7 +1,8 @@
 //! The x86_64 classifier, simulator and XOL rewrite: which instructions a
 //! probe may sit on and what the kernel does with each, on x86_64. The
 //! decoder glue and the verdicts are in `decode.rs`, the simulator in
-//! `simulate.rs`, the RIP-relative rewrite in `riprel.rs`; this file holds
+//! `simulate.rs`, the RIP-relative rewrite in `riprel.rs`, the trampolines
+//! (the displaced instruction relocated) in `relocate.rs`; this file holds
 //! the types they share and the entry points. It is an ordinary module,
 //! compiled on every host: the x86_64 kernel uses it, the aarch64 kernel
 //! ignores it, and the host tests both.
@@ -68,6 +69,7 @@
 
 mod branch;
 mod decode;
+mod relocate;
 mod riprel;
 mod simulate;
 
@@ -75,6 +77,7 @@ mod simulate;
 mod tests;
 
 pub use branch::{branch_decision, BranchDecision};
+pub use relocate::TRAMPOLINE_VECTOR;
 pub use simulate::simulate;
 
 use super::{Arch, SimulatePolicy, SimulationFault, UserMemory};
