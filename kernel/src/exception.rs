@@ -5,7 +5,7 @@
 //! [`Trap`] and this module decides. Interrupts: the tick goes to the timer
 //! and then the scheduler, the console's input to the shell; any other is
 //! reported in one line and ignored. From user mode: a system call is carried out, a
-//! breakpoint or a single step is offered to the probes first, and any other
+//! breakpoint, a single step or a probe trampoline's entry is offered to the probes first, and any other
 //! exception (or an unclaimed breakpoint or step) kills that process only.
 //! The kernel's own expected traps (self-tests, semihosting without a host)
 //! resume the kernel code that took them; anything else unexpected in kernel
@@ -23,7 +23,7 @@ use crate::{
     arch::{Frame, Interrupt, Machine, SavedRegisters, Trap, Traps},
     cores,
     power::{self, ExitStatus},
-    probe::{on_breakpoint, on_step, thread_state::HitThread},
+    probe::{on_breakpoint, on_step, on_trampoline_call, thread_state::HitThread},
     shell, syscall,
     task::{self, process::Process, scheduler::After},
     time,
@@ -46,6 +46,14 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
     match Machine::decode(frame, entry) {
         Trap::Interrupt => Machine::take_interrupts(frame, handle_interrupt),
         Trap::SystemCall => syscall::handle(frame),
+        Trap::TrampolineCall => {
+            if !offer_to_probes(frame, on_trampoline_call) {
+                match Machine::TRAMPOLINE_ENTRY_ELSEWHERE {
+                    Trap::SystemCall => syscall::handle(frame),
+                    _ => task::fault(frame),
+                }
+            }
+        }
         Trap::Breakpoint => {
             if !offer_to_probes(frame, on_breakpoint) {
                 task::fault(frame);

@@ -63,3 +63,29 @@ fn generated_blocks_behave_the_same_with_a_probe_on_every_instruction() {
     assert!(probed >= 10_000, "only {probed} probed instructions");
     println!("transparency: {probed} probed instructions, 0 mismatches");
 }
+
+/// The same generated blocks with every probe sent to its branch trampoline
+/// (`probe-mode=trampoline`): each instruction runs relocated in its
+/// trampoline, or (where it cannot be relocated) on the breakpoint path.
+#[test]
+fn generated_blocks_behave_the_same_through_branch_trampolines() {
+    let seed = run_seed_base() * 4 + 5;
+    let run = boot(
+        &Boot::default()
+            .append(&format!("test=gen-transparency:{seed} probe-mode=trampoline"))
+            .timeout(qemu_tests::LONG_TIMEOUT),
+    );
+    let line = run.line_starting("gen: build seed ").map(String::from).unwrap_or_default();
+    if run.line_starting("gen: ok").is_none() || run.status != Some(0) {
+        let details: Vec<&str> = run.lines().filter(|l| l.starts_with("gen: ")).take(40).collect();
+        run.fail(&format!("trampolines, run seed {seed}: the probed runs differ\n{}", details.join("\n")));
+    }
+    if !line.ends_with(" 0 refused, 0 mismatches") {
+        run.fail(&format!("trampolines: {line}"));
+    }
+    let (hits, trampolined) = (run.counter("hits"), run.counter("trampolined"));
+    assert_eq!(hits, trampolined + run.counter("simulated") + run.counter("stepped"), "every hit is counted once");
+    // Every A64 instruction the generator writes is relocatable, but for
+    // literal loads whose literal is beyond +-1 MiB of the trampoline.
+    assert!(trampolined * 10 >= hits * 9, "only {trampolined} of {hits} hits went through trampolines");
+}

@@ -407,6 +407,26 @@ fn x86_64_generated_programs_behave_the_same_with_a_probe_on_every_instruction()
     assert!(probed >= 10_000, "only {probed} probed instructions");
 }
 
+/// The generated programs with every probe sent to its branch trampoline
+/// where the instruction is 5 bytes or more and no jump of its block lands
+/// inside it (`probe-mode=trampoline`); the rest keep their `int3`.
+#[test]
+fn x86_64_generated_programs_behave_the_same_through_branch_trampolines() {
+    let seed = seed_from_env("GEN_RUN_SEED", 0) * 4 + 5;
+    let run = UefiBoot::new(&format!("test=gen-transparency:{seed} probe-mode=trampoline")).single_tcg_thread().run();
+    let line = run.line_starting("gen: build seed ").map(String::from).unwrap_or_default();
+    if run.line_starting("gen: ok").is_none() || run.status != Some(0) {
+        let details: Vec<&str> = run.lines().filter(|l| l.starts_with("gen: ")).take(40).collect();
+        run.fail(&format!("trampolines, run seed {seed}: the probed runs differ\n{}", details.join("\n")));
+    }
+    if !line.ends_with(" 0 refused, 0 mismatches") {
+        run.fail(&format!("trampolines: {line}"));
+    }
+    let (hits, trampolined) = (run.counter("hits"), run.counter("trampolined"));
+    assert_eq!(hits, trampolined + run.counter("simulated") + run.counter("stepped"), "every hit is counted once");
+    assert!(trampolined > 0, "no hit went through a trampoline");
+}
+
 #[test]
 fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
     let runs = run_all(vec![

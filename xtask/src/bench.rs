@@ -30,26 +30,33 @@ pub struct Options {
     pub chart: Option<PathBuf>,
 }
 
-/// One configuration of the kernel's hit path (two boot arguments).
+/// One configuration of the kernel's hit path (three boot arguments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Config {
     pub policy: &'static str,
     pub simulate: &'static str,
+    /// `probe-mode=`: `brk` (the breakpoint path) or `trampoline` (a branch to
+    /// the probe's own trampoline: one exception per hit, no XOL slot).
+    pub mode: &'static str,
 }
 
-pub const CONFIGS: [Config; 4] = [
-    Config { policy: "fresh", simulate: "branches" },
-    Config { policy: "reuse", simulate: "branches" },
-    Config { policy: "fresh", simulate: "all" },
-    Config { policy: "reuse", simulate: "all" },
+pub const CONFIGS: [Config; 5] = [
+    Config { policy: "fresh", simulate: "branches", mode: "brk" },
+    Config { policy: "reuse", simulate: "branches", mode: "brk" },
+    Config { policy: "fresh", simulate: "all", mode: "brk" },
+    Config { policy: "reuse", simulate: "all", mode: "brk" },
+    Config { policy: "reuse", simulate: "all", mode: "trampoline" },
 ];
 
 impl Config {
     fn bootargs(&self) -> String {
-        format!("xol-policy={} simulate={}", self.policy, self.simulate)
+        format!("xol-policy={} simulate={} probe-mode={}", self.policy, self.simulate, self.mode)
     }
     fn label(&self) -> String {
-        format!("{}/{}", self.policy, self.simulate)
+        match self.mode {
+            "brk" => format!("{}/{}", self.policy, self.simulate),
+            mode => mode.to_string(),
+        }
     }
 }
 
@@ -68,6 +75,8 @@ pub struct Sample {
     pub dc_cvau: u64,
     pub ic_ivau: u64,
     pub lock_waits: u64,
+    /// Hits that went through their probe's branch trampoline.
+    pub trampolined: u64,
 }
 
 impl Sample {
@@ -110,6 +119,7 @@ pub fn parse_line(line: &str) -> Option<Sample> {
             "dc_cvau" => s.dc_cvau = number()?,
             "ic_ivau" => s.ic_ivau = number()?,
             "lock_waits" => s.lock_waits = number()?,
+            "trampolined" => s.trampolined = number()?,
             _ => {}
         }
     }
@@ -167,6 +177,8 @@ pub struct Record {
     pub case: String,
     pub policy: String,
     pub simulate: String,
+    /// `brk` or `trampoline` (the boot's `probe-mode=`).
+    pub mode: String,
     pub threads: u64,
     pub probes: u64,
     pub hits_per_sec_median: f64,
@@ -178,6 +190,13 @@ pub struct Record {
     pub dc_cvau_per_hit: Option<f64>,
     pub ic_ivau_per_hit: Option<f64>,
     pub guest_insns_per_hit: Option<f64>,
+    /// The share of hits that went through a branch trampoline (0 to 1).
+    pub trampolined_per_hit: Option<f64>,
+    /// Wall-clock nanoseconds a hit adds to its unprobed base case (the
+    /// probed case's time per call minus its base's, per hit); what the
+    /// trampoline targets compare with the null svc where a call makes more
+    /// than one hit or does work of its own (the kv store).
+    pub ns_per_hit_over_base: Option<f64>,
     /// Not one of the fields: the spread the table prints after `±`.
     pub hits_per_sec_stddev: f64,
     pub repetitions: usize,
@@ -241,6 +260,13 @@ pub fn records(config: Config, timed: &[Sample], icount: &[Sample]) -> Vec<Recor
     let insns = guest_insns(icount);
     let rate_stats = |samples: &Vec<Sample>| stats(&samples.iter().map(Sample::rate).collect::<Vec<_>>());
     let null_svc_ns = groups.iter().find(|((c, _, _), _)| c == "null-svc").map(|(_, s)| 1e9 / rate_stats(s).median);
+    let ns_per_call = |case: &str, threads: u64, probes: u64| {
+        let samples = groups
+            .get(&(case.to_string(), threads, probes))
+            .or_else(|| groups.iter().find(|((c, _, _), _)| c == case).map(|(_, samples)| samples))?;
+        let median = rate_stats(samples).median;
+        (median > 0.0).then(|| 1e9 / median)
+    };
     let mut out = Vec::new();
     for (key, samples) in &groups {
         let st = rate_stats(samples);
@@ -248,10 +274,16 @@ pub fn records(config: Config, timed: &[Sample], icount: &[Sample]) -> Vec<Recor
         let hits: u64 = samples.iter().map(|s| s.hits).sum();
         let per_hit =
             |f: fn(&Sample) -> u64| (hits > 0).then(|| samples.iter().map(f).sum::<u64>() as f64 / hits as f64);
+        let calls: u64 = samples.iter().map(|s| s.iters).sum();
+        let over_base = base_of(&key.0)
+            .and_then(|base| ns_per_call(&base, 1, 0))
+            .filter(|_| hits > 0 && ns > 0.0)
+            .map(|base| (ns - base) * calls as f64 / hits as f64);
         out.push(Record {
             case: key.0.clone(),
             policy: config.policy.into(),
             simulate: config.simulate.into(),
+            mode: config.mode.into(),
             threads: key.1,
             probes: key.2,
             hits_per_sec_median: st.median,
@@ -263,6 +295,8 @@ pub fn records(config: Config, timed: &[Sample], icount: &[Sample]) -> Vec<Recor
             dc_cvau_per_hit: per_hit(|s| s.dc_cvau),
             ic_ivau_per_hit: per_hit(|s| s.ic_ivau),
             guest_insns_per_hit: insns.get(key).copied(),
+            trampolined_per_hit: per_hit(|s| s.trampolined),
+            ns_per_hit_over_base: over_base,
             hits_per_sec_stddev: st.stddev,
             repetitions: samples.len(),
         });
@@ -287,7 +321,7 @@ pub fn detail_line(r: &Record) -> String {
     format!(
         "  {:<16} {:<15} thr={:<2} probes={:<5} {:>7.3} M/s (min {:.3}, max {:.3}) {:>8.0} ns {:>6}x svc  writes {:>5} dc {:>5} ic {:>5} /hit  insns {:>6}",
         r.case,
-        format!("{}/{}", r.policy, r.simulate),
+        if r.mode == "brk" { format!("{}/{}", r.policy, r.simulate) } else { r.mode.clone() },
         r.threads,
         r.probes,
         r.hits_per_sec_median / 1e6,
@@ -320,6 +354,7 @@ struct Document<'a> {
 struct Floor {
     policy: String,
     simulate: String,
+    mode: String,
     null_svc_ns: Option<f64>,
     null_brk_ns: Option<f64>,
     null_svc_guest_insns: Option<f64>,
@@ -514,8 +549,10 @@ pub fn run(options: Options) -> Result<()> {
     println!();
     println!("== table (median ± standard deviation of {reps} repetitions, M calls/s) ==");
     for config in CONFIGS {
-        println!("{} (xol-policy={} simulate={})", config.label(), config.policy, config.simulate);
-        for r in all.iter().filter(|r| r.policy == config.policy && r.simulate == config.simulate) {
+        println!("{} ({})", config.label(), config.bootargs());
+        for r in
+            all.iter().filter(|r| r.policy == config.policy && r.simulate == config.simulate && r.mode == config.mode)
+        {
             println!("{}", table_line(r));
         }
     }
@@ -528,11 +565,14 @@ pub fn run(options: Options) -> Result<()> {
     let floor: Vec<Floor> = CONFIGS
         .iter()
         .map(|c| {
-            let find =
-                |case: &str| all.iter().find(|r| r.case == case && r.policy == c.policy && r.simulate == c.simulate);
+            let find = |case: &str| {
+                all.iter()
+                    .find(|r| r.case == case && r.policy == c.policy && r.simulate == c.simulate && r.mode == c.mode)
+            };
             Floor {
                 policy: c.policy.into(),
                 simulate: c.simulate.into(),
+                mode: c.mode.into(),
                 null_svc_ns: find("null-svc").map(|r| r.ns_per_hit),
                 null_brk_ns: find("null-brk").map(|r| r.ns_per_hit),
                 null_svc_guest_insns: find("null-svc").and_then(|r| r.guest_insns_per_hit),
@@ -715,8 +755,53 @@ fn find<'a>(
     probes: u64,
 ) -> Option<&'a Record> {
     all.iter().find(|r| {
-        r.case == case && r.policy == policy && r.simulate == simulate && r.threads == threads && r.probes == probes
+        r.case == case
+            && r.policy == policy
+            && r.simulate == simulate
+            && r.mode == "brk"
+            && r.threads == threads
+            && r.probes == probes
     })
+}
+
+/// The trampoline configuration's targets: every probed case at most 1.3x the
+/// null svc of the same boot in wall-clock time per hit, and at most 200
+/// guest instructions per hit. A case whose hits did not go through
+/// trampolines (an x86_64 instruction shorter than the 5-byte `jmp rel32`)
+/// is reported as such, not judged.
+pub fn trampoline_targets(all: &[Record]) -> Vec<String> {
+    let svc = all.iter().find(|r| r.case == "null-svc" && r.mode == "trampoline").map(|r| r.ns_per_hit);
+    let mut lines = Vec::new();
+    for r in all.iter().filter(|r| r.mode == "trampoline" && base_of(&r.case).is_some() && r.threads == 1) {
+        let label = if r.case.starts_with("scale") {
+            format!("trampoline hit ({}, {} probe(s))", r.case, r.probes)
+        } else {
+            format!("trampoline hit ({})", r.case)
+        };
+        let share = r.trampolined_per_hit.unwrap_or(0.0);
+        if share < 0.99 {
+            lines.push(format!(
+                "n/a: {label}: {:.0} % of its hits went through a trampoline; the rest took the breakpoint path (the registration line says why)",
+                share * 100.0
+            ));
+            continue;
+        }
+        // kv requests make several hits each and do work of their own:
+        // what a hit adds to an unprobed request is the figure to compare.
+        let ns = if r.case.starts_with("kv") { r.ns_per_hit_over_base } else { Some(r.ns_per_hit) };
+        if let (Some(ns), Some(svc)) = (ns, svc) {
+            let x = ns / svc;
+            lines
+                .push(format!("{}: {label}: {x:.2}x null svc (target <= 1.3x; {ns:.0} ns per hit)", verdict(x <= 1.3)));
+        }
+        if let Some(insns) = r.guest_insns_per_hit {
+            lines.push(format!(
+                "{}: {label}: {insns:.0} guest instructions per hit (target <= 200)",
+                verdict(insns <= 200.0)
+            ));
+        }
+    }
+    lines
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -780,6 +865,7 @@ pub fn targets(all: &[Record]) -> Vec<String> {
             }
         }
     }
+    lines.extend(trampoline_targets(all));
     for simulate in ["branches", "all"] {
         for policy in ["reuse", "fresh"] {
             if let (Some(one), Some(many)) = (
@@ -812,6 +898,7 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
         RGBColor(0x1f, 0x77, 0xb4),
         RGBColor(0xff, 0x7f, 0x0e),
         RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0x94, 0x67, 0xbd),
     ];
 
     let cases: Vec<&str> = [
@@ -862,11 +949,14 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
             .iter()
             .enumerate()
             .filter_map(|(i, case)| {
-                let r = all
-                    .iter()
-                    .find(|r| r.case == *case && r.policy == config.policy && r.simulate == config.simulate)?;
-                let x0 = i as f64 + 0.1 + 0.2 * k as f64;
-                Some(Rectangle::new([(x0, 0.0), (x0 + 0.18, r.hits_per_sec_median / 1e6)], color.filled()))
+                let r = all.iter().find(|r| {
+                    r.case == *case
+                        && r.policy == config.policy
+                        && r.simulate == config.simulate
+                        && r.mode == config.mode
+                })?;
+                let x0 = i as f64 + 0.1 + 0.16 * k as f64;
+                Some(Rectangle::new([(x0, 0.0), (x0 + 0.14, r.hits_per_sec_median / 1e6)], color.filled()))
             })
             .collect();
         bars.draw_series(rects)
@@ -888,6 +978,7 @@ fn chart(path: &Path, all: &[Record]) -> Result<()> {
                         r.case == case
                             && r.policy == c.policy
                             && r.simulate == c.simulate
+                            && r.mode == c.mode
                             && if case == "scale-uprobe" { r.probes == x } else { r.threads == x }
                     })?;
                     Some((x as f64, value(r)))
@@ -992,7 +1083,7 @@ mod tests {
 
     #[test]
     fn records_relate_to_the_null_svc_and_the_base() {
-        let config = Config { policy: "reuse", simulate: "all" };
+        let config = Config { policy: "reuse", simulate: "all", mode: "brk" };
         let timed = [sample("null-svc", 1_000_000, 0, 0), sample("trig-uprobe-nop", 2_000_000, 1000, 10)];
         let icount = [sample("trig-base-nop", 5_000, 0, 0), sample("trig-uprobe-nop", 105_000, 1000, 0)];
         let records = records(config, &timed, &icount);

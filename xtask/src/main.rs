@@ -218,6 +218,12 @@ struct QemuArgs {
     /// line, as Linux at the time of the patch)
     #[arg(long, value_enum, default_value_t = Simulate::All)]
     simulate: Simulate,
+    /// How a probe's hits run: `brk` (the breakpoint path: simulate, or step out of
+    /// line) or `trampoline` (a branch to the probe's own trampoline, which enters the
+    /// kernel once and runs the instruction relocated; docs/brk-path.md, "One
+    /// exception instead of two")
+    #[arg(long, value_enum, default_value_t = ProbeMode::Brk)]
+    probe_mode: ProbeMode,
     /// Kill QEMU after this many seconds (default: no limit)
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
@@ -247,6 +253,12 @@ enum XolPolicy {
 enum Simulate {
     All,
     Branches,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProbeMode {
+    Brk,
+    Trampoline,
 }
 
 #[derive(Args)]
@@ -447,6 +459,9 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     }
     if args.simulate == Simulate::Branches {
         bootargs.push("simulate=branches".into());
+    }
+    if args.probe_mode == ProbeMode::Trampoline {
+        bootargs.push("probe-mode=trampoline".into());
     }
     for warning in probes_of_programs_not_run(&bootargs.join(" ")) {
         eprintln!("warning: {warning}");

@@ -158,6 +158,8 @@ pub fn test_runs() -> Vec<TestRun> {
                 "x86_smp",
                 "--test",
                 "shell",
+                "--test",
+                "trampolines",
                 "--",
                 X86_64_TESTS,
             ],

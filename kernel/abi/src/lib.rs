@@ -24,7 +24,7 @@
 //! | 11 | `probe_register` | `x0` [`ProbeKind`], `x1` address in the caller's text | probe id |
 //! | 12 | `probe_unregister` | `x0` probe id | 0, once the original instruction is back and no thread is still stepping it |
 //! | 13 | `probe_stats` | `x0` probe id, `x1` buffer, `x2` its length (>= 16) | bytes written: a [`ProbeStats`] |
-//! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 88) | bytes written: a [`ProbeCounters`] |
+//! | 14 | `probe_counters` | `x0` buffer, `x1` its length (>= 96) | bytes written: a [`ProbeCounters`] |
 //! | 15 | `memory_info` | `x0` buffer, `x1` its length (>= 16) | bytes written: a [`MemoryInfo`] |
 //! | 16 | `pin_to_core` | `x0` core index (0 = the boot core) | 0, once the calling thread runs on that core, where it stays; `InvalidArgument` if no such core is up |
 //! | 17 | `core_index` | | the index of the core the calling thread runs on |
@@ -275,11 +275,14 @@ pub struct ProbeCounters {
     /// registry's, or its thread's own probe state's): the contention the
     /// per-thread tree is there to avoid (appended last).
     pub lock_waits: u64,
+    /// Hits whose instruction ran displaced in its branch trampoline: one
+    /// exception, no XOL slot (appended last).
+    pub trampolined: u64,
 }
 
 impl ProbeCounters {
     pub const SIZE: usize = core::mem::size_of::<ProbeCounters>();
-    fn words(&self) -> [u64; 11] {
+    fn words(&self) -> [u64; 12] {
         [
             self.hits,
             self.simulated,
@@ -292,13 +295,14 @@ impl ProbeCounters {
             self.return_probes_skipped,
             self.ic_iallu,
             self.lock_waits,
+            self.trampolined,
         ]
     }
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
         words_to_bytes(self.words())
     }
     pub fn from_bytes(bytes: &[u8; Self::SIZE]) -> Self {
-        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped, ic_iallu, lock_waits] =
+        let [hits, simulated, stepped, slot_reused, slot_written, dc_cvau_lines, ic_ivau_lines, slot_waits, return_probes_skipped, ic_iallu, lock_waits, trampolined] =
             bytes_to_words(bytes);
         Self {
             hits,
@@ -312,6 +316,7 @@ impl ProbeCounters {
             return_probes_skipped,
             ic_iallu,
             lock_waits,
+            trampolined,
         }
     }
 }
@@ -438,8 +443,9 @@ mod tests {
             return_probes_skipped: 9,
             ic_iallu: 10,
             lock_waits: 11,
+            trampolined: 12,
         };
-        assert_eq!(ProbeCounters::SIZE, 88);
+        assert_eq!(ProbeCounters::SIZE, 96);
         assert_eq!(ProbeCounters::from_bytes(&counters.to_bytes()), counters);
         let stats = ProbeStats { hits: 10, return_hits: 11 };
         assert_eq!(ProbeStats::from_bytes(&stats.to_bytes()), stats);

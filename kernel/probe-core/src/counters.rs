@@ -38,6 +38,9 @@ pub struct Counters {
     pub slot_waits: AtomicU64,
     /// Return probes not armed because the task's return stack was full.
     pub return_probes_skipped: AtomicU64,
+    /// Hits whose instruction ran displaced in its branch trampoline (one
+    /// exception, no XOL slot: `crate::trampoline`).
+    pub trampolined: AtomicU64,
 }
 
 /// A plain copy of [`Counters`] at one moment, for reports and tests.
@@ -53,6 +56,7 @@ pub struct Snapshot {
     pub ic_iallu: u64,
     pub slot_waits: u64,
     pub return_probes_skipped: u64,
+    pub trampolined: u64,
 }
 
 impl Counters {
@@ -69,6 +73,7 @@ impl Counters {
             ic_iallu: AtomicU64::new(0),
             slot_waits: AtomicU64::new(0),
             return_probes_skipped: AtomicU64::new(0),
+            trampolined: AtomicU64::new(0),
         }
     }
 
@@ -98,6 +103,7 @@ impl Counters {
             ic_iallu: read(&self.ic_iallu),
             slot_waits: read(&self.slot_waits),
             return_probes_skipped: read(&self.return_probes_skipped),
+            trampolined: read(&self.trampolined),
         }
     }
 
@@ -114,6 +120,7 @@ impl Counters {
             &self.ic_iallu,
             &self.slot_waits,
             &self.return_probes_skipped,
+            &self.trampolined,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -123,7 +130,7 @@ impl Counters {
 impl Snapshot {
     /// The fields as `(name, value)` pairs, in a fixed order: the kernel's JSON
     /// writer walks this list, so a new counter cannot be left out of reports.
-    pub fn fields(&self) -> [(&'static str, u64); 10] {
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
         [
             ("hits", self.hits),
             ("simulated", self.simulated),
@@ -135,6 +142,7 @@ impl Snapshot {
             ("slot_waits", self.slot_waits),
             ("return_probes_skipped", self.return_probes_skipped),
             ("ic_iallu", self.ic_iallu),
+            ("trampolined", self.trampolined),
         ]
     }
 }
@@ -176,7 +184,8 @@ mod tests {
                 "ic_ivau_lines",
                 "slot_waits",
                 "return_probes_skipped",
-                "ic_iallu"
+                "ic_iallu",
+                "trampolined"
             ]
         );
     }

@@ -179,7 +179,17 @@ impl<A: Arch> Probe<A> {
             Classification::Simulate(s) => Treatment::Simulate(s),
             _ => Treatment::Step,
         };
-        Arc::new(Self::new(ProbeId(id), SpaceId(1), vaddr, kind, original, treatment, String::new(), String::new(), None))
+        Arc::new(Self::new(
+            ProbeId(id),
+            SpaceId(1),
+            vaddr,
+            kind,
+            original,
+            treatment,
+            String::new(),
+            String::new(),
+            None,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -372,6 +382,11 @@ impl<A: Arch> ProbeRegistry<A> {
     /// The live probe at `(space, vaddr)`, if any (a task's tree miss).
     pub fn find(&self, space: SpaceId, vaddr: u64) -> Option<Arc<Probe<A>>> {
         self.by_address.get(&(space, vaddr)).cloned()
+    }
+
+    /// The probes of `space` at addresses in `range`, in address order.
+    pub fn probes_in(&self, space: SpaceId, range: core::ops::Range<u64>) -> impl Iterator<Item = &Arc<Probe<A>>> {
+        self.by_address.range((space, range.start)..(space, range.end)).map(|(_, probe)| probe)
     }
 
     pub fn get(&self, id: ProbeId) -> Option<&Arc<Probe<A>>> {

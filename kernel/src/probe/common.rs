@@ -12,6 +12,7 @@
 
 use super::{
     thread_state::{space_of, Isa, Probe},
+    trampolines::{self, NoTrampoline},
     Frame,
 };
 use crate::{
@@ -68,6 +69,8 @@ static TRACE_ALL: AtomicBool = AtomicBool::new(false);
 static FRESH_SLOTS: AtomicBool = AtomicBool::new(false);
 /// `simulate=branches` / `simulate all|branches` (for probes registered from then on).
 static SIMULATE_BRANCHES_ONLY: AtomicBool = AtomicBool::new(false);
+/// The probes that keep their breakpoint under `probe-mode=trampoline`, and why.
+static NO_TRAMPOLINE: Mutex<Vec<(ProbeId, NoTrampoline)>> = Mutex::new(Vec::new());
 /// The probes traced one by one (`trace on ID`): id, address space, address.
 static TRACED: Mutex<Vec<(ProbeId, SpaceId, u64)>> = Mutex::new(Vec::new());
 /// Whether [`TRACED`] has any: the hit path looks no further when not.
@@ -286,7 +289,7 @@ fn read_original(process: &Process, vaddr: u64, symbol: &str) -> Result<<Isa as 
 /// core (inner shareable); each stopped core returns to its program through
 /// an exception return, which is context synchronising, so it fetches the
 /// new bytes. docs/brk-path.md explains the choice.
-fn write_text(process: &Process, vaddr: u64, bytes: &[u8]) {
+pub(super) fn write_text(process: &Process, vaddr: u64, bytes: &[u8]) {
     // Exact: the callers hold the scheduler's lock, so no core starts running
     // this process meanwhile.
     crate::cores::stop(task::on_core::cores_running(process.pid), || {
@@ -360,10 +363,21 @@ fn resolve(process: &Process, request: &ProbeRequest) -> Result<(u64, String), S
     }
 }
 
+/// How a probe's hits run the original instruction, as the registration
+/// line and `probe list` say it: `simulate nop`, `step out of line`,
+/// `trampoline at 0x4000ff0020`, or under `probe-mode=trampoline` why not
+/// (`simulate b, no trampoline: ...`).
 pub fn treatment_name(probe: &Probe) -> String {
-    match &probe.treatment {
+    if let Some(trampoline) = probe.trampoline {
+        return format!("trampoline at {:#x}", trampoline);
+    }
+    let treatment = match &probe.treatment {
         Treatment::Simulate(simulation) => format!("simulate {}", simulation.mnemonic()),
         Treatment::Step => String::from("step out of line"),
+    };
+    match no_trampoline(probe) {
+        Some(why) => format!("{}, no trampoline: {}", treatment, why),
+        None => treatment,
     }
 }
 
@@ -376,6 +390,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         ));
     }
     let original = read_original(process, vaddr, &symbol)?;
+    let trampoline = trampoline_for(process, vaddr, original);
     let spec = ProbeSpec {
         space: space_of(process.pid),
         vaddr,
@@ -383,6 +398,7 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         original,
         program: process.name.clone(),
         symbol: symbol.split_once(':').map_or(symbol.clone(), |(_, s)| String::from(s)),
+        trampoline: trampoline.as_ref().ok().map(|prepared| prepared.address),
     };
     let probe = REGISTRY.write().register(spec, simulate_policy()).map_err(|error| {
         let code = match error {
@@ -393,9 +409,47 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         };
         (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
     })?;
-    write_text(process, vaddr, Machine::PROBE_BREAKPOINT);
+    match &trampoline {
+        Ok(prepared) => trampolines::plant(process, vaddr, prepared),
+        Err(why) => {
+            write_text(process, vaddr, Machine::PROBE_BREAKPOINT);
+            if let Some(why) = why {
+                NO_TRAMPOLINE.lock().push((probe.id, *why));
+            }
+        }
+    }
     EVERY_PROBE.lock().push(Arc::clone(&probe));
     Ok(probe)
+}
+
+/// The trampoline of a probe about to be registered at `vaddr` over
+/// `original`, written and ready for its branch; `Err(None)` under
+/// `probe-mode=brk` or for an instruction no probe may sit on (registration
+/// refuses it), `Err(Some(why))` when it keeps its breakpoint for a reason.
+fn trampoline_for(
+    process: &Process,
+    vaddr: u64,
+    original: <Isa as Arch>::Insn,
+) -> Result<trampolines::Prepared, Option<NoTrampoline>> {
+    let registered = || REGISTRY.read().find(space_of(process.pid), vaddr).is_some();
+    if !options().trampolines || Isa::classify(original, simulate_policy()).is_reject() || registered() {
+        return Err(None);
+    }
+    trampolines::prepare(process, vaddr, original).map_err(Some)
+}
+
+/// Why a probe keeps its breakpoint under `probe-mode=trampoline`, if it does.
+pub fn no_trampoline(probe: &Probe) -> Option<NoTrampoline> {
+    NO_TRAMPOLINE.lock().iter().find(|(id, _)| *id == probe.id).map(|(_, why)| *why)
+}
+
+/// How a probe's hits run, as the report's `mode` says it: `"trampoline"` or `"brk"`.
+pub fn mode_name(probe: &Probe) -> &'static str {
+    if probe.trampoline.is_some() {
+        "trampoline"
+    } else {
+        "brk"
+    }
 }
 
 // ---- the probe system calls ----
@@ -427,13 +481,18 @@ pub fn sys_register(kind: u64, vaddr: u64) -> Result<u64, Error> {
 /// breakpoint).
 fn retire_and_restore(process: &Process, id: u64) -> Result<Arc<Probe>, Error> {
     let id = ProbeId(u32::try_from(id).map_err(|_| Error::InvalidArgument)?);
-    let (vaddr, original) = match REGISTRY.read().get(id) {
-        Some(probe) if probe.space == space_of(process.pid) => (probe.vaddr, probe.original),
+    let registered = REGISTRY.read().get(id).cloned();
+    let probe = match registered {
+        Some(probe) if probe.space == space_of(process.pid) => probe,
         _ => return Err(Error::InvalidArgument),
     };
     // Not under the registry's lock: the other cores are stopped for the
     // write, and one of them may be waiting for that lock on a hit.
-    write_text(process, vaddr, Machine::covered_bytes(&original).as_ref());
+    if probe.trampoline.is_some() {
+        trampolines::remove(process, &probe);
+    } else {
+        write_text(process, probe.vaddr, Machine::covered_bytes(&probe.original).as_ref());
+    }
     let probe = REGISTRY.write().unregister(id).map_err(|_| Error::InvalidArgument)?;
     UNREGISTERED.lock().push(probe.id);
     trace!(
@@ -533,6 +592,7 @@ pub fn counters() -> brk_abi::ProbeCounters {
         return_probes_skipped: s.return_probes_skipped,
         ic_iallu: s.ic_iallu,
         lock_waits: LOCK_WAITS.load(Ordering::Relaxed),
+        trampolined: s.trampolined,
     }
 }
 

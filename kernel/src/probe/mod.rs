@@ -30,6 +30,7 @@
 mod common;
 mod report;
 pub mod thread_state;
+mod trampolines;
 mod user_memory;
 
 use crate::{
@@ -44,8 +45,8 @@ use crate::{
 use alloc::{format, string::String, sync::Arc};
 use common::{xol_policy, COUNTERS};
 use probe_core::{
-    registry::Treatment, retstack::PushOutcome, xol, ActiveHit, Arch, BreakpointTree, ProbeKind, SlotIndex, TreeLookup,
-    XolPolicy,
+    registry::Treatment, retstack::PushOutcome, trampoline::Trampolines, xol, ActiveHit, Arch, BreakpointTree,
+    ProbeKind, SlotIndex, TreeLookup, XolPolicy,
 };
 use thread_state::{slot_address, space_of, HitThread, Isa, Probe, Stepping};
 use user_memory::CheckedUserMemory;
@@ -80,6 +81,60 @@ pub fn on_breakpoint(frame: &mut Frame, thread: &mut HitThread, process: &Proces
         return not_a_probe(frame, &process.space, breakpoint);
     };
     Some(handle_hit(frame, thread, process, hit, remembered, breakpoint))
+}
+
+/// A trampoline call from user mode by `thread` of `process` (the running
+/// ones): the entry instruction at the start of a probe's branch trampoline
+/// (docs/brk-path.md, "One exception instead of two"). Returns what the
+/// scheduler must do next, or `None` if the trap did not come from the start
+/// of one of the process's trampolines (then it is not a trampoline call).
+/// The thread resumes in the trampoline, at the displaced instruction.
+pub fn on_trampoline_call(frame: &mut Frame, thread: &mut HitThread, process: &Process) -> Option<After> {
+    let start = Machine::resume_address(frame).wrapping_sub(Isa::ENTRY_BYTES);
+    let probed = process.space.trampolines()?.probe_address(start)?;
+    common::select_trace(process.pid, probed);
+    trace!(
+        "{} from the trampoline at {:#x}: probe at {:#x} ({}), tid {}",
+        Machine::TRAMPOLINE_ENTRY_NAME,
+        start,
+        probed,
+        process.symbols.locate(&process.name, probed),
+        thread.tid
+    );
+    let Some((hit, _)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, probed) else {
+        trace!("no live probe at {:#x} any more (unregistered meanwhile): run the displaced instruction", probed);
+        return Some(After::Resume);
+    };
+    Some(trampoline_hit(frame, thread, process, hit, start))
+}
+
+/// A hit of a probe with a trampoline at `trampoline`, from its trampoline's
+/// entry or (while the branch is being planted) from its breakpoint: count
+/// it, arm a return probe, and resume at the displaced instruction in the
+/// trampoline. One exception in all; the hit ends when `hit` drops, here.
+fn trampoline_hit(
+    frame: &mut Frame,
+    thread: &mut HitThread,
+    process: &Process,
+    hit: ActiveHit<Isa>,
+    trampoline: u64,
+) -> After {
+    COUNTERS.bump(&COUNTERS.hits);
+    if hit.probe().kind == ProbeKind::Uretprobe {
+        let probe = Arc::clone(hit.probe());
+        if let Err(reason) = arm_return_probe(frame, thread, process, &probe) {
+            return After::kill(reason);
+        }
+    }
+    COUNTERS.bump(&COUNTERS.trampolined);
+    let displaced = trampoline + Isa::ENTRY_BYTES;
+    Machine::set_resume_address(frame, displaced);
+    trace!(
+        "{} runs displaced at {:#x} in the trampoline, which branches back after it: one exception in all",
+        Machine::instruction_text(&hit.probe().original),
+        displaced
+    );
+    After::Resume
 }
 
 /// `bytes.len()` bytes of user memory at `address` into `bytes`, if the
@@ -169,6 +224,10 @@ fn handle_hit(
     remembered: Option<SlotIndex>,
     breakpoint: u64,
 ) -> After {
+    if let Some(trampoline) = hit.probe().trampoline {
+        trace!("the probe's branch to its trampoline is being planted or removed: go there");
+        return trampoline_hit(frame, thread, process, hit, trampoline);
+    }
     let probe = Arc::clone(hit.probe());
     // A step needs a slot first: without one, the thread waits and the
     // breakpoint is executed again later (the hit is not counted twice: see below).

@@ -3,18 +3,21 @@
 //! xtask cuts out of the console and writes to PATH.
 //!
 //! JSON fields: per probe `id`, `program`, `symbol`, `address`, `kind`
-//! (`uprobe` or `uretprobe`), `hits`, `return_hits`, `retired`; the global
+//! (`uprobe` or `uretprobe`), `hits`, `return_hits`, `retired`, `retired_by`,
+//! `mode` (`"trampoline"`: its hits ran through its branch trampoline;
+//! `"brk"`: the breakpoint path) and `no_trampoline` (why a probe kept its
+//! breakpoint under `probe-mode=trampoline`, else `null`); the global
 //! `counters` (`hits`, `simulated`, `stepped`, `slot_reused`, `slot_written`,
 //! `dc_cvau_lines`, `ic_ivau_lines`, `slot_waits`, `return_probes_skipped`,
-//! `ic_iallu`);
-//! the `options` the run used; and `not_installed`, each command-line probe that
+//! `ic_iallu`, `trampolined`);
+//! the `options` the run used (`xol_policy`, `simulate`, `probe_mode`); and `not_installed`, each command-line probe that
 //! was never installed (`spec`, `reason`).
 //!
 //! A command-line probe that was never installed (its program never ran, or
 //! refused it) is listed even when nothing else is to report: a request is
 //! never dropped without a word.
 
-use super::common::{every_probe, options, requests_not_installed, retirement, COUNTERS};
+use super::common::{every_probe, mode_name, no_trampoline, options, requests_not_installed, retirement, COUNTERS};
 use crate::println;
 
 /// Print the report (nothing if no probe was ever registered and nothing counted).
@@ -56,7 +59,7 @@ pub fn print_report() {
     println!("  \"probes\": [");
     for (i, probe) in probes.iter().enumerate() {
         println!(
-            "    {{\"id\": {}, \"program\": \"{}\", \"symbol\": \"{}\", \"address\": {}, \"kind\": \"{}\", \"hits\": {}, \"return_hits\": {}, \"retired\": {}, \"retired_by\": {}}}{}",
+            "    {{\"id\": {}, \"program\": \"{}\", \"symbol\": \"{}\", \"address\": {}, \"kind\": \"{}\", \"hits\": {}, \"return_hits\": {}, \"retired\": {}, \"retired_by\": {}, \"mode\": \"{}\", \"no_trampoline\": {}}}{}",
             probe.id.0,
             escape(&probe.program),
             escape(&probe.symbol),
@@ -66,6 +69,10 @@ pub fn print_report() {
             probe.return_hits(),
             probe.is_retired(),
             retirement(probe).map(|why| alloc::format!("\"{}\"", why.json_name())).unwrap_or_else(|| "null".into()),
+            mode_name(probe),
+            no_trampoline(probe)
+                .map(|why| alloc::format!("\"{}\"", escape(&alloc::format!("{}", why))))
+                .unwrap_or_else(|| "null".into()),
             if i + 1 < probes.len() { "," } else { "" }
         );
     }
@@ -76,9 +83,10 @@ pub fn print_report() {
     }
     println!("  }},");
     println!(
-        "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\"}},",
+        "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\", \"probe_mode\": \"{}\"}},",
         if options.fresh_slots { "fresh" } else { "reuse" },
-        if options.simulate_branches_only { "branches" } else { "all" }
+        if options.simulate_branches_only { "branches" } else { "all" },
+        if options.trampolines { "trampoline" } else { "brk" }
     );
     println!("  \"not_installed\": [");
     for (i, (spec, reason)) in not_installed.iter().enumerate() {

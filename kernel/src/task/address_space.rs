@@ -15,13 +15,14 @@
 //! through its own alias of the physical frame, then has the machine make
 //! them visible to instruction fetch ([`Paging::sync_instructions`]).
 
+use super::trampoline_area::TrampolineArea;
 use crate::{
     arch::{Access, Machine, PageLeaf, PageTable, Paging, Probes},
     memory::{frames, PAGE_SIZE},
 };
-use alloc::vec::Vec;
+use alloc::{boxed::Box, vec::Vec};
 use brk_abi::{layout, Error};
-use probe_core::{cache::MaintenanceCount, xol::SlotIndex, Arch};
+use probe_core::{cache::MaintenanceCount, trampoline::TrampolineImage, xol::SlotIndex, Arch};
 
 #[path = "user_access.rs"]
 mod user_access;
@@ -41,6 +42,9 @@ pub struct AddressSpace {
     /// The frame behind the XOL page: user mode sees it read + execute at
     /// `layout::XOL_PAGE`; the kernel writes it here, through its own alias.
     xol_frame: usize,
+    /// Where the probes' branch trampolines go (`super::trampoline_area`):
+    /// reserved by the loader next to the program, `None` if there was no room.
+    trampolines: Option<Box<TrampolineArea>>,
 }
 
 /// The effective permissions of a user page, as `translate` reports them.
@@ -61,7 +65,7 @@ impl AddressSpace {
     /// trampoline in slot 0).
     pub fn new() -> Result<Self, Error> {
         let table = Table::new_user().map_err(|_| Error::OutOfMemory)?;
-        let mut space = Self { table, frames: Vec::new(), xol_frame: 0 };
+        let mut space = Self { table, frames: Vec::new(), xol_frame: 0, trampolines: None };
         // From here on, dropping `space` on an error frees what was taken.
         let xol = space.map_zeroed(layout::XOL_PAGE as usize, PAGE_SIZE, Access::UserText)?;
         space.xol_frame = xol[0];
@@ -99,6 +103,39 @@ impl AddressSpace {
         // now (the caller holds it).
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
         Machine::sync_instructions(address, bytes.len())
+    }
+
+    /// Reserve the trampoline area at `base` (page aligned, unmapped: the
+    /// loader, once the segments are in).
+    pub fn reserve_trampoline_area(&mut self, base: u64) {
+        self.trampolines = Some(Box::new(TrampolineArea::new(base)));
+    }
+
+    /// The trampoline area, if the loader found room for one.
+    #[inline]
+    pub fn trampolines(&self) -> Option<&TrampolineArea> {
+        self.trampolines.as_deref()
+    }
+
+    /// Map the page that will hold the trampoline at `address` (one the area
+    /// handed out): fresh, zeroed, read + execute for user mode.
+    pub fn map_trampoline_page(&mut self, address: u64) -> Result<(), Error> {
+        let page = address & !(PAGE_SIZE as u64 - 1);
+        let frame = self.map_zeroed(page as usize, PAGE_SIZE, Access::UserText)?[0];
+        self.trampolines.as_mut().ok_or(Error::InvalidArgument)?.set_frame(address, frame);
+        Ok(())
+    }
+
+    /// Write the trampoline `image` at `address` (handed out, its page
+    /// mapped) through the kernel alias and make it visible to instruction
+    /// fetch; returns the cache lines maintained. No thread can be executing
+    /// it: its probe's branch is planted only after this.
+    pub fn write_trampoline(&self, address: u64, image: &TrampolineImage) -> Result<MaintenanceCount, Error> {
+        let alias = self.trampolines().and_then(|area| area.kernel_address(address)).ok_or(Error::InvalidArgument)?;
+        // SAFETY: `alias` is the kernel view of a trampoline of this address
+        // space inside one mapped frame; no thread executes it yet.
+        unsafe { core::ptr::copy_nonoverlapping(image.as_ptr(), alias as *mut u8, image.len()) };
+        Ok(Machine::sync_instructions(alias, image.len()))
     }
 
     /// Make this address space the live one (a process switch).

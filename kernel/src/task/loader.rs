@@ -8,12 +8,15 @@
 //! mapped user read + execute, rodata read-only, data and bss read + write and
 //! never executable; bss pages come zeroed from the frame allocator. Text is
 //! written through the kernel's alias, which makes it visible to instruction
-//! fetch. The symbol table is kept for reports.
+//! fetch. The symbol table is kept for reports. Past the last segment, after
+//! a guard page, the loader reserves the process's trampoline area
+//! (`super::trampoline_area`).
 
 use super::{
     address_space::{AddressSpace, UserAccess},
     scheduler::MAX_THREADS,
     symbols::Symbols,
+    trampoline_area,
 };
 use crate::{
     arch::{Access, Machine, Paging},
@@ -50,11 +53,20 @@ pub fn load(name: &str, image: &[u8]) -> Result<LoadedProgram, LoadError> {
     let segments = file.segments().ok_or_else(|| fail(String::from("no program headers")))?;
     let mut space = AddressSpace::new().map_err(|e| fail(String::from(e.name())))?;
     let mut any_text = false;
+    let mut program_end = 0;
     for segment in segments.iter().filter(|s| s.p_type == abi::PT_LOAD && s.p_memsz > 0) {
         any_text |= load_segment(&mut space, image, &segment).map_err(fail)?;
+        program_end = program_end.max(segment.p_vaddr + segment.p_memsz);
     }
     if !any_text {
         return Err(fail(String::from("no executable segment")));
+    }
+    // The hole next to the program for its probes' trampolines: a guard page
+    // after the last segment, then the area. No room below the stacks: no
+    // trampolines (its probes keep their breakpoints).
+    let trampolines = program_end.next_multiple_of(PAGE_SIZE as u64) + PAGE_SIZE as u64;
+    if trampolines + trampoline_area::AREA_BYTES <= PROGRAM_END {
+        space.reserve_trampoline_area(trampolines);
     }
     if space.check(file.ehdr.e_entry, 1, UserAccess::Execute).is_err() {
         return Err(fail(format!("entry point {:#x} is not in executable text", file.ehdr.e_entry)));

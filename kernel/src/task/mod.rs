@@ -9,6 +9,7 @@ pub mod on_core;
 pub mod process;
 pub mod scheduler;
 pub mod symbols;
+pub mod trampoline_area;
 
 pub use launch::{launch_requested, start};
 

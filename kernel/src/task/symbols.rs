@@ -55,6 +55,15 @@ impl Symbols {
         (offset < symbol.size.max(4)).then_some((symbol.name.as_str(), offset))
     }
 
+    /// The start and size of the function containing `address`, if a
+    /// function symbol with a size covers it (hand-written assembly often has
+    /// none).
+    pub fn function_bounds(&self, address: u64) -> Option<(u64, u64)> {
+        let after = self.functions.partition_point(|symbol| symbol.start <= address);
+        let symbol = self.functions[..after].last()?;
+        (address - symbol.start < symbol.size).then_some((symbol.start, symbol.size))
+    }
+
     /// The address of function `name` (demangled, as reports print it).
     pub fn address_of(&self, name: &str) -> Option<u64> {
         self.functions.iter().find(|symbol| symbol.name == name).map(|symbol| symbol.start)

@@ -77,7 +77,7 @@ fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dy
         let b = counters();
         let (iters, ticks) = (config.iters, t1 - t0);
         println!(
-            "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={} lock_waits={}",
+            "bench: case={case} threads={threads} probes={probes} rep={rep} iters={iters} ticks={ticks} freq={freq} hits={} simulated={} stepped={} slot_written={} slot_reused={} dc_cvau={} ic_ivau={} slot_waits={} lock_waits={} trampolined={}",
             b.hits - a.hits,
             b.simulated - a.simulated,
             b.stepped - a.stepped,
@@ -87,6 +87,7 @@ fn measure(config: &Config, case: &str, threads: u64, probes: u64, body: &mut dy
             b.ic_ivau_lines - a.ic_ivau_lines,
             b.slot_waits - a.slot_waits,
             b.lock_waits - a.lock_waits,
+            b.trampolined - a.trampolined,
         );
     }
 }

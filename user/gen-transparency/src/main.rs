@@ -252,6 +252,7 @@ fn main(arguments: &str) -> i32 {
     let hits = after.hits - before.hits;
     let simulated = after.simulated - before.simulated;
     let stepped = after.stepped - before.stepped;
+    let trampolined = after.trampolined - before.trampolined;
     if shared {
         println!(
             "gen: build seed {GEN_SEED}, run seed {seed}: {} blocks, {} instructions probed, {} hits (its own probes' counts), {} refused, {} mismatches",
@@ -263,12 +264,13 @@ fn main(arguments: &str) -> i32 {
         );
     } else {
         println!(
-            "gen: build seed {GEN_SEED}, run seed {seed}: {} blocks, {} instructions probed, {} hits ({} simulated, {} stepped), {} refused, {} mismatches",
+            "gen: build seed {GEN_SEED}, run seed {seed}: {} blocks, {} instructions probed, {} hits ({} simulated, {} stepped, {} trampolined), {} refused, {} mismatches",
             TEXTS.len(),
             totals.probed,
             hits,
             simulated,
             stepped,
+            trampolined,
             totals.refused,
             totals.mismatches
         );
@@ -278,10 +280,12 @@ fn main(arguments: &str) -> i32 {
         // theirs too, and the test compares them with the sum of every run.
         true
     } else {
-        hits == totals.hits && simulated + stepped == hits && after.slot_reused + after.slot_written == after.stepped
+        hits == totals.hits
+            && simulated + stepped + trampolined == hits
+            && after.slot_reused + after.slot_written == after.stepped
     };
     if !counted {
-        println!("gen: counters do not add up: probes counted {} hits, the kernel {hits} ({simulated} simulated + {stepped} stepped)", totals.hits);
+        println!("gen: counters do not add up: probes counted {} hits, the kernel {hits} ({simulated} simulated + {stepped} stepped + {trampolined} trampolined)", totals.hits);
     }
     let ok = counted && totals.mismatches == 0 && totals.refused == 0 && totals.errors == 0 && totals.probed > 0;
     println!("gen: {}", if ok { "ok" } else { "FAILED" });

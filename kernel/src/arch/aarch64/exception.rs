@@ -11,6 +11,7 @@ use crate::{
 use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1, VBAR_EL1};
 use alloc::format;
 use core::fmt;
+use probe_core::insn::aarch64::TRAMPOLINE_SVC_IMMEDIATE;
 use tock_registers::{
     interfaces::{Readable, Writeable},
     registers::InMemoryRegister,
@@ -206,6 +207,12 @@ impl ExceptionFrame {
     pub fn brk_immediate(&self) -> u16 {
         self.esr.read(ESR_EL1::ISS) as u16
     }
+
+    /// The `svc` immediate (ISS\[15:0\]) of an svc exception (Arm ARM D24.2.41,
+    /// ESR_ELx, "ISS encoding for an exception from an SVC instruction").
+    pub fn svc_immediate(&self) -> u16 {
+        self.esr.read(ESR_EL1::ISS) as u16
+    }
 }
 
 /// What generic code reads and writes of a frame (the contract's `SavedRegisters`).
@@ -306,6 +313,8 @@ impl Traps for Machine {
     type Frame = ExceptionFrame;
     type InterruptSource = UnclaimedInterrupt;
 
+    const TRAMPOLINE_ENTRY_ELSEWHERE: Trap = Trap::SystemCall;
+
     /// Install the vector table.
     fn init_traps() {
         extern "C" {
@@ -335,6 +344,7 @@ impl Traps for Machine {
                 _ => Trap::Fatal,
             },
             VectorSlot::LowerAarch64Synchronous => match frame.class() {
+                ExceptionClass::SvcAarch64 if frame.svc_immediate() == TRAMPOLINE_SVC_IMMEDIATE => Trap::TrampolineCall,
                 ExceptionClass::SvcAarch64 => Trap::SystemCall,
                 ExceptionClass::BrkAarch64 if frame.brk_immediate() == debug::NULL_BRK_IMMEDIATE => {
                     frame.elr += INSTRUCTION_BYTES; // the null breakpoint: the floor of a brk round trip

@@ -21,7 +21,7 @@ impl FpState {
         Self { v: [0; 32], fpcr: 0, fpsr: 0 }
     }
 
-    /// V[index] = value in this saved copy (`index` in 0..=31).
+    /// V\[index\] = value in this saved copy (`index` in 0..=31).
     pub fn set_v(&mut self, index: u8, value: u128) {
         self.v[usize::from(index)] = value;
     }

@@ -29,6 +29,9 @@ use tock_registers::interfaces::Readable;
 const INSTRUCTION_BYTES: usize = 4;
 /// The `brk` a uprobe plants, as the text holds it.
 const PROBE_BRK: [u8; INSTRUCTION_BYTES] = brk_instruction(PROBE_BRK_IMMEDIATE).to_le_bytes();
+/// A branch trampoline's entry, as traces name it.
+const TRAMPOLINE_SVC_NAME: &str = "svc #0xb7e";
+const _: () = assert!(probe_core::insn::aarch64::TRAMPOLINE_SVC_IMMEDIATE == 0xb7e, "the name says the immediate");
 /// The link register, where `bl` leaves the return address.
 const LINK_REGISTER: usize = 30;
 
@@ -45,6 +48,8 @@ impl Probes for Machine {
     const BREAKPOINT_NAME: &'static str = "brk";
     const PROBE_BREAKPOINT: &'static [u8] = &PROBE_BRK;
     const XOL_TRAMPOLINE: &'static [u8] = &debug::brk_instruction(debug::TRAMPOLINE_BRK_IMMEDIATE).to_le_bytes();
+    const TRAMPOLINE_ENTRY_NAME: &'static str = TRAMPOLINE_SVC_NAME;
+    const TRAMPOLINE_CHECKS_FUNCTION: bool = false;
     const LONGEST_INSTRUCTION: usize = INSTRUCTION_BYTES;
     const RETURN_ADDRESS_NAME: &'static str = "x30";
     const STEP_LEFT_SLOT: &'static str = "not the next slot address";
@@ -59,6 +64,10 @@ impl Probes for Machine {
 
     fn instruction_text(insn: &u32) -> impl Display {
         Disassembly(*insn)
+    }
+
+    fn instruction_bytes(insn: &u32) -> impl AsRef<[u8]> {
+        insn.to_le_bytes()
     }
 
     fn covered_bytes(original: &u32) -> impl AsRef<[u8]> {

@@ -20,7 +20,7 @@
 use super::Frame;
 use alloc::string::String;
 use core::fmt::Display;
-use probe_core::{cache::MaintenanceCount, xol::SlotContent, Arch, Probe, UserMemory};
+use probe_core::{cache::MaintenanceCount, trampoline::Trampolines, xol::SlotContent, Arch, Probe, UserMemory};
 
 /// What a breakpoint trap from user mode is, as the machine tells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +49,9 @@ pub struct ReturnSite {
 pub trait Probes {
     /// The instruction set as the probe core knows it (`probe_core::Aarch64`,
     /// `probe_core::X86_64`): the registry, tree, slots and return stack of
-    /// this machine are instantiated with it.
-    type Isa: Arch;
+    /// this machine are instantiated with it, and it relocates instructions
+    /// into branch trampolines.
+    type Isa: Trampolines;
     /// What an XOL slot holds for one stepped instruction (the instruction
     /// word's bytes on aarch64; on x86_64 the bytes with a RIP-relative
     /// operand rewritten, and what to do around the step).
@@ -69,6 +70,14 @@ pub trait Probes {
     /// What XOL slot 0 holds, in memory order: the breakpoint a probed
     /// function's return lands on (the return-probe trampoline).
     const XOL_TRAMPOLINE: &'static [u8];
+    /// A trampoline's entry instruction, as traces name it (`svc #0xb7e`).
+    const TRAMPOLINE_ENTRY_NAME: &'static str;
+    /// Whether a branch to a trampoline may be planted only after the
+    /// function holding the probe was checked for jumps into the replaced
+    /// bytes (`Trampolines::check_function`): x86_64, whose branch may cover
+    /// more than the probed instruction's first bytes; not A64, where it
+    /// replaces exactly one instruction.
+    const TRAMPOLINE_CHECKS_FUNCTION: bool;
     /// The most bytes one instruction has.
     const LONGEST_INSTRUCTION: usize;
     /// Where a return address is, as traces name it (`x30`, `[RSP]`).
@@ -93,6 +102,9 @@ pub trait Probes {
     /// The bytes of `original` that [`Self::PROBE_BREAKPOINT`] covers: what
     /// unregistering writes back.
     fn covered_bytes(original: &<Self::Isa as Arch>::Insn) -> impl AsRef<[u8]>;
+    /// All the bytes of `insn`, as the text holds them (what removing a
+    /// branch to a trampoline writes back).
+    fn instruction_bytes(insn: &<Self::Isa as Arch>::Insn) -> impl AsRef<[u8]>;
 
     // ---- the trap ----
 

@@ -21,6 +21,12 @@ pub enum Trap {
     Interrupt,
     /// A system call from user mode (aarch64 `svc`, x86_64 `int 0x80`).
     SystemCall,
+    /// The entry instruction of a probe's branch trampoline from user mode
+    /// (aarch64 `svc #0xb7e`, x86_64 `int 0x82`): a trampoline call if it came
+    /// from the start of one of the process's trampolines, which the probe
+    /// code checks; from anywhere else it is what
+    /// [`Traps::TRAMPOLINE_ENTRY_ELSEWHERE`] says.
+    TrampolineCall,
     /// A breakpoint instruction from user mode (aarch64 `brk`, x86_64
     /// `int3`): a probe's, or the program's own.
     Breakpoint,
@@ -139,6 +145,11 @@ pub trait Traps {
 
     /// What an unexpected interrupt's line names as its source.
     type InterruptSource: fmt::Display;
+
+    /// What a [`Trap::TrampolineCall`] that did not come from the start of a
+    /// trampoline is: on aarch64 an ordinary system call (`svc`'s immediate
+    /// is otherwise ignored), on x86_64 a fault (`int 0x82` is no system call).
+    const TRAMPOLINE_ENTRY_ELSEWHERE: Trap;
 
     /// Install the trap entry (aarch64: the vector table in VBAR_EL1; x86_64:
     /// the IDT, which needs the GDT loaded first).

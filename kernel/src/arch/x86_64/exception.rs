@@ -125,6 +125,8 @@ pub enum Vector {
     CrossCore,
     /// `int 0x80`.
     Syscall,
+    /// `int 0x82`: a probe trampoline's entry.
+    TrampolineCall,
     Other(u8),
 }
 
@@ -144,6 +146,10 @@ pub const LOCAL_APIC_SPURIOUS_VECTOR: u8 = 0xff;
 pub const CROSS_CORE_VECTOR: u8 = 0xf0;
 /// The system call vector.
 pub const SYSCALL_VECTOR: u8 = 0x80;
+/// The vector a probe's branch trampoline enters the kernel with
+/// (`probe_core`'s x86_64 relocator writes `int 0x82`).
+pub const TRAMPOLINE_VECTOR: u8 = probe_core::insn::x86_64::TRAMPOLINE_VECTOR;
+const TRAMPOLINE_GATE: usize = TRAMPOLINE_VECTOR as usize;
 /// #BP and #DF, whose gates differ from the rest (DPL 3; an IST stack).
 const BREAKPOINT_VECTOR: usize = 3;
 const DOUBLE_FAULT_VECTOR: usize = 8;
@@ -179,6 +185,7 @@ impl Vector {
             LOCAL_APIC_SPURIOUS_VECTOR => Self::LocalApicSpurious,
             CROSS_CORE_VECTOR => Self::CrossCore,
             SYSCALL_VECTOR => Self::Syscall,
+            TRAMPOLINE_VECTOR => Self::TrampolineCall,
             v => Self::Other(v),
         }
     }
@@ -212,6 +219,7 @@ impl fmt::Display for Vector {
             Self::LocalApicSpurious => "local APIC spurious interrupt",
             Self::CrossCore => "cross-core interrupt",
             Self::Syscall => "int 0x80",
+            Self::TrampolineCall => "int 0x82 (a probe trampoline's entry, not from the start of a trampoline)",
             Self::Other(v) => return write!(f, "vector {:#04x}", v),
         };
         f.write_str(name)
@@ -429,6 +437,8 @@ impl Traps for Machine {
     type Frame = TrapFrame;
     type InterruptSource = UnclaimedInterrupt;
 
+    const TRAMPOLINE_ENTRY_ELSEWHERE: Trap = Trap::UserFault;
+
     /// Build and load the IDT: a present interrupt gate for every vector, each to
     /// its own stub. Needs the GDT (the gates name the current CS).
     fn init_traps() {
@@ -446,10 +456,10 @@ impl Traps for Machine {
                 // `iretq`, as a gate handler must.
                 let options = unsafe { gate.set_handler_addr(VirtAddr::new(first_stub + vector as u64 * STUB_SIZE)) };
                 match vector {
-                    // Ring 3 may raise these two with `int3` / `int 0x80`; every
-                    // other gate keeps DPL 0, so an `int n` from ring 3 to it is a
-                    // #GP.
-                    BREAKPOINT_VECTOR | SYSCALL_GATE => {
+                    // Ring 3 may raise these three with `int3` / `int 0x80` /
+                    // `int 0x82` (a probe trampoline's entry); every other gate
+                    // keeps DPL 0, so an `int n` from ring 3 to it is a #GP.
+                    BREAKPOINT_VECTOR | SYSCALL_GATE | TRAMPOLINE_GATE => {
                         options.set_privilege_level(PrivilegeLevel::Ring3);
                     }
                     // SAFETY: IST slot DOUBLE_FAULT_IST_INDEX holds a stack of its
@@ -483,6 +493,7 @@ impl Traps for Machine {
             Vector::LocalApicTimer | Vector::CrossCore | Vector::PicLine(_) => Trap::Interrupt,
             Vector::Other(vector) if vector >= FIRST_INTERRUPT_VECTOR => Trap::Interrupt,
             Vector::Syscall if from_user => Trap::SystemCall,
+            Vector::TrampolineCall if from_user => Trap::TrampolineCall,
             Vector::Breakpoint if from_user => Trap::Breakpoint,
             Vector::Debug if from_user => Trap::Step,
             Vector::Breakpoint if expected_traps::is_kernel_int3(frame.rip) => {

@@ -59,6 +59,8 @@ impl Probes for Machine {
     const BREAKPOINT_NAME: &'static str = "int3";
     const PROBE_BREAKPOINT: &'static [u8] = &[INT3];
     const XOL_TRAMPOLINE: &'static [u8] = &[INT3];
+    const TRAMPOLINE_ENTRY_NAME: &'static str = "int 0x82";
+    const TRAMPOLINE_CHECKS_FUNCTION: bool = true;
     const LONGEST_INSTRUCTION: usize = MAX_INSN_LEN;
     const RETURN_ADDRESS_NAME: &'static str = "[RSP]";
     const STEP_LEFT_SLOT: &'static str = "not past the instruction";
@@ -79,6 +81,10 @@ impl Probes for Machine {
 
     fn covered_bytes(original: &Insn) -> impl AsRef<[u8]> {
         [original.bytes()[0]]
+    }
+
+    fn instruction_bytes(insn: &Insn) -> impl AsRef<[u8]> {
+        insn.bytes()
     }
 
     /// RIP is the byte after the `int3`. `int3` has no immediate to tell the

@@ -7,12 +7,17 @@ use crate::Target;
 core::arch::global_asm!(
     ".pushsection .text.bench, \"ax\", @progbits",
     // The three targets of the Linux selftests bench, first instruction nop,
-    // push, ret (all three simulated under simulate=all), and one whose first
-    // instruction is always stepped out of line, `add`.
+    // push, ret (all three simulated under simulate=all), one whose first
+    // instruction is always stepped out of line, `add`, and one that starts
+    // with a 5-byte nop.
     user_rt::asm_function!("trig_nop", "nop", "mov rax, rdi", "ret"),
     user_rt::asm_function!("trig_push", "push rbp", "mov rbp, rsp", "pop rbp", "mov rax, rdi", "ret"),
     user_rt::asm_function!("trig_ret", "ret"),
     user_rt::asm_function!("trig_add", "add rdi, 1", "mov rax, rdi", "ret"),
+    // A 5-byte nop at the entry, as compilers pad functions for live
+    // patching (0f 1f 44 00 00, `nop dword ptr [rax + rax]`): the common
+    // instruction a probe's `jmp rel32` to a trampoline replaces whole.
+    user_rt::asm_function!("trig_nop5", ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "mov rax, rdi", "ret"),
     // 10,000 functions of two instructions each, 8 bytes apart: function i is
     // at bench_fns + 8 * i. The first instruction, `lea rax, [rdi + disp32]`
     // (48 8d 87 disp32, 7 bytes, then `ret`), is one the kernel always steps
@@ -40,12 +45,13 @@ unsafe extern "C" {
     safe fn trig_push(x: u64) -> u64;
     safe fn trig_ret(x: u64) -> u64;
     safe fn trig_add(x: u64) -> u64;
+    safe fn trig_nop5(x: u64) -> u64;
     pub static bench_fns: [u8; MANY_FN_STRIDE * crate::MANY];
 }
 
 /// The `trig` section's targets: (name in the case names, function).
 pub const TRIG_TARGETS: &[(&str, Target)] =
-    &[("nop", trig_nop), ("push", trig_push), ("ret", trig_ret), ("add", trig_add)];
+    &[("nop", trig_nop), ("push", trig_push), ("ret", trig_ret), ("add", trig_add), ("nop5", trig_nop5)];
 
 /// Bytes from one function of `bench_fns` to the next.
 pub const MANY_FN_STRIDE: usize = 8;

@@ -251,8 +251,10 @@ core::arch::global_asm!(
         "ret",
     ),
     // Called only by `probed fault`, with an unmapped address: a probed load
-    // that faults while it is stepped out of line.
-    user_rt::asm_function!("fault_load", "mov rax, qword ptr [rdi]", "ret"),
+    // that faults while it is stepped out of line, or displaced in its
+    // trampoline. `mov rax, qword ptr [rdi + 0x0]` with a 32-bit displacement
+    // (48 8b 87 00 00 00 00), 7 bytes: long enough for a `jmp rel32`.
+    user_rt::asm_function!("fault_load", ".byte 0x48, 0x8b, 0x87, 0x00, 0x00, 0x00, 0x00", "ret"),
     // Never called: instructions the kernel must refuse to probe (a
     // breakpoint of the program's own, a system call, a privileged one).
     user_rt::asm_function!("refuse_int3", "int3", "ret"),
