@@ -9,7 +9,7 @@
 //! | `probe=PROGRAM:SYMBOL[+OFFSET]`, `probe=PROGRAM:0xADDRESS` | a uprobe there, in every process of PROGRAM |
 //! | `retprobe=PROGRAM:SYMBOL` | a return probe on that function |
 //! | `xol-policy=fresh\|reuse`, `simulate=all\|branches`, `xol-slots=N` | how hits execute the original instruction |
-//! | `probe-mode=brk\|trampoline` | a probe is a breakpoint (default) / a branch to the probe's own trampoline where its instruction can be relocated (docs/brk-path.md, "One exception instead of two") |
+//! | `probe-mode=brk\|trampoline` | a probe is a breakpoint / a branch to the probe's own trampoline where its instruction can be relocated, else a breakpoint (default; docs/brk-path.md, "One exception instead of two") |
 //! | `lookup=tree\|registry` | find a hit's probe in the thread's own tree, the registry on a miss (default) / in the registry under its exclusive lock on every hit (the benchmark's comparison) |
 //! | `trace` | print every step of every hit |
 //! | `tick-us=N` | tick every N microseconds while tasks run (default 10 ms) |
@@ -109,10 +109,11 @@ pub struct ProbeOptions {
     /// its exclusive lock instead of the thread's tree (the benchmark's
     /// comparison with the situation before the per-thread tree).
     pub registry_every_hit: bool,
-    /// `probe-mode=trampoline`: send each probe to a branch trampoline (one
-    /// exception per hit, whatever the instruction) where it can be
-    /// relocated; `probe-mode=brk` keeps every probe on the breakpoint path.
-    pub trampolines: bool,
+    /// `probe-mode=brk`: keep every probe on the breakpoint path. The default,
+    /// `probe-mode=trampoline`, sends each probe whose instruction can be
+    /// relocated to its own branch trampoline (one exception per hit,
+    /// whatever the instruction).
+    pub breakpoints_only: bool,
 }
 
 /// Parsed boot arguments.
@@ -164,8 +165,8 @@ pub fn parse(line: &str) -> BootArgs {
             Some(("xol-policy", "reuse")) => args.probe_options.fresh_slots = false,
             Some(("simulate", "branches")) => args.probe_options.simulate_branches_only = true,
             Some(("simulate", "all")) => args.probe_options.simulate_branches_only = false,
-            Some(("probe-mode", "trampoline")) => args.probe_options.trampolines = true,
-            Some(("probe-mode", "brk")) => args.probe_options.trampolines = false,
+            Some(("probe-mode", "trampoline")) => args.probe_options.breakpoints_only = false,
+            Some(("probe-mode", "brk")) => args.probe_options.breakpoints_only = true,
             Some(("probe-mode", other)) => {
                 crate::println!("bootargs: probe-mode={} is not brk or trampoline; the default stays", other)
             }

@@ -124,7 +124,8 @@ impl Boot {
         self
     }
 
-    /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`, without
+    /// The QEMU arguments, as in docs/kernel-contract.md; the boot arguments
+    /// start with [`BREAKPOINT_PATH`] (plus `-nic none`, without
     /// which `virt` needs a network option ROM that minimal QEMU installs lack).
     pub fn qemu_args(&self, image: &str) -> Vec<String> {
         let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
@@ -144,9 +145,7 @@ impl Boot {
         }
         args.push("-semihosting".into());
         args.extend(["-kernel".to_string(), image.to_string()]);
-        if let Some(append) = &self.append {
-            args.extend(["-append".to_string(), append.clone()]);
-        }
+        args.extend(["-append".to_string(), with_breakpoint_path(self.append.as_deref())]);
         args
     }
 
@@ -493,9 +492,9 @@ pub fn raspi4b_args_as_on_a_board(
     // The Pi 4 build starts its shell by default; these scripted boots opt
     // out (tests/tests/shell.rs drives the shell on raspi4b).
     if dtb.is_some() {
-        args.extend(["-append".to_string(), format!("{} no-shell", append.unwrap_or_default())]);
-    } else if let Some(append) = append {
-        args.extend(["-append".to_string(), append.to_string()]);
+        args.extend(["-append".to_string(), format!("{} no-shell", with_breakpoint_path(append))]);
+    } else if append.is_some() {
+        args.extend(["-append".to_string(), with_breakpoint_path(append)]);
     }
     args
 }
@@ -550,6 +549,23 @@ pub fn raspi4b_args_as_the_firmware_boots(
         format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
     ]);
     args
+}
+
+/// Put in front of every boot's arguments by this harness: most tests examine
+/// the breakpoint path (simulate, step out of line, XOL slots, cache
+/// maintenance), which `probe-mode=brk` gives every probe. The kernel's
+/// default, `probe-mode=trampoline` (docs/brk-path.md, "One exception instead
+/// of two"), is what a test gets that asks for it after these words (the last
+/// word wins): tests/tests/trampolines.rs, the generated programs' trampoline
+/// runs. `cargo xtask qemu` boots with the default.
+pub const BREAKPOINT_PATH: &str = "probe-mode=brk";
+
+/// `append` with [`BREAKPOINT_PATH`] in front.
+pub fn with_breakpoint_path(append: Option<&str>) -> String {
+    match append {
+        Some(append) if !append.is_empty() => format!("{BREAKPOINT_PATH} {append}"),
+        _ => BREAKPOINT_PATH.to_string(),
+    }
 }
 
 /// Boots the Raspberry Pi 4 image (`BRK_KERNEL_IMAGE_RPI4`) on `raspi4b`.
@@ -778,7 +794,7 @@ pub const UEFI_PROCESSORS: &str = "2";
 impl UefiBoot {
     pub fn new(bootargs: &str) -> Self {
         UefiBoot {
-            bootargs: bootargs.to_string(),
+            bootargs: with_breakpoint_path(Some(bootargs)),
             machine: None,
             cpu: None,
             display: ["-nographic", "-vga", "std", "-serial", "stdio"].iter().map(|s| s.to_string()).collect(),
@@ -1264,7 +1280,7 @@ mod tests {
         assert_eq!(
             args,
             "-M virt -cpu cortex-a72 -m 1G -nic none -display none -monitor none -serial stdio -semihosting \
-             -kernel k.img -append inject=panic"
+             -kernel k.img -append probe-mode=brk inject=panic"
         );
         let every_core = Boot::default().qemu_args("k.img").join(" ");
         assert!(every_core.contains(&format!(" -smp {VIRT_CORES} ")), "{every_core}");

@@ -222,7 +222,7 @@ struct QemuArgs {
     /// line) or `trampoline` (a branch to the probe's own trampoline, which enters the
     /// kernel once and runs the instruction relocated; docs/brk-path.md, "One
     /// exception instead of two")
-    #[arg(long, value_enum, default_value_t = ProbeMode::Brk)]
+    #[arg(long, value_enum, default_value_t = ProbeMode::Trampoline)]
     probe_mode: ProbeMode,
     /// Kill QEMU after this many seconds (default: no limit)
     #[arg(long, value_name = "SECS")]
@@ -460,8 +460,8 @@ fn bootargs_of(args: &QemuArgs) -> Result<(Vec<String>, Vec<PathBuf>)> {
     if args.simulate == Simulate::Branches {
         bootargs.push("simulate=branches".into());
     }
-    if args.probe_mode == ProbeMode::Trampoline {
-        bootargs.push("probe-mode=trampoline".into());
+    if args.probe_mode == ProbeMode::Brk {
+        bootargs.push("probe-mode=brk".into());
     }
     for warning in probes_of_programs_not_run(&bootargs.join(" ")) {
         eprintln!("warning: {warning}");

@@ -71,17 +71,41 @@ pub struct Reveal {
     pub sources: &'static [(&'static str, &'static str)],
 }
 
-/// The probed run most chapters read: two calls of every function of `user/probed`, one probe.
-const STEP_ALU: &[&str] = &["--run", "probed:2", "--probe", "probed:step_alu", "--trace"];
-const NOP_SIMULATED: &[&str] = &["--run", "probed:2", "--probe", "probed:cls_nop", "--trace"];
-const NOP_STEPPED: &[&str] = &["--run", "probed:2", "--probe", "probed:cls_nop", "--simulate", "branches", "--trace"];
-const RETPROBE: &[&str] = &["--run", "probed:2", "--retprobe", "probed:cls_ret", "--trace"];
+/// The probed run most chapters read: two calls of every function of `user/probed`,
+/// one probe. The tour follows the breakpoint path (`--probe-mode brk`); the
+/// trampolines of the default mode are docs/brk-path.md's "One exception instead of two".
+const STEP_ALU: &[&str] = &["--run", "probed:2", "--probe", "probed:step_alu", "--probe-mode", "brk", "--trace"];
+const NOP_SIMULATED: &[&str] = &["--run", "probed:2", "--probe", "probed:cls_nop", "--probe-mode", "brk", "--trace"];
+const NOP_STEPPED: &[&str] =
+    &["--run", "probed:2", "--probe", "probed:cls_nop", "--simulate", "branches", "--probe-mode", "brk", "--trace"];
+const RETPROBE: &[&str] = &["--run", "probed:2", "--retprobe", "probed:cls_ret", "--probe-mode", "brk", "--trace"];
 /// Two stepped probes, 200 hits each, without a trace: the counters tell.
-const FRESH: &[&str] =
-    &["--run", "probed:200", "--probe", "probed:step_alu", "--probe", "probed:step_madd", "--xol-policy", "fresh"];
-const REUSE: &[&str] =
-    &["--run", "probed:200", "--probe", "probed:step_alu", "--probe", "probed:step_madd", "--xol-policy", "reuse"];
-const X86_64: &[&str] = &["--arch", "x86_64", "--run", "probed:2", "--probe", "probed:step_rip_load", "--trace"];
+const FRESH: &[&str] = &[
+    "--run",
+    "probed:200",
+    "--probe",
+    "probed:step_alu",
+    "--probe",
+    "probed:step_madd",
+    "--xol-policy",
+    "fresh",
+    "--probe-mode",
+    "brk",
+];
+const REUSE: &[&str] = &[
+    "--run",
+    "probed:200",
+    "--probe",
+    "probed:step_alu",
+    "--probe",
+    "probed:step_madd",
+    "--xol-policy",
+    "reuse",
+    "--probe-mode",
+    "brk",
+];
+const X86_64: &[&str] =
+    &["--arch", "x86_64", "--run", "probed:2", "--probe", "probed:step_rip_load", "--probe-mode", "brk", "--trace"];
 
 const PRINTED_BY: &str = "printed by";
 

@@ -136,6 +136,10 @@ pub trait Trampolines: Arch {
     /// Bytes of the kernel-entry instruction at a trampoline's start: the
     /// trap's resume address is the trampoline's address plus this.
     const ENTRY_BYTES: u64;
+    /// Bytes at a trampoline's start that may hold instructions (after them
+    /// come data: a literal, the probed address). Traces disassemble this
+    /// much, up to the first fill breakpoint.
+    const CODE_BYTES: usize;
 
     /// The trampoline for the probe at `probe_vaddr` whose instruction is
     /// `original`, to sit at user address `trampoline`: the kernel entry, the

@@ -432,7 +432,7 @@ fn trampoline_for(
     original: <Isa as Arch>::Insn,
 ) -> Result<trampolines::Prepared, Option<NoTrampoline>> {
     let registered = || REGISTRY.read().find(space_of(process.pid), vaddr).is_some();
-    if !options().trampolines || Isa::classify(original, simulate_policy()).is_reject() || registered() {
+    if options().breakpoints_only || Isa::classify(original, simulate_policy()).is_reject() || registered() {
         return Err(None);
     }
     trampolines::prepare(process, vaddr, original).map_err(Some)

@@ -86,7 +86,7 @@ pub fn print_report() {
         "  \"options\": {{\"xol_policy\": \"{}\", \"simulate\": \"{}\", \"probe_mode\": \"{}\"}},",
         if options.fresh_slots { "fresh" } else { "reuse" },
         if options.simulate_branches_only { "branches" } else { "all" },
-        if options.trampolines { "trampoline" } else { "brk" }
+        if options.breakpoints_only { "brk" } else { "trampoline" }
     );
     println!("  \"not_installed\": [");
     for (i, (spec, reason)) in not_installed.iter().enumerate() {

@@ -31,7 +31,7 @@ use crate::{
 use alloc::vec::Vec;
 use core::fmt;
 use probe_core::{
-    trampoline::{BranchPatch, NotRelocatable, Trampolines},
+    trampoline::{BranchPatch, NotRelocatable, TrampolineImage, Trampolines},
     Arch,
 };
 
@@ -107,7 +107,28 @@ pub fn prepare(process: &Process, vaddr: u64, original: <Isa as Arch>::Insn) -> 
         .map_err(|_| NoTrampoline::OutOfMemory)?;
     }
     process.space.write_trampoline(claimed.address, &image).map_err(|_| NoTrampoline::OutOfMemory)?;
+    trace!("trampoline at {:#x} for {:#x}: {}", claimed.address, vaddr, TrampolineCode(&image));
     Ok(Prepared { address: claimed.address, patch })
+}
+
+/// A trampoline's instructions as traces show them, `; ` between them: its
+/// code bytes decoded one instruction after the other, up to the first fill
+/// breakpoint.
+struct TrampolineCode<'a>(&'a TrampolineImage);
+
+impl fmt::Display for TrampolineCode<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut at = 0;
+        while at < Isa::CODE_BYTES {
+            let Ok(insn) = Machine::decode_instruction(&self.0[at..Isa::CODE_BYTES]) else { break };
+            if at > 0 && Isa::breakpoint_immediate(insn).is_some() {
+                break;
+            }
+            write!(f, "{}{}", if at > 0 { "; " } else { "" }, Machine::instruction_text(&insn))?;
+            at += Machine::instruction_bytes(&insn).as_ref().len();
+        }
+        Ok(())
+    }
 }
 
 /// The bytes of the function holding `vaddr`, with every probe's original

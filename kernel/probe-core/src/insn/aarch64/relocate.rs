@@ -309,6 +309,8 @@ pub fn branch_to_trampoline(probe_vaddr: u64, trampoline: u64) -> Result<BranchP
 
 impl Trampolines for Aarch64 {
     const ENTRY_BYTES: u64 = WORD as u64;
+    /// The entry and up to three words; the literal follows.
+    const CODE_BYTES: usize = LITERAL_OFFSET;
 
     fn trampoline_image(original: u32, probe_vaddr: u64, trampoline: u64) -> Result<TrampolineImage, NotRelocatable> {
         trampoline_image(original, probe_vaddr, trampoline)

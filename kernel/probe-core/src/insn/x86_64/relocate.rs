@@ -229,6 +229,9 @@ pub fn check_function(
 
 impl Trampolines for X86_64 {
     const ENTRY_BYTES: u64 = ENTRY_BYTES as u64;
+    /// Everything before the probed address: the entry, the displaced
+    /// instruction, the jump back, `int3` padding.
+    const CODE_BYTES: usize = crate::trampoline::PROBE_ADDRESS_OFFSET;
 
     fn trampoline_image(original: Insn, probe_vaddr: u64, trampoline: u64) -> Result<TrampolineImage, NotRelocatable> {
         trampoline_image(&original, probe_vaddr, trampoline)
