@@ -84,7 +84,7 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
 /// locked, which no other thread's hit takes. The scheduler's lock is taken
 /// only if the probes ask something of it (wait for a slot, kill the
 /// process). False if the trap is no probe's.
-#[inline]
+#[inline(always)]
 fn offer_to_probes(
     frame: &mut Frame,
     handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,

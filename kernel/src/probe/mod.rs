@@ -108,6 +108,22 @@ pub fn on_trampoline_call(frame: &mut Frame, thread: &mut HitThread, process: &P
     Some(trampoline_hit(frame, thread, process, hit, start))
 }
 
+/// A hit of a probe with a trampoline, through its breakpoint: only while its
+/// branch is being planted or removed. Out of line: the breakpoint path's
+/// own hits never come here.
+#[cold]
+#[inline(never)]
+fn breakpoint_of_a_trampoline(
+    frame: &mut Frame,
+    thread: &mut HitThread,
+    process: &Process,
+    hit: ActiveHit<Isa>,
+    trampoline: u64,
+) -> After {
+    trace!("the probe's branch to its trampoline is being planted or removed: go there");
+    trampoline_hit(frame, thread, process, hit, trampoline)
+}
+
 /// A hit of a probe with a trampoline at `trampoline`, from its trampoline's
 /// entry or (while the branch is being planted) from its breakpoint: count
 /// it, arm a return probe, and resume at the displaced instruction in the
@@ -225,8 +241,7 @@ fn handle_hit(
     breakpoint: u64,
 ) -> After {
     if let Some(trampoline) = hit.probe().trampoline {
-        trace!("the probe's branch to its trampoline is being planted or removed: go there");
-        return trampoline_hit(frame, thread, process, hit, trampoline);
+        return breakpoint_of_a_trampoline(frame, thread, process, hit, trampoline);
     }
     let probe = Arc::clone(hit.probe());
     // A step needs a slot first: without one, the thread waits and the
