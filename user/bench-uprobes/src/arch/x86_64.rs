@@ -25,16 +25,30 @@ core::arch::global_asm!(
     // neighbours (disp32 = 4096 + i % 4096: at least 128, so never the short
     // disp8 form), so that two probes never share a slot's contents by
     // accident. `.p2align 3` holds the stride at 8 whatever the encoding.
+    //
+    // Each is a function symbol of its own with its size (`bench_fn_<i>`),
+    // as a compiler would emit it: a probe gets a branch trampoline only
+    // where the kernel can check the function holding it for jumps into the
+    // bytes the `jmp rel32` replaces (docs/brk-path.md, "One exception
+    // instead of two").
     ".globl bench_fns",
     ".p2align 3",
     "bench_fns:",
+    ".macro bench_fn i",
+    ".p2align 3",
+    ".type bench_fn_\\i, @function",
+    "bench_fn_\\i:",
+    "lea rax, [rdi + 4096 + (\\i & 4095)]",
+    "ret",
+    ".size bench_fn_\\i, . - bench_fn_\\i",
+    ".endm",
+    ".altmacro",
     ".set bench_i, 0",
     ".rept 10000",
-    ".p2align 3",
-    "lea rax, [rdi + 4096 + (bench_i & 4095)]",
-    "ret",
+    "bench_fn %bench_i",
     ".set bench_i, bench_i + 1",
     ".endr",
+    ".noaltmacro",
     ".popsection",
 );
 
