@@ -7,6 +7,11 @@
 //! reported in one line and ignored. From user mode: a system call is carried out, a
 //! breakpoint or a single step is offered to the probes first, and any other
 //! exception (or an unclaimed breakpoint or step) kills that process only.
+//! A system call, breakpoint or step from user mode may also arrive by a
+//! fast route of its own ([`handle_user_system_call`],
+//! [`handle_user_breakpoint`], [`handle_user_step`]), which the
+//! architecture's assembly entry takes after telling the trap's kind from its
+//! syndrome (aarch64) or vector (x86_64), skipping the generic decoding.
 //! The kernel's own expected traps (self-tests, semihosting without a host)
 //! resume the kernel code that took them; anything else unexpected in kernel
 //! mode is reported in full and ends the run with a failure status. Every
@@ -66,6 +71,41 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
         // before halting.)
         Trap::Expected => return frame,
         Trap::Fatal => fatal(frame, entry),
+    }
+    task::scheduler::resume(frame)
+}
+
+/// The fast route of a system call from user mode: the architecture's
+/// assembly entry has told it from every other trap (aarch64: ESR_EL1.EC of
+/// a synchronous exception from EL0; x86_64: vector 0x80 from ring 3) and
+/// comes here without [`Traps::decode`]. What it does is the dispatcher's
+/// `Trap::SystemCall` arm, and nothing else.
+#[no_mangle]
+extern "C" fn handle_user_system_call(frame: &mut Frame) -> *mut Frame {
+    task::on_core::off_the_old_stack();
+    syscall::handle(frame);
+    task::scheduler::resume(frame)
+}
+
+/// The fast route of a breakpoint from user mode (see
+/// [`handle_user_system_call`]): the architecture finishes its own null
+/// breakpoint ([`Traps::user_breakpoint`]), the probes get the others.
+#[no_mangle]
+extern "C" fn handle_user_breakpoint(frame: &mut Frame) -> *mut Frame {
+    task::on_core::off_the_old_stack();
+    if Machine::user_breakpoint(frame) == Trap::Breakpoint && !offer_to_probes(frame, on_breakpoint) {
+        task::fault(frame);
+    }
+    task::scheduler::resume(frame)
+}
+
+/// The fast route of a completed single step from user mode (see
+/// [`handle_user_system_call`]).
+#[no_mangle]
+extern "C" fn handle_user_step(frame: &mut Frame) -> *mut Frame {
+    task::on_core::off_the_old_stack();
+    if !offer_to_probes(frame, on_step) {
+        task::fault(frame);
     }
     task::scheduler::resume(frame)
 }

@@ -496,6 +496,14 @@ impl Traps for Machine {
         }
     }
 
+    /// `int3` from ring 3, which `trap.s` routes by its vector. The null
+    /// breakpoint (the two-byte `int 3`) cannot be told from the frame: the
+    /// probe code resolves it.
+    #[inline(always)]
+    fn user_breakpoint(_: &mut TrapFrame) -> Trap {
+        Trap::Breakpoint
+    }
+
     /// One vector is one interrupt (a spurious one never comes here, `decode`
     /// dismissed it): count an unexpected one, have `handle` deal with it, and
     /// send the end of interrupt its source waits for.
