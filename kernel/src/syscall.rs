@@ -10,6 +10,7 @@ use crate::{
     probe,
     task::{
         address_space::UserAccess,
+        on_core::{self, Running},
         process::{ProcessEntry, Thread},
         scheduler,
     },
@@ -59,8 +60,8 @@ pub fn handle(frame: &mut Frame) {
             scheduler::with(|s| s.sleep(arg(0)));
             Outcome::NoReturnYet
         }
-        Some(Syscall::GetPid) => Outcome::Return(caller(|_, process| process.pid as u64)),
-        Some(Syscall::GetTid) => Outcome::Return(caller(|thread, _| thread.tid as u64)),
+        Some(Syscall::GetPid) => Outcome::Return(running(|running| running.process.pid as u64)),
+        Some(Syscall::GetTid) => Outcome::Return(running(|running| running.tid as u64)),
         Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
         Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
             Ok(Some(value)) => {
@@ -142,6 +143,16 @@ fn copy_out(buffer: u64, len: u64, make: impl FnOnce(TaskInfo) -> Result<Vec<u8>
         process.space.write(range, &bytes);
         Ok(bytes.len() as u64)
     })?
+}
+
+/// `f` with the calling thread as this core runs it (`task::on_core`),
+/// without the scheduler's lock: for the calls that only read what never
+/// changes while the thread lives (its id, its process's). If another core
+/// ended the process meanwhile, the answer goes nowhere, as with [`caller`]:
+/// the return passes through the scheduler, which never runs the thread again.
+#[inline(always)]
+fn running<R>(f: impl FnOnce(&Running) -> R) -> Result<R, Error> {
+    on_core::with_mine(|running| running.map(f)).ok_or(Error::NoSuchThread)
 }
 
 /// `f` with the calling thread and its process, under the scheduler's lock;

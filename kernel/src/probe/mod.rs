@@ -169,7 +169,8 @@ fn handle_hit(
     remembered: Option<SlotIndex>,
     breakpoint: u64,
 ) -> After {
-    let probe = Arc::clone(hit.probe());
+    // Borrowed from the hit, which holds the probe: no reference count moves.
+    let probe = hit.probe();
     // A step needs a slot first: without one, the thread waits and the
     // breakpoint is executed again later (the hit is not counted twice: see below).
     let step = match probe.treatment {
@@ -199,7 +200,7 @@ fn handle_hit(
     COUNTERS.bump(&COUNTERS.hits);
 
     if probe.kind == ProbeKind::Uretprobe {
-        if let Err(reason) = arm_return_probe(frame, thread, process, &probe) {
+        if let Err(reason) = arm_return_probe(frame, thread, process, probe) {
             drop(hit);
             if let Some((choice, _)) = step {
                 let _ = process.xol.release(choice.slot);
@@ -209,7 +210,11 @@ fn handle_hit(
     }
 
     match (&probe.treatment, step) {
-        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
+        (Treatment::Simulate(simulation), _) => {
+            let after = simulate_hit(simulation, breakpoint, frame, process, &hit);
+            drop(hit); // the hit ends
+            after
+        }
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
@@ -240,7 +245,9 @@ fn handle_hit(
                     Machine::SLOT_UNCHANGED
                 );
             }
-            thread.probes.tree.remember_slot(breakpoint, slot);
+            if remembered != Some(slot) {
+                thread.probes.tree.remember_slot(breakpoint, slot);
+            }
             COUNTERS.bump(&COUNTERS.stepped);
             let stepping = thread.probes.stepping.insert(Stepping {
                 hit,
@@ -295,14 +302,14 @@ fn arm_return_probe(
 /// Step 6 for a simulated instruction: do what it would have done, on the saved
 /// registers and (through the checked path) the task's memory, and resume
 /// past it: one exception per hit. A memory access the task itself could not
-/// have made kills the process, reported at the probed address. The hit ends
-/// when `hit` drops, on return.
+/// have made kills the process, reported at the probed address. The caller
+/// ends the hit afterwards.
 fn simulate_hit(
     simulation: &<Isa as Arch>::Simulation,
     breakpoint: u64,
     frame: &mut Frame,
     process: &Process,
-    hit: ActiveHit<Isa>,
+    hit: &ActiveHit<Isa>,
 ) -> After {
     let result =
         Isa::simulate(simulation, breakpoint, Machine::registers(frame), &mut CheckedUserMemory(&process.space));

@@ -11,7 +11,7 @@
 //! the thread), what this core is using stays alive until it switches away.
 //!
 //! Beside it, per core, the flag that sends the next return through the
-//! scheduler ([`needs_scheduler`]): set by this core when the scheduler was
+//! scheduler ([`may_return_straight`]): set by this core when the scheduler was
 //! involved in a trap, and by other cores when they end this core's process
 //! or make a thread ready for it (with a cross-core interrupt).
 
@@ -104,10 +104,16 @@ pub(super) fn set_mine(running: Option<Running>) -> Option<Running> {
     core::mem::replace(unsafe { &mut *SLOTS[me].0.get() }, running)
 }
 
-/// Does the next return from a trap on this core need the scheduler?
+/// May the trap that saved `interrupted` return to it without the
+/// scheduler? Only if nothing asked for the scheduler on this core
+/// and the frame is this core's thread's. One read of
+/// the core's index for both (the return path of every trap).
 #[inline(always)]
-pub fn needs_scheduler() -> bool {
-    NEEDS_SCHEDULER[cores::this()].load(Ordering::Acquire)
+pub fn may_return_straight(interrupted: *mut Frame) -> bool {
+    let me = cores::this();
+    !NEEDS_SCHEDULER[me].load(Ordering::Acquire)
+        // SAFETY: this core's own slot (see `Slot`), read in its trap handler.
+        && unsafe { &*SLOTS[me].0.get() }.as_ref().is_some_and(|running| running.frame == interrupted)
 }
 
 /// Send core `index`'s next return through the scheduler.

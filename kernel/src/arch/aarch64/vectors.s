@@ -89,7 +89,66 @@ exception_vector_table:
     b       resume_frame
 .endm
 
+// `svc #0`, the system call: x19-x29 are not saved on the way in. The Rust
+// code keeps them as it found them (they are callee-saved, AAPCS64 6.1.1), and
+// no system call reads or writes them in the frame, so they are still the
+// thread's when the handler returns. If it returns the same frame, they stay
+// in the registers; if it returns another (a context switch: the thread
+// blocks, yields or ends), they are stored into the thread's frame first, so
+// that the frame is whole when it is restored later (no other core restores
+// it before: the scheduler gives no core a thread whose kernel stack another
+// core is still leaving, `task::on_core::still_leaving`, and this core leaves
+// it only after these stores). Any other immediate (a
+// call the probe code may take, which may read every register) saves them all.
 el0_svc:
+    tst     x0, #0xffff         // ESR_EL1.ISS[15:0]: the svc immediate
+    b.ne    el0_svc_full
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+    mrs     x2, sp_el0
+    stp     x30, x2, [sp, #240]
+    mrs     x2, elr_el1
+    mrs     x3, spsr_el1
+    stp     x2, x3, [sp, #256]
+    str     x0, [sp, #272]
+    mov     x0, sp
+    bl      handle_user_system_call
+    mov     x1, sp
+    cmp     x0, x1
+    b.ne    1f
+    ldp     x2, x3, [sp, #256]
+    msr     elr_el1, x2
+    msr     spsr_el1, x3
+    ldp     x30, x2, [sp, #240]
+    msr     sp_el0, x2
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldr     x18, [sp, #144]
+    add     sp, sp, #FRAME_SIZE
+    eret
+1:  // Another frame: complete this thread's before leaving it.
+    str     x19, [sp, #152]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    b       resume_frame
+el0_svc_full:
     FAST_ROUTE handle_user_system_call
 el0_brk:
     FAST_ROUTE handle_user_breakpoint
