@@ -85,15 +85,15 @@ pub fn on_breakpoint(frame: &mut Frame, thread: &mut HitThread, process: &Proces
 /// `bytes.len()` bytes of user memory at `address` into `bytes`, if the
 /// thread could read them.
 fn read_user(space: &AddressSpace, address: u64, bytes: &mut [u8]) -> bool {
-    let Ok(range) = space.check(address, bytes.len() as u64, UserAccess::Read) else { return false };
-    space.read_exact(range, bytes);
-    true
+    space.read_checked(address, bytes).is_ok()
 }
 
 /// Step 3: a breakpoint trap no probe owns. A breakpoint still there is the
 /// program's own: not ours (`None`). Otherwise the probe was unregistered
 /// between the trap and now: run the original instruction, which is back in
-/// place.
+/// place. Out of the hit path's way.
+#[cold]
+#[inline(never)]
 fn not_a_probe(frame: &mut Frame, space: &AddressSpace, breakpoint: u64) -> Option<After> {
     let mut text = [0; Machine::PROBE_BREAKPOINT.len()];
     let still_there = read_user(space, breakpoint, &mut text)
