@@ -30,7 +30,7 @@ use crate::{
     power::{self, ExitStatus},
     probe::{on_breakpoint, on_step, thread_state::HitThread},
     shell, syscall,
-    task::{self, process::Process, scheduler::After},
+    task::{self, on_core::Here, process::Process, scheduler::After},
     time,
 };
 
@@ -50,7 +50,7 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
     task::on_core::off_the_old_stack();
     match Machine::decode(frame, entry) {
         Trap::Interrupt => Machine::take_interrupts(frame, handle_interrupt),
-        Trap::SystemCall => syscall::handle(frame),
+        Trap::SystemCall => syscall::handle(Here::now(), frame),
         Trap::Breakpoint => {
             if !offer_to_probes(frame, on_breakpoint) {
                 task::fault(frame);
@@ -82,9 +82,10 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
 /// `Trap::SystemCall` arm, and nothing else.
 #[no_mangle]
 extern "C" fn handle_user_system_call(frame: &mut Frame) -> *mut Frame {
-    task::on_core::off_the_old_stack();
-    syscall::handle(frame);
-    task::scheduler::resume(frame)
+    let here = Here::now();
+    here.off_the_old_stack();
+    syscall::handle(here, frame);
+    task::scheduler::resume_on(here, frame)
 }
 
 /// The fast route of a breakpoint from user mode (see
@@ -92,22 +93,24 @@ extern "C" fn handle_user_system_call(frame: &mut Frame) -> *mut Frame {
 /// breakpoint ([`Traps::user_breakpoint`]), the probes get the others.
 #[no_mangle]
 extern "C" fn handle_user_breakpoint(frame: &mut Frame) -> *mut Frame {
-    task::on_core::off_the_old_stack();
-    if Machine::user_breakpoint(frame) == Trap::Breakpoint && !offer_to_probes(frame, on_breakpoint) {
+    let here = Here::now();
+    here.off_the_old_stack();
+    if Machine::user_breakpoint(frame) == Trap::Breakpoint && !offer_to_probes_on(here, frame, on_breakpoint) {
         task::fault(frame);
     }
-    task::scheduler::resume(frame)
+    task::scheduler::resume_on(here, frame)
 }
 
 /// The fast route of a completed single step from user mode (see
 /// [`handle_user_system_call`]).
 #[no_mangle]
 extern "C" fn handle_user_step(frame: &mut Frame) -> *mut Frame {
-    task::on_core::off_the_old_stack();
-    if !offer_to_probes(frame, on_step) {
+    let here = Here::now();
+    here.off_the_old_stack();
+    if !offer_to_probes_on(here, frame, on_step) {
         task::fault(frame);
     }
-    task::scheduler::resume(frame)
+    task::scheduler::resume_on(here, frame)
 }
 
 /// Offer a trap from user mode to the probe code `handler` with the thread
@@ -121,7 +124,17 @@ fn offer_to_probes(
     frame: &mut Frame,
     handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,
 ) -> bool {
-    let after = task::on_core::with_mine(|running| {
+    offer_to_probes_on(Here::now(), frame, handler)
+}
+
+/// [`offer_to_probes`] on this core, `here`.
+#[inline(always)]
+fn offer_to_probes_on(
+    here: Here,
+    frame: &mut Frame,
+    handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,
+) -> bool {
+    let after = here.with_mine(|running| {
         let running = running?;
         let mut probes = crate::probe::lock_counting_waits(&running.probes);
         let mut thread = HitThread { tid: running.tid, probes: &mut probes };

@@ -10,7 +10,7 @@ use crate::{
     probe,
     task::{
         address_space::UserAccess,
-        on_core::{self, Running},
+        on_core::{Here, Running},
         process::{ProcessEntry, Thread},
         scheduler,
     },
@@ -33,11 +33,11 @@ enum Outcome {
     NoReturnYet,
 }
 
-/// Decode and carry out the system call in `frame`. Its one caller is the
-/// exception dispatcher: inlined there, a call costs no extra frame (the
-/// benchmarks' null `svc` floor).
+/// Decode and carry out the system call in `frame`, taken on core `here`.
+/// Its callers are the exception dispatcher's: inlined there, a call costs no
+/// extra frame (the benchmarks' null `svc` floor).
 #[inline(always)]
-pub fn handle(frame: &mut Frame) {
+pub fn handle(here: Here, frame: &mut Frame) {
     let args: [u64; 3] = [frame.syscall_arg(0), frame.syscall_arg(1), frame.syscall_arg(2)];
     let arg = |i: usize| args[i];
     let outcome = match Syscall::from_number(frame.syscall_number()) {
@@ -60,8 +60,8 @@ pub fn handle(frame: &mut Frame) {
             scheduler::with(|s| s.sleep(arg(0)));
             Outcome::NoReturnYet
         }
-        Some(Syscall::GetPid) => Outcome::Return(running(|running| running.process.pid as u64)),
-        Some(Syscall::GetTid) => Outcome::Return(running(|running| running.tid as u64)),
+        Some(Syscall::GetPid) => Outcome::Return(running(here, |running| running.process.pid as u64)),
+        Some(Syscall::GetTid) => Outcome::Return(running(here, |running| running.tid as u64)),
         Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
         Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
             Ok(Some(value)) => {
@@ -145,14 +145,14 @@ fn copy_out(buffer: u64, len: u64, make: impl FnOnce(TaskInfo) -> Result<Vec<u8>
     })?
 }
 
-/// `f` with the calling thread as this core runs it (`task::on_core`),
+/// `f` with the calling thread as core `here` runs it (`task::on_core`),
 /// without the scheduler's lock: for the calls that only read what never
 /// changes while the thread lives (its id, its process's). If another core
 /// ended the process meanwhile, the answer goes nowhere, as with [`caller`]:
 /// the return passes through the scheduler, which never runs the thread again.
 #[inline(always)]
-fn running<R>(f: impl FnOnce(&Running) -> R) -> Result<R, Error> {
-    on_core::with_mine(|running| running.map(f)).ok_or(Error::NoSuchThread)
+fn running<R>(here: Here, f: impl FnOnce(&Running) -> R) -> Result<R, Error> {
+    here.with_mine(|running| running.map(f)).ok_or(Error::NoSuchThread)
 }
 
 /// `f` with the calling thread and its process, under the scheduler's lock;
