@@ -175,7 +175,7 @@ fn handle_hit(
     // breakpoint is executed again later (the hit is not counted twice: see below).
     let step = match probe.treatment {
         Treatment::Step => {
-            let image = Machine::slot_image(&mut thread.probes.slot_images, &probe);
+            let image = Machine::slot_image(&mut thread.probes.slot_images, probe);
             trace!(
                 "{} runs the same anywhere{}: step it out of line in an XOL slot",
                 Machine::instruction_text(&hit.probe().original),
