@@ -38,8 +38,9 @@ enum Outcome {
 /// extra frame (the benchmarks' null `svc` floor).
 #[inline(always)]
 pub fn handle(here: Here, frame: &mut Frame) {
-    let args: [u64; 3] = [frame.syscall_arg(0), frame.syscall_arg(1), frame.syscall_arg(2)];
-    let arg = |i: usize| args[i];
+    // Read from the frame where a call needs them, not all up front: the
+    // calls without arguments (`getpid`, the null `svc`) read none.
+    let arg = |i: usize| frame.syscall_arg(i);
     let outcome = match Syscall::from_number(frame.syscall_number()) {
         None => Outcome::Return(Err(Error::NoSuchCall)),
         Some(Syscall::Write) => Outcome::Return(write(arg(0), arg(1), arg(2))),
@@ -56,8 +57,9 @@ pub fn handle(here: Here, frame: &mut Frame) {
             Outcome::Return(Ok(0))
         }
         Some(Syscall::Sleep) => {
+            let duration = arg(0);
             frame.set_syscall_result(0);
-            scheduler::with(|s| s.sleep(arg(0)));
+            scheduler::with(|s| s.sleep(duration));
             Outcome::NoReturnYet
         }
         Some(Syscall::GetPid) => Outcome::Return(running(here, |running| running.process.pid as u64)),
@@ -73,7 +75,10 @@ pub fn handle(here: Here, frame: &mut Frame) {
         },
         Some(Syscall::TaskInfo) => Outcome::Return(task_info(arg(0), arg(1))),
         Some(Syscall::ProbeRegister) => Outcome::Return(probe::sys_register(arg(0), arg(1))),
-        Some(Syscall::ProbeUnregister) => match probe::sys_unregister(frame, arg(0)) {
+        Some(Syscall::ProbeUnregister) => match {
+            let id = arg(0);
+            probe::sys_unregister(frame, id)
+        } {
             Some(result) => Outcome::Return(result),
             None => Outcome::NoReturnYet,
         },
