@@ -75,13 +75,13 @@ pub fn handle(here: Here, frame: &mut Frame) {
         },
         Some(Syscall::TaskInfo) => Outcome::Return(task_info(arg(0), arg(1))),
         Some(Syscall::ProbeRegister) => Outcome::Return(probe::sys_register(arg(0), arg(1))),
-        Some(Syscall::ProbeUnregister) => match {
+        Some(Syscall::ProbeUnregister) => {
             let id = arg(0);
-            probe::sys_unregister(frame, id)
-        } {
-            Some(result) => Outcome::Return(result),
-            None => Outcome::NoReturnYet,
-        },
+            match probe::sys_unregister(frame, id) {
+                Some(result) => Outcome::Return(result),
+                None => Outcome::NoReturnYet,
+            }
+        }
         Some(Syscall::ProbeStats) => Outcome::Return(copy_out(arg(1), arg(2), |_| {
             probe::sys_stats(arg(0)).map(|stats| stats.to_bytes().to_vec())
         })),
