@@ -7,6 +7,12 @@
 //! reported in one line and ignored. From user mode: a system call is carried out, a
 //! breakpoint, a single step or a probe trampoline's entry is offered to the probes first, and any other
 //! exception (or an unclaimed breakpoint or step) kills that process only.
+//! A system call, trampoline call, breakpoint or step from user mode may also
+//! arrive by a fast route of its own ([`handle_user_system_call`],
+//! [`handle_user_trampoline_call`], [`handle_user_breakpoint`],
+//! [`handle_user_step`]), which the
+//! architecture's assembly entry takes after telling the trap's kind from its
+//! syndrome (aarch64) or vector (x86_64), skipping the generic decoding.
 //! The kernel's own expected traps (self-tests, semihosting without a host)
 //! resume the kernel code that took them; anything else unexpected in kernel
 //! mode is reported in full and ends the run with a failure status. Every
@@ -25,7 +31,7 @@ use crate::{
     power::{self, ExitStatus},
     probe::{on_breakpoint, on_step, on_trampoline_call, thread_state::HitThread},
     shell, syscall,
-    task::{self, process::Process, scheduler::After},
+    task::{self, on_core::Here, process::Process, scheduler::After},
     time,
 };
 
@@ -45,15 +51,8 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
     task::on_core::off_the_old_stack();
     match Machine::decode(frame, entry) {
         Trap::Interrupt => Machine::take_interrupts(frame, handle_interrupt),
-        Trap::SystemCall => syscall::handle(frame),
-        Trap::TrampolineCall => {
-            if !offer_to_probes(frame, on_trampoline_call) {
-                match Machine::TRAMPOLINE_ENTRY_ELSEWHERE {
-                    Trap::SystemCall => syscall::handle(frame),
-                    _ => task::fault(frame),
-                }
-            }
-        }
+        Trap::SystemCall => syscall::handle(Here::now(), frame),
+        Trap::TrampolineCall => trampoline_call(Here::now(), frame),
         Trap::Breakpoint => {
             if !offer_to_probes(frame, on_breakpoint) {
                 task::fault(frame);
@@ -78,6 +77,67 @@ extern "C" fn handle_exception(frame: &mut Frame, entry: u64) -> *mut Frame {
     task::scheduler::resume(frame)
 }
 
+/// The fast route of a system call from user mode: the architecture's
+/// assembly entry has told it from every other trap (aarch64: ESR_EL1.EC of
+/// a synchronous exception from EL0; x86_64: vector 0x80 from ring 3) and
+/// comes here without [`Traps::decode`]. What it does is the dispatcher's
+/// `Trap::SystemCall` arm, and nothing else.
+#[no_mangle]
+extern "C" fn handle_user_system_call(frame: &mut Frame) -> *mut Frame {
+    let here = Here::now();
+    here.off_the_old_stack();
+    syscall::handle(here, frame);
+    task::scheduler::resume_on(here, frame)
+}
+
+/// The fast route of a probe trampoline's entry from user mode (aarch64 `svc
+/// #0xb7e`, x86_64 `int 0x82`; see [`handle_user_system_call`]).
+#[no_mangle]
+extern "C" fn handle_user_trampoline_call(frame: &mut Frame) -> *mut Frame {
+    let here = Here::now();
+    here.off_the_old_stack();
+    trampoline_call(here, frame);
+    task::scheduler::resume_on(here, frame)
+}
+
+/// A probe trampoline's entry instruction: a trampoline call if it came from
+/// the start of one of the process's trampolines (the probes say), else what
+/// the architecture says it is (an ordinary system call, or a fault).
+#[inline(always)]
+fn trampoline_call(here: Here, frame: &mut Frame) {
+    if !offer_to_probes_on(here, frame, on_trampoline_call) {
+        match Machine::TRAMPOLINE_ENTRY_ELSEWHERE {
+            Trap::SystemCall => syscall::handle(here, frame),
+            _ => task::fault(frame),
+        }
+    }
+}
+
+/// The fast route of a breakpoint from user mode (see
+/// [`handle_user_system_call`]): the architecture finishes its own null
+/// breakpoint ([`Traps::user_breakpoint`]), the probes get the others.
+#[no_mangle]
+extern "C" fn handle_user_breakpoint(frame: &mut Frame) -> *mut Frame {
+    let here = Here::now();
+    here.off_the_old_stack();
+    if Machine::user_breakpoint(frame) == Trap::Breakpoint && !offer_to_probes_on(here, frame, on_breakpoint) {
+        task::fault(frame);
+    }
+    task::scheduler::resume_on(here, frame)
+}
+
+/// The fast route of a completed single step from user mode (see
+/// [`handle_user_system_call`]).
+#[no_mangle]
+extern "C" fn handle_user_step(frame: &mut Frame) -> *mut Frame {
+    let here = Here::now();
+    here.off_the_old_stack();
+    if !offer_to_probes_on(here, frame, on_step) {
+        task::fault(frame);
+    }
+    task::scheduler::resume_on(here, frame)
+}
+
 /// Offer a trap from user mode to the probe code `handler` with the thread
 /// this core runs and its process, as this core found them without the
 /// scheduler's lock (`task::on_core`): only the thread's own probe state is
@@ -89,7 +149,17 @@ fn offer_to_probes(
     frame: &mut Frame,
     handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,
 ) -> bool {
-    let after = task::on_core::with_mine(|running| {
+    offer_to_probes_on(Here::now(), frame, handler)
+}
+
+/// [`offer_to_probes`] on this core, `here`.
+#[inline(always)]
+fn offer_to_probes_on(
+    here: Here,
+    frame: &mut Frame,
+    handler: impl FnOnce(&mut Frame, &mut HitThread, &Process) -> Option<After>,
+) -> bool {
+    let after = here.with_mine(|running| {
         let running = running?;
         let mut probes = crate::probe::lock_counting_waits(&running.probes);
         let mut thread = HitThread { tid: running.tid, probes: &mut probes };

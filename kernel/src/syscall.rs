@@ -10,6 +10,7 @@ use crate::{
     probe,
     task::{
         address_space::UserAccess,
+        on_core::{Here, Running},
         process::{ProcessEntry, Thread},
         scheduler,
     },
@@ -32,13 +33,14 @@ enum Outcome {
     NoReturnYet,
 }
 
-/// Decode and carry out the system call in `frame`. Its one caller is the
-/// exception dispatcher: inlined there, a call costs no extra frame (the
-/// benchmarks' null `svc` floor).
+/// Decode and carry out the system call in `frame`, taken on core `here`.
+/// Its callers are the exception dispatcher's: inlined there, a call costs no
+/// extra frame (the benchmarks' null `svc` floor).
 #[inline(always)]
-pub fn handle(frame: &mut Frame) {
-    let args: [u64; 3] = [frame.syscall_arg(0), frame.syscall_arg(1), frame.syscall_arg(2)];
-    let arg = |i: usize| args[i];
+pub fn handle(here: Here, frame: &mut Frame) {
+    // Read from the frame where a call needs them, not all up front: the
+    // calls without arguments (`getpid`, the null `svc`) read none.
+    let arg = |i: usize| frame.syscall_arg(i);
     let outcome = match Syscall::from_number(frame.syscall_number()) {
         None => Outcome::Return(Err(Error::NoSuchCall)),
         Some(Syscall::Write) => Outcome::Return(write(arg(0), arg(1), arg(2))),
@@ -55,12 +57,13 @@ pub fn handle(frame: &mut Frame) {
             Outcome::Return(Ok(0))
         }
         Some(Syscall::Sleep) => {
+            let duration = arg(0);
             frame.set_syscall_result(0);
-            scheduler::with(|s| s.sleep(arg(0)));
+            scheduler::with(|s| s.sleep(duration));
             Outcome::NoReturnYet
         }
-        Some(Syscall::GetPid) => Outcome::Return(caller(|_, process| process.pid as u64)),
-        Some(Syscall::GetTid) => Outcome::Return(caller(|thread, _| thread.tid as u64)),
+        Some(Syscall::GetPid) => Outcome::Return(running(here, |running| running.process.pid as u64)),
+        Some(Syscall::GetTid) => Outcome::Return(running(here, |running| running.tid as u64)),
         Some(Syscall::SpawnThread) => Outcome::Return(scheduler::with(|s| s.spawn_thread(arg(0), [arg(1), arg(2)]))),
         Some(Syscall::Join) => match scheduler::with(|s| s.join(arg(0))) {
             Ok(Some(value)) => {
@@ -72,10 +75,13 @@ pub fn handle(frame: &mut Frame) {
         },
         Some(Syscall::TaskInfo) => Outcome::Return(task_info(arg(0), arg(1))),
         Some(Syscall::ProbeRegister) => Outcome::Return(probe::sys_register(arg(0), arg(1))),
-        Some(Syscall::ProbeUnregister) => match probe::sys_unregister(frame, arg(0)) {
-            Some(result) => Outcome::Return(result),
-            None => Outcome::NoReturnYet,
-        },
+        Some(Syscall::ProbeUnregister) => {
+            let id = arg(0);
+            match probe::sys_unregister(frame, id) {
+                Some(result) => Outcome::Return(result),
+                None => Outcome::NoReturnYet,
+            }
+        }
         Some(Syscall::ProbeStats) => Outcome::Return(copy_out(arg(1), arg(2), |_| {
             probe::sys_stats(arg(0)).map(|stats| stats.to_bytes().to_vec())
         })),
@@ -142,6 +148,16 @@ fn copy_out(buffer: u64, len: u64, make: impl FnOnce(TaskInfo) -> Result<Vec<u8>
         process.space.write(range, &bytes);
         Ok(bytes.len() as u64)
     })?
+}
+
+/// `f` with the calling thread as core `here` runs it (`task::on_core`),
+/// without the scheduler's lock: for the calls that only read what never
+/// changes while the thread lives (its id, its process's). If another core
+/// ended the process meanwhile, the answer goes nowhere, as with [`caller`]:
+/// the return passes through the scheduler, which never runs the thread again.
+#[inline(always)]
+fn running<R>(here: Here, f: impl FnOnce(&Running) -> R) -> Result<R, Error> {
+    here.with_mine(|running| running.map(f)).ok_or(Error::NoSuchThread)
 }
 
 /// `f` with the calling thread and its process, under the scheduler's lock;

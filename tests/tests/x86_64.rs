@@ -540,9 +540,9 @@ fn x86_64_without_a_gop_the_firmware_console_shows_the_banner_until_exit_boot_se
     run.expect_exit(0);
     let console = "console: no screen (the firmware offers no Graphics Output Protocol), firmware ConOut until \
                    ExitBootServices; 16550 UART at 0x3f8 (COM1: no SPCR table)";
-    for (line, times) in
-        [(FIRST_LINE, 2), (console, 2), ("args:    run=hello", 2), ("selftests: ", 1), ("paging:  ", 1)]
-    {
+    // The harness puts `probe-mode=brk` first (`qemu_tests::BREAKPOINT_PATH`).
+    let args = format!("args:    {}", qemu_tests::with_breakpoint_path(Some("run=hello")));
+    for (line, times) in [(FIRST_LINE, 2), (console, 2), (args.as_str(), 2), ("selftests: ", 1), ("paging:  ", 1)] {
         let seen = run.lines().filter(|l| l.contains(line)).count();
         if seen != times {
             run.fail(&format!("{line:?} is on COM1 {seen} time(s), not {times}"));

@@ -114,7 +114,8 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "The trap and its vector",
         text: "A probe is a `brk #0x5` the kernel wrote over an instruction of the program. When the program \
                executes it, the CPU leaves EL0 for EL1 through the vector table, with ESR_EL1 saying why and \
-               ELR_EL1 saying where. The kernel's one dispatcher asks the architecture what the trap is.",
+               ELR_EL1 saying where. The vector reads the exception class from ESR_EL1 and takes the \
+               breakpoint's fast route to the kernel's dispatcher.",
         runs: &[STEP_ALU],
         reveals: &[
             Reveal {
@@ -125,7 +126,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 contains: "",
                 sources: &[
                     ("the vector a brk from EL0 enters", "// lower_aarch64_synchronous"),
-                    ("decoded as a breakpoint", "ExceptionClass::BrkAarch64 => Trap::Breakpoint"),
+                    ("routed as a breakpoint by its exception class", "cmp     x1, #0x3c"),
                     (PRINTED_BY, "\"brk #{:#x} at {:#x}"),
                 ],
             },
@@ -136,7 +137,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 prefix: "trace: step exception ",
                 contains: "",
                 sources: &[
-                    ("decoded as a step", "ExceptionClass::SoftwareStepLowerEl => Trap::Step"),
+                    ("routed as a step by its exception class", "cmp     x1, #0x32"),
                     (PRINTED_BY, "\"step exception at {:#x}: {}; PC = "),
                 ],
             },

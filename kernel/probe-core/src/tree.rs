@@ -64,6 +64,9 @@ impl<A: Arch> BreakpointTree<A> {
     }
 
     /// Look up the breakpoint at `vaddr` and start the hit if it is live.
+    /// Inlined into the kernel's hit path: out of line, its call and its
+    /// result through memory cost a hit about 17 instructions.
+    #[inline]
     pub fn lookup(&mut self, vaddr: u64) -> TreeLookup<A> {
         let Some(entry) = self.entries.get(&vaddr) else {
             return TreeLookup::Miss;

@@ -60,6 +60,8 @@ static LOCK_WAITS: AtomicU64 = AtomicU64::new(0);
 /// its exclusive lock, skipping the thread's tree: the situation before the
 /// per-thread tree, for the benchmark to compare against.
 static REGISTRY_EVERY_HIT: AtomicBool = AtomicBool::new(false);
+/// `preempt-steps`, read on every stepped hit: one load, not the `Once`.
+static PREEMPT_STEPS: AtomicBool = AtomicBool::new(false);
 /// The options the boot arguments gave; the three the shell changes at run
 /// time are the atomics below, which [`options`] reads instead.
 static OPTIONS: Once<ProbeOptions> = Once::new();
@@ -181,7 +183,7 @@ fn set_trace_all(on: bool) {
 /// Whether the boot arguments asked for `preempt-steps` (a test's knob: the
 /// step is left armed and the thread yields, as if an interrupt came).
 pub fn preempt_steps() -> bool {
-    OPTIONS.get().is_some_and(|options| options.preempt_steps)
+    PREEMPT_STEPS.load(Ordering::Relaxed)
 }
 
 /// A hit (or its step) at `vaddr` in process `pid` begins: trace it if its
@@ -209,6 +211,7 @@ pub fn init(args: &BootArgs) {
     FRESH_SLOTS.store(options.fresh_slots, Ordering::Relaxed);
     SIMULATE_BRANCHES_ONLY.store(options.simulate_branches_only, Ordering::Relaxed);
     REGISTRY_EVERY_HIT.store(options.registry_every_hit, Ordering::Relaxed);
+    PREEMPT_STEPS.store(options.preempt_steps, Ordering::Relaxed);
     *REQUESTS.lock() = args
         .probes
         .iter()

@@ -156,15 +156,15 @@ fn trampoline_hit(
 /// `bytes.len()` bytes of user memory at `address` into `bytes`, if the
 /// thread could read them.
 fn read_user(space: &AddressSpace, address: u64, bytes: &mut [u8]) -> bool {
-    let Ok(range) = space.check(address, bytes.len() as u64, UserAccess::Read) else { return false };
-    space.read_exact(range, bytes);
-    true
+    space.read_checked(address, bytes).is_ok()
 }
 
 /// Step 3: a breakpoint trap no probe owns. A breakpoint still there is the
 /// program's own: not ours (`None`). Otherwise the probe was unregistered
 /// between the trap and now: run the original instruction, which is back in
-/// place.
+/// place. Out of the hit path's way.
+#[cold]
+#[inline(never)]
 fn not_a_probe(frame: &mut Frame, space: &AddressSpace, breakpoint: u64) -> Option<After> {
     let mut text = [0; Machine::PROBE_BREAKPOINT.len()];
     let still_there = read_user(space, breakpoint, &mut text)
@@ -243,12 +243,13 @@ fn handle_hit(
     if let Some(trampoline) = hit.probe().trampoline {
         return breakpoint_of_a_trampoline(frame, thread, process, hit, trampoline);
     }
-    let probe = Arc::clone(hit.probe());
+    // Borrowed from the hit, which holds the probe: no reference count moves.
+    let probe = hit.probe();
     // A step needs a slot first: without one, the thread waits and the
     // breakpoint is executed again later (the hit is not counted twice: see below).
     let step = match probe.treatment {
         Treatment::Step => {
-            let image = Machine::slot_image(&mut thread.probes.slot_images, &probe);
+            let image = Machine::slot_image(&mut thread.probes.slot_images, probe);
             trace!(
                 "{} runs the same anywhere{}: step it out of line in an XOL slot",
                 Machine::instruction_text(&hit.probe().original),
@@ -273,7 +274,7 @@ fn handle_hit(
     COUNTERS.bump(&COUNTERS.hits);
 
     if probe.kind == ProbeKind::Uretprobe {
-        if let Err(reason) = arm_return_probe(frame, thread, process, &probe) {
+        if let Err(reason) = arm_return_probe(frame, thread, process, probe) {
             drop(hit);
             if let Some((choice, _)) = step {
                 let _ = process.xol.release(choice.slot);
@@ -283,7 +284,11 @@ fn handle_hit(
     }
 
     match (&probe.treatment, step) {
-        (Treatment::Simulate(simulation), _) => simulate_hit(simulation, breakpoint, frame, process, hit),
+        (Treatment::Simulate(simulation), _) => {
+            let after = simulate_hit(simulation, breakpoint, frame, process, &hit);
+            drop(hit); // the hit ends
+            after
+        }
         (Treatment::Step, Some((choice, image))) => {
             let slot = choice.slot;
             let address = slot_address(slot);
@@ -314,7 +319,9 @@ fn handle_hit(
                     Machine::SLOT_UNCHANGED
                 );
             }
-            thread.probes.tree.remember_slot(breakpoint, slot);
+            if remembered != Some(slot) {
+                thread.probes.tree.remember_slot(breakpoint, slot);
+            }
             COUNTERS.bump(&COUNTERS.stepped);
             let stepping = thread.probes.stepping.insert(Stepping {
                 hit,
@@ -369,14 +376,14 @@ fn arm_return_probe(
 /// Step 6 for a simulated instruction: do what it would have done, on the saved
 /// registers and (through the checked path) the task's memory, and resume
 /// past it: one exception per hit. A memory access the task itself could not
-/// have made kills the process, reported at the probed address. The hit ends
-/// when `hit` drops, on return.
+/// have made kills the process, reported at the probed address. The caller
+/// ends the hit afterwards.
 fn simulate_hit(
     simulation: &<Isa as Arch>::Simulation,
     breakpoint: u64,
     frame: &mut Frame,
     process: &Process,
-    hit: ActiveHit<Isa>,
+    hit: &ActiveHit<Isa>,
 ) -> After {
     let result =
         Isa::simulate(simulation, breakpoint, Machine::registers(frame), &mut CheckedUserMemory(&process.space));

@@ -2,11 +2,12 @@
 //!
 //! A simulated `ldr` literal, frame push, `push`, `call` or `ret` reads or
 //! writes user memory on the task's behalf; it goes through
-//! `AddressSpace::check` like a system call's buffer, so it can only do what
-//! the task itself could have done. (Linux's arm64 `ldr` literal simulation
+//! `AddressSpace::check` like a system call's buffer (`read_checked` and
+//! `write_checked`: the same check, one table walk for bytes in one page),
+//! so it can only do what the task itself could have done. (Linux's arm64 `ldr` literal simulation
 //! read user memory unchecked: CVE-2024-50099.)
 
-use crate::task::address_space::{AddressSpace, UserAccess};
+use crate::task::address_space::AddressSpace;
 use probe_core::{SimulationFault, UserMemory};
 
 /// User memory of one address space, reached only through checked ranges.
@@ -15,12 +16,8 @@ pub struct CheckedUserMemory<'a>(pub &'a AddressSpace);
 impl CheckedUserMemory<'_> {
     /// `N` bytes at `addr`, if the task could read them.
     fn read<const N: usize>(&self, addr: u64) -> Result<[u8; N], SimulationFault> {
-        let range = self
-            .0
-            .check(addr, N as u64, UserAccess::Read)
-            .map_err(|_| SimulationFault::UserAccess { addr, write: false })?;
         let mut bytes = [0; N];
-        self.0.read_exact(range, &mut bytes);
+        self.0.read_checked(addr, &mut bytes).map_err(|_| SimulationFault::UserAccess { addr, write: false })?;
         Ok(bytes)
     }
 }
@@ -33,9 +30,6 @@ impl UserMemory for CheckedUserMemory<'_> {
         self.read(addr).map(u64::from_le_bytes)
     }
     fn write_u64(&mut self, addr: u64, value: u64) -> Result<(), SimulationFault> {
-        let range =
-            self.0.check(addr, 8, UserAccess::Write).map_err(|_| SimulationFault::UserAccess { addr, write: true })?;
-        self.0.write(range, &value.to_le_bytes());
-        Ok(())
+        self.0.write_checked(addr, &value.to_le_bytes()).map_err(|_| SimulationFault::UserAccess { addr, write: true })
     }
 }

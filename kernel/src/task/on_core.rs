@@ -11,7 +11,7 @@
 //! the thread), what this core is using stays alive until it switches away.
 //!
 //! Beside it, per core, the flag that sends the next return through the
-//! scheduler ([`needs_scheduler`]): set by this core when the scheduler was
+//! scheduler ([`Here::may_return_straight`]): set by this core when the scheduler was
 //! involved in a trap, and by other cores when they end this core's process
 //! or make a thread ready for it (with a cross-core interrupt).
 
@@ -76,7 +76,43 @@ pub(super) fn leaving(stack: Option<usize>) {
 /// it is in its idle loop).
 #[inline(always)]
 pub fn off_the_old_stack() {
-    LEAVING[cores::this()].store(0, Ordering::Release);
+    Here::now().off_the_old_stack();
+}
+
+/// This core, its index read once: a trap handler's fast route asks several
+/// things of its own core's slot, flags and stack, and reads the index
+/// (`TPIDR_EL1`, `gs:`) once for all of them.
+#[derive(Clone, Copy)]
+pub struct Here(usize);
+
+impl Here {
+    #[inline(always)]
+    pub fn now() -> Here {
+        Here(cores::this())
+    }
+
+    /// [`off_the_old_stack`] on this core.
+    #[inline(always)]
+    pub fn off_the_old_stack(self) {
+        LEAVING[self.0].store(0, Ordering::Release);
+    }
+
+    /// `f` with the thread this core runs, if any.
+    #[inline(always)]
+    pub fn with_mine<R>(self, f: impl FnOnce(Option<&Running>) -> R) -> R {
+        // SAFETY: this core's own slot (see `Slot`); the reference does not
+        // outlive `f`, during which this core does not switch threads.
+        f(unsafe { &*SLOTS[self.0].0.get() }.as_ref())
+    }
+
+    /// May the trap that saved `interrupted` return to it without the
+    /// scheduler? Only if nothing asked for the scheduler on this core and
+    /// the frame is this core's thread's (the return path of every trap).
+    #[inline(always)]
+    pub fn may_return_straight(self, interrupted: *mut Frame) -> bool {
+        !NEEDS_SCHEDULER[self.0].load(Ordering::Acquire)
+            && self.with_mine(|running| running.is_some_and(|running| running.frame == interrupted))
+    }
 }
 
 /// Is a core other than `me` still on the kernel stack based at `stack`,
@@ -87,14 +123,6 @@ pub(super) fn still_leaving(stack: usize, me: usize) -> bool {
     (0..cores::MAX_CORES).any(|index| index != me && LEAVING[index].load(Ordering::Acquire) == stack)
 }
 
-/// `f` with the thread this core runs, if any.
-#[inline(always)]
-pub fn with_mine<R>(f: impl FnOnce(Option<&Running>) -> R) -> R {
-    // SAFETY: this core's own slot (see `Slot`); the reference does not
-    // outlive `f`, during which this core does not switch threads.
-    f(unsafe { &*SLOTS[cores::this()].0.get() }.as_ref())
-}
-
 /// Make `running` this core's thread; returns the one it replaces, which the
 /// caller drops once this core has left that thread's address space.
 pub(super) fn set_mine(running: Option<Running>) -> Option<Running> {
@@ -102,12 +130,6 @@ pub(super) fn set_mine(running: Option<Running>) -> Option<Running> {
     RUNS_PROCESS[me].store(running.as_ref().map_or(0, |running| running.process.pid), Ordering::Release);
     // SAFETY: this core's own slot, written by this core only (see `Slot`).
     core::mem::replace(unsafe { &mut *SLOTS[me].0.get() }, running)
-}
-
-/// Does the next return from a trap on this core need the scheduler?
-#[inline(always)]
-pub fn needs_scheduler() -> bool {
-    NEEDS_SCHEDULER[cores::this()].load(Ordering::Acquire)
 }
 
 /// Send core `index`'s next return through the scheduler.

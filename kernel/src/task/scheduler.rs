@@ -9,7 +9,7 @@
 //! interrupts masked. One lock guards the scheduler's state on every core;
 //! a return to the same thread after a trap the scheduler had no part in (a
 //! probe hit, most system calls' fast path) does not take it
-//! ([`on_core::needs_scheduler`]). What each core runs is kept per core
+//! ([`on_core::Here::may_return_straight`]). What each core runs is kept per core
 //! ([`CoreState`]): its thread, its idle frame, whose FP/SIMD registers and
 //! which address space it holds, and the kernel stack it is on, so that a
 //! thread's kernel stack is freed only when no core runs on it. A thread's
@@ -206,11 +206,17 @@ pub fn init(hooks: Hooks) {
 /// no sleep is due: the trap came from this core's thread, which goes on.
 #[inline(always)]
 pub fn resume(interrupted: *mut Frame) -> *mut Frame {
-    let wake = EARLIEST_WAKE.load(Ordering::Acquire);
-    if !on_core::needs_scheduler()
-        && (wake == u64::MAX || time::counter() < wake)
-        && on_core::with_mine(|running| running.is_some_and(|running| running.frame == interrupted))
-    {
+    resume_on(on_core::Here::now(), interrupted)
+}
+
+/// [`resume`] on this core, `here` (a fast route has read the core's index
+/// already).
+#[inline(always)]
+pub fn resume_on(here: on_core::Here, interrupted: *mut Frame) -> *mut Frame {
+    if here.may_return_straight(interrupted) && {
+        let wake = EARLIEST_WAKE.load(Ordering::Acquire);
+        wake == u64::MAX || time::counter() < wake
+    } {
         return interrupted;
     }
     resume_through_the_scheduler(interrupted)

@@ -79,6 +79,70 @@ impl AddressSpace {
         Ok(UserRange { start, len: end - start })
     }
 
+    /// The kernel's pointer to `[addr, addr + len)`, if that range lies in
+    /// one page and user mode could make `access` on it: the check and the
+    /// translation in one table walk, for the hit path's small reads and
+    /// writes. `None` if it is empty, crosses a page or is not allowed; the
+    /// callers ([`Self::read_checked`], [`Self::write_checked`]) then take
+    /// the page-by-page path of [`Self::check`], which decides.
+    #[inline]
+    fn in_one_page(&self, addr: u64, len: u64, access: UserAccess) -> Option<*mut u8> {
+        let last = addr.checked_add(len.checked_sub(1)?)?;
+        if addr < layout::USER_BASE
+            || last >= layout::USER_END
+            || addr as usize / PAGE_SIZE != last as usize / PAGE_SIZE
+        {
+            return None;
+        }
+        let leaf = self.table.lookup(addr as usize)?;
+        let allowed = match access {
+            UserAccess::Read => leaf.user_readable(),
+            UserAccess::Write => leaf.user_writable(),
+            UserAccess::Execute => leaf.user_executable(),
+        };
+        allowed.then(|| leaf.translate(addr as usize) as *mut u8)
+    }
+
+    /// Copy `out.len()` bytes of user memory at `addr` into `out`, if user
+    /// mode could read them: [`Self::check`] and [`Self::read_exact`] in one,
+    /// with one table walk when the bytes lie in one page.
+    #[inline]
+    pub fn read_checked(&self, addr: u64, out: &mut [u8]) -> Result<(), Error> {
+        match self.in_one_page(addr, out.len() as u64, UserAccess::Read) {
+            Some(source) => {
+                // SAFETY: `source` is the identity-mapped kernel view of a
+                // frame this address space owns, readable by user mode, and
+                // the `out.len()` bytes from it stay within its page.
+                unsafe { core::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), out.len()) };
+                Ok(())
+            }
+            None => {
+                let range = self.check(addr, out.len() as u64, UserAccess::Read)?;
+                self.read_exact(range, out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Copy `bytes` into user memory at `addr`, if user mode could write
+    /// there: [`Self::check`] and [`Self::write`] in one, with one table
+    /// walk when the bytes lie in one page.
+    #[inline]
+    pub fn write_checked(&self, addr: u64, bytes: &[u8]) -> Result<(), Error> {
+        match self.in_one_page(addr, bytes.len() as u64, UserAccess::Write) {
+            Some(target) => {
+                // SAFETY: as in `read_checked`; user mode may write the page.
+                unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), target, bytes.len()) };
+                Ok(())
+            }
+            None => {
+                let range = self.check(addr, bytes.len() as u64, UserAccess::Write)?;
+                self.write(range, bytes);
+                Ok(())
+            }
+        }
+    }
+
     /// Call `chunk` with each physically contiguous piece of a checked range, as
     /// (kernel pointer, length).
     pub(super) fn for_each_chunk(&self, range: UserRange, mut chunk: impl FnMut(*mut u8, usize)) {

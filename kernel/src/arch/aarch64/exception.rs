@@ -17,7 +17,7 @@ use tock_registers::{
     registers::InMemoryRegister,
 };
 
-core::arch::global_asm!(include_str!("vectors.s"));
+core::arch::global_asm!(include_str!("vectors.s"), trampoline_svc = const TRAMPOLINE_SVC_IMMEDIATE);
 
 /// The registers saved on exception entry, in the order `vectors.s` stores them.
 #[repr(C)]
@@ -346,17 +346,24 @@ impl Traps for Machine {
             VectorSlot::LowerAarch64Synchronous => match frame.class() {
                 ExceptionClass::SvcAarch64 if frame.svc_immediate() == TRAMPOLINE_SVC_IMMEDIATE => Trap::TrampolineCall,
                 ExceptionClass::SvcAarch64 => Trap::SystemCall,
-                ExceptionClass::BrkAarch64 if frame.brk_immediate() == debug::NULL_BRK_IMMEDIATE => {
-                    frame.elr += INSTRUCTION_BYTES; // the null breakpoint: the floor of a brk round trip
-                    Trap::Dismissed
-                }
-                ExceptionClass::BrkAarch64 => Trap::Breakpoint,
+                ExceptionClass::BrkAarch64 => Self::user_breakpoint(frame),
                 ExceptionClass::SoftwareStepLowerEl => Trap::Step,
                 _ => Trap::UserFault,
             },
             // SError and FIQ from EL0 are the program's (or the machine's) doing, not ours.
             VectorSlot::LowerAarch64Serror | VectorSlot::LowerAarch64Fiq => Trap::UserFault,
             _ => Trap::Fatal,
+        }
+    }
+
+    /// `vectors.s` routes a `brk` from EL0 here by its exception class.
+    #[inline(always)]
+    fn user_breakpoint(frame: &mut ExceptionFrame) -> Trap {
+        if frame.brk_immediate() == debug::NULL_BRK_IMMEDIATE {
+            frame.elr += INSTRUCTION_BYTES; // the null breakpoint: the floor of a brk round trip
+            Trap::Dismissed
+        } else {
+            Trap::Breakpoint
         }
     }
 

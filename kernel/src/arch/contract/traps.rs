@@ -4,7 +4,9 @@
 //!
 //! The assembly entry of each architecture saves a frame and calls the
 //! dispatcher's one entry point with it and a number ([`Traps::decode`] says
-//! which). The architecture turns that into a [`Trap`], acknowledges and ends
+//! which); a system call, breakpoint or step from user mode may take a fast
+//! route instead, one dispatcher entry each, which the assembly chooses from
+//! the trap's syndrome or vector ([`Traps::user_breakpoint`]). The architecture turns that into a [`Trap`], acknowledges and ends
 //! interrupts around the dispatcher's handling of each ([`Interrupt`]), and
 //! describes faults in the words of its own manual; what the kernel does about
 //! each case is the dispatcher's.
@@ -161,6 +163,13 @@ pub trait Traps {
     /// (the ones [`Trap::Expected`] and [`Trap::Dismissed`] describe) are
     /// finished here.
     fn decode(frame: &mut Self::Frame, entry: u64) -> Trap;
+
+    /// A breakpoint trap from user mode that the assembly entry routed to
+    /// the dispatcher's fast route (`handle_user_breakpoint`) without
+    /// [`Traps::decode`]: [`Trap::Dismissed`] if it is the architecture's own
+    /// null breakpoint, finished here as `decode` would (aarch64: `brk
+    /// #NULL_BRK_IMMEDIATE`, stepped over), otherwise [`Trap::Breakpoint`].
+    fn user_breakpoint(frame: &mut Self::Frame) -> Trap;
 
     /// For a [`Trap::Interrupt`] in `frame`: acknowledge each pending
     /// interrupt, have `handle` deal with it, then end it (signal the end of

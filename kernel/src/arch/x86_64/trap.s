@@ -15,7 +15,8 @@
 // is `extern "C"`: on this UEFI target that is the Microsoft x64 convention
 // (arguments in RCX and RDX, 32 bytes of shadow space reserved by the caller
 // above the return address, RSP 16-byte aligned at the `call`, RAX the
-// result). It returns the frame to resume, maybe another thread's (a context
+// result); a system call, breakpoint or step from ring 3 calls the
+// dispatcher's fast route for it instead, with the same frame. It returns the frame to resume, maybe another thread's (a context
 // switch), and the exit path restores from that one.
 //
 // GS: while the kernel runs, the GS base is this core's per-core area
@@ -83,7 +84,24 @@ trap_common:
     // The shadow space: 32 bytes keep RSP 16-byte aligned; the frame to resume
     // replaces RSP below, so nothing needs to give them back.
     sub rsp, 32
+    // The fast routes: from ring 3, `int 0x80` (the system call), `int 0x82`
+    // (a probe's branch trampoline entering the kernel), `int3` (#BP,
+    // vector 3) and the trap flag's single step (#DB, vector 1) go straight
+    // to the dispatcher's entry for each, which skips the generic decoding of
+    // the vector; anything else, and these from ring 0, to `handle_exception`.
+    test qword ptr [rcx + 18*8], 3
+    jz 3f
+    cmp edx, 0x80
+    je 4f
+    cmp edx, {trampoline_vector}
+    je 7f
+    cmp edx, 3
+    je 5f
+    cmp edx, 1
+    je 6f
+3:
     call handle_exception
+resume_frame:
     // The frame to resume: the same one, or another thread's.
     mov rsp, rax
     // Going back to ring 3 (CS.RPL = 3): the thread's next trap must land on
@@ -119,6 +137,20 @@ trap_common:
     swapgs
 2:
     iretq
+
+// The fast routes' calls (the frame in RCX, as for `handle_exception`).
+4:
+    call handle_user_system_call
+    jmp resume_frame
+5:
+    call handle_user_breakpoint
+    jmp resume_frame
+6:
+    call handle_user_step
+    jmp resume_frame
+7:
+    call handle_user_trampoline_call
+    jmp resume_frame
 
 // run_on_stack(top: rdi, entry: rsi, argument: rdx) -> !  (System V)
 // Switch to a new stack and call entry(argument) on it; entry never returns.
