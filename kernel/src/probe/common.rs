@@ -413,7 +413,12 @@ fn register(process: &Process, vaddr: u64, kind: ProbeKind, symbol: String) -> R
         (code, format!("{} at {:#x}: {}", symbol, vaddr, error))
     })?;
     match &trampoline {
-        Ok(prepared) => trampolines::plant(process, vaddr, prepared),
+        Ok(prepared) => {
+            if let Some(area) = process.space.trampolines() {
+                area.set_probe(prepared.address, Arc::clone(&probe));
+            }
+            trampolines::plant(process, vaddr, prepared)
+        }
         Err(why) => {
             write_text(process, vaddr, Machine::PROBE_BREAKPOINT);
             if let Some(why) = why {

@@ -89,23 +89,27 @@ pub fn on_breakpoint(frame: &mut Frame, thread: &mut HitThread, process: &Proces
 /// scheduler must do next, or `None` if the trap did not come from the start
 /// of one of the process's trampolines (then it is not a trampoline call).
 /// The thread resumes in the trampoline, at the displaced instruction.
+#[inline(always)]
 pub fn on_trampoline_call(frame: &mut Frame, thread: &mut HitThread, process: &Process) -> Option<After> {
     let start = Machine::resume_address(frame).wrapping_sub(Isa::ENTRY_BYTES);
-    let probed = process.space.trampolines()?.probe_address(start)?;
-    common::select_trace(process.pid, probed);
+    // The probe the trampoline was written for, recorded beside it: no
+    // tree walk (the trampoline and its probe go together for good).
+    let probe = process.space.trampolines()?.probe_at(start)?;
+    common::select_trace(process.pid, probe.vaddr);
     trace!(
-        "{} from the trampoline at {:#x}: probe at {:#x} ({}), tid {}",
+        "{} from the trampoline at {:#x}: {} at {:#x} ({}), tid {}",
         Machine::TRAMPOLINE_ENTRY_NAME,
         start,
-        probed,
-        process.symbols.locate(&process.name, probed),
+        probe.id,
+        probe.vaddr,
+        process.symbols.locate(&process.name, probe.vaddr),
         thread.tid
     );
-    let Some((hit, _)) = find_probe(&mut thread.probes.tree, process.pid, thread.tid, probed) else {
-        trace!("no live probe at {:#x} any more (unregistered meanwhile): run the displaced instruction", probed);
+    let Some(hit) = probe.enter_borrowed() else {
+        trace!("{} was unregistered meanwhile: run the displaced instruction, count nothing", probe.id);
         return Some(After::Resume);
     };
-    Some(trampoline_hit(frame, thread, process, hit, start))
+    Some(trampoline_hit(frame, thread, process, probe, hit, start))
 }
 
 /// A hit of a probe with a trampoline, through its breakpoint: only while its
@@ -121,24 +125,27 @@ fn breakpoint_of_a_trampoline(
     trampoline: u64,
 ) -> After {
     trace!("the probe's branch to its trampoline is being planted or removed: go there");
-    trampoline_hit(frame, thread, process, hit, trampoline)
+    let probe = Arc::clone(hit.probe());
+    trampoline_hit(frame, thread, process, &probe, hit, trampoline)
 }
 
-/// A hit of a probe with a trampoline at `trampoline`, from its trampoline's
-/// entry or (while the branch is being planted) from its breakpoint: count
-/// it, arm a return probe, and resume at the displaced instruction in the
-/// trampoline. One exception in all; the hit ends when `hit` drops, here.
-fn trampoline_hit(
+/// A hit of `probe`, which has a trampoline at `trampoline`, from its
+/// trampoline's entry or (while the branch is being planted) from its
+/// breakpoint: count it, arm a return probe, and resume at the displaced
+/// instruction in the trampoline. One exception in all; the hit (an
+/// `ActiveHit` or a `BorrowedHit`) ends here.
+#[inline(always)]
+fn trampoline_hit<Hit>(
     frame: &mut Frame,
     thread: &mut HitThread,
     process: &Process,
-    hit: ActiveHit<Isa>,
+    probe: &Arc<Probe>,
+    hit: Hit,
     trampoline: u64,
 ) -> After {
     COUNTERS.bump(&COUNTERS.hits);
-    if hit.probe().kind == ProbeKind::Uretprobe {
-        let probe = Arc::clone(hit.probe());
-        if let Err(reason) = arm_return_probe(frame, thread, process, &probe) {
+    if probe.kind == ProbeKind::Uretprobe {
+        if let Err(reason) = arm_return_probe(frame, thread, process, probe) {
             return After::kill(reason);
         }
     }
@@ -147,9 +154,11 @@ fn trampoline_hit(
     Machine::set_resume_address(frame, displaced);
     trace!(
         "{} runs displaced at {:#x} in the trampoline, which branches back after it: one exception in all",
-        Machine::instruction_text(&hit.probe().original),
+        Machine::instruction_text(&probe.original),
         displaced
     );
+    // The hit ends here: the displaced instruction runs in user mode, after.
+    drop(hit);
     After::Resume
 }
 
@@ -186,7 +195,7 @@ fn not_a_probe(frame: &mut Frame, space: &AddressSpace, breakpoint: u64) -> Opti
 /// registry (locked), whose answer is cached in the tree. A tree entry whose
 /// probe was retired is dropped, never used. Returns the hit and the slot this
 /// breakpoint used last time, or `None` if no live probe is there.
-#[inline]
+#[inline(always)]
 fn find_probe(
     tree: &mut BreakpointTree<Isa>,
     pid: u32,

@@ -15,10 +15,16 @@
 //! branch just before the probe was removed, or was preempted in the
 //! displaced instruction), so its bytes stay as they are until the process
 //! ends. A process that has used up its area gets breakpoints from then on.
+//!
+//! The area also keeps, on the kernel's side, the probe each trampoline was
+//! written for: a trampoline call finds its probe there in one load, without
+//! the thread's breakpoint tree.
 
-use crate::memory::PAGE_SIZE;
+use crate::{memory::PAGE_SIZE, probe::thread_state::Probe};
+use alloc::{boxed::Box, sync::Arc};
 use core::sync::atomic::{AtomicUsize, Ordering};
-use probe_core::trampoline::{self, TrampolineImage, TRAMPOLINE_BYTES};
+use probe_core::trampoline::{PROBE_ADDRESS_OFFSET, TRAMPOLINE_BYTES};
+use spin::Once;
 
 /// The bytes of one process's trampoline area: one trampoline for each of the
 /// kernel's probes twice over (`probe::PROBE_LIMIT` is 16,384), so a process
@@ -28,6 +34,12 @@ pub const AREA_BYTES: u64 = 1 << 20;
 const AREA_PAGES: usize = AREA_BYTES as usize / PAGE_SIZE;
 /// Trampolines in the area.
 pub const AREA_TRAMPOLINES: usize = AREA_BYTES as usize / TRAMPOLINE_BYTES;
+/// Trampolines in one page.
+const PER_PAGE: usize = PAGE_SIZE / TRAMPOLINE_BYTES;
+
+/// The probes of one page's trampolines, each set once, before its branch is
+/// planted.
+type PageProbes = [Once<Arc<Probe>>; PER_PAGE];
 
 /// Where one process's trampolines are, and which are handed out.
 pub struct TrampolineArea {
@@ -37,6 +49,9 @@ pub struct TrampolineArea {
     /// Written only while no other core uses the address space
     /// (`SharedSpace::get_mut`), read by the hit path.
     frames: [usize; AREA_PAGES],
+    /// The probe of each trampoline of each mapped page (allocated with the
+    /// page, under the same rule as `frames`).
+    probes: [Option<Box<PageProbes>>; AREA_PAGES],
     /// Trampolines handed out so far: those below are claimed, in order.
     handed_out: AtomicUsize,
 }
@@ -53,7 +68,7 @@ impl TrampolineArea {
     /// An area at `base` (page aligned), nothing mapped yet.
     pub fn new(base: u64) -> Self {
         debug_assert!(base.is_multiple_of(PAGE_SIZE as u64));
-        Self { base, frames: [0; AREA_PAGES], handed_out: AtomicUsize::new(0) }
+        Self { base, frames: [0; AREA_PAGES], probes: [const { None }; AREA_PAGES], handed_out: AtomicUsize::new(0) }
     }
 
     /// Whether `address` is inside the area.
@@ -93,19 +108,41 @@ impl TrampolineArea {
     pub fn set_frame(&mut self, address: u64, frame: usize) {
         let page = self.page_of(address);
         self.frames[page] = frame;
+        self.probes[page] = Some(Box::new([const { Once::new() }; PER_PAGE]));
+    }
+
+    /// Record `probe` as the trampoline at `start`'s (handed out, its page
+    /// mapped): once, before its branch is planted.
+    pub fn set_probe(&self, start: u64, probe: Arc<Probe>) {
+        let offset = (start - self.base) as usize;
+        if let Some(page) = &self.probes[offset / PAGE_SIZE] {
+            page[offset % PAGE_SIZE / TRAMPOLINE_BYTES].call_once(|| probe);
+        }
+    }
+
+    /// The probe the trampoline at `start` was written for, if `start` is the
+    /// start of a trampoline handed out whose probe is recorded.
+    #[inline]
+    pub fn probe_at(&self, start: u64) -> Option<&Arc<Probe>> {
+        let offset = start.wrapping_sub(self.base) as usize;
+        let handed_out = self.handed_out.load(Ordering::Relaxed) * TRAMPOLINE_BYTES;
+        if offset >= handed_out || !offset.is_multiple_of(TRAMPOLINE_BYTES) {
+            return None;
+        }
+        self.probes[offset / PAGE_SIZE].as_ref()?[offset % PAGE_SIZE / TRAMPOLINE_BYTES].get()
     }
 
     /// The kernel's address of the trampoline at user address `start`, if
     /// it is one handed out and its page is mapped.
     #[inline]
     pub fn kernel_address(&self, start: u64) -> Option<usize> {
-        let offset = start.wrapping_sub(self.base);
+        let offset = start.wrapping_sub(self.base) as usize;
         let handed_out = self.handed_out.load(Ordering::Relaxed) * TRAMPOLINE_BYTES;
-        if offset >= handed_out as u64 || !offset.is_multiple_of(TRAMPOLINE_BYTES as u64) {
+        if offset >= handed_out || !offset.is_multiple_of(TRAMPOLINE_BYTES) {
             return None;
         }
-        let frame = self.frames[(offset / PAGE_SIZE as u64) as usize];
-        (frame != 0).then(|| frame + (offset % PAGE_SIZE as u64) as usize)
+        let frame = self.frames[offset / PAGE_SIZE];
+        (frame != 0).then_some(frame + offset % PAGE_SIZE)
     }
 
     /// The start of the trampoline holding user address `address`, if that is
@@ -122,10 +159,11 @@ impl TrampolineArea {
         let alias = self.kernel_address(start)?;
         // SAFETY: `alias` is the identity-mapped kernel view of a frame of this
         // address space, and a trampoline lies wholly inside its page
-        // (TRAMPOLINE_BYTES divides the page size). The kernel writes a
-        // trampoline only before its branch is planted, so no hit reads it
-        // while it changes.
-        let image = unsafe { &*(alias as *const TrampolineImage) };
-        Some(trampoline::probe_address(image))
+        // (TRAMPOLINE_BYTES divides the page size) at a multiple of
+        // TRAMPOLINE_BYTES, so the word at PROBE_ADDRESS_OFFSET is 8-byte
+        // aligned. The kernel writes a trampoline only before its branch is
+        // planted, so no hit reads it while it changes.
+        let word = unsafe { core::ptr::read((alias + PROBE_ADDRESS_OFFSET) as *const u64) };
+        Some(u64::from_le(word))
     }
 }

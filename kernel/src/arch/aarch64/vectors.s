@@ -89,23 +89,20 @@ exception_vector_table:
     b       resume_frame
 .endm
 
-// `svc #0`, the system call: x19-x29 are not saved on the way in. The Rust
-// code keeps them as it found them (they are callee-saved, AAPCS64 6.1.1), and
-// no system call reads or writes them in the frame, so they are still the
-// thread's when the handler returns. If it returns the same frame, they stay
-// in the registers; if it returns another (a context switch: the thread
-// blocks, yields or ends), they are stored into the thread's frame first, so
-// that the frame is whole when it is restored later (no other core restores
-// it before: the scheduler gives no core a thread whose kernel stack another
+// `svc #0`, the system call, and `svc #0xb7e`, a probe's branch trampoline
+// entering the kernel (`probe_core`'s TRAMPOLINE_SVC_IMMEDIATE): x19-x29 are
+// not saved on the way in. The Rust code keeps them as it found them (they
+// are callee-saved, AAPCS64 6.1.1), and neither a system call nor a
+// trampoline call reads or writes them in the frame (the trampoline call
+// reads x30 and SP, for a return probe), so they are still the thread's when
+// the handler returns. If it returns the same frame, they stay in the
+// registers; if it returns another (a context switch: the thread blocks,
+// yields or ends), they are stored into the thread's frame first, so that
+// the frame is whole when it is restored later (no other core restores it
+// before: the scheduler gives no core a thread whose kernel stack another
 // core is still leaving, `task::on_core::still_leaving`, and this core leaves
-// it only after these stores). Any other immediate (a
-// call the probe code may take, which may read every register) saves them all:
-// `svc #0xb7e` (`probe_core`'s TRAMPOLINE_SVC_IMMEDIATE), a probe's branch
-// trampoline entering the kernel, goes to its own entry, which tells a real
-// trampoline call from an ordinary system call by where it came from.
-el0_svc:
-    tst     x0, #0xffff         // ESR_EL1.ISS[15:0]: the svc immediate
-    b.ne    el0_svc_full
+// it only after these stores). Any other immediate saves them all.
+.macro CALLER_SAVED_ROUTE handler
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -122,7 +119,7 @@ el0_svc:
     stp     x2, x3, [sp, #256]
     str     x0, [sp, #272]
     mov     x0, sp
-    bl      handle_user_system_call
+    bl      \handler
     mov     x1, sp
     cmp     x0, x1
     b.ne    1f
@@ -151,13 +148,18 @@ el0_svc:
     stp     x26, x27, [sp, #208]
     stp     x28, x29, [sp, #224]
     b       resume_frame
-el0_svc_full:
-    and     x1, x0, #0xffff     // x1 is in the frame already (the vector entry)
+.endm
+
+el0_svc:
+    ands    x1, x0, #0xffff     // ESR_EL1.ISS[15:0], the svc immediate (x1 is in the frame already)
+    b.ne    el0_svc_immediate
+    CALLER_SAVED_ROUTE handle_user_system_call
+el0_svc_immediate:
     cmp     x1, #{trampoline_svc}
-    b.eq    el0_trampoline_call
+    b.ne    el0_svc_full
+    CALLER_SAVED_ROUTE handle_user_trampoline_call
+el0_svc_full:
     FAST_ROUTE handle_user_system_call
-el0_trampoline_call:
-    FAST_ROUTE handle_user_trampoline_call
 el0_brk:
     FAST_ROUTE handle_user_breakpoint
 el0_step:
