@@ -124,9 +124,9 @@ impl Boot {
         self
     }
 
-    /// The QEMU arguments, as in docs/kernel-contract.md; the boot arguments
-    /// start with [`BREAKPOINT_PATH`] (plus `-nic none`, without
-    /// which `virt` needs a network option ROM that minimal QEMU installs lack).
+    /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`,
+    /// without which `virt` needs a network option ROM that minimal QEMU
+    /// installs lack); boot arguments, if any, start with [`BREAKPOINT_PATH`].
     pub fn qemu_args(&self, image: &str) -> Vec<String> {
         let machine = if self.el2 { "virt,virtualization=on" } else { "virt" };
         let options = [
@@ -145,7 +145,9 @@ impl Boot {
         }
         args.push("-semihosting".into());
         args.extend(["-kernel".to_string(), image.to_string()]);
-        args.extend(["-append".to_string(), with_breakpoint_path(self.append.as_deref())]);
+        if let Some(append) = &self.append {
+            args.extend(["-append".to_string(), with_breakpoint_path(Some(append))]);
+        }
         args
     }
 
@@ -549,6 +551,22 @@ pub fn raspi4b_args_as_the_firmware_boots(
         format!("loader,file={},addr={FIRMWARE_DTB_ADDRESS:#x},force-raw=on", tree.display()),
     ]);
     args
+}
+
+/// A `gen-transparency` run (docs/proving.md) passed: `gen: ok`, status 0,
+/// nothing refused and no mismatch; otherwise fails naming `label` and the
+/// program's first `gen:` lines. Returns its `gen: build seed ...` line.
+#[track_caller]
+pub fn expect_generated_runs_ok<'a>(run: &'a Run, label: &str) -> &'a str {
+    let line = run.line_starting("gen: build seed ").unwrap_or_default();
+    if run.line_starting("gen: ok").is_none() || run.status != Some(0) {
+        let details: Vec<&str> = run.lines().filter(|l| l.starts_with("gen: ")).take(40).collect();
+        run.fail(&format!("{label}: the probed runs differ\n{}", details.join("\n")));
+    }
+    if !line.ends_with(" 0 refused, 0 mismatches") {
+        run.fail(&format!("{label}: {line}"));
+    }
+    line
 }
 
 /// Put in front of every boot's arguments by this harness: most tests examine
