@@ -3,10 +3,11 @@
 //!
 //! This module adapts the arch-neutral `probe_core` crate (registry, per-thread
 //! breakpoint tree, XOL slot allocator, return stack, classifier, counters) to
-//! the kernel: it handles the breakpoint and single-step traps, and reports.
-//! docs/brk-path.md tells the story of one hit with links into this file.
-//! The registry, the probe system calls and planting breakpoints are
-//! `common.rs`; what the machine does (what a breakpoint looks like, how a
+//! the kernel: it handles the breakpoint and single-step traps and the
+//! branch trampolines' calls, and reports. docs/brk-path.md tells the story
+//! of one hit with links into this file. The registry, the probe system calls
+//! and planting breakpoints are `common.rs`; giving a probe its branch
+//! trampoline and planting the branch, `trampolines.rs`; what the machine does (what a breakpoint looks like, how a
 //! step is armed, what an XOL slot holds) is the contract's `Probes`,
 //! implemented by `crate::arch::Machine`. The hit path is generic over the
 //! machine's instruction set and compiled once per architecture: no
@@ -14,11 +15,13 @@
 //!
 //! Locking: everything here runs in trap context with interrupts masked on
 //! one core. The hit path touches only the current thread's tree and its
-//! process's XOL slots; the global registry's lock is taken on a tree miss, at
-//! registration and at unregistration.
+//! process's XOL slots (a trampoline call, its process's trampoline area);
+//! the global registry's lock is taken on a tree miss, at registration and at
+//! unregistration.
 //!
-//! Who calls whom: the exception dispatcher takes the scheduler's lock once and
-//! hands [`on_breakpoint`] and [`on_step`] the current thread and its process;
+//! Who calls whom: the exception dispatcher finds the current thread and its
+//! process without the scheduler's lock and hands them to [`on_breakpoint`],
+//! [`on_step`] and [`on_trampoline_call`];
 //! they return what the scheduler must do next (`task::scheduler::After`), and
 //! the dispatcher has the scheduler do it. The probe code never takes the
 //! scheduler's lock on the hit path and the scheduler never calls into this
