@@ -72,6 +72,8 @@ pub struct Boot {
     /// `-smp N`: how many cores `virt` has ([`VIRT_CORES`] unless a test
     /// asks for another count; 1 passes nothing, QEMU's default).
     pub smp: usize,
+    /// `-icount shift=0`: see [`Boot::instruction_counted`].
+    pub icount: bool,
 }
 
 /// The cores every `virt` boot has unless a test says otherwise: the whole
@@ -87,6 +89,7 @@ impl Default for Boot {
             append: None,
             timeout: DEFAULT_TIMEOUT,
             smp: VIRT_CORES,
+            icount: false,
         }
     }
 }
@@ -124,6 +127,16 @@ impl Boot {
         self
     }
 
+    /// Run the guest's clock on its instruction count (`-icount shift=0`: one
+    /// instruction is one nanosecond): on one core, the kernel's ticks and
+    /// with them every preemption land at the same instruction in every run,
+    /// whatever the host's load. For a test whose claim depends on where one
+    /// thread is when another acts.
+    pub fn instruction_counted(mut self) -> Self {
+        self.icount = true;
+        self
+    }
+
     /// The QEMU arguments, as in docs/kernel-contract.md (plus `-nic none`,
     /// without which `virt` needs a network option ROM that minimal QEMU
     /// installs lack); boot arguments, if any, start with [`BREAKPOINT_PATH`].
@@ -142,6 +155,9 @@ impl Boot {
             options.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]).collect();
         if self.smp > 1 {
             args.extend(["-smp".to_string(), self.smp.to_string()]);
+        }
+        if self.icount {
+            args.extend(["-icount".to_string(), "shift=0".to_string()]);
         }
         args.push("-semihosting".into());
         args.extend(["-kernel".to_string(), image.to_string()]);
@@ -803,6 +819,8 @@ pub struct UefiBoot {
     pub smp: Option<String>,
     /// `-accel tcg,thread=single` ([`UefiBoot::single_tcg_thread`]).
     pub single_tcg_thread: bool,
+    /// `-icount shift=0` (see [`Boot::instruction_counted`]).
+    pub icount: bool,
 }
 
 /// The processors every x86_64 boot has unless a test says otherwise: the
@@ -819,7 +837,16 @@ impl UefiBoot {
             debug_exit: true,
             smp: Some(UEFI_PROCESSORS.to_string()),
             single_tcg_thread: false,
+            icount: false,
         }
+    }
+
+    /// [`Boot::instruction_counted`] for the PC: the guest's clock runs on its
+    /// instruction count, so on one processor every tick lands at the same
+    /// instruction in every run.
+    pub fn instruction_counted(mut self) -> Self {
+        self.icount = true;
+        self
     }
 
     /// Run every processor in one host thread (`-accel tcg,thread=single`)
@@ -883,6 +910,9 @@ impl UefiBoot {
         }
         if self.single_tcg_thread {
             args.extend(["-accel".to_string(), "tcg,thread=single".to_string()]);
+        }
+        if self.icount {
+            args.extend(["-icount".to_string(), "shift=0".to_string()]);
         }
         args.extend(["-bios".to_string(), ovmf.display().to_string()]);
         args.extend(["-drive".to_string(), format!("format=raw,file=fat:rw:{},if=virtio", esp.dir.display())]);

@@ -287,9 +287,13 @@ fn interrupts_landing_inside_steps_resume_them_exactly() {
 
 #[test]
 fn a_process_killed_with_a_slot_in_flight_leaves_the_others_running() {
-    // preempt-steps: every armed step is interrupted, so the worker is always
-    // mid-step when its sibling commits the fault that kills the process.
-    let run = boot(&Boot::default().append(
+    // preempt-steps: every armed step is interrupted, so on one core the worker
+    // is mid-step whenever its sibling runs, and when the sibling commits the
+    // fault that kills the process. With more cores the two run at once and
+    // the worker may be between calls; with the guest's clock on its
+    // instruction count no tick can preempt it between calls at a moment
+    // that depends on the host.
+    let run = boot(&Boot::default().smp(1).instruction_counted().append(
         "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x8 probe=probed:step_alu test=probes:threads,4,300",
     ));
     run.expect_exit(0);

@@ -430,10 +430,16 @@ fn x86_64_syscall_fuzzing_and_a_fast_tick_and_preemption_inside_steps() {
             seed_from_env("FUZZ_SEED", 1)
         ))
         .single_tcg_thread(),
+        // One processor with its clock on the instruction count, no screen to
+        // draw (slow under icount): the worker is mid-step whenever its sibling
+        // runs (`probes.rs`, `a_process_killed_with_a_slot_in_flight_...`).
         UefiBoot::new(
             "preempt-steps expect-fault=probes:die-stepping test=probed probe=probed:step_load+0x7 \
              probe=probed:step_alu test=probes:threads,4,300",
-        ),
+        )
+        .smp("1")
+        .display(&["-nographic", "-vga", "none", "-serial", "stdio"])
+        .instruction_counted(),
     ]);
     let stepping = &runs[1];
     stepping.expect_exit(0);
