@@ -30,7 +30,7 @@ use yaxpeax_arch::LengthedInstruction;
 use yaxpeax_x86::long_mode::{InstDecoder, Instruction, Opcode, Operand, RegSpec};
 
 mod common;
-use common::{env_u64, Rng};
+use common::{env_u64, pad_to_15_bytes, rip_relative_operand, vex_rip_relative_operand, Rng};
 
 fn disassemble(bytes: &[u8]) -> Option<Instruction> {
     InstDecoder::default().decode_slice(bytes).ok()
@@ -68,34 +68,10 @@ fn sample(rng: &mut Rng, kind: u64) -> Vec<u8> {
                 bytes.extend([0x0f, rng.pick(&[0x1f, 0x84, 0x8f, 0x0d, 0x18, 0x1e])]);
             }
         }
-        2 => {
-            for _ in 0..rng.next() % 3 {
-                bytes.push(rng.pick(&LEGACY_PREFIXES));
-            }
-            if rng.next().is_multiple_of(2) {
-                bytes.push(0x40 | rng.byte() & 0xf);
-            }
-            match rng.next() % 4 {
-                0 => bytes.push(rng.byte()),
-                1 => bytes.extend([0x0f, rng.byte()]),
-                2 => bytes.extend([0x0f, 0x38, rng.byte()]),
-                _ => bytes.extend([0x0f, 0x3a, rng.byte()]),
-            }
-            bytes.push((rng.byte() & 0x38) | 0b101);
-        }
-        _ => {
-            if rng.next().is_multiple_of(2) {
-                bytes.extend([0xc4, (rng.byte() & 0xe0) | (rng.byte() % 3 + 1), rng.byte()]);
-            } else {
-                bytes.extend([0xc5, rng.byte()]);
-            }
-            bytes.push(rng.byte());
-            bytes.push((rng.byte() & 0x38) | 0b101);
-        }
+        2 => rip_relative_operand(rng, &mut bytes, &LEGACY_PREFIXES),
+        _ => vex_rip_relative_operand(rng, &mut bytes),
     }
-    while bytes.len() < 15 {
-        bytes.push(rng.byte());
-    }
+    pad_to_15_bytes(rng, &mut bytes);
     bytes
 }
 

@@ -37,3 +37,41 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         })
         .unwrap_or(default)
 }
+
+/// x86_64: push up to two of `prefixes`, maybe a REX prefix, an opcode of one
+/// of the four legacy maps (one byte, `0f`, `0f 38`, `0f 3a`) and a ModRM
+/// naming a RIP-relative operand (mod 00, r/m 101).
+pub fn rip_relative_operand(rng: &mut Rng, bytes: &mut Vec<u8>, prefixes: &[u8]) {
+    for _ in 0..rng.next() % 3 {
+        bytes.push(rng.pick(prefixes));
+    }
+    if rng.next().is_multiple_of(2) {
+        bytes.push(0x40 | rng.byte() & 0xf);
+    }
+    match rng.next() % 4 {
+        0 => bytes.push(rng.byte()),
+        1 => bytes.extend([0x0f, rng.byte()]),
+        2 => bytes.extend([0x0f, 0x38, rng.byte()]),
+        _ => bytes.extend([0x0f, 0x3a, rng.byte()]),
+    }
+    bytes.push((rng.byte() & 0x38) | 0b101);
+}
+
+/// x86_64: push a three- or two-byte VEX prefix, an opcode and a ModRM naming
+/// a RIP-relative operand.
+pub fn vex_rip_relative_operand(rng: &mut Rng, bytes: &mut Vec<u8>) {
+    if rng.next().is_multiple_of(2) {
+        bytes.extend([0xc4, (rng.byte() & 0xe0) | (rng.byte() % 3 + 1), rng.byte()]);
+    } else {
+        bytes.extend([0xc5, rng.byte()]);
+    }
+    bytes.push(rng.byte());
+    bytes.push((rng.byte() & 0x38) | 0b101);
+}
+
+/// Random bytes after `bytes` up to the longest x86_64 instruction, 15.
+pub fn pad_to_15_bytes(rng: &mut Rng, bytes: &mut Vec<u8>) {
+    while bytes.len() < 15 {
+        bytes.push(rng.byte());
+    }
+}

@@ -59,11 +59,31 @@ exception_vector_table:
     VECTOR_ENTRY 14     // lower_aarch32_fiq
     VECTOR_ENTRY 15     // lower_aarch32_serror
 
-// x2-x30, SP_EL0, ELR_EL1, SPSR_EL1 and ESR_EL1 (already in x0) into the frame
-// at SP, whose x0 and x1 the vector entry stored; FAR_EL1, meaningful for
-// aborts only, which never take these routes, is not saved. Then the frame
-// goes to `handler`, and the frame it returns is restored.
-.macro FAST_ROUTE handler
+// The register frame's stores and loads, shared by every entry (the offsets
+// are `ExceptionFrame`'s, checked in exception.rs). x0 and x1 are stored by
+// the vector entry itself; ESR_EL1 and FAR_EL1 by each route as it needs.
+//
+// x2-x17, then SP_EL0 with x30, then ELR_EL1 and SPSR_EL1: what a handler
+// written in Rust may clobber, and the thread's return state.
+.macro SAVE_CALLER_SAVED_BUT_X0_X1
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+    mrs     x2, sp_el0
+    stp     x30, x2, [sp, #240]
+    mrs     x2, elr_el1
+    mrs     x3, spsr_el1
+    stp     x2, x3, [sp, #256]
+.endm
+
+// The same with the callee-saved x19-x29: the whole frame a context switch needs.
+.macro SAVE_ALL_BUT_X0_X1
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -83,6 +103,33 @@ exception_vector_table:
     mrs     x2, elr_el1
     mrs     x3, spsr_el1
     stp     x2, x3, [sp, #256]
+.endm
+
+// ELR_EL1, SPSR_EL1, SP_EL0 and x30 back, then x0-x17 (x18 and, where they
+// were saved, x19-x29 are the caller's to load).
+.macro RESTORE_CALLER_SAVED_BUT_X18
+    ldp     x2, x3, [sp, #256]
+    msr     elr_el1, x2
+    msr     spsr_el1, x3
+    ldp     x30, x2, [sp, #240]
+    msr     sp_el0, x2
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+.endm
+
+// x2-x30, SP_EL0, ELR_EL1, SPSR_EL1 and ESR_EL1 (already in x0) into the frame
+// at SP, whose x0 and x1 the vector entry stored; FAR_EL1, meaningful for
+// aborts only, which never take these routes, is not saved. Then the frame
+// goes to `handler`, and the frame it returns is restored.
+.macro FAST_ROUTE handler
+    SAVE_ALL_BUT_X0_X1
     str     x0, [sp, #272]
     mov     x0, sp
     bl      \handler
@@ -103,40 +150,14 @@ exception_vector_table:
 // core is still leaving, `task::on_core::still_leaving`, and this core leaves
 // it only after these stores). Any other immediate saves them all.
 .macro CALLER_SAVED_ROUTE handler
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    str     x18, [sp, #144]
-    mrs     x2, sp_el0
-    stp     x30, x2, [sp, #240]
-    mrs     x2, elr_el1
-    mrs     x3, spsr_el1
-    stp     x2, x3, [sp, #256]
+    SAVE_CALLER_SAVED_BUT_X0_X1
     str     x0, [sp, #272]
     mov     x0, sp
     bl      \handler
     mov     x1, sp
     cmp     x0, x1
     b.ne    1f
-    ldp     x2, x3, [sp, #256]
-    msr     elr_el1, x2
-    msr     spsr_el1, x3
-    ldp     x30, x2, [sp, #240]
-    msr     sp_el0, x2
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
+    RESTORE_CALLER_SAVED_BUT_X18
     ldr     x18, [sp, #144]
     add     sp, sp, #FRAME_SIZE
     eret
@@ -166,25 +187,7 @@ el0_step:
     FAST_ROUTE handle_user_step
 
 save_frame_and_dispatch:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x2, sp_el0
-    stp     x30, x2, [sp, #240]
-    mrs     x2, elr_el1
-    mrs     x3, spsr_el1
-    stp     x2, x3, [sp, #256]
+    SAVE_ALL_BUT_X0_X1
     mrs     x2, esr_el1
     mrs     x3, far_el1
     stp     x2, x3, [sp, #272]
@@ -195,20 +198,7 @@ resume_frame:
 
 .global restore_frame_and_eret
 restore_frame_and_eret:
-    ldp     x2, x3, [sp, #256]
-    msr     elr_el1, x2
-    msr     spsr_el1, x3
-    ldp     x30, x2, [sp, #240]
-    msr     sp_el0, x2
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
+    RESTORE_CALLER_SAVED_BUT_X18
     ldp     x18, x19, [sp, #144]
     ldp     x20, x21, [sp, #160]
     ldp     x22, x23, [sp, #176]
